@@ -1,0 +1,217 @@
+//! Content commands: `import`, `files`, `show`, `write`, `delete`, `rename`.
+
+use super::output::{bytes, Output};
+use super::{split_at, split_target};
+use crate::olx::{import_dir, ImportOptions};
+use crate::store::{At, Error, Source, Store};
+use clap::Args;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The export's root folder (the folder holding course.xml or library.xml).
+    path: PathBuf,
+    /// Collection to import into (created if missing). Default: ORG.COURSE.RUN
+    /// from course.xml, ORG.LIBRARY from library.xml, else the folder's name.
+    #[arg(long, short = 'c', value_name = "SLUG")]
+    collection: Option<String>,
+    /// Publish right after importing.
+    #[arg(long)]
+    publish: bool,
+    /// The publish message (with --publish).
+    #[arg(short = 'm', long, value_name = "MSG")]
+    message: Option<String>,
+}
+
+pub(crate) fn import(store: &Store, out: &Output, args: ImportArgs) -> crate::Result<ExitCode> {
+    let options = ImportOptions {
+        collection: args.collection,
+        publish: args.publish,
+        message: args.message,
+    };
+    let report = {
+        let bar = out.progress();
+        import_dir(store, &args.path, &options, &bar)?
+    };
+    if out.json {
+        out.json(&report)?;
+    } else {
+        let c = &report.changes;
+        println!(
+            "{}{}: {} files ({} units, {} assets, {}), {} new blob(s)",
+            report.collection,
+            if report.created_collection {
+                " (new)"
+            } else {
+                ""
+            },
+            report.files,
+            report.units,
+            report.assets,
+            bytes(report.bytes),
+            report.new_blobs
+        );
+        println!(
+            "draft: {} added, {} modified, {} renamed, {} deleted, {} unchanged",
+            c.created.len(),
+            c.modified.len(),
+            c.renamed.len(),
+            c.deleted.len(),
+            c.unchanged
+        );
+        if let Some(p) = &report.published {
+            println!(
+                "published version {} ({} change(s))",
+                p.number,
+                p.changes.len()
+            );
+            super::history::print_malformed(&p.malformed);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct FilesArgs {
+    /// SLUG, optionally SLUG@N, SLUG@draft or SLUG@latest (default: the draft).
+    target: String,
+    /// Only paths starting with this prefix.
+    #[arg(long)]
+    prefix: Option<String>,
+}
+
+pub(crate) fn files(store: &Store, out: &Output, args: FilesArgs) -> crate::Result<ExitCode> {
+    let (slug, at) = split_at(&args.target)?;
+    let at = at.unwrap_or(At::Draft);
+    let mut files = store.files(slug, at)?;
+    if let Some(prefix) = &args.prefix {
+        files.retain(|f| f.path.starts_with(prefix.as_str()));
+    }
+    if out.json {
+        out.json(&files)?;
+    } else {
+        for f in files {
+            let version = f
+                .version
+                .map(|n| format!("v{n}"))
+                .unwrap_or_else(|| "draft".into());
+            println!(
+                "{} {:>6} {:>10}  {}  {}",
+                &f.hash[..10],
+                version,
+                f.size,
+                f.kind.as_str(),
+                f.path
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// SLUG:PATH, optionally @N, @draft or @latest (collection version; default: draft).
+    target: String,
+}
+
+pub(crate) fn show(store: &Store, out: &Output, args: ShowArgs) -> crate::Result<ExitCode> {
+    let (slug, path) = split_target(&args.target);
+    let path = path.ok_or_else(|| Error::Invalid(format!("{:?}: give SLUG:PATH", args.target)))?;
+    let (path, at) = split_at(path)?;
+    let at = at.unwrap_or(At::Draft);
+    if out.json {
+        let file = store.file(slug, path, at)?;
+        let history = store.history(slug, path)?;
+        let current = history
+            .versions
+            .iter()
+            .find(|v| v.hash.as_deref() == Some(file.hash.as_str()));
+        out.json(&serde_json::json!({
+            "file": file,
+            "problems": current.map(|v| v.problems.clone()).unwrap_or_default(),
+        }))?;
+    } else {
+        let (_, content) = store.read(slug, path, at)?;
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(&content)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| Error::io("writing to stdout", e))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct WriteArgs {
+    /// SLUG:PATH to write.
+    target: String,
+    /// File to read the bytes from (default: stdin).
+    file: Option<PathBuf>,
+}
+
+pub(crate) fn write(store: &Store, out: &Output, args: WriteArgs) -> crate::Result<ExitCode> {
+    let (slug, path) = split_target(&args.target);
+    let path = path.ok_or_else(|| Error::Invalid(format!("{:?}: give SLUG:PATH", args.target)))?;
+    let content = match &args.file {
+        Some(file) => {
+            std::fs::read(file).map_err(|e| Error::io(format!("reading {}", file.display()), e))?
+        }
+        None => {
+            let mut buf = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io("reading stdin", e))?;
+            buf
+        }
+    };
+    let outcome = store.write(slug, path, &content, Source::Cli)?;
+    if out.json {
+        out.json(&serde_json::json!({ "collection": slug, "path": path, "outcome": outcome }))?;
+    } else {
+        println!(
+            "{}: {slug}:{path}",
+            serde_json::to_value(outcome)?.as_str().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeleteArgs {
+    /// SLUG:PATH to delete in the draft.
+    target: String,
+}
+
+pub(crate) fn delete(store: &Store, out: &Output, args: DeleteArgs) -> crate::Result<ExitCode> {
+    let (slug, path) = split_target(&args.target);
+    let path = path.ok_or_else(|| Error::Invalid(format!("{:?}: give SLUG:PATH", args.target)))?;
+    store.delete(slug, path, Source::Cli)?;
+    if out.json {
+        out.json(&serde_json::json!({ "collection": slug, "path": path, "outcome": "deleted" }))?;
+    } else {
+        println!("deleted: {slug}:{path} (in the draft; publish to record it)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RenameArgs {
+    /// SLUG:PATH to rename.
+    from: String,
+    /// The new path.
+    to: String,
+}
+
+pub(crate) fn rename(store: &Store, out: &Output, args: RenameArgs) -> crate::Result<ExitCode> {
+    let (slug, from) = split_target(&args.from);
+    let from = from.ok_or_else(|| Error::Invalid(format!("{:?}: give SLUG:PATH", args.from)))?;
+    store.rename(slug, from, &args.to, Source::Cli)?;
+    if out.json {
+        out.json(&serde_json::json!({ "collection": slug, "from": from, "to": args.to, "outcome": "renamed" }))?;
+    } else {
+        println!("renamed: {slug}:{from} -> {}", args.to);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,218 @@
+//! History commands: `status`, `publish`, `revert`, `log`, `diff`.
+
+use super::output::Output;
+use super::{split_at, split_target};
+use crate::store::{At, Change, Error, Malformed, PublishOptions, Store};
+use clap::Args;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    slug: String,
+}
+
+pub(crate) fn status(store: &Store, out: &Output, args: StatusArgs) -> crate::Result<ExitCode> {
+    let changes = store.status(&args.slug)?;
+    if out.json {
+        out.json(&changes)?;
+    } else if changes.is_empty() {
+        println!("{}: no draft changes", args.slug);
+    } else {
+        print_changes(&changes);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PublishArgs {
+    slug: String,
+    /// The publish message.
+    #[arg(short = 'm', long, value_name = "MSG", default_value = "")]
+    message: String,
+    /// Refuse (exit 4) when a unit's XML does not parse, instead of warning.
+    #[arg(long)]
+    strict: bool,
+}
+
+pub(crate) fn publish(store: &Store, out: &Output, args: PublishArgs) -> crate::Result<ExitCode> {
+    let report = store.publish(
+        &args.slug,
+        &PublishOptions {
+            message: args.message,
+            strict: args.strict,
+        },
+    )?;
+    if out.json {
+        out.json(&report)?;
+    } else {
+        println!(
+            "{}: published version {} ({} change(s))",
+            report.collection,
+            report.number,
+            report.changes.len()
+        );
+        print_changes(&report.changes);
+        print_malformed(&report.malformed);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn print_malformed(malformed: &[Malformed]) {
+    for m in malformed {
+        for p in &m.problems {
+            eprintln!("warning: {}:{}:{}: {}", m.path, p.line, p.column, p.message);
+        }
+    }
+}
+
+fn print_changes(changes: &[Change]) {
+    for c in changes {
+        match &c.old_path {
+            Some(old) => println!("{} {old} -> {}", c.status.letter(), c.path),
+            None => println!("{} {}", c.status.letter(), c.path),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RevertArgs {
+    /// SLUG (all drafts) or SLUG:PATH (one path's draft).
+    target: String,
+}
+
+pub(crate) fn revert(store: &Store, out: &Output, args: RevertArgs) -> crate::Result<ExitCode> {
+    let (slug, path) = split_target(&args.target);
+    let report = store.revert(slug, path)?;
+    if out.json {
+        out.json(&report)?;
+    } else {
+        println!(
+            "{}: discarded {} draft change(s)",
+            report.collection,
+            report.discarded.len()
+        );
+        for p in &report.discarded {
+            println!("  {p}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogArgs {
+    /// SLUG (the publish log) or SLUG:PATH (one path's versions and draft revisions).
+    target: String,
+}
+
+pub(crate) fn log(store: &Store, out: &Output, args: LogArgs) -> crate::Result<ExitCode> {
+    let (slug, path) = split_target(&args.target);
+    match path {
+        None => {
+            let versions = store.versions(slug)?;
+            if out.json {
+                out.json(&versions)?;
+            } else if versions.is_empty() {
+                println!("{slug}: never published (`blockstore publish {slug}`)");
+            } else {
+                for v in versions {
+                    let pruned = if v.pruned_at.is_some() {
+                        " (pruned)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "version {}{pruned}  {}  {} change(s)",
+                        v.number, v.created_at, v.changes
+                    );
+                    if !v.message.is_empty() {
+                        println!("    {}", v.message);
+                    }
+                }
+            }
+        }
+        Some(path) => {
+            let history = store.history(slug, path)?;
+            if out.json {
+                out.json(&history)?;
+            } else {
+                println!("{} {}", history.kind.as_str(), history.uuid);
+                for v in &history.versions {
+                    let number = v
+                        .number
+                        .map(|n| format!("v{n}"))
+                        .unwrap_or_else(|| "draft".into());
+                    let hash = v.hash.as_deref().map(|h| &h[..10]).unwrap_or("(deleted)");
+                    let published = v
+                        .published_in
+                        .map(|n| format!(" in version {n}"))
+                        .unwrap_or_default();
+                    println!(
+                        "{number:>6}  {hash:<10}  {:>8}  {}{published}  {}",
+                        v.size, v.created_at, v.path
+                    );
+                    for p in &v.problems {
+                        println!(
+                            "        does not parse: {}:{}: {}",
+                            p.line, p.column, p.message
+                        );
+                    }
+                }
+                if !history.revisions.is_empty() {
+                    println!("draft revisions:");
+                    for r in &history.revisions {
+                        let hash = r.hash.as_deref().map(|h| &h[..10]).unwrap_or("(deleted)");
+                        println!(
+                            "        {hash:<10}  {:>8}  {}  {:<4}  {}",
+                            r.size, r.created_at, r.source, r.path
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DiffArgs {
+    slug: String,
+    /// From: a version number, `latest` or `draft` (default: latest).
+    from: Option<At>,
+    /// To: a version number, `latest` or `draft` (default: draft).
+    to: Option<At>,
+    /// Show a unified text diff of this path instead of the list of changes.
+    #[arg(long, value_name = "PATH")]
+    path: Option<String>,
+}
+
+pub(crate) fn diff(store: &Store, out: &Output, args: DiffArgs) -> crate::Result<ExitCode> {
+    let (slug, at) = split_at(&args.slug)?;
+    if at.is_some() {
+        return Err(Error::Invalid(
+            "give versions as separate arguments: diff SLUG FROM TO".into(),
+        ));
+    }
+    let from = args.from.unwrap_or(At::Latest);
+    let to = args.to.unwrap_or(At::Draft);
+    match args.path {
+        Some(path) => {
+            let text = store.text_diff(slug, &path, from, to)?;
+            if out.json {
+                out.json(
+                    &serde_json::json!({ "path": path, "from": from, "to": to, "diff": text }),
+                )?;
+            } else {
+                print!("{text}");
+            }
+        }
+        None => {
+            let diff = store.diff(slug, from, to)?;
+            if out.json {
+                out.json(&diff)?;
+            } else {
+                print_changes(&diff.entries);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

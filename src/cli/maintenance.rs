@@ -1,0 +1,118 @@
+//! Maintenance: `gc`, `gc-flag`, `fsck`.
+
+use super::output::{bytes, Output};
+use super::split_target;
+use crate::store::{Error, GcOptions, Store};
+use clap::Args;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(crate) struct GcArgs {
+    /// Age past which old versions, publish-log snapshots and draft revisions go:
+    /// a number with d (days), h (hours) or m (minutes).
+    #[arg(long, value_name = "AGE", default_value = "30d", value_parser = parse_age)]
+    older_than: time::Duration,
+    /// Report what would be freed; change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+fn parse_age(text: &str) -> Result<time::Duration, String> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not an age: use e.g. 30d, 12h or 0d"))?;
+    match unit {
+        "d" => Ok(time::Duration::days(n)),
+        "h" => Ok(time::Duration::hours(n)),
+        "m" => Ok(time::Duration::minutes(n)),
+        _ => Err(format!("{text:?} is not an age: use e.g. 30d, 12h or 0d")),
+    }
+}
+
+pub(crate) fn gc(store: &Store, out: &Output, args: GcArgs) -> crate::Result<ExitCode> {
+    let cutoff = time::OffsetDateTime::now_utc() - args.older_than;
+    let options = GcOptions {
+        cutoff: crate::store::format_time(cutoff),
+        dry_run: args.dry_run,
+    };
+    let report = store.gc(&options)?;
+    if out.json {
+        out.json(&report)?;
+    } else {
+        let verb = if report.dry_run {
+            "would free"
+        } else {
+            "freed"
+        };
+        println!(
+            "gc {verb} {} in {} blob(s): {} version(s), {} collection version(s) pruned, {} draft revision(s), {} orphaned asset(s), {} stray file(s)",
+            bytes(report.bytes_freed),
+            report.blobs_deleted,
+            report.versions_deleted,
+            report.collection_versions_pruned,
+            report.revisions_deleted,
+            report.orphans_deleted.len(),
+            report.stray_files_deleted,
+        );
+        for o in &report.orphans_deleted {
+            println!("  orphan {o}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct GcFlagArgs {
+    /// SLUG:PATH of the file.
+    target: String,
+    /// on or off.
+    #[arg(value_parser = ["on", "off"])]
+    value: String,
+}
+
+pub(crate) fn gc_flag(store: &Store, out: &Output, args: GcFlagArgs) -> crate::Result<ExitCode> {
+    let (slug, path) = split_target(&args.target);
+    let path = path.ok_or_else(|| Error::Invalid(format!("{:?}: give SLUG:PATH", args.target)))?;
+    let flag = args.value == "on";
+    store.set_garbage_collect(slug, path, flag)?;
+    if out.json {
+        out.json(
+            &serde_json::json!({ "collection": slug, "path": path, "garbage_collect": flag }),
+        )?;
+    } else {
+        println!("{slug}:{path}: garbage_collect {}", args.value);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn fsck(store: &Store, out: &Output) -> crate::Result<ExitCode> {
+    let report = {
+        let bar = out.progress();
+        store.fsck(&bar)?
+    };
+    if out.json {
+        out.json(&report)?;
+    } else {
+        println!(
+            "{} collection(s), {} version(s), {} blob(s) verified ({}); {} unreferenced blob(s), {} stray file(s) (gc removes them)",
+            report.collections,
+            report.versions,
+            report.blobs_checked,
+            bytes(report.bytes_checked),
+            report.unreferenced_blobs,
+            report.stray_files
+        );
+        for p in &report.problems {
+            println!("problem [{}] {}", p.code, p.message);
+        }
+        if report.is_clean() {
+            println!("fsck: clean");
+        }
+    }
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(5)
+    })
+}

@@ -1,0 +1,89 @@
+//! Output for humans and machines, and progress bars only on a terminal.
+
+use crate::store::Progress;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::Serialize;
+use std::io::{IsTerminal, Write};
+
+/// How a command prints.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Output {
+    pub(crate) json: bool,
+}
+
+impl Output {
+    /// Prints `value` as pretty JSON on stdout.
+    pub(crate) fn json<T: Serialize>(&self, value: &T) -> crate::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut stdout, value)?;
+        writeln!(stdout).map_err(|e| crate::Error::io("writing to stdout", e))
+    }
+
+    /// A progress sink: a bar on stderr when it is a terminal and not `--json`,
+    /// nothing otherwise.
+    pub(crate) fn progress(&self) -> Bar {
+        let visible = !self.json && std::io::stderr().is_terminal();
+        let bar = ProgressBar::with_draw_target(
+            None,
+            if visible {
+                ProgressDrawTarget::stderr()
+            } else {
+                ProgressDrawTarget::hidden()
+            },
+        );
+        Bar { bar }
+    }
+}
+
+/// An indicatif bar as a [`Progress`] sink.
+pub(crate) struct Bar {
+    bar: ProgressBar,
+}
+
+impl Progress for Bar {
+    fn phase(&self, name: &str, total: Option<u64>) {
+        self.bar.reset();
+        match total {
+            Some(total) => {
+                self.bar.set_length(total);
+                self.bar.set_style(
+                    ProgressStyle::with_template(
+                        "{msg:>10} [{bar:30}] {pos}/{len} ({per_sec}, {eta})",
+                    )
+                    .expect("a valid template")
+                    .progress_chars("=> "),
+                );
+            }
+            None => self.bar.set_style(
+                ProgressStyle::with_template("{msg:>10} {spinner} {pos}")
+                    .expect("a valid template"),
+            ),
+        }
+        self.bar.set_message(name.to_string());
+    }
+    fn advance(&self, n: u64) {
+        self.bar.inc(n);
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Bytes for humans.
+pub(crate) fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,21 @@
+//! Blockstore appliance: a local, versioned content store for Open edX OLX.
+//!
+//! A library first: [`store::Store`] is the model (collections, units, assets,
+//! versions, drafts, publish, links, gc) on SQLite and a content-addressed blob
+//! store; [`olx`] reads and writes OLX trees through it; [`cli`] is a thin
+//! command-line layer. Later layers (REST server, folder sync, desktop shell)
+//! call the same library.
+
+/// The model: SQLite index, blob store, drafts, publish, history, links, gc, fsck.
+pub mod store;
+
+/// OLX as a format on top of the store: importing export trees.
+pub mod olx;
+
+/// The `blockstore` command line, a thin layer over the library.
+pub mod cli;
+
+pub use store::{Error, Result, Store};
+
+/// This build's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

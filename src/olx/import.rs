@@ -1,0 +1,378 @@
+//! Importing a directory tree (a course export, a library export, or any tree)
+//! into one collection's draft.
+//!
+//! The tree is walked with walkdir (only `.git/` folders are skipped; junk such
+//! as `.DS_Store` is part of an export and is kept), then files are read, hashed
+//! into the blob store and scanned for links on every core, and finally applied
+//! in one index transaction: the draft becomes exactly the tree, paths missing
+//! from it are deleted, and a moved file keeps its uuid. Importing the same tree
+//! again changes nothing. Any bad file name fails the import before the index
+//! is touched.
+
+use crate::store::{
+    BatchEntry, BatchReport, CollectionMetadata, Error, LinkableKind, Progress, PublishOptions,
+    PublishReport, RelPath, Result, Source, Store,
+};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// How to import.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// The collection to import into; created if missing. Default: from
+    /// `course.xml`/`library.xml`, else the folder's name.
+    pub collection: Option<String>,
+    /// Publish right after importing.
+    pub publish: bool,
+    /// The publish message.
+    pub message: Option<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportReport {
+    pub collection: String,
+    pub created_collection: bool,
+    pub files: u64,
+    pub units: u64,
+    pub assets: u64,
+    pub bytes: u64,
+    /// Blobs that were not in the store before.
+    pub new_blobs: u64,
+    pub changes: BatchReport,
+    pub published: Option<PublishReport>,
+}
+
+/// Imports the tree at `root` into a collection.
+pub fn import_dir(
+    store: &Store,
+    root: &Path,
+    options: &ImportOptions,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let meta =
+        std::fs::metadata(root).map_err(|e| Error::io(format!("reading {}", root.display()), e))?;
+    if !meta.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{} is not a directory (archives arrive with the OLX archive issue; unpack it first)",
+            root.display()
+        )));
+    }
+    progress.phase("scanning", None);
+    let files = walk(root)?;
+    let slug = match &options.collection {
+        Some(slug) => slug.clone(),
+        None => default_slug(root)?,
+    };
+    let created_collection = match store.collection(&slug) {
+        Ok(_) => false,
+        Err(Error::CollectionNotFound(_)) => {
+            let title = display_name(root);
+            store.create_collection(
+                &slug,
+                &CollectionMetadata {
+                    title,
+                    ..CollectionMetadata::default()
+                },
+            )?;
+            true
+        }
+        Err(e) => return Err(e),
+    };
+
+    let report = store.write_session(|session| {
+        progress.phase("reading", Some(files.len() as u64));
+        let entries = read_all(session.blobs(), &files, progress)?;
+        let in_tree: std::collections::HashSet<&str> =
+            entries.iter().map(|e| e.path.as_str()).collect();
+        let deletes: Vec<RelPath> = store
+            .files(&slug, crate::store::At::Draft)?
+            .into_iter()
+            .filter(|f| !in_tree.contains(f.path.as_str()))
+            .filter_map(|f| RelPath::new(&f.path).ok())
+            .collect();
+        let mut report = ImportReport {
+            collection: slug.clone(),
+            created_collection,
+            files: entries.len() as u64,
+            units: 0,
+            assets: 0,
+            bytes: 0,
+            new_blobs: 0,
+            changes: BatchReport::default(),
+            published: None,
+        };
+        for entry in &entries {
+            match crate::store::classify(&entry.path).kind {
+                LinkableKind::Unit => report.units += 1,
+                LinkableKind::Asset => report.assets += 1,
+            }
+            report.bytes += entry.blob.size;
+            report.new_blobs += u64::from(entry.blob.new);
+        }
+        report.changes = session.apply(&slug, entries, deletes, true, Source::Cli, progress)?;
+        Ok(report)
+    });
+    let mut report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            // Nothing was committed; do not leave behind a collection this
+            // import created.
+            if created_collection {
+                let _ = store.delete_collection(&slug);
+            }
+            return Err(e);
+        }
+    };
+    if options.publish {
+        let message = options
+            .message
+            .clone()
+            .unwrap_or_else(|| format!("Import {}", root.display()));
+        match store.publish(
+            &slug,
+            &PublishOptions {
+                message,
+                strict: false,
+            },
+        ) {
+            Ok(published) => report.published = Some(published),
+            Err(Error::NothingToPublish { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(report)
+}
+
+/// One file found by the walk.
+struct Found {
+    abs: PathBuf,
+    path: RelPath,
+}
+
+fn walk(root: &Path) -> Result<Vec<Found>> {
+    let mut found = Vec::new();
+    let walker = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| !(e.file_type().is_dir() && e.file_name() == ".git" && e.depth() > 0));
+    for entry in walker {
+        let entry = entry.map_err(|e| {
+            let at = e
+                .path()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            Error::io(format!("reading {at}"), e.into())
+        })?;
+        if entry.depth() == 0 || entry.file_type().is_dir() {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(root)
+            .expect("walkdir yields paths under its root");
+        let display = rel.display().to_string();
+        if entry.file_type().is_symlink() {
+            return Err(Error::Invalid(format!(
+                "{}: symbolic links are not imported; replace it with the file it points to",
+                entry.path().display()
+            )));
+        }
+        if !entry.file_type().is_file() {
+            return Err(Error::Invalid(format!(
+                "{}: not a regular file (device, socket or pipe); remove it from the tree",
+                entry.path().display()
+            )));
+        }
+        let Some(text) = rel.to_str() else {
+            return Err(Error::Invalid(format!(
+                "{display:?}: the file name is not valid UTF-8; rename it (OLX paths are UTF-8)"
+            )));
+        };
+        let text = if std::path::MAIN_SEPARATOR == '/' {
+            text.to_string()
+        } else {
+            text.replace(std::path::MAIN_SEPARATOR, "/")
+        };
+        let path = RelPath::new(&text)
+            .map_err(|e| Error::Invalid(format!("{}: {e}", entry.path().display())))?;
+        found.push(Found {
+            abs: entry.path().to_path_buf(),
+            path,
+        });
+    }
+    Ok(found)
+}
+
+/// Reads, stores and scans every file, on every core; entries keep walk order.
+fn read_all(
+    blobs: &crate::store::BlobStore,
+    files: &[Found],
+    progress: &dyn Progress,
+) -> Result<Vec<BatchEntry>> {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(8);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<BatchEntry>>> =
+        Mutex::new((0..files.len()).map(|_| None).collect());
+    let failure: Mutex<Option<Error>> = Mutex::new(None);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                let mut local = Vec::with_capacity(256);
+                loop {
+                    let start = next.fetch_add(64, Ordering::Relaxed);
+                    if start >= files.len() || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
+                        break;
+                    }
+                    if progress.interrupted() {
+                        *failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some(Error::Interrupted);
+                        break;
+                    }
+                    let end = (start + 64).min(files.len());
+                    for (i, found) in files[start..end].iter().enumerate() {
+                        match read_one(blobs, found) {
+                            Ok(entry) => local.push((start + i, entry)),
+                            Err(e) => {
+                                *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                                return;
+                            }
+                        }
+                    }
+                    progress.advance((end - start) as u64);
+                    let mut results = results.lock().unwrap_or_else(|p| p.into_inner());
+                    for (i, entry) in local.drain(..) {
+                        results[i] = Some(entry);
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    Ok(results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .map(|e| e.expect("every index was filled by a worker"))
+        .collect())
+}
+
+/// Files up to this size are read whole (units, most assets); larger ones are
+/// streamed into the blob store so memory stays flat.
+const READ_WHOLE_LIMIT: u64 = 4 * 1024 * 1024;
+
+fn read_one(blobs: &crate::store::BlobStore, found: &Found) -> Result<BatchEntry> {
+    let io_err = |e| Error::io(format!("reading {}", found.abs.display()), e);
+    let len = std::fs::metadata(&found.abs).map_err(io_err)?.len();
+    let unit = crate::store::classify(&found.path).syntax.is_some();
+    if len <= READ_WHOLE_LIMIT || unit {
+        let bytes = std::fs::read(&found.abs).map_err(io_err)?;
+        let blob = blobs.put_deferred(&bytes)?;
+        Ok(BatchEntry::new(found.path.clone(), blob, &bytes))
+    } else {
+        let mut file = std::fs::File::open(&found.abs).map_err(io_err)?;
+        let blob = blobs.put_reader(&mut file, false)?;
+        Ok(BatchEntry {
+            path: found.path.clone(),
+            blob,
+            scan: None,
+        })
+    }
+}
+
+/// The slug a tree imports as when none is given: `ORG.COURSE.RUN` from
+/// `course.xml`, `ORG.LIBRARY` from `library.xml`, else the folder's name.
+pub fn default_slug(root: &Path) -> Result<String> {
+    let attrs = |file: &str| root_attributes(&root.join(file));
+    let candidate = if let Some(a) = attrs("course.xml") {
+        [a.get("org"), a.get("course"), a.get("url_name")]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(".")
+    } else if let Some(a) = attrs("library.xml") {
+        [a.get("org"), a.get("library")]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(".")
+    } else {
+        String::new()
+    };
+    let candidate = if candidate.is_empty() {
+        std::fs::canonicalize(root)
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default()
+    } else {
+        candidate
+    };
+    let slug: String = candidate
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect::<String>()
+        .trim_start_matches(['-', '_', '.'])
+        .chars()
+        .take(100)
+        .collect();
+    if slug.is_empty() {
+        return Err(Error::Invalid(format!(
+            "cannot derive a collection slug from {}; pass --collection SLUG",
+            root.display()
+        )));
+    }
+    Ok(slug)
+}
+
+/// The root element's attributes of an XML file, if it parses that far.
+fn root_attributes(path: &Path) -> Option<std::collections::HashMap<String, String>> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut reader = quick_xml::Reader::from_reader(bytes.as_slice());
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf).ok()? {
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                let mut map = std::collections::HashMap::new();
+                for attr in e.attributes().flatten() {
+                    let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+                    let value = attr.unescape_value().ok()?.into_owned();
+                    map.insert(key, value);
+                }
+                return Some(map);
+            }
+            quick_xml::events::Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
+/// The course's or library's display name, for the collection title.
+fn display_name(root: &Path) -> Option<String> {
+    if let Some(course) = root_attributes(&root.join("course.xml")) {
+        if let Some(url_name) = course.get("url_name") {
+            let inner = root.join("course").join(format!("{url_name}.xml"));
+            if let Some(name) = root_attributes(&inner).and_then(|a| a.get("display_name").cloned())
+            {
+                return Some(name);
+            }
+        }
+        return course.get("display_name").cloned();
+    }
+    root_attributes(&root.join("library.xml")).and_then(|a| a.get("display_name").cloned())
+}

@@ -1,0 +1,363 @@
+//! The content-addressed blob store: bytes live once on disk, named by their
+//! BLAKE2b-160 hash (40 hex characters, the digest the old Blockstore and Learning
+//! Core use), sharded as `blobs/ab/cdef…`.
+//!
+//! A blob is written to a temp file inside the store, hashed while streaming,
+//! and renamed into place; an existing target means the bytes are already there.
+//! Durability is explicit: a single `put` fsyncs file and directory, while a batch
+//! (import) defers to one [`BlobStore::sync`] before the index commit that
+//! references the batch. Blobs are always durable before any row points at them,
+//! so a crash leaves only unreferenced blobs for `gc`, never a dangling row.
+//! Only this module creates, renames or removes blob files.
+
+use super::error::{Error, Result};
+use blake2::digest::consts::U20;
+use blake2::{Blake2b, Digest};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+type Hasher = Blake2b<U20>;
+
+/// Hex digest of `bytes`, as stored in the index.
+pub fn hash_bytes(bytes: &[u8]) -> String {
+    hex::encode(Hasher::digest(bytes))
+}
+
+/// Whether `s` looks like a blob hash (40 lowercase hex digits).
+pub fn is_hash(s: &str) -> bool {
+    s.len() == 40
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// What a write did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub hash: String,
+    pub size: u64,
+    /// False when the bytes were already in the store (dedup).
+    pub new: bool,
+}
+
+#[derive(Debug)]
+pub struct BlobStore {
+    root: PathBuf,
+    tmp: PathBuf,
+    counter: AtomicU64,
+}
+
+/// Files in the store that are not well-formed blobs, found by [`BlobStore::list`].
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub blobs: Vec<(String, u64)>,
+    pub stray: Vec<PathBuf>,
+}
+
+impl BlobStore {
+    pub fn open(root: PathBuf) -> Result<BlobStore> {
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&tmp)
+            .map_err(|e| Error::io(format!("creating blob store {}", root.display()), e))?;
+        Ok(BlobStore {
+            root,
+            tmp,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob with this hash lives (whether or not it exists).
+    pub fn path_of(&self, hash: &str) -> PathBuf {
+        self.root.join(&hash[..2]).join(&hash[2..])
+    }
+
+    pub fn contains(&self, hash: &str) -> bool {
+        self.path_of(hash).is_file()
+    }
+
+    /// Stores `bytes` durably (file and directory fsynced) and returns its hash.
+    pub fn put(&self, bytes: &[u8]) -> Result<Stored> {
+        let stored = self.put_bytes(bytes, true)?;
+        Ok(stored)
+    }
+
+    /// Stores `bytes` without fsync; the caller must call [`BlobStore::sync`]
+    /// before committing any row that references it.
+    pub fn put_deferred(&self, bytes: &[u8]) -> Result<Stored> {
+        self.put_bytes(bytes, false)
+    }
+
+    fn put_bytes(&self, bytes: &[u8], durable: bool) -> Result<Stored> {
+        let hash = hash_bytes(bytes);
+        let size = bytes.len() as u64;
+        let target = self.path_of(&hash);
+        if target.exists() {
+            return Ok(Stored {
+                hash,
+                size,
+                new: false,
+            });
+        }
+        let (tmp_path, mut file) = self.temp_file()?;
+        let result = file
+            .write_all(bytes)
+            .and_then(|()| if durable { file.sync_all() } else { Ok(()) });
+        drop(file);
+        if let Err(e) = result {
+            let _ = fs::remove_file(&tmp_path);
+            return Err(Error::io(format!("writing blob {hash}"), e));
+        }
+        self.install(&tmp_path, &target, durable)?;
+        Ok(Stored {
+            hash,
+            size,
+            new: true,
+        })
+    }
+
+    /// Streams `reader` into the store, hashing as it goes; never holds it whole.
+    pub fn put_reader(&self, reader: &mut dyn Read, durable: bool) -> Result<Stored> {
+        let (tmp_path, mut file) = self.temp_file()?;
+        let mut hasher = Hasher::new();
+        let mut size = 0u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        let copy = (|| -> io::Result<()> {
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                hasher.update(&buf[..n]);
+                file.write_all(&buf[..n])?;
+                size += n as u64;
+            }
+            if durable {
+                file.sync_all()?;
+            }
+            Ok(())
+        })();
+        drop(file);
+        if let Err(e) = copy {
+            let _ = fs::remove_file(&tmp_path);
+            return Err(Error::io("streaming a blob into the store", e));
+        }
+        let hash = hex::encode(hasher.finalize());
+        let target = self.path_of(&hash);
+        if target.exists() {
+            let _ = fs::remove_file(&tmp_path);
+            return Ok(Stored {
+                hash,
+                size,
+                new: false,
+            });
+        }
+        self.install(&tmp_path, &target, durable)?;
+        Ok(Stored {
+            hash,
+            size,
+            new: true,
+        })
+    }
+
+    fn temp_file(&self) -> Result<(PathBuf, File)> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            "{}-{}-{n}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let path = self.tmp.join(name);
+        let file = File::create(&path)
+            .map_err(|e| Error::io(format!("creating temp file {}", path.display()), e))?;
+        Ok((path, file))
+    }
+
+    fn install(&self, tmp_path: &Path, target: &Path, durable: bool) -> Result<()> {
+        let shard = target.parent().expect("a blob path has a shard directory");
+        if !shard.is_dir() {
+            fs::create_dir_all(shard)
+                .map_err(|e| Error::io(format!("creating {}", shard.display()), e))?;
+            if durable {
+                sync_dir(&self.root)?;
+            }
+        }
+        // `rename` atomically replaces; if another writer installed the same
+        // bytes meanwhile, replacing them with identical bytes is harmless.
+        #[allow(clippy::disallowed_methods)]
+        fs::rename(tmp_path, target).map_err(|e| {
+            let _ = fs::remove_file(tmp_path);
+            Error::io(format!("installing blob {}", target.display()), e)
+        })?;
+        if durable {
+            sync_dir(shard)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every blob written with `put_deferred` durable, with one `syncfs` of
+    /// the blob store's filesystem on Linux.
+    pub fn sync(&self) -> Result<()> {
+        let dir = File::open(&self.root)
+            .map_err(|e| Error::io(format!("opening {}", self.root.display()), e))?;
+        #[cfg(target_os = "linux")]
+        rustix::fs::syncfs(&dir).map_err(|e| Error::io("syncfs on the blob store", e.into()))?;
+        #[cfg(not(target_os = "linux"))]
+        dir.sync_all()
+            .map_err(|e| Error::io("syncing the blob store", e))?;
+        Ok(())
+    }
+
+    /// Opens a blob for streaming reads.
+    pub fn open_blob(&self, hash: &str) -> Result<File> {
+        File::open(self.path_of(hash)).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                Error::MissingBlob(hash.to_string())
+            } else {
+                Error::io(format!("reading blob {hash}"), e)
+            }
+        })
+    }
+
+    /// Reads a whole blob. With `verify`, re-hashes it and fails on a mismatch.
+    pub fn read(&self, hash: &str, verify: bool) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.open_blob(hash)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(format!("reading blob {hash}"), e))?;
+        if verify {
+            let actual = hash_bytes(&bytes);
+            if actual != hash {
+                return Err(Error::CorruptBlob {
+                    hash: hash.to_string(),
+                    actual,
+                });
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// Re-hashes a blob by streaming it; returns the actual hash.
+    pub fn rehash(&self, hash: &str) -> Result<String> {
+        let mut file = self.open_blob(hash)?;
+        let mut hasher = Hasher::new();
+        io::copy(&mut file, &mut HashWriter(&mut hasher))
+            .map_err(|e| Error::io(format!("reading blob {hash}"), e))?;
+        Ok(hex::encode(hasher.finalize()))
+    }
+
+    /// Every blob on disk with its size, and stray files (temp leftovers, junk).
+    pub fn list(&self) -> Result<Listing> {
+        let mut listing = Listing::default();
+        for entry in walkdir::WalkDir::new(&self.root).min_depth(1) {
+            let entry = entry.map_err(|e| Error::io("walking the blob store", e.into()))?;
+            if entry.file_type().is_dir() {
+                continue;
+            }
+            let path = entry.path();
+            let rel = path.strip_prefix(&self.root).unwrap_or(path);
+            let parts: Vec<&str> = rel.iter().filter_map(|p| p.to_str()).collect();
+            let hash = match parts.as_slice() {
+                [shard, rest] if shard.len() == 2 => format!("{shard}{rest}"),
+                _ => String::new(),
+            };
+            if is_hash(&hash) {
+                let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+                listing.blobs.push((hash, size));
+            } else {
+                listing.stray.push(path.to_path_buf());
+            }
+        }
+        Ok(listing)
+    }
+
+    /// Removes a blob (GC only). A missing blob is not an error.
+    pub fn remove(&self, hash: &str) -> Result<()> {
+        match fs::remove_file(self.path_of(hash)) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("removing blob {hash}"), e)),
+        }
+    }
+
+    /// Removes a stray file (temp leftovers) found by [`BlobStore::list`].
+    pub fn remove_stray(&self, path: &Path) -> Result<()> {
+        if !path.starts_with(&self.root) {
+            return Err(Error::Invalid(format!(
+                "{} is outside the blob store",
+                path.display()
+            )));
+        }
+        match fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+        }
+    }
+}
+
+struct HashWriter<'a>(&'a mut Hasher);
+
+impl Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("syncing directory {}", dir.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_blake2b_160_as_learning_core_computes_it() {
+        // hashlib.blake2b(b"", digest_size=20).hexdigest()
+        assert_eq!(hash_bytes(b""), "3345524abf6bbe1809449224b5972c41790b6cf2");
+    }
+
+    #[test]
+    fn identical_bytes_are_stored_once_and_read_back_verified() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("blobs")).unwrap();
+        let a = store.put(b"hello").unwrap();
+        let b = store.put_deferred(b"hello").unwrap();
+        assert!(a.new && !b.new, "the second write must dedup");
+        assert_eq!(a.hash, b.hash);
+        let mut reader: &[u8] = b"hello";
+        let c = store.put_reader(&mut reader, true).unwrap();
+        assert_eq!(c.hash, a.hash);
+        assert!(!c.new);
+        assert_eq!(store.read(&a.hash, true).unwrap(), b"hello");
+        let listing = store.list().unwrap();
+        assert_eq!(listing.blobs.len(), 1);
+        assert!(listing.stray.is_empty(), "no temp file may be left behind");
+    }
+
+    #[test]
+    fn a_corrupted_blob_is_detected_on_verified_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path().join("blobs")).unwrap();
+        let a = store.put(b"hello").unwrap();
+        std::fs::write(store.path_of(&a.hash), b"jello").unwrap();
+        assert!(matches!(
+            store.read(&a.hash, true),
+            Err(Error::CorruptBlob { .. })
+        ));
+        assert_ne!(store.rehash(&a.hash).unwrap(), a.hash);
+    }
+}

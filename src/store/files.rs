@@ -1,0 +1,821 @@
+//! Units and assets in the draft: the one write path ([`Store::apply`]), its
+//! single-file forms (write, delete, rename), and reading files of any state.
+//!
+//! Owns the SQL of `linkable`, `version` rows that are drafts, `draft_revision`,
+//! and `content_scan`/`link` inserts (links are extracted per content, once).
+
+use super::error::{Error, Result};
+use super::events::Event;
+use super::links::{self, Extracted, Syntax, Target};
+use super::model::*;
+use super::path::RelPath;
+use super::{now, Store, Stored};
+use rusqlite::{named_params, Connection, OptionalExtension, Transaction};
+use std::collections::{HashMap, HashSet};
+
+/// How a path is stored: as a unit (with the syntax its links are read in) or an
+/// asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    pub kind: LinkableKind,
+    /// `None` for assets and for units with no references to read (JSON).
+    pub syntax: Option<Syntax>,
+}
+
+/// DESIGN's rule: everything under a `static/` folder is an asset, and so is any
+/// file that is not XML, HTML or JSON text. Junk (`.DS_Store`, `x.xml~`) is
+/// therefore an asset, never a unit.
+pub fn classify(path: &RelPath) -> Classification {
+    let asset = Classification {
+        kind: LinkableKind::Asset,
+        syntax: None,
+    };
+    let mut components = path.as_str().split('/').collect::<Vec<_>>();
+    components.pop();
+    if components.contains(&"static") {
+        return asset;
+    }
+    let name = path.file_name();
+    let ext = name
+        .rsplit_once('.')
+        .map(|(stem, ext)| if stem.is_empty() { "" } else { ext })
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let unit = |syntax| Classification {
+        kind: LinkableKind::Unit,
+        syntax,
+    };
+    match ext.as_str() {
+        "xml" => unit(Some(Syntax::Xml)),
+        "html" | "htm" => unit(Some(Syntax::Html)),
+        "json" => unit(None),
+        _ => asset,
+    }
+}
+
+/// The media type stored with a version.
+pub fn media_type(path: &RelPath) -> String {
+    match classify(path).syntax {
+        Some(Syntax::Xml) => "application/xml".to_string(),
+        Some(Syntax::Html) => "text/html".to_string(),
+        None => mime_guess::from_path(path.as_str())
+            .first_raw()
+            .unwrap_or("application/octet-stream")
+            .to_string(),
+    }
+}
+
+/// One file to put into the draft: its path, its blob (already in the blob
+/// store), and, for units, its extracted links (computed by the caller so that
+/// extraction can run outside the index transaction, in parallel).
+#[derive(Debug, Clone)]
+pub struct BatchEntry {
+    pub path: RelPath,
+    pub blob: Stored,
+    pub scan: Option<(Syntax, Extracted)>,
+}
+
+impl BatchEntry {
+    /// Builds an entry for bytes already written to the blob store.
+    pub fn new(path: RelPath, blob: Stored, bytes: &[u8]) -> BatchEntry {
+        let scan = classify(&path)
+            .syntax
+            .map(|syntax| (syntax, links::extract(path.as_str(), bytes, syntax)));
+        BatchEntry { path, blob, scan }
+    }
+}
+
+/// What a batch did, path by path.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct BatchReport {
+    pub created: Vec<String>,
+    pub modified: Vec<String>,
+    /// (from, to)
+    pub renamed: Vec<(String, String)>,
+    pub deleted: Vec<String>,
+    pub unchanged: u64,
+}
+
+impl BatchReport {
+    pub fn changed(&self) -> usize {
+        self.created.len() + self.modified.len() + self.renamed.len() + self.deleted.len()
+    }
+    fn paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .created
+            .iter()
+            .chain(&self.modified)
+            .chain(&self.deleted)
+            .cloned()
+            .collect();
+        for (from, to) in &self.renamed {
+            paths.push(from.clone());
+            paths.push(to.clone());
+        }
+        paths.sort();
+        paths
+    }
+}
+
+/// Writes under the writers' lock; see [`Store::write_session`].
+#[derive(Debug)]
+pub struct WriteSession<'s> {
+    store: &'s Store,
+}
+
+impl WriteSession<'_> {
+    /// The blob store: write with `put_deferred`, then `apply` syncs it.
+    pub fn blobs(&self) -> &super::BlobStore {
+        &self.store.blobs
+    }
+
+    /// The one write path: puts and deletes applied to a collection's draft in
+    /// one transaction, after making the session's deferred blobs durable. With
+    /// `detect_renames`, a deleted path and a new path with the same content
+    /// become a rename, so the linkable keeps its uuid.
+    pub fn apply(
+        &self,
+        key: &str,
+        puts: Vec<BatchEntry>,
+        deletes: Vec<RelPath>,
+        detect_renames: bool,
+        source: Source,
+        progress: &dyn super::Progress,
+    ) -> Result<BatchReport> {
+        self.store.blobs.sync()?;
+        self.store
+            .apply_locked(key, puts, deletes, detect_renames, source, progress)
+    }
+}
+
+/// A linkable's draft-view state at a path.
+#[derive(Debug, Clone)]
+struct Current {
+    linkable_id: i64,
+    draft_version_id: Option<i64>,
+    published_version_id: Option<i64>,
+    /// `None` when deleted (a tombstone).
+    hash: Option<String>,
+    garbage_collect: bool,
+}
+
+impl Store {
+    /// Writes one file's bytes to the draft.
+    pub fn write(
+        &self,
+        key: &str,
+        path: &str,
+        bytes: &[u8],
+        source: Source,
+    ) -> Result<WriteOutcome> {
+        let path = RelPath::new(path)?;
+        let report = self.with_write_lock(|| {
+            let blob = self.blobs.put(bytes)?;
+            let entry = BatchEntry::new(path, blob, bytes);
+            self.apply_locked(
+                key,
+                vec![entry],
+                Vec::new(),
+                false,
+                source,
+                &super::NoProgress,
+            )
+        })?;
+        Ok(outcome(&report))
+    }
+
+    /// Deletes a file in the draft (a tombstone until publish).
+    pub fn delete(&self, key: &str, path: &str, source: Source) -> Result<WriteOutcome> {
+        let path = RelPath::new(path)?;
+        let report = self.with_write_lock(|| {
+            self.apply_locked(
+                key,
+                Vec::new(),
+                vec![path.clone()],
+                false,
+                source,
+                &super::NoProgress,
+            )
+        })?;
+        if report.deleted.is_empty() {
+            let collection = self.collection(key)?.slug;
+            return Err(Error::FileNotFound {
+                collection,
+                path: path.into_string(),
+                at: Some("the draft".into()),
+            });
+        }
+        Ok(WriteOutcome::Deleted)
+    }
+
+    /// Renames a file in the draft; it keeps its uuid.
+    pub fn rename(&self, key: &str, from: &str, to: &str, source: Source) -> Result<WriteOutcome> {
+        let from = RelPath::new(from)?;
+        let to = RelPath::new(to)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (cid, collection) = Store::find_collection(&tx, key)?;
+        let not_found = |path: &RelPath| Error::FileNotFound {
+            collection: collection.slug.clone(),
+            path: path.to_string(),
+            at: Some("the draft".into()),
+        };
+        let current = lookup(&tx, cid, from.as_str())?
+            .filter(|c| c.hash.is_some())
+            .ok_or_else(|| not_found(&from))?;
+        if lookup(&tx, cid, to.as_str())?.is_some_and(|c| c.hash.is_some()) {
+            return Err(Error::Conflict(format!(
+                "{}:{to} already exists; delete it first or choose another name",
+                collection.slug
+            )));
+        }
+        if classify(&from).kind != classify(&to).kind {
+            return Err(Error::Invalid(format!(
+                "renaming {from} to {to} would turn a {} into a {}; write the new path and delete the old one instead",
+                classify(&from).kind.as_str(),
+                classify(&to).kind.as_str()
+            )));
+        }
+        let hash = current.hash.clone().expect("filtered on a live file");
+        set_draft(&tx, cid, &current, &to, Some(&hash), source)?;
+        tx.commit()?;
+        drop(conn);
+        self.events.emit(Event::DraftChanged {
+            collection: collection.slug,
+            paths: vec![from.into_string(), to.into_string()],
+        });
+        Ok(WriteOutcome::Renamed)
+    }
+
+    /// Runs `f` with the writers' lock held: blobs written through the session
+    /// cannot be swept by a concurrent `gc` before the session's `apply`
+    /// references them. Import writes its blobs (in parallel) and applies them
+    /// in one session.
+    pub fn write_session<T>(&self, f: impl FnOnce(&WriteSession<'_>) -> Result<T>) -> Result<T> {
+        self.with_write_lock(|| f(&WriteSession { store: self }))
+    }
+
+    fn apply_locked(
+        &self,
+        key: &str,
+        puts: Vec<BatchEntry>,
+        deletes: Vec<RelPath>,
+        detect_renames: bool,
+        source: Source,
+        progress: &dyn super::Progress,
+    ) -> Result<BatchReport> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (cid, collection) = Store::find_collection(&tx, key)?;
+        let mut report = BatchReport::default();
+        progress.phase("indexing", Some((puts.len() + deletes.len()) as u64));
+
+        // Resolve deletions first, so renames can claim them.
+        let mut deleted: Vec<(RelPath, Current)> = Vec::new();
+        for path in deletes {
+            if let Some(current) = lookup(&tx, cid, path.as_str())?.filter(|c| c.hash.is_some()) {
+                deleted.push((path, current));
+            }
+        }
+        let mut rename_from: HashMap<String, Vec<usize>> = HashMap::new();
+        if detect_renames {
+            for (i, (_, current)) in deleted.iter().enumerate() {
+                let hash = current.hash.clone().expect("live");
+                rename_from.entry(hash).or_default().push(i);
+            }
+        }
+        let mut claimed: HashSet<usize> = HashSet::new();
+        let mut scanned: HashSet<(String, Syntax)> = HashSet::new();
+
+        for (n, entry) in puts.into_iter().enumerate() {
+            if n % 1024 == 0 && progress.interrupted() {
+                return Err(Error::Interrupted);
+            }
+            progress.advance(1);
+            if let Some((syntax, extracted)) = &entry.scan {
+                if scanned.insert((entry.blob.hash.clone(), *syntax)) {
+                    insert_scan(&tx, &entry.blob.hash, *syntax, extracted)?;
+                }
+            }
+            let current = lookup(&tx, cid, entry.path.as_str())?;
+            match current {
+                Some(current) if current.hash.as_deref() == Some(entry.blob.hash.as_str()) => {
+                    report.unchanged += 1;
+                }
+                Some(current) => {
+                    let revived = current.hash.is_none();
+                    set_draft_blob(&tx, cid, &current, &entry, source)?;
+                    if revived {
+                        report.created.push(entry.path.into_string());
+                    } else {
+                        report.modified.push(entry.path.into_string());
+                    }
+                }
+                None => {
+                    let from = rename_from
+                        .get_mut(&entry.blob.hash)
+                        .and_then(|candidates| candidates.pop());
+                    match from {
+                        Some(i) if classify(&deleted[i].0).kind == classify(&entry.path).kind => {
+                            claimed.insert(i);
+                            let (old_path, current) = &deleted[i];
+                            set_draft_blob(&tx, cid, current, &entry, source)?;
+                            report
+                                .renamed
+                                .push((old_path.to_string(), entry.path.into_string()));
+                        }
+                        _ => {
+                            create_linkable(&tx, cid, &entry, source)?;
+                            report.created.push(entry.path.into_string());
+                        }
+                    }
+                }
+            }
+        }
+        for (i, (path, current)) in deleted.iter().enumerate() {
+            if claimed.contains(&i) {
+                continue;
+            }
+            progress.advance(1);
+            set_draft(&tx, cid, current, path, None, source)?;
+            report.deleted.push(path.to_string());
+        }
+        if report.changed() > 0 {
+            tx.execute(
+                "UPDATE collection SET updated_at = :at WHERE collection_id = :cid",
+                named_params! {":at": now(), ":cid": cid},
+            )?;
+        }
+        tx.commit()?;
+        drop(conn);
+        if report.changed() > 0 {
+            self.events.emit(Event::DraftChanged {
+                collection: collection.slug,
+                paths: report.paths(),
+            });
+        }
+        Ok(report)
+    }
+
+    /// The live files of a collection state, sorted by path.
+    pub fn files(&self, key: &str, at: At) -> Result<Vec<FileEntry>> {
+        let conn = self.conn();
+        let (cid, collection) = Store::find_collection(&conn, key)?;
+        let at = resolve_at(&conn, cid, &collection.slug, at)?;
+        tree(&conn, cid, at)
+    }
+
+    /// One live file of a collection state.
+    pub fn file(&self, key: &str, path: &str, at: At) -> Result<FileEntry> {
+        let path = RelPath::new(path)?;
+        let conn = self.conn();
+        let (cid, collection) = Store::find_collection(&conn, key)?;
+        let resolved = resolve_at(&conn, cid, &collection.slug, at)?;
+        file_at(&conn, cid, path.as_str(), resolved)?.ok_or_else(|| Error::FileNotFound {
+            collection: collection.slug,
+            path: path.into_string(),
+            at: Some(at.to_string()),
+        })
+    }
+
+    /// A live file's metadata and bytes (verified against its hash).
+    pub fn read(&self, key: &str, path: &str, at: At) -> Result<(FileEntry, Vec<u8>)> {
+        let entry = self.file(key, path, at)?;
+        let bytes = self.blobs.read(&entry.hash, true)?;
+        Ok((entry, bytes))
+    }
+
+    /// Sets the `garbage_collect` flag on a file's current version: an asset
+    /// nothing links to is deleted by `gc` only when it is set.
+    pub fn set_garbage_collect(&self, key: &str, path: &str, flag: bool) -> Result<()> {
+        let path = RelPath::new(path)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (cid, collection) = Store::find_collection(&tx, key)?;
+        let current = lookup(&tx, cid, path.as_str())?
+            .filter(|c| c.hash.is_some())
+            .ok_or_else(|| Error::FileNotFound {
+                collection: collection.slug,
+                path: path.to_string(),
+                at: Some("the draft".into()),
+            })?;
+        let version_id = current
+            .draft_version_id
+            .or(current.published_version_id)
+            .expect("a live file has a version");
+        tx.execute(
+            "UPDATE version SET garbage_collect = :flag WHERE version_id = :id",
+            named_params! {":flag": flag, ":id": version_id},
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn outcome(report: &BatchReport) -> WriteOutcome {
+    if !report.created.is_empty() {
+        WriteOutcome::Created
+    } else if !report.modified.is_empty() {
+        WriteOutcome::Modified
+    } else if !report.renamed.is_empty() {
+        WriteOutcome::Renamed
+    } else if !report.deleted.is_empty() {
+        WriteOutcome::Deleted
+    } else {
+        WriteOutcome::Unchanged
+    }
+}
+
+/// The draft-view state of the linkable at `path`, live or deleted.
+fn lookup(conn: &Connection, cid: i64, path: &str) -> Result<Option<Current>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.linkable_id, l.draft_version_id, l.published_version_id, v.hash, v.garbage_collect
+         FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
+         WHERE v.collection_id = :cid AND v.path = :path
+           AND v.version_id = coalesce(l.draft_version_id, l.published_version_id)
+         ORDER BY v.hash IS NULL LIMIT 1",
+    )?;
+    Ok(stmt
+        .query_row(named_params! {":cid": cid, ":path": path}, |r| {
+            Ok(Current {
+                linkable_id: r.get(0)?,
+                draft_version_id: r.get(1)?,
+                published_version_id: r.get(2)?,
+                hash: r.get(3)?,
+                garbage_collect: r.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
+fn create_linkable(tx: &Transaction, cid: i64, entry: &BatchEntry, source: Source) -> Result<()> {
+    let at = now();
+    tx.prepare_cached(
+        "INSERT INTO linkable (uuid, collection_id, kind, created_at) VALUES (:uuid, :cid, :kind, :at)",
+    )?
+    .execute(named_params! {
+        ":uuid": uuid::Uuid::now_v7().to_string(),
+        ":cid": cid,
+        ":kind": classify(&entry.path).kind.as_str(),
+        ":at": at,
+    })?;
+    let linkable_id = tx.last_insert_rowid();
+    let current = Current {
+        linkable_id,
+        draft_version_id: None,
+        published_version_id: None,
+        hash: None,
+        garbage_collect: false,
+    };
+    set_draft_blob(tx, cid, &current, entry, source)
+}
+
+fn set_draft_blob(
+    tx: &Transaction,
+    cid: i64,
+    current: &Current,
+    entry: &BatchEntry,
+    source: Source,
+) -> Result<()> {
+    set_draft_row(
+        tx,
+        cid,
+        current,
+        &entry.path,
+        Some((&entry.blob.hash, entry.blob.size)),
+        source,
+    )
+}
+
+/// Sets the draft of a linkable to `path` with `hash` (None: a tombstone),
+/// keeping the size of the current content for renames.
+fn set_draft(
+    tx: &Transaction,
+    cid: i64,
+    current: &Current,
+    path: &RelPath,
+    hash: Option<&str>,
+    source: Source,
+) -> Result<()> {
+    let content = match hash {
+        Some(hash) => {
+            let size: i64 = tx.query_row(
+                "SELECT size FROM version WHERE hash = :hash LIMIT 1",
+                named_params! {":hash": hash},
+                |r| r.get(0),
+            )?;
+            Some((hash, size as u64))
+        }
+        None => None,
+    };
+    set_draft_row(tx, cid, current, path, content, source)
+}
+
+fn set_draft_row(
+    tx: &Transaction,
+    cid: i64,
+    current: &Current,
+    path: &RelPath,
+    content: Option<(&str, u64)>,
+    source: Source,
+) -> Result<()> {
+    let at = now();
+    let (hash, size) = match content {
+        Some((hash, size)) => (Some(hash), size),
+        None => (None, 0),
+    };
+    let linkable_id = current.linkable_id;
+    // Deleting a file that was never published removes it outright: there is no
+    // history to keep.
+    if hash.is_none() && current.published_version_id.is_none() {
+        tx.execute(
+            "UPDATE linkable SET draft_version_id = NULL WHERE linkable_id = :id",
+            named_params! {":id": linkable_id},
+        )?;
+        tx.execute(
+            "DELETE FROM linkable WHERE linkable_id = :id",
+            named_params! {":id": linkable_id},
+        )?;
+        return Ok(());
+    }
+    // Writing the published state back is no change at all: drop the draft.
+    if let Some(published) = current.published_version_id {
+        let (p_path, p_hash): (String, Option<String>) = tx
+            .prepare_cached("SELECT path, hash FROM version WHERE version_id = :id")?
+            .query_row(named_params! {":id": published}, |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+        if p_path == path.as_str() && p_hash.as_deref() == hash {
+            if let Some(draft) = current.draft_version_id {
+                tx.execute(
+                    "UPDATE linkable SET draft_version_id = NULL WHERE linkable_id = :id",
+                    named_params! {":id": linkable_id},
+                )?;
+                tx.execute(
+                    "DELETE FROM version WHERE version_id = :id",
+                    named_params! {":id": draft},
+                )?;
+            }
+            insert_revision(tx, linkable_id, path, hash, size, source, &at)?;
+            return Ok(());
+        }
+    }
+    let media_type = media_type(path);
+    match current.draft_version_id {
+        Some(draft) => {
+            tx.prepare_cached(
+                "UPDATE version SET path = :path, hash = :hash, size = :size, media_type = :media_type,
+                    created_at = :at WHERE version_id = :id",
+            )?
+            .execute(named_params! {
+                ":path": path.as_str(), ":hash": hash, ":size": size as i64,
+                ":media_type": media_type, ":at": at, ":id": draft,
+            })?;
+        }
+        None => {
+            tx.prepare_cached(
+                "INSERT INTO version (linkable_id, collection_id, number, path, hash, size, media_type,
+                    created_at, garbage_collect)
+                 VALUES (:linkable_id, :cid, NULL, :path, :hash, :size, :media_type, :at, :gc)",
+            )?
+            .execute(named_params! {
+                ":linkable_id": linkable_id, ":cid": cid, ":path": path.as_str(), ":hash": hash,
+                ":size": size as i64, ":media_type": media_type, ":at": at, ":gc": current.garbage_collect,
+            })?;
+            let draft = tx.last_insert_rowid();
+            tx.prepare_cached(
+                "UPDATE linkable SET draft_version_id = :draft WHERE linkable_id = :id",
+            )?
+            .execute(named_params! {":draft": draft, ":id": linkable_id})?;
+        }
+    }
+    insert_revision(tx, linkable_id, path, hash, size, source, &at)
+}
+
+fn insert_revision(
+    tx: &Transaction,
+    linkable_id: i64,
+    path: &RelPath,
+    hash: Option<&str>,
+    size: u64,
+    source: Source,
+    at: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO draft_revision (linkable_id, path, hash, size, source, created_at)
+         VALUES (:id, :path, :hash, :size, :source, :at)",
+    )?
+    .execute(named_params! {
+        ":id": linkable_id, ":path": path.as_str(), ":hash": hash, ":size": size as i64,
+        ":source": source.as_str(), ":at": at,
+    })?;
+    Ok(())
+}
+
+fn syntax_str(syntax: Syntax) -> &'static str {
+    match syntax {
+        Syntax::Xml => "xml",
+        Syntax::Html => "html",
+    }
+}
+
+/// Records the links and problems of one content, once per (hash, syntax).
+fn insert_scan(tx: &Transaction, hash: &str, syntax: Syntax, extracted: &Extracted) -> Result<()> {
+    let inserted = tx
+        .prepare_cached("INSERT OR IGNORE INTO content_scan (hash, syntax, problems) VALUES (:hash, :syntax, :problems)")?
+        .execute(named_params! {
+            ":hash": hash,
+            ":syntax": syntax_str(syntax),
+            ":problems": serde_json::to_string(&extracted.problems)?,
+        })?;
+    if inserted == 0 {
+        return Ok(());
+    }
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO link (uuid, hash, syntax, ordinal, kind, target, written, line, target_path, target_key)
+         VALUES (:uuid, :hash, :syntax, :ordinal, :kind, :target, :written, :line, :target_path, :target_key)",
+    )?;
+    for (ordinal, link) in extracted.links.iter().enumerate() {
+        let (target_path, target_key) = lookup_keys(&link.target);
+        stmt.execute(named_params! {
+            ":uuid": uuid::Uuid::new_v4().to_string(),
+            ":hash": hash,
+            ":syntax": syntax_str(syntax),
+            ":ordinal": ordinal as i64,
+            ":kind": link.kind.as_str(),
+            ":target": serde_json::to_string(&link.target)?,
+            ":written": link.written,
+            ":line": link.line,
+            ":target_path": target_path,
+            ":target_key": target_key,
+        })?;
+    }
+    Ok(())
+}
+
+/// The indexed keys a link is found by when looking for incoming links: its
+/// first candidate path, and a typed secondary key.
+pub(crate) fn lookup_keys(target: &Target) -> (Option<String>, Option<String>) {
+    match target {
+        Target::Path { path } => (Some(path.clone()), None),
+        Target::AnyOf { paths } => (
+            paths.first().cloned(),
+            paths.get(1).map(|p| format!("path:{p}")),
+        ),
+        Target::Static { name } => (
+            Some(format!("static/{name}")),
+            Some(format!("static:{}", links::asset_name_key(name))),
+        ),
+        Target::UrlName { url_name } => (None, Some(format!("url:{url_name}"))),
+        Target::External { collection, .. } => (None, Some(format!("collection:{collection}"))),
+    }
+}
+
+/// A collection state with `Latest` resolved and a version number checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Draft,
+    Version(i64),
+}
+
+pub(crate) fn resolve_at(conn: &Connection, cid: i64, slug: &str, at: At) -> Result<State> {
+    match at {
+        At::Draft => Ok(State::Draft),
+        At::Latest => {
+            let latest: Option<i64> = conn.query_row(
+                "SELECT max(number) FROM collection_version WHERE collection_id = :cid",
+                named_params! {":cid": cid},
+                |r| r.get(0),
+            )?;
+            Ok(latest.map(State::Version).unwrap_or(State::Draft))
+        }
+        At::Version(number) => {
+            let pruned: Option<Option<String>> = conn
+                .query_row(
+                    "SELECT pruned_at FROM collection_version WHERE collection_id = :cid AND number = :n",
+                    named_params! {":cid": cid, ":n": number},
+                    |r| r.get(0),
+                )
+                .optional()?;
+            match pruned {
+                None => Err(Error::VersionNotFound {
+                    collection: slug.to_string(),
+                    number,
+                }),
+                Some(Some(when)) => Err(Error::Conflict(format!(
+                    "{slug}: version {number} was pruned by gc at {when} and can no longer be browsed"
+                ))),
+                Some(None) => Ok(State::Version(number)),
+            }
+        }
+    }
+}
+
+const FILE_COLUMNS: &str = "l.uuid, v.path, l.kind, v.hash, v.size, v.media_type, v.number, v.created_at, v.garbage_collect";
+
+fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileEntry> {
+    Ok(FileEntry {
+        uuid: r.get(0)?,
+        path: r.get(1)?,
+        kind: LinkableKind::from_sql(&r.get::<_, String>(2)?),
+        hash: r.get(3)?,
+        size: r.get::<_, i64>(4)? as u64,
+        media_type: r.get(5)?,
+        version: r.get(6)?,
+        created_at: r.get(7)?,
+        garbage_collect: r.get(8)?,
+    })
+}
+
+/// All live files of a state, sorted by path.
+pub(crate) fn tree(conn: &Connection, cid: i64, state: State) -> Result<Vec<FileEntry>> {
+    let rows = match state {
+        State::Draft => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {FILE_COLUMNS} FROM linkable l JOIN version v
+                   ON v.version_id = coalesce(l.draft_version_id, l.published_version_id)
+                 WHERE l.collection_id = :cid AND v.hash IS NOT NULL ORDER BY v.path"
+            ))?;
+            let rows = stmt.query_map(named_params! {":cid": cid}, file_from_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        }
+        State::Version(n) => {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {FILE_COLUMNS} FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
+                 WHERE v.collection_id = :cid AND v.published_in <= :n
+                   AND (v.superseded_in IS NULL OR v.superseded_in > :n) AND v.hash IS NOT NULL
+                 ORDER BY v.path"
+            ))?;
+            let rows = stmt.query_map(named_params! {":cid": cid, ":n": n}, file_from_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        }
+    };
+    Ok(rows)
+}
+
+/// One live file of a state.
+pub(crate) fn file_at(
+    conn: &Connection,
+    cid: i64,
+    path: &str,
+    state: State,
+) -> Result<Option<FileEntry>> {
+    let row = match state {
+        State::Draft => conn
+            .prepare_cached(&format!(
+                "SELECT {FILE_COLUMNS} FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
+                 WHERE v.collection_id = :cid AND v.path = :path AND v.hash IS NOT NULL
+                   AND v.version_id = coalesce(l.draft_version_id, l.published_version_id)"
+            ))?
+            .query_row(named_params! {":cid": cid, ":path": path}, file_from_row)
+            .optional()?,
+        State::Version(n) => conn
+            .prepare_cached(&format!(
+                "SELECT {FILE_COLUMNS} FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
+                 WHERE v.collection_id = :cid AND v.path = :path AND v.hash IS NOT NULL
+                   AND v.published_in <= :n AND (v.superseded_in IS NULL OR v.superseded_in > :n)"
+            ))?
+            .query_row(named_params! {":cid": cid, ":path": path, ":n": n}, file_from_row)
+            .optional()?,
+    };
+    Ok(row)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(path: &str) -> LinkableKind {
+        classify(&RelPath::new(path).unwrap()).kind
+    }
+
+    #[test]
+    fn static_files_and_non_text_files_are_assets_and_olx_files_are_units() {
+        assert_eq!(kind("course.xml"), LinkableKind::Unit);
+        assert_eq!(kind("html/intro.html"), LinkableKind::Unit);
+        assert_eq!(kind("policies/course/policy.json"), LinkableKind::Unit);
+        assert_eq!(
+            kind("static/handout.xml"),
+            LinkableKind::Asset,
+            "under static/"
+        );
+        assert_eq!(kind("static/images/logo.png"), LinkableKind::Asset);
+        assert_eq!(kind("problem/p1/static/x.html"), LinkableKind::Asset);
+        assert_eq!(kind("video/a.srt"), LinkableKind::Asset);
+        assert_eq!(
+            kind(".DS_Store"),
+            LinkableKind::Asset,
+            "junk is never a unit"
+        );
+        assert_eq!(
+            kind("problem/a.xml~"),
+            LinkableKind::Asset,
+            "junk is never a unit"
+        );
+        assert_eq!(
+            kind("html/.xml"),
+            LinkableKind::Asset,
+            "a dotfile has no extension"
+        );
+    }
+}

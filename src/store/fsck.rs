@@ -1,0 +1,191 @@
+//! `fsck`: checks that the index and the blob store agree and that every row
+//! obeys the model's invariants. It only reads; repairs are `gc`'s (garbage) or
+//! a human's (anything else), so a report says which is which.
+
+use super::error::Result;
+use super::Store;
+use rusqlite::Connection;
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// One problem fsck found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FsckProblem {
+    /// A short stable code: `sqlite`, `missing_blob`, `corrupt_blob`,
+    /// `draft_pointer`, `published_pointer`, `stray_draft`, `duplicate_path`,
+    /// `version_numbers`, `missing_scan`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// What fsck checked and found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FsckReport {
+    pub collections: u64,
+    pub versions: u64,
+    pub blobs_checked: u64,
+    pub bytes_checked: u64,
+    /// Blobs no row references: harmless, `gc` removes them.
+    pub unreferenced_blobs: u64,
+    /// Leftover temp files: harmless, `gc` removes them.
+    pub stray_files: u64,
+    pub problems: Vec<FsckProblem>,
+}
+
+impl FsckReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl Store {
+    /// Checks the whole store. Every referenced blob is re-hashed.
+    pub fn fsck(&self, progress: &dyn super::Progress) -> Result<FsckReport> {
+        let mut report = FsckReport::default();
+        let referenced: Vec<String> = {
+            let conn = self.conn();
+            check_rows(&conn, &mut report)?;
+            let mut stmt = conn.prepare(
+                "SELECT hash FROM version WHERE hash IS NOT NULL
+                 UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL ORDER BY 1",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        progress.phase("verifying blobs", Some(referenced.len() as u64));
+        for hash in &referenced {
+            if progress.interrupted() {
+                return Err(super::Error::Interrupted);
+            }
+            progress.advance(1);
+            report.blobs_checked += 1;
+            match self.blobs.rehash(hash) {
+                Ok(actual) if actual == *hash => {
+                    report.bytes_checked += std::fs::metadata(self.blobs.path_of(hash))
+                        .map(|m| m.len())
+                        .unwrap_or(0);
+                }
+                Ok(actual) => report.problems.push(FsckProblem {
+                    code: "corrupt_blob",
+                    message: format!("blob {hash} hashes to {actual}"),
+                }),
+                Err(super::Error::MissingBlob(_)) => report.problems.push(FsckProblem {
+                    code: "missing_blob",
+                    message: format!("blob {hash} is referenced but missing"),
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        let listing = self.blobs.list()?;
+        let referenced: HashSet<&String> = referenced.iter().collect();
+        report.unreferenced_blobs = listing
+            .blobs
+            .iter()
+            .filter(|(hash, _)| !referenced.contains(hash))
+            .count() as u64;
+        report.stray_files = listing.stray.len() as u64;
+        Ok(report)
+    }
+}
+
+fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
+    let mut problem =
+        |code: &'static str, message: String| report.problems.push(FsckProblem { code, message });
+    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if integrity != "ok" {
+        problem("sqlite", format!("integrity_check: {integrity}"));
+    }
+    let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+    let violations = stmt
+        .query_map([], |r| {
+            Ok(format!(
+                "{} row {:?} -> {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, String>(2)?
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for v in violations {
+        problem("sqlite", format!("foreign key violation: {v}"));
+    }
+    let checks: &[(&'static str, &str, &str)] = &[
+        (
+            "draft_pointer",
+            "a linkable's draft must be its own unnumbered version",
+            "SELECT l.uuid FROM linkable l LEFT JOIN version v ON v.version_id = l.draft_version_id
+             WHERE l.draft_version_id IS NOT NULL
+               AND (v.version_id IS NULL OR v.number IS NOT NULL OR v.linkable_id != l.linkable_id)",
+        ),
+        (
+            "published_pointer",
+            "a linkable's published version must be its own highest numbered version",
+            "SELECT l.uuid FROM linkable l LEFT JOIN version v ON v.version_id = l.published_version_id
+             WHERE (l.published_version_id IS NOT NULL
+                    AND (v.version_id IS NULL OR v.number IS NULL OR v.linkable_id != l.linkable_id
+                         OR v.number != l.last_number OR v.superseded_in IS NOT NULL))
+                OR (l.published_version_id IS NULL AND l.draft_version_id IS NULL)",
+        ),
+        (
+            "stray_draft",
+            "an unnumbered version that is not its linkable's draft (a half-done publish)",
+            "SELECT v.path FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
+             WHERE v.number IS NULL AND (l.draft_version_id IS NULL OR l.draft_version_id != v.version_id)",
+        ),
+        (
+            "version_numbers",
+            "a published version must belong to an existing collection version",
+            "SELECT v.path FROM version v WHERE v.number IS NOT NULL AND NOT EXISTS (
+               SELECT 1 FROM collection_version cv WHERE cv.collection_id = v.collection_id AND cv.number = v.published_in)",
+        ),
+        (
+            "duplicate_path",
+            "two live files of a draft share a path",
+            "SELECT v.path FROM linkable l JOIN version v
+               ON v.version_id = coalesce(l.draft_version_id, l.published_version_id)
+             WHERE v.hash IS NOT NULL GROUP BY v.collection_id, v.path HAVING count(*) > 1",
+        ),
+        (
+            "duplicate_path",
+            "two files of a collection version share a path",
+            "SELECT a.path FROM version a JOIN version b
+               ON a.collection_id = b.collection_id AND a.path = b.path AND a.version_id < b.version_id
+             WHERE a.hash IS NOT NULL AND b.hash IS NOT NULL AND a.published_in IS NOT NULL AND b.published_in IS NOT NULL
+               AND a.published_in < coalesce(b.superseded_in, 1 << 62)
+               AND b.published_in < coalesce(a.superseded_in, 1 << 62)",
+        ),
+        (
+            "missing_scan",
+            "a unit version's content has no link scan",
+            "SELECT v.path FROM version v
+             WHERE v.hash IS NOT NULL AND (v.path LIKE '%.xml' OR v.path LIKE '%.html' OR v.path LIKE '%.htm')
+               AND '/' || v.path NOT LIKE '%/static/%'
+               AND NOT EXISTS (SELECT 1 FROM content_scan s WHERE s.hash = v.hash)",
+        ),
+    ];
+    for (code, what, sql) in checks {
+        let mut stmt = conn.prepare(sql)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for row in rows {
+            problem(code, format!("{what}: {row}"));
+        }
+    }
+    let mut stmt = conn.prepare(
+        "SELECT c.slug, count(*), max(cv.number) FROM collection c JOIN collection_version cv USING (collection_id)
+         GROUP BY c.collection_id HAVING count(*) != max(cv.number)",
+    )?;
+    let gaps = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for slug in gaps {
+        problem(
+            "version_numbers",
+            format!("{slug}: collection version numbers have a gap"),
+        );
+    }
+    report.collections = conn.query_row("SELECT count(*) FROM collection", [], |r| r.get(0))?;
+    report.versions = conn.query_row("SELECT count(*) FROM version", [], |r| r.get(0))?;
+    Ok(())
+}

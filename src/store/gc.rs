@@ -1,0 +1,190 @@
+//! Garbage collection, the proposal's two cases done safely, then a blob sweep.
+//!
+//! 1. Versions older than the cutoff are deleted, never a draft, never a
+//!    linkable's latest published version, never a version a retained collection
+//!    version still needs. Collection versions older than the cutoff (except each
+//!    collection's latest) stop being retained and are marked pruned.
+//! 2. An asset no live unit links to any more is deleted in the draft (a
+//!    tombstone, published with the next publish) when its `garbage_collect` flag
+//!    is set.
+//!
+//! Then draft revisions older than the cutoff, link rows of contents nothing
+//! uses, and blobs no row references are removed. A dry run does all of it in a
+//! transaction that is rolled back, and reports the same numbers.
+
+use super::error::Result;
+use super::events::Event;
+use super::files::State;
+use super::model::{At, LinkableKind, Source};
+use super::path::RelPath;
+use super::{format_time, now, Store};
+use rusqlite::named_params;
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// What to collect.
+#[derive(Debug, Clone)]
+pub struct GcOptions {
+    /// Versions, collection versions and draft revisions created before this
+    /// instant (RFC 3339, as [`crate::store::now`] writes) are old.
+    pub cutoff: String,
+    /// Report only; change nothing.
+    pub dry_run: bool,
+}
+
+impl GcOptions {
+    /// Collect what is older than `days` days.
+    pub fn older_than_days(days: u64, dry_run: bool) -> GcOptions {
+        let cutoff = time::OffsetDateTime::now_utc() - time::Duration::days(days as i64);
+        GcOptions {
+            cutoff: format_time(cutoff),
+            dry_run,
+        }
+    }
+}
+
+/// What a GC freed (or, in a dry run, would free).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GcReport {
+    pub dry_run: bool,
+    pub cutoff: String,
+    pub versions_deleted: u64,
+    pub collection_versions_pruned: u64,
+    pub revisions_deleted: u64,
+    /// Orphaned assets deleted in the draft, as `slug:path`.
+    pub orphans_deleted: Vec<String>,
+    pub blobs_deleted: u64,
+    pub bytes_freed: u64,
+    pub stray_files_deleted: u64,
+}
+
+impl Store {
+    /// Runs GC (or its dry run).
+    pub fn gc(&self, options: &GcOptions) -> Result<GcReport> {
+        let mut report = GcReport {
+            dry_run: options.dry_run,
+            cutoff: options.cutoff.clone(),
+            ..GcReport::default()
+        };
+        // Case 2 first, through the ordinary write path, so orphans become draft
+        // tombstones exactly as a user's delete would.
+        let orphans = self.collectable_orphans()?;
+        if !options.dry_run {
+            for (slug, path) in &orphans {
+                self.delete(slug, path, Source::Gc)?;
+            }
+        }
+        report.orphans_deleted = orphans
+            .into_iter()
+            .map(|(s, p)| format!("{s}:{p}"))
+            .collect();
+
+        // The sweep must not race a writer adding blobs it is about to reference.
+        self.lock
+            .lock()
+            .map_err(|e| super::Error::io("taking the store's exclusive lock for gc", e))?;
+        let result = self.gc_locked(options, &mut report);
+        let _ = self.lock.unlock();
+        result?;
+        if !options.dry_run {
+            self.events.emit(Event::GcFinished {
+                versions_deleted: report.versions_deleted,
+                blobs_deleted: report.blobs_deleted,
+                bytes_freed: report.bytes_freed,
+            });
+        }
+        Ok(report)
+    }
+
+    fn gc_locked(&self, options: &GcOptions, report: &mut GcReport) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let at = now();
+        report.collection_versions_pruned = tx.execute(
+            "UPDATE collection_version SET pruned_at = :at
+             WHERE pruned_at IS NULL AND created_at < :cutoff
+               AND number < (SELECT max(number) FROM collection_version m
+                             WHERE m.collection_id = collection_version.collection_id)",
+            named_params! {":at": at, ":cutoff": options.cutoff},
+        )? as u64;
+        report.versions_deleted = tx.execute(
+            "DELETE FROM version
+             WHERE number IS NOT NULL AND created_at < :cutoff
+               AND version_id NOT IN (SELECT published_version_id FROM linkable WHERE published_version_id IS NOT NULL)
+               AND NOT EXISTS (
+                 SELECT 1 FROM collection_version cv
+                 WHERE cv.collection_id = version.collection_id AND cv.pruned_at IS NULL
+                   AND cv.number >= version.published_in
+                   AND (version.superseded_in IS NULL OR cv.number < version.superseded_in))",
+            named_params! {":cutoff": options.cutoff},
+        )? as u64;
+        report.revisions_deleted = tx.execute(
+            "DELETE FROM draft_revision WHERE created_at < :cutoff",
+            named_params! {":cutoff": options.cutoff},
+        )? as u64;
+        tx.execute(
+            "DELETE FROM content_scan WHERE hash NOT IN (SELECT hash FROM version WHERE hash IS NOT NULL)",
+            [],
+        )?;
+        let referenced: HashSet<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT hash FROM version WHERE hash IS NOT NULL
+                 UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        let listing = self.blobs.list()?;
+        let garbage: Vec<&(String, u64)> = listing
+            .blobs
+            .iter()
+            .filter(|(hash, _)| !referenced.contains(hash))
+            .collect();
+        report.blobs_deleted = garbage.len() as u64;
+        report.bytes_freed = garbage.iter().map(|(_, size)| size).sum();
+        report.stray_files_deleted = listing.stray.len() as u64;
+        if options.dry_run {
+            tx.rollback()?;
+            return Ok(());
+        }
+        tx.commit()?;
+        drop(conn);
+        // Rows are gone and committed; the blobs are unreferenced, and writers are
+        // held off by the exclusive lock, so removing them cannot dangle a row.
+        for (hash, _) in garbage {
+            self.blobs.remove(hash)?;
+        }
+        for stray in &listing.stray {
+            self.blobs.remove_stray(stray)?;
+        }
+        Ok(())
+    }
+
+    /// Assets of the draft state that nothing live links to and whose current
+    /// version has `garbage_collect` set, as (slug, path).
+    fn collectable_orphans(&self) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for summary in self.collections()? {
+            let slug = summary.collection.slug;
+            let report = self.link_report(&slug, At::Draft)?;
+            let orphans: HashSet<&str> = report.orphans.iter().map(String::as_str).collect();
+            let flagged = {
+                let conn = self.conn();
+                let (cid, _) = Store::find_collection(&conn, &slug)?;
+                super::files::tree(&conn, cid, State::Draft)?
+            };
+            for file in flagged {
+                let is_asset = file.kind == LinkableKind::Asset;
+                let under_root = RelPath::new(&file.path).is_ok();
+                if is_asset
+                    && under_root
+                    && file.garbage_collect
+                    && orphans.contains(file.path.as_str())
+                {
+                    out.push((slug.clone(), file.path));
+                }
+            }
+        }
+        Ok(out)
+    }
+}

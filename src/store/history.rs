@@ -1,0 +1,275 @@
+//! Reading history: the publish log, what one collection version changed, one
+//! path's versions and draft revisions, and diffs between any two states.
+
+use super::error::{Error, Result};
+use super::files::{resolve_at, tree, State};
+use super::links::ParseProblem;
+use super::model::*;
+use super::path::RelPath;
+use super::Store;
+use rusqlite::{named_params, Connection, OptionalExtension};
+use std::collections::HashMap;
+
+impl Store {
+    /// The publish log of a collection, newest first.
+    pub fn versions(&self, key: &str) -> Result<Vec<CollectionVersion>> {
+        let conn = self.conn();
+        let (cid, _) = Store::find_collection(&conn, key)?;
+        collection_versions(&conn, cid, None)
+    }
+
+    /// One collection version with the changes it recorded.
+    pub fn version(&self, key: &str, number: i64) -> Result<CollectionVersionDetail> {
+        let conn = self.conn();
+        let (cid, collection) = Store::find_collection(&conn, key)?;
+        let version =
+            collection_versions(&conn, cid, Some(number))?
+                .pop()
+                .ok_or(Error::VersionNotFound {
+                    collection: collection.slug,
+                    number,
+                })?;
+        let mut stmt = conn.prepare(
+            "SELECT l.uuid, l.kind, c.from_path, c.to_path, fv.hash, tv.hash, c.from_number
+             FROM collection_version_change c
+             JOIN collection_version cv ON cv.collection_version_id = c.collection_version_id
+             JOIN linkable l ON l.linkable_id = c.linkable_id
+             LEFT JOIN version fv ON fv.linkable_id = c.linkable_id AND fv.number = c.from_number
+             LEFT JOIN version tv ON tv.linkable_id = c.linkable_id AND tv.number = c.to_number
+             WHERE cv.collection_id = :cid AND cv.number = :n ORDER BY c.to_path",
+        )?;
+        let entries = stmt
+            .query_map(named_params! {":cid": cid, ":n": number}, |r| {
+                let from_path: Option<String> = r.get(2)?;
+                let to_path: String = r.get(3)?;
+                let old_hash: Option<String> = r.get(4)?;
+                let new_hash: Option<String> = r.get(5)?;
+                let from_number: Option<i64> = r.get(6)?;
+                let was_live = from_number.is_some() && old_hash.is_some();
+                let status = match (was_live, &new_hash) {
+                    (false, _) => ChangeStatus::Added,
+                    (true, None) => ChangeStatus::Deleted,
+                    (true, Some(_)) if from_path.as_deref() != Some(to_path.as_str()) => {
+                        ChangeStatus::Renamed
+                    }
+                    _ => ChangeStatus::Modified,
+                };
+                Ok(Change {
+                    status,
+                    uuid: r.get(0)?,
+                    kind: LinkableKind::from_sql(&r.get::<_, String>(1)?),
+                    old_path: from_path.filter(|p| *p != to_path),
+                    path: to_path,
+                    content_changed: old_hash.is_some()
+                        && new_hash.is_some()
+                        && old_hash != new_hash,
+                    old_hash,
+                    new_hash,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(CollectionVersionDetail { version, entries })
+    }
+
+    /// The versions and draft revisions of the linkable at `path` (in the draft,
+    /// or, if it is deleted there, the last linkable that had that path).
+    pub fn history(&self, key: &str, path: &str) -> Result<History> {
+        let path = RelPath::new(path)?;
+        let conn = self.conn();
+        let (cid, collection) = Store::find_collection(&conn, key)?;
+        let found: Option<(i64, String, String)> = conn
+            .query_row(
+                "SELECT l.linkable_id, l.uuid, l.kind FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
+                 WHERE v.collection_id = :cid AND v.path = :path
+                 ORDER BY v.version_id = coalesce(l.draft_version_id, l.published_version_id) DESC,
+                          v.version_id DESC LIMIT 1",
+                named_params! {":cid": cid, ":path": path.as_str()},
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (linkable_id, uuid, kind) = found.ok_or_else(|| Error::FileNotFound {
+            collection: collection.slug,
+            path: path.to_string(),
+            at: None,
+        })?;
+        let mut stmt = conn.prepare(
+            "SELECT v.number, v.path, v.hash, v.size, v.created_at, v.published_in, v.garbage_collect,
+                    (SELECT problems FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'xml')
+             FROM version v WHERE v.linkable_id = :id
+             ORDER BY v.number IS NULL DESC, v.number DESC",
+        )?;
+        let versions = stmt
+            .query_map(named_params! {":id": linkable_id}, |r| {
+                let problems: Option<String> = r.get(7)?;
+                Ok(VersionInfo {
+                    number: r.get(0)?,
+                    path: r.get(1)?,
+                    hash: r.get(2)?,
+                    size: r.get::<_, i64>(3)? as u64,
+                    created_at: r.get(4)?,
+                    published_in: r.get(5)?,
+                    garbage_collect: r.get(6)?,
+                    problems: problems
+                        .and_then(|p| serde_json::from_str::<Vec<ParseProblem>>(&p).ok())
+                        .unwrap_or_default(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut stmt = conn.prepare(
+            "SELECT path, hash, size, source, created_at FROM draft_revision
+             WHERE linkable_id = :id ORDER BY draft_revision_id DESC",
+        )?;
+        let revisions = stmt
+            .query_map(named_params! {":id": linkable_id}, |r| {
+                Ok(DraftRevision {
+                    path: r.get(0)?,
+                    hash: r.get(1)?,
+                    size: r.get::<_, i64>(2)? as u64,
+                    source: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(History {
+            uuid,
+            kind: LinkableKind::from_sql(&kind),
+            versions,
+            revisions,
+        })
+    }
+
+    /// What changed from one collection state to another.
+    pub fn diff(&self, key: &str, from: At, to: At) -> Result<Diff> {
+        let conn = self.conn();
+        let (cid, collection) = Store::find_collection(&conn, key)?;
+        let old = tree(&conn, cid, resolve_at(&conn, cid, &collection.slug, from)?)?;
+        let new = tree(&conn, cid, resolve_at(&conn, cid, &collection.slug, to)?)?;
+        Ok(Diff {
+            from,
+            to,
+            entries: diff_trees(old, new),
+        })
+    }
+
+    /// A unified text diff of one path between two states. A path that does not
+    /// exist in one of them diffs against nothing.
+    pub fn text_diff(&self, key: &str, path: &str, from: At, to: At) -> Result<String> {
+        let read = |at: At| -> Result<Option<Vec<u8>>> {
+            match self.read(key, path, at) {
+                Ok((_, bytes)) => Ok(Some(bytes)),
+                Err(Error::FileNotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        let old = read(from)?;
+        let new = read(to)?;
+        if old.is_none() && new.is_none() {
+            return Err(Error::FileNotFound {
+                collection: key.to_string(),
+                path: path.to_string(),
+                at: Some(format!("{from} or {to}")),
+            });
+        }
+        let old_text = String::from_utf8_lossy(old.as_deref().unwrap_or_default()).into_owned();
+        let new_text = String::from_utf8_lossy(new.as_deref().unwrap_or_default()).into_owned();
+        let diff = similar::TextDiff::from_lines(&old_text, &new_text);
+        Ok(diff
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("a/{path} ({from})"), &format!("b/{path} ({to})"))
+            .to_string())
+    }
+}
+
+/// Compares two trees by linkable uuid, so renames are seen as renames.
+pub(crate) fn diff_trees(old: Vec<FileEntry>, new: Vec<FileEntry>) -> Vec<Change> {
+    let mut old_by_uuid: HashMap<String, FileEntry> =
+        old.into_iter().map(|f| (f.uuid.clone(), f)).collect();
+    let mut entries = Vec::new();
+    for file in new {
+        match old_by_uuid.remove(&file.uuid) {
+            None => entries.push(Change {
+                status: ChangeStatus::Added,
+                uuid: file.uuid,
+                kind: file.kind,
+                path: file.path,
+                old_path: None,
+                old_hash: None,
+                new_hash: Some(file.hash),
+                content_changed: false,
+            }),
+            Some(before) if before.path != file.path => entries.push(Change {
+                status: ChangeStatus::Renamed,
+                uuid: file.uuid,
+                kind: file.kind,
+                path: file.path,
+                old_path: Some(before.path),
+                content_changed: before.hash != file.hash,
+                old_hash: Some(before.hash),
+                new_hash: Some(file.hash),
+            }),
+            Some(before) if before.hash != file.hash => entries.push(Change {
+                status: ChangeStatus::Modified,
+                uuid: file.uuid,
+                kind: file.kind,
+                path: file.path,
+                old_path: None,
+                old_hash: Some(before.hash),
+                new_hash: Some(file.hash),
+                content_changed: true,
+            }),
+            Some(_) => {}
+        }
+    }
+    for (_, before) in old_by_uuid {
+        entries.push(Change {
+            status: ChangeStatus::Deleted,
+            uuid: before.uuid,
+            kind: before.kind,
+            path: before.path,
+            old_path: None,
+            old_hash: Some(before.hash),
+            new_hash: None,
+            content_changed: false,
+        });
+    }
+    entries.sort_by(|a, b| a.path.cmp(&b.path).then(a.status.cmp(&b.status)));
+    entries
+}
+
+fn collection_versions(
+    conn: &Connection,
+    cid: i64,
+    number: Option<i64>,
+) -> Result<Vec<CollectionVersion>> {
+    let mut stmt = conn.prepare(
+        "SELECT cv.number, cv.message, cv.created_at, cv.pruned_at, cv.metadata,
+                (SELECT count(*) FROM collection_version_change c WHERE c.collection_version_id = cv.collection_version_id)
+         FROM collection_version cv
+         WHERE cv.collection_id = :cid AND (:n IS NULL OR cv.number = :n) ORDER BY cv.number DESC",
+    )?;
+    let rows = stmt
+        .query_map(named_params! {":cid": cid, ":n": number}, |r| {
+            let metadata: String = r.get(4)?;
+            Ok(CollectionVersion {
+                number: r.get(0)?,
+                message: r.get(1)?,
+                created_at: r.get(2)?,
+                pruned_at: r.get(3)?,
+                metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
+                changes: r.get::<_, i64>(5)? as u64,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Lets `files::State` be used where an `At` is expected in messages.
+impl From<State> for At {
+    fn from(state: State) -> At {
+        match state {
+            State::Draft => At::Draft,
+            State::Version(n) => At::Version(n),
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The store: versioned collections of OLX units and assets on an embedded SQLite
+//! index and a content-addressed blob store.
+//!
+//! [`Store`] is the façade every outer layer (CLI, later the server, watcher and
+//! desktop shell) calls; nothing of the model is implemented outside this module.
+//! It knows nothing of HTTP, terminals or watched folders, and never prints.
+//! Every write path is one SQLite transaction, and blobs are made durable before
+//! the transaction that references them commits.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod blobs;
+mod collections;
+mod db;
+pub mod error;
+pub mod events;
+mod files;
+mod fsck;
+mod gc;
+mod history;
+mod linkq;
+pub mod links;
+pub mod model;
+pub mod path;
+pub mod progress;
+mod publish;
+
+pub use blobs::{hash_bytes, BlobStore, Stored};
+pub use db::SCHEMA_VERSION;
+pub use error::{Error, ErrorKind, Result};
+pub use events::Event;
+pub use files::{classify, media_type, BatchEntry, BatchReport, Classification, WriteSession};
+pub use fsck::{FsckProblem, FsckReport};
+pub use gc::{GcOptions, GcReport};
+pub use linkq::Direction;
+pub use model::*;
+pub use path::RelPath;
+pub use progress::{NoProgress, Progress};
+pub use publish::PublishOptions;
+
+use rusqlite::{Connection, OptionalExtension};
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+/// An open store in a data directory: `store.db` (the index), `blobs/`, `lock`.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    conn: Mutex<Connection>,
+    blobs: BlobStore,
+    /// Held shared by writers while they add blobs and commit rows that reference
+    /// them, exclusive by GC's blob sweep; across processes, so a CLI `gc` never
+    /// sweeps a blob a running import is about to reference.
+    lock: File,
+    events: events::Bus,
+}
+
+impl Store {
+    /// Opens the store in `dir`, creating it if needed, and migrates the index.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        let dir = dir.as_ref().to_path_buf();
+        fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating data dir {}", dir.display()), e))?;
+        let lock_path = dir.join("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
+        let conn = db::open(&dir.join("store.db"))?;
+        let blobs = BlobStore::open(dir.join("blobs"))?;
+        Ok(Store {
+            dir,
+            conn: Mutex::new(conn),
+            blobs,
+            lock,
+            events: events::Bus::default(),
+        })
+    }
+
+    /// The data directory this store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The blob store, for layers that stream content in or out.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.blobs
+    }
+
+    /// Receives every event committed from now on, in order.
+    pub fn subscribe(&self) -> std::sync::mpsc::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (the
+        // transaction rolls back on drop), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` holding the writers' shared lock (see `lock`).
+    fn with_write_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.lock
+            .lock_shared()
+            .map_err(|e| Error::io("taking the store's write lock", e))?;
+        let result = f();
+        let _ = self.lock.unlock();
+        result
+    }
+
+    /// Resolves a collection by uuid or slug to its row id and record.
+    fn find_collection(conn: &Connection, key: &str) -> Result<(i64, Collection)> {
+        conn.query_row(
+            "SELECT collection_id, uuid, slug, title, description, owner, author, license,
+                    created_at, updated_at
+             FROM collection WHERE slug = :key OR uuid = :key",
+            rusqlite::named_params! {":key": key},
+            |row| {
+                Ok((
+                    row.get(0)?,
+                    Collection {
+                        uuid: row.get(1)?,
+                        slug: row.get(2)?,
+                        title: row.get(3)?,
+                        description: row.get(4)?,
+                        owner: row.get(5)?,
+                        author: row.get(6)?,
+                        license: row.get(7)?,
+                        created_at: row.get(8)?,
+                        updated_at: row.get(9)?,
+                    },
+                ))
+            },
+        )
+        .optional()?
+        .ok_or_else(|| Error::CollectionNotFound(key.to_string()))
+    }
+}
+
+/// Now, as the index stores time: RFC 3339 UTC with microseconds, fixed width so
+/// text comparison is time comparison.
+pub fn now() -> String {
+    format_time(time::OffsetDateTime::now_utc())
+}
+
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}

@@ -1,0 +1,314 @@
+//! The model's public types: what the store hands to every outer layer.
+//!
+//! These are plain data with `serde` derives; the JSON the CLI prints (and later
+//! the REST API) is these types, so one name per concept holds across layers.
+
+use super::links::{LinkKind, ParseProblem, Resolution, Syntax, Target};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A group of content with common metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Collection {
+    pub uuid: String,
+    pub slug: String,
+    pub title: String,
+    pub description: String,
+    pub owner: String,
+    pub author: String,
+    pub license: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The metadata fields a caller may set on a collection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionMetadata {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub owner: Option<String>,
+    pub author: Option<String>,
+    pub license: Option<String>,
+}
+
+/// A collection with counts of its draft state, for listings.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionSummary {
+    #[serde(flatten)]
+    pub collection: Collection,
+    pub units: u64,
+    pub assets: u64,
+    pub latest_version: Option<i64>,
+    pub latest_published_at: Option<String>,
+    /// Linkables with a pending draft change (write, delete or rename).
+    pub draft_changes: u64,
+}
+
+/// Unit or asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkableKind {
+    Unit,
+    Asset,
+}
+
+impl LinkableKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkableKind::Unit => "unit",
+            LinkableKind::Asset => "asset",
+        }
+    }
+    pub(crate) fn from_sql(s: &str) -> LinkableKind {
+        if s == "unit" {
+            LinkableKind::Unit
+        } else {
+            LinkableKind::Asset
+        }
+    }
+}
+
+/// Which collection state to look at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum At {
+    /// The working state: published files overlaid with drafts.
+    Draft,
+    /// The latest published collection version (the draft if nothing is published).
+    Latest,
+    /// A collection version by number.
+    Version(i64),
+}
+
+impl FromStr for At {
+    type Err = String;
+    fn from_str(s: &str) -> Result<At, String> {
+        match s {
+            "draft" => Ok(At::Draft),
+            "latest" => Ok(At::Latest),
+            n => n
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .map(At::Version)
+                .ok_or_else(|| {
+                    format!("{s:?} is not a version: use a number >= 1, 'latest' or 'draft'")
+                }),
+        }
+    }
+}
+
+impl fmt::Display for At {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Draft => f.write_str("draft"),
+            At::Latest => f.write_str("latest"),
+            At::Version(n) => write!(f, "version {n}"),
+        }
+    }
+}
+
+/// A live file of a collection state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileEntry {
+    /// The linkable's uuid, kept across versions and renames.
+    pub uuid: String,
+    pub path: String,
+    pub kind: LinkableKind,
+    pub hash: String,
+    pub size: u64,
+    pub media_type: String,
+    /// The linkable's version number; `None` for a draft.
+    pub version: Option<i64>,
+    pub created_at: String,
+    pub garbage_collect: bool,
+}
+
+/// Where a write came from, kept on each draft revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    Cli,
+    Api,
+    Sync,
+    Gc,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Cli => "cli",
+            Source::Api => "api",
+            Source::Sync => "sync",
+            Source::Gc => "gc",
+        }
+    }
+}
+
+/// What a single draft write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteOutcome {
+    Created,
+    Modified,
+    Renamed,
+    Deleted,
+    /// The bytes equal the current draft state: nothing was recorded.
+    Unchanged,
+}
+
+/// One entry of a linkable's history: a numbered version, or the draft.
+#[derive(Debug, Clone, Serialize)]
+pub struct VersionInfo {
+    /// `None` for the draft.
+    pub number: Option<i64>,
+    pub path: String,
+    /// `None` for a deletion (tombstone).
+    pub hash: Option<String>,
+    pub size: u64,
+    pub created_at: String,
+    /// The collection version this version was published in.
+    pub published_in: Option<i64>,
+    pub garbage_collect: bool,
+    pub problems: Vec<ParseProblem>,
+}
+
+/// A save to a draft since it was created.
+#[derive(Debug, Clone, Serialize)]
+pub struct DraftRevision {
+    pub path: String,
+    pub hash: Option<String>,
+    pub size: u64,
+    pub source: String,
+    pub created_at: String,
+}
+
+/// Everything known about one path's linkable.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub uuid: String,
+    pub kind: LinkableKind,
+    pub versions: Vec<VersionInfo>,
+    pub revisions: Vec<DraftRevision>,
+}
+
+/// A publish log entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionVersion {
+    pub number: i64,
+    pub message: String,
+    pub created_at: String,
+    pub changes: u64,
+    /// Set when GC dropped versions this collection version needed; it can no
+    /// longer be browsed whole.
+    pub pruned_at: Option<String>,
+    pub metadata: serde_json::Value,
+}
+
+/// How a path differs between two collection states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeStatus {
+    Added,
+    Modified,
+    Deleted,
+    Renamed,
+}
+
+impl ChangeStatus {
+    pub fn letter(self) -> char {
+        match self {
+            ChangeStatus::Added => 'A',
+            ChangeStatus::Modified => 'M',
+            ChangeStatus::Deleted => 'D',
+            ChangeStatus::Renamed => 'R',
+        }
+    }
+}
+
+/// One changed linkable between two collection states.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub status: ChangeStatus,
+    pub uuid: String,
+    pub kind: LinkableKind,
+    /// The path in the newer state (the old path for a deletion).
+    pub path: String,
+    /// The path in the older state, when it differs (renames).
+    pub old_path: Option<String>,
+    pub old_hash: Option<String>,
+    pub new_hash: Option<String>,
+    /// True when a renamed file's content changed too.
+    pub content_changed: bool,
+}
+
+/// A collection version with what changed in it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CollectionVersionDetail {
+    #[serde(flatten)]
+    pub version: CollectionVersion,
+    pub entries: Vec<Change>,
+}
+
+/// The difference between two collection states.
+#[derive(Debug, Clone, Serialize)]
+pub struct Diff {
+    pub from: At,
+    pub to: At,
+    pub entries: Vec<Change>,
+}
+
+/// A link with where it comes from and what it resolves to in a state.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkInfo {
+    pub uuid: String,
+    pub kind: LinkKind,
+    pub source_path: String,
+    pub source_uuid: String,
+    pub source_version: Option<i64>,
+    pub written: String,
+    pub line: u32,
+    pub target: Target,
+    pub resolution: Resolution,
+}
+
+/// A unit whose XML does not parse, with where.
+#[derive(Debug, Clone, Serialize)]
+pub struct Malformed {
+    pub path: String,
+    pub syntax: Syntax,
+    pub problems: Vec<ParseProblem>,
+}
+
+/// Broken and ambiguous links, orphans, and malformed units of a state.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkReport {
+    pub at: At,
+    pub links: u64,
+    pub broken: Vec<LinkInfo>,
+    pub ambiguous: Vec<LinkInfo>,
+    /// Files nothing links to (the roots `course.xml`/`library.xml`, policies,
+    /// about and info pages are not counted as orphans).
+    pub orphans: Vec<String>,
+    pub malformed: Vec<Malformed>,
+}
+
+/// What a publish did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishReport {
+    pub collection: String,
+    pub number: i64,
+    pub message: String,
+    pub created_at: String,
+    pub changes: Vec<Change>,
+    /// Units published although their XML does not parse (warnings).
+    pub malformed: Vec<Malformed>,
+}
+
+/// What a revert discarded.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevertReport {
+    pub collection: String,
+    pub discarded: Vec<String>,
+}

@@ -1,0 +1,277 @@
+//! Publish and revert: the two ways a collection's drafts end.
+//!
+//! Publish turns every draft of a collection into numbered versions and records
+//! one collection version, all in one transaction: a crash leaves either the
+//! whole publish or none of it. Revert discards drafts (all, or one path's).
+
+use super::error::{Error, Result};
+use super::events::Event;
+use super::files::classify;
+use super::links::{ParseProblem, Syntax};
+use super::model::*;
+use super::path::RelPath;
+use super::{now, Store};
+use rusqlite::{named_params, Connection};
+
+/// Options of a publish.
+#[derive(Debug, Clone, Default)]
+pub struct PublishOptions {
+    pub message: String,
+    /// Refuse when a unit to be published does not parse.
+    pub strict: bool,
+}
+
+struct Draft {
+    linkable_id: i64,
+    uuid: String,
+    kind: LinkableKind,
+    draft_version_id: i64,
+    published_version_id: Option<i64>,
+    last_number: i64,
+    path: String,
+    hash: Option<String>,
+    old_path: Option<String>,
+    old_hash: Option<String>,
+    old_number: Option<i64>,
+}
+
+impl Store {
+    /// Publishes every draft of a collection as one new collection version.
+    pub fn publish(&self, key: &str, options: &PublishOptions) -> Result<PublishReport> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (cid, collection) = Store::find_collection(&tx, key)?;
+        let drafts = drafts(&tx, cid)?;
+        let metadata = serde_json::json!({
+            "title": collection.title,
+            "description": collection.description,
+            "owner": collection.owner,
+            "author": collection.author,
+            "license": collection.license,
+        });
+        let (latest, latest_metadata): (i64, Option<String>) = tx.query_row(
+            "SELECT coalesce(max(number), 0),
+                    (SELECT metadata FROM collection_version WHERE collection_id = :cid ORDER BY number DESC LIMIT 1)
+             FROM collection_version WHERE collection_id = :cid",
+            named_params! {":cid": cid},
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let metadata_changed = latest_metadata
+            .map(|m| serde_json::from_str::<serde_json::Value>(&m).ok() != Some(metadata.clone()))
+            .unwrap_or(true);
+        // A publish with no file change is allowed only to record new metadata.
+        if drafts.is_empty() && (latest == 0 || !metadata_changed) {
+            return Err(Error::NothingToPublish {
+                collection: collection.slug,
+                latest,
+            });
+        }
+        let malformed = malformed_drafts(&tx, &drafts)?;
+        if options.strict && !malformed.is_empty() {
+            return Err(Error::MalformedUnits {
+                collection: collection.slug,
+                paths: malformed.into_iter().map(|m| m.path).collect(),
+            });
+        }
+        let number = latest + 1;
+        let at = now();
+        tx.execute(
+            "INSERT INTO collection_version (collection_id, number, message, created_at, metadata)
+             VALUES (:cid, :number, :message, :at, :metadata)",
+            named_params! {
+                ":cid": cid, ":number": number, ":message": options.message,
+                ":at": at, ":metadata": metadata.to_string(),
+            },
+        )?;
+        let cv_id = tx.last_insert_rowid();
+        let mut changes = Vec::with_capacity(drafts.len());
+        for draft in &drafts {
+            if draft.hash.is_none() && draft.published_version_id.is_none() {
+                continue; // created and deleted within one draft; nothing to publish
+            }
+            let to_number = draft.last_number + 1;
+            tx.prepare_cached(
+                "UPDATE version SET number = :number, published_in = :cv, created_at = :at,
+                    message = :message WHERE version_id = :id",
+            )?
+            .execute(named_params! {
+                ":number": to_number, ":cv": number, ":at": at,
+                ":message": options.message, ":id": draft.draft_version_id,
+            })?;
+            if let Some(old) = draft.published_version_id {
+                tx.prepare_cached("UPDATE version SET superseded_in = :cv WHERE version_id = :id")?
+                    .execute(named_params! {":cv": number, ":id": old})?;
+            }
+            tx.prepare_cached(
+                "UPDATE linkable SET published_version_id = draft_version_id, draft_version_id = NULL,
+                    last_number = :number WHERE linkable_id = :id",
+            )?
+            .execute(named_params! {":number": to_number, ":id": draft.linkable_id})?;
+            tx.prepare_cached(
+                "INSERT INTO collection_version_change
+                    (collection_version_id, linkable_id, from_number, to_number, from_path, to_path)
+                 VALUES (:cv, :linkable, :from_number, :to_number, :from_path, :to_path)",
+            )?
+            .execute(named_params! {
+                ":cv": cv_id, ":linkable": draft.linkable_id, ":from_number": draft.old_number,
+                ":to_number": to_number, ":from_path": draft.old_path, ":to_path": draft.path,
+            })?;
+            changes.push(change_of(draft));
+        }
+        tx.commit()?;
+        drop(conn);
+        changes.sort_by(|a, b| a.path.cmp(&b.path));
+        self.events.emit(Event::CollectionPublished {
+            collection: collection.slug.clone(),
+            version: number,
+            paths: changes.iter().map(|c| c.path.clone()).collect(),
+        });
+        Ok(PublishReport {
+            collection: collection.slug,
+            number,
+            message: options.message.clone(),
+            created_at: at,
+            changes,
+            malformed,
+        })
+    }
+
+    /// Discards the drafts of a whole collection, or of one path.
+    pub fn revert(&self, key: &str, path: Option<&str>) -> Result<RevertReport> {
+        let path = path.map(RelPath::new).transpose()?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let (cid, collection) = Store::find_collection(&tx, key)?;
+        let mut discarded = Vec::new();
+        for draft in drafts(&tx, cid)? {
+            if let Some(path) = &path {
+                if draft.path != path.as_str() && draft.old_path.as_deref() != Some(path.as_str()) {
+                    continue;
+                }
+            }
+            tx.execute(
+                "UPDATE linkable SET draft_version_id = NULL WHERE linkable_id = :id",
+                named_params! {":id": draft.linkable_id},
+            )?;
+            tx.execute(
+                "DELETE FROM version WHERE version_id = :id",
+                named_params! {":id": draft.draft_version_id},
+            )?;
+            if draft.published_version_id.is_none() {
+                tx.execute(
+                    "DELETE FROM linkable WHERE linkable_id = :id",
+                    named_params! {":id": draft.linkable_id},
+                )?;
+            }
+            discarded.push(draft.path.clone());
+        }
+        if let (Some(path), true) = (&path, discarded.is_empty()) {
+            return Err(Error::FileNotFound {
+                collection: collection.slug,
+                path: path.to_string(),
+                at: Some("the draft changes".into()),
+            });
+        }
+        tx.commit()?;
+        drop(conn);
+        discarded.sort();
+        self.events.emit(Event::CollectionReverted {
+            collection: collection.slug.clone(),
+            paths: discarded.clone(),
+        });
+        Ok(RevertReport {
+            collection: collection.slug,
+            discarded,
+        })
+    }
+
+    /// The pending draft changes of a collection (what publish would record).
+    pub fn status(&self, key: &str) -> Result<Vec<Change>> {
+        let conn = self.conn();
+        let (cid, _) = Store::find_collection(&conn, key)?;
+        let mut changes: Vec<Change> = drafts(&conn, cid)?
+            .iter()
+            .filter(|d| d.hash.is_some() || d.published_version_id.is_some())
+            .map(change_of)
+            .collect();
+        changes.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(changes)
+    }
+}
+
+fn change_of(draft: &Draft) -> Change {
+    let status = match (&draft.old_hash, &draft.hash) {
+        (None, _) => ChangeStatus::Added,
+        (Some(_), None) => ChangeStatus::Deleted,
+        (Some(_), Some(_)) if draft.old_path.as_deref() != Some(draft.path.as_str()) => {
+            ChangeStatus::Renamed
+        }
+        _ => ChangeStatus::Modified,
+    };
+    Change {
+        status,
+        uuid: draft.uuid.clone(),
+        kind: draft.kind,
+        path: draft.path.clone(),
+        old_path: draft.old_path.clone().filter(|p| *p != draft.path),
+        old_hash: draft.old_hash.clone(),
+        new_hash: draft.hash.clone(),
+        content_changed: draft.old_hash.is_some()
+            && draft.hash.is_some()
+            && draft.old_hash != draft.hash,
+    }
+}
+
+fn drafts(conn: &Connection, cid: i64) -> Result<Vec<Draft>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT l.linkable_id, l.uuid, l.kind, l.draft_version_id, l.published_version_id, l.last_number,
+                d.path, d.hash, p.path, p.hash, p.number
+         FROM linkable l JOIN version d ON d.version_id = l.draft_version_id
+         LEFT JOIN version p ON p.version_id = l.published_version_id
+         WHERE l.collection_id = :cid ORDER BY d.path",
+    )?;
+    let rows = stmt.query_map(named_params! {":cid": cid}, |r| {
+        Ok(Draft {
+            linkable_id: r.get(0)?,
+            uuid: r.get(1)?,
+            kind: LinkableKind::from_sql(&r.get::<_, String>(2)?),
+            draft_version_id: r.get(3)?,
+            published_version_id: r.get(4)?,
+            last_number: r.get(5)?,
+            path: r.get(6)?,
+            hash: r.get(7)?,
+            old_path: r.get(8)?,
+            old_hash: r.get(9)?,
+            old_number: r.get(10)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+}
+
+fn malformed_drafts(conn: &Connection, drafts: &[Draft]) -> Result<Vec<Malformed>> {
+    let mut malformed = Vec::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT problems FROM content_scan WHERE hash = :hash AND syntax = 'xml' AND problems != '[]'",
+    )?;
+    for draft in drafts {
+        let Some(hash) = &draft.hash else { continue };
+        let Ok(path) = RelPath::new(&draft.path) else {
+            continue;
+        };
+        if classify(&path).syntax != Some(Syntax::Xml) {
+            continue;
+        }
+        let problems: Option<String> = rusqlite::OptionalExtension::optional(
+            stmt.query_row(named_params! {":hash": hash}, |r| r.get(0)),
+        )?;
+        if let Some(problems) = problems {
+            let problems: Vec<ParseProblem> = serde_json::from_str(&problems)?;
+            malformed.push(Malformed {
+                path: draft.path.clone(),
+                syntax: Syntax::Xml,
+                problems,
+            });
+        }
+    }
+    Ok(malformed)
+}
