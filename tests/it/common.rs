@@ -1,0 +1,184 @@
+//! Shared test helpers: a store in a temp dir, the real binary, the shared
+//! fixture (skipped on a laptop without `../shared`, a failure under `CI`), and
+//! the project's own sample course.
+
+#![allow(dead_code)]
+
+use blockstore::Store;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A store in a fresh temp dir, removed on drop.
+pub struct TestStore {
+    pub dir: tempfile::TempDir,
+    pub store: Store,
+}
+
+impl TestStore {
+    pub fn new() -> TestStore {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let store = Store::open(dir.path().join("data")).expect("a fresh store opens");
+        TestStore { dir, store }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The project's own sample course export (always present).
+pub fn sample_course() -> PathBuf {
+    repo().join("examples/sample-course")
+}
+
+/// The project's own sample library export (always present).
+pub fn sample_library() -> PathBuf {
+    repo().join("examples/sample-library")
+}
+
+/// A folder of `../shared/fixtures`, or `None` (after printing why) when the
+/// checkout has no `../shared`. Under `CI` a missing fixture is a failure.
+pub fn shared_fixture(relative: &str) -> Option<PathBuf> {
+    let path = repo().join("../shared/fixtures").join(relative);
+    if path.is_dir() {
+        return Some(path);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "CI is set but the shared fixture {} is missing",
+            path.display()
+        );
+    }
+    eprintln!(
+        "skipped: the shared fixture {} is not here (a clone without ../shared)",
+        path.display()
+    );
+    None
+}
+
+/// The demo course export root (`.../demo-course/course`).
+pub fn demo_course() -> Option<PathBuf> {
+    shared_fixture("openedx-demo-course/demo-course/course")
+}
+
+/// The demo library export root (`.../demo-content-library/library`).
+pub fn demo_library() -> Option<PathBuf> {
+    shared_fixture("openedx-demo-course/demo-content-library/library")
+}
+
+/// Runs the real `blockstore` binary against `data_dir`.
+pub fn run_cli(data_dir: &Path, args: &[&str]) -> Output {
+    run_cli_stdin(data_dir, args, None)
+}
+
+/// Runs the real binary with bytes on stdin.
+pub fn run_cli_stdin(data_dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_blockstore"));
+    command
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env_remove("BLOCKSTORE_DATA_DIR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command.spawn().expect("the blockstore binary starts");
+    {
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        if let Some(bytes) = stdin {
+            pipe.write_all(bytes).expect("stdin accepts the bytes");
+        }
+    }
+    child
+        .wait_with_output()
+        .expect("the blockstore binary finishes")
+}
+
+/// Stdout as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Stderr as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Runs the binary with `--json` and parses stdout, asserting success.
+pub fn cli_json(data_dir: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let output = run_cli(data_dir, &all);
+    assert!(
+        output.status.success(),
+        "blockstore {args:?} failed: {}",
+        stderr(&output)
+    );
+    serde_json::from_slice(&output.stdout).expect("--json prints JSON")
+}
+
+/// Every file under `root` (relative path -> bytes), skipping `.git/`.
+pub fn tree_files(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    walkdir::WalkDir::new(root)
+        .into_iter()
+        .filter_entry(|e| e.file_name() != ".git")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            (rel, std::fs::read(e.path()).unwrap())
+        })
+        .collect()
+}
+
+/// Writes `files` (relative path -> bytes) under `root`.
+pub fn write_tree(root: &Path, files: &[(&str, &[u8])]) {
+    for (path, bytes) in files {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, bytes).unwrap();
+    }
+}
+
+/// A snapshot of everything observable about a store, to prove an operation
+/// changed nothing: every collection's files, versions and drafts.
+pub fn snapshot(store: &Store) -> String {
+    use blockstore::store::At;
+    let mut out = String::new();
+    for c in store.collections().unwrap() {
+        let slug = &c.collection.slug;
+        out += &format!("{}\n", serde_json::to_string(&c).unwrap());
+        out += &format!(
+            "{}\n",
+            serde_json::to_string(&store.files(slug, At::Draft).unwrap()).unwrap()
+        );
+        out += &format!(
+            "{}\n",
+            serde_json::to_string(&store.versions(slug).unwrap()).unwrap()
+        );
+        out += &format!(
+            "{}\n",
+            serde_json::to_string(&store.status(slug).unwrap()).unwrap()
+        );
+    }
+    out
+}

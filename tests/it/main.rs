@@ -1,0 +1,8 @@
+//! The one integration test binary (one link step on a 2-core CI). Each module
+//! drives one layer through its public surface: the library, the real binary,
+//! the demo fixture, crash safety, and the architecture's invariants.
+
+mod common;
+
+mod cli;
+mod store;

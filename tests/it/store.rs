@@ -1,0 +1,680 @@
+//! The library through its public API: drafts, publish, history, diff, revert,
+//! renames, dedup, gc, malformed units and bad input.
+
+use crate::common::*;
+use blockstore::olx::{import_dir, ImportOptions};
+use blockstore::store::{
+    At, ChangeStatus, CollectionMetadata, Error, ErrorKind, GcOptions, NoProgress, PublishOptions,
+    Source,
+};
+
+fn publish(store: &blockstore::Store, slug: &str, message: &str) -> i64 {
+    store
+        .publish(
+            slug,
+            &PublishOptions {
+                message: message.into(),
+                strict: false,
+            },
+        )
+        .expect("publish succeeds")
+        .number
+}
+
+fn import(
+    store: &blockstore::Store,
+    root: &std::path::Path,
+    slug: &str,
+) -> blockstore::olx::ImportReport {
+    let options = ImportOptions {
+        collection: Some(slug.into()),
+        ..ImportOptions::default()
+    };
+    import_dir(store, root, &options, &NoProgress).expect("import succeeds")
+}
+
+#[test]
+fn a_draft_publish_history_diff_revert_cycle_keeps_every_version_browsable() {
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    t.write("demo", "html/a.html", b"<p>one</p>", Source::Cli)
+        .unwrap();
+    t.write("demo", "problem/p.xml", b"<problem/>", Source::Cli)
+        .unwrap();
+    assert_eq!(t.status("demo").unwrap().len(), 2, "two pending changes");
+    assert_eq!(publish(&t, "demo", "first"), 1);
+    assert!(
+        t.status("demo").unwrap().is_empty(),
+        "publish empties the draft"
+    );
+
+    t.write("demo", "html/a.html", b"<p>two</p>", Source::Cli)
+        .unwrap();
+    t.write("demo", "html/b.html", b"<p>new</p>", Source::Api)
+        .unwrap();
+    t.delete("demo", "problem/p.xml", Source::Cli).unwrap();
+    let diff = t.diff("demo", At::Version(1), At::Draft).unwrap();
+    let summary: Vec<(ChangeStatus, &str)> = diff
+        .entries
+        .iter()
+        .map(|c| (c.status, c.path.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (ChangeStatus::Modified, "html/a.html"),
+            (ChangeStatus::Added, "html/b.html"),
+            (ChangeStatus::Deleted, "problem/p.xml"),
+        ],
+        "diff from version 1 to the draft"
+    );
+    assert_eq!(publish(&t, "demo", "second"), 2);
+
+    // Version 1 is still browsable as it was.
+    let (_, v1) = t.read("demo", "html/a.html", At::Version(1)).unwrap();
+    assert_eq!(v1, b"<p>one</p>");
+    let (_, v2) = t.read("demo", "html/a.html", At::Latest).unwrap();
+    assert_eq!(v2, b"<p>two</p>");
+    assert!(
+        t.file("demo", "problem/p.xml", At::Version(1)).is_ok(),
+        "deleted later, present in v1"
+    );
+    let gone = t.file("demo", "problem/p.xml", At::Version(2)).unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound, "deleted in version 2");
+    let paths: Vec<String> = t
+        .files("demo", At::Version(1))
+        .unwrap()
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    assert_eq!(paths, vec!["html/a.html", "problem/p.xml"]);
+
+    // History of one path: numbered versions newest first, and draft revisions.
+    let history = t.history("demo", "html/a.html").unwrap();
+    let numbers: Vec<Option<i64>> = history.versions.iter().map(|v| v.number).collect();
+    assert_eq!(numbers, vec![Some(2), Some(1)]);
+    assert_eq!(history.revisions.len(), 2, "each save is a draft revision");
+
+    let text = t
+        .text_diff("demo", "html/a.html", At::Version(1), At::Version(2))
+        .unwrap();
+    assert!(
+        text.contains("-<p>one</p>") && text.contains("+<p>two</p>"),
+        "unified diff:\n{text}"
+    );
+
+    // Revert discards the draft, whole or by path.
+    t.write("demo", "html/a.html", b"<p>three</p>", Source::Cli)
+        .unwrap();
+    t.write("demo", "html/c.html", b"<p>c</p>", Source::Cli)
+        .unwrap();
+    let reverted = t.revert("demo", Some("html/a.html")).unwrap();
+    assert_eq!(reverted.discarded, vec!["html/a.html"]);
+    assert_eq!(
+        t.read("demo", "html/a.html", At::Draft).unwrap().1,
+        b"<p>two</p>"
+    );
+    assert!(
+        t.file("demo", "html/c.html", At::Draft).is_ok(),
+        "a path revert leaves other drafts"
+    );
+    t.revert("demo", None).unwrap();
+    assert!(t.status("demo").unwrap().is_empty());
+    assert!(
+        t.file("demo", "html/c.html", At::Draft).is_err(),
+        "a never-published file disappears on revert"
+    );
+
+    // Numbers only grow: a revert never frees a number.
+    t.write("demo", "html/a.html", b"<p>four</p>", Source::Cli)
+        .unwrap();
+    assert_eq!(publish(&t, "demo", "third"), 3);
+    let history = t.history("demo", "html/a.html").unwrap();
+    assert_eq!(history.versions[0].number, Some(3));
+    let fsck = t.fsck(&NoProgress).unwrap();
+    assert!(fsck.is_clean(), "{:?}", fsck.problems);
+}
+
+#[test]
+fn a_rename_keeps_the_uuid_and_shows_as_a_rename() {
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    t.write("demo", "html/a.html", b"<p>a</p>", Source::Cli)
+        .unwrap();
+    publish(&t, "demo", "one");
+    let before = t.file("demo", "html/a.html", At::Draft).unwrap();
+    t.rename("demo", "html/a.html", "html/renamed.html", Source::Cli)
+        .unwrap();
+    let after = t.file("demo", "html/renamed.html", At::Draft).unwrap();
+    assert_eq!(
+        before.uuid, after.uuid,
+        "a rename keeps the linkable's uuid"
+    );
+    let report = t.publish("demo", &PublishOptions::default()).unwrap();
+    assert_eq!(report.changes.len(), 1);
+    assert_eq!(report.changes[0].status, ChangeStatus::Renamed);
+    assert_eq!(report.changes[0].old_path.as_deref(), Some("html/a.html"));
+    let detail = t.version("demo", 2).unwrap();
+    assert_eq!(
+        detail.entries[0].status,
+        ChangeStatus::Renamed,
+        "the publish log records the rename"
+    );
+    assert!(t.file("demo", "html/a.html", At::Version(2)).is_err());
+    assert!(t.file("demo", "html/a.html", At::Version(1)).is_ok());
+}
+
+#[test]
+fn deleting_then_recreating_a_path_revives_its_uuid_with_a_new_number() {
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    t.write("demo", "static/x.png", b"png", Source::Cli)
+        .unwrap();
+    publish(&t, "demo", "one");
+    let uuid = t.file("demo", "static/x.png", At::Draft).unwrap().uuid;
+    t.delete("demo", "static/x.png", Source::Cli).unwrap();
+    assert!(
+        t.file("demo", "static/x.png", At::Draft).is_err(),
+        "deleted in the draft"
+    );
+    assert!(
+        t.file("demo", "static/x.png", At::Latest).is_ok(),
+        "still published until publish"
+    );
+    let report = t.publish("demo", &PublishOptions::default()).unwrap();
+    assert_eq!(report.changes[0].status, ChangeStatus::Deleted);
+    t.write("demo", "static/x.png", b"png2", Source::Cli)
+        .unwrap();
+    publish(&t, "demo", "three");
+    let file = t.file("demo", "static/x.png", At::Latest).unwrap();
+    assert_eq!(
+        file.uuid, uuid,
+        "re-adding a deleted path revives the linkable"
+    );
+    assert_eq!(file.version, Some(3), "version 2 was the deletion");
+}
+
+#[test]
+fn writing_the_published_bytes_back_is_no_change_and_empty_publish_is_refused() {
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    let err = t.publish("demo", &PublishOptions::default()).unwrap_err();
+    assert!(
+        matches!(err, Error::NothingToPublish { .. }),
+        "an empty collection has nothing to publish: {err}"
+    );
+    t.write("demo", "a.xml", b"<a/>", Source::Cli).unwrap();
+    publish(&t, "demo", "one");
+    t.write("demo", "a.xml", b"<b/>", Source::Cli).unwrap();
+    t.write("demo", "a.xml", b"<a/>", Source::Cli).unwrap();
+    assert!(
+        t.status("demo").unwrap().is_empty(),
+        "back to the published bytes: no draft"
+    );
+    let before = snapshot(&t);
+    let err = t.publish("demo", &PublishOptions::default()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict);
+    assert!(err.to_string().contains("nothing to publish"), "{err}");
+    assert_eq!(snapshot(&t), before, "a refused publish changes nothing");
+}
+
+#[test]
+fn reimporting_the_same_tree_changes_nothing_and_a_moved_file_keeps_its_uuid() {
+    let t = TestStore::new();
+    let first = import(&t, &sample_course(), "sample");
+    assert_eq!(first.changes.created.len() as u64, first.files);
+    publish(&t, "sample", "import");
+    let again = import(&t, &sample_course(), "sample");
+    assert_eq!(again.changes.changed(), 0, "same bytes: no new versions");
+    assert_eq!(again.new_blobs, 0);
+    assert!(t.status("sample").unwrap().is_empty());
+
+    // Move one file in a copy of the tree: the import sees a rename.
+    let copy = t.dir.path().join("copy");
+    for (path, bytes) in tree_files(&sample_course()) {
+        write_tree(&copy, &[(&path, &bytes)]);
+    }
+    let uuid = t
+        .file("sample", "static/olx-tree.png", At::Draft)
+        .unwrap()
+        .uuid;
+    std::fs::rename(
+        copy.join("static/olx-tree.png"),
+        copy.join("static/olx-tree-moved.png"),
+    )
+    .unwrap();
+    let moved = import(&t, &copy, "sample");
+    assert_eq!(
+        moved.changes.renamed,
+        vec![(
+            "static/olx-tree.png".to_string(),
+            "static/olx-tree-moved.png".to_string()
+        )]
+    );
+    assert_eq!(
+        t.file("sample", "static/olx-tree-moved.png", At::Draft)
+            .unwrap()
+            .uuid,
+        uuid
+    );
+}
+
+#[test]
+fn two_collections_importing_the_same_tree_store_each_blob_once() {
+    let t = TestStore::new();
+    let a = import(&t, &sample_course(), "a");
+    let b = import(&t, &sample_course(), "b");
+    assert_eq!(
+        a.new_blobs,
+        tree_files(&sample_course())
+            .values()
+            .collect::<std::collections::HashSet<_>>()
+            .len() as u64
+    );
+    assert_eq!(
+        b.new_blobs, 0,
+        "the second import finds every blob already stored"
+    );
+    let blobs = t.blobs().list().unwrap();
+    assert_eq!(
+        blobs.blobs.len() as u64,
+        a.new_blobs,
+        "one file per distinct content on disk"
+    );
+}
+
+#[test]
+fn malformed_xml_is_stored_flagged_and_refused_only_by_a_strict_publish() {
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    t.write(
+        "demo",
+        "html/page.html",
+        b"<p>unclosed <b>html is fine",
+        Source::Cli,
+    )
+    .unwrap();
+    t.write(
+        "demo",
+        "problem/p.xml",
+        b"<problem>\n  <p>half written\n",
+        Source::Cli,
+    )
+    .unwrap();
+    let (_, bytes) = t.read("demo", "problem/p.xml", At::Draft).unwrap();
+    assert_eq!(
+        bytes, b"<problem>\n  <p>half written\n",
+        "a malformed unit is stored as it is"
+    );
+    let report = t.link_report("demo", At::Draft).unwrap();
+    let malformed: Vec<&str> = report.malformed.iter().map(|m| m.path.as_str()).collect();
+    assert_eq!(
+        malformed,
+        vec!["problem/p.xml"],
+        "HTML bodies never count as malformed"
+    );
+    assert!(report.malformed[0].problems[0].line >= 1);
+
+    let before = snapshot(&t);
+    let err = t
+        .publish(
+            "demo",
+            &PublishOptions {
+                message: String::new(),
+                strict: true,
+            },
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::MalformedUnits { paths, .. } if paths == &vec!["problem/p.xml".to_string()]),
+        "{err}"
+    );
+    assert_eq!(
+        snapshot(&t),
+        before,
+        "a refused strict publish changes nothing"
+    );
+
+    let published = t.publish("demo", &PublishOptions::default()).unwrap();
+    assert_eq!(
+        published.malformed.len(),
+        1,
+        "a normal publish goes ahead and warns"
+    );
+    t.write(
+        "demo",
+        "problem/p.xml",
+        b"<problem><p>fixed</p></problem>",
+        Source::Cli,
+    )
+    .unwrap();
+    assert!(
+        t.link_report("demo", At::Draft)
+            .unwrap()
+            .malformed
+            .is_empty(),
+        "fixing clears the flag"
+    );
+    t.publish(
+        "demo",
+        &PublishOptions {
+            message: String::new(),
+            strict: true,
+        },
+    )
+    .expect("strict publish of a fixed unit");
+}
+
+#[test]
+fn bad_paths_unknown_slugs_and_bad_slugs_are_refused_and_change_nothing() {
+    let t = TestStore::new();
+    import(&t, &sample_course(), "sample");
+    let before = snapshot(&t);
+    for bad in [
+        "../etc/passwd",
+        "/etc/passwd",
+        "a/../../b",
+        "a\0b",
+        "a\\b",
+        "",
+        "a//b",
+    ] {
+        let err = t.write("sample", bad, b"x", Source::Cli).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Invalid,
+            "{bad:?} must be refused: {err}"
+        );
+        assert!(t.delete("sample", bad, Source::Cli).is_err());
+    }
+    let err = t.write("nope", "a.xml", b"x", Source::Cli).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(
+        err.to_string().contains("nope"),
+        "the message names the slug: {err}"
+    );
+    for bad in ["has space", "../x", "", "a/b"] {
+        let err = t
+            .create_collection(bad, &CollectionMetadata::default())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Invalid, "{bad:?}");
+    }
+    let err = t
+        .create_collection("sample", &CollectionMetadata::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "slugs are unique");
+    assert!(
+        t.file("sample", "course.xml", At::Version(7)).is_err(),
+        "unknown version"
+    );
+    assert_eq!(snapshot(&t), before, "nothing changed");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_import_with_a_non_utf8_file_name_fails_naming_the_file_and_changes_nothing() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = TestStore::new();
+    import(&t, &sample_course(), "sample");
+    let before = snapshot(&t);
+    let tree = t.dir.path().join("bad");
+    write_tree(&tree, &[("course.xml", b"<course/>")]);
+    std::fs::write(
+        tree.join(std::ffi::OsStr::from_bytes(b"bad\xffname.xml")),
+        b"<x/>",
+    )
+    .unwrap();
+    let options = ImportOptions {
+        collection: Some("sample".into()),
+        ..ImportOptions::default()
+    };
+    let err = import_dir(&t, &tree, &options, &NoProgress).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid);
+    assert!(err.to_string().contains("UTF-8"), "{err}");
+    assert_eq!(snapshot(&t), before);
+    // A new collection is not left behind by a failed import.
+    let options = ImportOptions {
+        collection: Some("fresh".into()),
+        ..ImportOptions::default()
+    };
+    assert!(import_dir(&t, &tree, &options, &NoProgress).is_err());
+    assert!(t.collection("fresh").is_err());
+}
+
+#[test]
+fn gc_deletes_old_versions_but_never_protected_ones_and_dry_run_changes_nothing() {
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    for (n, body) in ["one", "two", "three"].iter().enumerate() {
+        t.write("demo", "html/a.html", body.as_bytes(), Source::Cli)
+            .unwrap();
+        t.write("demo", "html/keep.html", b"same", Source::Cli)
+            .unwrap();
+        publish(&t, "demo", &format!("v{}", n + 1));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let cutoff = blockstore::store::now();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    t.write("demo", "html/a.html", b"four", Source::Cli)
+        .unwrap();
+    publish(&t, "demo", "v4");
+    t.write("demo", "html/a.html", b"draft", Source::Cli)
+        .unwrap();
+
+    let before = snapshot(&t);
+    let blobs_before = t.blobs().list().unwrap().blobs.len();
+    let dry = t
+        .gc(&GcOptions {
+            cutoff: cutoff.clone(),
+            dry_run: true,
+        })
+        .unwrap();
+    assert!(dry.dry_run);
+    assert_eq!(snapshot(&t), before, "a dry run changes nothing");
+    assert_eq!(t.blobs().list().unwrap().blobs.len(), blobs_before);
+
+    let report = t
+        .gc(&GcOptions {
+            cutoff,
+            dry_run: false,
+        })
+        .unwrap();
+    assert_eq!(
+        report.versions_deleted, dry.versions_deleted,
+        "the dry run reported what gc did"
+    );
+    assert_eq!(report.bytes_freed, dry.bytes_freed);
+    // Collection versions 1-3 are older than the cutoff and not the latest, so
+    // they are pruned; versions 1-3 of html/a.html served only them and go. v4 is
+    // the latest published version and the draft is the draft: both stay.
+    let numbers: Vec<Option<i64>> = t
+        .history("demo", "html/a.html")
+        .unwrap()
+        .versions
+        .iter()
+        .map(|v| v.number)
+        .collect();
+    assert_eq!(
+        numbers,
+        vec![None, Some(4)],
+        "only the draft and the latest published version survive"
+    );
+    let keep: Vec<Option<i64>> = t
+        .history("demo", "html/keep.html")
+        .unwrap()
+        .versions
+        .iter()
+        .map(|v| v.number)
+        .collect();
+    assert_eq!(
+        keep,
+        vec![Some(1)],
+        "a file's latest published version is never collected, however old"
+    );
+    assert_eq!(report.collection_versions_pruned, 3);
+    assert!(
+        t.files("demo", At::Version(4)).is_ok(),
+        "the latest collection version stays browsable"
+    );
+    assert!(
+        t.files("demo", At::Version(1)).is_err(),
+        "a pruned collection version says so"
+    );
+    assert_eq!(report.blobs_deleted, 3, "blobs of one, two and three");
+    assert_eq!(
+        t.read("demo", "html/a.html", At::Draft).unwrap().1,
+        b"draft"
+    );
+    assert!(t.fsck(&NoProgress).unwrap().is_clean());
+}
+
+#[test]
+fn gc_removes_an_orphaned_asset_only_when_its_flag_allows() {
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    t.write(
+        "demo",
+        "course.xml",
+        b"<course><html url_name=\"a\"/></course>",
+        Source::Cli,
+    )
+    .unwrap();
+    t.write("demo", "html/a.xml", b"<html filename=\"a\"/>", Source::Cli)
+        .unwrap();
+    t.write(
+        "demo",
+        "html/a.html",
+        b"<img src=\"/static/used.png\">",
+        Source::Cli,
+    )
+    .unwrap();
+    t.write("demo", "static/used.png", b"used", Source::Cli)
+        .unwrap();
+    t.write("demo", "static/orphan.png", b"orphan", Source::Cli)
+        .unwrap();
+    t.write("demo", "static/pinned.png", b"pinned", Source::Cli)
+        .unwrap();
+    publish(&t, "demo", "one");
+    let far_past = "2000-01-01T00:00:00.000000Z".to_string();
+
+    let report = t
+        .gc(&GcOptions {
+            cutoff: far_past.clone(),
+            dry_run: false,
+        })
+        .unwrap();
+    assert!(
+        report.orphans_deleted.is_empty(),
+        "no flag set: nothing is deleted"
+    );
+
+    t.set_garbage_collect("demo", "static/orphan.png", true)
+        .unwrap();
+    t.set_garbage_collect("demo", "static/used.png", true)
+        .unwrap();
+    let dry = t
+        .gc(&GcOptions {
+            cutoff: far_past.clone(),
+            dry_run: true,
+        })
+        .unwrap();
+    assert_eq!(dry.orphans_deleted, vec!["demo:static/orphan.png"]);
+    assert!(
+        t.file("demo", "static/orphan.png", At::Draft).is_ok(),
+        "a dry run deletes nothing"
+    );
+    let report = t
+        .gc(&GcOptions {
+            cutoff: far_past,
+            dry_run: false,
+        })
+        .unwrap();
+    assert_eq!(
+        report.orphans_deleted,
+        vec!["demo:static/orphan.png"],
+        "only the flagged orphan goes"
+    );
+    assert!(t.file("demo", "static/orphan.png", At::Draft).is_err());
+    assert!(
+        t.file("demo", "static/used.png", At::Draft).is_ok(),
+        "a linked asset stays despite its flag"
+    );
+    assert!(
+        t.file("demo", "static/pinned.png", At::Draft).is_ok(),
+        "an unflagged orphan stays"
+    );
+    assert!(
+        t.file("demo", "static/orphan.png", At::Latest).is_ok(),
+        "the deletion is a draft change until publish"
+    );
+    assert!(t.fsck(&NoProgress).unwrap().is_clean());
+}
+
+#[test]
+fn fsck_finds_a_corrupted_and_a_missing_blob() {
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    t.write("demo", "a.xml", b"<a/>", Source::Cli).unwrap();
+    t.write("demo", "b.xml", b"<b/>", Source::Cli).unwrap();
+    assert!(t.fsck(&NoProgress).unwrap().is_clean());
+    let a = t.file("demo", "a.xml", At::Draft).unwrap().hash;
+    let b = t.file("demo", "b.xml", At::Draft).unwrap().hash;
+    std::fs::write(t.blobs().path_of(&a), b"<tampered/>").unwrap();
+    std::fs::remove_file(t.blobs().path_of(&b)).unwrap();
+    let report = t.fsck(&NoProgress).unwrap();
+    let codes: Vec<&str> = report.problems.iter().map(|p| p.code).collect();
+    assert!(
+        codes.contains(&"corrupt_blob") && codes.contains(&"missing_blob"),
+        "{codes:?}"
+    );
+    let err = t.read("demo", "a.xml", At::Draft).unwrap_err();
+    assert!(
+        matches!(err, Error::CorruptBlob { .. }),
+        "reads are verified: {err}"
+    );
+}
+
+#[test]
+fn events_follow_the_publish_lifecycle() {
+    use blockstore::store::Event;
+    let t = TestStore::new();
+    let events = t.subscribe();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    t.write("demo", "a.xml", b"<a/>", Source::Api).unwrap();
+    publish(&t, "demo", "one");
+    t.write("demo", "a.xml", b"<b/>", Source::Api).unwrap();
+    t.revert("demo", None).unwrap();
+    t.delete_collection("demo").unwrap();
+    let kinds: Vec<String> = events
+        .try_iter()
+        .map(|e| {
+            serde_json::to_value(&e).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "collection.created",
+            "draft.changed",
+            "collection.published",
+            "draft.changed",
+            "collection.reverted",
+            "collection.deleted"
+        ]
+    );
+    let _ = Event::CollectionCreated {
+        collection: String::new(),
+    };
+}
