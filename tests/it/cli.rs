@@ -186,3 +186,23 @@ fn running_with_no_command_succeeds_and_says_what_it_does() {
     assert!(out.status.success());
     assert!(stderr(&out).contains("REST"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_store_from_a_newer_binary_is_refused_with_exit_code_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert!(run_cli(data, &["collections", "create", "demo"])
+        .status
+        .success());
+    let conn = rusqlite::Connection::open(data.join("store.db")).unwrap();
+    conn.pragma_update(None, "user_version", blockstore::store::SCHEMA_VERSION + 1)
+        .unwrap();
+    drop(conn);
+    let out = run_cli(data, &["collections"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("newer"),
+        "the message says why: {}",
+        stderr(&out)
+    );
+}
