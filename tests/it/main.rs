@@ -4,5 +4,8 @@
 
 mod common;
 
+mod architecture;
 mod cli;
+mod crash;
+mod demo;
 mod store;
