@@ -31,17 +31,38 @@ impl Output {
                 ProgressDrawTarget::hidden()
             },
         );
-        Bar { bar }
+        Bar {
+            bar,
+            timings: std::env::var_os("BLOCKSTORE_TIMINGS").is_some(),
+            current: std::sync::Mutex::new(None),
+        }
     }
 }
 
 /// An indicatif bar as a [`Progress`] sink.
 pub(crate) struct Bar {
     bar: ProgressBar,
+    /// With `BLOCKSTORE_TIMINGS` set, each phase's wall time goes to stderr.
+    timings: bool,
+    current: std::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl Bar {
+    fn end_phase(&self) {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((name, start)) = current.take() {
+            if self.timings {
+                eprintln!("timing: {name}: {:.3} s", start.elapsed().as_secs_f64());
+            }
+        }
+    }
 }
 
 impl Progress for Bar {
     fn phase(&self, name: &str, total: Option<u64>) {
+        self.end_phase();
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((name.to_string(), std::time::Instant::now()));
         self.bar.reset();
         match total {
             Some(total) => {
@@ -68,6 +89,7 @@ impl Progress for Bar {
 
 impl Drop for Bar {
     fn drop(&mut self) {
+        self.end_phase();
         self.bar.finish_and_clear();
     }
 }

@@ -10,13 +10,13 @@
 //! is touched.
 
 use crate::store::{
-    BatchEntry, BatchReport, CollectionMetadata, Error, LinkableKind, Progress, PublishOptions,
+    At, BatchEntry, BatchReport, CollectionMetadata, Error, LinkableKind, Progress, PublishOptions,
     PublishReport, RelPath, Result, Source, Store,
 };
 use serde::Serialize;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
 /// How to import.
 #[derive(Debug, Clone, Default)]
@@ -82,21 +82,18 @@ pub fn import_dir(
         Err(e) => return Err(e),
     };
 
+    let in_tree: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let deletes: Vec<RelPath> = store
+        .files(&slug, At::Draft)?
+        .into_iter()
+        .filter(|f| !in_tree.contains(f.path.as_str()))
+        .filter_map(|f| RelPath::new(&f.path).ok())
+        .collect();
     let report = store.write_session(|session| {
-        progress.phase("reading", Some(files.len() as u64));
-        let entries = read_all(session.blobs(), &files, progress)?;
-        let in_tree: std::collections::HashSet<&str> =
-            entries.iter().map(|e| e.path.as_str()).collect();
-        let deletes: Vec<RelPath> = store
-            .files(&slug, crate::store::At::Draft)?
-            .into_iter()
-            .filter(|f| !in_tree.contains(f.path.as_str()))
-            .filter_map(|f| RelPath::new(&f.path).ok())
-            .collect();
         let mut report = ImportReport {
             collection: slug.clone(),
             created_collection,
-            files: entries.len() as u64,
+            files: files.len() as u64,
             units: 0,
             assets: 0,
             bytes: 0,
@@ -104,16 +101,32 @@ pub fn import_dir(
             changes: BatchReport::default(),
             published: None,
         };
-        for entry in &entries {
-            match crate::store::classify(&entry.path).kind {
-                LinkableKind::Unit => report.units += 1,
-                LinkableKind::Asset => report.assets += 1,
-            }
-            report.bytes += entry.blob.size;
-            report.new_blobs += u64::from(entry.blob.new);
-        }
-        report.changes = session.apply(&slug, entries, deletes, true, Source::Cli, progress)?;
-        Ok(report)
+        // Readers hash files into the blob store on every core while this
+        // thread inserts the rows: reading and indexing overlap.
+        std::thread::scope(|scope| {
+            let entries = read_all(scope, session.blobs(), &files, progress);
+            let counted = entries.inspect(|entry| {
+                if let Ok(entry) = entry {
+                    match crate::store::classify(&entry.path).kind {
+                        LinkableKind::Unit => report.units += 1,
+                        LinkableKind::Asset => report.assets += 1,
+                    }
+                    report.bytes += entry.blob.size;
+                    report.new_blobs += u64::from(entry.blob.new);
+                }
+            });
+            let changes = session.apply(
+                &slug,
+                counted,
+                files.len(),
+                deletes,
+                true,
+                Source::Cli,
+                progress,
+            )?;
+            report.changes = changes;
+            Ok(report)
+        })
     });
     let mut report = match report {
         Ok(report) => report,
@@ -207,63 +220,47 @@ fn walk(root: &Path) -> Result<Vec<Found>> {
     Ok(found)
 }
 
-/// Reads, stores and scans every file, on every core; entries keep walk order.
-fn read_all(
-    blobs: &crate::store::BlobStore,
-    files: &[Found],
-    progress: &dyn Progress,
-) -> Result<Vec<BatchEntry>> {
+/// Reads, stores and scans every file on worker threads; yields the entries
+/// (in no particular order) as they are ready. Dropping the iterator stops the
+/// workers at their next file.
+fn read_all<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    blobs: &'env crate::store::BlobStore,
+    files: &'env [Found],
+    progress: &'env dyn Progress,
+) -> impl Iterator<Item = Result<BatchEntry>> + 'scope {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
         .min(8);
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<BatchEntry>>> =
-        Mutex::new((0..files.len()).map(|_| None).collect());
-    let failure: Mutex<Option<Error>> = Mutex::new(None);
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| {
-                let mut local = Vec::with_capacity(256);
-                loop {
-                    let start = next.fetch_add(64, Ordering::Relaxed);
-                    if start >= files.len() || failure.lock().map(|f| f.is_some()).unwrap_or(true) {
-                        break;
-                    }
-                    if progress.interrupted() {
-                        *failure.lock().unwrap_or_else(|p| p.into_inner()) =
-                            Some(Error::Interrupted);
-                        break;
-                    }
-                    let end = (start + 64).min(files.len());
-                    for (i, found) in files[start..end].iter().enumerate() {
-                        match read_one(blobs, found) {
-                            Ok(entry) => local.push((start + i, entry)),
-                            Err(e) => {
-                                *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                                return;
-                            }
-                        }
-                    }
-                    progress.advance((end - start) as u64);
-                    let mut results = results.lock().unwrap_or_else(|p| p.into_inner());
-                    for (i, entry) in local.drain(..) {
-                        results[i] = Some(entry);
-                    }
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<BatchEntry>>(1024);
+    let next = std::sync::Arc::new(AtomicUsize::new(0));
+    for _ in 0..workers {
+        let sender = sender.clone();
+        let next = next.clone();
+        scope.spawn(move || loop {
+            let start = next.fetch_add(CHUNK, Ordering::Relaxed);
+            if start >= files.len() {
+                return;
+            }
+            if progress.interrupted() {
+                let _ = sender.send(Err(Error::Interrupted));
+                return;
+            }
+            for found in &files[start..(start + CHUNK).min(files.len())] {
+                let entry = read_one(blobs, found);
+                let failed = entry.is_err();
+                if sender.send(entry).is_err() || failed {
+                    return;
                 }
-            });
-        }
-    });
-    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
+            }
+        });
     }
-    Ok(results
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner())
-        .into_iter()
-        .map(|e| e.expect("every index was filled by a worker"))
-        .collect())
+    receiver.into_iter()
 }
+
+/// Files a worker claims at a time.
+const CHUNK: usize = 32;
 
 /// Files up to this size are read whole (units, most assets); larger ones are
 /// streamed into the blob store so memory stays flat.
@@ -271,14 +268,15 @@ const READ_WHOLE_LIMIT: u64 = 4 * 1024 * 1024;
 
 fn read_one(blobs: &crate::store::BlobStore, found: &Found) -> Result<BatchEntry> {
     let io_err = |e| Error::io(format!("reading {}", found.abs.display()), e);
-    let len = std::fs::metadata(&found.abs).map_err(io_err)?.len();
+    let mut file = std::fs::File::open(&found.abs).map_err(io_err)?;
+    let len = file.metadata().map_err(io_err)?.len();
     let unit = crate::store::classify(&found.path).syntax.is_some();
     if len <= READ_WHOLE_LIMIT || unit {
-        let bytes = std::fs::read(&found.abs).map_err(io_err)?;
+        let mut bytes = Vec::with_capacity(len as usize);
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io_err)?;
         let blob = blobs.put_deferred(&bytes)?;
         Ok(BatchEntry::new(found.path.clone(), blob, &bytes))
     } else {
-        let mut file = std::fs::File::open(&found.abs).map_err(io_err)?;
         let blob = blobs.put_reader(&mut file, false)?;
         Ok(BatchEntry {
             path: found.path.clone(),

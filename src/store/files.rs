@@ -130,21 +130,34 @@ impl WriteSession<'_> {
     }
 
     /// The one write path: puts and deletes applied to a collection's draft in
-    /// one transaction, after making the session's deferred blobs durable. With
-    /// `detect_renames`, a deleted path and a new path with the same content
-    /// become a rename, so the linkable keeps its uuid.
+    /// one transaction. With `detect_renames`, a deleted path and a new path
+    /// with the same content become a rename, so the linkable keeps its uuid.
+    ///
+    /// `puts` may still be produced (read, hashed, written to the blob store) by
+    /// other threads while this inserts rows; the session's deferred blobs are
+    /// made durable just before the commit that references them. `expected`
+    /// is how many puts to expect (for progress and to pick the lookup
+    /// strategy). The first `Err` from `puts` aborts and rolls back.
+    #[allow(clippy::too_many_arguments)]
     pub fn apply(
         &self,
         key: &str,
-        puts: Vec<BatchEntry>,
+        puts: impl IntoIterator<Item = Result<BatchEntry>>,
+        expected: usize,
         deletes: Vec<RelPath>,
         detect_renames: bool,
         source: Source,
         progress: &dyn super::Progress,
     ) -> Result<BatchReport> {
-        self.store.blobs.sync()?;
-        self.store
-            .apply_locked(key, puts, deletes, detect_renames, source, progress)
+        self.store.apply_locked(
+            key,
+            puts,
+            expected,
+            deletes,
+            detect_renames,
+            source,
+            progress,
+        )
     }
 }
 
@@ -174,7 +187,8 @@ impl Store {
             let entry = BatchEntry::new(path, blob, bytes);
             self.apply_locked(
                 key,
-                vec![entry],
+                [Ok(entry)],
+                1,
                 Vec::new(),
                 false,
                 source,
@@ -190,7 +204,8 @@ impl Store {
         let report = self.with_write_lock(|| {
             self.apply_locked(
                 key,
-                Vec::new(),
+                [],
+                0,
                 vec![path.clone()],
                 false,
                 source,
@@ -255,10 +270,12 @@ impl Store {
         self.with_write_lock(|| f(&WriteSession { store: self }))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn apply_locked(
         &self,
         key: &str,
-        puts: Vec<BatchEntry>,
+        puts: impl IntoIterator<Item = Result<BatchEntry>>,
+        expected: usize,
         deletes: Vec<RelPath>,
         detect_renames: bool,
         source: Source,
@@ -268,7 +285,20 @@ impl Store {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (cid, collection) = Store::find_collection(&tx, key)?;
         let mut report = BatchReport::default();
-        progress.phase("indexing", Some((puts.len() + deletes.len()) as u64));
+        progress.phase("importing", Some((expected + deletes.len()) as u64));
+        let mut seen: HashSet<String> = HashSet::with_capacity(expected);
+        // A large batch reads the draft state once instead of once per path.
+        let preloaded = if expected + deletes.len() > 256 {
+            Some(draft_state(&tx, cid)?)
+        } else {
+            None
+        };
+        let lookup = |tx: &Transaction, cid: i64, path: &str| -> Result<Option<Current>> {
+            match &preloaded {
+                Some(map) => Ok(map.get(path).cloned()),
+                None => lookup(tx, cid, path),
+            }
+        };
 
         // Resolve deletions first, so renames can claim them.
         let mut deleted: Vec<(RelPath, Current)> = Vec::new();
@@ -288,10 +318,17 @@ impl Store {
         let mut scanned: HashSet<(String, Syntax)> = HashSet::new();
 
         for (n, entry) in puts.into_iter().enumerate() {
+            let entry = entry?;
             if n % 1024 == 0 && progress.interrupted() {
                 return Err(Error::Interrupted);
             }
             progress.advance(1);
+            if !seen.insert(entry.path.to_string()) {
+                return Err(Error::Invalid(format!(
+                    "{} appears twice in one batch",
+                    entry.path
+                )));
+            }
             if let Some((syntax, extracted)) = &entry.scan {
                 if scanned.insert((entry.blob.hash.clone(), *syntax)) {
                     insert_scan(&tx, &entry.blob.hash, *syntax, extracted)?;
@@ -346,8 +383,15 @@ impl Store {
                 named_params! {":at": now(), ":cid": cid},
             )?;
         }
+        progress.phase("syncing", None);
+        self.blobs.sync()?;
+        progress.phase("committing", None);
         tx.commit()?;
         drop(conn);
+        report.created.sort();
+        report.modified.sort();
+        report.renamed.sort();
+        report.deleted.sort();
         if report.changed() > 0 {
             self.events.emit(Event::DraftChanged {
                 collection: collection.slug,
@@ -424,6 +468,39 @@ fn outcome(report: &BatchReport) -> WriteOutcome {
     } else {
         WriteOutcome::Unchanged
     }
+}
+
+/// The draft-view state of every path of a collection (live ones win over
+/// deleted ones at the same path), for large batches.
+fn draft_state(conn: &Connection, cid: i64) -> Result<HashMap<String, Current>> {
+    let mut stmt = conn.prepare(
+        "SELECT v.path, l.linkable_id, l.draft_version_id, l.published_version_id, v.hash, v.garbage_collect
+         FROM linkable l JOIN version v ON v.version_id = coalesce(l.draft_version_id, l.published_version_id)
+         WHERE l.collection_id = :cid",
+    )?;
+    let mut map: HashMap<String, Current> = HashMap::new();
+    let rows = stmt.query_map(named_params! {":cid": cid}, |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            Current {
+                linkable_id: r.get(1)?,
+                draft_version_id: r.get(2)?,
+                published_version_id: r.get(3)?,
+                hash: r.get(4)?,
+                garbage_collect: r.get(5)?,
+            },
+        ))
+    })?;
+    for row in rows {
+        let (path, current) = row?;
+        match map.get(&path) {
+            Some(existing) if existing.hash.is_some() => {}
+            _ => {
+                map.insert(path, current);
+            }
+        }
+    }
+    Ok(map)
 }
 
 /// The draft-view state of the linkable at `path`, live or deleted.
@@ -638,7 +715,7 @@ fn insert_scan(tx: &Transaction, hash: &str, syntax: Syntax, extracted: &Extract
     for (ordinal, link) in extracted.links.iter().enumerate() {
         let (target_path, target_key) = lookup_keys(&link.target);
         stmt.execute(named_params! {
-            ":uuid": uuid::Uuid::new_v4().to_string(),
+            ":uuid": uuid::Uuid::now_v7().to_string(),
             ":hash": hash,
             ":syntax": syntax_str(syntax),
             ":ordinal": ordinal as i64,
