@@ -146,15 +146,6 @@ fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
              WHERE v.hash IS NOT NULL GROUP BY v.collection_id, v.path HAVING count(*) > 1",
         ),
         (
-            "duplicate_path",
-            "two files of a collection version share a path",
-            "SELECT a.path FROM version a JOIN version b
-               ON a.collection_id = b.collection_id AND a.path = b.path AND a.version_id < b.version_id
-             WHERE a.hash IS NOT NULL AND b.hash IS NOT NULL AND a.published_in IS NOT NULL AND b.published_in IS NOT NULL
-               AND a.published_in < coalesce(b.superseded_in, 1 << 62)
-               AND b.published_in < coalesce(a.superseded_in, 1 << 62)",
-        ),
-        (
             "missing_scan",
             "a unit version's content has no link scan",
             "SELECT v.path FROM version v
@@ -172,6 +163,36 @@ fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
             problem(code, format!("{what}: {row}"));
         }
     }
+    // Two files of one collection version sharing a path: the live ranges
+    // [published_in, superseded_in) of a path's versions must not overlap. One
+    // ordered scan, linear in the number of versions.
+    let mut stmt = conn.prepare(
+        "SELECT collection_id, path, published_in, superseded_in FROM version
+         WHERE hash IS NOT NULL AND published_in IS NOT NULL
+         ORDER BY collection_id, path, published_in",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut previous: Option<(i64, String, i64)> = None; // collection, path, live until
+    while let Some(row) = rows.next()? {
+        let (collection, path, from, until): (i64, String, i64, Option<i64>) =
+            (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
+        let until = until.unwrap_or(i64::MAX);
+        if let Some((pc, pp, p_until)) = &previous {
+            if *pc == collection && *pp == path && from < *p_until {
+                problem(
+                    "duplicate_path",
+                    format!("two files of collection version {from} share a path: {path}"),
+                );
+            }
+        }
+        let keep_until = match &previous {
+            Some((pc, pp, p_until)) if *pc == collection && *pp == path => until.max(*p_until),
+            _ => until,
+        };
+        previous = Some((collection, path, keep_until));
+    }
+    drop(rows);
+    drop(stmt);
     let mut stmt = conn.prepare(
         "SELECT c.slug, count(*), max(cv.number) FROM collection c JOIN collection_version cv USING (collection_id)
          GROUP BY c.collection_id HAVING count(*) != max(cv.number)",

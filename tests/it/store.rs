@@ -678,3 +678,26 @@ fn events_follow_the_publish_lifecycle() {
         collection: String::new(),
     };
 }
+
+#[test]
+fn fsck_finds_rows_that_break_the_model() {
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    t.write("demo", "a.xml", b"<a/>", Source::Cli).unwrap();
+    publish(&t, "demo", "one");
+    t.write("demo", "a.xml", b"<b/>", Source::Cli).unwrap();
+    publish(&t, "demo", "two");
+    assert!(t.fsck(&NoProgress).unwrap().is_clean());
+    // Make version 1 of a.xml live forever: versions 1 and 2 now overlap.
+    let conn = rusqlite::Connection::open(t.data_dir().join("store.db")).unwrap();
+    conn.execute(
+        "UPDATE version SET superseded_in = NULL WHERE number = 1",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let report = t.fsck(&NoProgress).unwrap();
+    let codes: Vec<&str> = report.problems.iter().map(|p| p.code).collect();
+    assert!(codes.contains(&"duplicate_path"), "{:?}", report.problems);
+}
