@@ -81,11 +81,7 @@ impl Store {
 
         // The sweep must not race a writer adding blobs it is about to reference.
         self.lock
-            .lock()
-            .map_err(|e| super::Error::io("taking the store's exclusive lock for gc", e))?;
-        let result = self.gc_locked(options, &mut report);
-        let _ = self.lock.unlock();
-        result?;
+            .exclusive(|| self.gc_locked(options, &mut report))?;
         if !options.dry_run {
             self.events.emit(Event::GcFinished {
                 versions_deleted: report.versions_deleted,

@@ -19,6 +19,7 @@ mod gc;
 mod history;
 mod linkq;
 pub mod links;
+mod lock;
 pub mod model;
 pub mod path;
 pub mod progress;
@@ -38,7 +39,7 @@ pub use progress::{NoProgress, Progress};
 pub use publish::PublishOptions;
 
 use rusqlite::{Connection, OptionalExtension};
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
@@ -48,10 +49,8 @@ pub struct Store {
     dir: PathBuf,
     conn: Mutex<Connection>,
     blobs: BlobStore,
-    /// Held shared by writers while they add blobs and commit rows that reference
-    /// them, exclusive by GC's blob sweep; across processes, so a CLI `gc` never
-    /// sweeps a blob a running import is about to reference.
-    lock: File,
+    /// Writers vs. GC's blob sweep; see `lock.rs`.
+    lock: lock::WriteLock,
     events: events::Bus,
 }
 
@@ -61,13 +60,7 @@ impl Store {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating data dir {}", dir.display()), e))?;
-        let lock_path = dir.join("lock");
-        let lock = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| Error::io(format!("opening {}", lock_path.display()), e))?;
+        let lock = lock::WriteLock::open(&dir.join("lock"))?;
         let conn = db::open(&dir.join("store.db"))?;
         let blobs = BlobStore::open(dir.join("blobs"))?;
         Ok(Store {
@@ -102,12 +95,7 @@ impl Store {
 
     /// Runs `f` holding the writers' shared lock (see `lock`).
     fn with_write_lock<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.lock
-            .lock_shared()
-            .map_err(|e| Error::io("taking the store's write lock", e))?;
-        let result = f();
-        let _ = self.lock.unlock();
-        result
+        self.lock.shared(f)
     }
 
     /// Resolves a collection by uuid or slug to its row id and record.

@@ -701,3 +701,60 @@ fn fsck_finds_rows_that_break_the_model() {
     let codes: Vec<&str> = report.problems.iter().map(|p| p.code).collect();
     assert!(codes.contains(&"duplicate_path"), "{:?}", report.problems);
 }
+
+#[test]
+fn gc_in_another_thread_waits_for_a_write_session_and_never_sweeps_its_blobs() {
+    use blockstore::store::{BatchEntry, RelPath};
+    use std::sync::mpsc::channel;
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    let (written_tx, written_rx) = channel();
+    let (go_tx, go_rx) = channel::<()>();
+    std::thread::scope(|scope| {
+        let t = &t;
+        let session = scope.spawn(move || {
+            t.write_session(|session| {
+                let bytes = b"<p>written before gc, committed after</p>";
+                let blob = session.blobs().put_deferred(bytes)?;
+                written_tx.send(()).unwrap();
+                go_rx.recv().unwrap();
+                let path = RelPath::new("html/late.html")?;
+                let entry = BatchEntry::new(path, blob, bytes);
+                session.apply(
+                    "demo",
+                    [Ok(entry)],
+                    1,
+                    Vec::new(),
+                    false,
+                    Source::Api,
+                    &NoProgress,
+                )
+            })
+        });
+        written_rx.recv().unwrap();
+        // Another writer in the same process comes and goes meanwhile.
+        t.write("demo", "html/other.html", b"<p>other</p>", Source::Api)
+            .unwrap();
+        let gc = scope.spawn(move || {
+            t.gc(&GcOptions {
+                cutoff: blockstore::store::now(),
+                dry_run: false,
+            })
+            .unwrap()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(
+            !gc.is_finished(),
+            "gc waits while a write session holds blobs it has not committed"
+        );
+        go_tx.send(()).unwrap();
+        session.join().unwrap().expect("the session commits");
+        gc.join().unwrap();
+    });
+    let (_, bytes) = t
+        .read("demo", "html/late.html", At::Draft)
+        .expect("the session's blob survived gc");
+    assert_eq!(bytes, b"<p>written before gc, committed after</p>");
+    assert!(t.fsck(&NoProgress).unwrap().is_clean());
+}
