@@ -233,7 +233,9 @@ fn read_all<'scope, 'env>(
         .map(|n| n.get())
         .unwrap_or(2)
         .min(8);
-    let (sender, receiver) = std::sync::mpsc::sync_channel::<Result<BatchEntry>>(1024);
+    // Entries travel in chunks: one channel hand-off (and wake-up) per chunk,
+    // not per file.
+    let (sender, receiver) = std::sync::mpsc::sync_channel::<Vec<Result<BatchEntry>>>(64);
     let next = std::sync::Arc::new(AtomicUsize::new(0));
     for _ in 0..workers {
         let sender = sender.clone();
@@ -244,19 +246,25 @@ fn read_all<'scope, 'env>(
                 return;
             }
             if progress.interrupted() {
-                let _ = sender.send(Err(Error::Interrupted));
+                let _ = sender.send(vec![Err(Error::Interrupted)]);
                 return;
             }
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut failed = false;
             for found in &files[start..(start + CHUNK).min(files.len())] {
                 let entry = read_one(blobs, found);
-                let failed = entry.is_err();
-                if sender.send(entry).is_err() || failed {
-                    return;
+                failed = entry.is_err();
+                chunk.push(entry);
+                if failed {
+                    break;
                 }
+            }
+            if sender.send(chunk).is_err() || failed {
+                return;
             }
         });
     }
-    receiver.into_iter()
+    receiver.into_iter().flatten()
 }
 
 /// Files a worker claims at a time.

@@ -48,7 +48,13 @@ pub struct BlobStore {
     counter: AtomicU64,
     /// New blobs written with `put_deferred` and not yet synced.
     pending: std::sync::Mutex<Vec<PathBuf>>,
+    /// Bytes written without fsync, ever (drives background write-back).
+    pending_bytes: AtomicU64,
 }
+
+/// Every this many deferred bytes, write-back of the whole filesystem starts
+/// in the background (`syncfs` on a thread of its own).
+const BACKGROUND_SYNC_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Up to this many pending blobs are fsynced one by one; more, and one `syncfs`
 /// of the whole filesystem is cheaper.
@@ -80,6 +86,7 @@ impl BlobStore {
             tmp,
             counter: AtomicU64::new(0),
             pending: std::sync::Mutex::new(Vec::new()),
+            pending_bytes: AtomicU64::new(0),
         })
     }
 
@@ -129,7 +136,7 @@ impl BlobStore {
                         let _ = fs::remove_file(&target);
                         return Err(Error::io(format!("writing blob {hash}"), e));
                     }
-                    self.pending_push(target);
+                    self.pending_push(target, size);
                     return Ok(stored(true));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
@@ -156,16 +163,25 @@ impl BlobStore {
         }
         self.install(&tmp_path, &target, durable)?;
         if !durable {
-            self.pending_push(target);
+            self.pending_push(target, size);
         }
         Ok(stored(true))
     }
 
-    fn pending_push(&self, path: PathBuf) {
+    fn pending_push(&self, path: PathBuf, size: u64) {
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push(path);
+        // Start writing a large batch back while it is still being produced, so
+        // the final `sync` before the commit finds little left to flush.
+        let before = self.pending_bytes.fetch_add(size, Ordering::Relaxed);
+        if before / BACKGROUND_SYNC_BYTES != (before + size) / BACKGROUND_SYNC_BYTES {
+            #[cfg(target_os = "linux")]
+            if let Ok(dir) = File::open(&self.root) {
+                std::thread::spawn(move || rustix::fs::syncfs(&dir));
+            }
+        }
     }
 
     /// Streams `reader` into the store, hashing as it goes; never holds it whole.
@@ -208,7 +224,7 @@ impl BlobStore {
         }
         self.install(&tmp_path, &target, durable)?;
         if !durable {
-            self.pending_push(target);
+            self.pending_push(target, size);
         }
         Ok(Stored {
             hash,

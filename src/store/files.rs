@@ -527,24 +527,51 @@ fn lookup(conn: &Connection, cid: i64, path: &str) -> Result<Option<Current>> {
 
 fn create_linkable(tx: &Transaction, cid: i64, entry: &BatchEntry, source: Source) -> Result<()> {
     let at = now();
+    // The draft's row id is chosen first so the linkable is inserted already
+    // pointing at it (the pointer's foreign key is deferred): one statement
+    // fewer per new file than insert-then-update.
+    // The bare `max(rowid)` form is what SQLite answers from the b-tree's end;
+    // wrapped in an expression it would scan the table.
+    let last: Option<i64> = tx
+        .prepare_cached("SELECT max(version_id) FROM version")?
+        .query_row([], |r| r.get(0))?;
+    let version_id = last.unwrap_or(0) + 1;
     tx.prepare_cached(
-        "INSERT INTO linkable (uuid, collection_id, kind, created_at) VALUES (:uuid, :cid, :kind, :at)",
+        "INSERT INTO linkable (uuid, collection_id, kind, draft_version_id, created_at)
+         VALUES (:uuid, :cid, :kind, :version_id, :at)",
     )?
     .execute(named_params! {
         ":uuid": uuid::Uuid::now_v7().to_string(),
         ":cid": cid,
         ":kind": classify(&entry.path).kind.as_str(),
+        ":version_id": version_id,
         ":at": at,
     })?;
     let linkable_id = tx.last_insert_rowid();
-    let current = Current {
+    tx.prepare_cached(
+        "INSERT INTO version (version_id, linkable_id, collection_id, number, path, hash, size, media_type,
+            created_at, garbage_collect)
+         VALUES (:version_id, :linkable_id, :cid, NULL, :path, :hash, :size, :media_type, :at, 0)",
+    )?
+    .execute(named_params! {
+        ":version_id": version_id,
+        ":linkable_id": linkable_id,
+        ":cid": cid,
+        ":path": entry.path.as_str(),
+        ":hash": entry.blob.hash,
+        ":size": entry.blob.size as i64,
+        ":media_type": media_type(&entry.path),
+        ":at": at,
+    })?;
+    insert_revision(
+        tx,
         linkable_id,
-        draft_version_id: None,
-        published_version_id: None,
-        hash: None,
-        garbage_collect: false,
-    };
-    set_draft_blob(tx, cid, &current, entry, source)
+        &entry.path,
+        Some(&entry.blob.hash),
+        entry.blob.size,
+        source,
+        &at,
+    )
 }
 
 fn set_draft_blob(

@@ -67,6 +67,9 @@ impl Store {
     /// Broken and ambiguous links, orphans and malformed units of a state.
     pub fn link_report(&self, key: &str, at: At) -> Result<LinkReport> {
         let conn = self.conn();
+        // One read transaction: one consistent snapshot, and SQLite's lock is
+        // taken once instead of once per query.
+        let _snapshot = conn.unchecked_transaction()?;
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let state = resolve_at(&conn, cid, &collection.slug, at)?;
         let files = tree(&conn, cid, state)?;
@@ -375,7 +378,10 @@ fn sources_with_content(
 fn tree_with_hash(conn: &Connection, cid: i64, state: State, hash: &str) -> Result<Vec<FileEntry>> {
     // Few files share a content; find them by the hash index, then keep the live ones.
     let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT v.path FROM version v WHERE v.collection_id = :cid AND v.hash = :hash",
+        // `INDEXED BY`: the planner, without statistics, would pick the
+        // (collection_id, path) index and scan the whole collection.
+        "SELECT DISTINCT v.path FROM version v INDEXED BY version_hash
+         WHERE v.hash = :hash AND v.collection_id = :cid",
     )?;
     let paths = stmt
         .query_map(named_params! {":cid": cid, ":hash": hash}, |r| {

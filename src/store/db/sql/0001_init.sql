@@ -34,6 +34,10 @@ CREATE TABLE linkable (
     created_at           TEXT NOT NULL
 );
 CREATE INDEX linkable_collection ON linkable (collection_id);
+-- Foreign-key children must be indexed, or every delete of a version (revert,
+-- gc) and every deferred pointer check would scan all linkables.
+CREATE INDEX linkable_draft_version ON linkable (draft_version_id);
+CREATE INDEX linkable_published_version ON linkable (published_version_id);
 
 -- An immutable version of a linkable, or its draft (number IS NULL).
 -- hash IS NULL is a tombstone: the linkable deleted at that version.
@@ -71,7 +75,6 @@ CREATE TABLE draft_revision (
     created_at        TEXT NOT NULL
 );
 CREATE INDEX draft_revision_linkable ON draft_revision (linkable_id);
-CREATE INDEX draft_revision_hash ON draft_revision (hash);
 
 -- The publish log: one row per publish of a collection.
 CREATE TABLE collection_version (
