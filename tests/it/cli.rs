@@ -206,3 +206,23 @@ fn a_store_from_a_newer_binary_is_refused_with_exit_code_6() {
         stderr(&out)
     );
 }
+
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_command_quietly_instead_of_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let course = sample_course();
+    cli_json(data, &["import", course.to_str().unwrap()]);
+    // `blockstore files … | head -0`: the reader is gone before we print.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_blockstore"))
+        .args(["--data-dir", data.to_str().unwrap(), "files", SLUG])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_ne!(out.status.code(), Some(101), "no panic exit code");
+}
