@@ -716,20 +716,13 @@ fn insert_revision(
     Ok(())
 }
 
-fn syntax_str(syntax: Syntax) -> &'static str {
-    match syntax {
-        Syntax::Xml => "xml",
-        Syntax::Html => "html",
-    }
-}
-
 /// Records the links and problems of one content, once per (hash, syntax).
 fn insert_scan(tx: &Transaction, hash: &str, syntax: Syntax, extracted: &Extracted) -> Result<()> {
     let inserted = tx
         .prepare_cached("INSERT OR IGNORE INTO content_scan (hash, syntax, problems) VALUES (:hash, :syntax, :problems)")?
         .execute(named_params! {
             ":hash": hash,
-            ":syntax": syntax_str(syntax),
+            ":syntax": syntax.as_str(),
             ":problems": serde_json::to_string(&extracted.problems)?,
         })?;
     if inserted == 0 {
@@ -744,7 +737,7 @@ fn insert_scan(tx: &Transaction, hash: &str, syntax: Syntax, extracted: &Extract
         stmt.execute(named_params! {
             ":uuid": uuid::Uuid::now_v7().to_string(),
             ":hash": hash,
-            ":syntax": syntax_str(syntax),
+            ":syntax": syntax.as_str(),
             ":ordinal": ordinal as i64,
             ":kind": link.kind.as_str(),
             ":target": serde_json::to_string(&link.target)?,

@@ -106,7 +106,7 @@ impl Store {
         for ((hash, syntax), sources) in &by_hash {
             let rows = stmt
                 .query_map(
-                    named_params! {":hash": hash, ":syntax": syntax_str(*syntax)},
+                    named_params! {":hash": hash, ":syntax": syntax.as_str()},
                     LinkRow::from_row,
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -219,13 +219,6 @@ fn external_exists(conn: &Connection, reference: &str) -> bool {
     })
 }
 
-fn syntax_str(syntax: Syntax) -> &'static str {
-    match syntax {
-        Syntax::Xml => "xml",
-        Syntax::Html => "html",
-    }
-}
-
 struct LinkRow {
     uuid: String,
     kind: String,
@@ -294,7 +287,7 @@ fn links_of_content(conn: &Connection, file: &FileEntry) -> Result<Vec<LinkRow>>
     )?;
     let rows = stmt
         .query_map(
-            named_params! {":hash": file.hash, ":syntax": syntax_str(syntax)},
+            named_params! {":hash": file.hash, ":syntax": syntax.as_str()},
             LinkRow::from_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -357,7 +350,7 @@ fn incoming(
             let source_syntax = RelPath::new(&source.path)
                 .ok()
                 .and_then(|p| classify(&p).syntax);
-            if source_syntax.map(syntax_str) == Some(syntax.as_str()) {
+            if source_syntax.map(Syntax::as_str) == Some(syntax.as_str()) {
                 out.push(row.info(&source, target.clone(), resolution.clone())?);
             }
         }

@@ -22,6 +22,16 @@ pub enum Syntax {
     Html,
 }
 
+impl Syntax {
+    /// The name used in SQL (`content_scan.syntax`, `link.syntax`) and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Syntax::Xml => "xml",
+            Syntax::Html => "html",
+        }
+    }
+}
+
 /// The kinds of link from DESIGN.md. The `as_str` names are used in SQL, JSON and CLI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
