@@ -8,4 +8,5 @@ mod architecture;
 mod cli;
 mod crash;
 mod demo;
+mod links;
 mod store;
