@@ -18,16 +18,22 @@ pub(crate) struct GcArgs {
 }
 
 fn parse_age(text: &str) -> Result<time::Duration, String> {
-    let (number, unit) = text.split_at(text.len().saturating_sub(1));
-    let n: i64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not an age: use e.g. 30d, 12h or 0d"))?;
-    match unit {
-        "d" => Ok(time::Duration::days(n)),
-        "h" => Ok(time::Duration::hours(n)),
-        "m" => Ok(time::Duration::minutes(n)),
-        _ => Err(format!("{text:?} is not an age: use e.g. 30d, 12h or 0d")),
-    }
+    let bad = || {
+        format!("{text:?} is not an age: use a whole number with d, h or m, e.g. 30d, 12h or 0d")
+    };
+    let (number, unit): (&str, fn(i64) -> time::Duration) = if let Some(n) = text.strip_suffix('d')
+    {
+        (n, time::Duration::days)
+    } else if let Some(n) = text.strip_suffix('h') {
+        (n, time::Duration::hours)
+    } else if let Some(n) = text.strip_suffix('m') {
+        (n, time::Duration::minutes)
+    } else {
+        return Err(bad());
+    };
+    // Unsigned: a negative age would put the cutoff in the future.
+    let n: u32 = number.parse().map_err(|_| bad())?;
+    Ok(unit(i64::from(n)))
 }
 
 pub(crate) fn gc(store: &Store, out: &Output, args: GcArgs) -> crate::Result<ExitCode> {
@@ -60,6 +66,21 @@ pub(crate) fn gc(store: &Store, out: &Output, args: GcArgs) -> crate::Result<Exi
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_age;
+
+    #[test]
+    fn ages_are_whole_non_negative_numbers_with_a_unit() {
+        assert_eq!(parse_age("30d"), Ok(time::Duration::days(30)));
+        assert_eq!(parse_age("12h"), Ok(time::Duration::hours(12)));
+        assert_eq!(parse_age("0d"), Ok(time::Duration::ZERO));
+        for bad in ["-3d", "5é", "d", "", "3", "3w", "1.5d"] {
+            assert!(parse_age(bad).is_err(), "{bad:?} must be refused");
+        }
+    }
 }
 
 #[derive(Debug, Args)]

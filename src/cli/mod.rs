@@ -169,9 +169,10 @@ fn data_dir(flag: Option<PathBuf>) -> crate::Result<PathBuf> {
 
 /// Splits `SLUG:PATH` (the path may itself contain ':').
 fn split_target(target: &str) -> (&str, Option<&str>) {
+    // `SLUG:` is an empty path (refused where a path is used), never the
+    // whole collection: `revert demo:` must not revert everything.
     match target.split_once(':') {
-        Some((slug, path)) if !path.is_empty() => (slug, Some(path)),
-        Some((slug, _)) => (slug, None),
+        Some((slug, path)) => (slug, Some(path)),
         None => (target, None),
     }
 }

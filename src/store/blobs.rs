@@ -50,6 +50,9 @@ pub struct BlobStore {
     pending: std::sync::Mutex<Vec<PathBuf>>,
     /// Bytes written without fsync, ever (drives background write-back).
     pending_bytes: AtomicU64,
+    /// Held for a whole `sync`, so a second writer's `sync` cannot return
+    /// while the first is still flushing blobs it took from the shared list.
+    syncing: std::sync::Mutex<()>,
 }
 
 /// Every this many deferred bytes, write-back of the whole filesystem starts
@@ -87,6 +90,7 @@ impl BlobStore {
             counter: AtomicU64::new(0),
             pending: std::sync::Mutex::new(Vec::new()),
             pending_bytes: AtomicU64::new(0),
+            syncing: std::sync::Mutex::new(()),
         })
     }
 
@@ -147,6 +151,16 @@ impl BlobStore {
         // torn file (a write that never finished or never reached disk before a
         // crash): rewrite it.
         if fs::metadata(&target).is_ok_and(|m| m.len() == size) {
+            // The existing file may itself be an unsynced deferred write (of an
+            // interrupted import, or of another writer): make it durable too
+            // before anything new references it.
+            if durable {
+                File::open(&target)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| Error::io(format!("syncing blob {hash}"), e))?;
+            } else {
+                self.pending_push(target, 0);
+            }
             return Ok(stored(false));
         }
         // The temp file lives in the blob's own shard, so the rename stays inside
@@ -216,6 +230,13 @@ impl BlobStore {
         let target = self.path_of(&hash);
         if fs::metadata(&target).is_ok_and(|m| m.len() == size) {
             let _ = fs::remove_file(&tmp_path);
+            if durable {
+                File::open(&target)
+                    .and_then(|f| f.sync_all())
+                    .map_err(|e| Error::io(format!("syncing blob {hash}"), e))?;
+            } else {
+                self.pending_push(target, 0);
+            }
             return Ok(Stored {
                 hash,
                 size,
@@ -271,6 +292,7 @@ impl BlobStore {
     /// `put_reader`) durable: a few are fsynced one by one with their shard
     /// directories; many with one `syncfs` of the blob store's filesystem.
     pub fn sync(&self) -> Result<()> {
+        let _syncing = self.syncing.lock().unwrap_or_else(|p| p.into_inner());
         let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
         if pending.is_empty() {
             return Ok(());

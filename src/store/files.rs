@@ -238,6 +238,9 @@ impl Store {
         let current = lookup(&tx, cid, from.as_str())?
             .filter(|c| c.hash.is_some())
             .ok_or_else(|| not_found(&from))?;
+        if from == to {
+            return Ok(WriteOutcome::Unchanged);
+        }
         if lookup(&tx, cid, to.as_str())?.is_some_and(|c| c.hash.is_some()) {
             return Err(Error::Conflict(format!(
                 "{}:{to} already exists; delete it first or choose another name",
@@ -252,7 +255,29 @@ impl Store {
             )));
         }
         let hash = current.hash.clone().expect("filtered on a live file");
+        // Links depend on how a file is read (`.html` vs `.xml`): a rename to
+        // another syntax scans the content again.
+        if let Some(syntax) = classify(&to).syntax {
+            let scanned: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM content_scan WHERE hash = :hash AND syntax = :syntax)",
+                named_params! {":hash": hash, ":syntax": syntax.as_str()},
+                |r| r.get(0),
+            )?;
+            if !scanned {
+                let bytes = self.blobs.read(&hash, true)?;
+                insert_scan(
+                    &tx,
+                    &hash,
+                    syntax,
+                    &links::extract(to.as_str(), &bytes, syntax),
+                )?;
+            }
+        }
         set_draft(&tx, cid, &current, &to, Some(&hash), source)?;
+        tx.execute(
+            "UPDATE collection SET updated_at = :at WHERE collection_id = :cid",
+            named_params! {":at": now(), ":cid": cid},
+        )?;
         tx.commit()?;
         drop(conn);
         self.events.emit(Event::DraftChanged {
@@ -643,12 +668,18 @@ fn set_draft_row(
         return Ok(());
     }
     // Writing the published state back is no change at all: drop the draft.
+    let mut tombstone_path = None;
     if let Some(published) = current.published_version_id {
         let (p_path, p_hash): (String, Option<String>) = tx
             .prepare_cached("SELECT path, hash FROM version WHERE version_id = :id")?
             .query_row(named_params! {":id": published}, |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
+        // A deletion happens where the file was published: a file renamed in
+        // the draft and then deleted is a deletion of its published path.
+        if hash.is_none() {
+            tombstone_path = Some(RelPath::new(&p_path)?);
+        }
         if p_path == path.as_str() && p_hash.as_deref() == hash {
             if let Some(draft) = current.draft_version_id {
                 tx.execute(
@@ -664,6 +695,7 @@ fn set_draft_row(
             return Ok(());
         }
     }
+    let path = tombstone_path.as_ref().unwrap_or(path);
     let media_type = media_type(path);
     match current.draft_version_id {
         Some(draft) => {

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 pub struct FsckProblem {
     /// A short stable code: `sqlite`, `missing_blob`, `corrupt_blob`,
     /// `draft_pointer`, `published_pointer`, `stray_draft`, `duplicate_path`,
-    /// `version_numbers`, `missing_scan`.
+    /// `version_numbers`, `missing_scan`, `invalid_path`.
     pub code: &'static str,
     pub message: String,
 }
@@ -145,14 +145,6 @@ fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
                ON v.version_id = coalesce(l.draft_version_id, l.published_version_id)
              WHERE v.hash IS NOT NULL GROUP BY v.collection_id, v.path HAVING count(*) > 1",
         ),
-        (
-            "missing_scan",
-            "a unit version's content has no link scan",
-            "SELECT v.path FROM version v
-             WHERE v.hash IS NOT NULL AND (v.path LIKE '%.xml' OR v.path LIKE '%.html' OR v.path LIKE '%.htm')
-               AND '/' || v.path NOT LIKE '%/static/%'
-               AND NOT EXISTS (SELECT 1 FROM content_scan s WHERE s.hash = v.hash)",
-        ),
     ];
     for (code, what, sql) in checks {
         let mut stmt = conn.prepare(sql)?;
@@ -163,6 +155,39 @@ fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
             problem(code, format!("{what}: {row}"));
         }
     }
+    // Every unit version's content was scanned for links in the syntax its
+    // path is read in (the classification is code, not SQL).
+    let mut stmt = conn.prepare(
+        "SELECT DISTINCT v.path, v.hash,
+                EXISTS (SELECT 1 FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'xml'),
+                EXISTS (SELECT 1 FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'html')
+         FROM version v WHERE v.hash IS NOT NULL",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let path: String = row.get(0)?;
+        let (xml, html): (bool, bool) = (row.get(2)?, row.get(3)?);
+        let Ok(rel) = super::path::RelPath::new(&path) else {
+            problem(
+                "invalid_path",
+                format!("a stored path is not valid: {path:?}"),
+            );
+            continue;
+        };
+        let scanned = match super::files::classify(&rel).syntax {
+            Some(super::links::Syntax::Xml) => xml,
+            Some(super::links::Syntax::Html) => html,
+            None => true,
+        };
+        if !scanned {
+            problem(
+                "missing_scan",
+                format!("a unit version's content has no link scan: {path}"),
+            );
+        }
+    }
+    drop(rows);
+    drop(stmt);
     // Two files of one collection version sharing a path: the live ranges
     // [published_in, superseded_in) of a path's versions must not overlap. One
     // ordered scan, linear in the number of versions.

@@ -163,7 +163,9 @@ impl Store {
         for summary in self.collections()? {
             let slug = summary.collection.slug;
             let report = self.link_report(&slug, At::Draft)?;
-            let orphans: HashSet<&str> = report.orphans.iter().map(String::as_str).collect();
+            // DESIGN: an asset "that no current unit links to" — not merely one
+            // unreachable from a root.
+            let orphans: HashSet<&str> = report.unlinked.iter().map(String::as_str).collect();
             let flagged = {
                 let conn = self.conn();
                 let (cid, _) = Store::find_collection(&conn, &slug)?;

@@ -30,12 +30,10 @@ impl Store {
                     number,
                 })?;
         let mut stmt = conn.prepare(
-            "SELECT l.uuid, l.kind, c.from_path, c.to_path, fv.hash, tv.hash, c.from_number
+            "SELECT l.uuid, l.kind, c.from_path, c.to_path, c.from_hash, c.to_hash, c.from_number
              FROM collection_version_change c
              JOIN collection_version cv ON cv.collection_version_id = c.collection_version_id
              JOIN linkable l ON l.linkable_id = c.linkable_id
-             LEFT JOIN version fv ON fv.linkable_id = c.linkable_id AND fv.number = c.from_number
-             LEFT JOIN version tv ON tv.linkable_id = c.linkable_id AND tv.number = c.to_number
              WHERE cv.collection_id = :cid AND cv.number = :n ORDER BY c.to_path",
         )?;
         let entries = stmt

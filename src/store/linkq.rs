@@ -91,6 +91,7 @@ impl Store {
             broken: Vec::new(),
             ambiguous: Vec::new(),
             orphans: Vec::new(),
+            unlinked: Vec::new(),
             malformed: Vec::new(),
         };
         // Edges for the reachability walk: source path -> resolved targets.
@@ -183,6 +184,12 @@ impl Store {
         report.orphans = files
             .iter()
             .filter(|f| !reached.contains(f.path.as_str()))
+            .map(|f| f.path.clone())
+            .collect();
+        let linked: HashSet<&str> = edges.values().flatten().map(String::as_str).collect();
+        report.unlinked = files
+            .iter()
+            .filter(|f| !linked.contains(f.path.as_str()))
             .map(|f| f.path.clone())
             .collect();
         let order =

@@ -291,6 +291,9 @@ pub struct LinkReport {
     /// Files nothing links to (the roots `course.xml`/`library.xml`, policies,
     /// about and info pages are not counted as orphans).
     pub orphans: Vec<String>,
+    /// Files no live unit links to at all (whether or not they are reachable
+    /// from a root). An asset here is what gc may delete when it is flagged.
+    pub unlinked: Vec<String>,
     pub malformed: Vec<Malformed>,
 }
 

@@ -109,12 +109,15 @@ impl Store {
             .execute(named_params! {":number": to_number, ":id": draft.linkable_id})?;
             tx.prepare_cached(
                 "INSERT INTO collection_version_change
-                    (collection_version_id, linkable_id, from_number, to_number, from_path, to_path)
-                 VALUES (:cv, :linkable, :from_number, :to_number, :from_path, :to_path)",
+                    (collection_version_id, linkable_id, from_number, to_number, from_path, to_path,
+                     from_hash, to_hash)
+                 VALUES (:cv, :linkable, :from_number, :to_number, :from_path, :to_path,
+                     :from_hash, :to_hash)",
             )?
             .execute(named_params! {
                 ":cv": cv_id, ":linkable": draft.linkable_id, ":from_number": draft.old_number,
                 ":to_number": to_number, ":from_path": draft.old_path, ":to_path": draft.path,
+                ":from_hash": draft.old_hash, ":to_hash": draft.hash,
             })?;
             changes.push(change_of(draft));
         }
@@ -143,6 +146,7 @@ impl Store {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (cid, collection) = Store::find_collection(&tx, key)?;
         let mut discarded = Vec::new();
+        let mut restored: Vec<String> = Vec::new();
         for draft in drafts(&tx, cid)? {
             if let Some(path) = &path {
                 if draft.path != path.as_str() && draft.old_path.as_deref() != Some(path.as_str()) {
@@ -163,7 +167,31 @@ impl Store {
                     named_params! {":id": draft.linkable_id},
                 )?;
             }
+            if let (Some(old_path), Some(_)) = (&draft.old_path, &draft.old_hash) {
+                restored.push(old_path.clone());
+            }
             discarded.push(draft.path.clone());
+        }
+        // Reverting one path can bring a renamed or deleted file back to a path
+        // another draft file took meanwhile; two files may never share a path.
+        if path.is_some() {
+            for restored_path in &restored {
+                let live: i64 = tx.query_row(
+                    "SELECT count(*) FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
+                     WHERE v.collection_id = :cid AND v.path = :path AND v.hash IS NOT NULL
+                       AND v.version_id = coalesce(l.draft_version_id, l.published_version_id)",
+                    named_params! {":cid": cid, ":path": restored_path},
+                    |r| r.get(0),
+                )?;
+                if live > 1 {
+                    return Err(Error::Conflict(format!(
+                        "{}: reverting {} would bring back {restored_path}, which another draft file now uses; \
+                         revert, rename or delete that file first, or revert the whole collection",
+                        collection.slug,
+                        path.as_ref().map(|p| p.as_str()).unwrap_or_default(),
+                    )));
+                }
+            }
         }
         if let (Some(path), true) = (&path, discarded.is_empty()) {
             return Err(Error::FileNotFound {

@@ -226,3 +226,31 @@ fn a_closed_stdout_ends_the_command_quietly_instead_of_panicking() {
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     assert_ne!(out.status.code(), Some(101), "no panic exit code");
 }
+
+#[test]
+fn an_empty_path_or_a_negative_age_is_refused_not_taken_as_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    assert!(run_cli(data, &["collections", "create", "demo"])
+        .status
+        .success());
+    assert!(run_cli_stdin(data, &["write", "demo:a.xml"], Some(b"<a/>"))
+        .status
+        .success());
+    let out = run_cli(data, &["revert", "demo:"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "`demo:` is an empty path: {}",
+        stderr(&out)
+    );
+    assert_eq!(
+        stdout(&run_cli(data, &["status", "demo"])),
+        "A a.xml\n",
+        "nothing was reverted"
+    );
+    for age in ["-3d", "5é", "3w"] {
+        let out = run_cli(data, &["gc", "--older-than", age]);
+        assert_eq!(out.status.code(), Some(2), "{age}: {}", stderr(&out));
+    }
+}

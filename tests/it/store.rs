@@ -4,8 +4,8 @@
 use crate::common::*;
 use blockstore::olx::{import_dir, ImportOptions};
 use blockstore::store::{
-    At, ChangeStatus, CollectionMetadata, Error, ErrorKind, GcOptions, NoProgress, PublishOptions,
-    Source,
+    At, ChangeStatus, CollectionMetadata, Direction, Error, ErrorKind, GcOptions, NoProgress,
+    PublishOptions, Source,
 };
 
 fn publish(store: &blockstore::Store, slug: &str, message: &str) -> i64 {
@@ -757,4 +757,163 @@ fn gc_in_another_thread_waits_for_a_write_session_and_never_sweeps_its_blobs() {
         .expect("the session's blob survived gc");
     assert_eq!(bytes, b"<p>written before gc, committed after</p>");
     assert!(t.fsck(&NoProgress).unwrap().is_clean());
+}
+
+#[test]
+fn reverting_one_path_never_puts_two_files_at_one_path() {
+    let t = TestStore::new();
+    t.create_collection("c", &CollectionMetadata::default())
+        .unwrap();
+    t.write("c", "html/p.html", b"one", Source::Cli).unwrap();
+    publish(&t, "c", "one");
+    t.rename("c", "html/p.html", "html/q.html", Source::Cli)
+        .unwrap();
+    t.write("c", "html/p.html", b"new", Source::Cli).unwrap();
+    let before = snapshot(&t);
+    let err = t.revert("c", Some("html/q.html")).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    assert!(
+        err.to_string().contains("html/p.html"),
+        "the message names the contested path: {err}"
+    );
+    assert_eq!(snapshot(&t), before, "a refused revert changes nothing");
+    t.revert("c", None)
+        .expect("reverting everything is always possible");
+    assert_eq!(t.read("c", "html/p.html", At::Draft).unwrap().1, b"one");
+    assert!(t.fsck(&NoProgress).unwrap().is_clean());
+}
+
+#[test]
+fn the_publish_log_stays_right_after_gc_deletes_old_versions() {
+    let t = TestStore::new();
+    t.create_collection("c", &CollectionMetadata::default())
+        .unwrap();
+    t.write("c", "a.xml", b"<a/>", Source::Cli).unwrap();
+    t.write("c", "b.xml", b"<b/>", Source::Cli).unwrap();
+    publish(&t, "c", "one");
+    t.write("c", "a.xml", b"<a2/>", Source::Cli).unwrap();
+    t.delete("c", "b.xml", Source::Cli).unwrap();
+    publish(&t, "c", "two");
+    let before: Vec<(ChangeStatus, String)> = t
+        .version("c", 2)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|c| (c.status, c.path))
+        .collect();
+    assert_eq!(
+        before,
+        vec![
+            (ChangeStatus::Modified, "a.xml".into()),
+            (ChangeStatus::Deleted, "b.xml".into())
+        ]
+    );
+    let report = t
+        .gc(&GcOptions {
+            cutoff: "9999-01-01T00:00:00.000000Z".into(),
+            dry_run: false,
+        })
+        .unwrap();
+    assert!(
+        report.versions_deleted > 0,
+        "gc deleted the versions collection version 1 needed"
+    );
+    let after: Vec<(ChangeStatus, String)> = t
+        .version("c", 2)
+        .unwrap()
+        .entries
+        .into_iter()
+        .map(|c| (c.status, c.path))
+        .collect();
+    assert_eq!(
+        after, before,
+        "the log of the retained version 2 does not change"
+    );
+}
+
+#[test]
+fn gc_keeps_an_asset_a_unit_links_to_even_without_a_root_file() {
+    let t = TestStore::new();
+    t.create_collection("c", &CollectionMetadata::default())
+        .unwrap();
+    t.write(
+        "c",
+        "html/a.html",
+        b"<img src=\"/static/x.png\">",
+        Source::Cli,
+    )
+    .unwrap();
+    t.write("c", "static/x.png", b"png", Source::Cli).unwrap();
+    publish(&t, "c", "one");
+    t.set_garbage_collect("c", "static/x.png", true).unwrap();
+    let report = t
+        .gc(&GcOptions {
+            cutoff: "2000-01-01T00:00:00.000000Z".into(),
+            dry_run: false,
+        })
+        .unwrap();
+    assert!(
+        report.orphans_deleted.is_empty(),
+        "a linked asset is not an orphan: {:?}",
+        report.orphans_deleted
+    );
+    assert!(t.file("c", "static/x.png", At::Draft).is_ok());
+}
+
+#[test]
+fn a_rename_to_another_syntax_reads_the_links_again_and_a_rename_then_delete_deletes_the_published_path(
+) {
+    let t = TestStore::new();
+    t.create_collection("c", &CollectionMetadata::default())
+        .unwrap();
+    t.write(
+        "c",
+        "html/a.html",
+        b"<p><img src=\"/static/x.png\"/></p>",
+        Source::Cli,
+    )
+    .unwrap();
+    t.write("c", "policies/x.json", b"{}", Source::Cli).unwrap();
+    t.write("c", "html/.xml", b"junk", Source::Cli).unwrap();
+    publish(&t, "c", "one");
+    t.rename("c", "html/a.html", "html/a.xml", Source::Cli)
+        .unwrap();
+    let links = t
+        .links("c", "html/a.xml", At::Draft, Direction::Out)
+        .unwrap();
+    assert_eq!(
+        links.len(),
+        1,
+        "the XML reading of the same bytes finds the image"
+    );
+    t.rename("c", "policies/x.json", "policies/x.xml", Source::Cli)
+        .unwrap();
+    assert!(
+        t.fsck(&NoProgress).unwrap().is_clean(),
+        "{:?}",
+        t.fsck(&NoProgress).unwrap().problems
+    );
+    assert_eq!(
+        t.rename("c", "html/a.xml", "html/a.xml", Source::Cli)
+            .unwrap(),
+        blockstore::store::WriteOutcome::Unchanged
+    );
+
+    t.delete("c", "html/a.xml", Source::Cli).unwrap();
+    let status = t.status("c").unwrap();
+    let deleted = status
+        .iter()
+        .find(|c| c.status == ChangeStatus::Deleted)
+        .unwrap();
+    assert_eq!(
+        deleted.path, "html/a.html",
+        "the deletion is of the published path"
+    );
+    assert!(deleted.old_path.is_none());
+    t.write("c", "html/a.xml", b"<new/>", Source::Cli).unwrap();
+    let history = t.history("c", "html/a.xml").unwrap();
+    assert!(
+        history.versions.iter().all(|v| v.number.is_none()),
+        "a new file, not the deleted one revived"
+    );
 }

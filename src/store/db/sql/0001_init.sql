@@ -97,6 +97,10 @@ CREATE TABLE collection_version_change (
     to_number             INTEGER NOT NULL,
     from_path             TEXT,
     to_path               TEXT NOT NULL,
+    -- The contents on both sides, kept here so the log stays right after gc
+    -- deletes the versions themselves. to_hash IS NULL: deleted.
+    from_hash             TEXT,
+    to_hash               TEXT,
     PRIMARY KEY (collection_version_id, linkable_id)
 ) WITHOUT ROWID;
 
