@@ -46,13 +46,17 @@ pub enum Error {
         at: Option<String>,
     },
 
-    #[error("{collection}: version {number} not found")]
+    #[error("{collection}: version {number} not found (`blockstore log {collection}` lists the versions)")]
     VersionNotFound { collection: String, number: i64 },
 
     #[error("{0} not found")]
     NotFound(String),
 
-    #[error("{collection}: nothing to publish (the draft equals version {latest})")]
+    #[error("{collection}: nothing to publish ({})", if *latest == 0 {
+        "the collection is empty: write or import files first".to_string()
+    } else {
+        format!("the draft equals version {latest}; `blockstore status {collection}` lists pending changes")
+    })]
     NothingToPublish { collection: String, latest: i64 },
 
     #[error("{collection}: strict publish refused: {} unit(s) do not parse: {}", paths.len(), paths.join(", "))]

@@ -868,6 +868,16 @@ pub(crate) fn tree(conn: &Connection, cid: i64, state: State) -> Result<Vec<File
             let rows = stmt.query_map(named_params! {":cid": cid}, file_from_row)?;
             rows.collect::<rusqlite::Result<Vec<_>>>()?
         }
+        State::Version(n) if is_latest(conn, cid, n)? => {
+            // The latest version is what the published pointers name: no need
+            // to range over the whole history.
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {FILE_COLUMNS} FROM linkable l JOIN version v ON v.version_id = l.published_version_id
+                 WHERE l.collection_id = :cid AND v.hash IS NOT NULL ORDER BY v.path"
+            ))?;
+            let rows = stmt.query_map(named_params! {":cid": cid}, file_from_row)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        }
         State::Version(n) => {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {FILE_COLUMNS} FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
@@ -880,6 +890,41 @@ pub(crate) fn tree(conn: &Connection, cid: i64, state: State) -> Result<Vec<File
         }
     };
     Ok(rows)
+}
+
+/// The live file of a linkable (by uuid) in a state, wherever it is.
+pub(crate) fn file_by_uuid(
+    conn: &Connection,
+    cid: i64,
+    uuid: &str,
+    state: State,
+) -> Result<Option<FileEntry>> {
+    let row = match state {
+        State::Draft => conn
+            .prepare_cached(&format!(
+                "SELECT {FILE_COLUMNS} FROM linkable l JOIN version v
+                   ON v.version_id = coalesce(l.draft_version_id, l.published_version_id)
+                 WHERE l.collection_id = :cid AND l.uuid = :uuid AND v.hash IS NOT NULL"
+            ))?
+            .query_row(named_params! {":cid": cid, ":uuid": uuid}, file_from_row)
+            .optional()?,
+        State::Version(n) => conn
+            .prepare_cached(&format!(
+                "SELECT {FILE_COLUMNS} FROM linkable l JOIN version v ON v.linkable_id = l.linkable_id
+                 WHERE l.collection_id = :cid AND l.uuid = :uuid AND v.hash IS NOT NULL
+                   AND v.published_in <= :n AND (v.superseded_in IS NULL OR v.superseded_in > :n)"
+            ))?
+            .query_row(named_params! {":cid": cid, ":uuid": uuid, ":n": n}, file_from_row)
+            .optional()?,
+    };
+    Ok(row)
+}
+
+fn is_latest(conn: &Connection, cid: i64, n: i64) -> Result<bool> {
+    let latest: Option<i64> = conn
+        .prepare_cached("SELECT max(number) FROM collection_version WHERE collection_id = :cid")?
+        .query_row(named_params! {":cid": cid}, |r| r.get(0))?;
+    Ok(latest == Some(n))
 }
 
 /// One live file of a state.

@@ -2,7 +2,7 @@
 //! path's versions and draft revisions, and diffs between any two states.
 
 use super::error::{Error, Result};
-use super::files::{resolve_at, tree, State};
+use super::files::{file_at, file_by_uuid, resolve_at, tree, State};
 use super::links::ParseProblem;
 use super::model::*;
 use super::path::RelPath;
@@ -152,29 +152,58 @@ impl Store {
     /// A unified text diff of one path between two states. A path that does not
     /// exist in one of them diffs against nothing.
     pub fn text_diff(&self, key: &str, path: &str, from: At, to: At) -> Result<String> {
-        let read = |at: At| -> Result<Option<Vec<u8>>> {
-            match self.read(key, path, at) {
-                Ok((_, bytes)) => Ok(Some(bytes)),
-                Err(Error::FileNotFound { .. }) => Ok(None),
-                Err(e) => Err(e),
+        let path = RelPath::new(path)?;
+        let (old, new) = {
+            let conn = self.conn();
+            let _snapshot = conn.unchecked_transaction()?;
+            let (cid, collection) = Store::find_collection(&conn, key)?;
+            let from_state = resolve_at(&conn, cid, &collection.slug, from)?;
+            let to_state = resolve_at(&conn, cid, &collection.slug, to)?;
+            // The file at `path` in either state, and the same linkable (by
+            // uuid) in the other one, so a rename diffs as a rename.
+            let old = file_at(&conn, cid, path.as_str(), from_state)?;
+            let new = file_at(&conn, cid, path.as_str(), to_state)?;
+            match (old, new) {
+                (None, None) => {
+                    return Err(Error::FileNotFound {
+                        collection: collection.slug,
+                        path: path.to_string(),
+                        at: Some(format!("{from} or {to}")),
+                    })
+                }
+                (Some(old), None) => {
+                    let new = file_by_uuid(&conn, cid, &old.uuid, to_state)?;
+                    (Some(old), new)
+                }
+                (None, Some(new)) => {
+                    let old = file_by_uuid(&conn, cid, &new.uuid, from_state)?;
+                    (old, Some(new))
+                }
+                (Some(old), Some(new)) => (Some(old), Some(new)),
             }
         };
-        let old = read(from)?;
-        let new = read(to)?;
-        if old.is_none() && new.is_none() {
-            return Err(Error::FileNotFound {
-                collection: key.to_string(),
-                path: path.to_string(),
-                at: Some(format!("{from} or {to}")),
-            });
-        }
-        let old_text = String::from_utf8_lossy(old.as_deref().unwrap_or_default()).into_owned();
-        let new_text = String::from_utf8_lossy(new.as_deref().unwrap_or_default()).into_owned();
+        let read = |file: &Option<FileEntry>| -> Result<String> {
+            match file {
+                Some(file) => {
+                    Ok(String::from_utf8_lossy(&self.blobs.read(&file.hash, true)?).into_owned())
+                }
+                None => Ok(String::new()),
+            }
+        };
+        let (old_text, new_text) = (read(&old)?, read(&new)?);
+        let name = |file: &Option<FileEntry>| {
+            file.as_ref()
+                .map(|f| f.path.clone())
+                .unwrap_or_else(|| path.to_string())
+        };
         let diff = similar::TextDiff::from_lines(&old_text, &new_text);
         Ok(diff
             .unified_diff()
             .context_radius(3)
-            .header(&format!("a/{path} ({from})"), &format!("b/{path} ({to})"))
+            .header(
+                &format!("a/{} ({from})", name(&old)),
+                &format!("b/{} ({to})", name(&new)),
+            )
             .to_string())
     }
 }

@@ -917,3 +917,28 @@ fn a_rename_to_another_syntax_reads_the_links_again_and_a_rename_then_delete_del
         "a new file, not the deleted one revived"
     );
 }
+
+#[test]
+fn a_text_diff_follows_a_rename() {
+    let t = TestStore::new();
+    t.create_collection("c", &CollectionMetadata::default())
+        .unwrap();
+    t.write("c", "html/a.html", b"one\ntwo\nthree\n", Source::Cli)
+        .unwrap();
+    publish(&t, "c", "one");
+    t.rename("c", "html/a.html", "html/b.html", Source::Cli)
+        .unwrap();
+    t.write("c", "html/b.html", b"one\n2\nthree\n", Source::Cli)
+        .unwrap();
+    for path in ["html/b.html", "html/a.html"] {
+        let text = t.text_diff("c", path, At::Version(1), At::Draft).unwrap();
+        assert!(
+            text.starts_with("--- a/html/a.html (version 1)\n+++ b/html/b.html (draft)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("-two\n+2\n") && !text.contains("-one"),
+            "only the changed line:\n{text}"
+        );
+    }
+}
