@@ -68,23 +68,19 @@ pub fn import_dir(
     };
     let created_collection = match store.collection(&slug) {
         Ok(_) => false,
-        Err(Error::CollectionNotFound(_)) => {
-            let title = display_name(root);
-            store.create_collection(
-                &slug,
-                &CollectionMetadata {
-                    title,
-                    ..CollectionMetadata::default()
-                },
-            )?;
-            true
-        }
+        Err(Error::CollectionNotFound(_)) => true,
         Err(e) => return Err(e),
     };
-
+    let metadata = CollectionMetadata {
+        title: display_name(root),
+        ..CollectionMetadata::default()
+    };
     let in_tree: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let deletes: Vec<RelPath> = store
-        .files(&slug, At::Draft)?
+    let current = match store.files(&slug, At::Draft) {
+        Err(Error::CollectionNotFound(_)) => Vec::new(),
+        other => other?,
+    };
+    let deletes: Vec<RelPath> = current
         .into_iter()
         .filter(|f| !in_tree.contains(f.path.as_str()))
         .filter_map(|f| RelPath::new(&f.path).ok())
@@ -115,8 +111,9 @@ pub fn import_dir(
                     report.new_blobs += u64::from(entry.blob.new);
                 }
             });
-            let changes = session.apply(
+            let changes = session.apply_creating(
                 &slug,
+                &metadata,
                 counted,
                 files.len(),
                 deletes,
@@ -128,17 +125,7 @@ pub fn import_dir(
             Ok(report)
         })
     });
-    let mut report = match report {
-        Ok(report) => report,
-        Err(e) => {
-            // Nothing was committed; do not leave behind a collection this
-            // import created.
-            if created_collection {
-                let _ = store.delete_collection(&slug);
-            }
-            return Err(e);
-        }
-    };
+    let mut report = report?;
     if options.publish {
         let message = options
             .message

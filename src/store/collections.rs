@@ -17,6 +17,46 @@ pub fn valid_slug(slug: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// Inserts a collection row (inside the caller's transaction, so an import can
+/// create its collection and fill it all or nothing).
+pub(crate) fn insert_collection(
+    tx: &rusqlite::Transaction,
+    slug: &str,
+    metadata: &CollectionMetadata,
+) -> Result<i64> {
+    if !valid_slug(slug) {
+        return Err(Error::InvalidSlug {
+            slug: slug.to_string(),
+        });
+    }
+    let exists: Option<i64> = tx
+        .query_row(
+            "SELECT collection_id FROM collection WHERE slug = :slug",
+            named_params! {":slug": slug},
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_some() {
+        return Err(Error::CollectionExists(slug.to_string()));
+    }
+    let at = now();
+    tx.execute(
+        "INSERT INTO collection (uuid, slug, title, description, owner, author, license, created_at, updated_at)
+         VALUES (:uuid, :slug, :title, :description, :owner, :author, :license, :at, :at)",
+        named_params! {
+            ":uuid": uuid::Uuid::now_v7().to_string(),
+            ":slug": slug,
+            ":title": metadata.title.as_deref().unwrap_or(slug),
+            ":description": metadata.description.as_deref().unwrap_or(""),
+            ":owner": metadata.owner.as_deref().unwrap_or(""),
+            ":author": metadata.author.as_deref().unwrap_or(""),
+            ":license": metadata.license.as_deref().unwrap_or(""),
+            ":at": at,
+        },
+    )?;
+    Ok(tx.last_insert_rowid())
+}
+
 impl Store {
     /// Creates a collection. The slug must be unique and URL-safe.
     pub fn create_collection(
@@ -31,32 +71,7 @@ impl Store {
         }
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let exists: Option<i64> = tx
-            .query_row(
-                "SELECT collection_id FROM collection WHERE slug = :slug",
-                named_params! {":slug": slug},
-                |r| r.get(0),
-            )
-            .optional()?;
-        if exists.is_some() {
-            return Err(Error::CollectionExists(slug.to_string()));
-        }
-        let at = now();
-        let uuid = uuid::Uuid::now_v7().to_string();
-        tx.execute(
-            "INSERT INTO collection (uuid, slug, title, description, owner, author, license, created_at, updated_at)
-             VALUES (:uuid, :slug, :title, :description, :owner, :author, :license, :at, :at)",
-            named_params! {
-                ":uuid": uuid,
-                ":slug": slug,
-                ":title": metadata.title.as_deref().unwrap_or(slug),
-                ":description": metadata.description.as_deref().unwrap_or(""),
-                ":owner": metadata.owner.as_deref().unwrap_or(""),
-                ":author": metadata.author.as_deref().unwrap_or(""),
-                ":license": metadata.license.as_deref().unwrap_or(""),
-                ":at": at,
-            },
-        )?;
+        insert_collection(&tx, slug, metadata)?;
         let (_, collection) = Store::find_collection(&tx, slug)?;
         tx.commit()?;
         drop(conn);

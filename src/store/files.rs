@@ -151,6 +151,34 @@ impl WriteSession<'_> {
     ) -> Result<BatchReport> {
         self.store.apply_locked(
             key,
+            None,
+            puts,
+            expected,
+            deletes,
+            detect_renames,
+            source,
+            progress,
+        )
+    }
+
+    /// [`WriteSession::apply`] into a collection created in the same
+    /// transaction if it does not exist yet (an import's new collection appears
+    /// with its files, or not at all).
+    #[allow(clippy::too_many_arguments)]
+    pub fn apply_creating(
+        &self,
+        key: &str,
+        metadata: &super::CollectionMetadata,
+        puts: impl IntoIterator<Item = Result<BatchEntry>>,
+        expected: usize,
+        deletes: Vec<RelPath>,
+        detect_renames: bool,
+        source: Source,
+        progress: &dyn super::Progress,
+    ) -> Result<BatchReport> {
+        self.store.apply_locked(
+            key,
+            Some(metadata),
             puts,
             expected,
             deletes,
@@ -187,6 +215,7 @@ impl Store {
             let entry = BatchEntry::new(path, blob, bytes);
             self.apply_locked(
                 key,
+                None,
                 [Ok(entry)],
                 1,
                 Vec::new(),
@@ -204,6 +233,7 @@ impl Store {
         let report = self.with_write_lock(|| {
             self.apply_locked(
                 key,
+                None,
                 [],
                 0,
                 vec![path.clone()],
@@ -299,6 +329,7 @@ impl Store {
     fn apply_locked(
         &self,
         key: &str,
+        create: Option<&super::CollectionMetadata>,
         puts: impl IntoIterator<Item = Result<BatchEntry>>,
         expected: usize,
         deletes: Vec<RelPath>,
@@ -308,7 +339,15 @@ impl Store {
     ) -> Result<BatchReport> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let (cid, collection) = Store::find_collection(&tx, key)?;
+        let (cid, collection, created) = match (Store::find_collection(&tx, key), create) {
+            (Ok((cid, collection)), _) => (cid, collection, false),
+            (Err(Error::CollectionNotFound(_)), Some(metadata)) => {
+                let cid = super::collections::insert_collection(&tx, key, metadata)?;
+                let (_, collection) = Store::find_collection(&tx, key)?;
+                (cid, collection, true)
+            }
+            (Err(e), _) => return Err(e),
+        };
         let mut report = BatchReport::default();
         progress.phase("importing", Some((expected + deletes.len()) as u64));
         let mut seen: HashSet<String> = HashSet::with_capacity(expected);
@@ -417,6 +456,11 @@ impl Store {
         report.modified.sort();
         report.renamed.sort();
         report.deleted.sort();
+        if created {
+            self.events.emit(Event::CollectionCreated {
+                collection: collection.slug.clone(),
+            });
+        }
         if report.changed() > 0 {
             self.events.emit(Event::DraftChanged {
                 collection: collection.slug,
