@@ -326,7 +326,7 @@ impl Store {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn apply_locked(
+    pub(crate) fn apply_locked(
         &self,
         key: &str,
         create: Option<&super::CollectionMetadata>,

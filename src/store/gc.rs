@@ -17,7 +17,7 @@ use super::events::Event;
 use super::files::State;
 use super::model::{At, LinkableKind, Source};
 use super::path::RelPath;
-use super::{format_time, now, Store};
+use super::{format_time, now, NoProgress, Store};
 use rusqlite::named_params;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -66,22 +66,34 @@ impl Store {
             cutoff: options.cutoff.clone(),
             ..GcReport::default()
         };
-        // Case 2 first, through the ordinary write path, so orphans become draft
-        // tombstones exactly as a user's delete would.
-        let orphans = self.collectable_orphans()?;
-        if !options.dry_run {
-            for (slug, path) in &orphans {
-                self.delete(slug, path, Source::Gc)?;
+        // Everything under the exclusive lock: no writer can link an asset
+        // between finding it orphaned and deleting it, nor add a blob the sweep
+        // would take for garbage.
+        self.lock.exclusive(|| {
+            // Case 2 first, through the ordinary write path, so orphans become
+            // draft tombstones exactly as a user's delete would.
+            let orphans = self.collectable_orphans()?;
+            if !options.dry_run {
+                for (slug, path) in &orphans {
+                    let path = RelPath::new(path)?;
+                    self.apply_locked(
+                        slug,
+                        None,
+                        [],
+                        0,
+                        vec![path],
+                        false,
+                        Source::Gc,
+                        &NoProgress,
+                    )?;
+                }
             }
-        }
-        report.orphans_deleted = orphans
-            .into_iter()
-            .map(|(s, p)| format!("{s}:{p}"))
-            .collect();
-
-        // The sweep must not race a writer adding blobs it is about to reference.
-        self.lock
-            .exclusive(|| self.gc_locked(options, &mut report))?;
+            report.orphans_deleted = orphans
+                .into_iter()
+                .map(|(s, p)| format!("{s}:{p}"))
+                .collect();
+            self.gc_locked(options, &mut report)
+        })?;
         if !options.dry_run {
             self.events.emit(Event::GcFinished {
                 versions_deleted: report.versions_deleted,
