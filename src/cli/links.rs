@@ -112,7 +112,7 @@ fn print_link(link: &LinkInfo, incoming: bool) {
     if incoming {
         println!(
             "{:<8} {}:{}  {}",
-            link.kind.as_str_for_cli(),
+            link.kind.as_str(),
             link.source_path,
             link.line,
             link.written
@@ -120,20 +120,10 @@ fn print_link(link: &LinkInfo, incoming: bool) {
     } else {
         println!(
             "{:<8} {}:{}  {} -> {status}",
-            link.kind.as_str_for_cli(),
+            link.kind.as_str(),
             link.source_path,
             link.line,
             link.written
         );
-    }
-}
-
-trait KindName {
-    fn as_str_for_cli(&self) -> &'static str;
-}
-
-impl KindName for crate::store::links::extract::LinkKind {
-    fn as_str_for_cli(&self) -> &'static str {
-        self.as_str()
     }
 }

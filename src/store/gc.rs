@@ -184,10 +184,7 @@ impl Store {
                 super::files::tree(&conn, cid, State::Draft)?
             };
             for file in flagged {
-                let is_asset = file.kind == LinkableKind::Asset;
-                let under_root = RelPath::new(&file.path).is_ok();
-                if is_asset
-                    && under_root
+                if file.kind == LinkableKind::Asset
                     && file.garbage_collect
                     && orphans.contains(file.path.as_str())
                 {

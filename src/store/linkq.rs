@@ -353,7 +353,7 @@ fn incoming(
         if !reaches {
             continue;
         }
-        for source in sources_with_content(conn, cid, state, &hash)? {
+        for source in tree_with_hash(conn, cid, state, &hash)? {
             let source_syntax = RelPath::new(&source.path)
                 .ok()
                 .and_then(|p| classify(&p).syntax);
@@ -363,16 +363,6 @@ fn incoming(
         }
     }
     Ok(out)
-}
-
-fn sources_with_content(
-    conn: &Connection,
-    cid: i64,
-    state: State,
-    hash: &str,
-) -> Result<Vec<FileEntry>> {
-    let files = tree_with_hash(conn, cid, state, hash)?;
-    Ok(files)
 }
 
 fn tree_with_hash(conn: &Connection, cid: i64, state: State, hash: &str) -> Result<Vec<FileEntry>> {
