@@ -18,7 +18,10 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Opens (creating if needed) the index at `path` and brings it up to date.
 pub fn open(path: &Path) -> Result<Connection> {
-    let mut conn = Connection::open(path)?;
+    // The store serialises its one connection behind a mutex of its own, so
+    // SQLite's per-call connection mutex is redundant work.
+    let flags = rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let mut conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(Duration::from_secs(30))?;
     // WAL with synchronous=NORMAL survives a killed process (and FULL would also
     // survive power loss at a cost on every commit; we pick FULL for the index

@@ -61,7 +61,6 @@ CREATE TABLE version (
     UNIQUE (linkable_id, number)
 );
 CREATE INDEX version_collection_path ON version (collection_id, path);
-CREATE INDEX version_collection_published ON version (collection_id, published_in);
 CREATE INDEX version_hash ON version (hash);
 
 -- Every write to a draft since it was created: local history, as an IDE keeps it.
