@@ -147,20 +147,7 @@ impl BlobStore {
                 Err(e) => return Err(Error::io(format!("writing blob {hash}"), e)),
             }
         }
-        // An existing blob of the right size is these bytes. A wrong size means a
-        // torn file (a write that never finished or never reached disk before a
-        // crash): rewrite it.
-        if fs::metadata(&target).is_ok_and(|m| m.len() == size) {
-            // The existing file may itself be an unsynced deferred write (of an
-            // interrupted import, or of another writer): make it durable too
-            // before anything new references it.
-            if durable {
-                File::open(&target)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| Error::io(format!("syncing blob {hash}"), e))?;
-            } else {
-                self.pending_push(target, 0);
-            }
+        if self.reuse_existing(&target, &hash, size, durable)? {
             return Ok(stored(false));
         }
         // The temp file lives in the blob's own shard, so the rename stays inside
@@ -180,6 +167,24 @@ impl BlobStore {
             self.pending_push(target, size);
         }
         Ok(stored(true))
+    }
+
+    /// Whether a blob of these bytes already exists (right size: a wrong size
+    /// is a torn file, to be rewritten). The existing file may itself be an
+    /// unsynced deferred write (of an interrupted import, or of another
+    /// writer), so it is made durable too before anything new references it.
+    fn reuse_existing(&self, target: &Path, hash: &str, size: u64, durable: bool) -> Result<bool> {
+        if !fs::metadata(target).is_ok_and(|m| m.len() == size) {
+            return Ok(false);
+        }
+        if durable {
+            File::open(target)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| Error::io(format!("syncing blob {hash}"), e))?;
+        } else {
+            self.pending_push(target.to_path_buf(), 0);
+        }
+        Ok(true)
     }
 
     fn pending_push(&self, path: PathBuf, size: u64) {
@@ -228,15 +233,8 @@ impl BlobStore {
         }
         let hash = hex::encode(hasher.finalize());
         let target = self.path_of(&hash);
-        if fs::metadata(&target).is_ok_and(|m| m.len() == size) {
+        if self.reuse_existing(&target, &hash, size, durable)? {
             let _ = fs::remove_file(&tmp_path);
-            if durable {
-                File::open(&target)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| Error::io(format!("syncing blob {hash}"), e))?;
-            } else {
-                self.pending_push(target, 0);
-            }
             return Ok(Stored {
                 hash,
                 size,
