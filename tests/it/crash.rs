@@ -13,7 +13,7 @@
 //! whatever the machine's speed; the per-kill log shows where each landed.
 #![cfg(unix)]
 
-use crate::common::{tree_files, write_tree};
+use crate::common::{tree_files, write_tree, SplitMix64};
 use blockstore::olx::{import_dir, ImportOptions};
 use blockstore::store::{
     hash_bytes, At, Error, FileEntry, GcOptions, NoProgress, Progress, PublishOptions, Source,
@@ -41,28 +41,6 @@ const MARK: &str = "@crash ";
 
 /// A collection state as path -> blob hash.
 type Tree = BTreeMap<String, String>;
-
-/// The splitmix64 generator: tiny, seeded, good enough to pick kill points.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-}
 
 fn tree_of(files: Vec<FileEntry>) -> Tree {
     files.into_iter().map(|f| (f.path, f.hash)).collect()

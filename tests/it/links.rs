@@ -5,38 +5,22 @@
 use crate::common::*;
 use blockstore::store::links::{extract, Syntax};
 
-/// A small deterministic generator (splitmix64), so a failure reproduces.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
+fn mutate(rng: &mut SplitMix64, bytes: &[u8]) -> Vec<u8> {
     let mut out = bytes.to_vec();
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..1 + rng.index(4) {
         if out.is_empty() {
             break;
         }
-        let at = rng.below(out.len());
-        match rng.below(5) {
+        let at = rng.index(out.len());
+        match rng.index(5) {
             0 => out[at] = rng.next() as u8,
             1 => out.truncate(at),
             2 => {
-                let piece: Vec<u8> = out[at..].iter().take(1 + rng.below(40)).copied().collect();
+                let piece: Vec<u8> = out[at..].iter().take(1 + rng.index(40)).copied().collect();
                 out.splice(at..at, piece);
             }
             3 => {
-                let end = (at + 1 + rng.below(20)).min(out.len());
+                let end = (at + 1 + rng.index(20)).min(out.len());
                 out.drain(at..end);
             }
             _ => {
@@ -50,7 +34,7 @@ fn mutate(rng: &mut Rng, bytes: &[u8]) -> Vec<u8> {
                     b"\xff\xfe",
                     b"/static/",
                     b"/jump_to_id/",
-                ][rng.below(9)];
+                ][rng.index(9)];
                 out.splice(at..at, insert.iter().copied());
             }
         }
@@ -65,9 +49,9 @@ fn extraction_never_panics_and_is_deterministic_on_mutated_olx() {
         .filter(|(path, _)| path.ends_with(".xml") || path.ends_with(".html"))
         .collect();
     assert!(!files.is_empty());
-    let mut rng = Rng(0x5EED);
+    let mut rng = SplitMix64(0x5EED);
     for round in 0..4_000 {
-        let (path, bytes) = &files[rng.below(files.len())];
+        let (path, bytes) = &files[rng.index(files.len())];
         let mutated = mutate(&mut rng, bytes);
         for syntax in [Syntax::Xml, Syntax::Html] {
             let first = extract(path, &mutated, syntax);
