@@ -267,8 +267,20 @@ fn read_one(blobs: &crate::store::BlobStore, found: &Found) -> Result<BatchEntry
     let len = file.metadata().map_err(io_err)?.len();
     let unit = crate::store::classify(&found.path).syntax.is_some();
     if len <= READ_WHOLE_LIMIT || unit {
-        let mut bytes = Vec::with_capacity(len as usize);
-        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io_err)?;
+        // Exactly `len` bytes: `read_to_end` would stat and seek again and
+        // issue one more read to find the end, three syscalls per file that a
+        // 100,000-file import pays for.
+        let mut bytes = vec![0u8; len as usize];
+        std::io::Read::read_exact(&mut file, &mut bytes).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                Error::Invalid(format!(
+                    "{} shrank while it was being imported; import again once it is written",
+                    found.abs.display()
+                ))
+            } else {
+                io_err(e)
+            }
+        })?;
         let blob = blobs.put_deferred(&bytes)?;
         Ok(BatchEntry::new(found.path.clone(), blob, &bytes))
     } else {

@@ -379,6 +379,9 @@ impl Store {
             }
         }
         let mut claimed: HashSet<usize> = HashSet::new();
+        // One batch, one instant: every file it creates is stamped alike.
+        let at = now();
+        let mut next_version_id = NextVersionId::default();
         let mut scanned: HashSet<(String, Syntax)> = HashSet::new();
 
         for (n, entry) in puts.into_iter().enumerate() {
@@ -405,6 +408,7 @@ impl Store {
                 }
                 Some(current) => {
                     let revived = current.hash.is_none();
+                    next_version_id.forget();
                     set_draft_blob(&tx, cid, &current, &entry, source)?;
                     if revived {
                         report.created.push(entry.path.into_string());
@@ -420,13 +424,15 @@ impl Store {
                         Some(i) if classify(&deleted[i].0).kind == classify(&entry.path).kind => {
                             claimed.insert(i);
                             let (old_path, current) = &deleted[i];
+                            next_version_id.forget();
                             set_draft_blob(&tx, cid, current, &entry, source)?;
                             report
                                 .renamed
                                 .push((old_path.to_string(), entry.path.into_string()));
                         }
                         _ => {
-                            create_linkable(&tx, cid, &entry, source)?;
+                            let version_id = next_version_id.take(&tx)?;
+                            create_linkable(&tx, cid, &entry, source, version_id, &at)?;
                             report.created.push(entry.path.into_string());
                         }
                     }
@@ -594,17 +600,45 @@ fn lookup(conn: &Connection, cid: i64, path: &str) -> Result<Option<Current>> {
         .optional()?)
 }
 
-fn create_linkable(tx: &Transaction, cid: i64, entry: &BatchEntry, source: Source) -> Result<()> {
-    let at = now();
+/// The row id the next new draft version gets, known without asking SQLite
+/// again while only `create_linkable` inserts versions (see there).
+#[derive(Default)]
+struct NextVersionId(Option<i64>);
+
+impl NextVersionId {
+    fn take(&mut self, tx: &Transaction) -> Result<i64> {
+        let id = match self.0 {
+            Some(id) => id,
+            None => {
+                // The bare `max(rowid)` form is what SQLite answers from the
+                // b-tree's end; wrapped in an expression it would scan the table.
+                let last: Option<i64> = tx
+                    .prepare_cached("SELECT max(version_id) FROM version")?
+                    .query_row([], |r| r.get(0))?;
+                last.unwrap_or(0) + 1
+            }
+        };
+        self.0 = Some(id + 1);
+        Ok(id)
+    }
+
+    /// Someone else may have inserted a version: ask SQLite next time.
+    fn forget(&mut self) {
+        self.0 = None;
+    }
+}
+
+fn create_linkable(
+    tx: &Transaction,
+    cid: i64,
+    entry: &BatchEntry,
+    source: Source,
+    version_id: i64,
+    at: &str,
+) -> Result<()> {
     // The draft's row id is chosen first so the linkable is inserted already
     // pointing at it (the pointer's foreign key is deferred): one statement
     // fewer per new file than insert-then-update.
-    // The bare `max(rowid)` form is what SQLite answers from the b-tree's end;
-    // wrapped in an expression it would scan the table.
-    let last: Option<i64> = tx
-        .prepare_cached("SELECT max(version_id) FROM version")?
-        .query_row([], |r| r.get(0))?;
-    let version_id = last.unwrap_or(0) + 1;
     tx.prepare_cached(
         "INSERT INTO linkable (uuid, collection_id, kind, draft_version_id, created_at)
          VALUES (:uuid, :cid, :kind, :version_id, :at)",
@@ -639,7 +673,7 @@ fn create_linkable(tx: &Transaction, cid: i64, entry: &BatchEntry, source: Sourc
         Some(&entry.blob.hash),
         entry.blob.size,
         source,
-        &at,
+        at,
     )
 }
 

@@ -942,3 +942,62 @@ fn a_text_diff_follows_a_rename() {
         );
     }
 }
+
+#[test]
+fn one_batch_can_mix_new_files_with_changes_to_published_ones() {
+    use blockstore::store::{BatchEntry, RelPath};
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    // Small batches look each path up; large ones preload the draft state.
+    for count in [6usize, 300] {
+        let slug = format!("mix{count}");
+        t.create_collection(&slug, &CollectionMetadata::default())
+            .unwrap();
+        for i in 0..count {
+            t.write(
+                &slug,
+                &format!("html/old{i}.html"),
+                b"<p>v1</p>",
+                Source::Cli,
+            )
+            .unwrap();
+        }
+        publish(&t, &slug, "first");
+        // New files and changed published files alternate, so every new draft
+        // version is created right after one made for a change.
+        let report = t
+            .write_session(|session| {
+                let mut entries = Vec::new();
+                for i in 0..count {
+                    for (path, bytes) in [
+                        (format!("html/old{i}.html"), format!("<p>v2 {i}</p>")),
+                        (format!("html/new{i}.html"), format!("<p>new {i}</p>")),
+                    ] {
+                        let blob = session.blobs().put_deferred(bytes.as_bytes())?;
+                        let path = RelPath::new(&path)?;
+                        entries.push(Ok(BatchEntry::new(path, blob, bytes.as_bytes())));
+                    }
+                }
+                let expected = entries.len();
+                session.apply(
+                    &slug,
+                    entries,
+                    expected,
+                    Vec::new(),
+                    false,
+                    Source::Cli,
+                    &NoProgress,
+                )
+            })
+            .expect("the mixed batch applies");
+        assert_eq!(report.created.len(), count);
+        assert_eq!(report.modified.len(), count);
+        assert_eq!(publish(&t, &slug, "second"), 2);
+        let (_, bytes) = t.read(&slug, "html/new3.html", At::Latest).unwrap();
+        assert_eq!(bytes, b"<p>new 3</p>");
+        let (_, bytes) = t.read(&slug, "html/old3.html", At::Latest).unwrap();
+        assert_eq!(bytes, b"<p>v2 3</p>");
+    }
+    assert!(t.fsck(&NoProgress).unwrap().is_clean());
+}
