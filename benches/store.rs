@@ -13,7 +13,9 @@
 //!    (target ≥ 20,000) and the child's peak RSS (target ≤ 200 MB, read with
 //!    GNU time's `%M`, i.e. `wait4`'s `ru_maxrss`, or by polling
 //!    `/proc/PID/status` `VmHWM` when GNU time is missing). An in-process import
-//!    of the same tree through the library reports where the time goes.
+//!    of the same tree through the library reports where the time goes. Each
+//!    repetition also times `cp -r` of the tree plus `sync -f`: the cost of one
+//!    new file per blob on this filesystem, with no hashing and no index.
 //! 3. **Publish of 10,000 drafted changes** (`blockstore publish`, child
 //!    process): in a 10,000-file collection whose every file changed, and in the
 //!    110,000-file collection with 10,000 files changed. Target < 1 s.
@@ -843,7 +845,7 @@ fn large_import(
     );
     let slug = "big".to_string();
     let data = work.join("big-data");
-    let (mut walls, mut rss) = (Vec::new(), 0);
+    let (mut walls, mut copies, mut rss) = (Vec::new(), Vec::new(), 0);
     let rep_dir = |rep: usize| work.join(format!("big-data-{rep}"));
     for rep in 0..o.import_reps {
         // A cold store each time, in a new folder. The previous repetition's
@@ -862,16 +864,41 @@ fn large_import(
             &"--collection",
             &slug,
         ]);
+        // The floor beside it: copying the same files with `cp -r` and making
+        // them durable, which is what one new file per blob costs this
+        // filesystem before any hashing or indexing. Alternating which runs
+        // first spreads the machine's drift over both.
+        let copy = work.join(format!("big-copy-{rep}"));
+        let _ = fs::remove_dir_all(&copy);
+        let mut cp = Command::new("sh");
+        cp.arg("-c")
+            .arg(r#"cp -r "$1" "$2" && sync -f "$2""#)
+            .arg("sh")
+            .arg(&tree)
+            .arg(&copy);
+        if rep % 2 == 1 {
+            settle(work);
+            copies.push(run(&mut cp).0);
+        }
+        settle(work);
         let (wall, peak, stdout) = probe.run(&bins.blockstore, &args, work);
+        if rep % 2 == 0 {
+            settle(work);
+            copies.push(run(&mut cp).0);
+        }
         eprintln!(
-            "  rep {}: {} , peak RSS {}; {}",
+            "  rep {}: {} , peak RSS {}; cp -r {}; {}",
             rep + 1,
             secs(wall),
             mb(peak),
+            secs(copies[rep]),
             stdout.trim().replace('\n', "; ")
         );
         walls.push(wall);
         rss = rss.max(peak);
+    }
+    for rep in 0..o.import_reps {
+        let _ = fs::remove_dir_all(work.join(format!("big-copy-{rep}")));
     }
     // The last repetition's store serves figures 3 and 4; the others go now.
     let _ = fs::remove_dir_all(&data);
@@ -907,6 +934,29 @@ fn large_import(
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
+    );
+    let copy_wall = median(&copies);
+    report.info(
+        2,
+        format!(
+            "floor: `cp -r` of the same tree + `sync -f` (median of {})",
+            copies.len()
+        ),
+        format!(
+            "{} ({} files/s; runs: {})",
+            secs(copy_wall),
+            thousands((n as f64 / copy_wall) as u64),
+            copies
+                .iter()
+                .map(|w| secs(*w))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    report.info(
+        2,
+        "import time / `cp -r` time",
+        format!("{:.2}", wall / copy_wall),
     );
     report.add(
         2,
