@@ -12,6 +12,9 @@ pub mod store;
 /// OLX as a format on top of the store: importing export trees.
 pub mod olx;
 
+/// The local REST endpoint (axum), a thin layer over the library.
+pub mod server;
+
 /// The `blockstore` command line, a thin layer over the library.
 pub mod cli;
 

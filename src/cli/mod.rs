@@ -21,6 +21,7 @@ mod history;
 mod links;
 mod maintenance;
 mod output;
+mod serve;
 
 use crate::store::{Error, ErrorKind, Store};
 use clap::{Parser, Subcommand};
@@ -46,8 +47,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the REST API and UI (arrives with the REST issue; prints a notice for now).
-    Serve,
+    /// Serve the REST API (and its start page) on a loopback port; the default command.
+    Serve(serve::ServeArgs),
+    /// Print the server's log file; -f follows it.
+    Logs(serve::LogsArgs),
     /// Import an OLX export (course or library) or any tree into a collection's draft.
     Import(content::ImportArgs),
     /// List, create, show or delete collections.
@@ -107,7 +110,7 @@ pub fn exit_code(error: &Error) -> u8 {
         ErrorKind::Internal => 1,
         ErrorKind::Invalid => 2,
         ErrorKind::NotFound => 3,
-        ErrorKind::Conflict => 4,
+        ErrorKind::Conflict | ErrorKind::PreconditionFailed => 4,
         ErrorKind::Incompatible => 6,
         ErrorKind::Interrupted => 130,
     }
@@ -115,15 +118,17 @@ pub fn exit_code(error: &Error) -> u8 {
 
 fn execute(cli: Cli) -> crate::Result<ExitCode> {
     let out = output::Output { json: cli.json };
-    let Some(command) = cli.command else {
-        return serve_notice(&out);
+    let command = cli
+        .command
+        .unwrap_or_else(|| Command::Serve(serve::ServeArgs::defaults()));
+    let command = match command {
+        Command::Serve(args) => return serve::serve(data_dir(cli.data_dir)?, &out, args),
+        Command::Logs(args) => return serve::logs(data_dir(cli.data_dir)?, args),
+        other => other,
     };
-    if let Command::Serve = command {
-        return serve_notice(&out);
-    }
     let store = Store::open(data_dir(cli.data_dir)?)?;
     match command {
-        Command::Serve => unreachable!("handled above"),
+        Command::Serve(_) | Command::Logs(_) => unreachable!("handled above"),
         Command::Import(args) => content::import(&store, &out, args),
         Command::Collections(args) => collections::run(&store, &out, args),
         Command::Files(args) => content::files(&store, &out, args),
@@ -141,17 +146,6 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         Command::GcFlag(args) => maintenance::gc_flag(&store, &out, args),
         Command::Fsck => maintenance::fsck(&store, &out),
     }
-}
-
-fn serve_notice(out: &output::Output) -> crate::Result<ExitCode> {
-    let message = "blockstore: serving (REST API and UI) arrives with the REST issue; \
-                   meanwhile use the CLI — `blockstore --help` lists the commands.";
-    if out.json {
-        out.json(&serde_json::json!({ "serving": false, "message": message }))?;
-    } else {
-        eprintln!("{message}");
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `--data-dir`, else `$BLOCKSTORE_DATA_DIR` (clap reads both), else the

@@ -289,6 +289,7 @@ fn read_one(blobs: &crate::store::BlobStore, found: &Found) -> Result<BatchEntry
             path: found.path.clone(),
             blob,
             scan: None,
+            expect: None,
         })
     }
 }

@@ -16,6 +16,9 @@ pub enum ErrorKind {
     Conflict,
     /// The store on disk cannot be used by this binary (newer schema, corrupt).
     Incompatible,
+    /// A write's precondition (`If-Match`) did not hold: someone else changed
+    /// the file first.
+    PreconditionFailed,
     /// The operation was interrupted by the caller.
     Interrupted,
     /// Input or I/O that failed outside the user's control.
@@ -68,6 +71,15 @@ pub enum Error {
     #[error("{0}")]
     Conflict(String),
 
+    #[error("{collection}:{path} changed: the draft holds {}, the write expected {expected}; read it again and retry",
+        current.as_deref().unwrap_or("no file"))]
+    PreconditionFailed {
+        collection: String,
+        path: String,
+        expected: String,
+        current: Option<String>,
+    },
+
     #[error(
         "the store at {dir} has schema version {found}, newer than this binary knows ({known}); \
          use a newer blockstore, or point --data-dir elsewhere"
@@ -115,6 +127,7 @@ impl Error {
             | Error::NothingToPublish { .. }
             | Error::MalformedUnits { .. }
             | Error::Conflict(_) => ErrorKind::Conflict,
+            Error::PreconditionFailed { .. } => ErrorKind::PreconditionFailed,
             Error::SchemaTooNew { .. } => ErrorKind::Incompatible,
             Error::Interrupted => ErrorKind::Interrupted,
             Error::CorruptBlob { .. }

@@ -1,12 +1,13 @@
 //! Store events: the publish lifecycle signals Studio listened for, delivered to
 //! in-process subscribers after the change they describe has committed.
 //!
-//! The bus is a list of channel senders; a subscriber that went away is dropped
-//! on the next send. The server's SSE stream is one such subscriber.
+//! The bus is a bounded broadcast channel (tokio's, usable without a runtime:
+//! `try_recv`, `blocking_recv`, or `recv().await`). The server's SSE stream is
+//! one subscriber; the desktop shell and tests are others.
 
 use serde::Serialize;
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::Mutex;
+pub use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+pub use tokio::sync::broadcast::Receiver;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type")]
@@ -39,23 +40,32 @@ pub enum Event {
     },
 }
 
-#[derive(Debug, Default)]
+/// Events a subscriber may fall behind by before it misses some.
+pub const EVENT_BUFFER: usize = 1024;
+
+/// A bounded broadcast: a slow subscriber cannot make the store hold events
+/// without limit; it misses the oldest ones and its next receive says how many
+/// (`RecvError::Lagged`), which the SSE stream turns into a `lagged` event.
+#[derive(Debug)]
 pub(crate) struct Bus {
-    subscribers: Mutex<Vec<Sender<Event>>>,
+    sender: tokio::sync::broadcast::Sender<Event>,
+}
+
+impl Default for Bus {
+    fn default() -> Bus {
+        Bus {
+            sender: tokio::sync::broadcast::Sender::new(EVENT_BUFFER),
+        }
+    }
 }
 
 impl Bus {
     pub(crate) fn subscribe(&self) -> Receiver<Event> {
-        let (tx, rx) = channel();
-        self.lock().push(tx);
-        rx
+        self.sender.subscribe()
     }
 
     pub(crate) fn emit(&self, event: Event) {
-        self.lock().retain(|tx| tx.send(event.clone()).is_ok());
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Sender<Event>>> {
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner())
+        // No subscriber is not an error: the event is simply not wanted.
+        let _ = self.sender.send(event);
     }
 }

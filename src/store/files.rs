@@ -73,6 +73,8 @@ pub struct BatchEntry {
     pub path: RelPath,
     pub blob: Stored,
     pub scan: Option<(Syntax, Extracted)>,
+    /// Checked against the path's draft before anything is written.
+    pub expect: Option<Precondition>,
 }
 
 impl BatchEntry {
@@ -81,7 +83,12 @@ impl BatchEntry {
         let scan = classify(&path)
             .syntax
             .map(|syntax| (syntax, links::extract(path.as_str(), bytes, syntax)));
-        BatchEntry { path, blob, scan }
+        BatchEntry {
+            path,
+            blob,
+            scan,
+            expect: None,
+        }
     }
 }
 
@@ -209,22 +216,107 @@ impl Store {
         bytes: &[u8],
         source: Source,
     ) -> Result<WriteOutcome> {
+        self.write_if(key, path, bytes, source, None)
+    }
+
+    /// Writes one file's bytes to the draft if `expect` holds for the path's
+    /// draft at the moment of the write (else [`Error::PreconditionFailed`],
+    /// and nothing changes).
+    pub fn write_if(
+        &self,
+        key: &str,
+        path: &str,
+        bytes: &[u8],
+        source: Source,
+        expect: Option<Precondition>,
+    ) -> Result<WriteOutcome> {
         let path = RelPath::new(path)?;
+        self.precheck(key, &path, expect.as_ref())?;
         let report = self.with_write_lock(|| {
             let blob = self.blobs.put(bytes)?;
-            let entry = BatchEntry::new(path, blob, bytes);
-            self.apply_locked(
-                key,
-                None,
-                [Ok(entry)],
-                1,
-                Vec::new(),
-                false,
-                source,
-                &super::NoProgress,
-            )
+            let mut entry = BatchEntry::new(path, blob, bytes);
+            entry.expect = expect;
+            self.apply_one_locked(key, entry, source)
         })?;
         Ok(outcome(&report))
+    }
+
+    /// Like [`Store::write_if`], but the bytes come from a reader and go
+    /// straight to the blob store, never whole in memory (a large asset
+    /// uploaded over HTTP). A unit's bytes are read back for link extraction.
+    pub fn write_stream(
+        &self,
+        key: &str,
+        path: &str,
+        reader: &mut dyn std::io::Read,
+        source: Source,
+        expect: Option<Precondition>,
+    ) -> Result<WriteOutcome> {
+        let path = RelPath::new(path)?;
+        // Fail before reading a byte when the collection is unknown or the
+        // precondition already fails.
+        self.precheck(key, &path, expect.as_ref())?;
+        let report = self.with_write_lock(|| {
+            let blob = self.blobs.put_reader(reader, true)?;
+            let mut entry = match classify(&path).syntax {
+                Some(_) => {
+                    let bytes = self.blobs.read(&blob.hash, false)?;
+                    BatchEntry::new(path, blob, &bytes)
+                }
+                None => BatchEntry {
+                    path,
+                    blob,
+                    scan: None,
+                    expect: None,
+                },
+            };
+            entry.expect = expect;
+            self.apply_one_locked(key, entry, source)
+        })?;
+        Ok(outcome(&report))
+    }
+
+    /// Checks a write's collection and precondition before any blob is
+    /// written, so a refused write leaves nothing behind. The check that
+    /// counts is repeated inside the write's transaction; a write that loses a
+    /// race there leaves only an unreferenced blob, which gc sweeps.
+    fn precheck(&self, key: &str, path: &RelPath, expect: Option<&Precondition>) -> Result<()> {
+        let collection = self.collection(key)?;
+        let Some(expect) = expect else {
+            return Ok(());
+        };
+        let current = match self.file(key, path.as_str(), At::Draft) {
+            Ok(file) => Some(file.hash),
+            Err(Error::FileNotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        if expect.holds(current.as_deref()) {
+            return Ok(());
+        }
+        Err(Error::PreconditionFailed {
+            collection: collection.slug,
+            path: path.to_string(),
+            expected: expect.describe(),
+            current,
+        })
+    }
+
+    fn apply_one_locked(
+        &self,
+        key: &str,
+        entry: BatchEntry,
+        source: Source,
+    ) -> Result<BatchReport> {
+        self.apply_locked(
+            key,
+            None,
+            [Ok(entry)],
+            1,
+            Vec::new(),
+            false,
+            source,
+            &super::NoProgress,
+        )
     }
 
     /// Deletes a file in the draft (a tombstone until publish).
@@ -402,6 +494,17 @@ impl Store {
                 }
             }
             let current = lookup(&tx, cid, entry.path.as_str())?;
+            if let Some(expect) = &entry.expect {
+                let live = current.as_ref().and_then(|c| c.hash.as_deref());
+                if !expect.holds(live) {
+                    return Err(Error::PreconditionFailed {
+                        collection: collection.slug.clone(),
+                        path: entry.path.into_string(),
+                        expected: expect.describe(),
+                        current: live.map(str::to_string),
+                    });
+                }
+            }
             match current {
                 Some(current) if current.hash.as_deref() == Some(entry.blob.hash.as_str()) => {
                     report.unchanged += 1;

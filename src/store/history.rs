@@ -90,52 +90,109 @@ impl Store {
             path: path.to_string(),
             at: None,
         })?;
-        let mut stmt = conn.prepare(
-            "SELECT v.number, v.path, v.hash, v.size, v.created_at, v.published_in, v.garbage_collect,
-                    (SELECT problems FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'xml')
-             FROM version v WHERE v.linkable_id = :id
-             ORDER BY v.number IS NULL DESC, v.number DESC",
+        linkable_history(&conn, linkable_id, uuid, &kind)
+    }
+
+    /// A unit or asset by uuid, in whichever collection it lives: its file in
+    /// the draft and in the latest version (either may be absent: deleted in the
+    /// draft, or never published).
+    pub fn linkable(&self, uuid: &str) -> Result<Linkable> {
+        let conn = self.conn();
+        let _snapshot = conn.unchecked_transaction()?;
+        let (_, cid, kind, slug) = find_linkable(&conn, uuid)?;
+        let draft = file_by_uuid(&conn, cid, uuid, State::Draft)?;
+        let latest: Option<i64> = conn.query_row(
+            "SELECT max(number) FROM collection_version WHERE collection_id = :cid",
+            named_params! {":cid": cid},
+            |r| r.get(0),
         )?;
-        let versions = stmt
-            .query_map(named_params! {":id": linkable_id}, |r| {
-                let problems: Option<String> = r.get(7)?;
-                Ok(VersionInfo {
-                    number: r.get(0)?,
-                    path: r.get(1)?,
-                    hash: r.get(2)?,
-                    size: r.get::<_, i64>(3)? as u64,
-                    created_at: r.get(4)?,
-                    published_in: r.get(5)?,
-                    garbage_collect: r.get(6)?,
-                    problems: problems
-                        .and_then(|p| serde_json::from_str::<Vec<ParseProblem>>(&p).ok())
-                        .unwrap_or_default(),
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let mut stmt = conn.prepare(
-            "SELECT path, hash, size, source, created_at FROM draft_revision
-             WHERE linkable_id = :id ORDER BY draft_revision_id DESC",
-        )?;
-        let revisions = stmt
-            .query_map(named_params! {":id": linkable_id}, |r| {
-                Ok(DraftRevision {
-                    path: r.get(0)?,
-                    hash: r.get(1)?,
-                    size: r.get::<_, i64>(2)? as u64,
-                    source: r.get(3)?,
-                    created_at: r.get(4)?,
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(History {
-            uuid,
+        let latest = match latest {
+            Some(n) => file_by_uuid(&conn, cid, uuid, State::Version(n))?,
+            None => None,
+        };
+        Ok(Linkable {
+            uuid: uuid.to_string(),
             kind: LinkableKind::from_sql(&kind),
-            versions,
-            revisions,
+            collection: slug,
+            draft,
+            latest,
         })
     }
 
+    /// The versions and draft revisions of a unit or asset by uuid.
+    pub fn linkable_history(&self, uuid: &str) -> Result<History> {
+        let conn = self.conn();
+        let _snapshot = conn.unchecked_transaction()?;
+        let (linkable_id, _, kind, _) = find_linkable(&conn, uuid)?;
+        linkable_history(&conn, linkable_id, uuid.to_string(), &kind)
+    }
+}
+
+/// (linkable_id, collection_id, kind, collection slug) of a linkable uuid.
+fn find_linkable(conn: &Connection, uuid: &str) -> Result<(i64, i64, String, String)> {
+    conn.query_row(
+        "SELECT l.linkable_id, l.collection_id, l.kind, c.slug
+         FROM linkable l JOIN collection c ON c.collection_id = l.collection_id WHERE l.uuid = :uuid",
+        named_params! {":uuid": uuid},
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("unit or asset {uuid:?}")))
+}
+
+fn linkable_history(
+    conn: &Connection,
+    linkable_id: i64,
+    uuid: String,
+    kind: &str,
+) -> Result<History> {
+    let mut stmt = conn.prepare(
+        "SELECT v.number, v.path, v.hash, v.size, v.created_at, v.published_in, v.garbage_collect,
+                (SELECT problems FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'xml')
+         FROM version v WHERE v.linkable_id = :id
+         ORDER BY v.number IS NULL DESC, v.number DESC",
+    )?;
+    let versions = stmt
+        .query_map(named_params! {":id": linkable_id}, |r| {
+            let problems: Option<String> = r.get(7)?;
+            Ok(VersionInfo {
+                number: r.get(0)?,
+                path: r.get(1)?,
+                hash: r.get(2)?,
+                size: r.get::<_, i64>(3)? as u64,
+                created_at: r.get(4)?,
+                published_in: r.get(5)?,
+                garbage_collect: r.get(6)?,
+                problems: problems
+                    .and_then(|p| serde_json::from_str::<Vec<ParseProblem>>(&p).ok())
+                    .unwrap_or_default(),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT path, hash, size, source, created_at FROM draft_revision
+         WHERE linkable_id = :id ORDER BY draft_revision_id DESC",
+    )?;
+    let revisions = stmt
+        .query_map(named_params! {":id": linkable_id}, |r| {
+            Ok(DraftRevision {
+                path: r.get(0)?,
+                hash: r.get(1)?,
+                size: r.get::<_, i64>(2)? as u64,
+                source: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(History {
+        uuid,
+        kind: LinkableKind::from_sql(kind),
+        versions,
+        revisions,
+    })
+}
+
+impl Store {
     /// What changed from one collection state to another.
     pub fn diff(&self, key: &str, from: At, to: At) -> Result<Diff> {
         let conn = self.conn();

@@ -64,6 +64,41 @@ impl Store {
         Ok(links)
     }
 
+    /// A link by uuid, as the draft of a file holding its content makes it.
+    /// Links belong to contents, not files: when several files share the
+    /// content, the first by collection and path speaks for them.
+    pub fn link(&self, uuid: &str) -> Result<LinkInfo> {
+        let candidates: Vec<(String, String)> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached(
+                "SELECT c.slug, v.path
+                 FROM link k
+                 JOIN version v INDEXED BY version_hash ON v.hash = k.hash
+                 JOIN linkable l ON l.linkable_id = v.linkable_id
+                   AND v.version_id = coalesce(l.draft_version_id, l.published_version_id)
+                 JOIN collection c ON c.collection_id = l.collection_id
+                 WHERE k.uuid = :uuid
+                 ORDER BY c.slug, v.path LIMIT 64",
+            )?;
+            let rows = stmt.query_map(named_params! {":uuid": uuid}, |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
+            rows.collect::<rusqlite::Result<_>>()?
+        };
+        for (slug, path) in candidates {
+            // The same bytes read as another syntax (`.html` vs `.xml`) make
+            // other links; the first file that makes this one answers.
+            let found = self
+                .links(&slug, &path, At::Draft, Direction::Out)?
+                .into_iter()
+                .find(|link| link.uuid == uuid);
+            if let Some(link) = found {
+                return Ok(link);
+            }
+        }
+        Err(Error::NotFound(format!("link {uuid:?}")))
+    }
+
     /// Broken and ambiguous links, orphans and malformed units of a state.
     pub fn link_report(&self, key: &str, at: At) -> Result<LinkReport> {
         let conn = self.conn();

@@ -82,8 +82,9 @@ impl Store {
         &self.blobs
     }
 
-    /// Receives every event committed from now on, in order.
-    pub fn subscribe(&self) -> std::sync::mpsc::Receiver<Event> {
+    /// Receives every event committed from now on, in order; one that falls
+    /// more than [`events::EVENT_BUFFER`] events behind is told how many it missed.
+    pub fn subscribe(&self) -> events::Receiver<Event> {
         self.events.subscribe()
     }
 

@@ -147,6 +147,39 @@ impl Source {
 }
 
 /// What a single draft write did.
+/// A condition on a path's draft, checked inside the write's transaction, so
+/// two writers racing on one file cannot silently overwrite each other (HTTP
+/// `If-Match` / `If-None-Match`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// The path's draft holds exactly this content hash.
+    Hash(String),
+    /// The path exists in the draft (`If-Match: *`).
+    Exists,
+    /// The path does not exist in the draft (`If-None-Match: *`).
+    Absent,
+}
+
+impl Precondition {
+    /// Whether the draft content `current` (None: no such live file) passes.
+    pub fn holds(&self, current: Option<&str>) -> bool {
+        match self {
+            Precondition::Hash(hash) => current == Some(hash.as_str()),
+            Precondition::Exists => current.is_some(),
+            Precondition::Absent => current.is_none(),
+        }
+    }
+
+    /// What was expected, for messages: the hash, or "an existing file" / "no file".
+    pub fn describe(&self) -> String {
+        match self {
+            Precondition::Hash(hash) => hash.clone(),
+            Precondition::Exists => "an existing file".into(),
+            Precondition::Absent => "no file".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WriteOutcome {
@@ -185,6 +218,19 @@ pub struct DraftRevision {
 }
 
 /// Everything known about one path's linkable.
+/// A unit or asset found by uuid.
+#[derive(Debug, Clone, Serialize)]
+pub struct Linkable {
+    pub uuid: String,
+    pub kind: LinkableKind,
+    /// The slug of the collection it belongs to.
+    pub collection: String,
+    /// Its file in the draft; None when deleted there.
+    pub draft: Option<FileEntry>,
+    /// Its file in the latest collection version; None when not in it.
+    pub latest: Option<FileEntry>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct History {
     pub uuid: String,

@@ -179,12 +179,51 @@ fn the_data_dir_comes_from_the_flag_else_the_environment() {
 }
 
 #[test]
-fn running_with_no_command_succeeds_and_says_what_it_does() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_blockstore"))
-        .output()
+fn running_with_no_command_serves_until_sigterm() {
+    use std::io::{BufRead, Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_blockstore"))
+        .env("BLOCKSTORE_DATA_DIR", dir.path())
+        .env("BLOCKSTORE_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .unwrap();
-    assert!(out.status.success());
-    assert!(stderr(&out).contains("REST"), "{}", stderr(&out));
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| {
+            let _ = child.kill();
+            panic!("no URL in {line:?}")
+        });
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /api/v1/health HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let read = stream.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response);
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "{response:?} (read: {read:?})"
+    );
+    assert!(
+        dir.path().join("store.db").is_file(),
+        "it serves BLOCKSTORE_DATA_DIR"
+    );
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success(), "SIGTERM stops it cleanly");
 }
 
 #[test]

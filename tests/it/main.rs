@@ -9,4 +9,5 @@ mod cli;
 mod crash;
 mod demo;
 mod links;
+mod server;
 mod store;

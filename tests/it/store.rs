@@ -646,7 +646,7 @@ fn fsck_finds_a_corrupted_and_a_missing_blob() {
 fn events_follow_the_publish_lifecycle() {
     use blockstore::store::Event;
     let t = TestStore::new();
-    let events = t.subscribe();
+    let mut events = t.subscribe();
     t.create_collection("demo", &CollectionMetadata::default())
         .unwrap();
     t.write("demo", "a.xml", b"<a/>", Source::Api).unwrap();
@@ -654,8 +654,7 @@ fn events_follow_the_publish_lifecycle() {
     t.write("demo", "a.xml", b"<b/>", Source::Api).unwrap();
     t.revert("demo", None).unwrap();
     t.delete_collection("demo").unwrap();
-    let kinds: Vec<String> = events
-        .try_iter()
+    let kinds: Vec<String> = std::iter::from_fn(|| events.try_recv().ok())
         .map(|e| {
             serde_json::to_value(&e).unwrap()["type"]
                 .as_str()

@@ -1,0 +1,263 @@
+//! `blockstore serve` (also `blockstore` with no command) and `blockstore logs`.
+//!
+//! Serving sets up logging (human or JSON lines on stderr, filtered by
+//! `RUST_LOG`, and JSON lines at `info` appended to
+//! `DATA_DIR/logs/blockstore.log` whatever `RUST_LOG` says, which
+//! `blockstore logs [-f]` prints and follows), starts a tokio runtime,
+//! binds, prints the URL, and runs until Ctrl-C or SIGTERM.
+
+use super::output::Output;
+use crate::server::{ServeOptions, Server};
+use crate::store::{Error, Store};
+use clap::{Args, ValueEnum};
+use std::io::{Read, Seek, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Address to listen on. Anything but loopback needs --token.
+    #[arg(long, env = "BLOCKSTORE_ADDR", default_value = "127.0.0.1:7878")]
+    addr: SocketAddr,
+    /// Open the browser at the server's page once it listens.
+    #[arg(long)]
+    open: bool,
+    /// Require `Authorization: Bearer TOKEN` on every API call.
+    #[arg(long, env = "BLOCKSTORE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Another name the Host header may carry (besides localhost and the
+    /// bound address); repeatable.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_hosts: Vec<String>,
+    /// An origin allowed to call the API from a browser (CORS); repeatable.
+    /// None by default: the UI is served from the same origin.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// Largest JSON request body, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    json_limit: u64,
+    /// Largest file a PUT may upload, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024 * 1024)]
+    upload_limit: u64,
+    /// Seconds a request may take to produce its response.
+    #[arg(long, default_value_t = 300)]
+    request_timeout: u64,
+    /// How the log lines on stderr look (the log file is always JSON).
+    #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LogFormat {
+    Pretty,
+    Json,
+}
+
+impl ServeArgs {
+    /// What `blockstore` with no command serves with.
+    pub(crate) fn defaults() -> ServeArgs {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        <Wrapper as clap::Parser>::parse_from(["serve"]).args
+    }
+}
+
+/// The log file of a data dir.
+pub(crate) fn log_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("logs").join("blockstore.log")
+}
+
+fn init_logging(data_dir: &Path, format: LogFormat) -> crate::Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer};
+    let path = log_file(data_dir);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| Error::io(format!("opening the log file {}", path.display()), e))?;
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let stderr = match format {
+        LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .compact()
+            .with_filter(filter())
+            .boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+            .boxed(),
+    };
+    // The file keeps every request whatever RUST_LOG says of the terminal, so
+    // `blockstore logs` always has the story.
+    let to_file = tracing_subscriber::fmt::layer()
+        .json()
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .with_filter(EnvFilter::new("info"));
+    // A second init (tests running `run` twice in one process) keeps the first.
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(to_file)
+        .try_init();
+    Ok(())
+}
+
+pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::Result<ExitCode> {
+    init_logging(&data_dir, args.log_format)?;
+    let store = Arc::new(Store::open(&data_dir)?);
+    let options = ServeOptions {
+        addr: args.addr,
+        token: args.token.filter(|t| !t.is_empty()),
+        allow_hosts: args.allow_hosts,
+        cors_origins: args.cors_origins,
+        json_limit: args.json_limit,
+        upload_limit: args.upload_limit,
+        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the server's runtime", e))?;
+    runtime.block_on(async move {
+        let server = match Server::bind(store, &options).await {
+            Ok(server) => server,
+            Err(e) => return Err(Error::Invalid(e.to_string())),
+        };
+        let addr = server.addr();
+        let url = format!("http://{addr}/");
+        if out.json {
+            // One line, so a supervising program can read the URL with one read.
+            let info = serde_json::json!({
+                "url": url,
+                "api": format!("{url}api/v1"),
+                "data_dir": data_dir,
+                "log_file": log_file(&data_dir),
+            });
+            println!("{info}");
+        } else {
+            println!(
+                "Blockstore serving {url} (API {url}api/v1, data dir {})",
+                data_dir.display()
+            );
+            println!("Press Ctrl-C to stop. Logs: blockstore logs -f");
+        }
+        let _ = std::io::stdout().flush();
+        tracing::info!(%addr, data_dir = %data_dir.display(), "listening");
+        if args.open {
+            open_browser(&url);
+        }
+        server
+            .run(crate::server::shutdown_signal())
+            .await
+            .map_err(|e| Error::io("serving", e))?;
+        tracing::info!("stopped");
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Best effort: the platform's "open this URL" command.
+fn open_browser(url: &str) {
+    let program = if cfg!(target_os = "macos") {
+        "open"
+    } else if cfg!(windows) {
+        "explorer"
+    } else {
+        "xdg-open"
+    };
+    if let Err(e) = std::process::Command::new(program)
+        .arg(url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        tracing::warn!("could not open a browser with {program}: {e}; open {url} yourself");
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct LogsArgs {
+    /// Keep printing lines as the server writes them (Ctrl-C stops).
+    #[arg(short, long)]
+    follow: bool,
+    /// Print only the last N lines first.
+    #[arg(short = 'n', long, value_name = "N")]
+    lines: Option<usize>,
+}
+
+pub(crate) fn logs(data_dir: PathBuf, args: LogsArgs) -> crate::Result<ExitCode> {
+    let path = log_file(&data_dir);
+    let open = || {
+        std::fs::File::open(&path).map_err(|e| {
+            Error::io(
+                format!(
+                    "reading the log file {} (it appears once `blockstore serve` has run with this data dir)",
+                    path.display()
+                ),
+                e,
+            )
+        })
+    };
+    let mut file = open()?;
+    let mut text = String::new();
+    file.read_to_string(&mut text)
+        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let skip = args
+        .lines
+        .map(|n| lines.len().saturating_sub(n))
+        .unwrap_or(0);
+    let stdout = std::io::stdout();
+    let mut stdout = stdout.lock();
+    for line in &lines[skip..] {
+        if writeln!(stdout, "{line}").is_err() {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let _ = stdout.flush();
+    if !args.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut offset = text.len() as u64;
+    let mut buf = Vec::new();
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if len < offset {
+            // Rotated or truncated: start over from its beginning.
+            file = open()?;
+            offset = 0;
+        }
+        if len > offset {
+            file.seek(std::io::SeekFrom::Start(offset))
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            buf.clear();
+            let n = (&mut file)
+                .take(len - offset)
+                .read_to_end(&mut buf)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            offset += n as u64;
+            if stdout
+                .write_all(&buf)
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}

@@ -1,0 +1,623 @@
+//! The JSON endpoints of DESIGN.md's REST contract (raw content is in
+//! `raw.rs`, the event stream in `events.rs`). Each handler parses, calls the
+//! store, and answers; lists are paginated as `{count, next, previous, results}`.
+
+use super::error::ApiError;
+use super::AppState;
+use crate::store::{At, CollectionMetadata, Direction, GcOptions, LinkableKind, PublishOptions};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+type ApiResult<T = Response> = Result<T, ApiError>;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route(
+            "/collections",
+            get(list_collections).post(create_collection),
+        )
+        .route(
+            "/collections/{c}",
+            get(get_collection)
+                .patch(update_collection)
+                .delete(delete_collection),
+        )
+        .route("/collections/{c}/files", get(list_files))
+        .route("/collections/{c}/files/{*path}", get(file_detail))
+        .route("/collections/{c}/publish", post(publish))
+        .route("/collections/{c}/revert", post(revert))
+        .route("/collections/{c}/versions", get(list_versions))
+        .route("/collections/{c}/versions/{n}", get(version_detail))
+        .route("/collections/{c}/diff", get(diff))
+        .route("/collections/{c}/history/{*path}", get(history))
+        .route("/collections/{c}/links", get(links))
+        .route("/collections/{c}/import", post(import))
+        .route("/collections/{c}/export", get(export))
+        .route("/units/{uuid}", get(unit))
+        .route("/assets/{uuid}", get(asset))
+        .route("/units/{uuid}/versions", get(unit_versions))
+        .route("/assets/{uuid}/versions", get(asset_versions))
+        .route("/links/{uuid}", get(link))
+        .route("/gc", post(gc))
+}
+
+// ---------------------------------------------------------------------------
+// Parsing helpers
+
+/// `?page=&page_size=`, shared by every list.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PageParams {
+    page: Option<String>,
+    page_size: Option<String>,
+}
+
+pub(crate) const DEFAULT_PAGE_SIZE: usize = 100;
+pub(crate) const MAX_PAGE_SIZE: usize = 1000;
+
+/// One page of a list, as every list endpoint answers.
+#[derive(Debug, Serialize)]
+pub(crate) struct Page<T> {
+    count: usize,
+    next: Option<String>,
+    previous: Option<String>,
+    results: Vec<T>,
+}
+
+fn number(name: &str, value: Option<&str>, default: usize, max: usize) -> ApiResult<usize> {
+    match value {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=max).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("{name}={v:?}: use a whole number from 1 to {max}"))
+            }),
+    }
+}
+
+fn page_link(uri: &Uri, page: usize) -> String {
+    let mut pairs: Vec<&str> = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("page="))
+        .collect();
+    let page = format!("page={page}");
+    pairs.push(&page);
+    format!("{}?{}", uri.path(), pairs.join("&"))
+}
+
+/// Cuts one page out of `items`. A page past the end is a 404, as in Django
+/// REST framework (which the old Blockstore API used), except page 1 of an
+/// empty list.
+pub(crate) fn paginate<T: Serialize>(
+    items: Vec<T>,
+    params: &PageParams,
+    uri: &Uri,
+) -> ApiResult<Json<Page<T>>> {
+    let page = number("page", params.page.as_deref(), 1, usize::MAX)?;
+    let size = number(
+        "page_size",
+        params.page_size.as_deref(),
+        DEFAULT_PAGE_SIZE,
+        MAX_PAGE_SIZE,
+    )?;
+    let count = items.len();
+    let start = (page - 1).saturating_mul(size);
+    if start >= count && page > 1 {
+        return Err(ApiError::not_found(format!(
+            "page {page} is past the end ({count} item(s), {size} per page)"
+        )));
+    }
+    let results: Vec<T> = items.into_iter().skip(start).take(size).collect();
+    let next = (start + size < count).then(|| page_link(uri, page + 1));
+    let previous = (page > 1).then(|| page_link(uri, page - 1));
+    Ok(Json(Page {
+        count,
+        next,
+        previous,
+        results,
+    }))
+}
+
+pub(crate) fn parse_at(value: Option<&str>, default: At) -> ApiResult<At> {
+    match value {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse::<At>()
+            .map_err(|e| ApiError::bad_request(format!("version={v:?}: {e}"))),
+    }
+}
+
+fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    body.map(|Json(b)| b).map_err(ApiError::from)
+}
+
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
+    q.map(|Query(q)| q).map_err(ApiError::from)
+}
+
+fn path<T>(p: Result<Path<T>, PathRejection>) -> ApiResult<T> {
+    p.map(|Path(p)| p).map_err(ApiError::from)
+}
+
+// ---------------------------------------------------------------------------
+// Handlers
+
+async fn health(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    let data_dir = state.store.dir().display().to_string();
+    Ok(Json(json!({
+        "status": "ok",
+        "version": crate::VERSION,
+        "schema_version": crate::store::SCHEMA_VERSION,
+        "data_dir": data_dir,
+    })))
+}
+
+async fn list_collections(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    page: Result<Query<PageParams>, QueryRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let page = query(page)?;
+    let all = state.blocking(|s| s.collections()).await?;
+    paginate(all, &page, &uri)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCollection {
+    slug: String,
+    #[serde(flatten)]
+    metadata: CollectionMetadata,
+}
+
+async fn create_collection(
+    State(state): State<AppState>,
+    body: Result<Json<NewCollection>, JsonRejection>,
+) -> ApiResult {
+    let new = json_body(body)?;
+    let created = state
+        .blocking(move |s| s.create_collection(&new.slug, &new.metadata))
+        .await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn get_collection(
+    State(state): State<AppState>,
+    c: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let c = path(c)?;
+    let summary = state.blocking(move |s| s.collection_summary(&c)).await?;
+    Ok(Json(summary).into_response())
+}
+
+async fn update_collection(
+    State(state): State<AppState>,
+    c: Result<Path<String>, PathRejection>,
+    body: Result<Json<CollectionMetadata>, JsonRejection>,
+) -> ApiResult {
+    let c = path(c)?;
+    let metadata = json_body(body)?;
+    let updated = state
+        .blocking(move |s| s.update_collection(&c, &metadata))
+        .await?;
+    Ok(Json(updated).into_response())
+}
+
+async fn delete_collection(
+    State(state): State<AppState>,
+    c: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let c = path(c)?;
+    let deleted = state.blocking(move |s| s.delete_collection(&c)).await?;
+    Ok(Json(deleted).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct FilesQuery {
+    version: Option<String>,
+    prefix: Option<String>,
+    kind: Option<String>,
+}
+
+async fn list_files(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    c: Result<Path<String>, PathRejection>,
+    q: Result<Query<FilesQuery>, QueryRejection>,
+    page: Result<Query<PageParams>, QueryRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let c = path(c)?;
+    let q = query(q)?;
+    let page = query(page)?;
+    let at = parse_at(q.version.as_deref(), At::Draft)?;
+    let kind = match q.kind.as_deref() {
+        None | Some("") => None,
+        Some("unit") => Some(LinkableKind::Unit),
+        Some("asset") => Some(LinkableKind::Asset),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "kind={other:?}: use unit or asset"
+            )))
+        }
+    };
+    let prefix = q.prefix.unwrap_or_default();
+    let files = state
+        .blocking(move |s| {
+            let mut files = s.files(&c, at)?;
+            files.retain(|f| f.path.starts_with(&prefix) && kind.is_none_or(|k| f.kind == k));
+            Ok(files)
+        })
+        .await?;
+    paginate(files, &page, &uri)
+}
+
+#[derive(Debug, Deserialize)]
+struct AtQuery {
+    version: Option<String>,
+}
+
+async fn file_detail(
+    State(state): State<AppState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    q: Result<Query<AtQuery>, QueryRejection>,
+) -> ApiResult {
+    let (c, file_path) = path(p)?;
+    let at = parse_at(query(q)?.version.as_deref(), At::Draft)?;
+    let body = state
+        .blocking(move |s| {
+            let file = s.file(&c, &file_path, at)?;
+            let links = s.links(&c, &file_path, at, Direction::Out)?;
+            let incoming = s.links(&c, &file_path, at, Direction::In)?;
+            let mut body = serde_json::to_value(&file)?;
+            body["links"] = serde_json::to_value(&links)?;
+            body["incoming"] = serde_json::to_value(&incoming)?;
+            Ok(body)
+        })
+        .await?;
+    Ok(Json(body).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    message: Option<String>,
+    #[serde(default)]
+    strict: bool,
+}
+
+/// A body that may be absent or empty (then `T::default()`), else must be JSON.
+fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+) -> ApiResult<T> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as JSON with `Content-Type: application/json`",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+}
+
+async fn publish(
+    State(state): State<AppState>,
+    c: Result<Path<String>, PathRejection>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let c = path(c)?;
+    let body: PublishBody = optional_json(&headers, &body)?;
+    let report = state
+        .blocking(move |s| {
+            s.publish(
+                &c,
+                &PublishOptions {
+                    message: body.message.unwrap_or_default(),
+                    strict: body.strict,
+                },
+            )
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(report)).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevertBody {
+    path: Option<String>,
+}
+
+async fn revert(
+    State(state): State<AppState>,
+    c: Result<Path<String>, PathRejection>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let c = path(c)?;
+    let body: RevertBody = optional_json(&headers, &body)?;
+    let report = state
+        .blocking(move |s| s.revert(&c, body.path.as_deref()))
+        .await?;
+    Ok(Json(report).into_response())
+}
+
+async fn list_versions(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    c: Result<Path<String>, PathRejection>,
+    page: Result<Query<PageParams>, QueryRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let c = path(c)?;
+    let page = query(page)?;
+    let versions = state.blocking(move |s| s.versions(&c)).await?;
+    paginate(versions, &page, &uri)
+}
+
+async fn version_detail(
+    State(state): State<AppState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult {
+    let (c, n) = path(p)?;
+    let n = match n.parse::<At>() {
+        Ok(At::Version(n)) => n,
+        _ => {
+            return Err(ApiError::bad_request(format!(
+                "{n:?} is not a version number (1, 2, ...)"
+            )))
+        }
+    };
+    let detail = state.blocking(move |s| s.version(&c, n)).await?;
+    Ok(Json(detail).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct DiffQuery {
+    from: Option<String>,
+    to: Option<String>,
+    path: Option<String>,
+}
+
+async fn diff(
+    State(state): State<AppState>,
+    c: Result<Path<String>, PathRejection>,
+    q: Result<Query<DiffQuery>, QueryRejection>,
+) -> ApiResult {
+    let c = path(c)?;
+    let q = query(q)?;
+    let from = parse_at(q.from.as_deref(), At::Latest)?;
+    let to = parse_at(q.to.as_deref(), At::Draft)?;
+    let body = state
+        .blocking(move |s| match q.path {
+            Some(p) => {
+                let text = s.text_diff(&c, &p, from, to)?;
+                Ok(json!({"path": p, "from": from, "to": to, "diff": text}))
+            }
+            None => Ok(serde_json::to_value(s.diff(&c, from, to)?)?),
+        })
+        .await?;
+    Ok(Json(body).into_response())
+}
+
+async fn history(
+    State(state): State<AppState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult {
+    let (c, file_path) = path(p)?;
+    let history = state.blocking(move |s| s.history(&c, &file_path)).await?;
+    Ok(Json(history).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct LinksQuery {
+    path: Option<String>,
+    direction: Option<String>,
+    broken: Option<String>,
+    version: Option<String>,
+}
+
+async fn links(
+    State(state): State<AppState>,
+    c: Result<Path<String>, PathRejection>,
+    q: Result<Query<LinksQuery>, QueryRejection>,
+) -> ApiResult {
+    let c = path(c)?;
+    let q = query(q)?;
+    let at = parse_at(q.version.as_deref(), At::Draft)?;
+    let direction = match q.direction.as_deref() {
+        None | Some("") | Some("out") => Direction::Out,
+        Some("in") => Direction::In,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "direction={other:?}: use out or in"
+            )))
+        }
+    };
+    let broken = match q.broken.as_deref() {
+        None | Some("") | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "broken={other:?}: use true or false"
+            )))
+        }
+    };
+    let body = state
+        .blocking(move |s| match q.path {
+            Some(p) => {
+                let mut links = s.links(&c, &p, at, direction)?;
+                if broken {
+                    links.retain(|l| matches!(l.resolution, crate::store::links::Resolution::Broken));
+                }
+                Ok(json!({"path": p, "direction": if direction == Direction::In { "in" } else { "out" }, "links": links}))
+            }
+            None => {
+                let report = s.link_report(&c, at)?;
+                if broken {
+                    Ok(json!({"at": report.at, "links": report.links, "broken": report.broken}))
+                } else {
+                    Ok(serde_json::to_value(report)?)
+                }
+            }
+        })
+        .await?;
+    Ok(Json(body).into_response())
+}
+
+async fn not_yet(what: &str) -> ApiResult {
+    Err(ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "not_implemented",
+        format!("{what} arrives with the OLX archive issue; for now use `blockstore import DIR` / the raw endpoints"),
+    ))
+}
+
+async fn import() -> ApiResult {
+    not_yet("importing a .tar.gz over HTTP").await
+}
+
+async fn export() -> ApiResult {
+    not_yet("exporting a .tar.gz over HTTP").await
+}
+
+async fn linkable_of_kind(state: &AppState, uuid: String, kind: LinkableKind) -> ApiResult {
+    let found = state.blocking(move |s| s.linkable(&uuid)).await?;
+    if found.kind != kind {
+        return Err(ApiError::not_found(format!(
+            "{} is a{}, not a{}: use /api/v1/{}s/{}",
+            found.uuid,
+            if found.kind == LinkableKind::Unit {
+                " unit"
+            } else {
+                "n asset"
+            },
+            if kind == LinkableKind::Unit {
+                " unit"
+            } else {
+                "n asset"
+            },
+            found.kind.as_str(),
+            found.uuid
+        )));
+    }
+    Ok(Json(found).into_response())
+}
+
+async fn unit(State(state): State<AppState>, u: Result<Path<String>, PathRejection>) -> ApiResult {
+    linkable_of_kind(&state, path(u)?, LinkableKind::Unit).await
+}
+
+async fn asset(State(state): State<AppState>, u: Result<Path<String>, PathRejection>) -> ApiResult {
+    linkable_of_kind(&state, path(u)?, LinkableKind::Asset).await
+}
+
+async fn versions_of_kind(state: &AppState, uuid: String, kind: LinkableKind) -> ApiResult {
+    let history = state.blocking(move |s| s.linkable_history(&uuid)).await?;
+    if history.kind != kind {
+        return Err(ApiError::not_found(format!(
+            "{} is not a{}",
+            history.uuid,
+            if kind == LinkableKind::Unit {
+                " unit"
+            } else {
+                "n asset"
+            }
+        )));
+    }
+    Ok(Json(history).into_response())
+}
+
+async fn unit_versions(
+    State(state): State<AppState>,
+    u: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    versions_of_kind(&state, path(u)?, LinkableKind::Unit).await
+}
+
+async fn asset_versions(
+    State(state): State<AppState>,
+    u: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    versions_of_kind(&state, path(u)?, LinkableKind::Asset).await
+}
+
+async fn link(State(state): State<AppState>, u: Result<Path<String>, PathRejection>) -> ApiResult {
+    let uuid = path(u)?;
+    let link = state.blocking(move |s| s.link(&uuid)).await?;
+    Ok(Json(link).into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GcBody {
+    older_than_days: Option<u64>,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// gc's default age, as the CLI's `--older-than 30d`.
+const DEFAULT_GC_DAYS: u64 = 30;
+
+async fn gc(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let body: GcBody = optional_json(&headers, &body)?;
+    let days = body.older_than_days.unwrap_or(DEFAULT_GC_DAYS);
+    if days > 100_000 {
+        return Err(ApiError::bad_request(format!(
+            "older_than_days={days}: use at most 100000"
+        )));
+    }
+    let report = state
+        .blocking(move |s| s.gc(&GcOptions::older_than_days(days, body.dry_run)))
+        .await?;
+    Ok(Json(report).into_response())
+}
+
+/// `/` until the UI issue lands: what this is and where the API is.
+pub(crate) async fn start_page() -> Html<String> {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Blockstore</title></head>\
+         <body><h1>Blockstore appliance {}</h1>\
+         <p>The REST API is under <a href=\"/api/v1/health\">/api/v1</a>; its OpenAPI document is \
+         <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>. Events stream from \
+         <a href=\"/api/v1/events\">/api/v1/events</a>.</p>\
+         <p>The browser UI arrives with its own issue.</p></body></html>",
+        crate::VERSION
+    ))
+}
+
+pub(crate) async fn no_route(uri: Uri) -> ApiError {
+    ApiError::not_found(format!(
+        "no endpoint at {}; the API lives under /api/v1 (see /api/v1/openapi.json)",
+        uri.path()
+    ))
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method (see /api/v1/openapi.json)",
+    )
+}

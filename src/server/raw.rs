@@ -1,0 +1,280 @@
+//! Raw content: `GET|PUT|DELETE /api/v1/collections/{c}/raw/{*path}`.
+//!
+//! Reads stream the blob with its media type, `ETag` (the content hash),
+//! `Content-Length`, `If-None-Match` (304) and single `Range`s (206), so a
+//! browser can seek in a video. Writes stream the body into the blob store
+//! under the upload limit, never whole in memory, with `If-Match` /
+//! `If-None-Match: *` checked inside the write's transaction. Stored HTML and
+//! SVG are served with `Content-Security-Policy: sandbox`, so they are never
+//! active content in the API's origin.
+
+use super::api::parse_at;
+use super::error::ApiError;
+use super::AppState;
+use crate::store::{At, Precondition, Source, WriteOutcome};
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route(
+        "/collections/{c}/raw/{*path}",
+        get(read_raw).put(write_raw).delete(delete_raw),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct AtQuery {
+    version: Option<String>,
+}
+
+fn etag(hash: &str) -> String {
+    format!("\"{hash}\"")
+}
+
+/// The entity tags of an `If-Match`/`If-None-Match` value (`*` is `None`).
+fn entity_tags(value: &str) -> Option<Vec<String>> {
+    if value.trim() == "*" {
+        return None;
+    }
+    Some(
+        value
+            .split(',')
+            .map(|t| {
+                let t = t.trim();
+                let t = t.strip_prefix("W/").unwrap_or(t);
+                t.trim_matches('"').to_string()
+            })
+            .filter(|t| !t.is_empty())
+            .collect(),
+    )
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ApiError> {
+    headers
+        .get(&name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| ApiError::bad_request(format!("the {name} header is not ASCII")))
+        })
+        .transpose()
+}
+
+async fn read_raw(
+    State(state): State<AppState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    q: Result<Query<AtQuery>, QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Path((c, path)) = p?;
+    let Query(q) = q?;
+    let at = parse_at(q.version.as_deref(), At::Draft)?;
+    let (file, blob) = state
+        .blocking(move |s| {
+            let file = s.file(&c, &path, at)?;
+            let blob = s.blobs().open_blob(&file.hash)?;
+            Ok((file, blob))
+        })
+        .await?;
+    let tag = etag(&file.hash);
+    let mut response_headers = HeaderMap::new();
+    let h = |v: &str| {
+        HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("application/octet-stream"))
+    };
+    response_headers.insert(header::ETAG, h(&tag));
+    response_headers.insert(header::CONTENT_TYPE, h(&file.media_type));
+    response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // The draft changes under the same URL: caches must ask again (a 304 is cheap).
+    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response_headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response_headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'"),
+    );
+    if let Some(value) = header_str(&headers, header::IF_NONE_MATCH)? {
+        let matches = match entity_tags(value) {
+            None => true,
+            Some(tags) => tags.contains(&file.hash),
+        };
+        if matches {
+            return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());
+        }
+    }
+    let total = file.size;
+    // `If-Range` with another tag: the client's partial copy is stale, send it all.
+    let range_applies = match header_str(&headers, header::IF_RANGE)? {
+        None => true,
+        Some(value) => entity_tags(value).is_some_and(|tags| tags.contains(&file.hash)),
+    };
+    let range = match header_str(&headers, header::RANGE)? {
+        Some(value) if range_applies => Some(value),
+        _ => None,
+    };
+    let mut blob = tokio::fs::File::from_std(blob);
+    if let Some(value) = range {
+        let ranges = http_range_header::parse_range_header(value).and_then(|r| r.validate(total));
+        match ranges {
+            Ok(ranges) if ranges.len() == 1 => {
+                let (start, end) = (*ranges[0].start(), *ranges[0].end());
+                let len = end - start + 1;
+                blob.seek(std::io::SeekFrom::Start(start))
+                    .await
+                    .map_err(|e| ApiError::from(crate::store::Error::io("seeking in a blob", e)))?;
+                response_headers.insert(
+                    header::CONTENT_RANGE,
+                    h(&format!("bytes {start}-{end}/{total}")),
+                );
+                response_headers.insert(header::CONTENT_LENGTH, h(&len.to_string()));
+                let body = Body::from_stream(tokio_util::io::ReaderStream::new(blob.take(len)));
+                return Ok((StatusCode::PARTIAL_CONTENT, response_headers, body).into_response());
+            }
+            // Several ranges would need multipart/byteranges: send it all instead,
+            // which RFC 9110 allows.
+            Ok(_) => {}
+            Err(_) => {
+                response_headers.insert(header::CONTENT_RANGE, h(&format!("bytes */{total}")));
+                let mut response = ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range_not_satisfiable",
+                    format!("Range {value:?} does not fit a file of {total} bytes"),
+                )
+                .into_response();
+                response.headers_mut().extend(response_headers);
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                response.headers_mut().remove(header::CONTENT_LENGTH);
+                return Ok(response);
+            }
+        }
+    }
+    response_headers.insert(header::CONTENT_LENGTH, h(&total.to_string()));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(blob));
+    Ok((StatusCode::OK, response_headers, body).into_response())
+}
+
+/// Reads at most `limit` bytes, then fails and raises `over`.
+struct Limited<R> {
+    inner: R,
+    left: u64,
+    over: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for Limited<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n as u64 > self.left {
+            self.over.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("the upload is over the limit"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
+    if let Some(value) = header_str(headers, header::IF_MATCH)? {
+        return match entity_tags(value) {
+            None => Ok(Some(Precondition::Exists)),
+            Some(tags) if tags.len() == 1 => Ok(Some(Precondition::Hash(tags[0].clone()))),
+            Some(_) => Err(ApiError::bad_request(
+                "If-Match: give one ETag (the file's content hash) or *",
+            )),
+        };
+    }
+    if let Some(value) = header_str(headers, header::IF_NONE_MATCH)? {
+        return match entity_tags(value) {
+            None => Ok(Some(Precondition::Absent)),
+            Some(_) => Err(ApiError::bad_request(
+                "If-None-Match on a write: only * (create, never overwrite) is supported",
+            )),
+        };
+    }
+    Ok(None)
+}
+
+async fn write_raw(
+    State(state): State<AppState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+    q: Result<Query<AtQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Path((c, path)) = p?;
+    let Query(q) = q?;
+    if q.version.is_some_and(|v| v != "draft") {
+        return Err(ApiError::bad_request(
+            "writes go to the draft; drop ?version= (published versions never change)",
+        ));
+    }
+    let expect = precondition(&headers)?;
+    let limit = state.upload_limit;
+    let declared = header_str(&headers, header::CONTENT_LENGTH)?
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request("Content-Length is not a number"))
+        })
+        .transpose()?;
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::too_large(limit));
+    }
+    let over = Arc::new(AtomicBool::new(false));
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let mut reader = Limited {
+        inner: reader,
+        left: limit,
+        over: over.clone(),
+    };
+    let written = state
+        .blocking(move |s| {
+            let outcome = s.write_stream(&c, &path, &mut reader, Source::Api, expect)?;
+            let file = s.file(&c, &path, At::Draft)?;
+            Ok((outcome, file))
+        })
+        .await;
+    let (outcome, file) = match written {
+        Ok(done) => done,
+        Err(_) if over.load(Ordering::Relaxed) => return Err(ApiError::too_large(limit)),
+        Err(e) => return Err(e),
+    };
+    let status = if outcome == WriteOutcome::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (
+        status,
+        axum::Json(serde_json::json!({ "outcome": outcome, "file": file })),
+    )
+        .into_response();
+    if let Ok(tag) = HeaderValue::from_str(&etag(&file.hash)) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    Ok(response)
+}
+
+async fn delete_raw(
+    State(state): State<AppState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path((c, path)) = p?;
+    let outcome = state
+        .blocking(move |s| s.delete(&c, &path, Source::Api))
+        .await?;
+    Ok(axum::Json(serde_json::json!({ "outcome": outcome })).into_response())
+}
