@@ -115,6 +115,39 @@ fn the_store_and_olx_layers_never_mention_outer_layers_or_print() {
 }
 
 #[test]
+fn the_server_never_touches_sqlite_or_the_cli_and_never_prints() {
+    let files = rust_files(&["src/server"]);
+    assert!(!files.is_empty(), "src/server has sources");
+    let forbidden = [
+        "rusqlite",
+        "crate::cli",
+        "println!",
+        "eprintln!",
+        "print!",
+        "eprint!",
+    ];
+    let mut offences = Vec::new();
+    for path in &files {
+        let text = std::fs::read_to_string(path).expect("a readable source file");
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for word in forbidden {
+                if mentions(line, word) {
+                    offences.push(format!("{}:{}: mentions `{word}`", relative(path), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        offences.is_empty(),
+        "the server is a thin layer over the store: no SQL, no CLI, no printing:\n  {}",
+        offences.join("\n  ")
+    );
+}
+
+#[test]
 fn the_forbidden_word_check_matches_whole_words_only() {
     assert!(mentions("use clap::Parser;", "clap"));
     assert!(mentions("    println!(\"x\");", "println!"));
