@@ -134,6 +134,11 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
         .build()
         .map_err(|e| Error::io("starting the server's runtime", e))?;
     runtime.block_on(async move {
+        // A server outlives whoever started it: if its stdout or stderr goes
+        // away, writes fail with EPIPE instead of SIGPIPE killing the process
+        // (the CLI restores SIGPIPE's default for `blockstore files | head`).
+        #[cfg(unix)]
+        let _sigpipe = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::pipe()).ok();
         let server = match Server::bind(store, &options).await {
             Ok(server) => server,
             Err(e) => return Err(Error::Invalid(e.to_string())),
@@ -148,13 +153,14 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
                 "data_dir": data_dir,
                 "log_file": log_file(&data_dir),
             });
-            println!("{info}");
+            let _ = writeln!(std::io::stdout(), "{info}");
         } else {
-            println!(
-                "Blockstore serving {url} (API {url}api/v1, data dir {})",
+            let _ = writeln!(
+                std::io::stdout(),
+                "Blockstore serving {url} (API {url}api/v1, data dir {})\n\
+                 Press Ctrl-C to stop. Logs: blockstore logs -f",
                 data_dir.display()
             );
-            println!("Press Ctrl-C to stop. Logs: blockstore logs -f");
         }
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, data_dir = %data_dir.display(), "listening");

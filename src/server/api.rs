@@ -2,9 +2,14 @@
 //! `raw.rs`, the event stream in `events.rs`). Each handler parses, calls the
 //! store, and answers; lists are paginated as `{count, next, previous, results}`.
 
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
-use crate::store::{At, CollectionMetadata, Direction, GcOptions, LinkableKind, PublishOptions};
+#[allow(unused_imports)] // some are named only by the OpenAPI annotations
+use crate::store::{
+    At, Collection, CollectionMetadata, CollectionSummary, CollectionVersion,
+    CollectionVersionDetail, Diff, Direction, FileEntry, GcOptions, GcReport, History, LinkInfo,
+    LinkReport, Linkable, LinkableKind, PublishOptions, PublishReport, RevertReport,
+};
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{StatusCode, Uri};
@@ -12,7 +17,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
 
 type ApiResult<T = Response> = Result<T, ApiError>;
 
@@ -52,9 +57,14 @@ pub(crate) fn routes() -> Router<AppState> {
 // Parsing helpers
 
 /// `?page=&page_size=`, shared by every list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PageParams {
+    /// Page number, from 1.
+    #[param(value_type = Option<u64>, minimum = 1)]
     page: Option<String>,
+    /// Items per page, 1 to 1000 (default 100).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     page_size: Option<String>,
 }
 
@@ -62,7 +72,7 @@ pub(crate) const DEFAULT_PAGE_SIZE: usize = 100;
 pub(crate) const MAX_PAGE_SIZE: usize = 1000;
 
 /// One page of a list, as every list endpoint answers.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Page<T> {
     count: usize,
     next: Option<String>,
@@ -152,17 +162,29 @@ fn path<T>(p: Result<Path<T>, PathRejection>) -> ApiResult<T> {
 // ---------------------------------------------------------------------------
 // Handlers
 
-async fn health(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    let data_dir = state.store.dir().display().to_string();
-    Ok(Json(json!({
-        "status": "ok",
-        "version": crate::VERSION,
-        "schema_version": crate::store::SCHEMA_VERSION,
-        "data_dir": data_dir,
-    })))
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// Always "ok" when the server answers.
+    status: String,
+    /// This build's version.
+    version: String,
+    schema_version: i64,
+    data_dir: String,
 }
 
-async fn list_collections(
+#[utoipa::path(get, path = "/api/v1/health", tag = "server", responses((status = 200, body = Health), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody)))]
+pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        version: crate::VERSION.into(),
+        schema_version: crate::store::SCHEMA_VERSION,
+        data_dir: state.store.dir().display().to_string(),
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/collections", tag = "collections", params(PageParams), responses((status = 200, body = Page<CollectionSummary>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn list_collections(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     page: Result<Query<PageParams>, QueryRejection>,
@@ -172,15 +194,16 @@ async fn list_collections(
     paginate(all, &page, &uri)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewCollection {
+pub(crate) struct NewCollection {
     slug: String,
     #[serde(flatten)]
     metadata: CollectionMetadata,
 }
 
-async fn create_collection(
+#[utoipa::path(post, path = "/api/v1/collections", tag = "collections", request_body = NewCollection, responses((status = 201, body = Collection), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 409, description = "Conflict with the store's state", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
+pub(crate) async fn create_collection(
     State(state): State<AppState>,
     body: Result<Json<NewCollection>, JsonRejection>,
 ) -> ApiResult {
@@ -191,7 +214,8 @@ async fn create_collection(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-async fn get_collection(
+#[utoipa::path(get, path = "/api/v1/collections/{c}", tag = "collections", params(("c" = String, Path, description = "Collection slug or uuid")), responses((status = 200, body = CollectionSummary), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn get_collection(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
@@ -200,7 +224,8 @@ async fn get_collection(
     Ok(Json(summary).into_response())
 }
 
-async fn update_collection(
+#[utoipa::path(patch, path = "/api/v1/collections/{c}", tag = "collections", params(("c" = String, Path, description = "Collection slug or uuid")), request_body = CollectionMetadata, responses((status = 200, body = Collection), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
+pub(crate) async fn update_collection(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
     body: Result<Json<CollectionMetadata>, JsonRejection>,
@@ -213,7 +238,8 @@ async fn update_collection(
     Ok(Json(updated).into_response())
 }
 
-async fn delete_collection(
+#[utoipa::path(delete, path = "/api/v1/collections/{c}", tag = "collections", params(("c" = String, Path, description = "Collection slug or uuid")), responses((status = 200, description = "The deleted collection", body = Collection), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn delete_collection(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
@@ -222,14 +248,19 @@ async fn delete_collection(
     Ok(Json(deleted).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct FilesQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FilesQuery {
+    /// A version number, `latest`, or `draft` (the default).
     version: Option<String>,
+    /// Only paths starting with this.
     prefix: Option<String>,
+    /// `unit` or `asset`.
     kind: Option<String>,
 }
 
-async fn list_files(
+#[utoipa::path(get, path = "/api/v1/collections/{c}/files", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid"), FilesQuery, PageParams), responses((status = 200, body = Page<FileEntry>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn list_files(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     c: Result<Path<String>, PathRejection>,
@@ -261,12 +292,15 @@ async fn list_files(
     paginate(files, &page, &uri)
 }
 
-#[derive(Debug, Deserialize)]
-struct AtQuery {
-    version: Option<String>,
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AtQuery {
+    /// A version number, `latest`, or `draft` (the default).
+    pub(crate) version: Option<String>,
 }
 
-async fn file_detail(
+#[utoipa::path(get, path = "/api/v1/collections/{c}/files/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html"), AtQuery), responses((status = 200, body = FileDetail), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn file_detail(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
     q: Result<Query<AtQuery>, QueryRejection>,
@@ -275,21 +309,28 @@ async fn file_detail(
     let at = parse_at(query(q)?.version.as_deref(), At::Draft)?;
     let body = state
         .blocking(move |s| {
-            let file = s.file(&c, &file_path, at)?;
-            let links = s.links(&c, &file_path, at, Direction::Out)?;
-            let incoming = s.links(&c, &file_path, at, Direction::In)?;
-            let mut body = serde_json::to_value(&file)?;
-            body["links"] = serde_json::to_value(&links)?;
-            body["incoming"] = serde_json::to_value(&incoming)?;
-            Ok(body)
+            Ok(FileDetail {
+                file: s.file(&c, &file_path, at)?,
+                links: s.links(&c, &file_path, at, Direction::Out)?,
+                incoming: s.links(&c, &file_path, at, Direction::In)?,
+            })
         })
         .await?;
     Ok(Json(body).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// A file's metadata with the links it makes and the links made to it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FileDetail {
+    #[serde(flatten)]
+    file: FileEntry,
+    links: Vec<LinkInfo>,
+    incoming: Vec<LinkInfo>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PublishBody {
+pub(crate) struct PublishBody {
     message: Option<String>,
     #[serde(default)]
     strict: bool,
@@ -318,7 +359,8 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(
         .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
 }
 
-async fn publish(
+#[utoipa::path(post, path = "/api/v1/collections/{c}/publish", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid")), request_body(content = Option<PublishBody>, description = "Optional; an empty body publishes with an empty message"), responses((status = 201, body = PublishReport), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 409, description = "Conflict with the store's state", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
+pub(crate) async fn publish(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
     headers: axum::http::HeaderMap,
@@ -340,13 +382,14 @@ async fn publish(
     Ok((StatusCode::CREATED, Json(report)).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RevertBody {
+pub(crate) struct RevertBody {
     path: Option<String>,
 }
 
-async fn revert(
+#[utoipa::path(post, path = "/api/v1/collections/{c}/revert", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid")), request_body(content = Option<RevertBody>, description = "Optional; without a path every draft is discarded"), responses((status = 200, body = RevertReport), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 409, description = "Conflict with the store's state", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
+pub(crate) async fn revert(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
     headers: axum::http::HeaderMap,
@@ -360,7 +403,8 @@ async fn revert(
     Ok(Json(report).into_response())
 }
 
-async fn list_versions(
+#[utoipa::path(get, path = "/api/v1/collections/{c}/versions", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid"), PageParams), responses((status = 200, body = Page<CollectionVersion>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn list_versions(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
     c: Result<Path<String>, PathRejection>,
@@ -372,7 +416,8 @@ async fn list_versions(
     paginate(versions, &page, &uri)
 }
 
-async fn version_detail(
+#[utoipa::path(get, path = "/api/v1/collections/{c}/versions/{n}", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid"), ("n" = i64, Path, description = "Collection version number")), responses((status = 200, body = CollectionVersionDetail), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn version_detail(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult {
@@ -389,14 +434,19 @@ async fn version_detail(
     Ok(Json(detail).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct DiffQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DiffQuery {
+    /// A version number, `latest` (the default) or `draft`.
     from: Option<String>,
+    /// A version number, `latest` or `draft` (the default).
     to: Option<String>,
+    /// One path: answer with its unified text diff.
     path: Option<String>,
 }
 
-async fn diff(
+#[utoipa::path(get, path = "/api/v1/collections/{c}/diff", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid"), DiffQuery), responses((status = 200, body = DiffAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn diff(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
     q: Result<Query<DiffQuery>, QueryRejection>,
@@ -408,16 +458,39 @@ async fn diff(
     let body = state
         .blocking(move |s| match q.path {
             Some(p) => {
-                let text = s.text_diff(&c, &p, from, to)?;
-                Ok(json!({"path": p, "from": from, "to": to, "diff": text}))
+                let diff = s.text_diff(&c, &p, from, to)?;
+                Ok(DiffAnswer::Text(TextDiff {
+                    path: p,
+                    from,
+                    to,
+                    diff,
+                }))
             }
-            None => Ok(serde_json::to_value(s.diff(&c, from, to)?)?),
+            None => Ok(DiffAnswer::Paths(s.diff(&c, from, to)?)),
         })
         .await?;
     Ok(Json(body).into_response())
 }
 
-async fn history(
+/// What changed between two states: per path, or (with `path=`) as a unified diff.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum DiffAnswer {
+    Paths(Diff),
+    Text(TextDiff),
+}
+
+/// A unified text diff of one path.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TextDiff {
+    path: String,
+    from: At,
+    to: At,
+    diff: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/collections/{c}/history/{path}", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html")), responses((status = 200, body = History), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn history(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> ApiResult {
@@ -426,15 +499,22 @@ async fn history(
     Ok(Json(history).into_response())
 }
 
-#[derive(Debug, Deserialize)]
-struct LinksQuery {
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct LinksQuery {
+    /// One file's links; without it, the collection's report.
     path: Option<String>,
+    /// `out` (the default: links the file makes) or `in` (links to it).
     direction: Option<String>,
+    /// `true`: only broken links.
+    #[param(value_type = Option<bool>)]
     broken: Option<String>,
+    /// A version number, `latest`, or `draft` (the default).
     version: Option<String>,
 }
 
-async fn links(
+#[utoipa::path(get, path = "/api/v1/collections/{c}/links", tag = "links", params(("c" = String, Path, description = "Collection slug or uuid"), LinksQuery), responses((status = 200, body = LinksAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn links(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
     q: Result<Query<LinksQuery>, QueryRejection>,
@@ -465,21 +545,62 @@ async fn links(
             Some(p) => {
                 let mut links = s.links(&c, &p, at, direction)?;
                 if broken {
-                    links.retain(|l| matches!(l.resolution, crate::store::links::Resolution::Broken));
+                    links.retain(|l| {
+                        matches!(l.resolution, crate::store::links::Resolution::Broken)
+                    });
                 }
-                Ok(json!({"path": p, "direction": if direction == Direction::In { "in" } else { "out" }, "links": links}))
+                let direction = if direction == Direction::In {
+                    "in"
+                } else {
+                    "out"
+                };
+                Ok(LinksAnswer::File(FileLinks {
+                    path: p,
+                    direction: direction.into(),
+                    links,
+                }))
             }
             None => {
                 let report = s.link_report(&c, at)?;
                 if broken {
-                    Ok(json!({"at": report.at, "links": report.links, "broken": report.broken}))
+                    Ok(LinksAnswer::Broken(BrokenLinks {
+                        at: report.at,
+                        links: report.links,
+                        broken: report.broken,
+                    }))
                 } else {
-                    Ok(serde_json::to_value(report)?)
+                    Ok(LinksAnswer::Report(report))
                 }
             }
         })
         .await?;
     Ok(Json(body).into_response())
+}
+
+/// One file's links, the collection's broken links, or its whole report.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum LinksAnswer {
+    File(FileLinks),
+    Broken(BrokenLinks),
+    Report(LinkReport),
+}
+
+/// The links a file makes (`direction=out`) or receives (`in`).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FileLinks {
+    path: String,
+    direction: String,
+    links: Vec<LinkInfo>,
+}
+
+/// The broken links of a collection state.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BrokenLinks {
+    at: At,
+    /// How many links the state has in all.
+    links: u64,
+    broken: Vec<LinkInfo>,
 }
 
 async fn not_yet(what: &str) -> ApiResult {
@@ -490,11 +611,13 @@ async fn not_yet(what: &str) -> ApiResult {
     ))
 }
 
-async fn import() -> ApiResult {
+#[utoipa::path(post, path = "/api/v1/collections/{c}/import", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid")), request_body(content = Vec<u8>, content_type = "application/gzip"), responses((status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 501, description = "Arrives with the OLX archive issue", body = ErrorBody)))]
+pub(crate) async fn import() -> ApiResult {
     not_yet("importing a .tar.gz over HTTP").await
 }
 
-async fn export() -> ApiResult {
+#[utoipa::path(get, path = "/api/v1/collections/{c}/export", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid"), AtQuery), responses((status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 501, description = "Arrives with the OLX archive issue", body = ErrorBody)))]
+pub(crate) async fn export() -> ApiResult {
     not_yet("exporting a .tar.gz over HTTP").await
 }
 
@@ -521,11 +644,19 @@ async fn linkable_of_kind(state: &AppState, uuid: String, kind: LinkableKind) ->
     Ok(Json(found).into_response())
 }
 
-async fn unit(State(state): State<AppState>, u: Result<Path<String>, PathRejection>) -> ApiResult {
+#[utoipa::path(get, path = "/api/v1/units/{uuid}", tag = "uuids", params(("uuid" = String, Path, description = "A uuid")), responses((status = 200, body = Linkable), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn unit(
+    State(state): State<AppState>,
+    u: Result<Path<String>, PathRejection>,
+) -> ApiResult {
     linkable_of_kind(&state, path(u)?, LinkableKind::Unit).await
 }
 
-async fn asset(State(state): State<AppState>, u: Result<Path<String>, PathRejection>) -> ApiResult {
+#[utoipa::path(get, path = "/api/v1/assets/{uuid}", tag = "uuids", params(("uuid" = String, Path, description = "A uuid")), responses((status = 200, body = Linkable), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn asset(
+    State(state): State<AppState>,
+    u: Result<Path<String>, PathRejection>,
+) -> ApiResult {
     linkable_of_kind(&state, path(u)?, LinkableKind::Asset).await
 }
 
@@ -545,29 +676,35 @@ async fn versions_of_kind(state: &AppState, uuid: String, kind: LinkableKind) ->
     Ok(Json(history).into_response())
 }
 
-async fn unit_versions(
+#[utoipa::path(get, path = "/api/v1/units/{uuid}/versions", tag = "uuids", params(("uuid" = String, Path, description = "A uuid")), responses((status = 200, body = History), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn unit_versions(
     State(state): State<AppState>,
     u: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     versions_of_kind(&state, path(u)?, LinkableKind::Unit).await
 }
 
-async fn asset_versions(
+#[utoipa::path(get, path = "/api/v1/assets/{uuid}/versions", tag = "uuids", params(("uuid" = String, Path, description = "A uuid")), responses((status = 200, body = History), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn asset_versions(
     State(state): State<AppState>,
     u: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
     versions_of_kind(&state, path(u)?, LinkableKind::Asset).await
 }
 
-async fn link(State(state): State<AppState>, u: Result<Path<String>, PathRejection>) -> ApiResult {
+#[utoipa::path(get, path = "/api/v1/links/{uuid}", tag = "uuids", params(("uuid" = String, Path, description = "A uuid")), responses((status = 200, body = LinkInfo), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn link(
+    State(state): State<AppState>,
+    u: Result<Path<String>, PathRejection>,
+) -> ApiResult {
     let uuid = path(u)?;
     let link = state.blocking(move |s| s.link(&uuid)).await?;
     Ok(Json(link).into_response())
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GcBody {
+pub(crate) struct GcBody {
     older_than_days: Option<u64>,
     #[serde(default)]
     dry_run: bool,
@@ -576,7 +713,8 @@ struct GcBody {
 /// gc's default age, as the CLI's `--older-than 30d`.
 const DEFAULT_GC_DAYS: u64 = 30;
 
-async fn gc(
+#[utoipa::path(post, path = "/api/v1/gc", tag = "server", request_body(content = Option<GcBody>, description = "Optional; default: older than 30 days, for real"), responses((status = 200, body = GcReport), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
+pub(crate) async fn gc(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,

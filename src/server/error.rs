@@ -19,15 +19,22 @@ pub struct ApiError {
 }
 
 /// The error body, as the OpenAPI document describes it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
+    /// A stable machine-readable code: invalid, not_found, conflict,
+    /// precondition_failed, payload_too_large, unsupported_media_type,
+    /// forbidden_host, unauthorized, method_not_allowed, range_not_satisfiable,
+    /// not_implemented, timeout, internal.
     pub code: &'static str,
+    /// What went wrong and what to do, for people.
     pub message: String,
+    /// Structured extras (e.g. the malformed paths of a strict publish), or null.
+    #[schema(value_type = Object, nullable)]
     pub details: Value,
 }
 

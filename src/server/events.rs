@@ -5,6 +5,7 @@
 //! a `lagged` event saying how many it missed, then the stream goes on: it is
 //! never stuck and never unbounded. Streams end when the server shuts down.
 
+use super::error::ErrorBody;
 use super::AppState;
 use crate::store::events::{Receiver, RecvError};
 use crate::store::Event;
@@ -19,7 +20,8 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/events", get(events))
 }
 
-async fn events(
+#[utoipa::path(get, path = "/api/v1/events", tag = "server", responses((status = 200, description = "Server-sent events: `event:` is the type (draft.changed, collection.published, collection.reverted, collection.created, collection.deleted, gc.finished, or lagged), `data:` the Event as JSON", content_type = "text/event-stream", body = Event), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody)))]
+pub(crate) async fn events(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let stream = frames(state.store.subscribe(), state.shutdown.clone())

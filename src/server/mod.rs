@@ -13,6 +13,7 @@
 mod api;
 mod error;
 mod events;
+mod openapi;
 mod raw;
 mod security;
 
@@ -120,12 +121,13 @@ pub(crate) fn router(
         &options.allow_hosts,
         options.token.as_deref(),
     ));
-    let timed = api::routes().merge(raw::routes()).layer(
-        tower_http::timeout::TimeoutLayer::with_status_code(
+    let timed = api::routes()
+        .merge(raw::routes())
+        .merge(openapi::routes())
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             options.request_timeout,
-        ),
-    );
+        ));
     let api = Router::new()
         .merge(timed)
         // The event stream lives as long as the client wants: no timeout.

@@ -8,8 +8,8 @@
 //! SVG are served with `Content-Security-Policy: sandbox`, so they are never
 //! active content in the API's origin.
 
-use super::api::parse_at;
-use super::error::ApiError;
+use super::api::{parse_at, AtQuery};
+use super::error::{ApiError, ErrorBody};
 use super::AppState;
 use crate::store::{At, Precondition, Source, WriteOutcome};
 use axum::body::Body;
@@ -20,7 +20,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures_util::TryStreamExt;
-use serde::Deserialize;
 use std::io::Read;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -31,11 +30,6 @@ pub(crate) fn routes() -> Router<AppState> {
         "/collections/{c}/raw/{*path}",
         get(read_raw).put(write_raw).delete(delete_raw),
     )
-}
-
-#[derive(Debug, Deserialize)]
-struct AtQuery {
-    version: Option<String>,
 }
 
 fn etag(hash: &str) -> String {
@@ -70,7 +64,8 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&s
         .transpose()
 }
 
-async fn read_raw(
+#[utoipa::path(get, path = "/api/v1/collections/{c}/raw/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html"), AtQuery, ("Range" = Option<String>, Header, description = "bytes=START-END (one range)"), ("If-None-Match" = Option<String>, Header, description = "An ETag: 304 when it still matches"), ("If-Range" = Option<String>, Header, description = "Apply Range only if this ETag matches")), responses((status = 200, description = "The bytes, with Content-Type, ETag (the content hash) and Content-Length", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "One range of the bytes", content_type = "application/octet-stream", body = Vec<u8>), (status = 304, description = "If-None-Match matched"), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 416, description = "The Range does not fit the file", body = ErrorBody)))]
+pub(crate) async fn read_raw(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
     q: Result<Query<AtQuery>, QueryRejection>,
@@ -207,7 +202,8 @@ fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     Ok(None)
 }
 
-async fn write_raw(
+#[utoipa::path(put, path = "/api/v1/collections/{c}/raw/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html"), ("If-Match" = Option<String>, Header, description = "Write only if the draft holds this ETag (or * : exists)"), ("If-None-Match" = Option<String>, Header, description = "* : write only if the path does not exist")), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, description = "Created", body = WriteAnswer), (status = 200, description = "Modified or unchanged", body = WriteAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 412, description = "If-Match / If-None-Match did not hold", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody)))]
+pub(crate) async fn write_raw(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
     q: Result<Query<AtQuery>, QueryRejection>,
@@ -257,18 +253,16 @@ async fn write_raw(
     } else {
         StatusCode::OK
     };
-    let mut response = (
-        status,
-        axum::Json(serde_json::json!({ "outcome": outcome, "file": file })),
-    )
-        .into_response();
-    if let Ok(tag) = HeaderValue::from_str(&etag(&file.hash)) {
+    let etag_value = HeaderValue::from_str(&etag(&file.hash));
+    let mut response = (status, axum::Json(WriteAnswer { outcome, file })).into_response();
+    if let Ok(tag) = etag_value {
         response.headers_mut().insert(header::ETAG, tag);
     }
     Ok(response)
 }
 
-async fn delete_raw(
+#[utoipa::path(delete, path = "/api/v1/collections/{c}/raw/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html")), responses((status = 200, body = DeleteAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn delete_raw(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Response, ApiError> {
@@ -276,5 +270,18 @@ async fn delete_raw(
     let outcome = state
         .blocking(move |s| s.delete(&c, &path, Source::Api))
         .await?;
-    Ok(axum::Json(serde_json::json!({ "outcome": outcome })).into_response())
+    Ok(axum::Json(DeleteAnswer { outcome }).into_response())
+}
+
+/// What a PUT did, and the file as it now is in the draft.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct WriteAnswer {
+    outcome: WriteOutcome,
+    file: crate::store::FileEntry,
+}
+
+/// What a DELETE did.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct DeleteAnswer {
+    outcome: WriteOutcome,
 }

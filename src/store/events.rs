@@ -9,7 +9,7 @@ use serde::Serialize;
 pub use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 pub use tokio::sync::broadcast::Receiver;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type")]
 pub enum Event {
     #[serde(rename = "draft.changed")]

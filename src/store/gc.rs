@@ -44,7 +44,7 @@ impl GcOptions {
 }
 
 /// What a GC freed (or, in a dry run, would free).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct GcReport {
     pub dry_run: bool,
     pub cutoff: String,

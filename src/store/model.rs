@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// A group of content with common metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Collection {
     pub uuid: String,
     pub slug: String,
@@ -23,7 +23,7 @@ pub struct Collection {
 }
 
 /// The metadata fields a caller may set on a collection.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CollectionMetadata {
     pub title: Option<String>,
     pub description: Option<String>,
@@ -33,7 +33,7 @@ pub struct CollectionMetadata {
 }
 
 /// A collection with counts of its draft state, for listings.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CollectionSummary {
     #[serde(flatten)]
     pub collection: Collection,
@@ -46,7 +46,7 @@ pub struct CollectionSummary {
 }
 
 /// Unit or asset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkableKind {
     Unit,
@@ -70,7 +70,7 @@ impl LinkableKind {
 }
 
 /// Which collection state to look at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum At {
     /// The working state: published files overlaid with drafts.
@@ -110,7 +110,7 @@ impl fmt::Display for At {
 }
 
 /// A live file of a collection state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FileEntry {
     /// The linkable's uuid, kept across versions and renames.
     pub uuid: String,
@@ -126,7 +126,7 @@ pub struct FileEntry {
 }
 
 /// Where a write came from, kept on each draft revision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     Cli,
@@ -180,7 +180,7 @@ impl Precondition {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WriteOutcome {
     Created,
@@ -192,7 +192,7 @@ pub enum WriteOutcome {
 }
 
 /// One entry of a linkable's history: a numbered version, or the draft.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionInfo {
     /// `None` for the draft.
     pub number: Option<i64>,
@@ -208,7 +208,7 @@ pub struct VersionInfo {
 }
 
 /// A save to a draft since it was created.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DraftRevision {
     pub path: String,
     pub hash: Option<String>,
@@ -219,7 +219,7 @@ pub struct DraftRevision {
 
 /// Everything known about one path's linkable.
 /// A unit or asset found by uuid.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Linkable {
     pub uuid: String,
     pub kind: LinkableKind,
@@ -231,7 +231,7 @@ pub struct Linkable {
     pub latest: Option<FileEntry>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct History {
     pub uuid: String,
     pub kind: LinkableKind,
@@ -240,7 +240,7 @@ pub struct History {
 }
 
 /// A publish log entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CollectionVersion {
     pub number: i64,
     pub message: String,
@@ -249,11 +249,12 @@ pub struct CollectionVersion {
     /// Set when GC dropped versions this collection version needed; it can no
     /// longer be browsed whole.
     pub pruned_at: Option<String>,
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
 }
 
 /// How a path differs between two collection states.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ChangeStatus {
     Added,
@@ -274,7 +275,7 @@ impl ChangeStatus {
 }
 
 /// One changed linkable between two collection states.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     pub status: ChangeStatus,
     pub uuid: String,
@@ -290,7 +291,7 @@ pub struct Change {
 }
 
 /// A collection version with what changed in it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CollectionVersionDetail {
     #[serde(flatten)]
     pub version: CollectionVersion,
@@ -298,7 +299,7 @@ pub struct CollectionVersionDetail {
 }
 
 /// The difference between two collection states.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Diff {
     pub from: At,
     pub to: At,
@@ -306,7 +307,7 @@ pub struct Diff {
 }
 
 /// A link with where it comes from and what it resolves to in a state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LinkInfo {
     pub uuid: String,
     pub kind: LinkKind,
@@ -320,7 +321,7 @@ pub struct LinkInfo {
 }
 
 /// A unit whose XML does not parse, with where.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Malformed {
     pub path: String,
     pub syntax: Syntax,
@@ -328,7 +329,7 @@ pub struct Malformed {
 }
 
 /// Broken and ambiguous links, orphans, and malformed units of a state.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LinkReport {
     pub at: At,
     pub links: u64,
@@ -344,7 +345,7 @@ pub struct LinkReport {
 }
 
 /// What a publish did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublishReport {
     pub collection: String,
     pub number: i64,
@@ -356,7 +357,7 @@ pub struct PublishReport {
 }
 
 /// What a revert discarded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RevertReport {
     pub collection: String,
     pub discarded: Vec<String>,

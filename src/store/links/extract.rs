@@ -13,7 +13,7 @@ use quick_xml::Reader;
 use serde::{Deserialize, Serialize};
 
 /// How a unit's bytes are read for references.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Syntax {
     /// OLX: `.xml` files (and `.problem`, etc. that are XML); parse problems are flagged.
@@ -33,7 +33,19 @@ impl Syntax {
 }
 
 /// The kinds of link from DESIGN.md. The `as_str` names are used in SQL, JSON and CLI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkKind {
     /// An OLX parent naming a child block file (`<vertical url_name="x"/>`).
@@ -71,7 +83,7 @@ impl LinkKind {
 }
 
 /// What a reference names, before resolution against a collection state.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Target {
     /// A collection-relative path, exactly (e.g. `vertical/abc.xml`, `html/x.html`,
@@ -95,7 +107,7 @@ pub enum Target {
 }
 
 /// One reference found in a unit's content.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RawLink {
     pub kind: LinkKind,
     pub target: Target,
@@ -106,7 +118,7 @@ pub struct RawLink {
 }
 
 /// A place where the XML did not parse.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ParseProblem {
     pub line: u32,
     pub column: u32,
@@ -114,7 +126,7 @@ pub struct ParseProblem {
 }
 
 /// Everything extraction found: links, in document order, and problems.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Extracted {
     pub links: Vec<RawLink>,
     pub problems: Vec<ParseProblem>,

@@ -21,7 +21,7 @@ pub trait PathIndex {
 }
 
 /// What a reference resolves to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Resolution {
     Resolved {

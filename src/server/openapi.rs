@@ -1,0 +1,94 @@
+//! `GET /api/v1/openapi.json`: the OpenAPI 3 document, generated with utoipa
+//! from the handlers' `#[utoipa::path]` annotations and the model's
+//! `ToSchema` derives, so it cannot drift from the code silently (a test checks
+//! that every route is documented, and CI fuzzes the server against it).
+
+use super::api::*;
+use super::error::{ErrorBody, ErrorDetail};
+use super::raw::{DeleteAnswer, WriteAnswer};
+use super::AppState;
+use crate::store::links::{LinkKind, ParseProblem, Resolution, Syntax, Target};
+use crate::store::{
+    At, Change, ChangeStatus, Collection, CollectionMetadata, CollectionSummary, CollectionVersion,
+    CollectionVersionDetail, Diff, DraftRevision, Event, FileEntry, GcReport, History, LinkInfo,
+    LinkReport, Linkable, LinkableKind, Malformed, PublishReport, RevertReport, VersionInfo,
+    WriteOutcome,
+};
+use axum::routing::get;
+use axum::{Json, Router};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Blockstore appliance",
+        description = "A local, versioned content store for Open edX OLX. Collections of units \
+                       and assets, drafts and publish, history, diffs and links. Errors are \
+                       {\"error\": {\"code\", \"message\", \"details\"}}; lists are \
+                       {count, next, previous, results}. With a token set, every call needs \
+                       `Authorization: Bearer TOKEN`."
+    ),
+    paths(
+        health, list_collections, create_collection, get_collection,
+        update_collection, delete_collection, list_files, file_detail,
+        publish, revert, list_versions, version_detail, diff, history,
+        links, import, export, unit, asset, unit_versions,
+        asset_versions, link, gc,
+        super::raw::read_raw, super::raw::write_raw, super::raw::delete_raw,
+        super::events::events, openapi,
+    ),
+    components(schemas(
+        ErrorBody, ErrorDetail, Health, Page<CollectionSummary>, Page<FileEntry>,
+        Page<CollectionVersion>, NewCollection, PublishBody, RevertBody, GcBody, FileDetail,
+        DiffAnswer, TextDiff, LinksAnswer, FileLinks, BrokenLinks, WriteAnswer, DeleteAnswer,
+        Collection, CollectionMetadata, CollectionSummary, FileEntry, LinkableKind, At,
+        WriteOutcome, VersionInfo, DraftRevision, History, CollectionVersion, ChangeStatus,
+        Change, CollectionVersionDetail, Diff, LinkInfo, Malformed, LinkReport, PublishReport,
+        RevertReport, Linkable, GcReport, Event, LinkKind, Target, Resolution, ParseProblem,
+        Syntax,
+    )),
+    modifiers(&BearerToken),
+    tags(
+        (name = "collections", description = "Collections and their metadata"),
+        (name = "files", description = "Units and assets: listing, metadata, raw bytes"),
+        (name = "history", description = "Publish, revert, versions, diffs, per-path history"),
+        (name = "links", description = "Links between units and assets; broken and orphan reports"),
+        (name = "uuids", description = "Units, assets and links by uuid"),
+        (name = "archives", description = "OLX archives (arrive with their own issue)"),
+        (name = "server", description = "Health, events, gc, this document"),
+    )
+)]
+pub(crate) struct ApiDoc;
+
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route("/openapi.json", get(openapi))
+}
+
+/// The document, built once.
+pub(crate) fn document() -> &'static utoipa::openapi::OpenApi {
+    static DOC: std::sync::OnceLock<utoipa::openapi::OpenApi> = std::sync::OnceLock::new();
+    DOC.get_or_init(ApiDoc::openapi)
+}
+
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "server",
+    responses(
+        (status = 200, description = "This OpenAPI 3 document", content_type = "application/json"),
+        (status = 401, description = "A token is set and the request lacks it", body = ErrorBody),
+        (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody),
+    ))]
+async fn openapi() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(document())
+}
