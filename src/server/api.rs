@@ -10,7 +10,7 @@ use crate::store::{
     CollectionVersionDetail, Diff, Direction, FileEntry, GcOptions, GcReport, History, LinkInfo,
     LinkReport, Linkable, LinkableKind, PublishOptions, PublishReport, RevertReport,
 };
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
@@ -140,15 +140,11 @@ pub(crate) fn paginate<T: Serialize>(
 
 pub(crate) fn parse_at(value: Option<&str>, default: At) -> ApiResult<At> {
     match value {
-        None | Some("") => Ok(default),
+        None => Ok(default),
         Some(v) => v
             .parse::<At>()
             .map_err(|e| ApiError::bad_request(format!("version={v:?}: {e}"))),
     }
-}
-
-fn json_body<T>(body: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    body.map(|Json(b)| b).map_err(ApiError::from)
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
@@ -194,27 +190,40 @@ pub(crate) async fn list_collections(
     paginate(all, &page, &uri)
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewCollection {
+    /// 1-100 characters of a-z, A-Z, 0-9, '-', '_', '.', starting with a letter or digit.
+    #[schema(pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
     slug: String,
-    #[serde(flatten)]
-    metadata: CollectionMetadata,
+    title: Option<String>,
+    description: Option<String>,
+    owner: Option<String>,
+    author: Option<String>,
+    license: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/collections", tag = "collections", request_body = NewCollection, responses((status = 201, body = Collection), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 409, description = "Conflict with the store's state", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
 pub(crate) async fn create_collection(
     State(state): State<AppState>,
-    body: Result<Json<NewCollection>, JsonRejection>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> ApiResult {
-    let new = json_body(body)?;
+    let new: NewCollection = object_json(&headers, &body, false)?;
+    let metadata = CollectionMetadata {
+        title: new.title,
+        description: new.description,
+        owner: new.owner,
+        author: new.author,
+        license: new.license,
+    };
     let created = state
-        .blocking(move |s| s.create_collection(&new.slug, &new.metadata))
+        .blocking(move |s| s.create_collection(&new.slug, &metadata))
         .await?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}", tag = "collections", params(("c" = String, Path, description = "Collection slug or uuid")), responses((status = 200, body = CollectionSummary), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}", tag = "collections", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")), responses((status = 200, body = CollectionSummary), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn get_collection(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
@@ -224,21 +233,22 @@ pub(crate) async fn get_collection(
     Ok(Json(summary).into_response())
 }
 
-#[utoipa::path(patch, path = "/api/v1/collections/{c}", tag = "collections", params(("c" = String, Path, description = "Collection slug or uuid")), request_body = CollectionMetadata, responses((status = 200, body = Collection), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
+#[utoipa::path(patch, path = "/api/v1/collections/{c}", tag = "collections", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")), request_body = CollectionMetadata, responses((status = 200, body = Collection), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
 pub(crate) async fn update_collection(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
-    body: Result<Json<CollectionMetadata>, JsonRejection>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
 ) -> ApiResult {
     let c = path(c)?;
-    let metadata = json_body(body)?;
+    let metadata: CollectionMetadata = object_json(&headers, &body, false)?;
     let updated = state
         .blocking(move |s| s.update_collection(&c, &metadata))
         .await?;
     Ok(Json(updated).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/collections/{c}", tag = "collections", params(("c" = String, Path, description = "Collection slug or uuid")), responses((status = 200, description = "The deleted collection", body = Collection), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/collections/{c}", tag = "collections", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")), responses((status = 200, description = "The deleted collection", body = Collection), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn delete_collection(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
@@ -252,14 +262,16 @@ pub(crate) async fn delete_collection(
 #[into_params(parameter_in = Query)]
 pub(crate) struct FilesQuery {
     /// A version number, `latest`, or `draft` (the default).
+    #[param(pattern = "^(draft|latest|[1-9][0-9]{0,17})$")]
     version: Option<String>,
     /// Only paths starting with this.
     prefix: Option<String>,
     /// `unit` or `asset`.
+    #[param(value_type = Option<LinkableKind>)]
     kind: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/files", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid"), FilesQuery, PageParams), responses((status = 200, body = Page<FileEntry>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/files", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), FilesQuery, PageParams), responses((status = 200, body = Page<FileEntry>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn list_files(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
@@ -272,7 +284,7 @@ pub(crate) async fn list_files(
     let page = query(page)?;
     let at = parse_at(q.version.as_deref(), At::Draft)?;
     let kind = match q.kind.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some("unit") => Some(LinkableKind::Unit),
         Some("asset") => Some(LinkableKind::Asset),
         Some(other) => {
@@ -296,10 +308,11 @@ pub(crate) async fn list_files(
 #[into_params(parameter_in = Query)]
 pub(crate) struct AtQuery {
     /// A version number, `latest`, or `draft` (the default).
+    #[param(pattern = "^(draft|latest|[1-9][0-9]{0,17})$")]
     pub(crate) version: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/files/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html"), AtQuery), responses((status = 200, body = FileDetail), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/files/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html: relative, no empty, . or .. component, no backslash or control character", pattern = "^(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)(?:/(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+))*$", max_length = 256), AtQuery), responses((status = 200, body = FileDetail), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn file_detail(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
@@ -336,7 +349,8 @@ pub(crate) struct PublishBody {
     strict: bool,
 }
 
-/// A body that may be absent or empty (then `T::default()`), else must be JSON.
+/// A body that may be absent, empty or `null` (then `T::default()`), else
+/// must be a JSON object.
 fn optional_json<T: serde::de::DeserializeOwned + Default>(
     headers: &axum::http::HeaderMap,
     body: &[u8],
@@ -344,6 +358,16 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
+    object_json(headers, body, true)
+}
+
+/// A body that must be a JSON object (serde would also read a struct from an
+/// array, which the schema does not allow).
+fn object_json<T: serde::de::DeserializeOwned + Default>(
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    null_is_default: bool,
+) -> ApiResult<T> {
     let is_json = headers
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -355,11 +379,18 @@ fn optional_json<T: serde::de::DeserializeOwned + Default>(
             "send the body as JSON with `Content-Type: application/json`",
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("malformed JSON body: {e}")))
+    let bad = |e: String| ApiError::bad_request(format!("malformed JSON body: {e}"));
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    match value {
+        serde_json::Value::Null if null_is_default => Ok(T::default()),
+        serde_json::Value::Object(_) => {
+            serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+        }
+        other => Err(bad(format!("expected a JSON object, got {other}"))),
+    }
 }
 
-#[utoipa::path(post, path = "/api/v1/collections/{c}/publish", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid")), request_body(content = Option<PublishBody>, description = "Optional; an empty body publishes with an empty message"), responses((status = 201, body = PublishReport), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 409, description = "Conflict with the store's state", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/collections/{c}/publish", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")), request_body(content = Option<PublishBody>, description = "Optional; an empty body publishes with an empty message"), responses((status = 201, body = PublishReport), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 409, description = "Conflict with the store's state", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
 pub(crate) async fn publish(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
@@ -385,10 +416,15 @@ pub(crate) async fn publish(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RevertBody {
+    /// Discard only this path's draft.
+    #[schema(
+        pattern = "^(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)(?:/(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+))*$",
+        max_length = 256
+    )]
     path: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/collections/{c}/revert", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid")), request_body(content = Option<RevertBody>, description = "Optional; without a path every draft is discarded"), responses((status = 200, body = RevertReport), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 409, description = "Conflict with the store's state", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/collections/{c}/revert", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")), request_body(content = Option<RevertBody>, description = "Optional; without a path every draft is discarded"), responses((status = 200, body = RevertReport), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 409, description = "Conflict with the store's state", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
 pub(crate) async fn revert(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
@@ -403,7 +439,7 @@ pub(crate) async fn revert(
     Ok(Json(report).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/versions", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid"), PageParams), responses((status = 200, body = Page<CollectionVersion>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/versions", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), PageParams), responses((status = 200, body = Page<CollectionVersion>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn list_versions(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
@@ -416,7 +452,7 @@ pub(crate) async fn list_versions(
     paginate(versions, &page, &uri)
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/versions/{n}", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid"), ("n" = i64, Path, description = "Collection version number")), responses((status = 200, body = CollectionVersionDetail), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/versions/{n}", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ("n" = i64, Path, description = "Collection version number", minimum = 1)), responses((status = 200, body = CollectionVersionDetail), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn version_detail(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
@@ -438,14 +474,20 @@ pub(crate) async fn version_detail(
 #[into_params(parameter_in = Query)]
 pub(crate) struct DiffQuery {
     /// A version number, `latest` (the default) or `draft`.
+    #[param(pattern = "^(draft|latest|[1-9][0-9]{0,17})$")]
     from: Option<String>,
     /// A version number, `latest` or `draft` (the default).
+    #[param(pattern = "^(draft|latest|[1-9][0-9]{0,17})$")]
     to: Option<String>,
     /// One path: answer with its unified text diff.
+    #[param(
+        pattern = "^(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)(?:/(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+))*$",
+        max_length = 256
+    )]
     path: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/diff", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid"), DiffQuery), responses((status = 200, body = DiffAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/diff", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), DiffQuery), responses((status = 200, body = DiffAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn diff(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
@@ -489,7 +531,7 @@ pub(crate) struct TextDiff {
     diff: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/history/{path}", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html")), responses((status = 200, body = History), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/history/{path}", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html: relative, no empty, . or .. component, no backslash or control character", pattern = "^(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)(?:/(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+))*$", max_length = 256)), responses((status = 200, body = History), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn history(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
@@ -503,17 +545,23 @@ pub(crate) async fn history(
 #[into_params(parameter_in = Query)]
 pub(crate) struct LinksQuery {
     /// One file's links; without it, the collection's report.
+    #[param(
+        pattern = "^(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)(?:/(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+))*$",
+        max_length = 256
+    )]
     path: Option<String>,
     /// `out` (the default: links the file makes) or `in` (links to it).
+    #[param(pattern = "^(in|out)$")]
     direction: Option<String>,
     /// `true`: only broken links.
     #[param(value_type = Option<bool>)]
     broken: Option<String>,
     /// A version number, `latest`, or `draft` (the default).
+    #[param(pattern = "^(draft|latest|[1-9][0-9]{0,17})$")]
     version: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/links", tag = "links", params(("c" = String, Path, description = "Collection slug or uuid"), LinksQuery), responses((status = 200, body = LinksAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/links", tag = "links", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), LinksQuery), responses((status = 200, body = LinksAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn links(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,
@@ -523,7 +571,7 @@ pub(crate) async fn links(
     let q = query(q)?;
     let at = parse_at(q.version.as_deref(), At::Draft)?;
     let direction = match q.direction.as_deref() {
-        None | Some("") | Some("out") => Direction::Out,
+        None | Some("out") => Direction::Out,
         Some("in") => Direction::In,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
@@ -532,7 +580,7 @@ pub(crate) async fn links(
         }
     };
     let broken = match q.broken.as_deref() {
-        None | Some("") | Some("false") => false,
+        None | Some("false") => false,
         Some("true") => true,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
@@ -561,28 +609,27 @@ pub(crate) async fn links(
                 }))
             }
             None => {
-                let report = s.link_report(&c, at)?;
+                let mut report = s.link_report(&c, at)?;
                 if broken {
-                    Ok(LinksAnswer::Broken(BrokenLinks {
-                        at: report.at,
-                        links: report.links,
-                        broken: report.broken,
-                    }))
-                } else {
-                    Ok(LinksAnswer::Report(report))
+                    // Only the broken links: the report's other lists stay empty.
+                    report.ambiguous.clear();
+                    report.orphans.clear();
+                    report.unlinked.clear();
+                    report.malformed.clear();
                 }
+                Ok(LinksAnswer::Report(report))
             }
         })
         .await?;
     Ok(Json(body).into_response())
 }
 
-/// One file's links, the collection's broken links, or its whole report.
+/// One file's links, or the collection's report (with `broken=true`, only
+/// its broken links).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub(crate) enum LinksAnswer {
     File(FileLinks),
-    Broken(BrokenLinks),
     Report(LinkReport),
 }
 
@@ -594,15 +641,6 @@ pub(crate) struct FileLinks {
     links: Vec<LinkInfo>,
 }
 
-/// The broken links of a collection state.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct BrokenLinks {
-    at: At,
-    /// How many links the state has in all.
-    links: u64,
-    broken: Vec<LinkInfo>,
-}
-
 async fn not_yet(what: &str) -> ApiResult {
     Err(ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
@@ -611,12 +649,12 @@ async fn not_yet(what: &str) -> ApiResult {
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/collections/{c}/import", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid")), request_body(content = Vec<u8>, content_type = "application/gzip"), responses((status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 501, description = "Arrives with the OLX archive issue", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/collections/{c}/import", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")), request_body(content = Vec<u8>, content_type = "application/gzip"), responses((status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 501, description = "Arrives with the OLX archive issue", body = ErrorBody)))]
 pub(crate) async fn import() -> ApiResult {
     not_yet("importing a .tar.gz over HTTP").await
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/export", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid"), AtQuery), responses((status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 501, description = "Arrives with the OLX archive issue", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/export", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), AtQuery), responses((status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 501, description = "Arrives with the OLX archive issue", body = ErrorBody)))]
 pub(crate) async fn export() -> ApiResult {
     not_yet("exporting a .tar.gz over HTTP").await
 }
@@ -705,9 +743,28 @@ pub(crate) async fn link(
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct GcBody {
+    /// Versions older than this many days are collected (default 30).
+    #[schema(value_type = Option<u64>, minimum = 0, maximum = 100000)]
+    #[serde(default, deserialize_with = "whole_number")]
     older_than_days: Option<u64>,
     #[serde(default)]
     dry_run: bool,
+}
+
+/// A whole number that JSON may spell `386` or `386.0` (JSON Schema counts
+/// both as integers).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let n: Option<serde_json::Number> = Option::deserialize(d)?;
+    n.map(|n| {
+        n.as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u64::MAX as f64)
+                    .map(|f| f as u64)
+            })
+            .ok_or_else(|| serde::de::Error::custom(format!("{n} is not a whole number >= 0")))
+    })
+    .transpose()
 }
 
 /// gc's default age, as the CLI's `--older-than 30d`.

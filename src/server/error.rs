@@ -3,7 +3,7 @@
 //! axum's extractor rejections, so no client ever sees a plain-text error.
 
 use crate::store::{Error, ErrorKind};
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -113,26 +113,6 @@ impl From<Error> for ApiError {
             code,
             message,
             details,
-        }
-    }
-}
-
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> ApiError {
-        match rejection {
-            JsonRejection::MissingJsonContentType(_) => ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with `Content-Type: application/json`",
-            ),
-            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "payload_too_large",
-                    "the JSON body is over the limit (`blockstore serve --json-limit`)",
-                )
-            }
-            other => ApiError::bad_request(format!("malformed JSON body: {}", other.body_text())),
         }
     }
 }

@@ -41,7 +41,7 @@ use utoipa::OpenApi;
     components(schemas(
         ErrorBody, ErrorDetail, Health, Page<CollectionSummary>, Page<FileEntry>,
         Page<CollectionVersion>, NewCollection, PublishBody, RevertBody, GcBody, FileDetail,
-        DiffAnswer, TextDiff, LinksAnswer, FileLinks, BrokenLinks, WriteAnswer, DeleteAnswer,
+        DiffAnswer, TextDiff, LinksAnswer, FileLinks, WriteAnswer, DeleteAnswer,
         Collection, CollectionMetadata, CollectionSummary, FileEntry, LinkableKind, At,
         WriteOutcome, VersionInfo, DraftRevision, History, CollectionVersion, ChangeStatus,
         Change, CollectionVersionDetail, Diff, LinkInfo, Malformed, LinkReport, PublishReport,

@@ -64,7 +64,7 @@ fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&s
         .transpose()
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/raw/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html"), AtQuery, ("Range" = Option<String>, Header, description = "bytes=START-END (one range)"), ("If-None-Match" = Option<String>, Header, description = "An ETag: 304 when it still matches"), ("If-Range" = Option<String>, Header, description = "Apply Range only if this ETag matches")), responses((status = 200, description = "The bytes, with Content-Type, ETag (the content hash) and Content-Length", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "One range of the bytes", content_type = "application/octet-stream", body = Vec<u8>), (status = 304, description = "If-None-Match matched"), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 416, description = "The Range does not fit the file", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/raw/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html: relative, no empty, . or .. component, no backslash or control character", pattern = "^(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)(?:/(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+))*$", max_length = 256), AtQuery, ("Range" = Option<String>, Header, nullable = false, description = "bytes=START-END (one range)"), ("If-None-Match" = Option<String>, Header, nullable = false, description = "An ETag: 304 when it still matches"), ("If-Range" = Option<String>, Header, nullable = false, description = "Apply Range only if this ETag matches")), responses((status = 200, description = "The bytes, with Content-Type, ETag (the content hash) and Content-Length", content_type = "application/octet-stream", body = Vec<u8>), (status = 206, description = "One range of the bytes", content_type = "application/octet-stream", body = Vec<u8>), (status = 304, description = "If-None-Match matched"), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 416, description = "The Range does not fit the file", body = ErrorBody)))]
 pub(crate) async fn read_raw(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
@@ -120,7 +120,11 @@ pub(crate) async fn read_raw(
     };
     let mut blob = tokio::fs::File::from_std(blob);
     if let Some(value) = range {
-        let ranges = http_range_header::parse_range_header(value).and_then(|r| r.validate(total));
+        // A Range that does not parse is ignored (RFC 9110 §14.2); one that
+        // parses but lies outside the file is a 416.
+        let ranges = http_range_header::parse_range_header(value)
+            .map(|r| r.validate(total))
+            .unwrap_or(Ok(Vec::new()));
         match ranges {
             Ok(ranges) if ranges.len() == 1 => {
                 let (start, end) = (*ranges[0].start(), *ranges[0].end());
@@ -182,7 +186,11 @@ impl<R: Read> Read for Limited<R> {
 }
 
 fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
-    if let Some(value) = header_str(headers, header::IF_MATCH)? {
+    // An empty header names no condition: it is as if it were absent.
+    let given = |name: header::HeaderName| -> Result<Option<&str>, ApiError> {
+        Ok(header_str(headers, name)?.filter(|v| !v.trim().is_empty()))
+    };
+    if let Some(value) = given(header::IF_MATCH)? {
         return match entity_tags(value) {
             None => Ok(Some(Precondition::Exists)),
             Some(tags) if tags.len() == 1 => Ok(Some(Precondition::Hash(tags[0].clone()))),
@@ -191,18 +199,16 @@ fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
             )),
         };
     }
-    if let Some(value) = header_str(headers, header::IF_NONE_MATCH)? {
-        return match entity_tags(value) {
-            None => Ok(Some(Precondition::Absent)),
-            Some(_) => Err(ApiError::bad_request(
-                "If-None-Match on a write: only * (create, never overwrite) is supported",
-            )),
-        };
+    if let Some(value) = given(header::IF_NONE_MATCH)? {
+        return Ok(Some(match entity_tags(value) {
+            None => Precondition::Absent,
+            Some(tags) => Precondition::NoneOf(tags),
+        }));
     }
     Ok(None)
 }
 
-#[utoipa::path(put, path = "/api/v1/collections/{c}/raw/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html"), ("If-Match" = Option<String>, Header, description = "Write only if the draft holds this ETag (or * : exists)"), ("If-None-Match" = Option<String>, Header, description = "* : write only if the path does not exist")), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, description = "Created", body = WriteAnswer), (status = 200, description = "Modified or unchanged", body = WriteAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 412, description = "If-Match / If-None-Match did not hold", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody)))]
+#[utoipa::path(put, path = "/api/v1/collections/{c}/raw/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html: relative, no empty, . or .. component, no backslash or control character", pattern = "^(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)(?:/(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+))*$", max_length = 256), ("If-Match" = Option<String>, Header, nullable = false, description = "Write only if the draft holds this ETag (or * : exists)"), ("If-None-Match" = Option<String>, Header, nullable = false, description = "* : write only if the path does not exist; ETags: only if the draft holds none of them")), request_body(content = Vec<u8>, content_type = "application/octet-stream"), responses((status = 201, description = "Created", body = WriteAnswer), (status = 200, description = "Modified or unchanged", body = WriteAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 412, description = "If-Match / If-None-Match did not hold", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody)))]
 pub(crate) async fn write_raw(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
@@ -261,7 +267,7 @@ pub(crate) async fn write_raw(
     Ok(response)
 }
 
-#[utoipa::path(delete, path = "/api/v1/collections/{c}/raw/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html")), responses((status = 200, body = DeleteAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(delete, path = "/api/v1/collections/{c}/raw/{path}", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ("path" = String, Path, description = "File path inside the collection, e.g. html/intro.html: relative, no empty, . or .. component, no backslash or control character", pattern = "^(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+)(?:/(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]*|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]+))*$", max_length = 256)), responses((status = 200, body = DeleteAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn delete_raw(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,

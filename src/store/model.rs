@@ -158,6 +158,9 @@ pub enum Precondition {
     Exists,
     /// The path does not exist in the draft (`If-None-Match: *`).
     Absent,
+    /// The path's draft holds none of these hashes (`If-None-Match: "a", "b"`);
+    /// a missing file passes.
+    NoneOf(Vec<String>),
 }
 
 impl Precondition {
@@ -167,6 +170,7 @@ impl Precondition {
             Precondition::Hash(hash) => current == Some(hash.as_str()),
             Precondition::Exists => current.is_some(),
             Precondition::Absent => current.is_none(),
+            Precondition::NoneOf(hashes) => !current.is_some_and(|c| hashes.iter().any(|h| h == c)),
         }
     }
 
@@ -176,6 +180,7 @@ impl Precondition {
             Precondition::Hash(hash) => hash.clone(),
             Precondition::Exists => "an existing file".into(),
             Precondition::Absent => "no file".into(),
+            Precondition::NoneOf(hashes) => format!("none of {}", hashes.join(", ")),
         }
     }
 }
