@@ -113,6 +113,15 @@ pub(crate) fn paginate<T: Serialize>(
     params: &PageParams,
     uri: &Uri,
 ) -> ApiResult<Json<Page<T>>> {
+    let (page, size) = page_numbers(params)?;
+    let count = items.len();
+    let start = (page - 1).saturating_mul(size);
+    let results: Vec<T> = items.into_iter().skip(start).take(size).collect();
+    page_of(count, results, page, size, uri)
+}
+
+/// The page number and size asked for (defaults: 1 and 100).
+fn page_numbers(params: &PageParams) -> ApiResult<(usize, usize)> {
     let page = number("page", params.page.as_deref(), 1, usize::MAX)?;
     let size = number(
         "page_size",
@@ -120,15 +129,24 @@ pub(crate) fn paginate<T: Serialize>(
         DEFAULT_PAGE_SIZE,
         MAX_PAGE_SIZE,
     )?;
-    let count = items.len();
+    Ok((page, size))
+}
+
+/// Wraps one page's `results` of `count` items in all.
+fn page_of<T: Serialize>(
+    count: usize,
+    results: Vec<T>,
+    page: usize,
+    size: usize,
+    uri: &Uri,
+) -> ApiResult<Json<Page<T>>> {
     let start = (page - 1).saturating_mul(size);
     if start >= count && page > 1 {
         return Err(ApiError::not_found(format!(
             "page {page} is past the end ({count} item(s), {size} per page)"
         )));
     }
-    let results: Vec<T> = items.into_iter().skip(start).take(size).collect();
-    let next = (start + size < count).then(|| page_link(uri, page + 1));
+    let next = (start.saturating_add(size) < count).then(|| page_link(uri, page + 1));
     let previous = (page > 1).then(|| page_link(uri, page - 1));
     Ok(Json(Page {
         count,
@@ -294,14 +312,12 @@ pub(crate) async fn list_files(
         }
     };
     let prefix = q.prefix.unwrap_or_default();
-    let files = state
-        .blocking(move |s| {
-            let mut files = s.files(&c, at)?;
-            files.retain(|f| f.path.starts_with(&prefix) && kind.is_none_or(|k| f.kind == k));
-            Ok(files)
-        })
+    let (number, size) = page_numbers(&page)?;
+    let offset = (number - 1).saturating_mul(size);
+    let (count, files) = state
+        .blocking(move |s| s.files_page(&c, at, &prefix, kind, offset, size))
         .await?;
-    paginate(files, &page, &uri)
+    page_of(count, files, number, size, &uri)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

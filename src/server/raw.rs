@@ -77,8 +77,18 @@ pub(crate) async fn read_raw(
     let (file, blob) = state
         .blocking(move |s| {
             let file = s.file(&c, &path, at)?;
-            let blob = s.blobs().open_blob(&file.hash)?;
-            Ok((file, blob))
+            let mut blob = s.blobs().open_blob(&file.hash)?;
+            // Small contents (every unit, most assets) are read here, on the
+            // blocking thread that already has the file open: one hop to the
+            // blocking pool per request instead of one per read.
+            if file.size <= READ_WHOLE_LIMIT {
+                let mut bytes = Vec::with_capacity(file.size as usize);
+                blob.read_to_end(&mut bytes).map_err(|e| {
+                    crate::store::Error::io(format!("reading blob {}", file.hash), e)
+                })?;
+                return Ok((file, Content::Bytes(bytes.into())));
+            }
+            Ok((file, Content::File(blob)))
         })
         .await?;
     let tag = etag(&file.hash);
@@ -118,7 +128,6 @@ pub(crate) async fn read_raw(
         Some(value) if range_applies => Some(value),
         _ => None,
     };
-    let mut blob = tokio::fs::File::from_std(blob);
     if let Some(value) = range {
         // A Range that does not parse is ignored (RFC 9110 §14.2); one that
         // parses but lies outside the file is a 416.
@@ -129,15 +138,23 @@ pub(crate) async fn read_raw(
             Ok(ranges) if ranges.len() == 1 => {
                 let (start, end) = (*ranges[0].start(), *ranges[0].end());
                 let len = end - start + 1;
-                blob.seek(std::io::SeekFrom::Start(start))
-                    .await
-                    .map_err(|e| ApiError::from(crate::store::Error::io("seeking in a blob", e)))?;
                 response_headers.insert(
                     header::CONTENT_RANGE,
                     h(&format!("bytes {start}-{end}/{total}")),
                 );
                 response_headers.insert(header::CONTENT_LENGTH, h(&len.to_string()));
-                let body = Body::from_stream(tokio_util::io::ReaderStream::new(blob.take(len)));
+                let body = match blob {
+                    Content::Bytes(bytes) => Body::from(bytes.slice(start as usize..=end as usize)),
+                    Content::File(blob) => {
+                        let mut blob = tokio::fs::File::from_std(blob);
+                        blob.seek(std::io::SeekFrom::Start(start))
+                            .await
+                            .map_err(|e| {
+                                ApiError::from(crate::store::Error::io("seeking in a blob", e))
+                            })?;
+                        Body::from_stream(tokio_util::io::ReaderStream::new(blob.take(len)))
+                    }
+                };
                 return Ok((StatusCode::PARTIAL_CONTENT, response_headers, body).into_response());
             }
             // Several ranges would need multipart/byteranges: send it all instead,
@@ -162,8 +179,22 @@ pub(crate) async fn read_raw(
         }
     }
     response_headers.insert(header::CONTENT_LENGTH, h(&total.to_string()));
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(blob));
+    let body = match blob {
+        Content::Bytes(bytes) => Body::from(bytes),
+        Content::File(blob) => Body::from_stream(tokio_util::io::ReaderStream::new(
+            tokio::fs::File::from_std(blob),
+        )),
+    };
     Ok((StatusCode::OK, response_headers, body).into_response())
+}
+
+/// Contents up to this size are served from memory; larger ones stream.
+const READ_WHOLE_LIMIT: u64 = 256 * 1024;
+
+/// A blob's bytes, read whole, or its open file for streaming.
+enum Content {
+    Bytes(axum::body::Bytes),
+    File(std::fs::File),
 }
 
 /// Reads at most `limit` bytes, then fails and raises `over`.

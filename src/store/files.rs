@@ -587,6 +587,50 @@ impl Store {
         tree(&conn, cid, at)
     }
 
+    /// One page of the live files of a state whose path starts with `prefix`
+    /// (and of `kind`, if given), sorted by path, and how many match in all.
+    ///
+    /// A 100,000-file listing takes a few hundred milliseconds to read, so the
+    /// last few listings are kept and reused while the index is unchanged (by
+    /// this process, or by another one: SQLite's `data_version`). Paging
+    /// through a large collection then costs one read, not one per page.
+    pub fn files_page(
+        &self,
+        key: &str,
+        at: At,
+        prefix: &str,
+        kind: Option<LinkableKind>,
+        offset: usize,
+        limit: usize,
+    ) -> Result<(usize, Vec<FileEntry>)> {
+        let conn = self.conn();
+        let (cid, collection) = Store::find_collection(&conn, key)?;
+        let state = resolve_at(&conn, cid, &collection.slug, at)?;
+        let data_version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        let token = (data_version, conn.total_changes());
+        let listing_key = ListingKey {
+            cid,
+            state,
+            prefix: prefix.to_string(),
+            kind,
+        };
+        let listing = match self.listings.get(&listing_key, token) {
+            Some(listing) => listing,
+            None => {
+                let mut files = tree(&conn, cid, state)?;
+                files.retain(|f| f.path.starts_with(prefix) && kind.is_none_or(|k| f.kind == k));
+                let listing = std::sync::Arc::new(files);
+                self.listings.put(listing_key, token, listing.clone());
+                listing
+            }
+        };
+        drop(conn);
+        let page = listing.iter().skip(offset).take(limit).cloned().collect();
+        Ok((listing.len(), page))
+    }
+
     /// One live file of a collection state.
     pub fn file(&self, key: &str, path: &str, at: At) -> Result<FileEntry> {
         let path = RelPath::new(path)?;
@@ -981,6 +1025,46 @@ pub(crate) fn lookup_keys(target: &Target) -> (Option<String>, Option<String>) {
     }
 }
 
+/// Which listing a [`ListingCache`] entry holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ListingKey {
+    cid: i64,
+    state: State,
+    prefix: String,
+    kind: Option<LinkableKind>,
+}
+
+/// The last few file listings, each with the index's change token at the time
+/// it was read (`PRAGMA data_version`, which moves when another connection
+/// commits, and this connection's `total_changes`).
+#[derive(Debug, Default)]
+pub(crate) struct ListingCache {
+    entries: std::sync::Mutex<Vec<(ListingKey, (i64, u64), std::sync::Arc<Vec<FileEntry>>)>>,
+}
+
+/// Listings kept at once (each of a 100,000-file collection is ~25 MB).
+const LISTINGS_KEPT: usize = 4;
+
+impl ListingCache {
+    fn get(&self, key: &ListingKey, token: (i64, u64)) -> Option<std::sync::Arc<Vec<FileEntry>>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|(_, t, _)| *t == token);
+        entries
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, _, listing)| listing.clone())
+    }
+
+    fn put(&self, key: ListingKey, token: (i64, u64), listing: std::sync::Arc<Vec<FileEntry>>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|(k, t, _)| *t == token && *k != key);
+        if entries.len() >= LISTINGS_KEPT {
+            entries.remove(0);
+        }
+        entries.push((key, token, listing));
+    }
+}
+
 /// A collection state with `Latest` resolved and a version number checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum State {
@@ -992,20 +1076,19 @@ pub(crate) fn resolve_at(conn: &Connection, cid: i64, slug: &str, at: At) -> Res
     match at {
         At::Draft => Ok(State::Draft),
         At::Latest => {
-            let latest: Option<i64> = conn.query_row(
-                "SELECT max(number) FROM collection_version WHERE collection_id = :cid",
-                named_params! {":cid": cid},
-                |r| r.get(0),
-            )?;
+            let latest: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT max(number) FROM collection_version WHERE collection_id = :cid",
+                )?
+                .query_row(named_params! {":cid": cid}, |r| r.get(0))?;
             Ok(latest.map(State::Version).unwrap_or(State::Draft))
         }
         At::Version(number) => {
             let pruned: Option<Option<String>> = conn
-                .query_row(
+                .prepare_cached(
                     "SELECT pruned_at FROM collection_version WHERE collection_id = :cid AND number = :n",
-                    named_params! {":cid": cid, ":n": number},
-                    |r| r.get(0),
-                )
+                )?
+                .query_row(named_params! {":cid": cid, ":n": number}, |r| r.get(0))
                 .optional()?;
             match pruned {
                 None => Err(Error::VersionNotFound {

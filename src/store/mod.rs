@@ -52,6 +52,9 @@ pub struct Store {
     /// Writers vs. GC's blob sweep; see `lock.rs`.
     lock: lock::WriteLock,
     events: events::Bus,
+    /// Recent file listings for [`Store::files_page`], valid while the index
+    /// has not changed.
+    listings: files::ListingCache,
 }
 
 impl Store {
@@ -69,6 +72,7 @@ impl Store {
             blobs,
             lock,
             events: events::Bus::default(),
+            listings: files::ListingCache::default(),
         })
     }
 
@@ -101,28 +105,27 @@ impl Store {
 
     /// Resolves a collection by uuid or slug to its row id and record.
     fn find_collection(conn: &Connection, key: &str) -> Result<(i64, Collection)> {
-        conn.query_row(
+        conn.prepare_cached(
             "SELECT collection_id, uuid, slug, title, description, owner, author, license,
                     created_at, updated_at
              FROM collection WHERE slug = :key OR uuid = :key",
-            rusqlite::named_params! {":key": key},
-            |row| {
-                Ok((
-                    row.get(0)?,
-                    Collection {
-                        uuid: row.get(1)?,
-                        slug: row.get(2)?,
-                        title: row.get(3)?,
-                        description: row.get(4)?,
-                        owner: row.get(5)?,
-                        author: row.get(6)?,
-                        license: row.get(7)?,
-                        created_at: row.get(8)?,
-                        updated_at: row.get(9)?,
-                    },
-                ))
-            },
-        )
+        )?
+        .query_row(rusqlite::named_params! {":key": key}, |row| {
+            Ok((
+                row.get(0)?,
+                Collection {
+                    uuid: row.get(1)?,
+                    slug: row.get(2)?,
+                    title: row.get(3)?,
+                    description: row.get(4)?,
+                    owner: row.get(5)?,
+                    author: row.get(6)?,
+                    license: row.get(7)?,
+                    created_at: row.get(8)?,
+                    updated_at: row.get(9)?,
+                },
+            ))
+        })
         .optional()?
         .ok_or_else(|| Error::CollectionNotFound(key.to_string()))
     }

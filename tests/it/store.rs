@@ -1000,3 +1000,74 @@ fn one_batch_can_mix_new_files_with_changes_to_published_ones() {
     }
     assert!(t.fsck(&NoProgress).unwrap().is_clean());
 }
+
+#[test]
+fn file_pages_follow_writes_from_this_store_and_from_another_process() {
+    let t = TestStore::new();
+    t.create_collection("paged", &CollectionMetadata::default())
+        .unwrap();
+    for i in 0..5 {
+        t.write("paged", &format!("html/p{i}.html"), b"<p/>", Source::Cli)
+            .unwrap();
+    }
+    t.write("paged", "static/a.png", b"png", Source::Cli)
+        .unwrap();
+    let page = |offset, limit| {
+        let (count, files) = t
+            .files_page("paged", At::Draft, "html/", None, offset, limit)
+            .unwrap();
+        (count, files.into_iter().map(|f| f.path).collect::<Vec<_>>())
+    };
+    assert_eq!(
+        page(0, 2),
+        (5, vec!["html/p0.html".into(), "html/p1.html".into()])
+    );
+    assert_eq!(page(4, 2), (5, vec!["html/p4.html".into()]));
+    let (assets, _) = t
+        .files_page(
+            "paged",
+            At::Draft,
+            "",
+            Some(blockstore::store::LinkableKind::Asset),
+            0,
+            10,
+        )
+        .unwrap();
+    assert_eq!(assets, 1);
+    // A write through this store is seen at once (the cached listing is stale).
+    t.write("paged", "html/p5.html", b"<p/>", Source::Cli)
+        .unwrap();
+    assert_eq!(page(0, 100).0, 6);
+    t.delete("paged", "html/p0.html", Source::Cli).unwrap();
+    assert_eq!(page(0, 1), (5, vec!["html/p1.html".into()]));
+    // So is one by another connection (another process, in real life).
+    let other = blockstore::Store::open(t.data_dir()).unwrap();
+    other
+        .write("paged", "html/p6.html", b"<p/>", Source::Cli)
+        .unwrap();
+    assert_eq!(page(0, 100).0, 6);
+    // And a publish changes what "latest" lists.
+    assert_eq!(
+        t.files_page("paged", At::Latest, "", None, 0, 100)
+            .unwrap()
+            .0,
+        7,
+        "no version yet: latest is the draft"
+    );
+    publish(&t, "paged", "one");
+    other
+        .write("paged", "html/p7.html", b"<p/>", Source::Cli)
+        .unwrap();
+    assert_eq!(
+        t.files_page("paged", At::Latest, "", None, 0, 100)
+            .unwrap()
+            .0,
+        7
+    );
+    assert_eq!(
+        t.files_page("paged", At::Draft, "", None, 0, 100)
+            .unwrap()
+            .0,
+        8
+    );
+}

@@ -1,0 +1,374 @@
+//! Figures of the REST issue, measured on the release binary as a user runs it:
+//!
+//! 1. Start-up: from spawning `blockstore serve` on a 100,000-unit store to its
+//!    first 200 on `/api/v1/health` (target ≤ 200 ms), and the idle RSS after
+//!    start (target ≤ 50 MB).
+//! 2. `wrk` on loopback, 2 threads, 32 connections, 10 s: `GET raw` of a 4 KB
+//!    unit (target ≥ 15,000 req/s, p99 ≤ 10 ms), and the same bytes from
+//!    `python3 -m http.server` for a ratio.
+//! 3. A page of 100 files from the 100,000-file collection (target p50 ≤ 5 ms),
+//!    with `wrk` on one connection.
+//!
+//! Run with `cargo bench --bench server` (needs `wrk`: `apt-get install wrk`;
+//! without it the wrk figures are reported as skipped). Prints a Markdown
+//! table on stdout, progress on stderr. Nothing is asserted.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn release_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("release")
+}
+
+fn build() -> (PathBuf, PathBuf) {
+    let status = Command::new(env!("CARGO"))
+        .args([
+            "build",
+            "--release",
+            "--bin",
+            "blockstore",
+            "--example",
+            "gen_olx",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "the release build works");
+    let dir = release_dir();
+    (dir.join("blockstore"), dir.join("examples").join("gen_olx"))
+}
+
+fn http(addr: &str, path: &str) -> Option<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| raw[p + 4..].to_vec())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+fn put(addr: &str, path: &str, body: &[u8]) -> u16 {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    write!(
+        stream,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut raw = String::new();
+    let _ = stream.read_to_string(&mut raw);
+    raw.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+struct Serving {
+    child: Child,
+    addr: String,
+    started: Instant,
+}
+
+fn serve(bin: &Path, data: &Path) -> Serving {
+    let started = Instant::now();
+    let mut child = Command::new(bin)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--json", "serve", "--addr", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line).expect("the URL line");
+    let addr = info["url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    Serving {
+        child,
+        addr,
+        started,
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    v[v.len() / 2]
+}
+
+/// (requests/s, p50 ms, p99 ms) from `wrk --latency`.
+fn wrk(url: &str, threads: u32, connections: u32, seconds: u32) -> Option<(f64, f64, f64)> {
+    let out = Command::new("wrk")
+        .args([
+            &format!("-t{threads}"),
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            url,
+        ])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rate = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let pct = |p: &str| -> Option<f64> {
+        let v = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(p))?
+            .split_whitespace()
+            .nth(1)?
+            .to_string();
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_alphabetic())?);
+        let num: f64 = num.parse().ok()?;
+        Some(match unit {
+            "us" => num / 1000.0,
+            "ms" => num,
+            "s" => num * 1000.0,
+            _ => return None,
+        })
+    };
+    let errors = text.contains("Non-2xx") || text.contains("Socket errors");
+    if errors {
+        eprintln!("  wrk reported errors:\n{text}");
+    }
+    Some((rate, pct("50%")?, pct("99%")?))
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return;
+    }
+    let (bin, gen) = build();
+    let work = tempfile::tempdir().expect("a scratch dir");
+    let tree = work.path().join("tree");
+    let data = work.path().join("data");
+    let mut rows: Vec<(String, String, String, String)> = Vec::new();
+    let mut row = |what: &str, target: &str, measured: String, met: Option<bool>| {
+        eprintln!("  {what}: {measured}");
+        rows.push((
+            what.to_string(),
+            target.to_string(),
+            measured,
+            match met {
+                Some(true) => "met".into(),
+                Some(false) => "**not met**".into(),
+                None => "–".into(),
+            },
+        ));
+    };
+
+    eprintln!("[setup] a 100,000-unit collection");
+    let status = Command::new(&gen)
+        .args(["--units", "100000", "--assets", "0"])
+        .arg(&tree)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = Command::new(&bin)
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["import"])
+        .arg(&tree)
+        .args(["--collection", "big", "--publish"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    eprintln!("[1] start-up and idle RSS");
+    let mut starts = Vec::new();
+    let mut rss = 0;
+    for _ in 0..5 {
+        let s = serve(&bin, &data);
+        loop {
+            if let Some((200, _)) = http(&s.addr, "/api/v1/health") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        starts.push(s.started.elapsed().as_secs_f64() * 1000.0);
+        std::thread::sleep(Duration::from_secs(1));
+        rss = rss.max(rss_kb(s.child.id()));
+    }
+    let start = median(&mut starts);
+    row(
+        "process start to first 200 on /api/v1/health, 100,000-unit store (median of 5)",
+        "≤ 200 ms",
+        format!("{start:.1} ms"),
+        Some(start <= 200.0),
+    );
+    row(
+        "idle RSS 1 s after start (max of 5, VmRSS)",
+        "≤ 50 MB",
+        format!("{:.1} MB", rss as f64 / 1024.0),
+        Some(rss as f64 / 1024.0 <= 50.0),
+    );
+
+    let s = serve(&bin, &data);
+    let unit: Vec<u8> = {
+        let mut v = b"<html><body>".to_vec();
+        while v.len() < 4096 - 14 {
+            v.extend_from_slice(b"<p>lorem ipsum dolor sit amet</p>\n");
+        }
+        v.truncate(4096 - 14);
+        v.extend_from_slice(b"</body></html>");
+        v
+    };
+    assert_eq!(unit.len(), 4096);
+    assert!(matches!(
+        put(
+            &s.addr,
+            "/api/v1/collections/big/raw/html/bench4k.html",
+            &unit
+        ),
+        200 | 201
+    ));
+    let raw_url = format!(
+        "http://{}/api/v1/collections/big/raw/html/bench4k.html",
+        s.addr
+    );
+    let have_wrk = Command::new("wrk").arg("--version").output().is_ok();
+    if !have_wrk {
+        row(
+            "wrk figures",
+            "–",
+            "skipped: wrk is not installed (apt-get install wrk)".into(),
+            None,
+        );
+    } else {
+        eprintln!("[2] GET raw of a 4 KB unit, wrk -t2 -c32 -d10s");
+        if let Some((rate, _p50, p99)) = wrk(&raw_url, 2, 32, 10) {
+            row(
+                "`GET raw` 4 KB unit: requests/s",
+                "≥ 15,000",
+                format!("{rate:.0}"),
+                Some(rate >= 15_000.0),
+            );
+            row(
+                "`GET raw` 4 KB unit: p99 latency",
+                "≤ 10 ms",
+                format!("{p99:.2} ms"),
+                Some(p99 <= 10.0),
+            );
+            // The same bytes from a static file server.
+            let static_dir = work.path().join("static");
+            std::fs::create_dir_all(&static_dir).unwrap();
+            std::fs::write(static_dir.join("bench4k.html"), &unit).unwrap();
+            let port = {
+                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                l.local_addr().unwrap().port()
+            };
+            let mut py = Command::new("python3")
+                .args([
+                    "-m",
+                    "http.server",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                ])
+                .current_dir(&static_dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("python3 http.server starts");
+            let py_addr = format!("127.0.0.1:{port}");
+            for _ in 0..200 {
+                if http(&py_addr, "/bench4k.html").is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if let Some((py_rate, _, py_p99)) =
+                wrk(&format!("http://{py_addr}/bench4k.html"), 2, 32, 10)
+            {
+                row(
+                    "`python3 -m http.server`, same 4 KB file: requests/s (p99)",
+                    "–",
+                    format!("{py_rate:.0} ({py_p99:.2} ms)"),
+                    None,
+                );
+                row(
+                    "blockstore / http.server throughput",
+                    "–",
+                    format!("{:.1}×", rate / py_rate),
+                    None,
+                );
+            }
+            let _ = py.kill();
+            let _ = py.wait();
+        }
+        eprintln!("[3] a page of 100 files from 100,000, wrk -t1 -c1 -d5s");
+        let page_url = format!(
+            "http://{}/api/v1/collections/big/files?page=500&page_size=100",
+            s.addr
+        );
+        let (status, body) = http(
+            &s.addr,
+            "/api/v1/collections/big/files?page=500&page_size=100",
+        )
+        .unwrap();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        if let Some((_, p50, p99)) = wrk(&page_url, 1, 1, 5) {
+            row(
+                "page of 100 files (page 500) from 100,000: p50 (p99)",
+                "p50 ≤ 5 ms",
+                format!("{p50:.2} ms ({p99:.2} ms)"),
+                Some(p50 <= 5.0),
+            );
+        }
+    }
+    drop(s);
+    println!("| measure | target | measured | met? |\n|---|---|---|---|");
+    for (what, target, measured, met) in rows {
+        println!("| {what} | {target} | {measured} | {met} |");
+    }
+}
