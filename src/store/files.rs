@@ -1039,14 +1039,20 @@ struct ListingKey {
 /// commits, and this connection's `total_changes`).
 #[derive(Debug, Default)]
 pub(crate) struct ListingCache {
-    entries: std::sync::Mutex<Vec<(ListingKey, (i64, u64), std::sync::Arc<Vec<FileEntry>>)>>,
+    entries: std::sync::Mutex<Vec<(ListingKey, ChangeToken, Listing)>>,
 }
+
+/// (`PRAGMA data_version`, `total_changes`) when a listing was read.
+type ChangeToken = (i64, u64);
+
+/// A shared, sorted file listing.
+type Listing = std::sync::Arc<Vec<FileEntry>>;
 
 /// Listings kept at once (each of a 100,000-file collection is ~25 MB).
 const LISTINGS_KEPT: usize = 4;
 
 impl ListingCache {
-    fn get(&self, key: &ListingKey, token: (i64, u64)) -> Option<std::sync::Arc<Vec<FileEntry>>> {
+    fn get(&self, key: &ListingKey, token: ChangeToken) -> Option<Listing> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|(_, t, _)| *t == token);
         entries
@@ -1055,7 +1061,7 @@ impl ListingCache {
             .map(|(_, _, listing)| listing.clone())
     }
 
-    fn put(&self, key: ListingKey, token: (i64, u64), listing: std::sync::Arc<Vec<FileEntry>>) {
+    fn put(&self, key: ListingKey, token: ChangeToken, listing: Listing) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|(k, t, _)| *t == token && *k != key);
         if entries.len() >= LISTINGS_KEPT {
