@@ -8,7 +8,7 @@ use super::AppState;
 use crate::store::{
     At, Collection, CollectionMetadata, CollectionSummary, CollectionVersion,
     CollectionVersionDetail, Diff, Direction, FileEntry, GcOptions, GcReport, History, LinkInfo,
-    LinkReport, Linkable, LinkableKind, PublishOptions, PublishReport, RevertReport,
+    LinkReport, Linkable, LinkableKind, PublishOptions, PublishReport, RevertReport, VersionDetail,
 };
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
@@ -50,6 +50,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/units/{uuid}/versions", get(unit_versions))
         .route("/assets/{uuid}/versions", get(asset_versions))
         .route("/links/{uuid}", get(link))
+        .route("/versions/{uuid}", get(version_by_uuid))
         .route("/gc", post(gc))
 }
 
@@ -754,6 +755,16 @@ pub(crate) async fn link(
     let uuid = path(u)?;
     let link = state.blocking(move |s| s.link(&uuid)).await?;
     Ok(Json(link).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/versions/{uuid}", tag = "uuids", params(("uuid" = String, Path, description = "A uuid")), responses((status = 200, body = VersionDetail), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn version_by_uuid(
+    State(state): State<AppState>,
+    u: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let uuid = path(u)?;
+    let version = state.blocking(move |s| s.version_by_uuid(&uuid)).await?;
+    Ok(Json(version).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -11,8 +11,8 @@ use crate::store::links::{LinkKind, ParseProblem, Resolution, Syntax, Target};
 use crate::store::{
     At, Change, ChangeStatus, Collection, CollectionMetadata, CollectionSummary, CollectionVersion,
     CollectionVersionDetail, Diff, DraftRevision, Event, FileEntry, GcReport, History, LinkInfo,
-    LinkReport, Linkable, LinkableKind, Malformed, PublishReport, RevertReport, VersionInfo,
-    WriteOutcome,
+    LinkReport, Linkable, LinkableKind, Malformed, PublishReport, RevertReport, VersionDetail,
+    VersionInfo, WriteOutcome,
 };
 use axum::routing::get;
 use axum::{Json, Router};
@@ -34,7 +34,7 @@ use utoipa::OpenApi;
         update_collection, delete_collection, list_files, file_detail,
         publish, revert, list_versions, version_detail, diff, history,
         links, import, export, unit, asset, unit_versions,
-        asset_versions, link, gc,
+        asset_versions, link, version_by_uuid, gc,
         super::raw::read_raw, super::raw::write_raw, super::raw::delete_raw,
         super::events::events, openapi,
     ),
@@ -45,7 +45,7 @@ use utoipa::OpenApi;
         Collection, CollectionMetadata, CollectionSummary, FileEntry, LinkableKind, At,
         WriteOutcome, VersionInfo, DraftRevision, History, CollectionVersion, ChangeStatus,
         Change, CollectionVersionDetail, Diff, LinkInfo, Malformed, LinkReport, PublishReport,
-        RevertReport, Linkable, GcReport, Event, LinkKind, Target, Resolution, ParseProblem,
+        RevertReport, Linkable, VersionDetail, GcReport, Event, LinkKind, Target, Resolution, ParseProblem,
         Syntax,
     )),
     modifiers(&BearerToken),

@@ -799,12 +799,13 @@ fn create_linkable(
     })?;
     let linkable_id = tx.last_insert_rowid();
     tx.prepare_cached(
-        "INSERT INTO version (version_id, linkable_id, collection_id, number, path, hash, size, media_type,
+        "INSERT INTO version (version_id, uuid, linkable_id, collection_id, number, path, hash, size, media_type,
             created_at, garbage_collect)
-         VALUES (:version_id, :linkable_id, :cid, NULL, :path, :hash, :size, :media_type, :at, 0)",
+         VALUES (:version_id, :uuid, :linkable_id, :cid, NULL, :path, :hash, :size, :media_type, :at, 0)",
     )?
     .execute(named_params! {
         ":version_id": version_id,
+        ":uuid": uuid::Uuid::now_v7().to_string(),
         ":linkable_id": linkable_id,
         ":cid": cid,
         ":path": entry.path.as_str(),
@@ -935,11 +936,12 @@ fn set_draft_row(
         }
         None => {
             tx.prepare_cached(
-                "INSERT INTO version (linkable_id, collection_id, number, path, hash, size, media_type,
+                "INSERT INTO version (uuid, linkable_id, collection_id, number, path, hash, size, media_type,
                     created_at, garbage_collect)
-                 VALUES (:linkable_id, :cid, NULL, :path, :hash, :size, :media_type, :at, :gc)",
+                 VALUES (:uuid, :linkable_id, :cid, NULL, :path, :hash, :size, :media_type, :at, :gc)",
             )?
             .execute(named_params! {
+                ":uuid": uuid::Uuid::now_v7().to_string(),
                 ":linkable_id": linkable_id, ":cid": cid, ":path": path.as_str(), ":hash": hash,
                 ":size": size as i64, ":media_type": media_type, ":at": at, ":gc": current.garbage_collect,
             })?;

@@ -119,6 +119,28 @@ impl Store {
         })
     }
 
+    /// One version (numbered, or a draft) by its uuid.
+    pub fn version_by_uuid(&self, uuid: &str) -> Result<VersionDetail> {
+        let conn = self.conn();
+        let found = conn
+            .prepare_cached(&format!(
+                "SELECT {VERSION_COLUMNS}, l.uuid, l.kind, c.slug
+             FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
+             JOIN collection c ON c.collection_id = v.collection_id
+             WHERE v.uuid = :uuid"
+            ))?
+            .query_row(named_params! {":uuid": uuid}, |r| {
+                Ok(VersionDetail {
+                    version: version_info(r)?,
+                    linkable: r.get(9)?,
+                    kind: LinkableKind::from_sql(&r.get::<_, String>(10)?),
+                    collection: r.get(11)?,
+                })
+            })
+            .optional()?;
+        found.ok_or_else(|| Error::NotFound(format!("version {uuid:?}")))
+    }
+
     /// The versions and draft revisions of a unit or asset by uuid.
     pub fn linkable_history(&self, uuid: &str) -> Result<History> {
         let conn = self.conn();
@@ -126,6 +148,28 @@ impl Store {
         let (linkable_id, _, kind, _) = find_linkable(&conn, uuid)?;
         linkable_history(&conn, linkable_id, uuid.to_string(), &kind)
     }
+}
+
+/// The columns [`version_info`] reads, from `version v`.
+const VERSION_COLUMNS: &str =
+    "v.uuid, v.number, v.path, v.hash, v.size, v.created_at, v.published_in, v.garbage_collect,
+     (SELECT problems FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'xml')";
+
+fn version_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
+    let problems: Option<String> = r.get(8)?;
+    Ok(VersionInfo {
+        uuid: r.get(0)?,
+        number: r.get(1)?,
+        path: r.get(2)?,
+        hash: r.get(3)?,
+        size: r.get::<_, i64>(4)? as u64,
+        created_at: r.get(5)?,
+        published_in: r.get(6)?,
+        garbage_collect: r.get(7)?,
+        problems: problems
+            .and_then(|p| serde_json::from_str::<Vec<ParseProblem>>(&p).ok())
+            .unwrap_or_default(),
+    })
 }
 
 /// (linkable_id, collection_id, kind, collection slug) of a linkable uuid.
@@ -146,28 +190,12 @@ fn linkable_history(
     uuid: String,
     kind: &str,
 ) -> Result<History> {
-    let mut stmt = conn.prepare(
-        "SELECT v.number, v.path, v.hash, v.size, v.created_at, v.published_in, v.garbage_collect,
-                (SELECT problems FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'xml')
-         FROM version v WHERE v.linkable_id = :id
-         ORDER BY v.number IS NULL DESC, v.number DESC",
-    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {VERSION_COLUMNS} FROM version v WHERE v.linkable_id = :id
+         ORDER BY v.number IS NULL DESC, v.number DESC"
+    ))?;
     let versions = stmt
-        .query_map(named_params! {":id": linkable_id}, |r| {
-            let problems: Option<String> = r.get(7)?;
-            Ok(VersionInfo {
-                number: r.get(0)?,
-                path: r.get(1)?,
-                hash: r.get(2)?,
-                size: r.get::<_, i64>(3)? as u64,
-                created_at: r.get(4)?,
-                published_in: r.get(5)?,
-                garbage_collect: r.get(6)?,
-                problems: problems
-                    .and_then(|p| serde_json::from_str::<Vec<ParseProblem>>(&p).ok())
-                    .unwrap_or_default(),
-            })
-        })?
+        .query_map(named_params! {":id": linkable_id}, version_info)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut stmt = conn.prepare(
         "SELECT path, hash, size, source, created_at FROM draft_revision

@@ -199,6 +199,8 @@ pub enum WriteOutcome {
 /// One entry of a linkable's history: a numbered version, or the draft.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionInfo {
+    /// This version's own uuid (`GET /api/v1/versions/{uuid}`).
+    pub uuid: String,
     /// `None` for the draft.
     pub number: Option<i64>,
     pub path: String,
@@ -223,6 +225,18 @@ pub struct DraftRevision {
 }
 
 /// Everything known about one path's linkable.
+/// One version found by its uuid, with what it is a version of.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct VersionDetail {
+    /// The unit's or asset's uuid.
+    pub linkable: String,
+    pub kind: LinkableKind,
+    /// The slug of the collection it belongs to.
+    pub collection: String,
+    #[serde(flatten)]
+    pub version: VersionInfo,
+}
+
 /// A unit or asset found by uuid.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Linkable {

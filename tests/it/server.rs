@@ -502,6 +502,13 @@ fn a_prototype_session_over_http() {
         .get(&format!("{API}/units/{unit_uuid}/versions"))
         .expect(200);
     assert_eq!(unit_versions["versions"].as_array().unwrap().len(), 2);
+    // Each version is addressable by its own uuid.
+    let v1_uuid = unit_versions["versions"][1]["uuid"].as_str().unwrap();
+    let v1 = server.get(&format!("{API}/versions/{v1_uuid}")).expect(200);
+    assert_eq!(v1["number"], 1);
+    assert_eq!(v1["linkable"], unit_uuid);
+    assert_eq!(v1["collection"], "proto");
+    assert_eq!(v1["hash"], put_body["file"]["hash"]);
     // The published version is still what version=1 serves.
     let old = server.get(&format!("{c}/raw/vertical/unit1.xml?version=1"));
     assert_eq!(old.body, vertical);
@@ -1204,6 +1211,7 @@ fn the_openapi_document_is_valid_and_covers_every_endpoint() {
         ("/api/v1/units/{uuid}", &["get"]),
         ("/api/v1/assets/{uuid}", &["get"]),
         ("/api/v1/links/{uuid}", &["get"]),
+        ("/api/v1/versions/{uuid}", &["get"]),
         ("/api/v1/units/{uuid}/versions", &["get"]),
         ("/api/v1/assets/{uuid}/versions", &["get"]),
         ("/api/v1/gc", &["post"]),

@@ -1071,3 +1071,42 @@ fn file_pages_follow_writes_from_this_store_and_from_another_process() {
         8
     );
 }
+
+#[test]
+fn a_schema_1_store_migrates_and_its_versions_get_uuids() {
+    let t = TestStore::new();
+    t.create_collection("old", &CollectionMetadata::default())
+        .unwrap();
+    t.write("old", "html/a.html", b"<p>1</p>", Source::Cli)
+        .unwrap();
+    publish(&t, "old", "one");
+    t.write("old", "html/a.html", b"<p>2</p>", Source::Cli)
+        .unwrap();
+    let dir = t.data_dir();
+    let TestStore { dir: _keep, store } = t;
+    drop(store);
+    // Turn it back into what a schema-1 binary wrote.
+    {
+        let conn = rusqlite::Connection::open(dir.join("store.db")).unwrap();
+        conn.execute_batch(
+            "DROP INDEX version_uuid; ALTER TABLE version DROP COLUMN uuid; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let store = blockstore::Store::open(&dir).expect("a schema-1 store migrates");
+    let history = store.history("old", "html/a.html").unwrap();
+    let uuids: Vec<&str> = history.versions.iter().map(|v| v.uuid.as_str()).collect();
+    assert_eq!(uuids.len(), 2);
+    assert_ne!(uuids[0], uuids[1]);
+    for uuid in &uuids {
+        assert!(uuid::Uuid::parse_str(uuid).is_ok(), "{uuid} is a uuid");
+        assert_eq!(store.version_by_uuid(uuid).unwrap().version.uuid, *uuid);
+    }
+    // New versions get uuids from the code.
+    store
+        .write("old", "html/b.html", b"<p>b</p>", Source::Cli)
+        .unwrap();
+    let b = store.history("old", "html/b.html").unwrap();
+    assert!(uuid::Uuid::parse_str(&b.versions[0].uuid).is_ok());
+    assert!(store.fsck(&NoProgress).unwrap().is_clean());
+}

@@ -11,7 +11,13 @@ use std::path::Path;
 use std::time::Duration;
 
 /// The migrations, in order. The schema version is their count.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("sql/0001_init.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("sql/0001_init.sql")),
+    (
+        "0002_version_uuid",
+        include_str!("sql/0002_version_uuid.sql"),
+    ),
+];
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
