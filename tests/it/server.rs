@@ -1286,3 +1286,55 @@ fn the_openapi_document_is_valid_and_covers_every_endpoint() {
         }
     }
 }
+
+#[test]
+fn shutdown_lets_an_upload_in_flight_finish_and_commit() {
+    let mut server = Server::start(&[]);
+    server
+        .json(
+            "POST",
+            &format!("{API}/collections"),
+            json!({"slug": "late"}),
+        )
+        .expect(201);
+    let body: Vec<u8> = (0..1_000_000u32).map(|i| (i % 253) as u8).collect();
+    let path = format!("{API}/collections/late/raw/static/big.bin");
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "PUT {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        server.addr,
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(&body[..body.len() / 2]).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // SIGTERM while the upload is half sent; the rest arrives afterwards.
+    let pid = server.child.as_ref().unwrap().id();
+    Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(&body[body.len() / 2..]).unwrap();
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let resp = Resp::parse(&raw);
+    assert_eq!(
+        resp.status,
+        201,
+        "the in-flight write finishes: {}",
+        resp.text()
+    );
+    let status = server.stop();
+    assert!(status.success(), "{status:?}");
+    let store = blockstore::Store::open(&server.data).unwrap();
+    let (_, bytes) = store
+        .read("late", "static/big.bin", blockstore::store::At::Draft)
+        .unwrap();
+    assert_eq!(bytes, body, "and what it wrote is committed");
+}
