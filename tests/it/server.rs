@@ -1338,3 +1338,44 @@ fn shutdown_lets_an_upload_in_flight_finish_and_commit() {
         .unwrap();
     assert_eq!(bytes, body, "and what it wrote is committed");
 }
+
+#[test]
+fn logs_follow_prints_new_requests_as_they_happen() {
+    let server = Server::start(&[]);
+    server.get(&format!("{API}/health")).expect(200);
+    let mut follow = Command::new(env!("CARGO_BIN_EXE_blockstore"))
+        .arg("--data-dir")
+        .arg(&server.data)
+        .args(["logs", "-f", "-n", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = follow.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    server
+        .get(&format!("{API}/collections/followed-request"))
+        .expect_error(404);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = false;
+    while std::time::Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) if line.contains("followed-request") => {
+                seen = true;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert!(seen, "logs -f printed the new request's line");
+}
