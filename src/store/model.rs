@@ -154,6 +154,8 @@ impl Source {
 pub enum Precondition {
     /// The path's draft holds exactly this content hash.
     Hash(String),
+    /// The path's draft holds one of these hashes (`If-Match: "a", "b"`).
+    AnyOf(Vec<String>),
     /// The path exists in the draft (`If-Match: *`).
     Exists,
     /// The path does not exist in the draft (`If-None-Match: *`).
@@ -168,6 +170,7 @@ impl Precondition {
     pub fn holds(&self, current: Option<&str>) -> bool {
         match self {
             Precondition::Hash(hash) => current == Some(hash.as_str()),
+            Precondition::AnyOf(hashes) => current.is_some_and(|c| hashes.iter().any(|h| h == c)),
             Precondition::Exists => current.is_some(),
             Precondition::Absent => current.is_none(),
             Precondition::NoneOf(hashes) => !current.is_some_and(|c| hashes.iter().any(|h| h == c)),
@@ -178,6 +181,7 @@ impl Precondition {
     pub fn describe(&self) -> String {
         match self {
             Precondition::Hash(hash) => hash.clone(),
+            Precondition::AnyOf(hashes) => format!("one of {}", hashes.join(", ")),
             Precondition::Exists => "an existing file".into(),
             Precondition::Absent => "no file".into(),
             Precondition::NoneOf(hashes) => format!("none of {}", hashes.join(", ")),

@@ -12,7 +12,8 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RelPath(String);
 
-/// The longest path accepted, in bytes (as most filesystems' PATH_MAX).
+/// The longest path accepted, in characters (the API's OpenAPI document says
+/// the same, and JSON Schema counts characters, not bytes).
 pub const MAX_PATH_LEN: usize = 1024;
 
 impl RelPath {
@@ -27,8 +28,8 @@ impl RelPath {
         if path.is_empty() {
             return Err(bad("the path is empty"));
         }
-        if path.len() > MAX_PATH_LEN {
-            return Err(bad("the path is longer than 1024 bytes"));
+        if path.len() > MAX_PATH_LEN && path.chars().count() > MAX_PATH_LEN {
+            return Err(bad("the path is longer than 1024 characters"));
         }
         if path.starts_with('/') {
             return Err(bad(
@@ -113,5 +114,16 @@ mod tests {
         ] {
             assert!(RelPath::new(bad).is_err(), "{bad:?} must be refused");
         }
+    }
+
+    #[test]
+    fn paths_up_to_1024_characters_are_accepted_whatever_their_bytes() {
+        let ascii = format!("static/{}", "a".repeat(1024 - 7));
+        assert!(RelPath::new(&ascii).is_ok());
+        let wide = format!("static/{}", "é".repeat(1024 - 7));
+        assert!(wide.len() > 1024, "more bytes than characters");
+        assert!(RelPath::new(&wide).is_ok());
+        let long = format!("static/{}", "a".repeat(1025 - 7));
+        assert!(RelPath::new(&long).is_err());
     }
 }
