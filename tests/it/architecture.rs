@@ -84,20 +84,20 @@ fn mentions(line: &str, word: &str) -> bool {
     })
 }
 
-#[test]
-fn the_store_and_olx_layers_never_mention_outer_layers_or_print() {
-    let files = rust_files(&["src/store", "src/olx"]);
-    assert!(!files.is_empty(), "src/store and src/olx have sources");
-    let mut offences = Vec::new();
+/// Every non-comment line under `dirs` that mentions one of `forbidden`.
+fn offences(dirs: &[&str], forbidden: &[&str]) -> Vec<String> {
+    let files = rust_files(dirs);
+    assert!(!files.is_empty(), "{dirs:?} have sources");
+    let mut found = Vec::new();
     for path in &files {
         let text = std::fs::read_to_string(path).expect("a readable source file");
         for (n, line) in text.lines().enumerate() {
             if line.trim_start().starts_with("//") {
                 continue;
             }
-            for word in FORBIDDEN_IN_INNER_LAYERS {
+            for word in forbidden {
                 if mentions(line, word) {
-                    offences.push(format!(
+                    found.push(format!(
                         "{}:{}: mentions `{word}`: {}",
                         relative(path),
                         n + 1,
@@ -107,17 +107,21 @@ fn the_store_and_olx_layers_never_mention_outer_layers_or_print() {
             }
         }
     }
+    found
+}
+
+#[test]
+fn the_store_and_olx_layers_never_mention_outer_layers_or_print() {
+    let found = offences(&["src/store", "src/olx"], FORBIDDEN_IN_INNER_LAYERS);
     assert!(
-        offences.is_empty(),
+        found.is_empty(),
         "the store and OLX layers know nothing of the CLI, server, sync or terminals:\n  {}",
-        offences.join("\n  ")
+        found.join("\n  ")
     );
 }
 
 #[test]
 fn the_server_never_touches_sqlite_or_the_cli_and_never_prints() {
-    let files = rust_files(&["src/server"]);
-    assert!(!files.is_empty(), "src/server has sources");
     let forbidden = [
         "rusqlite",
         "crate::cli",
@@ -126,24 +130,11 @@ fn the_server_never_touches_sqlite_or_the_cli_and_never_prints() {
         "print!",
         "eprint!",
     ];
-    let mut offences = Vec::new();
-    for path in &files {
-        let text = std::fs::read_to_string(path).expect("a readable source file");
-        for (n, line) in text.lines().enumerate() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
-            for word in forbidden {
-                if mentions(line, word) {
-                    offences.push(format!("{}:{}: mentions `{word}`", relative(path), n + 1));
-                }
-            }
-        }
-    }
+    let found = offences(&["src/server"], &forbidden);
     assert!(
-        offences.is_empty(),
+        found.is_empty(),
         "the server is a thin layer over the store: no SQL, no CLI, no printing:\n  {}",
-        offences.join("\n  ")
+        found.join("\n  ")
     );
 }
 
