@@ -1,4 +1,5 @@
-//! Content commands: `import`, `files`, `show`, `write`, `delete`, `rename`.
+//! Content commands: `import`, `export`, `files`, `show`, `write`, `delete`,
+//! `rename`.
 
 use super::output::{bytes, Output};
 use super::{split_at, split_target};
@@ -8,6 +9,49 @@ use clap::Args;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(crate) struct ExportArgs {
+    /// The collection (slug or uuid).
+    slug: String,
+    /// Where to write: a new directory, or a file ending in .tar.gz, .tgz or .tar.
+    out: PathBuf,
+    /// Export published version N instead of the draft.
+    #[arg(long, value_name = "N", conflicts_with = "draft")]
+    version: Option<i64>,
+    /// Export the draft (the default).
+    #[arg(long)]
+    draft: bool,
+}
+
+pub(crate) fn export(store: &Store, out: &Output, args: ExportArgs) -> crate::Result<ExitCode> {
+    let at = match args.version {
+        Some(n) if n >= 1 => At::Version(n),
+        Some(n) => {
+            return Err(Error::Invalid(format!(
+                "--version {n}: versions are numbered from 1"
+            )))
+        }
+        None => At::Draft,
+    };
+    let report = {
+        let bar = out.progress();
+        crate::olx::export(store, &args.slug, at, &args.out, &bar)?
+    };
+    if out.json {
+        out.json(&report)?;
+    } else {
+        println!(
+            "{} ({}): {} files, {} -> {}",
+            report.collection,
+            report.at,
+            report.files,
+            bytes(report.bytes),
+            report.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
 
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {

@@ -53,6 +53,8 @@ enum Command {
     Logs(serve::LogsArgs),
     /// Import an OLX export (course or library) or any tree into a collection's draft.
     Import(content::ImportArgs),
+    /// Export the draft or a published version as a directory or .tar.gz (reproducible).
+    Export(content::ExportArgs),
     /// List, create, show or delete collections.
     Collections(collections::CollectionsArgs),
     /// List the files of a collection state.
@@ -130,6 +132,7 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
     match command {
         Command::Serve(_) | Command::Logs(_) => unreachable!("handled above"),
         Command::Import(args) => content::import(&store, &out, args),
+        Command::Export(args) => content::export(&store, &out, args),
         Command::Collections(args) => collections::run(&store, &out, args),
         Command::Files(args) => content::files(&store, &out, args),
         Command::Show(args) => content::show(&store, &out, args),

@@ -8,6 +8,7 @@ mod architecture;
 mod cli;
 mod crash;
 mod demo;
+mod export;
 mod links;
 mod server;
 mod store;

@@ -1,0 +1,261 @@
+//! Exporting a collection state (the draft or a published version) as the OLX
+//! tree it is: a directory, or a reproducible `.tar.gz` / `.tar`.
+//!
+//! Bytes stream from the blob store one file at a time, never the whole
+//! collection in memory. The output is written under a temporary name next to
+//! `OUT` and renamed into place at the end, so a failed or interrupted export
+//! leaves nothing behind. Archives are reproducible: entries sorted by path,
+//! mtime 0, owner 0:0, mode 0644 (directories 0755), an empty gzip header
+//! name and mtime, so the same state always gives the same bytes. Like Studio's
+//! exports, an archive holds one top-level folder: `course/` when the tree has
+//! `course.xml`, `library/` for `library.xml`, else the collection's slug.
+
+use crate::store::{At, Error, FileEntry, Progress, Result, Store};
+use serde::Serialize;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// What to export and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// A directory tree.
+    Dir,
+    /// A gzipped tar archive.
+    TarGz,
+    /// A plain tar archive.
+    Tar,
+}
+
+impl ExportFormat {
+    /// The format an output path asks for by its name.
+    pub fn for_path(out: &Path) -> ExportFormat {
+        let name = out
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
+            ExportFormat::TarGz
+        } else if name.ends_with(".tar") {
+            ExportFormat::Tar
+        } else {
+            ExportFormat::Dir
+        }
+    }
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    pub collection: String,
+    pub at: At,
+    pub out: PathBuf,
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Exports the state `at` of collection `key` to `out` (which must not exist).
+pub fn export(
+    store: &Store,
+    key: &str,
+    at: At,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<ExportReport> {
+    if fs::symlink_metadata(out).is_ok() {
+        return Err(Error::Invalid(format!(
+            "{} already exists; export into a new path (nothing is overwritten)",
+            out.display()
+        )));
+    }
+    let collection = store.collection(key)?;
+    let files = store.files(key, at)?;
+    let format = ExportFormat::for_path(out);
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{} is not a directory; create it first",
+            parent.display()
+        )));
+    }
+    let name = out
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{} names no file", out.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&tmp);
+    let _ = fs::remove_file(&tmp);
+    progress.phase("exporting", Some(files.len() as u64));
+    let written = match format {
+        ExportFormat::Dir => write_dir(store, &files, &tmp, progress),
+        ExportFormat::TarGz | ExportFormat::Tar => {
+            let top = top_folder(&files, &collection.slug);
+            write_archive(store, &files, &tmp, &top, format, progress)
+        }
+    };
+    let bytes = match written {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    #[allow(clippy::disallowed_methods)]
+    fs::rename(&tmp, out).map_err(|e| {
+        let _ = fs::remove_dir_all(&tmp);
+        let _ = fs::remove_file(&tmp);
+        Error::io(format!("moving the export into {}", out.display()), e)
+    })?;
+    Ok(ExportReport {
+        collection: collection.slug,
+        at,
+        out: out.to_path_buf(),
+        files: files.len() as u64,
+        bytes,
+    })
+}
+
+/// The archive's one top-level folder, as Studio names it.
+fn top_folder(files: &[FileEntry], slug: &str) -> String {
+    if files.iter().any(|f| f.path == "course.xml") {
+        "course".into()
+    } else if files.iter().any(|f| f.path == "library.xml") {
+        "library".into()
+    } else {
+        slug.into()
+    }
+}
+
+fn write_dir(
+    store: &Store,
+    files: &[FileEntry],
+    root: &Path,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    fs::create_dir_all(root).map_err(|e| Error::io(format!("creating {}", root.display()), e))?;
+    let mut bytes = 0;
+    for (n, file) in files.iter().enumerate() {
+        if n % 256 == 0 && progress.interrupted() {
+            return Err(Error::Interrupted);
+        }
+        // Paths were validated on the way in (`RelPath`): relative, no `..`.
+        let target = root.join(&file.path);
+        if let Some(dir) = target.parent() {
+            fs::create_dir_all(dir)
+                .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        let mut blob = store.blobs().open_blob(&file.hash)?;
+        let mut out = File::create(&target)
+            .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
+        bytes += io::copy(&mut blob, &mut out)
+            .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
+        progress.advance(1);
+    }
+    Ok(bytes)
+}
+
+fn write_archive(
+    store: &Store,
+    files: &[FileEntry],
+    path: &Path,
+    top: &str,
+    format: ExportFormat,
+    progress: &dyn Progress,
+) -> Result<u64> {
+    let file =
+        File::create(path).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    let sink = match format {
+        ExportFormat::TarGz => Sink::Gz(
+            flate2::GzBuilder::new()
+                .mtime(0)
+                .write(BufWriter::new(file), flate2::Compression::default()),
+        ),
+        _ => Sink::Plain(BufWriter::new(file)),
+    };
+    let mut tar = tar::Builder::new(sink);
+    tar.mode(tar::HeaderMode::Deterministic);
+    let io_err = |e: io::Error| Error::io(format!("writing {}", path.display()), e);
+    // Directories first appear just before their first file; `files` is sorted
+    // by path, so each directory is written once, in order.
+    let mut dirs_written = std::collections::BTreeSet::new();
+    let mut add_dir = |tar: &mut tar::Builder<Sink>, dir: &str| -> io::Result<()> {
+        if !dirs_written.insert(dir.to_string()) {
+            return Ok(());
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_size(0);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        tar.append_data(&mut header, format!("{dir}/"), io::empty())
+    };
+    add_dir(&mut tar, top).map_err(io_err)?;
+    let mut bytes = 0;
+    for (n, file) in files.iter().enumerate() {
+        if n % 256 == 0 && progress.interrupted() {
+            return Err(Error::Interrupted);
+        }
+        let mut prefix = String::from(top);
+        let parts: Vec<&str> = file.path.split('/').collect();
+        for part in &parts[..parts.len() - 1] {
+            prefix.push('/');
+            prefix.push_str(part);
+            add_dir(&mut tar, &prefix).map_err(io_err)?;
+        }
+        let blob = store.blobs().open_blob(&file.hash)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o644);
+        header.set_size(file.size);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        tar.append_data(&mut header, format!("{top}/{}", file.path), blob)
+            .map_err(io_err)?;
+        bytes += file.size;
+        progress.advance(1);
+    }
+    let file = tar.into_inner().and_then(Sink::finish).map_err(io_err)?;
+    file.sync_all().map_err(io_err)?;
+    Ok(bytes)
+}
+
+/// Where the tar stream goes: through gzip, or straight to the file.
+enum Sink {
+    Gz(flate2::write::GzEncoder<BufWriter<File>>),
+    Plain(BufWriter<File>),
+}
+
+impl Sink {
+    /// Writes the gzip trailer (if any) and flushes, returning the file.
+    fn finish(self) -> io::Result<File> {
+        let buffered = match self {
+            Sink::Gz(gz) => gz.finish()?,
+            Sink::Plain(plain) => plain,
+        };
+        buffered.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Gz(gz) => gz.write(buf),
+            Sink::Plain(plain) => plain.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Gz(gz) => gz.flush(),
+            Sink::Plain(plain) => plain.flush(),
+        }
+    }
+}
