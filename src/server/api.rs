@@ -676,27 +676,32 @@ pub(crate) async fn export() -> ApiResult {
     not_yet("exporting a .tar.gz over HTTP").await
 }
 
+/// The 404 for a uuid asked for as the wrong kind (a unit's uuid under
+/// `/assets/`, or the reverse), naming the right endpoint.
+fn wrong_kind(uuid: &str, actual: LinkableKind, wanted: LinkableKind) -> Option<ApiError> {
+    let a = |k: LinkableKind| {
+        if k == LinkableKind::Unit {
+            "a unit"
+        } else {
+            "an asset"
+        }
+    };
+    (actual != wanted).then(|| {
+        ApiError::not_found(format!(
+            "{uuid} is {}, not {}: use /api/v1/{}s/{uuid}",
+            a(actual),
+            a(wanted),
+            actual.as_str()
+        ))
+    })
+}
+
 async fn linkable_of_kind(state: &AppState, uuid: String, kind: LinkableKind) -> ApiResult {
     let found = state.blocking(move |s| s.linkable(&uuid)).await?;
-    if found.kind != kind {
-        return Err(ApiError::not_found(format!(
-            "{} is a{}, not a{}: use /api/v1/{}s/{}",
-            found.uuid,
-            if found.kind == LinkableKind::Unit {
-                " unit"
-            } else {
-                "n asset"
-            },
-            if kind == LinkableKind::Unit {
-                " unit"
-            } else {
-                "n asset"
-            },
-            found.kind.as_str(),
-            found.uuid
-        )));
+    match wrong_kind(&found.uuid, found.kind, kind) {
+        Some(error) => Err(error),
+        None => Ok(Json(found).into_response()),
     }
-    Ok(Json(found).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/units/{uuid}", tag = "uuids", params(("uuid" = String, Path, description = "A uuid")), responses((status = 200, body = Linkable), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
@@ -717,18 +722,10 @@ pub(crate) async fn asset(
 
 async fn versions_of_kind(state: &AppState, uuid: String, kind: LinkableKind) -> ApiResult {
     let history = state.blocking(move |s| s.linkable_history(&uuid)).await?;
-    if history.kind != kind {
-        return Err(ApiError::not_found(format!(
-            "{} is not a{}",
-            history.uuid,
-            if kind == LinkableKind::Unit {
-                " unit"
-            } else {
-                "n asset"
-            }
-        )));
+    match wrong_kind(&history.uuid, history.kind, kind) {
+        Some(error) => Err(error),
+        None => Ok(Json(history).into_response()),
     }
-    Ok(Json(history).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/units/{uuid}/versions", tag = "uuids", params(("uuid" = String, Path, description = "A uuid")), responses((status = 200, body = History), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]

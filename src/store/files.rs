@@ -231,7 +231,9 @@ impl Store {
         expect: Option<Precondition>,
     ) -> Result<WriteOutcome> {
         let path = RelPath::new(path)?;
-        self.precheck(key, &path, expect.as_ref())?;
+        if expect.is_some() {
+            self.precheck(key, &path, expect.as_ref())?;
+        }
         let report = self.with_write_lock(|| {
             let blob = self.blobs.put(bytes)?;
             let mut entry = BatchEntry::new(path, blob, bytes);
@@ -281,24 +283,15 @@ impl Store {
     /// counts is repeated inside the write's transaction; a write that loses a
     /// race there leaves only an unreferenced blob, which gc sweeps.
     fn precheck(&self, key: &str, path: &RelPath, expect: Option<&Precondition>) -> Result<()> {
-        let collection = self.collection(key)?;
-        let Some(expect) = expect else {
-            return Ok(());
-        };
-        let current = match self.file(key, path.as_str(), At::Draft) {
-            Ok(file) => Some(file.hash),
-            Err(Error::FileNotFound { .. }) => None,
-            Err(e) => return Err(e),
-        };
-        if expect.holds(current.as_deref()) {
-            return Ok(());
+        let conn = self.conn();
+        let (cid, collection) = Store::find_collection(&conn, key)?;
+        match expect {
+            None => Ok(()),
+            Some(expect) => {
+                let current = lookup(&conn, cid, path.as_str())?;
+                check(expect, &collection.slug, path, current.as_ref())
+            }
         }
-        Err(Error::PreconditionFailed {
-            collection: collection.slug,
-            path: path.to_string(),
-            expected: expect.describe(),
-            current,
-        })
     }
 
     fn apply_one_locked(
@@ -495,15 +488,7 @@ impl Store {
             }
             let current = lookup(&tx, cid, entry.path.as_str())?;
             if let Some(expect) = &entry.expect {
-                let live = current.as_ref().and_then(|c| c.hash.as_deref());
-                if !expect.holds(live) {
-                    return Err(Error::PreconditionFailed {
-                        collection: collection.slug.clone(),
-                        path: entry.path.into_string(),
-                        expected: expect.describe(),
-                        current: live.map(str::to_string),
-                    });
-                }
+                check(expect, &collection.slug, &entry.path, current.as_ref())?;
             }
             match current {
                 Some(current) if current.hash.as_deref() == Some(entry.blob.hash.as_str()) => {
@@ -726,6 +711,25 @@ fn draft_state(conn: &Connection, cid: i64) -> Result<HashMap<String, Current>> 
 }
 
 /// The draft-view state of the linkable at `path`, live or deleted.
+/// Whether a write's precondition holds for the path's draft `current`.
+fn check(
+    expect: &Precondition,
+    collection: &str,
+    path: &RelPath,
+    current: Option<&Current>,
+) -> Result<()> {
+    let live = current.and_then(|c| c.hash.as_deref());
+    if expect.holds(live) {
+        return Ok(());
+    }
+    Err(Error::PreconditionFailed {
+        collection: collection.to_string(),
+        path: path.to_string(),
+        expected: expect.describe(),
+        current: live.map(str::to_string),
+    })
+}
+
 fn lookup(conn: &Connection, cid: i64, path: &str) -> Result<Option<Current>> {
     let mut stmt = conn.prepare_cached(
         "SELECT l.linkable_id, l.draft_version_id, l.published_version_id, v.hash, v.garbage_collect
