@@ -3,7 +3,7 @@
 
 use super::output::{bytes, Output};
 use super::{split_at, split_target};
-use crate::olx::{import_dir, ImportOptions};
+use crate::olx::{import_archive, import_path, ArchiveFormat, ArchiveLimits, ImportOptions};
 use crate::store::{At, Error, Source, Store};
 use clap::Args;
 use std::io::{Read, Write};
@@ -55,7 +55,9 @@ pub(crate) fn export(store: &Store, out: &Output, args: ExportArgs) -> crate::Re
 
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
-    /// The export's root folder (the folder holding course.xml or library.xml).
+    /// The export: its root folder (the one holding course.xml or library.xml),
+    /// a .tar.gz/.tgz/.tar archive of it (as Studio exports), or - for an archive
+    /// on stdin.
     path: PathBuf,
     /// Collection to import into (created if missing). Default: ORG.COURSE.RUN
     /// from course.xml, ORG.LIBRARY from library.xml, else the folder's name.
@@ -67,6 +69,12 @@ pub(crate) struct ImportArgs {
     /// The publish message (with --publish).
     #[arg(short = 'm', long, value_name = "MSG")]
     message: Option<String>,
+    /// Refuse an archive that expands to more bytes than this.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::olx::archive::DEFAULT_MAX_BYTES)]
+    max_bytes: u64,
+    /// Refuse an archive with more entries (files and folders) than this.
+    #[arg(long, value_name = "N", default_value_t = crate::olx::archive::DEFAULT_MAX_ENTRIES)]
+    max_entries: u64,
 }
 
 pub(crate) fn import(store: &Store, out: &Output, args: ImportArgs) -> crate::Result<ExitCode> {
@@ -77,7 +85,24 @@ pub(crate) fn import(store: &Store, out: &Output, args: ImportArgs) -> crate::Re
     };
     let report = {
         let bar = out.progress();
-        import_dir(store, &args.path, &options, &bar)?
+        let limits = ArchiveLimits {
+            max_bytes: args.max_bytes,
+            max_entries: args.max_entries,
+        };
+        if args.path.as_os_str() == "-" {
+            let stdin = std::io::stdin();
+            let mut reader = std::io::BufReader::with_capacity(256 * 1024, stdin.lock());
+            let head = std::io::BufRead::fill_buf(&mut reader)
+                .map_err(|e| Error::io("reading stdin", e))?;
+            let format = ArchiveFormat::sniff(head).ok_or_else(|| {
+                Error::Invalid(
+                    "stdin is not a .tar.gz or .tar archive; pipe an OLX export archive in".into(),
+                )
+            })?;
+            import_archive(store, &mut reader, format, "stdin", &options, limits, &bar)?
+        } else {
+            import_path(store, &args.path, &options, limits, &bar)?
+        }
     };
     if out.json {
         out.json(&report)?;

@@ -56,7 +56,7 @@ pub fn import_dir(
         std::fs::metadata(root).map_err(|e| Error::io(format!("reading {}", root.display()), e))?;
     if !meta.is_dir() {
         return Err(Error::Invalid(format!(
-            "{} is not a directory (archives arrive with the OLX archive issue; unpack it first)",
+            "{} is not a directory; a .tar.gz/.tgz/.tar goes through `olx::import_archive`",
             root.display()
         )));
     }
@@ -72,7 +72,7 @@ pub fn import_dir(
         Err(e) => return Err(e),
     };
     let metadata = CollectionMetadata {
-        title: display_name(root),
+        title: title_from(&|name| std::fs::read(root.join(name)).ok()),
         ..CollectionMetadata::default()
     };
     let in_tree: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
@@ -126,23 +126,7 @@ pub fn import_dir(
         })
     });
     let mut report = report?;
-    if options.publish {
-        let message = options
-            .message
-            .clone()
-            .unwrap_or_else(|| format!("Import {}", root.display()));
-        match store.publish(
-            &slug,
-            &PublishOptions {
-                message,
-                strict: false,
-            },
-        ) {
-            Ok(published) => report.published = Some(published),
-            Err(Error::NothingToPublish { .. }) => {}
-            Err(e) => return Err(e),
-        }
-    }
+    publish_after(store, &mut report, options, &root.display().to_string())?;
     Ok(report)
 }
 
@@ -297,7 +281,23 @@ fn read_one(blobs: &crate::store::BlobStore, found: &Found) -> Result<BatchEntry
 /// The slug a tree imports as when none is given: `ORG.COURSE.RUN` from
 /// `course.xml`, `ORG.LIBRARY` from `library.xml`, else the folder's name.
 pub fn default_slug(root: &Path) -> Result<String> {
-    let attrs = |file: &str| root_attributes(&root.join(file));
+    let fallback = std::fs::canonicalize(root)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    slug_from(&|name| std::fs::read(root.join(name)).ok(), &fallback).ok_or_else(|| {
+        Error::Invalid(format!(
+            "cannot derive a collection slug from {}; pass --collection SLUG",
+            root.display()
+        ))
+    })
+}
+
+/// A tree's default slug, reading its files through `read` (a folder or an
+/// archive's entries); `fallback` names the tree when it is no course or
+/// library export.
+pub(crate) fn slug_from(read: &dyn Fn(&str) -> Option<Vec<u8>>, fallback: &str) -> Option<String> {
+    let attrs = |file: &str| read(file).and_then(|bytes| root_attributes(&bytes));
     let candidate = if let Some(a) = attrs("course.xml") {
         [a.get("org"), a.get("course"), a.get("url_name")]
             .into_iter()
@@ -316,12 +316,9 @@ pub fn default_slug(root: &Path) -> Result<String> {
         String::new()
     };
     let candidate = if candidate.is_empty() {
-        std::fs::canonicalize(root)
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_default()
+        fallback
     } else {
-        candidate
+        &candidate
     };
     let slug: String = candidate
         .chars()
@@ -337,19 +334,12 @@ pub fn default_slug(root: &Path) -> Result<String> {
         .chars()
         .take(100)
         .collect();
-    if slug.is_empty() {
-        return Err(Error::Invalid(format!(
-            "cannot derive a collection slug from {}; pass --collection SLUG",
-            root.display()
-        )));
-    }
-    Ok(slug)
+    (!slug.is_empty()).then_some(slug)
 }
 
-/// The root element's attributes of an XML file, if it parses that far.
-fn root_attributes(path: &Path) -> Option<std::collections::HashMap<String, String>> {
-    let bytes = std::fs::read(path).ok()?;
-    let mut reader = quick_xml::Reader::from_reader(bytes.as_slice());
+/// The root element's attributes of an XML document, if it parses that far.
+fn root_attributes(bytes: &[u8]) -> Option<std::collections::HashMap<String, String>> {
+    let mut reader = quick_xml::Reader::from_reader(bytes);
     let mut buf = Vec::new();
     loop {
         match reader.read_event_into(&mut buf).ok()? {
@@ -369,16 +359,44 @@ fn root_attributes(path: &Path) -> Option<std::collections::HashMap<String, Stri
 }
 
 /// The course's or library's display name, for the collection title.
-fn display_name(root: &Path) -> Option<String> {
-    if let Some(course) = root_attributes(&root.join("course.xml")) {
+pub(crate) fn title_from(read: &dyn Fn(&str) -> Option<Vec<u8>>) -> Option<String> {
+    let attrs = |file: &str| read(file).and_then(|bytes| root_attributes(&bytes));
+    if let Some(course) = attrs("course.xml") {
         if let Some(url_name) = course.get("url_name") {
-            let inner = root.join("course").join(format!("{url_name}.xml"));
-            if let Some(name) = root_attributes(&inner).and_then(|a| a.get("display_name").cloned())
-            {
+            let inner = format!("course/{url_name}.xml");
+            if let Some(name) = attrs(&inner).and_then(|a| a.get("display_name").cloned()) {
                 return Some(name);
             }
         }
         return course.get("display_name").cloned();
     }
-    root_attributes(&root.join("library.xml")).and_then(|a| a.get("display_name").cloned())
+    attrs("library.xml").and_then(|a| a.get("display_name").cloned())
+}
+
+/// Publishes after an import when asked (nothing to publish is no error).
+pub(crate) fn publish_after(
+    store: &Store,
+    report: &mut ImportReport,
+    options: &ImportOptions,
+    what: &str,
+) -> Result<()> {
+    if !options.publish {
+        return Ok(());
+    }
+    let message = options
+        .message
+        .clone()
+        .unwrap_or_else(|| format!("Import {what}"));
+    match store.publish(
+        &report.collection,
+        &PublishOptions {
+            message,
+            strict: false,
+        },
+    ) {
+        Ok(published) => report.published = Some(published),
+        Err(Error::NothingToPublish { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }

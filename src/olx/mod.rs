@@ -4,8 +4,10 @@
 //! never the CLI (and later never the server).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod archive;
 pub mod export;
 pub mod import;
 
+pub use archive::{import_archive, import_path, ArchiveFormat, ArchiveLimits};
 pub use export::{export, ExportFormat, ExportReport};
 pub use import::{default_slug, import_dir, ImportOptions, ImportReport};

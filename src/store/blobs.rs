@@ -298,9 +298,13 @@ impl BlobStore {
         if pending.len() <= FSYNC_EACH_LIMIT || !cfg!(target_os = "linux") {
             let mut shards = std::collections::BTreeSet::new();
             for path in &pending {
-                File::open(path)
-                    .and_then(|f| f.sync_all())
-                    .map_err(|e| Error::io(format!("syncing {}", path.display()), e))?;
+                match File::open(path).and_then(|f| f.sync_all()) {
+                    Ok(()) => {}
+                    // Discarded since (the write that stored it failed and
+                    // `Store::discard_blobs` removed it): nothing references it.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io(format!("syncing {}", path.display()), e)),
+                }
                 if let Some(shard) = path.parent() {
                     shards.insert(shard.to_path_buf());
                 }

@@ -168,6 +168,32 @@ impl Store {
         Ok(())
     }
 
+    /// Removes blobs that a failed write (a refused archive import) stored
+    /// before it failed, unless something references them by now. Under the
+    /// exclusive lock, like gc's sweep: no writer can be about to reference one.
+    pub fn discard_blobs(&self, hashes: &[String]) -> Result<()> {
+        if hashes.is_empty() {
+            return Ok(());
+        }
+        self.lock.exclusive(|| {
+            let referenced: HashSet<String> = {
+                let conn = self.conn();
+                let mut stmt = conn.prepare(
+                    "SELECT hash FROM version WHERE hash IS NOT NULL
+                     UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL",
+                )?;
+                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for hash in hashes {
+                if !referenced.contains(hash) {
+                    self.blobs.remove(hash)?;
+                }
+            }
+            Ok(())
+        })
+    }
+
     /// Assets of the draft state that nothing live links to and whose current
     /// version has `garbage_collect` set, as (slug, path).
     fn collectable_orphans(&self) -> Result<Vec<(String, String)>> {

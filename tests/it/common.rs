@@ -183,6 +183,23 @@ pub fn snapshot(store: &Store) -> String {
     out
 }
 
+/// [`snapshot`] of the store in `data`, plus fsck's verdict and every file
+/// in its blob store: what "changed nothing" means, down to stray blobs.
+pub fn observable(data: &Path) -> String {
+    let store = blockstore::Store::open(data).unwrap();
+    let mut out = snapshot(&store);
+    let fsck = store.fsck(&blockstore::store::NoProgress).unwrap();
+    out += &format!("fsck clean: {}\n", fsck.is_clean());
+    let mut blobs: Vec<String> = walkdir::WalkDir::new(data.join("blobs"))
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    blobs.sort();
+    out + &blobs.join("\n")
+}
+
 /// The splitmix64 generator: tiny and seeded, so a failing test reproduces.
 pub struct SplitMix64(pub u64);
 

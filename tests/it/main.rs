@@ -5,6 +5,7 @@
 mod common;
 
 mod architecture;
+mod archive;
 mod cli;
 mod crash;
 mod demo;

@@ -779,21 +779,6 @@ fn concurrent_writers_never_lose_a_write_and_if_match_losers_get_412() {
 }
 
 /// Everything a client could observe of the store, plus its blob files.
-fn observable(data: &Path) -> String {
-    let store = blockstore::Store::open(data).unwrap();
-    let mut out = snapshot(&store);
-    let fsck = store.fsck(&blockstore::store::NoProgress).unwrap();
-    out += &format!("fsck clean: {}\n", fsck.is_clean());
-    let mut blobs: Vec<String> = walkdir::WalkDir::new(data.join("blobs"))
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().display().to_string())
-        .collect();
-    blobs.sort();
-    out + &blobs.join("\n")
-}
-
 #[test]
 fn bad_input_gets_a_documented_4xx_and_changes_nothing() {
     let server = Server::start(&["--upload-limit", "4096", "--json-limit", "2048"]);

@@ -1,0 +1,523 @@
+//! Archive import: Studio-style `.tar.gz`/`.tar` exports streamed into a
+//! collection, round trips through export, and hostile archives refused with
+//! the store left exactly as it was.
+
+use crate::common::*;
+use blockstore::olx::{import_archive, import_path, ArchiveFormat, ArchiveLimits, ImportOptions};
+use blockstore::store::{At, ErrorKind, NoProgress};
+use std::io::Write;
+use std::path::Path;
+
+/// Builds a tar stream entry by entry, writing each header as given, so
+/// hostile names and entry types arrive exactly as an attacker would write
+/// them (`tar::Builder`'s own path setters refuse `..` and absolute paths).
+struct RawTar {
+    builder: tar::Builder<Vec<u8>>,
+}
+
+impl RawTar {
+    fn new() -> RawTar {
+        RawTar {
+            builder: tar::Builder::new(Vec::new()),
+        }
+    }
+
+    fn entry(&mut self, name: &[u8], kind: tar::EntryType, data: &[u8], link: &[u8]) -> &mut Self {
+        let mut header = tar::Header::new_gnu();
+        {
+            let gnu = header.as_gnu_mut().unwrap();
+            gnu.name[..name.len()].copy_from_slice(name);
+            gnu.linkname[..link.len()].copy_from_slice(link);
+        }
+        header.set_entry_type(kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        self.builder.append(&header, data).unwrap();
+        self
+    }
+
+    fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
+        self.entry(name.as_bytes(), tar::EntryType::Regular, data, b"")
+    }
+
+    /// Every file of `root` under `top/` (no folder entries, like many tools).
+    fn tree(&mut self, root: &Path, top: &str) -> &mut Self {
+        for (path, bytes) in tree_files(root) {
+            let name = if top.is_empty() {
+                path
+            } else {
+                format!("{top}/{path}")
+            };
+            let mut header = tar::Header::new_gnu();
+            header.set_size(bytes.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            // append_data writes a GNU long-name entry for names over 100 bytes.
+            self.builder
+                .append_data(&mut header, &name, bytes.as_slice())
+                .unwrap();
+        }
+        self
+    }
+
+    fn tar(&mut self) -> Vec<u8> {
+        let builder = std::mem::replace(&mut self.builder, tar::Builder::new(Vec::new()));
+        builder.into_inner().unwrap()
+    }
+
+    fn tar_gz(&mut self) -> Vec<u8> {
+        gzip(&self.tar())
+    }
+}
+
+/// `value` without its uuid fields, which differ between two stores.
+fn without_uuids(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(k, _)| !k.ends_with("uuid"))
+                .map(|(k, v)| (k, without_uuids(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_uuids).collect()),
+        other => other,
+    }
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+fn options(slug: &str) -> ImportOptions {
+    ImportOptions {
+        collection: Some(slug.to_string()),
+        ..ImportOptions::default()
+    }
+}
+
+#[test]
+fn a_studio_style_archive_imports_like_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let course = sample_course();
+    let archive = dir.path().join("course.tar.gz");
+    std::fs::write(&archive, RawTar::new().tree(&course, "course").tar_gz()).unwrap();
+
+    let from_folder = TestStore::new();
+    let folder = import_path(
+        &from_folder,
+        &course,
+        &ImportOptions::default(),
+        ArchiveLimits::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let from_archive = TestStore::new();
+    let report = import_path(
+        &from_archive,
+        &archive,
+        &ImportOptions::default(),
+        ArchiveLimits::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    // The slug comes from course.xml inside the archive's `course/` folder.
+    assert_eq!(report.collection, "BlockstoreX.OLX101.2026");
+    assert_eq!(report.collection, folder.collection);
+    assert_eq!(
+        (report.files, report.units, report.assets, report.bytes),
+        (folder.files, folder.units, folder.assets, folder.bytes)
+    );
+    let title = |s: &TestStore| s.collection(&report.collection).unwrap().title;
+    assert_eq!(title(&from_archive), "OLX in Practice");
+    let tree = |s: &TestStore| {
+        s.files(&report.collection, At::Draft)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.path, f.hash, f.size, f.kind))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tree(&from_archive), tree(&from_folder));
+    // Links were extracted with the stripped paths: the same report.
+    // (uuids differ between two stores; everything else must not).
+    let links = |s: &TestStore| {
+        without_uuids(
+            serde_json::to_value(s.link_report(&report.collection, At::Draft).unwrap()).unwrap(),
+        )
+    };
+    assert_eq!(links(&from_archive), links(&from_folder));
+
+    // Importing the same archive again changes nothing.
+    let again = import_path(
+        &from_archive,
+        &archive,
+        &ImportOptions::default(),
+        ArchiveLimits::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(again.changes.changed(), 0);
+    assert_eq!(again.new_blobs, 0);
+
+    // Export and import again: the same tree, byte for byte.
+    let out = dir.path().join("out");
+    blockstore::olx::export(
+        &from_archive,
+        &report.collection,
+        At::Draft,
+        &out,
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(tree_files(&out), tree_files(&course));
+}
+
+#[test]
+fn plain_tar_stdin_and_system_tar_archives_import_through_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let library = sample_library();
+
+    // A plain .tar, made by the system's tar with `./` prefixes and folder entries.
+    let plain = dir.path().join("lib.tar");
+    let status = std::process::Command::new("tar")
+        .arg("-cf")
+        .arg(&plain)
+        .arg("-C")
+        .arg(&library)
+        .arg(".")
+        .status()
+        .expect("tar runs");
+    assert!(status.success());
+    let report = cli_json(&data, &["import", plain.to_str().unwrap(), "-c", "lib"]);
+    assert_eq!(report["files"], 4);
+    assert_eq!(report["created_collection"], true);
+
+    // A .tgz through stdin, with --publish.
+    let tgz = RawTar::new().tree(&library, "library").tar_gz();
+    let out = run_cli_stdin(
+        &data,
+        &["--json", "import", "-", "--publish", "-m", "from stdin"],
+        Some(&tgz),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["collection"], "BlockstoreX.OLXQuestions");
+    assert_eq!(report["published"]["number"], 1);
+
+    // An archive without a telling name is recognised by its first bytes.
+    let unnamed = dir.path().join("download");
+    std::fs::write(&unnamed, &tgz).unwrap();
+    let report = cli_json(&data, &["import", unnamed.to_str().unwrap(), "-c", "lib3"]);
+    assert_eq!(report["files"], 4);
+
+    // Both collections hold the library, byte for byte.
+    let store = blockstore::Store::open(&data).unwrap();
+    let hashes = |slug: &str| {
+        store
+            .files(slug, At::Draft)
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.path, f.hash))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(hashes("lib"), hashes("BlockstoreX.OLXQuestions"));
+    assert_eq!(hashes("lib"), hashes("lib3"));
+}
+
+#[test]
+fn the_demo_course_and_library_round_trip_through_archives() {
+    let (Some(course), Some(library)) = (demo_course(), demo_library()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = TestStore::new();
+    for (root, top) in [(&course, "course"), (&library, "library")] {
+        let archive = dir.path().join(format!("{top}.tar.gz"));
+        std::fs::write(&archive, RawTar::new().tree(root, top).tar_gz()).unwrap();
+        let report = import_path(
+            &store,
+            &archive,
+            &options(top),
+            ArchiveLimits::default(),
+            &NoProgress,
+        )
+        .unwrap();
+        assert_eq!(report.files as usize, tree_files(root).len());
+        let out = dir.path().join(format!("{top}-out"));
+        blockstore::olx::export(&store, top, At::Draft, &out, &NoProgress).unwrap();
+        assert_eq!(tree_files(&out), tree_files(root), "{top} round-trips");
+        // And out again as an archive, twice: identical bytes.
+        let a = dir.path().join(format!("{top}-a.tar.gz"));
+        let b = dir.path().join(format!("{top}-b.tar.gz"));
+        blockstore::olx::export(&store, top, At::Draft, &a, &NoProgress).unwrap();
+        blockstore::olx::export(&store, top, At::Draft, &b, &NoProgress).unwrap();
+        assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    }
+}
+
+/// A store holding the sample course as `sample`, for refusals to leave alone.
+fn populated() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli_json(
+        &data,
+        &[
+            "import",
+            sample_course().to_str().unwrap(),
+            "-c",
+            "sample",
+            "--publish",
+        ],
+    );
+    (dir, data)
+}
+
+/// Imports `bytes` into `sample` and returns the refusal's message, after
+/// checking that it is an invalid-input error and that nothing changed.
+fn refused(data: &Path, bytes: &[u8], format: ArchiveFormat, limits: ArchiveLimits) -> String {
+    let before = observable(data);
+    let err = {
+        let store = blockstore::Store::open(data).unwrap();
+        import_archive(
+            &store,
+            &mut &bytes[..],
+            format,
+            "hostile.tar.gz",
+            &options("sample"),
+            limits,
+            &NoProgress,
+        )
+        .expect_err("a hostile archive is refused")
+    };
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert_eq!(
+        observable(data),
+        before,
+        "a refused archive changes nothing"
+    );
+    let message = err.to_string();
+    assert!(message.starts_with("hostile.tar.gz: "), "{message}");
+    assert!(message.contains("nothing was imported"), "{message}");
+    message
+}
+
+/// A good first entry whose bytes are new to the store, so a refusal must
+/// also take back the blob it wrote.
+const FRESH: &[u8] = b"<vertical display_name=\"written before the bad entry\"/>";
+
+#[test]
+fn hostile_archives_are_refused_and_change_nothing() {
+    use tar::EntryType::*;
+    let (_dir, data) = populated();
+    let limits = ArchiveLimits::default();
+    let gz = ArchiveFormat::TarGz;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "dot-dot",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .file("course/../../evil.xml", b"<x/>")
+                .tar_gz(),
+            "outside the archive's folder",
+        ),
+        (
+            "absolute",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .file("/etc/cron.d/evil", b"* * * * * root true")
+                .tar_gz(),
+            "absolute path",
+        ),
+        (
+            "symlink",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .entry(b"course/static/passwd", Symlink, b"", b"/etc/passwd")
+                .tar_gz(),
+            "symbolic link",
+        ),
+        (
+            "hardlink",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .entry(b"course/static/shadow", Link, b"", b"../../etc/shadow")
+                .tar_gz(),
+            "hard link",
+        ),
+        (
+            "device",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .entry(b"course/static/null", Char, b"", b"")
+                .tar_gz(),
+            "device",
+        ),
+        (
+            "fifo",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .entry(b"course/static/pipe", Fifo, b"", b"")
+                .tar_gz(),
+            "device or pipe",
+        ),
+        (
+            "duplicate",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .file("course/course.xml", b"<course/>")
+                .file("./course/course.xml", b"<course url_name=\"x\"/>")
+                .tar_gz(),
+            "appears twice",
+        ),
+        (
+            "non-utf8",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .entry(b"course/static/caf\xe9.png", Regular, b"png", b"")
+                .tar_gz(),
+            "not valid UTF-8",
+        ),
+        (
+            "backslash",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .file("course\\..\\evil.xml", b"<x/>")
+                .tar_gz(),
+            "outside the archive's folder",
+        ),
+        (
+            "not gzip",
+            b"<html>this is a web page saved as course.tar.gz</html>".to_vec(),
+            "not a gzip file",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let message = refused(&data, &bytes, gz, limits);
+        assert!(message.contains(expected), "{name}: {message}");
+    }
+
+    // Truncated: a real archive cut short, in the middle and near the end.
+    let whole = RawTar::new()
+        .file("course/vertical/fresh.xml", FRESH)
+        .tree(&sample_course(), "course")
+        .tar_gz();
+    for cut in [whole.len() / 2, whole.len() - 4] {
+        let message = refused(&data, &whole[..cut], gz, limits);
+        assert!(
+            message.contains("truncated") || message.contains("corrupt"),
+            "cut at {cut}: {message}"
+        );
+    }
+    // A plain tar cut inside an entry's data.
+    let plain = RawTar::new()
+        .file("course/vertical/fresh.xml", FRESH)
+        .file("course/static/big.bin", &[7u8; 5000])
+        .tar();
+    let message = refused(&data, &plain[..2000], ArchiveFormat::Tar, limits);
+    assert!(message.contains("truncated"), "{message}");
+    // Garbage as a plain tar.
+    let message = refused(&data, &[b'x'; 4096], ArchiveFormat::Tar, limits);
+    assert!(message.contains("corrupt"), "{message}");
+}
+
+#[test]
+fn a_gzip_bomb_stops_at_the_configured_limit() {
+    let (_dir, data) = populated();
+    let limits = ArchiveLimits {
+        max_bytes: 8 * 1024 * 1024,
+        ..ArchiveLimits::default()
+    };
+    // 64 MiB of zeros in one entry: the header announces it, refused before
+    // any of it is read.
+    let one = RawTar::new()
+        .file("course/vertical/fresh.xml", FRESH)
+        .file("course/static/zeros.bin", &vec![0u8; 64 * 1024 * 1024])
+        .tar_gz();
+    assert!(
+        one.len() < 200 * 1024,
+        "a tiny archive: {} bytes",
+        one.len()
+    );
+    let message = refused(&data, &one, ArchiveFormat::TarGz, limits);
+    assert!(message.contains("expands past the limit"), "{message}");
+    // Many 1 MiB entries, each small enough: the running total stops it.
+    let mut many = RawTar::new();
+    many.file("course/vertical/fresh.xml", FRESH);
+    for i in 0..12 {
+        many.file(&format!("course/static/z{i}.bin"), &vec![0u8; 1024 * 1024]);
+    }
+    let message = refused(&data, &many.tar_gz(), ArchiveFormat::TarGz, limits);
+    assert!(message.contains("expands past the limit"), "{message}");
+    assert!(message.contains("--max-bytes"), "{message}");
+}
+
+#[test]
+fn a_hundred_thousand_empty_entries_are_refused() {
+    let (_dir, data) = populated();
+    let mut tar = RawTar::new();
+    tar.file("course/vertical/fresh.xml", FRESH);
+    for i in 0..100_000 {
+        tar.file(&format!("course/e/{i:06}"), b"");
+    }
+    let bytes = tar.tar_gz();
+    let message = refused(
+        &data,
+        &bytes,
+        ArchiveFormat::TarGz,
+        ArchiveLimits::default(),
+    );
+    assert!(message.contains("more than 50000 entries"), "{message}");
+    assert!(message.contains("--max-entries"), "{message}");
+}
+
+#[test]
+fn the_cli_names_the_archive_and_exits_2_on_a_hostile_one() {
+    let (dir, data) = populated();
+    let before = observable(&data);
+    let archive = dir.path().join("evil.tar.gz");
+    std::fs::write(
+        &archive,
+        RawTar::new()
+            .file("course/vertical/fresh.xml", FRESH)
+            .file("course/../evil.xml", b"<x/>")
+            .tar_gz(),
+    )
+    .unwrap();
+    let out = run_cli(
+        &data,
+        &["import", archive.to_str().unwrap(), "-c", "sample"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(message.contains("evil.tar.gz"), "{message}");
+    assert!(message.contains("\"course/../evil.xml\""), "{message}");
+    // A file that is no archive at all.
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "just notes").unwrap();
+    let out = run_cli(&data, &["import", text.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("neither a folder nor"),
+        "{}",
+        stderr(&out)
+    );
+    // --max-bytes is honoured from the command line.
+    let big = dir.path().join("big.tar");
+    std::fs::write(
+        &big,
+        RawTar::new().file("course/a.bin", &[1u8; 10_000]).tar(),
+    )
+    .unwrap();
+    let out = run_cli(
+        &data,
+        &["import", big.to_str().unwrap(), "--max-bytes", "4096"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("expands past the limit of 4096 bytes"));
+    assert_eq!(observable(&data), before);
+}
