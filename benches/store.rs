@@ -1421,6 +1421,8 @@ fn storage(o: &Options, bins: &Bins, work: &Path, report: &mut Report) {
         collection: Some(slug.into()),
         publish: true,
         message: Some("import".into()),
+
+        ..ImportOptions::default()
     };
     import_dir(&store, &tree, &options, &NoProgress).expect("import");
     let mut contents = Contents::default();

@@ -20,6 +20,8 @@ fn main() -> blockstore::Result<()> {
         collection: Some("sample".into()),
         publish: true,
         message: Some("Initial import".into()),
+
+        ..ImportOptions::default()
     };
     let report = import_dir(&store, &course, &options, &NoProgress)?;
     println!("imported {} files into {}", report.files, report.collection);

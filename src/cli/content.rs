@@ -82,6 +82,7 @@ pub(crate) fn import(store: &Store, out: &Output, args: ImportArgs) -> crate::Re
         collection: args.collection,
         publish: args.publish,
         message: args.message,
+        source: Source::Cli,
     };
     let report = {
         let bar = out.progress();

@@ -22,7 +22,7 @@
 use super::import::{publish_after, slug_from, title_from, ImportOptions, ImportReport};
 use crate::store::{
     At, BatchEntry, BatchReport, BlobStore, CollectionMetadata, Error, LinkableKind, Progress,
-    RelPath, Result, Source, Store, Stored,
+    RelPath, Result, Store, Stored,
 };
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
@@ -193,7 +193,7 @@ pub fn import_archive(
             expected,
             deletes,
             true,
-            Source::Cli,
+            options.source,
             progress,
         )?;
         Ok(report)

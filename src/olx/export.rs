@@ -94,7 +94,7 @@ pub fn export(
         ExportFormat::Dir => write_dir(store, &files, &tmp, progress),
         ExportFormat::TarGz | ExportFormat::Tar => {
             let top = top_folder(&files, &collection.slug);
-            write_archive(store, &files, &tmp, &top, format, progress)
+            write_archive_file(store, &files, &tmp, &top, format, progress)
         }
     };
     let bytes = match written {
@@ -121,7 +121,7 @@ pub fn export(
 }
 
 /// The archive's one top-level folder, as Studio names it.
-fn top_folder(files: &[FileEntry], slug: &str) -> String {
+pub fn top_folder(files: &[FileEntry], slug: &str) -> String {
     if files.iter().any(|f| f.path == "course.xml") {
         "course".into()
     } else if files.iter().any(|f| f.path == "library.xml") {
@@ -159,7 +159,7 @@ fn write_dir(
     Ok(bytes)
 }
 
-fn write_archive(
+fn write_archive_file(
     store: &Store,
     files: &[FileEntry],
     path: &Path,
@@ -169,21 +169,41 @@ fn write_archive(
 ) -> Result<u64> {
     let file =
         File::create(path).map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+    let io_err = |e: io::Error| Error::io(format!("writing {}", path.display()), e);
+    let (buffered, bytes) =
+        write_archive(store, files, top, format, BufWriter::new(file), progress)?;
+    let file = buffered.into_inner().map_err(|e| io_err(e.into_error()))?;
+    file.sync_all().map_err(io_err)?;
+    Ok(bytes)
+}
+
+/// Writes `files` as a reproducible archive (`TarGz` or `Tar`) under the one
+/// top-level folder `top` into `out`, streaming blob by blob; returns `out`
+/// (flushed, gzip trailer written) and the content bytes written. `files`
+/// must be sorted by path, as [`Store::files`] returns them.
+pub fn write_archive<W: Write>(
+    store: &Store,
+    files: &[FileEntry],
+    top: &str,
+    format: ExportFormat,
+    out: W,
+    progress: &dyn Progress,
+) -> Result<(W, u64)> {
     let sink = match format {
         ExportFormat::TarGz => Sink::Gz(
             flate2::GzBuilder::new()
                 .mtime(0)
-                .write(BufWriter::new(file), flate2::Compression::default()),
+                .write(out, flate2::Compression::default()),
         ),
-        _ => Sink::Plain(BufWriter::new(file)),
+        _ => Sink::Plain(out),
     };
     let mut tar = tar::Builder::new(sink);
     tar.mode(tar::HeaderMode::Deterministic);
-    let io_err = |e: io::Error| Error::io(format!("writing {}", path.display()), e);
+    let io_err = |e: io::Error| Error::io("writing the archive", e);
     // Directories first appear just before their first file; `files` is sorted
     // by path, so each directory is written once, in order.
     let mut dirs_written = std::collections::BTreeSet::new();
-    let mut add_dir = |tar: &mut tar::Builder<Sink>, dir: &str| -> io::Result<()> {
+    let mut add_dir = |tar: &mut tar::Builder<Sink<W>>, dir: &str| -> io::Result<()> {
         if !dirs_written.insert(dir.to_string()) {
             return Ok(());
         }
@@ -222,29 +242,29 @@ fn write_archive(
         bytes += file.size;
         progress.advance(1);
     }
-    let file = tar.into_inner().and_then(Sink::finish).map_err(io_err)?;
-    file.sync_all().map_err(io_err)?;
-    Ok(bytes)
+    let out = tar.into_inner().and_then(Sink::finish).map_err(io_err)?;
+    Ok((out, bytes))
 }
 
-/// Where the tar stream goes: through gzip, or straight to the file.
-enum Sink {
-    Gz(flate2::write::GzEncoder<BufWriter<File>>),
-    Plain(BufWriter<File>),
+/// Where the tar stream goes: through gzip, or straight out.
+enum Sink<W: Write> {
+    Gz(flate2::write::GzEncoder<W>),
+    Plain(W),
 }
 
-impl Sink {
-    /// Writes the gzip trailer (if any) and flushes, returning the file.
-    fn finish(self) -> io::Result<File> {
-        let buffered = match self {
+impl<W: Write> Sink<W> {
+    /// Writes the gzip trailer (if any) and flushes, returning the writer.
+    fn finish(self) -> io::Result<W> {
+        let mut out = match self {
             Sink::Gz(gz) => gz.finish()?,
             Sink::Plain(plain) => plain,
         };
-        buffered.into_inner().map_err(|e| e.into_error())
+        out.flush()?;
+        Ok(out)
     }
 }
 
-impl Write for Sink {
+impl<W: Write> Write for Sink<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Sink::Gz(gz) => gz.write(buf),

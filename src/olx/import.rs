@@ -28,10 +28,12 @@ pub struct ImportOptions {
     pub publish: bool,
     /// The publish message.
     pub message: Option<String>,
+    /// Who is importing, recorded on each draft revision.
+    pub source: Source,
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub collection: String,
     pub created_collection: bool,
@@ -118,7 +120,7 @@ pub fn import_dir(
                 files.len(),
                 deletes,
                 true,
-                Source::Cli,
+                options.source,
                 progress,
             )?;
             report.changes = changes;

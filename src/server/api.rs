@@ -43,8 +43,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/collections/{c}/diff", get(diff))
         .route("/collections/{c}/history/{*path}", get(history))
         .route("/collections/{c}/links", get(links))
-        .route("/collections/{c}/import", post(import))
-        .route("/collections/{c}/export", get(export))
         .route("/units/{uuid}", get(unit))
         .route("/assets/{uuid}", get(asset))
         .route("/units/{uuid}/versions", get(unit_versions))
@@ -656,24 +654,6 @@ pub(crate) struct FileLinks {
     path: String,
     direction: String,
     links: Vec<LinkInfo>,
-}
-
-async fn not_yet(what: &str) -> ApiResult {
-    Err(ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not_implemented",
-        format!("{what} arrives with the OLX archive issue; for now use `blockstore import DIR` / the raw endpoints"),
-    ))
-}
-
-#[utoipa::path(post, path = "/api/v1/collections/{c}/import", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")), request_body(content = Vec<u8>, content_type = "application/gzip"), responses((status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 501, description = "Arrives with the OLX archive issue", body = ErrorBody)))]
-pub(crate) async fn import() -> ApiResult {
-    not_yet("importing a .tar.gz over HTTP").await
-}
-
-#[utoipa::path(get, path = "/api/v1/collections/{c}/export", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), AtQuery), responses((status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 501, description = "Arrives with the OLX archive issue", body = ErrorBody)))]
-pub(crate) async fn export() -> ApiResult {
-    not_yet("exporting a .tar.gz over HTTP").await
 }
 
 /// The 404 for a uuid asked for as the wrong kind (a unit's uuid under

@@ -13,6 +13,7 @@
 mod api;
 mod error;
 mod events;
+mod olx;
 mod openapi;
 mod raw;
 mod security;
@@ -130,8 +131,10 @@ pub(crate) fn router(
         ));
     let api = Router::new()
         .merge(timed)
-        // The event stream lives as long as the client wants: no timeout.
+        // The event stream lives as long as the client wants, and archives
+        // take as long as their bytes take: no timeout.
         .merge(events::routes())
+        .merge(olx::routes())
         .layer(axum::extract::DefaultBodyLimit::max(
             options.json_limit as usize,
         ));

@@ -33,7 +33,7 @@ use utoipa::OpenApi;
         health, list_collections, create_collection, get_collection,
         update_collection, delete_collection, list_files, file_detail,
         publish, revert, list_versions, version_detail, diff, history,
-        links, import, export, unit, asset, unit_versions,
+        links, super::olx::import, super::olx::export, unit, asset, unit_versions,
         asset_versions, link, version_by_uuid, gc,
         super::raw::read_raw, super::raw::write_raw, super::raw::delete_raw,
         super::events::events, openapi,
@@ -46,7 +46,7 @@ use utoipa::OpenApi;
         WriteOutcome, VersionInfo, DraftRevision, History, CollectionVersion, ChangeStatus,
         Change, CollectionVersionDetail, Diff, LinkInfo, Malformed, LinkReport, PublishReport,
         RevertReport, Linkable, VersionDetail, GcReport, Event, LinkKind, Target, Resolution, ParseProblem,
-        Syntax,
+        Syntax, crate::olx::ImportReport, crate::store::BatchReport,
     )),
     modifiers(&BearerToken),
     tags(
@@ -55,7 +55,7 @@ use utoipa::OpenApi;
         (name = "history", description = "Publish, revert, versions, diffs, per-path history"),
         (name = "links", description = "Links between units and assets; broken and orphan reports"),
         (name = "uuids", description = "Units, assets and links by uuid"),
-        (name = "archives", description = "OLX archives (arrive with their own issue)"),
+        (name = "archives", description = "OLX archives in and out (.tar.gz, .tar) and the OLX outline"),
         (name = "server", description = "Health, events, gc, this document"),
     )
 )]

@@ -54,7 +54,10 @@ fn entity_tags(value: &str) -> Option<Vec<String>> {
     )
 }
 
-fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ApiError> {
+pub(crate) fn header_str(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+) -> Result<Option<&str>, ApiError> {
     headers
         .get(&name)
         .map(|v| {
@@ -198,10 +201,20 @@ enum Content {
 }
 
 /// Reads at most `limit` bytes, then fails and raises `over`.
-struct Limited<R> {
+pub(crate) struct Limited<R> {
     inner: R,
     left: u64,
     over: Arc<AtomicBool>,
+}
+
+impl<R> Limited<R> {
+    pub(crate) fn new(inner: R, limit: u64, over: Arc<AtomicBool>) -> Limited<R> {
+        Limited {
+            inner,
+            left: limit,
+            over,
+        }
+    }
 }
 
 impl<R: Read> Read for Limited<R> {
@@ -266,11 +279,7 @@ pub(crate) async fn write_raw(
     let over = Arc::new(AtomicBool::new(false));
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-    let mut reader = Limited {
-        inner: reader,
-        left: limit,
-        over: over.clone(),
-    };
+    let mut reader = Limited::new(reader, limit, over.clone());
     let written = state
         .blocking(move |s| {
             let outcome = s.write_stream(&c, &path, &mut reader, Source::Api, expect)?;

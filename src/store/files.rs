@@ -93,11 +93,12 @@ impl BatchEntry {
 }
 
 /// What a batch did, path by path.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct BatchReport {
     pub created: Vec<String>,
     pub modified: Vec<String>,
     /// (from, to)
+    #[schema(value_type = Vec<Vec<String>>)]
     pub renamed: Vec<(String, String)>,
     pub deleted: Vec<String>,
     pub unchanged: u64,

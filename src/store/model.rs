@@ -126,9 +126,10 @@ pub struct FileEntry {
 }
 
 /// Where a write came from, kept on each draft revision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
+    #[default]
     Cli,
     Api,
     Sync,

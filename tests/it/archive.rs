@@ -11,18 +11,24 @@ use std::path::Path;
 /// Builds a tar stream entry by entry, writing each header as given, so
 /// hostile names and entry types arrive exactly as an attacker would write
 /// them (`tar::Builder`'s own path setters refuse `..` and absolute paths).
-struct RawTar {
+pub struct RawTar {
     builder: tar::Builder<Vec<u8>>,
 }
 
 impl RawTar {
-    fn new() -> RawTar {
+    pub fn new() -> RawTar {
         RawTar {
             builder: tar::Builder::new(Vec::new()),
         }
     }
 
-    fn entry(&mut self, name: &[u8], kind: tar::EntryType, data: &[u8], link: &[u8]) -> &mut Self {
+    pub fn entry(
+        &mut self,
+        name: &[u8],
+        kind: tar::EntryType,
+        data: &[u8],
+        link: &[u8],
+    ) -> &mut Self {
         let mut header = tar::Header::new_gnu();
         {
             let gnu = header.as_gnu_mut().unwrap();
@@ -38,12 +44,12 @@ impl RawTar {
         self
     }
 
-    fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
+    pub fn file(&mut self, name: &str, data: &[u8]) -> &mut Self {
         self.entry(name.as_bytes(), tar::EntryType::Regular, data, b"")
     }
 
     /// Every file of `root` under `top/` (no folder entries, like many tools).
-    fn tree(&mut self, root: &Path, top: &str) -> &mut Self {
+    pub fn tree(&mut self, root: &Path, top: &str) -> &mut Self {
         for (path, bytes) in tree_files(root) {
             let name = if top.is_empty() {
                 path
@@ -62,12 +68,12 @@ impl RawTar {
         self
     }
 
-    fn tar(&mut self) -> Vec<u8> {
+    pub fn tar(&mut self) -> Vec<u8> {
         let builder = std::mem::replace(&mut self.builder, tar::Builder::new(Vec::new()));
         builder.into_inner().unwrap()
     }
 
-    fn tar_gz(&mut self) -> Vec<u8> {
+    pub fn tar_gz(&mut self) -> Vec<u8> {
         gzip(&self.tar())
     }
 }

@@ -806,6 +806,16 @@ fn bad_input_gets_a_documented_4xx_and_changes_nothing() {
     let c = format!("{API}/collections/safe");
     let unknown = "00000000-0000-7000-8000-000000000000";
     let big = vec![b'x'; 10_000];
+    let hostile = crate::archive::RawTar::new()
+        .file(
+            "course/html/fresh.html",
+            b"<p>written before the bad entry</p>",
+        )
+        .file("course/../evil.xml", b"<x/>")
+        .tar_gz();
+    let big_archive = crate::archive::RawTar::new()
+        .file("course/static/big.bin", &big)
+        .tar();
     let cases: Vec<(Req, u16)> = vec![
         // Unknown ids.
         (
@@ -1035,12 +1045,53 @@ fn bad_input_gets_a_documented_4xx_and_changes_nothing() {
                 .json(json!({"slug": "big", "description": "d".repeat(5000)})),
             413,
         ),
-        // Not yet: archives.
+        // Archives: not one, a refused one, too big, unknown targets.
         (
             server.request("POST", &format!("{c}/import")).body(b"x"),
-            501,
+            400,
         ),
-        (server.request("GET", &format!("{c}/export")), 501),
+        (server.request("POST", &format!("{c}/import")), 400),
+        (
+            server
+                .request("POST", &format!("{c}/import"))
+                .header("Content-Type", "text/plain")
+                .body(&hostile),
+            415,
+        ),
+        (
+            server
+                .request("POST", &format!("{c}/import"))
+                .header("Content-Type", "application/gzip")
+                .body(&hostile),
+            400,
+        ),
+        (
+            server
+                .request("POST", &format!("{API}/collections/brand-new/import"))
+                .body(&hostile),
+            400,
+        ),
+        (
+            server
+                .request("POST", &format!("{c}/import?publish=maybe"))
+                .body(&hostile),
+            400,
+        ),
+        (
+            server
+                .request("POST", &format!("{c}/import"))
+                .body(&big_archive),
+            413,
+        ),
+        (
+            server.request("GET", &format!("{API}/collections/nope/export")),
+            404,
+        ),
+        (server.request("GET", &format!("{c}/export?version=9")), 404),
+        (
+            server.request("GET", &format!("{c}/export?format=zip")),
+            400,
+        ),
         // Wrong method, wrong Host.
         (server.request("DELETE", &format!("{API}/health")), 405),
         (
@@ -1363,4 +1414,110 @@ fn logs_follow_prints_new_requests_as_they_happen() {
     let _ = follow.kill();
     let _ = follow.wait();
     assert!(seen, "logs -f printed the new request's line");
+}
+
+#[test]
+fn archives_go_in_and_out_over_http() {
+    let server = Server::start(&[]);
+    let course = sample_course();
+    let archive = crate::archive::RawTar::new()
+        .tree(&course, "course")
+        .tar_gz();
+    let c = format!("{API}/collections/sample");
+
+    // Into a new collection, published on the way: 201 and the import report.
+    let report = server
+        .request(
+            "POST",
+            &format!("{c}/import?publish=true&message=From%20Studio"),
+        )
+        .header("Content-Type", "application/gzip")
+        .body(&archive)
+        .send()
+        .expect(201);
+    assert_eq!(report["collection"], "sample");
+    assert_eq!(report["files"], 42);
+    assert_eq!(report["published"]["number"], 1);
+    assert_eq!(report["published"]["message"], "From Studio");
+    // Again: 200, nothing changed. Revisions record the API as the source.
+    let again = server
+        .request("POST", &format!("{c}/import"))
+        .body(&archive)
+        .send()
+        .expect(200);
+    assert_eq!(again["new_blobs"], 0);
+    assert_eq!(again["changes"]["created"], json!([]));
+    let history = server.get(&format!("{c}/history/course.xml")).expect(200);
+    assert!(
+        history.to_string().contains("\"source\":\"api\""),
+        "{history}"
+    );
+
+    // Change the draft, then export the draft and version 1.
+    server
+        .put(
+            &format!("{c}/raw/html/html_welcome.html"),
+            b"<p>changed</p>",
+        )
+        .expect(200);
+    let draft = server.get(&format!("{c}/export"));
+    assert_eq!(draft.status, 200, "{}", draft.text());
+    assert_eq!(draft.header("content-type"), Some("application/gzip"));
+    assert_eq!(
+        draft.header("content-disposition"),
+        Some("attachment; filename=\"sample-draft.tar.gz\"")
+    );
+    let v1 = server.get(&format!("{c}/export?version=1"));
+    assert_eq!(v1.status, 200);
+    assert_eq!(
+        v1.header("content-disposition"),
+        Some("attachment; filename=\"sample-v1.tar.gz\"")
+    );
+    // Reproducible: the same bytes again, and the same bytes as the CLI's.
+    assert_eq!(server.get(&format!("{c}/export?version=1")).body, v1.body);
+    let dir = tempfile::tempdir().unwrap();
+    let unpack = |bytes: &[u8], name: &str| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, bytes).unwrap();
+        let out = dir.path().join(format!("{name}-x"));
+        std::fs::create_dir(&out).unwrap();
+        let status = std::process::Command::new("tar")
+            .arg("-xf")
+            .arg(&file)
+            .arg("-C")
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        out.join("course")
+    };
+    assert_eq!(
+        tree_files(&unpack(&v1.body, "v1.tar.gz")),
+        tree_files(&course)
+    );
+    let draft_tree = tree_files(&unpack(&draft.body, "draft.tar.gz"));
+    assert_eq!(draft_tree["html/html_welcome.html"], b"<p>changed</p>");
+    // A plain tar too.
+    let plain = server.get(&format!("{c}/export?version=1&format=tar"));
+    assert_eq!(plain.header("content-type"), Some("application/x-tar"));
+    assert_eq!(
+        tree_files(&unpack(&plain.body, "v1.tar")),
+        tree_files(&course)
+    );
+
+    // Same bytes as `blockstore export` writes for the same version.
+    let mut server = server;
+    server.stop();
+    let cli_out = dir.path().join("cli.tar.gz");
+    cli_json(
+        &server.data,
+        &[
+            "export",
+            "sample",
+            cli_out.to_str().unwrap(),
+            "--version",
+            "1",
+        ],
+    );
+    assert_eq!(std::fs::read(&cli_out).unwrap(), v1.body);
 }

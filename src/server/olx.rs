@@ -1,0 +1,255 @@
+//! OLX over HTTP: `POST .../import` streams a `.tar.gz`/`.tar` request body
+//! into a collection, `GET .../export` streams a reproducible archive of the
+//! draft or a published version back.
+//!
+//! Both stream: the import reads the body through the same checks as
+//! `blockstore import` (hostile entries, size and entry limits) while hashing
+//! it into the blob store; the export writes the archive into a bounded
+//! channel that feeds the response body, so neither holds a collection in
+//! memory and a slow client slows the producer down. They live outside the
+//! request timeout (like the event stream): an archive takes as long as its
+//! bytes take, and the upload limit bounds the import.
+
+use super::api::{parse_at, AtQuery};
+use super::error::{ApiError, ErrorBody};
+use super::raw::{header_str, Limited};
+use super::AppState;
+#[allow(unused_imports)] // named only by the OpenAPI annotations
+use crate::olx::{
+    export::top_folder, export::write_archive, import_archive, ArchiveFormat, ArchiveLimits,
+    ExportFormat, ImportOptions, ImportReport,
+};
+use crate::store::{NoProgress, Source};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures_util::TryStreamExt;
+use serde::Deserialize;
+use std::io::{self, BufRead, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use utoipa::IntoParams;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/collections/{c}/import", post(import))
+        .route("/collections/{c}/export", get(export))
+}
+
+/// `?publish=&message=` of an import.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ImportQuery {
+    /// `true`: publish right after importing.
+    #[param(pattern = "^(true|false)$")]
+    publish: Option<String>,
+    /// The publish message (with `publish=true`).
+    message: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/collections/{c}/import", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid; created if missing", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ImportQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An OLX export as .tar.gz or .tar, recognised by its first bytes (Content-Type application/gzip, application/x-tar or application/octet-stream); one top-level folder such as course/ is stripped, and the draft becomes exactly its tree"), responses((status = 201, description = "Imported into a new collection", body = ImportReport), (status = 200, description = "Imported into an existing collection", body = ImportReport), (status = 400, description = "Not an archive, or a refused one (unsafe entries, over the size or entry limits, truncated); nothing was imported", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not an archive type", body = ErrorBody)))]
+pub(crate) async fn import(
+    State(state): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+    q: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Path(c) = p?;
+    let Query(q) = q?;
+    let publish = match q.publish.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "publish={other:?}: use true or false"
+            )))
+        }
+    };
+    if let Some(kind) = header_str(&headers, header::CONTENT_TYPE)? {
+        let essence = kind.split(';').next().unwrap_or("").trim();
+        let accepted = [
+            "application/gzip",
+            "application/x-gzip",
+            "application/x-tar",
+            "application/x-gtar",
+            "application/x-compressed-tar",
+            "application/octet-stream",
+        ];
+        if !accepted.iter().any(|a| a.eq_ignore_ascii_case(essence)) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("Content-Type {essence:?} is no archive: send the .tar.gz as application/gzip (or a .tar as application/x-tar)"),
+            ));
+        }
+    }
+    let limit = state.upload_limit;
+    let declared = header_str(&headers, header::CONTENT_LENGTH)?
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request("Content-Length is not a number"))
+        })
+        .transpose()?;
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::too_large(limit));
+    }
+    let over = Arc::new(AtomicBool::new(false));
+    let stream = body.into_data_stream().map_err(io::Error::other);
+    let bridge = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    let limited = Limited::new(bridge, limit, over.clone());
+    let options = ImportOptions {
+        collection: Some(c),
+        publish,
+        message: q.message,
+        source: Source::Api,
+    };
+    let imported = state
+        .blocking(move |s| {
+            let mut reader = io::BufReader::with_capacity(256 * 1024, limited);
+            let head = reader
+                .fill_buf()
+                .map_err(|e| crate::store::Error::io("reading the request body", e))?;
+            if head.is_empty() {
+                return Err(crate::store::Error::Invalid(
+                    "the request body is empty: send a .tar.gz or .tar of an OLX export".into(),
+                ));
+            }
+            let format = ArchiveFormat::sniff(head).ok_or_else(|| {
+                crate::store::Error::Invalid(
+                    "the request body is neither gzip nor tar: send a .tar.gz or .tar of an OLX export"
+                        .into(),
+                )
+            })?;
+            import_archive(
+                s,
+                &mut reader,
+                format,
+                "request body",
+                &options,
+                ArchiveLimits::default(),
+                &NoProgress,
+            )
+        })
+        .await;
+    let report = match imported {
+        Ok(report) => report,
+        Err(_) if over.load(Ordering::Relaxed) => return Err(ApiError::too_large(limit)),
+        Err(e) => return Err(e),
+    };
+    let status = if report.created_collection {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(report)).into_response())
+}
+
+/// `?version=&format=` of an export.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ExportQuery {
+    /// `tar.gz` (the default) or `tar`.
+    #[param(pattern = "^(tar\\.gz|tar)$")]
+    format: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/collections/{c}/export", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), AtQuery, ExportQuery), responses((status = 200, description = "A reproducible archive: one top-level folder (course/, library/ or the slug), sorted entries, fixed mtimes and owners", content_type = "application/gzip", body = Vec<u8>), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn export(
+    State(state): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+    at: Result<Query<AtQuery>, QueryRejection>,
+    q: Result<Query<ExportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path(c) = p?;
+    let Query(at) = at?;
+    let Query(q) = q?;
+    let at = parse_at(at.version.as_deref(), crate::store::At::Draft)?;
+    let (format, extension, media_type) = match q.format.as_deref() {
+        None | Some("tar.gz") => (ExportFormat::TarGz, "tar.gz", "application/gzip"),
+        Some("tar") => (ExportFormat::Tar, "tar", "application/x-tar"),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "format={other:?}: use tar.gz or tar"
+            )))
+        }
+    };
+    // Resolve before the first byte, so an unknown collection or version is a
+    // 404 with a JSON body, not a broken download.
+    let (slug, files) = state
+        .blocking(move |s| {
+            let collection = s.collection(&c)?;
+            let files = s.files(&c, at)?;
+            Ok((collection.slug, files))
+        })
+        .await?;
+    let name = match at {
+        crate::store::At::Version(n) => format!("{slug}-v{n}.{extension}"),
+        crate::store::At::Latest => format!("{slug}-latest.{extension}"),
+        crate::store::At::Draft => format!("{slug}-draft.{extension}"),
+    };
+    let (sender, receiver) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
+    let store = state.store.clone();
+    tokio::task::spawn_blocking(move || {
+        let top = top_folder(&files, &slug);
+        let out = ChannelWriter {
+            sender: sender.clone(),
+            buf: Vec::with_capacity(CHUNK),
+        };
+        let written = write_archive(&store, &files, &top, format, out, &NoProgress);
+        if let Err(e) = written {
+            // The status line is sent: all that is left is to cut the body
+            // short, which the client sees as a broken download.
+            tracing::warn!(error = %e, "export stopped");
+            let _ = sender.blocking_send(Err(io::Error::other(e.to_string())));
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// Bytes per body chunk sent to the client.
+const CHUNK: usize = 64 * 1024;
+
+/// A `Write` that hands full chunks to the response body; fails (ending the
+/// export) when the client has gone away.
+struct ChannelWriter {
+    sender: tokio::sync::mpsc::Sender<io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.sender
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
