@@ -21,6 +21,7 @@ mod history;
 mod links;
 mod maintenance;
 mod output;
+mod seed;
 mod serve;
 
 use crate::store::{Error, ErrorKind, Store};
@@ -55,6 +56,8 @@ enum Command {
     Import(content::ImportArgs),
     /// Export the draft or a published version as a directory or .tar.gz (reproducible).
     Export(content::ExportArgs),
+    /// Load the bundled sample course and library (or --from any export) to browse.
+    Seed(seed::SeedArgs),
     /// List, create, show or delete collections.
     Collections(collections::CollectionsArgs),
     /// List the files of a collection state.
@@ -133,6 +136,7 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         Command::Serve(_) | Command::Logs(_) => unreachable!("handled above"),
         Command::Import(args) => content::import(&store, &out, args),
         Command::Export(args) => content::export(&store, &out, args),
+        Command::Seed(args) => seed::seed(&store, &out, args),
         Command::Collections(args) => collections::run(&store, &out, args),
         Command::Files(args) => content::files(&store, &out, args),
         Command::Show(args) => content::show(&store, &out, args),

@@ -132,6 +132,66 @@ pub fn import_dir(
     Ok(report)
 }
 
+/// Imports files held in memory as the whole draft tree of collection `slug`
+/// (created with `metadata` if missing), like [`import_dir`] does a folder:
+/// paths not among `files` are deleted, moved content keeps its uuid.
+pub fn import_files(
+    store: &Store,
+    slug: &str,
+    metadata: &CollectionMetadata,
+    files: &[(RelPath, &[u8])],
+    source: Source,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let current = match store.files(slug, At::Draft) {
+        Err(Error::CollectionNotFound(_)) => None,
+        other => Some(other?),
+    };
+    let created_collection = current.is_none();
+    let in_tree: HashSet<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
+    let deletes: Vec<RelPath> = current
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|f| !in_tree.contains(f.path.as_str()))
+        .filter_map(|f| RelPath::new(&f.path).ok())
+        .collect();
+    store.write_session(|session| {
+        let mut report = ImportReport {
+            collection: slug.to_string(),
+            created_collection,
+            files: files.len() as u64,
+            units: 0,
+            assets: 0,
+            bytes: 0,
+            new_blobs: 0,
+            changes: BatchReport::default(),
+            published: None,
+        };
+        let mut entries = Vec::with_capacity(files.len());
+        for (path, bytes) in files {
+            let blob = session.blobs().put_deferred(bytes)?;
+            match crate::store::classify(path).kind {
+                LinkableKind::Unit => report.units += 1,
+                LinkableKind::Asset => report.assets += 1,
+            }
+            report.bytes += blob.size;
+            report.new_blobs += u64::from(blob.new);
+            entries.push(Ok(BatchEntry::new(path.clone(), blob, bytes)));
+        }
+        report.changes = session.apply_creating(
+            slug,
+            metadata,
+            entries,
+            files.len(),
+            deletes,
+            true,
+            source,
+            progress,
+        )?;
+        Ok(report)
+    })
+}
+
 /// One file found by the walk.
 struct Found {
     abs: PathBuf,

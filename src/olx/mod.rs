@@ -7,7 +7,8 @@
 pub mod archive;
 pub mod export;
 pub mod import;
+pub mod seed;
 
 pub use archive::{import_archive, import_path, ArchiveFormat, ArchiveLimits};
 pub use export::{export, ExportFormat, ExportReport};
-pub use import::{default_slug, import_dir, ImportOptions, ImportReport};
+pub use import::{default_slug, import_dir, import_files, ImportOptions, ImportReport};

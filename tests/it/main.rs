@@ -11,5 +11,6 @@ mod crash;
 mod demo;
 mod export;
 mod links;
+mod seed;
 mod server;
 mod store;

@@ -1,0 +1,13 @@
+//! Rebuild when the bundled sample data changes: `blockstore seed` embeds
+//! `examples/sample-course`, `examples/sample-library` and `examples/seed`
+//! with `include_dir!`, which cannot tell cargo about those files itself.
+
+fn main() {
+    for dir in [
+        "examples/sample-course",
+        "examples/sample-library",
+        "examples/seed",
+    ] {
+        println!("cargo:rerun-if-changed={dir}");
+    }
+}
