@@ -20,6 +20,7 @@ mod content;
 mod history;
 mod links;
 mod maintenance;
+mod outline;
 mod output;
 mod seed;
 mod serve;
@@ -82,6 +83,9 @@ enum Command {
     Diff(history::DiffArgs),
     /// Links of a file (SLUG:PATH), or the broken/orphan report of a collection (SLUG).
     Links(links::LinksArgs),
+    /// The block tree of a collection state (course → chapter → sequential →
+    /// vertical → block), with orphans and broken pointers: SLUG[@N|@draft|@latest].
+    Outline(outline::OutlineArgs),
     /// Delete old versions and orphaned assets, then unreferenced blobs.
     Gc(maintenance::GcArgs),
     /// Set or clear the garbage_collect flag of a file (orphaned assets are
@@ -149,6 +153,7 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         Command::Log(args) => history::log(&store, &out, args),
         Command::Diff(args) => history::diff(&store, &out, args),
         Command::Links(args) => links::run(&store, &out, args),
+        Command::Outline(args) => outline::run(&store, &out, args),
         Command::Gc(args) => maintenance::gc(&store, &out, args),
         Command::GcFlag(args) => maintenance::gc_flag(&store, &out, args),
         Command::Fsck => maintenance::fsck(&store, &out),

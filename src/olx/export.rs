@@ -190,11 +190,11 @@ pub fn write_archive<W: Write>(
     progress: &dyn Progress,
 ) -> Result<(W, u64)> {
     let sink = match format {
-        ExportFormat::TarGz => Sink::Gz(
+        ExportFormat::TarGz => Sink::Gz(Box::new(
             flate2::GzBuilder::new()
                 .mtime(0)
                 .write(out, flate2::Compression::default()),
-        ),
+        )),
         _ => Sink::Plain(out),
     };
     let mut tar = tar::Builder::new(sink);
@@ -248,7 +248,7 @@ pub fn write_archive<W: Write>(
 
 /// Where the tar stream goes: through gzip, or straight out.
 enum Sink<W: Write> {
-    Gz(flate2::write::GzEncoder<W>),
+    Gz(Box<flate2::write::GzEncoder<W>>),
     Plain(W),
 }
 

@@ -7,8 +7,10 @@
 pub mod archive;
 pub mod export;
 pub mod import;
+pub mod outline;
 pub mod seed;
 
 pub use archive::{import_archive, import_path, ArchiveFormat, ArchiveLimits};
 pub use export::{export, ExportFormat, ExportReport};
 pub use import::{default_slug, import_dir, import_files, ImportOptions, ImportReport};
+pub use outline::{outline, BrokenPointer, Outline, OutlineKind, OutlineNode};

@@ -115,8 +115,19 @@ pub fn seed_samples(store: &Store, progress: &dyn Progress) -> Result<SeedReport
         description: Some("The sample course of the Blockstore appliance: OLX in practice.".into()),
         ..CollectionMetadata::default()
     };
-    import_files(store, &course_slug, &metadata, &course, Source::Cli, progress)?;
-    let v1 = publish(store, &course_slug, "Version 1: the sample course as exported")?;
+    import_files(
+        store,
+        &course_slug,
+        &metadata,
+        &course,
+        Source::Cli,
+        progress,
+    )?;
+    let v1 = publish(
+        store,
+        &course_slug,
+        "Version 1: the sample course as exported",
+    )?;
     // Version 2: the overlay's files replace or join version 1's.
     let mut next = course.clone();
     for (path, bytes) in &v2 {
@@ -151,7 +162,11 @@ pub fn seed_samples(store: &Store, progress: &dyn Progress) -> Result<SeedReport
         Source::Cli,
         progress,
     )?;
-    let number = publish(store, &library_slug, "Version 1: the sample library as exported")?;
+    let number = publish(
+        store,
+        &library_slug,
+        "Version 1: the sample library as exported",
+    )?;
     report.collections.push(Seeded {
         collection: library_slug,
         title: library_title.unwrap_or_default(),
@@ -182,7 +197,10 @@ pub fn seed_from(
             collection: imported.collection,
             title: collection.title,
             files: imported.files,
-            versions: imported.published.map(|p| vec![p.number]).unwrap_or_default(),
+            versions: imported
+                .published
+                .map(|p| vec![p.number])
+                .unwrap_or_default(),
         }],
     })
 }

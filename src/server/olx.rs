@@ -1,6 +1,6 @@
 //! OLX over HTTP: `POST .../import` streams a `.tar.gz`/`.tar` request body
 //! into a collection, `GET .../export` streams a reproducible archive of the
-//! draft or a published version back.
+//! draft or a published version back, `GET .../outline` is the block tree.
 //!
 //! Both stream: the import reads the body through the same checks as
 //! `blockstore import` (hostile entries, size and entry limits) while hashing
@@ -38,6 +38,22 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/collections/{c}/import", post(import))
         .route("/collections/{c}/export", get(export))
+        .route("/collections/{c}/outline", get(outline))
+}
+
+#[utoipa::path(get, path = "/api/v1/collections/{c}/outline", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), AtQuery), responses((status = 200, description = "The block tree (course → chapter → sequential → vertical → block) with display names, orphans and broken pointers", body = crate::olx::Outline), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn outline(
+    State(state): State<AppState>,
+    p: Result<Path<String>, PathRejection>,
+    q: Result<Query<AtQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path(c) = p?;
+    let Query(q) = q?;
+    let at = parse_at(q.version.as_deref(), crate::store::At::Draft)?;
+    let outline = state
+        .blocking(move |s| crate::olx::outline(s, &c, at))
+        .await?;
+    Ok(axum::Json(outline).into_response())
 }
 
 /// `?publish=&message=` of an import.

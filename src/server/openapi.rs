@@ -33,7 +33,7 @@ use utoipa::OpenApi;
         health, list_collections, create_collection, get_collection,
         update_collection, delete_collection, list_files, file_detail,
         publish, revert, list_versions, version_detail, diff, history,
-        links, super::olx::import, super::olx::export, unit, asset, unit_versions,
+        links, super::olx::import, super::olx::export, super::olx::outline, unit, asset, unit_versions,
         asset_versions, link, version_by_uuid, gc,
         super::raw::read_raw, super::raw::write_raw, super::raw::delete_raw,
         super::events::events, openapi,
@@ -46,7 +46,8 @@ use utoipa::OpenApi;
         WriteOutcome, VersionInfo, DraftRevision, History, CollectionVersion, ChangeStatus,
         Change, CollectionVersionDetail, Diff, LinkInfo, Malformed, LinkReport, PublishReport,
         RevertReport, Linkable, VersionDetail, GcReport, Event, LinkKind, Target, Resolution, ParseProblem,
-        Syntax, crate::olx::ImportReport, crate::store::BatchReport,
+        Syntax, crate::olx::ImportReport, crate::store::BatchReport, crate::olx::Outline,
+        crate::olx::OutlineNode, crate::olx::OutlineKind, crate::olx::BrokenPointer,
     )),
     modifiers(&BearerToken),
     tags(

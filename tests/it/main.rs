@@ -11,6 +11,7 @@ mod crash;
 mod demo;
 mod export;
 mod links;
+mod outline;
 mod seed;
 mod server;
 mod store;

@@ -74,7 +74,10 @@ fn seed_loads_the_samples_with_two_course_versions_and_one_broken_link() {
         .file(COURSE, "video/video_olx_tour.xml", At::Latest)
         .is_ok());
     assert!(store.status(COURSE).unwrap().is_empty(), "nothing pending");
-    assert!(store.fsck(&blockstore::store::NoProgress).unwrap().is_clean());
+    assert!(store
+        .fsck(&blockstore::store::NoProgress)
+        .unwrap()
+        .is_clean());
 }
 
 #[test]
@@ -103,7 +106,13 @@ fn seeding_twice_is_refused_and_reset_needs_confirmation() {
     // Confirmed: everything goes, the samples come back as new collections,
     // and the blob store holds nothing the new store does not reference.
     let fresh = cli_json(&data, &["seed", "--reset", "--yes"]);
-    assert_eq!(fresh["reset"]["collections_deleted"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        fresh["reset"]["collections_deleted"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let store = blockstore::Store::open(&data).unwrap();
     assert_ne!(store.collection(COURSE).unwrap().uuid, old_uuid);
     assert_eq!(store.versions(COURSE).unwrap().len(), 2);
@@ -111,7 +120,10 @@ fn seeding_twice_is_refused_and_reset_needs_confirmation() {
         .gc(&blockstore::store::GcOptions::older_than_days(3650, true))
         .unwrap();
     assert_eq!(gc.blobs_deleted, 0, "reset left no unreferenced blob");
-    assert!(store.fsck(&blockstore::store::NoProgress).unwrap().is_clean());
+    assert!(store
+        .fsck(&blockstore::store::NoProgress)
+        .unwrap()
+        .is_clean());
 }
 
 #[test]
@@ -128,7 +140,13 @@ fn seed_from_loads_and_publishes_any_export() {
     .unwrap();
     let report = cli_json(
         &data,
-        &["seed", "--from", archive.to_str().unwrap(), "-c", "questions"],
+        &[
+            "seed",
+            "--from",
+            archive.to_str().unwrap(),
+            "-c",
+            "questions",
+        ],
     );
     assert_eq!(report["collections"][0]["collection"], "questions");
     assert_eq!(report["collections"][0]["files"], 4);

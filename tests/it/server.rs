@@ -1244,6 +1244,7 @@ fn the_openapi_document_is_valid_and_covers_every_endpoint() {
         ("/api/v1/collections/{c}/links", &["get"]),
         ("/api/v1/collections/{c}/import", &["post"]),
         ("/api/v1/collections/{c}/export", &["get"]),
+        ("/api/v1/collections/{c}/outline", &["get"]),
         ("/api/v1/units/{uuid}", &["get"]),
         ("/api/v1/assets/{uuid}", &["get"]),
         ("/api/v1/links/{uuid}", &["get"]),
@@ -1452,6 +1453,21 @@ fn archives_go_in_and_out_over_http() {
         history.to_string().contains("\"source\":\"api\""),
         "{history}"
     );
+
+    // The outline of what came in.
+    let outline = server.get(&format!("{c}/outline")).expect(200);
+    assert_eq!(outline["kind"], "course");
+    assert_eq!(outline["orphans"], json!([]));
+    let text = outline.to_string();
+    let (a, b, c3) = (
+        text.find("Welcome to OLX").expect("chapter 1"),
+        text.find("The Shape of a Course").expect("chapter 2"),
+        text.find("Files That Point at Files").expect("chapter 3"),
+    );
+    assert!(a < b && b < c3, "chapters in course order");
+    server
+        .get(&format!("{c}/outline?version=9"))
+        .expect_error(404);
 
     // Change the draft, then export the draft and version 1.
     server

@@ -1,0 +1,1048 @@
+//! The outline of a collection state: the course → chapter → sequential →
+//! vertical → block tree an author thinks in, rebuilt from the OLX files.
+//!
+//! The store keeps files and the links between them; it does not know that a
+//! course is a tree. Studio shows that tree, and an author comparing versions or
+//! hunting a lost unit needs it too, so this module reads it back from the
+//! files: child pointers (`<chapter url_name="x"/>` → `chapter/x.xml`), legacy
+//! `filename=` pointers (`problem/…` or `problems/…`), Blockstore-style includes
+//! (`<xblock-include definition="html/h1"/>` → `html/h1/definition.xml`) and
+//! inline definitions (an element with its own attributes or content inside its
+//! parent's file, such as a pure XBlock `<done url_name=… xblock-family=…/>` or
+//! a hand-written course nested in one file). Display names come from the OLX.
+//!
+//! Which element is a pointer follows exactly the rules of link extraction
+//! (`store::links::extract`; DESIGN.md "OLX references"), so the outline and the
+//! `child` links agree: a pointer is an element that is empty and carries only
+//! `url_name` (for `course` also `org` and `course`), or, not being `html`, a
+//! `filename`; it is one only in pointer position, that is as a file's root or
+//! directly inside a structural block; inside a leaf (capa markup, video sources)
+//! nothing is a block.
+//!
+//! A course (`course.xml`) and a library (`library.xml`) have one root; the
+//! block files nothing reaches from it are listed as orphans, each with its own
+//! subtree. A bundle (`{type}/{id}/definition.xml`) or any other tree has no
+//! root file: its roots are the block files no other block file includes.
+//!
+//! The outline never fails because of content: a file that does not parse keeps
+//! what was read before the problem and says why in `error`, a pointer to a
+//! missing file is a `missing` node (and listed in `broken`), a block that is
+//! already being expanded on the current path is shown once more with `cycle`
+//! set and not expanded again, and depth, node count and file size are bounded
+//! (`truncated` says when a bound was hit).
+
+use crate::store::links::{LinkKind, Target};
+use crate::store::{classify, At, FileEntry, RelPath, Result, Store};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::rc::Rc;
+
+/// What kind of tree a collection state holds, from its top-level files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OutlineKind {
+    /// A course export: `course.xml` at the top.
+    Course,
+    /// A library export: `library.xml` at the top.
+    Library,
+    /// A Blockstore-style bundle: `{type}/{id}/definition.xml` files that
+    /// include each other with `<xblock-include definition="type/id"/>`.
+    Bundle,
+    /// Any other tree: the roots are the block files nothing includes.
+    Tree,
+}
+
+impl OutlineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutlineKind::Course => "course",
+            OutlineKind::Library => "library",
+            OutlineKind::Bundle => "bundle",
+            OutlineKind::Tree => "tree",
+        }
+    }
+}
+
+/// The block tree of one collection state.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Outline {
+    /// The collection's slug.
+    pub collection: String,
+    /// The state looked at (`latest` resolved to its number, or to the draft
+    /// when nothing is published).
+    pub at: At,
+    pub kind: OutlineKind,
+    /// The tree(s): one root for a course or a library (none when its root file
+    /// is absent), the top-level blocks for a bundle or a tree.
+    pub roots: Vec<OutlineNode>,
+    /// Block files not reachable from the root, each with the subtree it holds
+    /// (only the topmost of a group of unreachable blocks is listed here).
+    /// Always empty for bundles and trees, whose unreached blocks are roots.
+    pub orphans: Vec<OutlineNode>,
+    /// Pointers whose file does not exist in this state, in the order met.
+    pub broken: Vec<BrokenPointer>,
+    /// Blocks in `roots` and `orphans`, counting every occurrence.
+    pub blocks: u64,
+    /// A bound was hit (depth, node count): some nodes were not expanded.
+    pub truncated: bool,
+}
+
+/// One block of the outline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct OutlineNode {
+    /// The block type: the element name (`chapter`, `vertical`, `html`,
+    /// `problem`, `done`, …); for a missing file, the pointer's.
+    pub block_type: String,
+    /// The pointer's `url_name` (or legacy `filename`), else the one the file
+    /// name gives (`vertical/x.xml` → `x`, `html/h1/definition.xml` → `h1`),
+    /// else the element's `url_name` attribute.
+    pub url_name: Option<String>,
+    /// The block's `display_name`, unescaped.
+    pub display_name: Option<String>,
+    /// The file that defines the block: its own file, the parent's file for an
+    /// inline definition, or the path a missing pointer expects.
+    pub path: String,
+    /// Defined inside its parent's file rather than in a file of its own.
+    pub inline: bool,
+    /// A pointer or include whose file does not exist in this state.
+    pub missing: bool,
+    /// Already being expanded higher up on this branch: not expanded again.
+    pub cycle: bool,
+    /// For `<xblock-include source="alias" …/>`: the other collection it
+    /// names; such a node is not expanded.
+    pub external: Option<String>,
+    /// Why the block's file could not be read whole (an XML error with its
+    /// line, a file too large, a bound hit); what was read before is kept.
+    pub error: Option<String>,
+    #[schema(no_recursion)]
+    pub children: Vec<OutlineNode>,
+}
+
+/// A pointer to a file that does not exist in the state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct BrokenPointer {
+    /// The file holding the pointer.
+    pub source_path: String,
+    /// `child` (url_name/filename pointers) or `include` (`xblock-include`).
+    pub kind: LinkKind,
+    pub block_type: String,
+    /// The `url_name`, `filename` or `definition` as written.
+    pub written: String,
+    /// Where the file was expected (a legacy `filename=` offers two folders).
+    pub target: Target,
+}
+
+/// Builds the outline of a collection state (`key` is a slug or uuid).
+///
+/// Fails only when the collection or the version does not exist (or the index
+/// cannot be read); problems in the files themselves are part of the outline.
+pub fn outline(store: &Store, key: &str, at: At) -> Result<Outline> {
+    let collection = store.collection(key)?.slug;
+    // Resolve `latest` once, so the listing and the answer name the same state.
+    let at = match at {
+        At::Latest => store
+            .versions(&collection)?
+            .iter()
+            .map(|v| v.number)
+            .max()
+            .map_or(At::Draft, At::Version),
+        other => other,
+    };
+    let files = store.files(&collection, at)?;
+    let mut walk = Walk::new(store, &files);
+
+    let kind = if walk.live.contains_key("course.xml") {
+        OutlineKind::Course
+    } else if walk.live.contains_key("library.xml") {
+        OutlineKind::Library
+    } else if files.iter().any(|f| is_definition(&f.path)) {
+        OutlineKind::Bundle
+    } else {
+        OutlineKind::Tree
+    };
+
+    let blocks: Vec<&str> = files
+        .iter()
+        .map(|f| f.path.as_str())
+        .filter(|p| is_block_file(p))
+        .collect();
+    let (roots, orphans) = match kind {
+        OutlineKind::Course | OutlineKind::Library => {
+            let root = walk.file_node(
+                if kind == OutlineKind::Course {
+                    "course.xml"
+                } else {
+                    "library.xml"
+                },
+                None,
+                0,
+            );
+            let unreached: Vec<&str> = blocks
+                .iter()
+                .copied()
+                .filter(|p| !walk.reached.contains(*p))
+                .collect();
+            let orphans = walk.forest(&unreached);
+            (vec![root], orphans)
+        }
+        OutlineKind::Bundle | OutlineKind::Tree => (walk.forest(&blocks), Vec::new()),
+    };
+    let blocks = count_nodes(&roots) + count_nodes(&orphans);
+    Ok(Outline {
+        collection,
+        at,
+        kind,
+        roots,
+        orphans,
+        broken: walk.broken,
+        blocks,
+        truncated: walk.truncated,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Bounds
+// ---------------------------------------------------------------------------
+
+/// Blocks nested deeper than this are shown but not expanded. Real courses are
+/// 5 to 8 levels deep (split tests and library content add a level each).
+const MAX_DEPTH: usize = 64;
+/// At most this many nodes in one outline (a block reached from several
+/// parents is shown under each, so a hostile tree could grow exponentially).
+const MAX_NODES: u64 = 1_000_000;
+/// Files larger than this are not parsed (the largest real OLX files are a few
+/// hundred KiB).
+const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Element nesting recorded inside one file.
+const MAX_XML_DEPTH: usize = 256;
+
+// ---------------------------------------------------------------------------
+// Which elements are blocks (the rules of `store::links::extract`)
+// ---------------------------------------------------------------------------
+
+/// Structural blocks whose direct children are blocks (pointers or inline).
+/// Keep in step with `CONTAINERS` in `store/links/extract.rs`.
+const CONTAINERS: &[&str] = &[
+    "course",
+    "chapter",
+    "sequential",
+    "vertical",
+    "library",
+    "library_content",
+    "split_test",
+    "conditional",
+    "randomize",
+    "itembank",
+    "unit",
+    "problemset",
+    "videosequence",
+    "wrapper",
+];
+
+/// Leaf blocks: their content is markup, never blocks, even as a file's root.
+/// Keep in step with `LEAVES` in `store/links/extract.rs`.
+const LEAVES: &[&str] = &[
+    "problem",
+    "html",
+    "video",
+    "videoalpha",
+    "annotatable",
+    "discussion",
+    "lti",
+    "lti_consumer",
+    "openassessment",
+    "poll",
+    "poll_question",
+    "survey",
+    "word_cloud",
+    "drag-and-drop-v2",
+    "done",
+    "edx_sga",
+    "staffgradedxblock",
+    "customtag",
+    "about",
+    "static_tab",
+    "course_info",
+    "textbook",
+    "wiki",
+];
+
+/// Elements that sit among a container's children but are not blocks: the
+/// course's wiki and textbooks (never pointers either, as in extraction) and a
+/// legacy conditional's `<show sources=…/>`.
+const NOT_BLOCKS: &[&str] = &["wiki", "textbook", "show"];
+
+/// Top-level folders of course-level files that are not blocks (as the link
+/// report's orphan search treats them).
+const NOT_BLOCK_FOLDERS: &[&str] = &["policies", "about", "info", "tabs", "drafts", "assets"];
+
+/// Whether a live file is an OLX block file: XML, below the top level, outside
+/// `static/` and the course-level folders.
+fn is_block_file(path: &str) -> bool {
+    let Some((folder, _)) = path.split_once('/') else {
+        return false;
+    };
+    if NOT_BLOCK_FOLDERS.contains(&folder) {
+        return false;
+    }
+    RelPath::new(path).is_ok_and(|p| classify(&p).syntax == Some(crate::store::links::Syntax::Xml))
+}
+
+/// `{type}/{id}/definition.xml`.
+fn is_definition(path: &str) -> bool {
+    let parts: Vec<&str> = path.split('/').collect();
+    parts.len() == 3 && parts[2] == "definition.xml" && !parts[0].is_empty() && !parts[1].is_empty()
+}
+
+/// The url_name a block file's name gives it: `vertical/x.xml` → `x`,
+/// `vertical/a/b.xml` → `a:b` (a `:` in a url_name is a folder),
+/// `html/h1/definition.xml` → `h1`; nothing for top-level files.
+fn url_name_of_path(path: &str) -> Option<String> {
+    if is_definition(path) {
+        return path.split('/').nth(1).map(str::to_owned);
+    }
+    let (_, rest) = path.split_once('/')?;
+    let stem = rest.strip_suffix(".xml").unwrap_or(rest);
+    Some(stem.replace('/', ":"))
+}
+
+// ---------------------------------------------------------------------------
+// A small element tree of one file
+// ---------------------------------------------------------------------------
+
+/// An element as far as the outline needs it: children are recorded only for
+/// elements whose children are blocks, so a problem's markup is not kept.
+#[derive(Debug, Default)]
+struct Element {
+    name: String,
+    /// Attribute names and unescaped values, in document order.
+    attrs: Vec<(String, String)>,
+    /// Has child elements or non-blank text (an inline definition, not a pointer).
+    has_content: bool,
+    /// Its direct children are blocks (see `CONTAINERS`/`LEAVES`).
+    container: bool,
+    children: Vec<Element>,
+}
+
+impl Element {
+    fn attr(&self, key: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One parsed file: its root element (possibly partial) and what went wrong.
+#[derive(Debug, Default)]
+struct Parsed {
+    root: Option<Element>,
+    error: Option<String>,
+}
+
+struct Frame {
+    element: Element,
+    /// Depth of unrecorded elements open inside this one.
+    skipped: usize,
+}
+
+/// Parses one XML file into the element tree the outline needs. Never fails:
+/// on an error the root keeps the children completed before it.
+fn parse(bytes: &[u8]) -> Parsed {
+    let input = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = Reader::from_reader(input);
+    reader.config_mut().check_end_names = true;
+    reader.config_mut().allow_unmatched_ends = false;
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut out = Parsed::default();
+    let line_of = |offset: u64| {
+        let end = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(input.len());
+        input[..end].iter().filter(|&&b| b == b'\n').count() + 1
+    };
+    loop {
+        let event = match reader.read_event() {
+            Ok(event) => event,
+            Err(err) => {
+                out.error = Some(format!(
+                    "line {}: XML does not parse: {err}",
+                    line_of(reader.error_position())
+                ));
+                break;
+            }
+        };
+        match event {
+            Event::Start(e) | Event::Empty(e) if out.root.is_some() && stack.is_empty() => {
+                out.error = Some(format!(
+                    "line {}: second root element <{}>: an XML file has one root",
+                    line_of(reader.buffer_position()),
+                    String::from_utf8_lossy(e.name().as_ref())
+                ));
+                break;
+            }
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let empty = matches!(event, Event::Empty(_));
+                let deep = stack.len() >= MAX_XML_DEPTH;
+                if let Some(top) = stack.last_mut() {
+                    top.element.has_content = true;
+                    if top.skipped > 0 || !top.element.container || deep {
+                        if deep && top.skipped == 0 {
+                            out.error.get_or_insert_with(|| {
+                                format!("elements nested deeper than {MAX_XML_DEPTH} levels are not shown")
+                            });
+                        }
+                        if !empty {
+                            top.skipped += 1;
+                        }
+                        continue;
+                    }
+                }
+                let element = match element_of(e, stack.is_empty()) {
+                    Ok(element) => element,
+                    Err(message) => {
+                        out.error = Some(format!(
+                            "line {}: {message}",
+                            line_of(reader.buffer_position())
+                        ));
+                        break;
+                    }
+                };
+                if empty {
+                    close(&mut stack, &mut out, element);
+                } else {
+                    stack.push(Frame {
+                        element,
+                        skipped: 0,
+                    });
+                }
+            }
+            Event::End(_) => match stack.last_mut() {
+                Some(top) if top.skipped > 0 => top.skipped -= 1,
+                Some(_) => {
+                    if let Some(frame) = stack.pop() {
+                        close(&mut stack, &mut out, frame.element);
+                    }
+                }
+                None => {}
+            },
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    if t.iter().any(|b| !b.is_ascii_whitespace()) {
+                        top.element.has_content = true;
+                    }
+                }
+            }
+            Event::CData(_) | Event::GeneralRef(_) => {
+                if let Some(top) = stack.last_mut() {
+                    top.element.has_content = true;
+                }
+            }
+            Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {}
+            Event::Eof => {
+                if let Some(open) = stack.last() {
+                    out.error = Some(format!(
+                        "element <{}> is never closed: end of file reached",
+                        open.element.name
+                    ));
+                } else if out.root.is_none() {
+                    out.error = Some("no root element: the file has no XML element".to_owned());
+                }
+                break;
+            }
+        }
+    }
+    // After an error, keep the root with the children completed so far.
+    if out.root.is_none() && !stack.is_empty() {
+        out.root = Some(stack.swap_remove(0).element);
+    }
+    out
+}
+
+/// Attaches a finished element to its parent, or makes it the root.
+fn close(stack: &mut [Frame], out: &mut Parsed, element: Element) {
+    match stack.last_mut() {
+        Some(parent) => parent.element.children.push(element),
+        None => out.root = Some(element),
+    }
+}
+
+/// An element from its start tag; `is_root` when it is the file's root.
+fn element_of(e: &BytesStart<'_>, is_root: bool) -> std::result::Result<Element, String> {
+    let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+    let mut attrs = Vec::new();
+    for attr in e.attributes() {
+        let attr = attr.map_err(|err| format!("bad attribute: {err}"))?;
+        let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
+        let value = match attr.unescape_value() {
+            Ok(value) => value.into_owned(),
+            // An unknown entity: keep the value as written.
+            Err(_) => String::from_utf8_lossy(&attr.value).into_owned(),
+        };
+        attrs.push((key, value));
+    }
+    let tag = name.as_str();
+    let has_family = attrs.iter().any(|(k, _)| k == "xblock-family");
+    // Recorded elements are always in pointer position (their parent is a
+    // container, or they are the root), as extraction requires.
+    let container =
+        CONTAINERS.contains(&tag) || (!LEAVES.contains(&tag) && (is_root || has_family));
+    Ok(Element {
+        name,
+        attrs,
+        has_content: false,
+        container,
+        children: Vec::new(),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Pointers
+// ---------------------------------------------------------------------------
+
+/// What an element in pointer position stands for.
+enum Child<'e> {
+    /// `<tag url_name="x"/>` or `<tag filename="x"/>`: the block is in a file.
+    Pointer {
+        block_type: &'e str,
+        written: &'e str,
+        target: Target,
+    },
+    /// `<xblock-include definition="type/id"/>` (with `source`: elsewhere).
+    Include {
+        definition: &'e str,
+        source: Option<&'e str>,
+    },
+    /// An inline definition.
+    Inline(&'e Element),
+    /// Not a block (`wiki`, `textbook`, an include without a definition).
+    Nothing,
+}
+
+fn classify_child(el: &Element) -> Child<'_> {
+    let tag = el.name.as_str();
+    if tag == "xblock-include" {
+        return match el.attr("definition").map(str::trim) {
+            Some(definition) if !definition.is_empty() => Child::Include {
+                definition: definition.trim_end_matches('/'),
+                source: el.attr("source").filter(|s| !s.is_empty()),
+            },
+            _ => Child::Nothing,
+        };
+    }
+    if NOT_BLOCKS.contains(&tag) {
+        return Child::Nothing;
+    }
+    if el.has_content {
+        return Child::Inline(el);
+    }
+    let only_pointer_attrs = el
+        .attrs
+        .iter()
+        .all(|(k, _)| k == "url_name" || (tag == "course" && (k == "org" || k == "course")));
+    if let Some(url_name) = el.attr("url_name").filter(|_| only_pointer_attrs) {
+        return Child::Pointer {
+            block_type: tag,
+            written: url_name,
+            target: Target::Path {
+                path: format!("{tag}/{}.xml", url_name.replace(':', "/")),
+            },
+        };
+    }
+    if tag != "html" {
+        if let Some(filename) = el.attr("filename").filter(|f| !f.is_empty()) {
+            let file = if filename.ends_with(".xml") {
+                filename.to_owned()
+            } else {
+                format!("{filename}.xml")
+            };
+            return Child::Pointer {
+                block_type: tag,
+                written: filename,
+                target: Target::AnyOf {
+                    paths: vec![format!("{tag}/{file}"), format!("{tag}s/{file}")],
+                },
+            };
+        }
+    }
+    Child::Inline(el)
+}
+
+fn candidates(target: &Target) -> Vec<&str> {
+    match target {
+        Target::Path { path } => vec![path.as_str()],
+        Target::AnyOf { paths } => paths.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The walk
+// ---------------------------------------------------------------------------
+
+struct Walk<'a> {
+    store: &'a Store,
+    live: HashMap<&'a str, &'a FileEntry>,
+    parsed: HashMap<String, Rc<Parsed>>,
+    /// Every file a node was made for.
+    reached: HashSet<String>,
+    /// Files being expanded on the current branch.
+    on_path: Vec<String>,
+    nodes: u64,
+    truncated: bool,
+    broken: Vec<BrokenPointer>,
+    broken_seen: HashSet<(String, LinkKind, Target)>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(store: &'a Store, files: &'a [FileEntry]) -> Walk<'a> {
+        Walk {
+            store,
+            live: files.iter().map(|f| (f.path.as_str(), f)).collect(),
+            parsed: HashMap::new(),
+            reached: HashSet::new(),
+            on_path: Vec::new(),
+            nodes: 0,
+            truncated: false,
+            broken: Vec::new(),
+            broken_seen: HashSet::new(),
+        }
+    }
+
+    /// Reads and parses a live file once.
+    fn parsed(&mut self, path: &str) -> Rc<Parsed> {
+        if let Some(parsed) = self.parsed.get(path) {
+            return parsed.clone();
+        }
+        let parsed = match self.live.get(path) {
+            None => Parsed {
+                root: None,
+                error: Some("not in this state".to_owned()),
+            },
+            Some(entry) if entry.size > MAX_FILE_BYTES => Parsed {
+                root: None,
+                error: Some(format!(
+                    "not read: {} bytes is more than the outline reads ({MAX_FILE_BYTES})",
+                    entry.size
+                )),
+            },
+            Some(entry) => match self.store.blobs().read(&entry.hash, false) {
+                Ok(bytes) => parse(&bytes),
+                Err(err) => Parsed {
+                    root: None,
+                    error: Some(format!("not read: {err}")),
+                },
+            },
+        };
+        let parsed = Rc::new(parsed);
+        self.parsed.insert(path.to_owned(), parsed.clone());
+        parsed
+    }
+
+    /// Counts a node; false once the bound is hit (the node is then not expanded).
+    fn count(&mut self) -> bool {
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            self.truncated = true;
+            return false;
+        }
+        true
+    }
+
+    fn first_live<'t>(&self, target: &'t Target) -> Option<&'t str> {
+        candidates(target)
+            .into_iter()
+            .find(|p| self.live.contains_key(p))
+    }
+
+    /// The node of a block file. `pointer` is the pointer's (block type,
+    /// url_name as written) when one led here.
+    fn file_node(
+        &mut self,
+        path: &str,
+        pointer: Option<(&str, &str)>,
+        depth: usize,
+    ) -> OutlineNode {
+        let mut node = OutlineNode {
+            block_type: pointer.map_or_else(|| block_type_of_path(path), |(t, _)| t.to_owned()),
+            url_name: pointer
+                .map(|(_, u)| u.to_owned())
+                .or_else(|| url_name_of_path(path)),
+            display_name: None,
+            path: path.to_owned(),
+            inline: false,
+            missing: false,
+            cycle: false,
+            external: None,
+            error: None,
+            children: Vec::new(),
+        };
+        self.reached.insert(path.to_owned());
+        let expand = self.count();
+        if self.on_path.iter().any(|p| p == path) {
+            node.cycle = true;
+            return node;
+        }
+        let parsed = self.parsed(path);
+        node.error = parsed.error.clone();
+        let Some(root) = parsed.root.as_ref() else {
+            return node;
+        };
+        node.block_type = root.name.clone();
+        if node.url_name.is_none() {
+            node.url_name = root.attr("url_name").map(str::to_owned);
+        }
+        node.display_name = root.attr("display_name").map(str::to_owned);
+        if !expand {
+            return node;
+        }
+        if depth >= MAX_DEPTH {
+            node.error
+                .get_or_insert_with(|| format!("not expanded: deeper than {MAX_DEPTH} levels"));
+            self.truncated = true;
+            return node;
+        }
+        self.on_path.push(path.to_owned());
+        // A root that is itself a pointer (`course.xml`: `<course url_name="2026"
+        // org=… course=…/>`) stands for the file it names.
+        if let Child::Pointer {
+            block_type,
+            written,
+            target,
+        } = classify_child(root)
+        {
+            let next = self.pointer_node(path, block_type, written, &target, depth);
+            self.on_path.pop();
+            return next;
+        }
+        if root.container {
+            node.children = self.children(root, path, depth);
+        }
+        self.on_path.pop();
+        node
+    }
+
+    /// The node a pointer leads to: the file's, or a missing one.
+    fn pointer_node(
+        &mut self,
+        source: &str,
+        block_type: &str,
+        written: &str,
+        target: &Target,
+        depth: usize,
+    ) -> OutlineNode {
+        match self.first_live(target) {
+            Some(path) => {
+                let path = path.to_owned();
+                self.file_node(&path, Some((block_type, written)), depth)
+            }
+            None => {
+                self.missing(source, LinkKind::Child, block_type, written, target);
+                let path = candidates(target)
+                    .first()
+                    .map_or_else(String::new, |p| (*p).to_owned());
+                self.count();
+                leaf(block_type, Some(written.to_owned()), path, true)
+            }
+        }
+    }
+
+    fn missing(
+        &mut self,
+        source: &str,
+        kind: LinkKind,
+        block_type: &str,
+        written: &str,
+        target: &Target,
+    ) {
+        let key = (source.to_owned(), kind, target.clone());
+        if self.broken_seen.insert(key) {
+            self.broken.push(BrokenPointer {
+                source_path: source.to_owned(),
+                kind,
+                block_type: block_type.to_owned(),
+                written: written.to_owned(),
+                target: target.clone(),
+            });
+        }
+    }
+
+    /// The block children of a container element of file `path`.
+    fn children(&mut self, el: &Element, path: &str, depth: usize) -> Vec<OutlineNode> {
+        let mut out = Vec::new();
+        for child in &el.children {
+            if self.nodes >= MAX_NODES {
+                self.truncated = true;
+                break;
+            }
+            match classify_child(child) {
+                Child::Nothing => {}
+                Child::Pointer {
+                    block_type,
+                    written,
+                    target,
+                } => out.push(self.pointer_node(path, block_type, written, &target, depth + 1)),
+                Child::Include { definition, source } => {
+                    let target_path = format!("{definition}/definition.xml");
+                    let block_type = definition.split('/').next().unwrap_or(definition);
+                    let id = definition.rsplit('/').next().map(str::to_owned);
+                    if let Some(source) = source {
+                        self.count();
+                        let mut node = leaf(block_type, id, target_path, false);
+                        node.external = Some(source.to_owned());
+                        out.push(node);
+                    } else if self.live.contains_key(target_path.as_str()) {
+                        let node = self.file_node(&target_path, None, depth + 1);
+                        out.push(node);
+                    } else {
+                        let target = Target::Path {
+                            path: target_path.clone(),
+                        };
+                        self.missing(path, LinkKind::Include, block_type, definition, &target);
+                        self.count();
+                        out.push(leaf(block_type, id, target_path, true));
+                    }
+                }
+                Child::Inline(inline) => {
+                    let expand = self.count();
+                    let mut node = leaf(
+                        &inline.name,
+                        inline.attr("url_name").map(str::to_owned),
+                        path.to_owned(),
+                        false,
+                    );
+                    node.inline = true;
+                    node.display_name = inline.attr("display_name").map(str::to_owned);
+                    if expand && inline.container {
+                        if depth + 1 >= MAX_DEPTH {
+                            node.error =
+                                Some(format!("not expanded: deeper than {MAX_DEPTH} levels"));
+                            self.truncated = true;
+                        } else {
+                            node.children = self.children(inline, path, depth + 1);
+                        }
+                    }
+                    out.push(node);
+                }
+            }
+        }
+        out
+    }
+
+    /// Files a block file points at or includes (live ones), inline
+    /// definitions included.
+    fn targets_of(&mut self, path: &str) -> Vec<String> {
+        let parsed = self.parsed(path);
+        let mut out = Vec::new();
+        if let Some(root) = parsed.root.as_ref() {
+            let mut pending: Vec<&Element> = vec![root];
+            let mut is_root = true;
+            while let Some(el) = pending.pop() {
+                let as_child = if is_root {
+                    // The root is a pointer only when it is not a definition.
+                    match classify_child(el) {
+                        c @ Child::Pointer { .. } => Some(c),
+                        _ => None,
+                    }
+                } else {
+                    Some(classify_child(el))
+                };
+                is_root = false;
+                match as_child {
+                    Some(Child::Pointer { target, .. }) => {
+                        if let Some(p) = self.first_live(&target) {
+                            out.push(p.to_owned());
+                        }
+                        continue;
+                    }
+                    Some(Child::Include {
+                        definition,
+                        source: None,
+                    }) => {
+                        out.push(format!("{definition}/definition.xml"));
+                        continue;
+                    }
+                    Some(Child::Include { .. } | Child::Nothing) => continue,
+                    Some(Child::Inline(_)) | None => {}
+                }
+                if el.container {
+                    pending.extend(el.children.iter());
+                }
+            }
+        }
+        out
+    }
+
+    /// Trees for a set of block files nothing outside the set reaches: the
+    /// ones no other file of the set points at, then, for groups that only
+    /// point at each other, the first of each group by path; sorted by path.
+    fn forest(&mut self, paths: &[&str]) -> Vec<OutlineNode> {
+        let set: HashSet<&str> = paths.iter().copied().collect();
+        let mut referenced: BTreeSet<String> = BTreeSet::new();
+        for path in paths {
+            for target in self.targets_of(path) {
+                if target != *path && set.contains(target.as_str()) {
+                    referenced.insert(target);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for path in paths.iter().filter(|p| !referenced.contains(**p)) {
+            if !self.reached.contains(*path) {
+                out.push(self.file_node(path, None, 0));
+            }
+        }
+        for path in paths {
+            if !self.reached.contains(*path) {
+                out.push(self.file_node(path, None, 0));
+            }
+        }
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        out
+    }
+}
+
+/// Nodes in these trees, counting every occurrence.
+fn count_nodes(nodes: &[OutlineNode]) -> u64 {
+    nodes.iter().map(|n| 1 + count_nodes(&n.children)).sum()
+}
+
+/// A node with no file of its own read (missing, external, inline).
+fn leaf(block_type: &str, url_name: Option<String>, path: String, missing: bool) -> OutlineNode {
+    OutlineNode {
+        block_type: block_type.to_owned(),
+        url_name,
+        display_name: None,
+        path,
+        inline: false,
+        missing,
+        cycle: false,
+        external: None,
+        error: None,
+        children: Vec::new(),
+    }
+}
+
+/// The block type a path suggests, until the file's root element says (it
+/// may not parse, or not be read again on a cycle): its top folder.
+fn block_type_of_path(path: &str) -> String {
+    match path.split_once('/') {
+        Some((folder, _)) => folder.to_owned(),
+        None => path.strip_suffix(".xml").unwrap_or(path).to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root(xml: &str) -> Element {
+        let parsed = parse(xml.as_bytes());
+        assert_eq!(parsed.error, None, "{xml}");
+        parsed.root.expect("a root")
+    }
+
+    #[test]
+    fn pointers_inline_blocks_and_markup_are_told_apart() {
+        let el = root(concat!(
+            "<vertical display_name=\"V\">\n",
+            "  <html url_name=\"h\"/>\n",
+            "  <done url_name=\"d\" xblock-family=\"xblock.v1\"/>\n",
+            "  <problem url_name=\"p\">\n  </problem>\n",
+            "  <problem display_name=\"Inline\"><choiceresponse url_name=\"c\"/></problem>\n",
+            "  <problem filename=\"MIT/x/BK7.problem\"/>\n",
+            "  <html filename=\"body\" display_name=\"B\"/>\n",
+            "  <wiki slug=\"w\"/>\n",
+            "</vertical>",
+        ));
+        let kinds: Vec<String> = el
+            .children
+            .iter()
+            .map(|c| match classify_child(c) {
+                Child::Pointer { target, .. } => format!("pointer {:?}", candidates(&target)),
+                Child::Inline(e) => format!("inline {}", e.name),
+                Child::Include { definition, .. } => format!("include {definition}"),
+                Child::Nothing => "nothing".to_owned(),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                "pointer [\"html/h.xml\"]",
+                "inline done",
+                "pointer [\"problem/p.xml\"]",
+                "inline problem",
+                "pointer [\"problem/MIT/x/BK7.problem.xml\", \"problems/MIT/x/BK7.problem.xml\"]",
+                "inline html",
+                "nothing",
+            ]
+        );
+        assert!(
+            el.children[3].children.is_empty(),
+            "a leaf's markup is not recorded"
+        );
+    }
+
+    #[test]
+    fn a_parse_error_keeps_what_came_before_and_says_where() {
+        let parsed = parse(b"<vertical>\n  <html url_name=\"a\"/>\n  <p></q>\n  <html url_name=\"b\"/>\n</vertical>");
+        let root = parsed.root.expect("the partial root");
+        assert_eq!(root.children.len(), 1, "only the child before the error");
+        let error = parsed.error.expect("an error");
+        assert!(error.starts_with("line 3:"), "{error}");
+        let empty = parse(b"  ");
+        assert!(empty.root.is_none());
+        assert!(empty.error.unwrap().contains("no root"));
+        let two = parse(b"<a/><b/>");
+        assert!(two.error.unwrap().contains("second root"));
+        assert_eq!(two.root.unwrap().name, "a");
+    }
+
+    #[test]
+    fn deep_nesting_is_bounded() {
+        let depth = MAX_XML_DEPTH * 4;
+        let xml = format!(
+            "{}{}",
+            "<vertical>".repeat(depth),
+            "</vertical>".repeat(depth)
+        );
+        let parsed = parse(xml.as_bytes());
+        assert!(parsed.error.unwrap().contains("nested deeper"));
+        let mut levels = 0;
+        let mut el = parsed.root.as_ref();
+        while let Some(e) = el {
+            levels += 1;
+            el = e.children.first();
+        }
+        assert_eq!(levels, MAX_XML_DEPTH, "recorded levels");
+    }
+
+    #[test]
+    fn url_names_come_from_file_names() {
+        assert_eq!(url_name_of_path("vertical/x.xml").as_deref(), Some("x"));
+        assert_eq!(url_name_of_path("vertical/a/b.xml").as_deref(), Some("a:b"));
+        assert_eq!(
+            url_name_of_path("html/h1/definition.xml").as_deref(),
+            Some("h1")
+        );
+        assert_eq!(url_name_of_path("course.xml"), None);
+        assert!(is_block_file("problem/x.xml"));
+        assert!(!is_block_file("course.xml"));
+        assert!(!is_block_file("policies/2026/policy.json"));
+        assert!(!is_block_file("drafts/vertical/x.xml"));
+        assert!(!is_block_file("static/x.xml"));
+        assert!(!is_block_file("html/x.html"));
+    }
+
+    #[test]
+    fn the_schema_of_a_recursive_outline_is_finite() {
+        use utoipa::PartialSchema;
+        let mut schemas = Vec::new();
+        <Outline as utoipa::ToSchema>::schemas(&mut schemas);
+        let names: Vec<&str> = schemas.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"OutlineNode"), "{names:?}");
+        let _ = Outline::schema();
+    }
+}
