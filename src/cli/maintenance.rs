@@ -1,9 +1,10 @@
-//! Maintenance: `gc`, `gc-flag`, `fsck`.
+//! Maintenance: `gc`, `gc-flag`, `fsck`, `dump`, `restore`.
 
 use super::output::{bytes, Output};
 use super::split_target;
-use crate::store::{Error, GcOptions, Store};
+use crate::store::{Error, GcOptions, RestoreOptions, Store};
 use clap::Args;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -136,4 +137,89 @@ pub(crate) fn fsck(store: &Store, out: &Output) -> crate::Result<ExitCode> {
     } else {
         ExitCode::from(5)
     })
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DumpArgs {
+    /// The archive to write (a new file; nothing is overwritten), e.g. store.dump.tar.gz.
+    file: PathBuf,
+}
+
+pub(crate) fn dump(store: &Store, out: &Output, args: DumpArgs) -> crate::Result<ExitCode> {
+    let report = {
+        let bar = out.progress();
+        store.dump(&args.file, &bar)?
+    };
+    if out.json {
+        out.json(&report)?;
+    } else {
+        println!(
+            "dumped {} collection(s), {} blob(s) ({}) and the index ({}) -> {} ({})",
+            report.collections,
+            report.blobs,
+            bytes(report.bytes),
+            bytes(report.index_bytes),
+            report.file.display(),
+            bytes(report.archive_bytes),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RestoreArgs {
+    /// A dump written by `blockstore dump`.
+    file: PathBuf,
+    /// Replace the store in the data dir even if it holds collections or blobs.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Runs without an open `Store`: the data dir's store is swapped underneath.
+pub(crate) fn restore(
+    data_dir: PathBuf,
+    out: &Output,
+    args: RestoreArgs,
+) -> crate::Result<ExitCode> {
+    let options = RestoreOptions { force: args.force };
+    let report = {
+        let bar = out.progress();
+        crate::store::restore(&data_dir, &args.file, &options, &bar)?
+    };
+    if out.json {
+        out.json(&report)?;
+    } else {
+        let m = &report.manifest;
+        println!(
+            "restored {} collection(s), {} blob(s) ({}) from {} into {}{}",
+            m.collections,
+            m.blobs,
+            bytes(m.bytes),
+            report.file.display(),
+            report.data_dir.display(),
+            if report.replaced {
+                ", replacing the store that was there"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  dumped {} by blockstore {} (schema {}{})",
+            m.created_at,
+            m.blockstore_version,
+            m.schema_version,
+            if report.schema_version != m.schema_version {
+                format!(", migrated to {}", report.schema_version)
+            } else {
+                String::new()
+            }
+        );
+        if let Some(left) = &report.leftover {
+            eprintln!(
+                "warning: the replaced store could not be removed; it is in {}",
+                left.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

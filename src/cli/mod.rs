@@ -93,6 +93,12 @@ enum Command {
     GcFlag(maintenance::GcFlagArgs),
     /// Check the index and the blob store; exit 5 when something is wrong.
     Fsck,
+    /// Write the whole store (every collection, version, draft, blob and the
+    /// publish log) to one portable archive.
+    Dump(maintenance::DumpArgs),
+    /// Replace the data dir's store with a dump's; refused over a non-empty
+    /// store unless --force.
+    Restore(maintenance::RestoreArgs),
 }
 
 /// Runs the command line and returns the process's exit code.
@@ -133,11 +139,15 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
     let command = match command {
         Command::Serve(args) => return serve::serve(data_dir(cli.data_dir)?, &out, args),
         Command::Logs(args) => return serve::logs(data_dir(cli.data_dir)?, args),
+        // Swaps the data dir's store, so it must not hold it open.
+        Command::Restore(args) => return maintenance::restore(data_dir(cli.data_dir)?, &out, args),
         other => other,
     };
     let store = Store::open(data_dir(cli.data_dir)?)?;
     match command {
-        Command::Serve(_) | Command::Logs(_) => unreachable!("handled above"),
+        Command::Serve(_) | Command::Logs(_) | Command::Restore(_) => {
+            unreachable!("handled above")
+        }
         Command::Import(args) => content::import(&store, &out, args),
         Command::Export(args) => content::export(&store, &out, args),
         Command::Seed(args) => seed::seed(&store, &out, args),
@@ -157,6 +167,7 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         Command::Gc(args) => maintenance::gc(&store, &out, args),
         Command::GcFlag(args) => maintenance::gc_flag(&store, &out, args),
         Command::Fsck => maintenance::fsck(&store, &out),
+        Command::Dump(args) => maintenance::dump(&store, &out, args),
     }
 }
 

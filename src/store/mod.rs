@@ -11,6 +11,7 @@
 pub mod blobs;
 mod collections;
 mod db;
+mod dump;
 pub mod error;
 pub mod events;
 mod files;
@@ -27,6 +28,10 @@ mod publish;
 
 pub use blobs::{hash_bytes, BlobStore, Stored};
 pub use db::SCHEMA_VERSION;
+pub use dump::{
+    restore, DumpManifest, DumpReport, RestoreOptions, RestoreReport, DUMP_FORMAT,
+    DUMP_FORMAT_VERSION,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use events::Event;
 pub use files::{classify, media_type, BatchEntry, BatchReport, Classification, WriteSession};

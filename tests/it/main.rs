@@ -9,6 +9,7 @@ mod archive;
 mod cli;
 mod crash;
 mod demo;
+mod dump;
 mod export;
 mod links;
 mod outline;
