@@ -36,6 +36,11 @@ struct Answer {
 }
 
 pub(crate) fn seed(store: &Store, out: &Output, args: SeedArgs) -> crate::Result<ExitCode> {
+    // Check what --from names before --reset deletes anything: a typo must
+    // not leave an empty store behind.
+    if let Some(path) = &args.from {
+        std::fs::metadata(path).map_err(|e| Error::io(format!("--from {}", path.display()), e))?;
+    }
     let reset_report = if args.reset {
         let existing = store.collections()?;
         if !existing.is_empty() && !args.yes && !confirm(store, existing.len())? {

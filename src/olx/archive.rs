@@ -15,8 +15,11 @@
 //! absolute paths, symbolic and hard links, devices and pipes, duplicate
 //! paths, non-UTF-8 names, too many entries, and more expanded bytes than the
 //! configured limit (a gzip bomb stops at the limit, not at the end). A
-//! truncated or corrupt stream is caught by gzip's checksum and by reading the
-//! archive to its end. A refused archive leaves the store as it was: the blobs
+//! truncated or corrupt stream is caught by gzip's checksum, by requiring the
+//! end-of-archive block, and by reading the archive to its end. GNU long names
+//! and PAX records are read here, bounded, and units (read back whole for the
+//! link scan) are bounded too, so a small hostile archive cannot make the
+//! process allocate gigabytes. A refused archive leaves the store as it was: the blobs
 //! it had stored are discarded again unless something else references them.
 
 use super::import::{publish_after, slug_from, title_from, ImportOptions, ImportReport};
@@ -34,6 +37,14 @@ pub const DEFAULT_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
 /// Entries (files and folders) an archive may hold by default. Studio's
 /// largest course exports hold a few tens of thousands of files.
 pub const DEFAULT_MAX_ENTRIES: u64 = 50_000;
+
+/// A GNU long name or a PAX record set larger than this is refused: they are
+/// read whole, and real ones are a few hundred bytes.
+const MAX_EXTENSION_HEADER: u64 = 64 * 1024;
+
+/// Units are read whole to be scanned for links; one larger than this is
+/// refused (OLX units are kilobytes).
+const MAX_UNIT_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Entries up to this size are read into one buffer and stored in one write;
 /// larger ones stream into the blob store.
@@ -105,18 +116,31 @@ pub fn import_archive(
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
     let mut new_blobs = Vec::new();
-    let result = store.write_session(|session| {
-        let read = read_entries(
-            session.blobs(),
-            reader,
-            format,
-            name,
-            limits,
-            progress,
-            &mut new_blobs,
-        )?;
-        let (files, top) = strip_top_folder(read);
+    // The archive is read without the writers' lock: a slow upload must not
+    // hold off gc (and, behind gc's waiting exclusive lock, every writer).
+    // A gc that ran meanwhile may have swept blobs nothing referenced yet, so
+    // they are checked under the lock before anything references them.
+    let read = read_entries(
+        store.blobs(),
+        reader,
+        format,
+        name,
+        limits,
+        progress,
+        &mut new_blobs,
+    );
+    let result = read.and_then(|read| store.write_session(|session| {
         let blobs = session.blobs();
+        if let Some((path, _)) = read
+            .iter()
+            .find(|(_, s)| !std::fs::metadata(blobs.path_of(&s.hash)).is_ok_and(|m| m.len() == s.size))
+        {
+            return Err(Error::Conflict(format!(
+                "{name}: gc ran while the archive was read and removed the blob of {:?}; import it again",
+                path.as_str()
+            )));
+        }
+        let (files, top) = strip_top_folder(read);
         let by_path: HashMap<&str, &Stored> = files.iter().map(|(p, s)| (p.as_str(), s)).collect();
         let read_file = |path: &str| -> Option<Vec<u8>> {
             let stored = by_path.get(path)?;
@@ -197,7 +221,7 @@ pub fn import_archive(
             progress,
         )?;
         Ok(report)
-    });
+    }));
     let mut report = match result {
         Ok(report) => report,
         Err(e) => {
@@ -338,9 +362,15 @@ fn read_entries(
     let mut found: Vec<(RelPath, Stored)> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut buf = Vec::new();
+    // Raw entries: GNU long names and PAX records are read here, bounded,
+    // rather than by the tar crate, which would hold one of any size.
+    let mut long_name: Option<Vec<u8>> = None;
+    let mut pax_path: Option<Vec<u8>> = None;
+    // Where the last header's data ends: the end-of-archive block must follow.
+    let mut data_end = 0u64;
     progress.phase("reading archive", None);
     {
-        let entries = archive.entries().map_err(stream_error)?;
+        let entries = archive.entries().map_err(stream_error)?.raw(true);
         for (n, entry) in entries.enumerate() {
             let mut entry = entry.map_err(stream_error)?;
             if n as u64 >= limits.max_entries {
@@ -352,7 +382,61 @@ fn read_entries(
             if n % 1024 == 0 && progress.interrupted() {
                 return Err(Error::Interrupted);
             }
-            let raw = entry.path_bytes().into_owned();
+            let size = entry.size();
+            data_end = entry.raw_file_position() + size.div_ceil(512) * 512;
+            let kind = entry.header().entry_type();
+            if matches!(
+                kind,
+                tar::EntryType::GNULongName
+                    | tar::EntryType::GNULongLink
+                    | tar::EntryType::XHeader
+                    | tar::EntryType::XGlobalHeader
+            ) {
+                if size > MAX_EXTENSION_HEADER {
+                    return Err(refuse(format!(
+                        "entry {n} is a {size}-byte extended header (long name or PAX records); more than {MAX_EXTENSION_HEADER} bytes is refused"
+                    )));
+                }
+                let mut data = Vec::with_capacity(size as usize);
+                (&mut entry)
+                    .take(size)
+                    .read_to_end(&mut data)
+                    .map_err(stream_error)?;
+                if data.len() as u64 != size {
+                    return Err(stream_error(io::ErrorKind::UnexpectedEof.into()));
+                }
+                match kind {
+                    tar::EntryType::GNULongName => {
+                        let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+                        data.truncate(end);
+                        long_name = Some(data);
+                    }
+                    tar::EntryType::XHeader => {
+                        for record in tar::PaxExtensions::new(&data) {
+                            let record = record.map_err(|e| {
+                                refuse(format!("entry {n} has bad PAX records ({e})"))
+                            })?;
+                            match record.key_bytes() {
+                                b"path" => pax_path = Some(record.value_bytes().to_vec()),
+                                b"size" => {
+                                    return Err(refuse(format!(
+                                        "entry {n} sets a file size in PAX records (files over 8 GiB are not imported)"
+                                    )))
+                                }
+                                _ => {}
+                            }
+                        }
+                    }
+                    // Link targets (links are refused anyway) and global records.
+                    _ => {}
+                }
+                continue;
+            }
+            let raw = pax_path
+                .take()
+                .or_else(|| long_name.take())
+                .unwrap_or_else(|| entry.path_bytes().into_owned());
+            long_name = None;
             let Ok(text) = String::from_utf8(raw.clone()) else {
                 return Err(refuse(format!(
                     "entry {:?} has a name that is not valid UTF-8 (OLX paths are UTF-8)",
@@ -368,18 +452,16 @@ fn read_entries(
                     "{shown} points outside the archive's folder ('..')"
                 )));
             }
-            let kind = entry.header().entry_type();
-            let relative = text.trim_start_matches("./").trim_end_matches('/');
+            let relative = text.trim_start_matches("./");
             match kind {
                 tar::EntryType::Regular | tar::EntryType::Continuous => {}
                 tar::EntryType::Directory => {
+                    let relative = relative.trim_end_matches('/');
                     if !relative.is_empty() && relative != "." {
                         RelPath::new(relative).map_err(|e| refuse(format!("{shown}: {e}")))?;
                     }
                     continue;
                 }
-                // A pax global header (`git archive` writes one) carries no file.
-                tar::EntryType::XGlobalHeader => continue,
                 tar::EntryType::Symlink | tar::EntryType::Link => {
                     let target = entry
                         .link_name_bytes()
@@ -410,9 +492,14 @@ fn read_entries(
                     path.as_str()
                 )));
             }
-            let size = entry.size();
             if count.get().saturating_add(size) > limits.max_bytes {
                 return Err(stream_error(io::Error::other(LimitExceeded)));
+            }
+            // Units are read back whole to be scanned for links: bounded.
+            if crate::store::classify(&path).syntax.is_some() && size > MAX_UNIT_BYTES {
+                return Err(refuse(format!(
+                    "{shown} is a {size}-byte unit; units (.xml, .html, .json outside static/) over {MAX_UNIT_BYTES} bytes are refused"
+                )));
             }
             let stored = if size <= READ_WHOLE_LIMIT {
                 buf.clear();
@@ -438,9 +525,39 @@ fn read_entries(
             progress.advance(1);
         }
     }
-    // Read to the very end: gzip checks its length and CRC there, and a
-    // stream cut short after the last entry is caught too.
+    if long_name.is_some() || pax_path.is_some() {
+        return Err(refuse(
+            "it ends with a long-name or PAX header that describes no entry: the archive is truncated".into(),
+        ));
+    }
+    // A tar ends with a block of zeros; a stream that stops right after an
+    // entry's data was cut at an entry boundary.
+    if count.get() < data_end + 512 {
+        return Err(refuse(
+            "the archive is truncated (no end-of-archive block after the last entry); export it again"
+                .into(),
+        ));
+    }
+    // Read to the very end: gzip checks its length and CRC there.
     io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(stream_error)?;
+    if found.is_empty() {
+        return Err(refuse("it holds no files".into()));
+    }
+    // A path that is a file and also a folder of other files cannot be
+    // exported back as a tree.
+    let mut folders: HashSet<&str> = HashSet::new();
+    for (path, _) in &found {
+        let p = path.as_str();
+        for (i, _) in p.match_indices('/') {
+            folders.insert(&p[..i]);
+        }
+    }
+    if let Some((clash, _)) = found.iter().find(|(p, _)| folders.contains(p.as_str())) {
+        return Err(refuse(format!(
+            "{:?} is both a file and a folder of other entries",
+            clash.as_str()
+        )));
+    }
     Ok(found)
 }
 

@@ -229,7 +229,11 @@ pub fn write_archive<W: Write>(
             prefix.push_str(part);
             add_dir(&mut tar, &prefix).map_err(io_err)?;
         }
-        let blob = store.blobs().open_blob(&file.hash)?;
+        let blob = Exact {
+            inner: store.blobs().open_blob(&file.hash)?,
+            left: file.size,
+            path: &file.path,
+        };
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
         header.set_mode(0o644);
@@ -244,6 +248,38 @@ pub fn write_archive<W: Write>(
     }
     let out = tar.into_inner().and_then(Sink::finish).map_err(io_err)?;
     Ok((out, bytes))
+}
+
+/// A blob read for an archive entry whose header already gave its size: a
+/// blob of any other length (a damaged store) fails the export instead of
+/// writing an archive whose entries no longer line up.
+struct Exact<'a, R> {
+    inner: R,
+    left: u64,
+    path: &'a str,
+}
+
+impl<R: io::Read> io::Read for Exact<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.left > 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{}: its blob is shorter than recorded (run `blockstore fsck`)",
+                    self.path
+                ),
+            ));
+        }
+        if n as u64 > self.left {
+            return Err(io::Error::other(format!(
+                "{}: its blob is longer than recorded (run `blockstore fsck`)",
+                self.path
+            )));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// Where the tar stream goes: through gzip, or straight out.

@@ -326,6 +326,13 @@ impl BlobStore {
 
     /// Opens a blob for streaming reads.
     pub fn open_blob(&self, hash: &str) -> Result<File> {
+        // A hash from the index names a file under the blob store, never a
+        // path: refuse anything else rather than join it.
+        if !is_hash(hash) {
+            return Err(Error::Invalid(format!(
+                "{hash:?} is not a content hash; the index is damaged (run `blockstore fsck`)"
+            )));
+        }
         File::open(self.path_of(hash)).map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 Error::MissingBlob(hash.to_string())
@@ -389,6 +396,9 @@ impl BlobStore {
 
     /// Removes a blob (GC only). A missing blob is not an error.
     pub fn remove(&self, hash: &str) -> Result<()> {
+        if !is_hash(hash) {
+            return Err(Error::Invalid(format!("{hash:?} is not a content hash")));
+        }
         match fs::remove_file(self.path_of(hash)) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

@@ -49,7 +49,7 @@ use super::path::RelPath;
 use super::{BlobStore, Progress, Store, SCHEMA_VERSION};
 use blake2::digest::consts::U20;
 use blake2::{Blake2b, Digest};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File};
@@ -925,6 +925,19 @@ fn check_index(
         let quick: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
         if quick != "ok" {
             return Ok(Some(format!("fails SQLite's quick_check ({quick})")));
+        }
+        // The store's schema has tables and indexes only: a trigger or view
+        // in a dump is code someone else wrote, run on every later write.
+        let foreign: Option<String> = conn
+            .query_row(
+                "SELECT type || ' ' || name FROM sqlite_master
+                 WHERE type NOT IN ('table', 'index') LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(object) = foreign {
+            return Ok(Some(format!("holds a {object}, which a store never has")));
         }
         Ok(None)
     };

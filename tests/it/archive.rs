@@ -183,6 +183,55 @@ fn a_studio_style_archive_imports_like_its_folder() {
 }
 
 #[test]
+fn long_names_arrive_whole_through_gnu_and_pax_headers() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    let long = format!("static/{}/{}.png", "deep".repeat(30), "n".repeat(80));
+    write_tree(&tree, &[("course.xml", b"<course/>"), (&long, b"png")]);
+    let store = TestStore::new();
+    // GNU long-name entries (the tar crate writes them past 100 bytes).
+    let gnu = RawTar::new().tree(&tree, "course").tar_gz();
+    import_archive(
+        &store,
+        &mut &gnu[..],
+        ArchiveFormat::TarGz,
+        "gnu.tar.gz",
+        &options("gnu"),
+        ArchiveLimits::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    // PAX records, as GNU tar writes with --format=posix.
+    let pax = dir.path().join("pax.tar");
+    let status = std::process::Command::new("tar")
+        .args(["--format=posix", "-cf"])
+        .arg(&pax)
+        .arg("-C")
+        .arg(&tree)
+        .arg(".")
+        .status()
+        .expect("tar runs");
+    assert!(status.success());
+    import_path(
+        &store,
+        &pax,
+        &options("pax"),
+        ArchiveLimits::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    for slug in ["gnu", "pax"] {
+        let paths: Vec<String> = store
+            .files(slug, At::Draft)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(paths, ["course.xml".to_string(), long.clone()], "{slug}");
+    }
+}
+
+#[test]
 fn plain_tar_stdin_and_system_tar_archives_import_through_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -397,6 +446,47 @@ fn hostile_archives_are_refused_and_change_nothing() {
             "outside the archive's folder",
         ),
         (
+            "no files",
+            RawTar::new()
+                .entry(b"course/", Directory, b"", b"")
+                .tar_gz(),
+            "holds no files",
+        ),
+        (
+            "file and folder",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .file("course/static/a", b"a file")
+                .file("course/static/a/b.png", b"and a folder")
+                .tar_gz(),
+            "both a file and a folder",
+        ),
+        (
+            "trailing slash file",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .file("course/static/x/", b"a file named like a folder")
+                .tar_gz(),
+            "trailing",
+        ),
+        (
+            "huge long name",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .entry(b"././@LongLink", GNULongName, &vec![b'a'; 1 << 20], b"")
+                .file("course/x.xml", b"<x/>")
+                .tar_gz(),
+            "extended header",
+        ),
+        (
+            "huge unit",
+            RawTar::new()
+                .file("course/vertical/fresh.xml", FRESH)
+                .file("course/html/huge.html", &vec![b' '; 33 << 20])
+                .tar_gz(),
+            "units (.xml, .html, .json outside static/) over",
+        ),
+        (
             "not gzip",
             b"<html>this is a web page saved as course.tar.gz</html>".to_vec(),
             "not a gzip file",
@@ -426,6 +516,9 @@ fn hostile_archives_are_refused_and_change_nothing() {
         .tar();
     let message = refused(&data, &plain[..2000], ArchiveFormat::Tar, limits);
     assert!(message.contains("truncated"), "{message}");
+    // A plain tar cut exactly after an entry: no end-of-archive block.
+    let message = refused(&data, &plain[..1024], ArchiveFormat::Tar, limits);
+    assert!(message.contains("no end-of-archive block"), "{message}");
     // Garbage as a plain tar.
     let message = refused(&data, &[b'x'; 4096], ArchiveFormat::Tar, limits);
     assert!(message.contains("corrupt"), "{message}");

@@ -919,3 +919,38 @@ fn a_dump_is_a_plain_tar_gz_with_the_manifest_first() {
     sorted.sort();
     assert_eq!(names, sorted, "blobs in hash order");
 }
+
+#[test]
+fn a_dump_whose_index_carries_a_trigger_is_refused() {
+    let source = TestStore::new();
+    seed(&source);
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.tar.gz");
+    source.dump(&good, &NoProgress).unwrap();
+    // A trigger that would point the next write's row at a file outside the
+    // blob store, were it restored and run.
+    let mut entries = read_entries(&good);
+    let db = dir.path().join("planted.db");
+    std::fs::write(&db, &entries[1].bytes).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TRIGGER planted AFTER INSERT ON version BEGIN
+               UPDATE version SET hash = '../../../../etc/passwd' WHERE version_id = NEW.version_id;
+             END; VACUUM;",
+        )
+        .unwrap();
+    }
+    entries[1].bytes = std::fs::read(&db).unwrap();
+    let mut m = manifest_of(&entries);
+    m["index_bytes"] = entries[1].bytes.len().into();
+    m["index_hash"] = blockstore::store::hash_bytes(&entries[1].bytes).into();
+    set_manifest(&mut entries, &m);
+    let planted = dir.path().join("planted.tar.gz");
+    write_entries(&planted, &entries);
+    let target = dir.path().join("restored");
+    let err = restore(&target, &planted, &RestoreOptions::default(), &NoProgress).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Invalid, "{err}");
+    assert!(err.to_string().contains("trigger planted"), "{err}");
+    assert!(!target.exists());
+}

@@ -103,6 +103,19 @@ fn seeding_twice_is_refused_and_reset_needs_confirmation() {
         store.collection(COURSE).unwrap().uuid
     };
 
+    // A --from that does not exist is found out before --reset deletes.
+    let typo = run_cli(
+        &data,
+        &["seed", "--reset", "--yes", "--from", "/no/such/export"],
+    );
+    assert!(!typo.status.success());
+    assert!(
+        stderr(&typo).contains("/no/such/export"),
+        "{}",
+        stderr(&typo)
+    );
+    assert_eq!(observable(&data), before);
+
     // Confirmed: everything goes, the samples come back as new collections,
     // and the blob store holds nothing the new store does not reference.
     let fresh = cli_json(&data, &["seed", "--reset", "--yes"]);

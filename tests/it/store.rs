@@ -1110,3 +1110,17 @@ fn a_schema_1_store_migrates_and_its_versions_get_uuids() {
     assert!(uuid::Uuid::parse_str(&b.versions[0].uuid).is_ok());
     assert!(store.fsck(&NoProgress).unwrap().is_clean());
 }
+
+#[test]
+fn the_blob_store_never_joins_a_non_hash_into_a_path() {
+    let store = TestStore::new();
+    for bad in ["../../../../etc/passwd", "/etc/passwd", "ab", "AB12"] {
+        let err = store.blobs().open_blob(bad).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            blockstore::store::ErrorKind::Invalid,
+            "{bad}: {err}"
+        );
+        assert!(store.blobs().remove(bad).is_err(), "{bad}");
+    }
+}
