@@ -12,6 +12,9 @@ pub mod store;
 /// OLX as a format on top of the store: importing export trees.
 pub mod olx;
 
+/// Folder ↔ collection sync on `notify`: a draft kept as a plain folder.
+pub mod sync;
+
 /// The local REST endpoint (axum), a thin layer over the library.
 pub mod server;
 

@@ -24,6 +24,7 @@ mod outline;
 mod output;
 mod seed;
 mod serve;
+mod sync;
 
 use crate::store::{Error, ErrorKind, Store};
 use clap::{Parser, Subcommand};
@@ -59,6 +60,8 @@ enum Command {
     Export(content::ExportArgs),
     /// Load the bundled sample course and library (or --from any export) to browse.
     Seed(seed::SeedArgs),
+    /// Keep a collection's draft as a folder: edits in the folder follow into the draft.
+    Sync(sync::SyncArgs),
     /// List, create, show or delete collections.
     Collections(collections::CollectionsArgs),
     /// List the files of a collection state.
@@ -151,6 +154,7 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         Command::Import(args) => content::import(&store, &out, args),
         Command::Export(args) => content::export(&store, &out, args),
         Command::Seed(args) => seed::seed(&store, &out, args),
+        Command::Sync(args) => sync::sync(&store, &out, args),
         Command::Collections(args) => collections::run(&store, &out, args),
         Command::Files(args) => content::files(&store, &out, args),
         Command::Show(args) => content::show(&store, &out, args),

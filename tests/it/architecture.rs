@@ -202,3 +202,25 @@ fn the_desktop_shell_is_a_workspace_member_but_not_a_default_one() {
         "the library must be a default member: {defaults:?}"
     );
 }
+
+#[test]
+fn the_sync_layer_calls_the_store_never_sqlite_the_server_or_the_cli() {
+    let forbidden = [
+        "rusqlite",
+        "crate::cli",
+        "crate::server",
+        "axum",
+        "clap",
+        "indicatif",
+        "println!",
+        "eprintln!",
+        "print!",
+        "eprint!",
+    ];
+    let found = offences(&["src/sync"], &forbidden);
+    assert!(
+        found.is_empty(),
+        "sync is a layer over the store: no SQL, no server, no CLI, no printing:\n  {}",
+        found.join("\n  ")
+    );
+}

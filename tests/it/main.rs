@@ -16,3 +16,4 @@ mod outline;
 mod seed;
 mod server;
 mod store;
+mod sync;

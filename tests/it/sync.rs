@@ -1,0 +1,371 @@
+//! Folder sync with the real `notify` watcher on real temp folders: the
+//! start-up reconcile, then live edits following into the draft. Every wait
+//! polls the store with a generous deadline instead of sleeping a fixed time.
+
+use crate::common::*;
+use blockstore::store::{At, Store};
+use blockstore::sync::{reconcile, watch, SyncedBatch};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+/// A `watch` running on its own thread until dropped.
+struct Running {
+    stop: Arc<AtomicBool>,
+    batches: Arc<AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<blockstore::Result<()>>>,
+}
+
+impl Running {
+    fn start(store: &Arc<Store>, slug: &str, dir: &Path) -> Running {
+        let stop = Arc::new(AtomicBool::new(false));
+        let batches = Arc::new(AtomicUsize::new(0));
+        let (store, slug, dir) = (store.clone(), slug.to_string(), dir.to_path_buf());
+        let (s, b) = (stop.clone(), batches.clone());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let _ = ready_tx.send(());
+            watch(
+                &store,
+                &slug,
+                &dir,
+                Duration::from_millis(75),
+                &s,
+                &mut |_: &SyncedBatch| {
+                    b.fetch_add(1, Ordering::SeqCst);
+                },
+            )
+        });
+        ready_rx.recv().unwrap();
+        // The watch is registered a moment after the thread starts; give it
+        // that moment (events before it would be missed, not mis-synced).
+        std::thread::sleep(Duration::from_millis(300));
+        Running {
+            stop,
+            batches,
+            thread: Some(thread),
+        }
+    }
+
+    fn batches(&self) -> usize {
+        self.batches.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let result = thread.join().expect("the watch thread does not panic");
+            if !std::thread::panicking() {
+                result.expect("the watch ends cleanly");
+            }
+        }
+    }
+}
+
+/// Polls until `cond` holds, failing with `what` after the deadline.
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < DEADLINE, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn draft(store: &Store, slug: &str) -> Vec<(String, String, String)> {
+    store
+        .files(slug, At::Draft)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.path, f.hash, f.uuid))
+        .collect()
+}
+
+fn uuid_of(store: &Store, slug: &str, path: &str) -> Option<String> {
+    store.file(slug, path, At::Draft).ok().map(|f| f.uuid)
+}
+
+fn setup() -> (tempfile::TempDir, Arc<Store>, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path().join("data")).unwrap());
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    (dir, store, folder)
+}
+
+#[test]
+fn start_up_reconcile_fills_an_empty_side_and_lets_the_folder_win() {
+    let (_dir, store, folder) = setup();
+    blockstore::olx::import_dir(
+        &store,
+        &sample_course(),
+        &blockstore::olx::ImportOptions {
+            collection: Some("course".into()),
+            ..Default::default()
+        },
+        &blockstore::store::NoProgress,
+    )
+    .unwrap();
+    // An empty folder receives the draft, byte for byte.
+    let report = reconcile(&store, "course", &folder, false).unwrap();
+    assert_eq!(report.direction, "folder_written");
+    assert_eq!(report.written_to_folder.len(), 42);
+    assert_eq!(tree_files(&folder), tree_files(&sample_course()));
+    // In sync: nothing changes.
+    let again = reconcile(&store, "course", &folder, false).unwrap();
+    assert_eq!(again.direction, "folder_wins");
+    assert_eq!(again.unchanged, 42);
+    assert!(again.created.is_empty() && again.modified.is_empty() && again.deleted.is_empty());
+
+    // Both sides changed: the folder wins; a dry run says so and changes nothing.
+    std::fs::write(folder.join("html/html_welcome.html"), "<p>from disk</p>").unwrap();
+    std::fs::rename(
+        folder.join("static/olx-tree.png"),
+        folder.join("static/tree.png"),
+    )
+    .unwrap();
+    std::fs::remove_file(folder.join("about/overview.html")).unwrap();
+    std::fs::write(folder.join("notes.swp"), "editor litter").unwrap();
+    let before = snapshot(&store);
+    let dry = reconcile(&store, "course", &folder, true).unwrap();
+    assert_eq!(snapshot(&store), before, "a dry run changes nothing");
+    assert_eq!(dry.modified, ["html/html_welcome.html"]);
+    assert_eq!(
+        dry.renamed,
+        [(
+            "static/olx-tree.png".to_string(),
+            "static/tree.png".to_string()
+        )]
+    );
+    assert_eq!(dry.deleted, ["about/overview.html"]);
+    let uuid = uuid_of(&store, "course", "static/olx-tree.png").unwrap();
+    let done = reconcile(&store, "course", &folder, false).unwrap();
+    assert_eq!(done.modified, dry.modified);
+    assert_eq!(done.renamed, dry.renamed);
+    assert_eq!(done.deleted, dry.deleted);
+    assert_eq!(uuid_of(&store, "course", "static/tree.png"), Some(uuid));
+    assert!(uuid_of(&store, "course", "notes.swp").is_none(), "ignored");
+
+    // An empty collection takes the folder.
+    let other = reconcile(&store, "fresh", &folder, false).unwrap();
+    assert_eq!(other.direction, "folder_wins");
+    assert_eq!(other.created.len(), 41);
+}
+
+#[test]
+fn live_edits_follow_into_the_draft_and_moves_keep_their_uuid() {
+    let (_dir, store, folder) = setup();
+    write_tree(
+        &folder,
+        &[
+            ("course.xml", b"<course/>"),
+            ("html/a.html", b"<p>a</p>"),
+            ("static/logo.png", b"png bytes"),
+        ],
+    );
+    reconcile(&store, "c", &folder, false).unwrap();
+    let running = Running::start(&store, "c", &folder);
+
+    // Create.
+    std::fs::write(folder.join("html/b.html"), "<p>b</p>").unwrap();
+    wait_until("b.html created", || {
+        uuid_of(&store, "c", "html/b.html").is_some()
+    });
+    // Modify.
+    std::fs::write(folder.join("html/a.html"), "<p>a, edited</p>").unwrap();
+    wait_until("a.html modified", || {
+        store
+            .read("c", "html/a.html", At::Draft)
+            .is_ok_and(|(_, b)| b == b"<p>a, edited</p>")
+    });
+    // Rename keeps the uuid.
+    let logo = uuid_of(&store, "c", "static/logo.png").unwrap();
+    std::fs::rename(
+        folder.join("static/logo.png"),
+        folder.join("static/brand.png"),
+    )
+    .unwrap();
+    wait_until("logo renamed", || {
+        uuid_of(&store, "c", "static/brand.png").is_some()
+    });
+    assert_eq!(uuid_of(&store, "c", "static/brand.png"), Some(logo));
+    assert!(uuid_of(&store, "c", "static/logo.png").is_none());
+    // Delete.
+    std::fs::remove_file(folder.join("html/b.html")).unwrap();
+    wait_until("b.html deleted", || {
+        uuid_of(&store, "c", "html/b.html").is_none()
+    });
+    // Ignored files never arrive; .blockstoreignore adds patterns.
+    std::fs::write(folder.join(".blockstoreignore"), "drafts-local/\n*.bak\n").unwrap();
+    std::fs::create_dir(folder.join("drafts-local")).unwrap();
+    for (name, bytes) in [
+        ("html/a.html.swp", "swap"),
+        ("html/a.html~", "backup"),
+        ("html/.#a.html", "lock"),
+        (".DS_Store", "finder"),
+        ("notes.bak", "bak"),
+        ("drafts-local/x.xml", "<x/>"),
+    ] {
+        std::fs::write(folder.join(name), bytes).unwrap();
+    }
+    std::fs::write(folder.join("html/c.html"), "<p>c</p>").unwrap();
+    wait_until("c.html created", || {
+        uuid_of(&store, "c", "html/c.html").is_some()
+    });
+    let paths: Vec<String> = draft(&store, "c").into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        paths,
+        [
+            "course.xml",
+            "html/a.html",
+            "html/c.html",
+            "static/brand.png"
+        ]
+    );
+    drop(running);
+    // Every change was recorded as a sync revision.
+    let history = store.history("c", "html/a.html").unwrap();
+    assert!(history
+        .revisions
+        .iter()
+        .all(|r| serde_json::to_value(r).unwrap()["source"] == "sync"));
+}
+
+#[test]
+fn an_editor_style_atomic_save_is_one_draft_change() {
+    let (_dir, store, folder) = setup();
+    write_tree(&folder, &[("html/page.html", b"<p>v1</p>")]);
+    reconcile(&store, "c", &folder, false).unwrap();
+    let uuid = uuid_of(&store, "c", "html/page.html").unwrap();
+    let revisions = |s: &Store| s.history("c", "html/page.html").unwrap().revisions.len();
+    let before = revisions(&store);
+    let running = Running::start(&store, "c", &folder);
+    // Write a temp file beside it, then rename it over the original (what
+    // JetBrains IDEs, many scripts and `sed -i` do).
+    let tmp = folder.join("html/page.html___jb_tmp___");
+    std::fs::write(&tmp, "<p>v2, half").unwrap();
+    std::fs::write(&tmp, "<p>v2, whole</p>").unwrap();
+    std::fs::rename(&tmp, folder.join("html/page.html")).unwrap();
+    wait_until("the save arrives", || {
+        store
+            .read("c", "html/page.html", At::Draft)
+            .is_ok_and(|(_, b)| b == b"<p>v2, whole</p>")
+    });
+    // Give a stray second batch the chance to show up, then check.
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(
+        revisions(&store),
+        before + 1,
+        "one draft revision for one save"
+    );
+    assert_eq!(uuid_of(&store, "c", "html/page.html"), Some(uuid));
+    let paths: Vec<String> = draft(&store, "c").into_iter().map(|f| f.0).collect();
+    assert_eq!(paths, ["html/page.html"], "the temp file never arrived");
+    // Truncate, then write: also one revision.
+    let before = revisions(&store);
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(folder.join("html/page.html")).unwrap();
+        f.write_all(b"<p>v3</p>").unwrap();
+    }
+    wait_until("v3 arrives", || {
+        store
+            .read("c", "html/page.html", At::Draft)
+            .is_ok_and(|(_, b)| b == b"<p>v3</p>")
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(revisions(&store), before + 1);
+    assert!(running.batches() >= 2);
+}
+
+#[test]
+fn a_burst_of_5000_files_and_a_folder_rename_of_100_arrive_in_few_transactions() {
+    let (_dir, store, folder) = setup();
+    write_tree(&folder, &[("course.xml", b"<course/>")]);
+    reconcile(&store, "c", &folder, false).unwrap();
+    let running = Running::start(&store, "c", &folder);
+    std::fs::create_dir_all(folder.join("burst")).unwrap();
+    for i in 0..5000 {
+        std::fs::write(
+            folder.join(format!("burst/u{i:04}.xml")),
+            format!("<html display_name=\"{i}\"/>"),
+        )
+        .unwrap();
+    }
+    wait_until("5,000 files in the draft", || {
+        store.files("c", At::Draft).unwrap().len() == 5001
+    });
+    let after_burst = running.batches();
+    assert!(
+        after_burst <= 50,
+        "a burst is coalesced: {after_burst} transactions for 5,000 files"
+    );
+
+    // A folder of 100 files renamed: every file keeps its uuid.
+    std::fs::create_dir(folder.join("unit")).unwrap();
+    for i in 0..100 {
+        std::fs::write(
+            folder.join(format!("unit/p{i:03}.xml")),
+            format!("<problem n=\"{i}\"/>"),
+        )
+        .unwrap();
+    }
+    wait_until("100 files in unit/", || {
+        store.files("c", At::Draft).unwrap().len() == 5101
+    });
+    let uuids: Vec<String> = (0..100)
+        .map(|i| uuid_of(&store, "c", &format!("unit/p{i:03}.xml")).unwrap())
+        .collect();
+    std::fs::rename(folder.join("unit"), folder.join("moved")).unwrap();
+    wait_until("unit/ moved to moved/", || {
+        uuid_of(&store, "c", "moved/p099.xml").is_some()
+            && uuid_of(&store, "c", "unit/p000.xml").is_none()
+    });
+    for (i, uuid) in uuids.iter().enumerate() {
+        assert_eq!(
+            uuid_of(&store, "c", &format!("moved/p{i:03}.xml")).as_ref(),
+            Some(uuid),
+            "p{i:03} kept its uuid"
+        );
+    }
+    assert_eq!(store.files("c", At::Draft).unwrap().len(), 5101);
+}
+
+#[test]
+fn sync_dry_run_through_the_cli_reports_and_changes_nothing() {
+    let (dir, _store, folder) = setup();
+    let data = dir.path().join("data");
+    cli_json(&data, &["seed"]);
+    write_tree(&folder, &[("course.xml", b"<course url_name=\"x\"/>")]);
+    let before = observable(&data);
+    let out = run_cli(
+        &data,
+        &[
+            "--json",
+            "sync",
+            "BlockstoreX.OLX101.2026",
+            folder.to_str().unwrap(),
+            "--dry-run",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["direction"], "folder_wins");
+    assert_eq!(report["modified"], serde_json::json!(["course.xml"]));
+    assert_eq!(report["deleted"].as_array().unwrap().len(), 43);
+    assert_eq!(observable(&data), before);
+    let missing = run_cli(
+        &data,
+        &["sync", "x", dir.path().join("nope").to_str().unwrap()],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("not a folder"),
+        "{}",
+        stderr(&missing)
+    );
+}
