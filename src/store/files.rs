@@ -565,6 +565,17 @@ impl Store {
         Ok(report)
     }
 
+    /// A number that moves whenever another connection (another process)
+    /// commits to the index: how a long-running layer (folder sync) notices
+    /// writes it heard no event of.
+    pub fn external_changes(&self) -> Result<i64> {
+        let conn = self.conn();
+        let version: i64 = conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        Ok(version)
+    }
+
     /// The live files of a collection state, sorted by path.
     pub fn files(&self, key: &str, at: At) -> Result<Vec<FileEntry>> {
         let conn = self.conn();

@@ -14,14 +14,20 @@
 //! `.blockstoreignore` file itself and the gitignore-style patterns it holds
 //! (parsed by the `ignore` crate).
 //!
-//! Not yet: writing API/CLI draft changes back into the folder (two-way),
-//! conflict copies, `serve --sync`, and the watcher fault handling the issue
-//! lists; see the issue's note.
+//! Two-way: draft changes made elsewhere (REST API, CLI, revert) are written
+//! into the folder. Both directions keep `known`, what the two sides last
+//! agreed on per path, so the watcher's sight of our own writes is recognised
+//! as an echo (same bytes: no new revision), and a path changed on both sides
+//! is a conflict: the disk's bytes win the draft and the store's are kept as
+//! `PATH.conflict-<short hash>`.
+//!
+//! Not yet: `serve --sync`, and the watcher fault handling the issue lists
+//! (folder gone, permission denied, inotify limit); see the issue's note.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 use crate::store::{
-    At, BatchEntry, BatchReport, CollectionMetadata, Error, NoProgress, RelPath, Result, Source,
-    Store,
+    At, BatchEntry, BatchReport, CollectionMetadata, Error, Event, NoProgress, RelPath, Result,
+    Source, Store,
 };
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use serde::Serialize;
@@ -34,10 +40,23 @@ use std::time::Duration;
 pub const IGNORE_FILE: &str = ".blockstoreignore";
 
 /// Patterns never synced: version control, editor swap and backup files, OS litter.
-const ALWAYS_IGNORED: &[&str] = &[".git/", "*.swp", "*~", ".#*", ".DS_Store", IGNORE_FILE];
+/// Conflict copies (`PATH.conflict-<hash>`) are for the person to look at and
+/// stay out of the collection too.
+const ALWAYS_IGNORED: &[&str] = &[
+    ".git/",
+    "*.swp",
+    "*~",
+    ".#*",
+    ".DS_Store",
+    "*.conflict-*",
+    IGNORE_FILE,
+];
 
 /// How long the folder must be quiet before a batch of changes is read.
 pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(75);
+
+/// How often another process's writes to the index are looked for.
+const EXTERNAL_POLL: Duration = Duration::from_millis(250);
 
 /// How long a batch with vanished paths waits for the other half of a move.
 const MOVE_WINDOW: Duration = Duration::from_millis(750);
@@ -266,6 +285,34 @@ fn apply(
     })
 }
 
+/// Writes contents already read and `deletes` into the draft in one
+/// transaction, creating the collection if needed.
+fn apply_bytes(
+    store: &Store,
+    slug: &str,
+    contents: BTreeMap<RelPath, Vec<u8>>,
+    deletes: Vec<RelPath>,
+) -> Result<BatchReport> {
+    store.write_session(|session| {
+        let mut entries = Vec::with_capacity(contents.len());
+        for (path, bytes) in contents {
+            let blob = session.blobs().put_deferred(&bytes)?;
+            entries.push(Ok(BatchEntry::new(path, blob, &bytes)));
+        }
+        let expected = entries.len();
+        session.apply_creating(
+            slug,
+            &CollectionMetadata::default(),
+            entries,
+            expected,
+            deletes,
+            true,
+            Source::Sync,
+            &NoProgress,
+        )
+    })
+}
+
 fn read_file(abs: &Path) -> Result<Vec<u8>> {
     std::fs::read(abs).map_err(|e| Error::io(format!("reading {}", abs.display()), e))
 }
@@ -286,11 +333,81 @@ fn write_file(abs: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, abs).map_err(io)
 }
 
-/// One debounced batch of folder changes, as applied to the draft.
+/// One batch of synced changes: folder → draft (`to_draft`) or draft →
+/// folder (`to_folder`).
 #[derive(Debug, Clone, Serialize)]
 pub struct SyncedBatch {
     pub collection: String,
+    pub direction: String,
     pub changes: BatchReport,
+    /// Paths changed on disk and in the store since they last agreed: the
+    /// disk's bytes won the draft, the store's were saved beside them as
+    /// `PATH.conflict-<short hash>` (these names).
+    pub conflicts: Vec<String>,
+}
+
+/// Writes the draft's state at `paths` into the folder where the folder still
+/// holds what both sides last agreed on; where the folder changed too, the
+/// folder wins the draft and the draft's bytes are kept as a conflict copy
+/// (the watcher then brings that copy in like any new file).
+fn to_folder(
+    store: &Store,
+    slug: &str,
+    rules: &Rules,
+    known: &mut BTreeMap<String, String>,
+    paths: &BTreeSet<String>,
+) -> Result<BatchReport> {
+    let mut report = BatchReport::default();
+    for path in paths {
+        let draft = match store.file(slug, path, At::Draft) {
+            Ok(file) => Some(file.hash),
+            Err(Error::FileNotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let base = known.get(path).cloned();
+        if draft == base {
+            continue; // an echo of our own write, or nothing new
+        }
+        let abs = rules.root.join(path);
+        if rules.ignored(&abs, false) {
+            continue;
+        }
+        let disk = match std::fs::read(&abs) {
+            Ok(bytes) => Some(crate::store::hash_bytes(&bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(format!("reading {}", abs.display()), e)),
+        };
+        if disk != base && disk != draft {
+            // Changed on both sides: the folder's copy arrives through the
+            // watcher and wins; keep the store's beside it.
+            if let Some(hash) = &draft {
+                let copy = rules.root.join(format!("{path}.conflict-{}", &hash[..8]));
+                write_file(&copy, &store.blobs().read(hash, true)?)?;
+            }
+            continue;
+        }
+        match &draft {
+            Some(hash) => {
+                write_file(&abs, &store.blobs().read(hash, true)?)?;
+                if base.is_some() {
+                    report.modified.push(path.clone());
+                } else {
+                    report.created.push(path.clone());
+                }
+                known.insert(path.clone(), hash.clone());
+            }
+            None => {
+                match std::fs::remove_file(&abs) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(format!("removing {}", abs.display()), e)),
+                }
+                report.deleted.push(path.clone());
+                known.remove(path);
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// Follows the folder until `stop` is set: each debounced batch of changes is
@@ -307,6 +424,19 @@ pub fn watch(
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| Error::io(format!("opening {}", dir.display()), e))?;
     let mut rules = Rules::load(&dir)?;
+    // Subscribed before the first look at the draft, so no change falls
+    // between the two.
+    let mut events = store.subscribe();
+    // What both sides held when they last agreed, by path: the base that
+    // tells an echo of our own write from a change, and a change from a
+    // conflict.
+    let mut known: BTreeMap<String, String> = store
+        .files(slug, At::Draft)?
+        .into_iter()
+        .map(|f| (f.path, f.hash))
+        .collect();
+    let mut external = store.external_changes()?;
+    let mut last_check = std::time::Instant::now();
     let (sender, receiver) = std::sync::mpsc::channel();
     let mut debouncer = notify_debouncer_full::new_debouncer(debounce, None, sender)
         .map_err(|e| Error::Invalid(format!("watching {}: {e}", dir.display())))?;
@@ -314,7 +444,59 @@ pub fn watch(
         .watch(&dir, notify::RecursiveMode::Recursive)
         .map_err(|e| Error::Invalid(format!("watching {}: {e}", dir.display())))?;
     while !stop.load(Ordering::Relaxed) {
-        let events = match receiver.recv_timeout(Duration::from_millis(100)) {
+        // Draft changes made elsewhere (REST API, CLI, revert) go to the folder.
+        let mut from_store: BTreeSet<String> = BTreeSet::new();
+        let mut resync = false;
+        loop {
+            match events.try_recv() {
+                Ok(Event::DraftChanged { collection, paths })
+                | Ok(Event::CollectionReverted { collection, paths })
+                    if collection == slug =>
+                {
+                    from_store.extend(paths)
+                }
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => resync = true,
+                Err(_) => break,
+            }
+        }
+        // Another process (`blockstore write`, a second server) sends no
+        // events here: a moved data version means compare the whole draft.
+        if last_check.elapsed() >= EXTERNAL_POLL {
+            last_check = std::time::Instant::now();
+            let version = store.external_changes()?;
+            resync |= version != external;
+            external = version;
+        }
+        if resync {
+            let draft = store.files(slug, At::Draft)?;
+            let now: BTreeMap<&str, &str> = draft
+                .iter()
+                .map(|f| (f.path.as_str(), f.hash.as_str()))
+                .collect();
+            for (path, hash) in &now {
+                if known.get(*path).map(String::as_str) != Some(*hash) {
+                    from_store.insert(path.to_string());
+                }
+            }
+            for path in known.keys() {
+                if !now.contains_key(path.as_str()) {
+                    from_store.insert(path.clone());
+                }
+            }
+        }
+        if !from_store.is_empty() {
+            let written = to_folder(store, slug, &rules, &mut known, &from_store)?;
+            if written.changed() > 0 {
+                on_batch(&SyncedBatch {
+                    collection: slug.to_string(),
+                    direction: "to_folder".into(),
+                    changes: written,
+                    conflicts: Vec::new(),
+                });
+            }
+        }
+        let events = match receiver.recv_timeout(Duration::from_millis(50)) {
             Ok(Ok(events)) => events,
             // Watcher errors are reported by the next reconcile-like pass;
             // the folder is rescanned so nothing is missed.
@@ -323,7 +505,7 @@ pub fn watch(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
         let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
-        for event in &events {
+        for event in changes_only(&events) {
             touched.extend(event.paths.iter().cloned());
         }
         // Gather what follows within one more quiet window: a burst becomes
@@ -332,7 +514,7 @@ pub fn watch(
         // rename and the file keeps its uuid.
         while let Ok(more) = receiver.recv_timeout(debounce) {
             if let Ok(events) = more {
-                for event in &events {
+                for event in changes_only(&events) {
                     touched.extend(event.paths.iter().cloned());
                 }
             }
@@ -349,7 +531,7 @@ pub fn watch(
             while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
                 match receiver.recv_timeout(left) {
                     Ok(Ok(events)) => {
-                        for event in &events {
+                        for event in changes_only(&events) {
                             touched.extend(event.paths.iter().cloned());
                         }
                     }
@@ -361,15 +543,25 @@ pub fn watch(
         if touched.iter().any(|p| p == &dir.join(IGNORE_FILE)) {
             rules = Rules::load(&dir)?;
         }
-        let changes = sync_paths(store, slug, &rules, &touched)?;
-        if changes.changed() > 0 {
+        let (changes, conflicts) = sync_paths(store, slug, &rules, &touched, &mut known)?;
+        if changes.changed() > 0 || !conflicts.is_empty() {
             on_batch(&SyncedBatch {
                 collection: slug.to_string(),
+                direction: "to_draft".into(),
                 changes,
+                conflicts,
             });
         }
     }
     Ok(())
+}
+
+/// Events that may change content: not reads (the watcher reports opens,
+/// including its own and ours).
+fn changes_only(
+    events: &[notify_debouncer_full::DebouncedEvent],
+) -> impl Iterator<Item = &notify_debouncer_full::DebouncedEvent> {
+    events.iter().filter(|e| !e.kind.is_access())
 }
 
 /// Applies what the folder now holds at each touched path: a file is written,
@@ -380,7 +572,8 @@ fn sync_paths(
     slug: &str,
     rules: &Rules,
     touched: &BTreeSet<PathBuf>,
-) -> Result<BatchReport> {
+    known: &mut BTreeMap<String, String>,
+) -> Result<(BatchReport, Vec<String>)> {
     let mut puts: BTreeMap<RelPath, PathBuf> = BTreeMap::new();
     let mut gone: Vec<RelPath> = Vec::new();
     for abs in touched {
@@ -416,7 +609,7 @@ fn sync_paths(
         }
     }
     if puts.is_empty() && gone.is_empty() {
-        return Ok(BatchReport::default());
+        return Ok((BatchReport::default(), Vec::new()));
     }
     // A vanished path may have been a folder: every draft file under it goes.
     let mut deletes = Vec::new();
@@ -435,5 +628,60 @@ fn sync_paths(
     }
     deletes.sort();
     deletes.dedup();
-    apply(store, slug, &puts, deletes, true)
+    // A file that still holds what both sides last agreed on did not change
+    // on disk (the event was our own write, or a touch): the folder has
+    // nothing to say about it.
+    let mut contents: BTreeMap<RelPath, Vec<u8>> = BTreeMap::new();
+    for (path, abs) in &puts {
+        let bytes = match std::fs::read(abs) {
+            Ok(bytes) => bytes,
+            // Gone since it was seen: the next batch records the delete.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(format!("reading {}", abs.display()), e)),
+        };
+        if known.get(path.as_str()) == Some(&crate::store::hash_bytes(&bytes)) {
+            continue;
+        }
+        contents.insert(path.clone(), bytes);
+    }
+    if contents.is_empty() && deletes.is_empty() {
+        return Ok((BatchReport::default(), Vec::new()));
+    }
+    // A path the store changed since both sides last agreed, and the folder
+    // changed too: the folder wins, the store's bytes are kept beside it.
+    let mut conflicts = Vec::new();
+    for path in contents.keys().chain(deletes.iter()) {
+        let Some(base) = known.get(path.as_str()) else {
+            continue;
+        };
+        if let Ok(file) = store.file(slug, path.as_str(), At::Draft) {
+            if &file.hash != base {
+                let copy = format!("{}.conflict-{}", path.as_str(), &file.hash[..8]);
+                write_file(
+                    &rules.root.join(&copy),
+                    &store.blobs().read(&file.hash, true)?,
+                )?;
+                conflicts.push(copy);
+            }
+        }
+    }
+    let changes = apply_bytes(store, slug, contents, deletes)?;
+    // What the draft now holds at these paths is what the folder holds.
+    for path in changes.created.iter().chain(&changes.modified) {
+        if let Ok(file) = store.file(slug, path, At::Draft) {
+            known.insert(path.clone(), file.hash);
+        }
+    }
+    for (from, to) in &changes.renamed {
+        if let Some(hash) = known.remove(from) {
+            known.insert(to.clone(), hash);
+        }
+        if let Ok(file) = store.file(slug, to, At::Draft) {
+            known.insert(to.clone(), file.hash);
+        }
+    }
+    for path in &changes.deleted {
+        known.remove(path);
+    }
+    Ok((changes, conflicts))
 }

@@ -369,3 +369,141 @@ fn sync_dry_run_through_the_cli_reports_and_changes_nothing() {
         stderr(&missing)
     );
 }
+
+#[test]
+fn draft_changes_made_elsewhere_land_in_the_folder_without_an_echo() {
+    let (_dir, store, folder) = setup();
+    write_tree(
+        &folder,
+        &[("html/a.html", b"<p>a</p>"), ("html/b.html", b"<p>b</p>")],
+    );
+    reconcile(&store, "c", &folder, false).unwrap();
+    store
+        .publish("c", &blockstore::store::PublishOptions::default())
+        .unwrap();
+    let running = Running::start(&store, "c", &folder);
+    let revisions = |s: &Store, p: &str| s.history("c", p).unwrap().revisions.len();
+
+    // A write through the API lands in the folder, once: the watcher's sight
+    // of that file is an echo, not a new revision.
+    let before = revisions(&store, "html/a.html");
+    store
+        .write(
+            "c",
+            "html/a.html",
+            b"<p>from the API</p>",
+            blockstore::store::Source::Api,
+        )
+        .unwrap();
+    wait_until("the API write in the folder", || {
+        std::fs::read(folder.join("html/a.html")).is_ok_and(|b| b == b"<p>from the API</p>")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        revisions(&store, "html/a.html"),
+        before + 1,
+        "no echo revision"
+    );
+    // A new file and a delete.
+    store
+        .write(
+            "c",
+            "html/new.html",
+            b"<p>new</p>",
+            blockstore::store::Source::Api,
+        )
+        .unwrap();
+    store
+        .delete("c", "html/b.html", blockstore::store::Source::Api)
+        .unwrap();
+    wait_until("new.html written, b.html removed", || {
+        folder.join("html/new.html").is_file() && !folder.join("html/b.html").exists()
+    });
+    // Revert puts the published files back into the folder.
+    store.revert("c", None).unwrap();
+    wait_until("the folder reverted", || {
+        std::fs::read(folder.join("html/a.html")).is_ok_and(|b| b == b"<p>a</p>")
+            && folder.join("html/b.html").is_file()
+            && !folder.join("html/new.html").exists()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        store.status("c").unwrap().is_empty(),
+        "nothing pending after the revert"
+    );
+    drop(running);
+}
+
+#[test]
+fn a_change_on_both_sides_keeps_both() {
+    let (_dir, store, folder) = setup();
+    write_tree(&folder, &[("html/a.html", b"<p>base</p>")]);
+    reconcile(&store, "c", &folder, false).unwrap();
+    let running = Running::start(&store, "c", &folder);
+    // The disk changes, and before the watcher has read it (it waits for
+    // the folder to be quiet) the store changes too: whichever side the sync
+    // looks at first, both changed since they last agreed.
+    std::fs::write(folder.join("html/a.html"), "<p>disk again</p>").unwrap();
+    store
+        .write(
+            "c",
+            "html/a.html",
+            b"<p>store again</p>",
+            blockstore::store::Source::Api,
+        )
+        .unwrap();
+    wait_until("the disk's bytes in the draft", || {
+        store
+            .read("c", "html/a.html", At::Draft)
+            .is_ok_and(|(_, b)| b == b"<p>disk again</p>")
+    });
+    let copies: Vec<String> = std::fs::read_dir(folder.join("html"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".conflict-"))
+        .collect();
+    assert!(!copies.is_empty(), "a conflict copy is kept");
+    let kept: Vec<Vec<u8>> = copies
+        .iter()
+        .map(|c| std::fs::read(folder.join("html").join(c)).unwrap())
+        .collect();
+    assert!(
+        kept.iter().any(|b| b == b"<p>store again</p>"),
+        "the store's bytes are in a conflict copy"
+    );
+    // Conflict copies stay out of the collection.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(draft(&store, "c")
+        .iter()
+        .all(|f| !f.0.contains(".conflict-")));
+    drop(running);
+}
+
+#[test]
+fn a_write_from_another_process_lands_in_the_folder() {
+    let (dir, store, folder) = setup();
+    write_tree(&folder, &[("html/a.html", b"<p>a</p>")]);
+    reconcile(&store, "c", &folder, false).unwrap();
+    let running = Running::start(&store, "c", &folder);
+    // The real binary, a second process: no in-process event reaches the sync.
+    let out = run_cli_stdin(
+        &dir.path().join("data"),
+        &["write", "c:html/a.html"],
+        Some(b"<p>from the CLI</p>"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_cli(&dir.path().join("data"), &["delete", "c:html/a.html"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run_cli_stdin(
+        &dir.path().join("data"),
+        &["write", "c:html/b.html"],
+        Some(b"<p>b from the CLI</p>"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    wait_until("the CLI's changes in the folder", || {
+        !folder.join("html/a.html").exists()
+            && std::fs::read(folder.join("html/b.html"))
+                .is_ok_and(|b| b == b"<p>b from the CLI</p>")
+    });
+    drop(running);
+}
