@@ -22,10 +22,11 @@
 //! process allocate gigabytes. A refused archive leaves the store as it was: the blobs
 //! it had stored are discarded again unless something else references them.
 
-use super::import::{publish_after, slug_from, title_from, ImportOptions, ImportReport};
+use super::import::{
+    draft_deletes, publish_after, slug_from, title_from, ImportOptions, ImportReport,
+};
 use crate::store::{
-    At, BatchEntry, BatchReport, BlobStore, CollectionMetadata, Error, LinkableKind, Progress,
-    RelPath, Result, Store, Stored,
+    BatchEntry, BlobStore, CollectionMetadata, Error, Progress, RelPath, Result, Store, Stored,
 };
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
@@ -164,36 +165,10 @@ pub fn import_archive(
             title: title_from(&read_file),
             ..CollectionMetadata::default()
         };
-        let current = match store.files(&slug, At::Draft) {
-            Err(Error::CollectionNotFound(_)) => None,
-            other => Some(other?),
-        };
-        let created_collection = current.is_none();
-        let in_tree: HashSet<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
-        let deletes: Vec<RelPath> = current
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|f| !in_tree.contains(f.path.as_str()))
-            .filter_map(|f| RelPath::new(&f.path).ok())
-            .collect();
-        let mut report = ImportReport {
-            collection: slug.clone(),
-            created_collection,
-            files: files.len() as u64,
-            units: 0,
-            assets: 0,
-            bytes: 0,
-            new_blobs: 0,
-            changes: BatchReport::default(),
-            published: None,
-        };
+        let (created_collection, deletes) = draft_deletes(store, &slug, files.iter().map(|(p, _)| p))?;
+        let mut report = ImportReport::start(&slug, created_collection, files.len());
         for (path, stored) in &files {
-            match crate::store::classify(path).kind {
-                LinkableKind::Unit => report.units += 1,
-                LinkableKind::Asset => report.assets += 1,
-            }
-            report.bytes += stored.size;
-            report.new_blobs += u64::from(stored.new);
+            report.count(path, stored);
         }
         let expected = files.len();
         // Units are scanned for links with their final (stripped) paths, read

@@ -32,14 +32,12 @@ impl ExportFormat {
     pub fn for_path(out: &Path) -> ExportFormat {
         let name = out
             .file_name()
-            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
-            ExportFormat::TarGz
-        } else if name.ends_with(".tar") {
-            ExportFormat::Tar
-        } else {
-            ExportFormat::Dir
+        match super::ArchiveFormat::for_name(&name) {
+            Some(super::ArchiveFormat::TarGz) => ExportFormat::TarGz,
+            Some(super::ArchiveFormat::Tar) => ExportFormat::Tar,
+            None => ExportFormat::Dir,
         }
     }
 }

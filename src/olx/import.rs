@@ -47,6 +47,53 @@ pub struct ImportReport {
     pub published: Option<PublishReport>,
 }
 
+impl ImportReport {
+    /// A report of nothing counted yet, for an import of `files` files.
+    pub(crate) fn start(collection: &str, created_collection: bool, files: usize) -> ImportReport {
+        ImportReport {
+            collection: collection.to_string(),
+            created_collection,
+            files: files as u64,
+            units: 0,
+            assets: 0,
+            bytes: 0,
+            new_blobs: 0,
+            changes: BatchReport::default(),
+            published: None,
+        }
+    }
+
+    /// Counts one imported file.
+    pub(crate) fn count(&mut self, path: &RelPath, blob: &crate::store::Stored) {
+        match crate::store::classify(path).kind {
+            LinkableKind::Unit => self.units += 1,
+            LinkableKind::Asset => self.assets += 1,
+        }
+        self.bytes += blob.size;
+        self.new_blobs += u64::from(blob.new);
+    }
+}
+
+/// What importing a tree of `paths` into `slug`'s draft must delete (the
+/// draft's paths not in the tree), and whether the collection is new.
+pub(crate) fn draft_deletes<'a>(
+    store: &Store,
+    slug: &str,
+    paths: impl IntoIterator<Item = &'a RelPath>,
+) -> Result<(bool, Vec<RelPath>)> {
+    let current = match store.files(slug, At::Draft) {
+        Err(Error::CollectionNotFound(_)) => return Ok((true, Vec::new())),
+        other => other?,
+    };
+    let in_tree: HashSet<&str> = paths.into_iter().map(RelPath::as_str).collect();
+    let deletes = current
+        .into_iter()
+        .filter(|f| !in_tree.contains(f.path.as_str()))
+        .filter_map(|f| RelPath::new(&f.path).ok())
+        .collect();
+    Ok((false, deletes))
+}
+
 /// Imports the tree at `root` into a collection.
 pub fn import_dir(
     store: &Store,
@@ -68,49 +115,20 @@ pub fn import_dir(
         Some(slug) => slug.clone(),
         None => default_slug(root)?,
     };
-    let created_collection = match store.collection(&slug) {
-        Ok(_) => false,
-        Err(Error::CollectionNotFound(_)) => true,
-        Err(e) => return Err(e),
-    };
     let metadata = CollectionMetadata {
         title: title_from(&|name| std::fs::read(root.join(name)).ok()),
         ..CollectionMetadata::default()
     };
-    let in_tree: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let current = match store.files(&slug, At::Draft) {
-        Err(Error::CollectionNotFound(_)) => Vec::new(),
-        other => other?,
-    };
-    let deletes: Vec<RelPath> = current
-        .into_iter()
-        .filter(|f| !in_tree.contains(f.path.as_str()))
-        .filter_map(|f| RelPath::new(&f.path).ok())
-        .collect();
+    let (created_collection, deletes) = draft_deletes(store, &slug, files.iter().map(|f| &f.path))?;
     let report = store.write_session(|session| {
-        let mut report = ImportReport {
-            collection: slug.clone(),
-            created_collection,
-            files: files.len() as u64,
-            units: 0,
-            assets: 0,
-            bytes: 0,
-            new_blobs: 0,
-            changes: BatchReport::default(),
-            published: None,
-        };
+        let mut report = ImportReport::start(&slug, created_collection, files.len());
         // Readers hash files into the blob store on every core while this
         // thread inserts the rows: reading and indexing overlap.
         std::thread::scope(|scope| {
             let entries = read_all(scope, session.blobs(), &files, progress);
             let counted = entries.inspect(|entry| {
                 if let Ok(entry) = entry {
-                    match crate::store::classify(&entry.path).kind {
-                        LinkableKind::Unit => report.units += 1,
-                        LinkableKind::Asset => report.assets += 1,
-                    }
-                    report.bytes += entry.blob.size;
-                    report.new_blobs += u64::from(entry.blob.new);
+                    report.count(&entry.path, &entry.blob);
                 }
             });
             let changes = session.apply_creating(
@@ -143,39 +161,13 @@ pub fn import_files(
     source: Source,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
-    let current = match store.files(slug, At::Draft) {
-        Err(Error::CollectionNotFound(_)) => None,
-        other => Some(other?),
-    };
-    let created_collection = current.is_none();
-    let in_tree: HashSet<&str> = files.iter().map(|(p, _)| p.as_str()).collect();
-    let deletes: Vec<RelPath> = current
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|f| !in_tree.contains(f.path.as_str()))
-        .filter_map(|f| RelPath::new(&f.path).ok())
-        .collect();
+    let (created_collection, deletes) = draft_deletes(store, slug, files.iter().map(|(p, _)| p))?;
     store.write_session(|session| {
-        let mut report = ImportReport {
-            collection: slug.to_string(),
-            created_collection,
-            files: files.len() as u64,
-            units: 0,
-            assets: 0,
-            bytes: 0,
-            new_blobs: 0,
-            changes: BatchReport::default(),
-            published: None,
-        };
+        let mut report = ImportReport::start(slug, created_collection, files.len());
         let mut entries = Vec::with_capacity(files.len());
         for (path, bytes) in files {
             let blob = session.blobs().put_deferred(bytes)?;
-            match crate::store::classify(path).kind {
-                LinkableKind::Unit => report.units += 1,
-                LinkableKind::Asset => report.assets += 1,
-            }
-            report.bytes += blob.size;
-            report.new_blobs += u64::from(blob.new);
+            report.count(path, &blob);
             entries.push(Ok(BatchEntry::new(path.clone(), blob, bytes)));
         }
         report.changes = session.apply_creating(

@@ -31,6 +31,7 @@
 //! set and not expanded again, and depth, node count and file size are bounded
 //! (`truncated` says when a bound was hit).
 
+use crate::store::links::extract::{CONTAINERS, LEAVES};
 use crate::store::links::{LinkKind, Target};
 use crate::store::{classify, At, FileEntry, RelPath, Result, Store};
 use quick_xml::events::{BytesStart, Event};
@@ -221,53 +222,6 @@ const MAX_XML_DEPTH: usize = 256;
 // ---------------------------------------------------------------------------
 // Which elements are blocks (the rules of `store::links::extract`)
 // ---------------------------------------------------------------------------
-
-/// Structural blocks whose direct children are blocks (pointers or inline).
-/// Keep in step with `CONTAINERS` in `store/links/extract.rs`.
-const CONTAINERS: &[&str] = &[
-    "course",
-    "chapter",
-    "sequential",
-    "vertical",
-    "library",
-    "library_content",
-    "split_test",
-    "conditional",
-    "randomize",
-    "itembank",
-    "unit",
-    "problemset",
-    "videosequence",
-    "wrapper",
-];
-
-/// Leaf blocks: their content is markup, never blocks, even as a file's root.
-/// Keep in step with `LEAVES` in `store/links/extract.rs`.
-const LEAVES: &[&str] = &[
-    "problem",
-    "html",
-    "video",
-    "videoalpha",
-    "annotatable",
-    "discussion",
-    "lti",
-    "lti_consumer",
-    "openassessment",
-    "poll",
-    "poll_question",
-    "survey",
-    "word_cloud",
-    "drag-and-drop-v2",
-    "done",
-    "edx_sga",
-    "staffgradedxblock",
-    "customtag",
-    "about",
-    "static_tab",
-    "course_info",
-    "textbook",
-    "wiki",
-];
 
 /// Elements that sit among a container's children but are not blocks: the
 /// course's wiki and textbooks (never pointers either, as in extraction) and a

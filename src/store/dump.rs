@@ -45,6 +45,7 @@
 
 use super::blobs::is_hash;
 use super::error::{Error, Result};
+use super::gc::referenced_hashes;
 use super::path::RelPath;
 use super::{BlobStore, Progress, Store, SCHEMA_VERSION};
 use blake2::digest::consts::U20;
@@ -317,17 +318,6 @@ impl Store {
             schema_version,
         })
     }
-}
-
-/// Every blob the index references, sorted: the contents of every version
-/// (drafts included) and draft revision — what `gc` keeps and `fsck` checks.
-fn referenced_hashes(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare(
-        "SELECT hash FROM version WHERE hash IS NOT NULL
-         UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL ORDER BY 1",
-    )?;
-    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Restores the dump `file` into `data_dir`, which must be missing, empty or

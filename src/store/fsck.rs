@@ -45,12 +45,7 @@ impl Store {
         let referenced: Vec<String> = {
             let conn = self.conn();
             check_rows(&conn, &mut report)?;
-            let mut stmt = conn.prepare(
-                "SELECT hash FROM version WHERE hash IS NOT NULL
-                 UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL ORDER BY 1",
-            )?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
+            super::gc::referenced_hashes(&conn)?
         };
         progress.phase("verifying blobs", Some(referenced.len() as u64));
         for hash in &referenced {

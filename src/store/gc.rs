@@ -134,14 +134,7 @@ impl Store {
             "DELETE FROM content_scan WHERE hash NOT IN (SELECT hash FROM version WHERE hash IS NOT NULL)",
             [],
         )?;
-        let referenced: HashSet<String> = {
-            let mut stmt = tx.prepare(
-                "SELECT hash FROM version WHERE hash IS NOT NULL
-                 UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL",
-            )?;
-            let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
+        let referenced: HashSet<String> = referenced_hashes(&tx)?.into_iter().collect();
         let listing = self.blobs.list()?;
         let garbage: Vec<&(String, u64)> = listing
             .blobs
@@ -176,15 +169,8 @@ impl Store {
             return Ok(());
         }
         self.lock.exclusive(|| {
-            let referenced: HashSet<String> = {
-                let conn = self.conn();
-                let mut stmt = conn.prepare(
-                    "SELECT hash FROM version WHERE hash IS NOT NULL
-                     UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL",
-                )?;
-                let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
+            let referenced: HashSet<String> =
+                referenced_hashes(&self.conn())?.into_iter().collect();
             for hash in hashes {
                 if !referenced.contains(hash) {
                     self.blobs.remove(hash)?;
@@ -220,4 +206,16 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Every blob hash the index references, sorted: each version's (drafts
+/// included) and each draft revision's. What gc keeps, fsck verifies, a dump
+/// carries and a failed import may not discard.
+pub(crate) fn referenced_hashes(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT hash FROM version WHERE hash IS NOT NULL
+         UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL ORDER BY 1",
+    )?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

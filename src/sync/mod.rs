@@ -227,7 +227,11 @@ pub fn reconcile(store: &Store, slug: &str, dir: &Path, dry_run: bool) -> Result
         report.deleted.sort();
         return Ok(report);
     }
-    let changes = apply(store, slug, &on_disk, deletes, true)?;
+    let puts = on_disk
+        .into_iter()
+        .map(|(path, abs)| (path, Content::Disk(abs)))
+        .collect();
+    let changes = apply(store, slug, puts, deletes)?;
     report.created = changes.created;
     report.modified = changes.modified;
     report.deleted = changes.deleted;
@@ -236,66 +240,38 @@ pub fn reconcile(store: &Store, slug: &str, dir: &Path, dry_run: bool) -> Result
     Ok(report)
 }
 
-/// Writes `files` (read from disk) and `deletes` into the draft in one
-/// transaction, creating the collection if needed.
+/// Where a file's new bytes come from.
+enum Content {
+    /// Read from the folder inside the write session.
+    Disk(PathBuf),
+    /// Already read (and compared) by the caller.
+    Bytes(Vec<u8>),
+}
+
+/// Writes `puts` and `deletes` into the draft in one transaction (renames
+/// recognised by content), creating the collection if needed.
 fn apply(
     store: &Store,
     slug: &str,
-    files: &BTreeMap<RelPath, PathBuf>,
+    puts: Vec<(RelPath, Content)>,
     deletes: Vec<RelPath>,
-    create: bool,
 ) -> Result<BatchReport> {
     store.write_session(|session| {
-        let mut entries = Vec::with_capacity(files.len());
-        for (path, abs) in files {
-            let bytes = match read_file(abs) {
-                Ok(bytes) => bytes,
-                // Gone since it was seen: the next batch records the delete.
-                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                    continue
-                }
-                Err(e) => return Err(e),
+        let mut entries = Vec::with_capacity(puts.len());
+        for (path, content) in puts {
+            let bytes = match content {
+                Content::Bytes(bytes) => bytes,
+                Content::Disk(abs) => match read_file(&abs) {
+                    Ok(bytes) => bytes,
+                    // Gone since it was seen: the next batch records the delete.
+                    Err(Error::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        continue
+                    }
+                    Err(e) => return Err(e),
+                },
             };
-            let blob = session.blobs().put_deferred(&bytes)?;
-            entries.push(Ok(BatchEntry::new(path.clone(), blob, &bytes)));
-        }
-        let expected = entries.len();
-        if create {
-            session.apply_creating(
-                slug,
-                &CollectionMetadata::default(),
-                entries,
-                expected,
-                deletes,
-                true,
-                Source::Sync,
-                &NoProgress,
-            )
-        } else {
-            session.apply(
-                slug,
-                entries,
-                expected,
-                deletes,
-                true,
-                Source::Sync,
-                &NoProgress,
-            )
-        }
-    })
-}
-
-/// Writes contents already read and `deletes` into the draft in one
-/// transaction, creating the collection if needed.
-fn apply_bytes(
-    store: &Store,
-    slug: &str,
-    contents: BTreeMap<RelPath, Vec<u8>>,
-    deletes: Vec<RelPath>,
-) -> Result<BatchReport> {
-    store.write_session(|session| {
-        let mut entries = Vec::with_capacity(contents.len());
-        for (path, bytes) in contents {
             let blob = session.blobs().put_deferred(&bytes)?;
             entries.push(Ok(BatchEntry::new(path, blob, &bytes)));
         }
@@ -505,18 +481,14 @@ pub fn watch(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
         let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
-        for event in changes_only(&events) {
-            touched.extend(event.paths.iter().cloned());
-        }
+        gather(&mut touched, &events);
         // Gather what follows within one more quiet window: a burst becomes
         // one transaction, and the two halves of a move (which the debouncer
         // may hand over in consecutive ticks) meet, so the move is seen as a
         // rename and the file keeps its uuid.
         while let Ok(more) = receiver.recv_timeout(debounce) {
             if let Ok(events) = more {
-                for event in changes_only(&events) {
-                    touched.extend(event.paths.iter().cloned());
-                }
+                gather(&mut touched, &events);
             }
         }
         // A path that vanished may be the first half of a move whose second
@@ -530,11 +502,7 @@ pub fn watch(
             let until = std::time::Instant::now() + MOVE_WINDOW;
             while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
                 match receiver.recv_timeout(left) {
-                    Ok(Ok(events)) => {
-                        for event in changes_only(&events) {
-                            touched.extend(event.paths.iter().cloned());
-                        }
-                    }
+                    Ok(Ok(events)) => gather(&mut touched, &events),
                     Ok(Err(_)) => {}
                     Err(_) => break,
                 }
@@ -556,12 +524,12 @@ pub fn watch(
     Ok(())
 }
 
-/// Events that may change content: not reads (the watcher reports opens,
-/// including its own and ours).
-fn changes_only(
-    events: &[notify_debouncer_full::DebouncedEvent],
-) -> impl Iterator<Item = &notify_debouncer_full::DebouncedEvent> {
-    events.iter().filter(|e| !e.kind.is_access())
+/// Adds the paths of the events that may change content to `touched`; reads
+/// are left out (the watcher reports opens, including its own and ours).
+fn gather(touched: &mut BTreeSet<PathBuf>, events: &[notify_debouncer_full::DebouncedEvent]) {
+    for event in events.iter().filter(|e| !e.kind.is_access()) {
+        touched.extend(event.paths.iter().cloned());
+    }
 }
 
 /// Applies what the folder now holds at each touched path: a file is written,
@@ -665,7 +633,11 @@ fn sync_paths(
             }
         }
     }
-    let changes = apply_bytes(store, slug, contents, deletes)?;
+    let puts = contents
+        .into_iter()
+        .map(|(path, bytes)| (path, Content::Bytes(bytes)))
+        .collect();
+    let changes = apply(store, slug, puts, deletes)?;
     // What the draft now holds at these paths is what the folder holds.
     for path in changes.created.iter().chain(&changes.modified) {
         if let Ok(file) = store.file(slug, path, At::Draft) {

@@ -274,8 +274,9 @@ fn saturating_u32(n: usize) -> u32 {
 // aside) and has only `url_name` (`course`: also `org`, `course`) or, not being
 // `html`, a `filename`; so the decision waits for its end tag.
 
-/// Structural blocks whose direct children may be pointers.
-const CONTAINERS: &[&str] = &[
+/// Structural blocks whose direct children may be pointers (the OLX outline
+/// reads blocks by the same rule).
+pub const CONTAINERS: &[&str] = &[
     "course",
     "chapter",
     "sequential",
@@ -294,7 +295,7 @@ const CONTAINERS: &[&str] = &[
 
 /// Leaf blocks: their content is markup (capa response types, video sources and
 /// transcripts, HTML, ORA rubrics), never pointers, even as a file's root.
-const LEAVES: &[&str] = &[
+pub const LEAVES: &[&str] = &[
     "problem",
     "html",
     "video",
