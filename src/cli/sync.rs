@@ -3,7 +3,7 @@
 
 use super::output::Output;
 use crate::store::{Error, Store};
-use crate::sync::{reconcile, watch, ReconcileReport, SyncedBatch, DEFAULT_DEBOUNCE};
+use crate::sync::{reconcile, watch, Notice, ReconcileReport, WatchOptions, DEFAULT_DEBOUNCE};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +23,19 @@ pub(crate) struct SyncArgs {
     /// Milliseconds the folder must be quiet before changes are read.
     #[arg(long, value_name = "MS", default_value_t = DEFAULT_DEBOUNCE.as_millis() as u64)]
     debounce_ms: u64,
+    /// Poll the folder (every second) instead of using the native watcher:
+    /// for network and shared folders, where file events do not arrive.
+    #[arg(long)]
+    poll: bool,
+}
+
+impl SyncArgs {
+    pub(crate) fn options(&self) -> WatchOptions {
+        WatchOptions {
+            debounce: Duration::from_millis(self.debounce_ms),
+            poll: self.poll.then_some(crate::sync::DEFAULT_POLL_INTERVAL),
+        }
+    }
 }
 
 pub(crate) fn sync(store: &Store, out: &Output, args: SyncArgs) -> crate::Result<ExitCode> {
@@ -50,34 +63,22 @@ pub(crate) fn sync(store: &Store, out: &Output, args: SyncArgs) -> crate::Result
             args.dir.display()
         );
     }
-    let mut on_batch = |batch: &SyncedBatch| {
+    let mut on_notice = |notice: Notice| {
         if out.json {
-            let _ = out.json(batch);
-            return;
+            let _ = out.json(&notice);
+        } else if matches!(notice, Notice::Synced(_)) {
+            println!("{notice}");
+        } else {
+            eprintln!("{notice}");
         }
-        let c = &batch.changes;
-        let mut parts = Vec::new();
-        for (what, paths) in [
-            ("created", &c.created),
-            ("modified", &c.modified),
-            ("deleted", &c.deleted),
-        ] {
-            if !paths.is_empty() {
-                parts.push(format!("{what} {}", paths.join(", ")));
-            }
-        }
-        for (from, to) in &c.renamed {
-            parts.push(format!("renamed {from} -> {to}"));
-        }
-        println!("draft: {}", parts.join("; "));
     };
     watch(
         store,
         &args.slug,
         &args.dir,
-        Duration::from_millis(args.debounce_ms),
+        &args.options(),
         &stop,
-        &mut on_batch,
+        &mut on_notice,
     )?;
     Ok(ExitCode::SUCCESS)
 }
@@ -115,6 +116,9 @@ fn print_reconcile(out: &Output, r: &ReconcileReport) -> crate::Result<()> {
     }
     for p in &r.deleted {
         println!("  - {p}");
+    }
+    for s in &r.skipped {
+        eprintln!("  skipped {}: {}", s.path, s.reason);
     }
     Ok(())
 }

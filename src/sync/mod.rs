@@ -21,20 +21,27 @@
 //! is a conflict: the disk's bytes win the draft and the store's are kept as
 //! `PATH.conflict-<short hash>`.
 //!
-//! Not yet: `serve --sync`, and the watcher fault handling the issue lists
-//! (folder gone, permission denied, inotify limit); see the issue's note.
+//! Faults are reported as [`Notice`]s, never fatal: a folder that goes away
+//! (deleted, moved, unmounted) pauses the sync without touching the draft
+//! until it returns; an unreadable file or folder is skipped (and its draft
+//! files kept); a full inotify watch table falls back to polling; a lost
+//! event queue or a failed batch leads to a full rescan.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod watch;
+
+pub use watch::{
+    spawn, watch, Notice, SyncHandle, WatchOptions, DEFAULT_DEBOUNCE, DEFAULT_POLL_INTERVAL,
+};
+
 use crate::store::{
-    At, BatchEntry, BatchReport, CollectionMetadata, Error, Event, NoProgress, RelPath, Result,
-    Source, Store,
+    At, BatchEntry, BatchReport, CollectionMetadata, Error, NoProgress, RelPath, Result, Source,
+    Store,
 };
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 /// The file that holds a folder's own ignore patterns.
 pub const IGNORE_FILE: &str = ".blockstoreignore";
@@ -51,15 +58,6 @@ const ALWAYS_IGNORED: &[&str] = &[
     "*.conflict-*",
     IGNORE_FILE,
 ];
-
-/// How long the folder must be quiet before a batch of changes is read.
-pub const DEFAULT_DEBOUNCE: Duration = Duration::from_millis(75);
-
-/// How often another process's writes to the index are looked for.
-const EXTERNAL_POLL: Duration = Duration::from_millis(250);
-
-/// How long a batch with vanished paths waits for the other half of a move.
-const MOVE_WINDOW: Duration = Duration::from_millis(750);
 
 /// The ignore rules of a synced folder.
 pub struct Rules {
@@ -94,9 +92,11 @@ impl Rules {
     /// Whether `abs` (under the root) is left out of the collection.
     pub fn ignored(&self, abs: &Path, is_dir: bool) -> bool {
         abs.strip_prefix(&self.root).is_ok_and(|rel| {
-            self.gitignore
-                .matched_path_or_any_parents(rel, is_dir)
-                .is_ignore()
+            !rel.as_os_str().is_empty()
+                && self
+                    .gitignore
+                    .matched_path_or_any_parents(rel, is_dir)
+                    .is_ignore()
         })
     }
 
@@ -106,36 +106,89 @@ impl Rules {
         let text = rel.to_str()?.replace(std::path::MAIN_SEPARATOR, "/");
         RelPath::new(&text).ok()
     }
+
+    /// `abs` relative to the root, for reports (lossy for non-UTF-8 names).
+    fn display(&self, abs: &Path) -> String {
+        abs.strip_prefix(&self.root)
+            .unwrap_or(abs)
+            .to_string_lossy()
+            .replace(std::path::MAIN_SEPARATOR, "/")
+    }
 }
 
-/// Every file of the folder the rules keep, by collection path.
-fn folder_files(rules: &Rules) -> Result<BTreeMap<RelPath, PathBuf>> {
-    let mut out = BTreeMap::new();
-    let walker = walkdir::WalkDir::new(&rules.root)
+/// A file or folder the sync left alone, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// Relative to the synced folder.
+    pub path: String,
+    pub reason: String,
+}
+
+/// What a walk of the folder found.
+#[derive(Default)]
+struct Scan {
+    /// Every file the rules keep, by collection path.
+    files: BTreeMap<RelPath, PathBuf>,
+    skipped: Vec<Skipped>,
+    /// Folders that could not be read: the draft's files under them stay.
+    unreadable: Vec<String>,
+}
+
+impl Scan {
+    /// Whether the draft's file at `path` must stay although the walk did not
+    /// see it (it sits in a folder that could not be read).
+    fn keeps(&self, path: &str) -> bool {
+        self.unreadable
+            .iter()
+            .any(|dir| path.starts_with(dir.as_str()) && path[dir.len()..].starts_with('/'))
+    }
+}
+
+/// Walks the folder (or the subfolder `from`) with the rules: unreadable
+/// entries and names that are no collection path are skipped and reported.
+fn scan(rules: &Rules, from: &Path) -> Result<Scan> {
+    let mut out = Scan::default();
+    let walker = walkdir::WalkDir::new(from)
         .follow_links(false)
         .into_iter()
         .filter_entry(|e| e.depth() == 0 || !rules.ignored(e.path(), e.file_type().is_dir()));
     for entry in walker {
-        let entry = entry.map_err(|e| {
-            let at = e
-                .path()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            Error::io(format!("reading {at}"), e.into())
-        })?;
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                let at = e.path().map(Path::to_path_buf).unwrap_or_default();
+                if e.depth() == 0 {
+                    return Err(Error::io(format!("reading {}", at.display()), e.into()));
+                }
+                match e.io_error().map(std::io::Error::kind) {
+                    // Gone while walking: the watcher reports it.
+                    Some(std::io::ErrorKind::NotFound) => continue,
+                    Some(std::io::ErrorKind::PermissionDenied) => {
+                        let path = rules.display(&at);
+                        out.skipped.push(Skipped {
+                            path: path.clone(),
+                            reason: "permission denied: the folder cannot be read; its files in the draft are kept".into(),
+                        });
+                        out.unreadable.push(path);
+                        continue;
+                    }
+                    _ => return Err(Error::io(format!("reading {}", at.display()), e.into())),
+                }
+            }
+        };
         if !entry.file_type().is_file() {
             continue;
         }
         match rules.rel_path(entry.path()) {
             Some(path) => {
-                out.insert(path, entry.path().to_path_buf());
+                out.files.insert(path, entry.path().to_path_buf());
             }
-            None => {
-                return Err(Error::Invalid(format!(
-                    "{}: not a valid collection path (UTF-8, no control characters); rename it or add it to {IGNORE_FILE}",
-                    entry.path().display()
-                )))
-            }
+            None => out.skipped.push(Skipped {
+                path: rules.display(entry.path()),
+                reason: format!(
+                    "not a valid collection path (UTF-8, no control characters); rename it or add it to {IGNORE_FILE}"
+                ),
+            }),
         }
     }
     Ok(out)
@@ -159,6 +212,8 @@ pub struct ReconcileReport {
     /// (from, to), recognised by content.
     pub renamed: Vec<(String, String)>,
     pub unchanged: u64,
+    /// Files and folders left alone (unreadable, invalid names).
+    pub skipped: Vec<Skipped>,
 }
 
 /// Brings the folder and the draft of `slug` together once: an empty folder
@@ -173,7 +228,7 @@ pub fn reconcile(store: &Store, slug: &str, dir: &Path, dry_run: bool) -> Result
         )));
     }
     let rules = Rules::load(dir)?;
-    let on_disk = folder_files(&rules)?;
+    let mut scan = scan(&rules, dir)?;
     let draft = match store.files(slug, At::Draft) {
         Ok(files) => files,
         Err(Error::CollectionNotFound(_)) => Vec::new(),
@@ -185,7 +240,7 @@ pub fn reconcile(store: &Store, slug: &str, dir: &Path, dry_run: bool) -> Result
         dry_run,
         ..ReconcileReport::default()
     };
-    if on_disk.is_empty() && !draft.is_empty() {
+    if scan.files.is_empty() && scan.skipped.is_empty() && !draft.is_empty() {
         report.direction = "folder_written".into();
         for file in &draft {
             report.written_to_folder.push(file.path.clone());
@@ -197,47 +252,84 @@ pub fn reconcile(store: &Store, slug: &str, dir: &Path, dry_run: bool) -> Result
         return Ok(report);
     }
     report.direction = "folder_wins".into();
+    // The plan, by hashing: only what differs is read again and written.
     let current: BTreeMap<&str, &str> = draft
         .iter()
         .map(|f| (f.path.as_str(), f.hash.as_str()))
         .collect();
+    let mut puts = Vec::new();
+    let mut new_hashes = BTreeMap::new();
+    for (path, abs) in std::mem::take(&mut scan.files) {
+        let hash = match read_file(&abs) {
+            Ok(bytes) => crate::store::hash_bytes(&bytes),
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                continue
+            }
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                scan.skipped.push(unreadable(path.as_str()));
+                scan.unreadable.push(path.as_str().to_string());
+                // Kept as it is in the draft, like a file in an unreadable folder.
+                scan.files.insert(path, abs);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        match current.get(path.as_str()) {
+            Some(h) if *h == hash => report.unchanged += 1,
+            Some(_) => {
+                report.modified.push(path.as_str().to_string());
+                puts.push((path.clone(), Content::Disk(abs.clone())));
+            }
+            None => {
+                new_hashes.insert(path.clone(), hash);
+                puts.push((path.clone(), Content::Disk(abs.clone())));
+            }
+        }
+        scan.files.insert(path, abs);
+    }
     let deletes: Vec<RelPath> = draft
         .iter()
         .filter_map(|f| RelPath::new(&f.path).ok())
-        .filter(|p| !on_disk.contains_key(p))
+        .filter(|p| !scan.files.contains_key(p) && !scan.keeps(p.as_str()))
         .collect();
+    report.skipped = scan.skipped;
     if dry_run {
         let mut gone: BTreeMap<String, String> = deletes
             .iter()
             .map(|p| (current[p.as_str()].to_string(), p.as_str().to_string()))
             .collect();
-        for (path, abs) in &on_disk {
-            let bytes = read_file(abs)?;
-            let hash = crate::store::hash_bytes(&bytes);
-            match current.get(path.as_str()) {
-                Some(h) if *h == hash => report.unchanged += 1,
-                Some(_) => report.modified.push(path.as_str().to_string()),
-                None => match gone.remove(&hash) {
-                    Some(from) => report.renamed.push((from, path.as_str().to_string())),
-                    None => report.created.push(path.as_str().to_string()),
-                },
+        for (path, hash) in new_hashes {
+            match gone.remove(&hash) {
+                Some(from) => report.renamed.push((from, path.as_str().to_string())),
+                None => report.created.push(path.as_str().to_string()),
             }
         }
         report.deleted = gone.into_values().collect();
         report.deleted.sort();
         return Ok(report);
     }
-    let puts = on_disk
-        .into_iter()
-        .map(|(path, abs)| (path, Content::Disk(abs)))
-        .collect();
-    let changes = apply(store, slug, puts, deletes)?;
+    let unchanged = report.unchanged;
+    if puts.is_empty() && deletes.is_empty() {
+        return Ok(report);
+    }
+    let (changes, skipped) = apply(store, slug, puts, deletes)?;
     report.created = changes.created;
     report.modified = changes.modified;
     report.deleted = changes.deleted;
     report.renamed = changes.renamed;
-    report.unchanged = changes.unchanged;
+    report.unchanged = unchanged;
+    report.skipped.extend(skipped);
     Ok(report)
+}
+
+fn unreadable(path: &str) -> Skipped {
+    Skipped {
+        path: path.to_string(),
+        reason: "permission denied: the file cannot be read; the draft keeps its last version"
+            .into(),
+    }
 }
 
 /// Where a file's new bytes come from.
@@ -249,25 +341,33 @@ enum Content {
 }
 
 /// Writes `puts` and `deletes` into the draft in one transaction (renames
-/// recognised by content), creating the collection if needed.
+/// recognised by content), creating the collection if needed. Files that
+/// vanished since they were seen are left to the next batch; unreadable ones
+/// are skipped and returned.
 fn apply(
     store: &Store,
     slug: &str,
     puts: Vec<(RelPath, Content)>,
     deletes: Vec<RelPath>,
-) -> Result<BatchReport> {
-    store.write_session(|session| {
+) -> Result<(BatchReport, Vec<Skipped>)> {
+    let mut skipped = Vec::new();
+    let report = store.write_session(|session| {
         let mut entries = Vec::with_capacity(puts.len());
         for (path, content) in puts {
             let bytes = match content {
                 Content::Bytes(bytes) => bytes,
                 Content::Disk(abs) => match read_file(&abs) {
                     Ok(bytes) => bytes,
-                    // Gone since it was seen: the next batch records the delete.
                     Err(Error::Io { source, .. })
                         if source.kind() == std::io::ErrorKind::NotFound =>
                     {
                         continue
+                    }
+                    Err(Error::Io { source, .. })
+                        if source.kind() == std::io::ErrorKind::PermissionDenied =>
+                    {
+                        skipped.push(unreadable(path.as_str()));
+                        continue;
                     }
                     Err(e) => return Err(e),
                 },
@@ -286,7 +386,8 @@ fn apply(
             Source::Sync,
             &NoProgress,
         )
-    })
+    })?;
+    Ok((report, skipped))
 }
 
 fn read_file(abs: &Path) -> Result<Vec<u8>> {
@@ -322,338 +423,255 @@ pub struct SyncedBatch {
     pub conflicts: Vec<String>,
 }
 
-/// Writes the draft's state at `paths` into the folder where the folder still
-/// holds what both sides last agreed on; where the folder changed too, the
-/// folder wins the draft and the draft's bytes are kept as a conflict copy
-/// (the watcher then brings that copy in like any new file).
-fn to_folder(
-    store: &Store,
-    slug: &str,
-    rules: &Rules,
-    known: &mut BTreeMap<String, String>,
-    paths: &BTreeSet<String>,
-) -> Result<BatchReport> {
-    let mut report = BatchReport::default();
-    for path in paths {
-        let draft = match store.file(slug, path, At::Draft) {
-            Ok(file) => Some(file.hash),
-            Err(Error::FileNotFound { .. }) => None,
-            Err(e) => return Err(e),
-        };
-        let base = known.get(path).cloned();
-        if draft == base {
-            continue; // an echo of our own write, or nothing new
-        }
-        let abs = rules.root.join(path);
-        if rules.ignored(&abs, false) {
-            continue;
-        }
-        let disk = match std::fs::read(&abs) {
-            Ok(bytes) => Some(crate::store::hash_bytes(&bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io(format!("reading {}", abs.display()), e)),
-        };
-        if disk != base && disk != draft {
-            // Changed on both sides: the folder's copy arrives through the
-            // watcher and wins; keep the store's beside it.
-            if let Some(hash) = &draft {
-                let copy = rules.root.join(format!("{path}.conflict-{}", &hash[..8]));
-                write_file(&copy, &store.blobs().read(hash, true)?)?;
-            }
-            continue;
-        }
-        match &draft {
-            Some(hash) => {
-                write_file(&abs, &store.blobs().read(hash, true)?)?;
-                if base.is_some() {
-                    report.modified.push(path.clone());
-                } else {
-                    report.created.push(path.clone());
-                }
-                known.insert(path.clone(), hash.clone());
-            }
-            None => {
-                match std::fs::remove_file(&abs) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io(format!("removing {}", abs.display()), e)),
-                }
-                report.deleted.push(path.clone());
-                known.remove(path);
-            }
-        }
-    }
-    Ok(report)
+/// The state of one folder ↔ draft pair between batches: the rules, and what
+/// both sides held when they last agreed, by path (the base that tells an
+/// echo of our own write from a change, and a change from a conflict).
+struct Pair<'a> {
+    store: &'a Store,
+    slug: &'a str,
+    rules: Rules,
+    known: BTreeMap<String, String>,
 }
 
-/// Follows the folder until `stop` is set: each debounced batch of changes is
-/// read and applied to the draft of `slug` in one transaction; `on_batch`
-/// hears of every batch that changed something. Call [`reconcile`] first.
-pub fn watch(
-    store: &Store,
-    slug: &str,
-    dir: &Path,
-    debounce: Duration,
-    stop: &AtomicBool,
-    on_batch: &mut dyn FnMut(&SyncedBatch),
-) -> Result<()> {
-    let dir = std::fs::canonicalize(dir)
-        .map_err(|e| Error::io(format!("opening {}", dir.display()), e))?;
-    let mut rules = Rules::load(&dir)?;
-    // Subscribed before the first look at the draft, so no change falls
-    // between the two.
-    let mut events = store.subscribe();
-    // What both sides held when they last agreed, by path: the base that
-    // tells an echo of our own write from a change, and a change from a
-    // conflict.
-    let mut known: BTreeMap<String, String> = store
-        .files(slug, At::Draft)?
-        .into_iter()
-        .map(|f| (f.path, f.hash))
-        .collect();
-    let mut external = store.external_changes()?;
-    let mut last_check = std::time::Instant::now();
-    let (sender, receiver) = std::sync::mpsc::channel();
-    let mut debouncer = notify_debouncer_full::new_debouncer(debounce, None, sender)
-        .map_err(|e| Error::Invalid(format!("watching {}: {e}", dir.display())))?;
-    debouncer
-        .watch(&dir, notify::RecursiveMode::Recursive)
-        .map_err(|e| Error::Invalid(format!("watching {}: {e}", dir.display())))?;
-    while !stop.load(Ordering::Relaxed) {
-        // Draft changes made elsewhere (REST API, CLI, revert) go to the folder.
-        let mut from_store: BTreeSet<String> = BTreeSet::new();
-        let mut resync = false;
-        loop {
-            match events.try_recv() {
-                Ok(Event::DraftChanged { collection, paths })
-                | Ok(Event::CollectionReverted { collection, paths })
-                    if collection == slug =>
-                {
-                    from_store.extend(paths)
+impl Pair<'_> {
+    /// Takes the draft as the agreed state (after a reconcile).
+    fn agree(&mut self) -> Result<()> {
+        self.known = self
+            .store
+            .files(self.slug, At::Draft)?
+            .into_iter()
+            .map(|f| (f.path, f.hash))
+            .collect();
+        Ok(())
+    }
+
+    /// Writes the draft's state at `paths` into the folder where the folder
+    /// still holds what both sides last agreed on; where the folder changed
+    /// too, the folder wins the draft and the draft's bytes are kept as a
+    /// conflict copy (the watcher then brings that copy in like any new file).
+    fn to_folder(&mut self, paths: &BTreeSet<String>) -> Result<SyncedBatch> {
+        let mut report = BatchReport::default();
+        let mut conflicts = Vec::new();
+        for path in paths {
+            let draft = match self.store.file(self.slug, path, At::Draft) {
+                Ok(file) => Some(file.hash),
+                Err(Error::FileNotFound { .. }) => None,
+                Err(e) => return Err(e),
+            };
+            let base = self.known.get(path).cloned();
+            if draft == base {
+                continue; // an echo of our own write, or nothing new
+            }
+            let abs = self.rules.root.join(path);
+            if self.rules.ignored(&abs, false) {
+                continue;
+            }
+            let disk = match std::fs::read(&abs) {
+                Ok(bytes) => Some(crate::store::hash_bytes(&bytes)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                // Unreadable: leave it; the folder's side is unknown.
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => continue,
+                Err(e) => return Err(Error::io(format!("reading {}", abs.display()), e)),
+            };
+            if disk != base && disk != draft {
+                // Changed on both sides: the folder's copy arrives through the
+                // watcher and wins; keep the store's beside it.
+                if let Some(hash) = &draft {
+                    conflicts.push(self.keep_conflict(path, hash)?);
+                }
+                continue;
+            }
+            match &draft {
+                Some(hash) => {
+                    write_file(&abs, &self.store.blobs().read(hash, true)?)?;
+                    if base.is_some() {
+                        report.modified.push(path.clone());
+                    } else {
+                        report.created.push(path.clone());
+                    }
+                    self.known.insert(path.clone(), hash.clone());
+                }
+                None => {
+                    match std::fs::remove_file(&abs) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(Error::io(format!("removing {}", abs.display()), e)),
+                    }
+                    report.deleted.push(path.clone());
+                    self.known.remove(path);
+                }
+            }
+        }
+        Ok(self.batch("to_folder", report, conflicts))
+    }
+
+    /// Saves the draft's bytes `hash` of `path` as `PATH.conflict-<short hash>`.
+    fn keep_conflict(&self, path: &str, hash: &str) -> Result<String> {
+        let copy = format!("{path}.conflict-{}", &hash[..8]);
+        write_file(
+            &self.rules.root.join(&copy),
+            &self.store.blobs().read(hash, true)?,
+        )?;
+        Ok(copy)
+    }
+
+    fn batch(&self, direction: &str, changes: BatchReport, conflicts: Vec<String>) -> SyncedBatch {
+        SyncedBatch {
+            collection: self.slug.to_string(),
+            direction: direction.into(),
+            changes,
+            conflicts,
+        }
+    }
+
+    /// Every draft path that differs from what both sides last agreed on.
+    fn store_changes(&self) -> Result<BTreeSet<String>> {
+        let draft = self.store.files(self.slug, At::Draft)?;
+        let now: BTreeMap<&str, &str> = draft
+            .iter()
+            .map(|f| (f.path.as_str(), f.hash.as_str()))
+            .collect();
+        let mut changed = BTreeSet::new();
+        for (path, hash) in &now {
+            if self.known.get(*path).map(String::as_str) != Some(*hash) {
+                changed.insert(path.to_string());
+            }
+        }
+        for path in self.known.keys() {
+            if !now.contains_key(path.as_str()) {
+                changed.insert(path.clone());
+            }
+        }
+        Ok(changed)
+    }
+
+    /// Every path to look at in a full rescan: all files on disk and all
+    /// agreed paths (those gone from disk become deletes).
+    fn everything(&self) -> BTreeSet<PathBuf> {
+        let mut touched: BTreeSet<PathBuf> = self
+            .known
+            .keys()
+            .map(|path| self.rules.root.join(path))
+            .collect();
+        touched.insert(self.rules.root.clone());
+        touched
+    }
+
+    /// Applies what the folder now holds at each touched path: a file is
+    /// written, a folder is walked (moved in whole), a missing path deletes
+    /// the draft's file there and everything under it.
+    fn to_draft(&mut self, touched: &BTreeSet<PathBuf>) -> Result<(SyncedBatch, Vec<Skipped>)> {
+        let mut puts: BTreeMap<RelPath, PathBuf> = BTreeMap::new();
+        let mut gone: Vec<RelPath> = Vec::new();
+        let mut walked = Scan::default();
+        for abs in touched {
+            let meta = std::fs::symlink_metadata(abs);
+            let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());
+            if self.rules.ignored(abs, is_dir) {
+                continue;
+            }
+            match meta {
+                Ok(m) if m.is_file() => match self.rules.rel_path(abs) {
+                    Some(path) => {
+                        puts.insert(path, abs.clone());
+                    }
+                    None => walked.skipped.push(Skipped {
+                        path: self.rules.display(abs),
+                        reason: format!("not a valid collection path (UTF-8, no control characters); rename it or add it to {IGNORE_FILE}"),
+                    }),
+                },
+                Ok(m) if m.is_dir() => {
+                    let found = scan(&self.rules, abs)?;
+                    puts.extend(found.files);
+                    walked.skipped.extend(found.skipped);
+                    walked.unreadable.extend(found.unreadable);
                 }
                 Ok(_) => {}
-                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => resync = true,
-                Err(_) => break,
-            }
-        }
-        // Another process (`blockstore write`, a second server) sends no
-        // events here: a moved data version means compare the whole draft.
-        if last_check.elapsed() >= EXTERNAL_POLL {
-            last_check = std::time::Instant::now();
-            let version = store.external_changes()?;
-            resync |= version != external;
-            external = version;
-        }
-        if resync {
-            let draft = store.files(slug, At::Draft)?;
-            let now: BTreeMap<&str, &str> = draft
-                .iter()
-                .map(|f| (f.path.as_str(), f.hash.as_str()))
-                .collect();
-            for (path, hash) in &now {
-                if known.get(*path).map(String::as_str) != Some(*hash) {
-                    from_store.insert(path.to_string());
-                }
-            }
-            for path in known.keys() {
-                if !now.contains_key(path.as_str()) {
-                    from_store.insert(path.clone());
-                }
-            }
-        }
-        if !from_store.is_empty() {
-            let written = to_folder(store, slug, &rules, &mut known, &from_store)?;
-            if written.changed() > 0 {
-                on_batch(&SyncedBatch {
-                    collection: slug.to_string(),
-                    direction: "to_folder".into(),
-                    changes: written,
-                    conflicts: Vec::new(),
-                });
-            }
-        }
-        let events = match receiver.recv_timeout(Duration::from_millis(50)) {
-            Ok(Ok(events)) => events,
-            // Watcher errors are reported by the next reconcile-like pass;
-            // the folder is rescanned so nothing is missed.
-            Ok(Err(_)) => Vec::new(),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        };
-        let mut touched: BTreeSet<PathBuf> = BTreeSet::new();
-        gather(&mut touched, &events);
-        // Gather what follows within one more quiet window: a burst becomes
-        // one transaction, and the two halves of a move (which the debouncer
-        // may hand over in consecutive ticks) meet, so the move is seen as a
-        // rename and the file keeps its uuid.
-        while let Ok(more) = receiver.recv_timeout(debounce) {
-            if let Ok(events) = more {
-                gather(&mut touched, &events);
-            }
-        }
-        // A path that vanished may be the first half of a move whose second
-        // half (a folder's files, rescanned by the watcher) comes later: wait
-        // for it a little, so the move keeps its uuids instead of becoming a
-        // delete and a create.
-        if touched
-            .iter()
-            .any(|p| std::fs::symlink_metadata(p).is_err())
-        {
-            let until = std::time::Instant::now() + MOVE_WINDOW;
-            while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
-                match receiver.recv_timeout(left) {
-                    Ok(Ok(events)) => gather(&mut touched, &events),
-                    Ok(Err(_)) => {}
-                    Err(_) => break,
-                }
-            }
-        }
-        if touched.iter().any(|p| p == &dir.join(IGNORE_FILE)) {
-            rules = Rules::load(&dir)?;
-        }
-        let (changes, conflicts) = sync_paths(store, slug, &rules, &touched, &mut known)?;
-        if changes.changed() > 0 || !conflicts.is_empty() {
-            on_batch(&SyncedBatch {
-                collection: slug.to_string(),
-                direction: "to_draft".into(),
-                changes,
-                conflicts,
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Adds the paths of the events that may change content to `touched`; reads
-/// are left out (the watcher reports opens, including its own and ours).
-fn gather(touched: &mut BTreeSet<PathBuf>, events: &[notify_debouncer_full::DebouncedEvent]) {
-    for event in events.iter().filter(|e| !e.kind.is_access()) {
-        touched.extend(event.paths.iter().cloned());
-    }
-}
-
-/// Applies what the folder now holds at each touched path: a file is written,
-/// a folder is walked (moved in whole), a missing path deletes the draft's
-/// file there and everything under it.
-fn sync_paths(
-    store: &Store,
-    slug: &str,
-    rules: &Rules,
-    touched: &BTreeSet<PathBuf>,
-    known: &mut BTreeMap<String, String>,
-) -> Result<(BatchReport, Vec<String>)> {
-    let mut puts: BTreeMap<RelPath, PathBuf> = BTreeMap::new();
-    let mut gone: Vec<RelPath> = Vec::new();
-    for abs in touched {
-        let meta = std::fs::symlink_metadata(abs);
-        let is_dir = meta.as_ref().is_ok_and(|m| m.is_dir());
-        if rules.ignored(abs, is_dir) {
-            continue;
-        }
-        match meta {
-            Ok(m) if m.is_file() => {
-                if let Some(path) = rules.rel_path(abs) {
-                    puts.insert(path, abs.clone());
-                }
-            }
-            Ok(m) if m.is_dir() => {
-                for entry in walkdir::WalkDir::new(abs)
-                    .into_iter()
-                    .filter_entry(|e| !rules.ignored(e.path(), e.file_type().is_dir()))
-                    .filter_map(std::result::Result::ok)
-                    .filter(|e| e.file_type().is_file())
-                {
-                    if let Some(path) = rules.rel_path(entry.path()) {
-                        puts.insert(path, entry.path().to_path_buf());
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(_) => {
-                if let Some(path) = rules.rel_path(abs) {
-                    gone.push(path);
-                }
-            }
-        }
-    }
-    if puts.is_empty() && gone.is_empty() {
-        return Ok((BatchReport::default(), Vec::new()));
-    }
-    // A vanished path may have been a folder: every draft file under it goes.
-    let mut deletes = Vec::new();
-    if !gone.is_empty() {
-        let draft = store.files(slug, At::Draft)?;
-        for path in &gone {
-            let prefix = format!("{}/", path.as_str());
-            for file in &draft {
-                if file.path == path.as_str() || file.path.starts_with(&prefix) {
-                    if let Ok(p) = RelPath::new(&file.path) {
-                        deletes.push(p);
+                Err(_) => {
+                    if let Some(path) = self.rules.rel_path(abs) {
+                        gone.push(path);
                     }
                 }
             }
         }
-    }
-    deletes.sort();
-    deletes.dedup();
-    // A file that still holds what both sides last agreed on did not change
-    // on disk (the event was our own write, or a touch): the folder has
-    // nothing to say about it.
-    let mut contents: BTreeMap<RelPath, Vec<u8>> = BTreeMap::new();
-    for (path, abs) in &puts {
-        let bytes = match std::fs::read(abs) {
-            Ok(bytes) => bytes,
-            // Gone since it was seen: the next batch records the delete.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(Error::io(format!("reading {}", abs.display()), e)),
-        };
-        if known.get(path.as_str()) == Some(&crate::store::hash_bytes(&bytes)) {
-            continue;
-        }
-        contents.insert(path.clone(), bytes);
-    }
-    if contents.is_empty() && deletes.is_empty() {
-        return Ok((BatchReport::default(), Vec::new()));
-    }
-    // A path the store changed since both sides last agreed, and the folder
-    // changed too: the folder wins, the store's bytes are kept beside it.
-    let mut conflicts = Vec::new();
-    for path in contents.keys().chain(deletes.iter()) {
-        let Some(base) = known.get(path.as_str()) else {
-            continue;
-        };
-        if let Ok(file) = store.file(slug, path.as_str(), At::Draft) {
-            if &file.hash != base {
-                let copy = format!("{}.conflict-{}", path.as_str(), &file.hash[..8]);
-                write_file(
-                    &rules.root.join(&copy),
-                    &store.blobs().read(&file.hash, true)?,
-                )?;
-                conflicts.push(copy);
+        let mut skipped = walked.skipped.clone();
+        // A vanished path may have been a folder: every draft file under it goes.
+        let mut deletes = Vec::new();
+        if !gone.is_empty() {
+            let draft = self.store.files(self.slug, At::Draft)?;
+            for path in &gone {
+                let prefix = format!("{}/", path.as_str());
+                for file in &draft {
+                    if (file.path == path.as_str() || file.path.starts_with(&prefix))
+                        && !walked.keeps(&file.path)
+                    {
+                        if let Ok(p) = RelPath::new(&file.path) {
+                            deletes.push(p);
+                        }
+                    }
+                }
             }
         }
-    }
-    let puts = contents
-        .into_iter()
-        .map(|(path, bytes)| (path, Content::Bytes(bytes)))
-        .collect();
-    let changes = apply(store, slug, puts, deletes)?;
-    // What the draft now holds at these paths is what the folder holds.
-    for path in changes.created.iter().chain(&changes.modified) {
-        if let Ok(file) = store.file(slug, path, At::Draft) {
-            known.insert(path.clone(), file.hash);
+        deletes.sort();
+        deletes.dedup();
+        // A file that still holds what both sides last agreed on did not
+        // change on disk (the event was our own write, or a touch): the folder
+        // has nothing to say about it.
+        let mut contents: BTreeMap<RelPath, Vec<u8>> = BTreeMap::new();
+        for (path, abs) in &puts {
+            let bytes = match std::fs::read(abs) {
+                Ok(bytes) => bytes,
+                // Gone since it was seen: the next batch records the delete.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    skipped.push(unreadable(path.as_str()));
+                    continue;
+                }
+                Err(e) => return Err(Error::io(format!("reading {}", abs.display()), e)),
+            };
+            if self.known.get(path.as_str()) == Some(&crate::store::hash_bytes(&bytes)) {
+                continue;
+            }
+            contents.insert(path.clone(), bytes);
         }
-    }
-    for (from, to) in &changes.renamed {
-        if let Some(hash) = known.remove(from) {
-            known.insert(to.clone(), hash);
+        if contents.is_empty() && deletes.is_empty() {
+            return Ok((self.batch("to_draft", BatchReport::default(), Vec::new()), skipped));
         }
-        if let Ok(file) = store.file(slug, to, At::Draft) {
-            known.insert(to.clone(), file.hash);
+        // A path the store changed since both sides last agreed, and the
+        // folder changed too: the folder wins, the store's bytes are kept
+        // beside it.
+        let mut conflicts = Vec::new();
+        for path in contents.keys().chain(deletes.iter()) {
+            let Some(base) = self.known.get(path.as_str()) else {
+                continue;
+            };
+            if let Ok(file) = self.store.file(self.slug, path.as_str(), At::Draft) {
+                if &file.hash != base {
+                    conflicts.push(self.keep_conflict(path.as_str(), &file.hash)?);
+                }
+            }
         }
+        let puts = contents
+            .into_iter()
+            .map(|(path, bytes)| (path, Content::Bytes(bytes)))
+            .collect();
+        let (changes, more) = apply(self.store, self.slug, puts, deletes)?;
+        skipped.extend(more);
+        // What the draft now holds at these paths is what the folder holds.
+        for path in changes.created.iter().chain(&changes.modified) {
+            if let Ok(file) = self.store.file(self.slug, path, At::Draft) {
+                self.known.insert(path.clone(), file.hash);
+            }
+        }
+        for (from, to) in &changes.renamed {
+            self.known.remove(from);
+            if let Ok(file) = self.store.file(self.slug, to, At::Draft) {
+                self.known.insert(to.clone(), file.hash);
+            }
+        }
+        for path in &changes.deleted {
+            self.known.remove(path);
+        }
+        Ok((self.batch("to_draft", changes, conflicts), skipped))
     }
-    for path in &changes.deleted {
-        known.remove(path);
-    }
-    Ok((changes, conflicts))
 }

@@ -4,64 +4,71 @@
 
 use crate::common::*;
 use blockstore::store::{At, Store};
-use blockstore::sync::{reconcile, watch, SyncedBatch};
+use blockstore::sync::{reconcile, spawn, Notice, SyncHandle, WatchOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// A `watch` running on its own thread until dropped.
+/// A sync running on its own thread (as `serve --sync` runs them) until
+/// dropped, with every notice it gave.
 struct Running {
-    stop: Arc<AtomicBool>,
-    batches: Arc<AtomicUsize>,
-    thread: Option<std::thread::JoinHandle<blockstore::Result<()>>>,
+    handle: Option<SyncHandle>,
+    notices: Arc<Mutex<Vec<Notice>>>,
 }
 
 impl Running {
     fn start(store: &Arc<Store>, slug: &str, dir: &Path) -> Running {
-        let stop = Arc::new(AtomicBool::new(false));
-        let batches = Arc::new(AtomicUsize::new(0));
-        let (store, slug, dir) = (store.clone(), slug.to_string(), dir.to_path_buf());
-        let (s, b) = (stop.clone(), batches.clone());
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let _ = ready_tx.send(());
-            watch(
-                &store,
-                &slug,
-                &dir,
-                Duration::from_millis(75),
-                &s,
-                &mut |_: &SyncedBatch| {
-                    b.fetch_add(1, Ordering::SeqCst);
-                },
-            )
-        });
-        ready_rx.recv().unwrap();
+        Running::with(store, slug, dir, WatchOptions::default())
+    }
+
+    fn with(store: &Arc<Store>, slug: &str, dir: &Path, options: WatchOptions) -> Running {
+        let notices = Arc::new(Mutex::new(Vec::new()));
+        let seen = notices.clone();
+        let handle = spawn(store.clone(), slug, dir, options, move |n| {
+            seen.lock().unwrap().push(n)
+        })
+        .unwrap();
         // The watch is registered a moment after the thread starts; give it
-        // that moment (events before it would be missed, not mis-synced).
-        std::thread::sleep(Duration::from_millis(300));
+        // that moment (its first full rescan would catch earlier changes,
+        // but the tests count batches).
+        std::thread::sleep(Duration::from_millis(400));
         Running {
-            stop,
-            batches,
-            thread: Some(thread),
+            handle: Some(handle),
+            notices,
         }
     }
 
+    /// Batches that changed the draft or the folder.
     fn batches(&self) -> usize {
-        self.batches.load(Ordering::SeqCst)
+        self.notices()
+            .iter()
+            .filter(|n| matches!(n, Notice::Synced(_)))
+            .count()
+    }
+
+    fn notices(&self) -> Vec<Notice> {
+        self.notices.lock().unwrap().clone()
+    }
+
+    /// Waits for a notice that `matches`, failing with `what` after the deadline.
+    fn wait_notice(&self, what: &str, matches: impl Fn(&Notice) -> bool) -> Notice {
+        let mut found = None;
+        wait_until(what, || {
+            found = self.notices().into_iter().find(|n| matches(n));
+            found.is_some()
+        });
+        found.unwrap()
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let result = thread.join().expect("the watch thread does not panic");
+        if let Some(handle) = self.handle.take() {
+            let result = handle.stop();
             if !std::thread::panicking() {
-                result.expect("the watch ends cleanly");
+                result.expect("the sync ends cleanly");
             }
         }
     }
