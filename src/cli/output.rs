@@ -19,6 +19,17 @@ impl Output {
         writeln!(stdout).map_err(|e| crate::Error::io("writing to stdout", e))
     }
 
+    /// One compact JSON document on a line of its own, flushed: what a
+    /// long-running command (`sync`) prints per notice, so a reader can take
+    /// it line by line as it comes.
+    pub(crate) fn json_line<T: Serialize>(&self, value: &T) -> crate::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        serde_json::to_writer(&mut stdout, value)?;
+        writeln!(stdout)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| crate::Error::io("writing to stdout", e))
+    }
+
     /// A progress sink: a bar on stderr when it is a terminal and not `--json`,
     /// nothing otherwise.
     pub(crate) fn progress(&self) -> Bar {

@@ -65,7 +65,7 @@ pub(crate) fn sync(store: &Store, out: &Output, args: SyncArgs) -> crate::Result
     }
     let mut on_notice = |notice: Notice| {
         if out.json {
-            let _ = out.json(&notice);
+            let _ = out.json_line(&notice);
         } else if matches!(notice, Notice::Synced(_)) {
             println!("{notice}");
         } else {
@@ -85,7 +85,7 @@ pub(crate) fn sync(store: &Store, out: &Output, args: SyncArgs) -> crate::Result
 
 fn print_reconcile(out: &Output, r: &ReconcileReport) -> crate::Result<()> {
     if out.json {
-        return out.json(r);
+        return out.json_line(r);
     }
     let verb = if r.dry_run { "would" } else { "did" };
     if r.direction == "folder_written" {

@@ -449,7 +449,7 @@ impl Pair<'_> {
     /// still holds what both sides last agreed on; where the folder changed
     /// too, the folder wins the draft and the draft's bytes are kept as a
     /// conflict copy (the watcher then brings that copy in like any new file).
-    fn to_folder(&mut self, paths: &BTreeSet<String>) -> Result<SyncedBatch> {
+    fn carry_to_folder(&mut self, paths: &BTreeSet<String>) -> Result<SyncedBatch> {
         let mut report = BatchReport::default();
         let mut conflicts = Vec::new();
         for path in paths {
@@ -560,7 +560,10 @@ impl Pair<'_> {
     /// Applies what the folder now holds at each touched path: a file is
     /// written, a folder is walked (moved in whole), a missing path deletes
     /// the draft's file there and everything under it.
-    fn to_draft(&mut self, touched: &BTreeSet<PathBuf>) -> Result<(SyncedBatch, Vec<Skipped>)> {
+    fn carry_to_draft(
+        &mut self,
+        touched: &BTreeSet<PathBuf>,
+    ) -> Result<(SyncedBatch, Vec<Skipped>)> {
         let mut puts: BTreeMap<RelPath, PathBuf> = BTreeMap::new();
         let mut gone: Vec<RelPath> = Vec::new();
         let mut walked = Scan::default();
@@ -635,7 +638,10 @@ impl Pair<'_> {
             contents.insert(path.clone(), bytes);
         }
         if contents.is_empty() && deletes.is_empty() {
-            return Ok((self.batch("to_draft", BatchReport::default(), Vec::new()), skipped));
+            return Ok((
+                self.batch("to_draft", BatchReport::default(), Vec::new()),
+                skipped,
+            ));
         }
         // A path the store changed since both sides last agreed, and the
         // folder changed too: the folder wins, the store's bytes are kept

@@ -340,7 +340,7 @@ pub fn watch(
         // The folder's changes first: where both sides changed, the folder
         // wins and the draft's version becomes the conflict copy.
         if !incoming.touched.is_empty() {
-            match pair.to_draft(&incoming.touched) {
+            match pair.carry_to_draft(&incoming.touched) {
                 Ok((batch, skipped)) => reporter.batch(batch, skipped),
                 Err(e) => {
                     reporter.failed(&e);
@@ -362,7 +362,7 @@ pub fn watch(
             }
         }
         if !incoming.from_store.is_empty() {
-            match pair.to_folder(&incoming.from_store) {
+            match pair.carry_to_folder(&incoming.from_store) {
                 Ok(batch) => reporter.batch(batch, Vec::new()),
                 Err(e) => {
                     reporter.failed(&e);
@@ -391,10 +391,10 @@ fn resume(pair: &mut Pair<'_>, dir: &Path, reporter: &mut Reporter<'_, '_>) -> R
         reporter.batch(pair.batch("to_folder", changes, Vec::new()), Vec::new());
         return Ok(());
     }
-    let (batch, skipped) = pair.to_draft(&pair.everything())?;
+    let (batch, skipped) = pair.carry_to_draft(&pair.everything())?;
     reporter.batch(batch, skipped);
     let changed = pair.store_changes()?;
-    let batch = pair.to_folder(&changed)?;
+    let batch = pair.carry_to_folder(&changed)?;
     reporter.batch(batch, Vec::new());
     Ok(())
 }
@@ -602,10 +602,9 @@ impl RootId {
             Some(now) if self.mount_point && !now.mount_point => {
                 Some(format!("{} was unmounted", dir.display()))
             }
-            Some(now) if (now.dev, now.ino) != (self.dev, self.ino) => Some(format!(
-                "{} was replaced by another folder",
-                dir.display()
-            )),
+            Some(now) if (now.dev, now.ino) != (self.dev, self.ino) => {
+                Some(format!("{} was replaced by another folder", dir.display()))
+            }
             Some(_) => None,
         }
     }

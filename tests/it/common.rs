@@ -68,6 +68,20 @@ pub fn shared_fixture(relative: &str) -> Option<PathBuf> {
     None
 }
 
+/// Whether a test that needs something of the machine (a tool, a kernel
+/// feature) can run: if not, prints why and skips, except under `CI`, where
+/// it fails.
+pub fn machine_can(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("CI is set but this machine cannot {what}");
+    }
+    eprintln!("skipped: this machine cannot {what}");
+    false
+}
+
 /// The demo course export root (`.../demo-course/course`).
 pub fn demo_course() -> Option<PathBuf> {
     shared_fixture("openedx-demo-course/demo-course/course")

@@ -290,26 +290,26 @@ fn an_editor_style_atomic_save_is_one_draft_change() {
 }
 
 #[test]
-fn a_burst_of_5000_files_and_a_folder_rename_of_100_arrive_in_few_transactions() {
+fn a_burst_of_10000_files_and_a_folder_rename_of_100_arrive_in_few_transactions() {
     let (_dir, store, folder) = setup();
     write_tree(&folder, &[("course.xml", b"<course/>")]);
     reconcile(&store, "c", &folder, false).unwrap();
     let running = Running::start(&store, "c", &folder);
     std::fs::create_dir_all(folder.join("burst")).unwrap();
-    for i in 0..5000 {
+    for i in 0..10_000 {
         std::fs::write(
             folder.join(format!("burst/u{i:04}.xml")),
             format!("<html display_name=\"{i}\"/>"),
         )
         .unwrap();
     }
-    wait_until("5,000 files in the draft", || {
-        store.files("c", At::Draft).unwrap().len() == 5001
+    wait_until("10,000 files in the draft", || {
+        store.files("c", At::Draft).unwrap().len() == 10_001
     });
     let after_burst = running.batches();
     assert!(
         after_burst <= 50,
-        "a burst is coalesced: {after_burst} transactions for 5,000 files"
+        "a burst is coalesced: {after_burst} transactions for 10,000 files"
     );
 
     // A folder of 100 files renamed: every file keeps its uuid.
@@ -322,7 +322,7 @@ fn a_burst_of_5000_files_and_a_folder_rename_of_100_arrive_in_few_transactions()
         .unwrap();
     }
     wait_until("100 files in unit/", || {
-        store.files("c", At::Draft).unwrap().len() == 5101
+        store.files("c", At::Draft).unwrap().len() == 10_101
     });
     let uuids: Vec<String> = (0..100)
         .map(|i| uuid_of(&store, "c", &format!("unit/p{i:03}.xml")).unwrap())
@@ -339,7 +339,7 @@ fn a_burst_of_5000_files_and_a_folder_rename_of_100_arrive_in_few_transactions()
             "p{i:03} kept its uuid"
         );
     }
-    assert_eq!(store.files("c", At::Draft).unwrap().len(), 5101);
+    assert_eq!(store.files("c", At::Draft).unwrap().len(), 10_101);
 }
 
 #[test]
@@ -513,4 +513,433 @@ fn a_write_from_another_process_lands_in_the_folder() {
                 .is_ok_and(|b| b == b"<p>b from the CLI</p>")
     });
     drop(running);
+}
+
+#[test]
+fn a_half_written_xml_save_is_a_flagged_draft_until_it_is_fixed() {
+    use blockstore::store::{Error, PublishOptions};
+    let (_dir, store, folder) = setup();
+    write_tree(
+        &folder,
+        &[
+            ("course.xml", b"<course/>"),
+            ("problem/p.xml", b"<problem><p>ok</p></problem>"),
+        ],
+    );
+    reconcile(&store, "c", &folder, false).unwrap();
+    let running = Running::start(&store, "c", &folder);
+    let half: &[u8] = b"<problem>\n  <p>half written\n";
+    std::fs::write(folder.join("problem/p.xml"), half).unwrap();
+    wait_until("the half-written file in the draft", || {
+        store
+            .read("c", "problem/p.xml", At::Draft)
+            .is_ok_and(|(_, b)| b == half)
+    });
+    let report = store.link_report("c", At::Draft).unwrap();
+    let flagged: Vec<&str> = report.malformed.iter().map(|m| m.path.as_str()).collect();
+    assert_eq!(flagged, ["problem/p.xml"], "kept, and flagged");
+    let strict = PublishOptions {
+        message: String::new(),
+        strict: true,
+    };
+    let before = snapshot(&store);
+    let err = store.publish("c", &strict).unwrap_err();
+    assert!(matches!(err, Error::MalformedUnits { .. }), "{err}");
+    assert_eq!(
+        snapshot(&store),
+        before,
+        "the refused publish changes nothing"
+    );
+
+    std::fs::write(
+        folder.join("problem/p.xml"),
+        b"<problem><p>fixed</p></problem>",
+    )
+    .unwrap();
+    wait_until("the flag cleared", || {
+        store
+            .link_report("c", At::Draft)
+            .is_ok_and(|r| r.malformed.is_empty())
+    });
+    store.publish("c", &strict).unwrap();
+    drop(running);
+}
+
+#[test]
+fn a_deleted_folder_pauses_the_sync_and_a_new_one_resumes_it() {
+    let (_dir, store, folder) = setup();
+    write_tree(
+        &folder,
+        &[
+            ("course.xml", b"<course/>"),
+            ("html/a.html", b"<p>a</p>"),
+            ("html/b.html", b"<p>b</p>"),
+        ],
+    );
+    reconcile(&store, "c", &folder, false).unwrap();
+    let running = Running::start(&store, "c", &folder);
+    let before = draft(&store, "c");
+    std::fs::remove_dir_all(&folder).unwrap();
+    running.wait_notice("paused", |n| matches!(n, Notice::Paused { .. }));
+    assert_eq!(
+        draft(&store, "c"),
+        before,
+        "a deleted folder does not empty the draft"
+    );
+    // A write while paused waits in the draft.
+    store
+        .write(
+            "c",
+            "html/c.html",
+            b"<p>c</p>",
+            blockstore::store::Source::Api,
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(!folder.exists(), "nothing is written while paused");
+
+    // The folder comes back empty: it receives the draft.
+    std::fs::create_dir(&folder).unwrap();
+    running.wait_notice("resumed", |n| matches!(n, Notice::Resumed { .. }));
+    wait_until("the draft written into the new folder", || {
+        tree_files(&folder).len() == 4
+    });
+    assert_eq!(
+        std::fs::read(folder.join("html/c.html")).unwrap(),
+        b"<p>c</p>"
+    );
+    // And live edits follow again.
+    std::fs::write(folder.join("html/d.html"), "<p>d</p>").unwrap();
+    wait_until("d.html in the draft", || {
+        uuid_of(&store, "c", "html/d.html").is_some()
+    });
+}
+
+#[test]
+fn a_folder_moved_away_pauses_and_back_again_brings_its_edits() {
+    let (dir, store, folder) = setup();
+    write_tree(
+        &folder,
+        &[
+            ("course.xml", b"<course/>"),
+            ("html/a.html", b"<p>a</p>"),
+            ("html/b.html", b"<p>b</p>"),
+        ],
+    );
+    reconcile(&store, "c", &folder, false).unwrap();
+    let running = Running::start(&store, "c", &folder);
+    let before = draft(&store, "c");
+    let away = dir.path().join("away");
+    std::fs::rename(&folder, &away).unwrap();
+    running.wait_notice("paused", |n| matches!(n, Notice::Paused { .. }));
+    // Edits in the moved folder are not this sync's business until it is back
+    // (its watcher would report them under the old paths).
+    std::fs::write(away.join("html/a.html"), "<p>a, edited away</p>").unwrap();
+    std::fs::remove_file(away.join("html/b.html")).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(draft(&store, "c"), before);
+
+    std::fs::rename(&away, &folder).unwrap();
+    running.wait_notice("resumed", |n| matches!(n, Notice::Resumed { .. }));
+    wait_until("the edits made while away in the draft", || {
+        uuid_of(&store, "c", "html/b.html").is_none()
+            && store
+                .read("c", "html/a.html", At::Draft)
+                .is_ok_and(|(_, b)| b == b"<p>a, edited away</p>")
+    });
+}
+
+#[test]
+fn deleting_the_collection_stops_the_sync_and_leaves_the_folder() {
+    let (_dir, store, folder) = setup();
+    write_tree(&folder, &[("html/a.html", b"<p>a</p>")]);
+    reconcile(&store, "c", &folder, false).unwrap();
+    let running = Running::start(&store, "c", &folder);
+    store.delete_collection("c").unwrap();
+    running.wait_notice("stopped", |n| matches!(n, Notice::Stopped { .. }));
+    assert_eq!(
+        std::fs::read(folder.join("html/a.html")).unwrap(),
+        b"<p>a</p>"
+    );
+}
+
+/// `blockstore --json sync SLUG DIR` as a separate process, started through
+/// `wrapper` (a command that runs the rest of its arguments), with its
+/// notices (JSON lines on stdout) collected.
+struct SyncProcess {
+    child: std::process::Child,
+    lines: Arc<Mutex<Vec<serde_json::Value>>>,
+}
+
+impl SyncProcess {
+    fn start(wrapper: &[&str], data: &Path, slug: &str, folder: &Path) -> SyncProcess {
+        use std::io::BufRead;
+        let (program, pre) = match wrapper.split_first() {
+            Some((program, pre)) => (program.to_string(), pre.to_vec()),
+            None => (env!("CARGO_BIN_EXE_blockstore").to_string(), Vec::new()),
+        };
+        let mut command = std::process::Command::new(program);
+        command.args(pre);
+        if !wrapper.is_empty() {
+            command.arg(env!("CARGO_BIN_EXE_blockstore"));
+        }
+        let mut child = command
+            .arg("--data-dir")
+            .arg(data)
+            .args(["--json", "sync", slug])
+            .arg(folder)
+            .env_remove("BLOCKSTORE_DATA_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("the sync starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (out, seen) = (child.stdout.take().unwrap(), lines.clone());
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str(&line) {
+                    seen.lock().unwrap().push(value);
+                }
+            }
+        });
+        SyncProcess { child, lines }
+    }
+
+    /// Waits for a JSON line that `matches`.
+    fn wait_line(
+        &mut self,
+        what: &str,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let mut found = None;
+        wait_until(what, || {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the sync exited ({status}) while waiting for: {what}");
+            }
+            found = self
+                .lines
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|v| matches(v))
+                .cloned();
+            found.is_some()
+        });
+        found.unwrap()
+    }
+}
+
+impl Drop for SyncProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_draft(data: &Path, slug: &str, path: &str) -> Option<Vec<u8>> {
+    let store = Store::open(data).ok()?;
+    store.read(slug, path, At::Draft).ok().map(|(_, b)| b)
+}
+
+fn command_works(program: &str, args: &[&str]) -> bool {
+    std::process::Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn an_unreadable_file_is_skipped_and_reported_and_the_rest_syncs() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, store, folder) = setup();
+    let data = dir.path().join("data");
+    write_tree(
+        &folder,
+        &[
+            ("html/a.html", b"<p>a</p>"),
+            ("html/secret.html", b"<p>v1</p>"),
+        ],
+    );
+    reconcile(&store, "c", &folder, false).unwrap();
+    drop(store);
+    // Root reads anything: run the sync as root without the capabilities
+    // that bypass file permissions.
+    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    let wrapper: &[&str] = if is_root {
+        &[
+            "setpriv",
+            "--bounding-set=-dac_override,-dac_read_search",
+            "--inh-caps=-all",
+        ]
+    } else {
+        &[]
+    };
+    if is_root
+        && !machine_can(
+            "drop root's file capabilities (setpriv)",
+            command_works("setpriv", &["--bounding-set=-dac_override", "true"]),
+        )
+    {
+        return;
+    }
+    std::fs::write(folder.join("html/secret.html"), "<p>v2</p>").unwrap();
+    std::fs::set_permissions(
+        folder.join("html/secret.html"),
+        std::fs::Permissions::from_mode(0o000),
+    )
+    .unwrap();
+    let mut sync = SyncProcess::start(wrapper, &data, "c", &folder);
+    let report = sync.wait_line("the start-up report", |v| v["direction"].is_string());
+    assert_eq!(report["skipped"][0]["path"], "html/secret.html", "{report}");
+    assert!(report["skipped"][0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("permission denied"));
+    assert!(report["deleted"].as_array().unwrap().is_empty(), "{report}");
+    assert_eq!(
+        read_draft(&data, "c", "html/secret.html").unwrap(),
+        b"<p>v1</p>"
+    );
+    // The rest syncs.
+    std::fs::write(folder.join("html/a.html"), "<p>a2</p>").unwrap();
+    wait_until("a.html synced", || {
+        read_draft(&data, "c", "html/a.html").is_some_and(|b| b == b"<p>a2</p>")
+    });
+    // Readable again: the change event brings it in.
+    std::fs::set_permissions(
+        folder.join("html/secret.html"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    wait_until("secret.html synced once readable", || {
+        read_draft(&data, "c", "html/secret.html").is_some_and(|b| b == b"<p>v2</p>")
+    });
+}
+
+#[test]
+fn a_full_inotify_watch_table_falls_back_to_polling() {
+    let (dir, store, folder) = setup();
+    let data = dir.path().join("data");
+    for i in 0..10 {
+        write_tree(&folder, &[(&format!("d{i}/x.html"), b"<p>x</p>")]);
+    }
+    reconcile(&store, "c", &folder, false).unwrap();
+    drop(store);
+    // A user namespace of our own has its own inotify limits: 3 watches,
+    // fewer than the 11 folders.
+    let limited = [
+        "unshare",
+        "-r",
+        "sh",
+        "-c",
+        "echo 3 > /proc/sys/user/max_inotify_watches && exec \"$@\"",
+        "sh",
+    ];
+    if !machine_can(
+        "lower the inotify limit in a user namespace (unshare -r)",
+        command_works(
+            "unshare",
+            &[
+                "-r",
+                "sh",
+                "-c",
+                "echo 3 > /proc/sys/user/max_inotify_watches",
+            ],
+        ),
+    ) {
+        return;
+    }
+    let mut sync = SyncProcess::start(&limited, &data, "c", &folder);
+    let polling = sync.wait_line("the polling notice", |v| v["type"] == "polling");
+    assert!(
+        polling["reason"]
+            .as_str()
+            .unwrap()
+            .contains("inotify watch limit"),
+        "{polling}"
+    );
+    std::fs::write(folder.join("d7/x.html"), "<p>polled</p>").unwrap();
+    wait_until("the change seen by polling", || {
+        read_draft(&data, "c", "d7/x.html").is_some_and(|b| b == b"<p>polled</p>")
+    });
+}
+
+#[test]
+fn an_unmounted_folder_pauses_and_remounting_resumes() {
+    let (dir, store, folder) = setup();
+    let data = dir.path().join("data");
+    // The folder itself stays empty: its files live on the tmpfs mounted on it.
+    let src = dir.path().join("src");
+    write_tree(&src, &[("html/a.html", b"<p>a</p>")]);
+    reconcile(&store, "c", &src, false).unwrap();
+    drop(store);
+    if !machine_can(
+        "mount a tmpfs in a user and mount namespace (unshare -rm)",
+        command_works("unshare", &["-rm", "sh", "-c", "mount -t tmpfs t /mnt"]),
+    ) {
+        return;
+    }
+    // The folder becomes a tmpfs mount (in the sync's own mount namespace)
+    // holding the same files.
+    let script =
+        "mount -t tmpfs blockstore-test \"$1\" && cp -r \"$2\"/. \"$1\" && shift 2 && exec \"$@\"";
+    let (f, s) = (folder.to_str().unwrap(), src.to_str().unwrap());
+    let mut sync = SyncProcess::start(
+        &["unshare", "-rm", "sh", "-c", script, "sh", f, s],
+        &data,
+        "c",
+        &folder,
+    );
+    sync.wait_line("the start-up report", |v| v["direction"].is_string());
+    let pid = sync.child.id().to_string();
+    let inside = |args: &[&str]| {
+        let status = std::process::Command::new("nsenter")
+            .args(["-t", &pid, "-U", "-m", "--preserve-credentials"])
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(status.success(), "nsenter {args:?}");
+    };
+    // What the sync sees at the folder's path, from outside its namespace.
+    let seen = PathBuf::from(format!("/proc/{pid}/root")).join(folder.strip_prefix("/").unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    inside(&["umount", f]);
+    let paused = sync.wait_line("paused", |v| v["type"] == "paused");
+    assert!(
+        paused["reason"].as_str().unwrap().contains("unmounted"),
+        "{paused}"
+    );
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        read_draft(&data, "c", "html/a.html").unwrap(),
+        b"<p>a</p>",
+        "the draft is kept"
+    );
+    assert_eq!(
+        std::fs::read_dir(&seen).unwrap().count(),
+        0,
+        "nothing is written into the bare mount point"
+    );
+    // Remounted with an edit made meanwhile (filled aside, then bound in
+    // whole, so the sync sees it appear with its files).
+    let stage = dir.path().join("stage");
+    std::fs::create_dir(&stage).unwrap();
+    let st = stage.to_str().unwrap();
+    inside(&[
+        "sh",
+        "-c",
+        "mount -t tmpfs blockstore-test \"$1\" && mkdir \"$1/html\" && printf '<p>a, remounted</p>' > \"$1/html/a.html\" && mount --bind \"$1\" \"$2\"",
+        "sh",
+        st,
+        f,
+    ]);
+    sync.wait_line("resumed", |v| v["type"] == "resumed");
+    wait_until("the remounted folder's edit in the draft", || {
+        read_draft(&data, "c", "html/a.html").is_some_and(|b| b == b"<p>a, remounted</p>")
+    });
 }
