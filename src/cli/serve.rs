@@ -45,6 +45,10 @@ pub(crate) struct ServeArgs {
     /// Seconds a request may take to produce its response.
     #[arg(long, default_value_t = 300)]
     request_timeout: u64,
+    /// Keep collection SLUG's draft synced with folder DIR while serving
+    /// (like `blockstore sync`); repeatable.
+    #[arg(long = "sync", value_name = "SLUG=DIR", value_parser = parse_sync_pair)]
+    sync: Vec<(String, PathBuf)>,
     /// How the log lines on stderr look (the log file is always JSON).
     #[arg(long, value_enum, default_value_t = LogFormat::Pretty)]
     log_format: LogFormat,
@@ -65,6 +69,17 @@ impl ServeArgs {
             args: ServeArgs,
         }
         <Wrapper as clap::Parser>::parse_from(["serve"]).args
+    }
+}
+
+fn parse_sync_pair(text: &str) -> Result<(String, PathBuf), String> {
+    match text.split_once('=') {
+        Some((slug, dir)) if !slug.is_empty() && !dir.is_empty() => {
+            Ok((slug.to_string(), PathBuf::from(dir)))
+        }
+        _ => Err(format!(
+            "{text:?} is not SLUG=DIR (for example --sync demo=./demo-course)"
+        )),
     }
 }
 
@@ -129,6 +144,37 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
         upload_limit: args.upload_limit,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
     };
+    // The folders are brought level before the first request is served.
+    let mut synced = Vec::new();
+    for (slug, dir) in &args.sync {
+        if let Some(other) = synced
+            .iter()
+            .find(|(s, d, _): &&(String, PathBuf, _)| s == slug || d == dir)
+        {
+            return Err(Error::Invalid(format!(
+                "--sync {slug}={}: {} is already synced with {}",
+                dir.display(),
+                other.0,
+                other.1.display()
+            )));
+        }
+        let report = crate::sync::reconcile(&store, slug, dir, false)?;
+        tracing::info!(
+            collection = %slug,
+            dir = %dir.display(),
+            direction = %report.direction,
+            created = report.created.len(),
+            modified = report.modified.len(),
+            renamed = report.renamed.len(),
+            deleted = report.deleted.len(),
+            written_to_folder = report.written_to_folder.len(),
+            "sync start-up reconcile"
+        );
+        for skipped in &report.skipped {
+            tracing::warn!(collection = %slug, path = %skipped.path, "sync skipped: {}", skipped.reason);
+        }
+        synced.push((slug.clone(), dir.clone(), report));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -139,7 +185,7 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
         // (the CLI restores SIGPIPE's default for `blockstore files | head`).
         #[cfg(unix)]
         let _sigpipe = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::pipe()).ok();
-        let server = match Server::bind(store, &options).await {
+        let server = match Server::bind(store.clone(), &options).await {
             Ok(server) => server,
             Err(e) => return Err(Error::Invalid(e.to_string())),
         };
@@ -152,6 +198,7 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
                 "api": format!("{url}api/v1"),
                 "data_dir": data_dir,
                 "log_file": log_file(&data_dir),
+                "sync": synced.iter().map(|(_, _, report)| report).collect::<Vec<_>>(),
             });
             let _ = writeln!(std::io::stdout(), "{info}");
         } else {
@@ -162,8 +209,28 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
                 data_dir.display()
             );
         }
+        if !out.json {
+            for (slug, dir, _) in &synced {
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "Syncing {slug} <-> {} (changes are logged)",
+                    dir.display()
+                );
+            }
+        }
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, data_dir = %data_dir.display(), "listening");
+        let mut syncs = Vec::new();
+        for (slug, dir, _) in &synced {
+            let handle = crate::sync::spawn(
+                store.clone(),
+                slug,
+                dir,
+                crate::sync::WatchOptions::default(),
+                log_notice,
+            )?;
+            syncs.push(handle);
+        }
         if args.open {
             open_browser(&url);
         }
@@ -171,9 +238,24 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
             .run(crate::server::shutdown_signal())
             .await
             .map_err(|e| Error::io("serving", e))?;
+        for handle in syncs {
+            if let Err(e) = handle.stop() {
+                tracing::warn!("a sync ended with an error: {e}");
+            }
+        }
         tracing::info!("stopped");
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// A sync's notices go to the log: carried changes at `info`, faults at `warn`.
+fn log_notice(notice: crate::sync::Notice) {
+    match &notice {
+        crate::sync::Notice::Synced(batch) if batch.conflicts.is_empty() => {
+            tracing::info!(collection = %batch.collection, direction = %batch.direction, "sync: {notice}")
+        }
+        _ => tracing::warn!("sync: {notice}"),
+    }
 }
 
 /// Best effort: the platform's "open this URL" command.

@@ -943,3 +943,100 @@ fn an_unmounted_folder_pauses_and_remounting_resumes() {
         read_draft(&data, "c", "html/a.html").is_some_and(|b| b == b"<p>a, remounted</p>")
     });
 }
+
+#[test]
+fn serve_with_sync_pairs_follows_each_folder_and_streams_draft_changed() {
+    use crate::server::Server;
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+    write_tree(&one, &[("html/a.html", b"<p>a</p>")]);
+    std::fs::create_dir(&two).unwrap();
+    // `two` exists in the store only: its empty folder receives it.
+    let seed = dir.path().join("seed");
+    write_tree(&seed, &[("html/t.html", b"<p>t</p>")]);
+    cli_json(&data, &["import", seed.to_str().unwrap(), "-c", "two"]);
+    let pair = |slug: &str, folder: &Path| format!("{slug}={}", folder.display());
+    let server = Server::start_in(
+        &data,
+        &["--sync", &pair("one", &one), "--sync", &pair("two", &two)],
+    );
+    assert_eq!(
+        std::fs::read(two.join("html/t.html")).unwrap(),
+        b"<p>t</p>",
+        "the start-up reconcile ran before the server answered"
+    );
+    server
+        .get("/api/v1/collections/one/files/html/a.html?version=draft")
+        .expect(200);
+
+    // A save in a synced folder: draft.changed on the event stream, and the
+    // file through the API.
+    let (head, mut stream) = server.request("GET", "/api/v1/events").open();
+    assert_eq!(head.status, 200);
+    std::fs::write(one.join("html/new.html"), "<p>new</p>").unwrap();
+    let event = loop {
+        let mut line = String::new();
+        assert!(stream.read_line(&mut line).unwrap() > 0, "the stream ended");
+        if let Some(data) = line.trim_end().strip_prefix("data: ") {
+            let event: serde_json::Value = serde_json::from_str(data).unwrap();
+            if event["type"] == "draft.changed" {
+                break event;
+            }
+        }
+    };
+    assert_eq!(event["collection"], "one");
+    assert_eq!(event["paths"], serde_json::json!(["html/new.html"]));
+    let detail = server
+        .get("/api/v1/collections/one/files/html/new.html?version=draft")
+        .expect(200);
+    assert_eq!(detail["path"], "html/new.html");
+
+    // Two-way: an API write to the other collection lands in its folder.
+    server
+        .put("/api/v1/collections/two/raw/html/api.html", b"<p>api</p>")
+        .expect(201);
+    wait_until("the API write in folder two", || {
+        std::fs::read(two.join("html/api.html")).is_ok_and(|b| b == b"<p>api</p>")
+    });
+    let mut server = server;
+    assert!(server.stop().success(), "the syncs stop with the server");
+}
+
+#[test]
+fn serve_refuses_a_malformed_or_doubled_sync_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = run_cli(
+        &data,
+        &["serve", "--addr", "127.0.0.1:0", "--sync", "nodir"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("SLUG=DIR"), "{}", stderr(&out));
+    let folder = dir.path().join("f");
+    std::fs::create_dir(&folder).unwrap();
+    let pair = format!("a={}", folder.display());
+    let other = format!("b={}", folder.display());
+    let out = run_cli(
+        &data,
+        &[
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--sync",
+            &pair,
+            "--sync",
+            &other,
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("already synced"), "{}", stderr(&out));
+    let missing = format!("a={}", dir.path().join("missing").display());
+    let out = run_cli(
+        &data,
+        &["serve", "--addr", "127.0.0.1:0", "--sync", &missing],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("is not a folder"), "{}", stderr(&out));
+}
