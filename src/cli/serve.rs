@@ -144,13 +144,12 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
         upload_limit: args.upload_limit,
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
     };
-    // The folders are brought level before the first request is served.
-    let mut synced = Vec::new();
+    // The folders are brought level before the first request is served, and
+    // followed from then on.
+    let mut synced: Vec<(String, PathBuf, crate::sync::ReconcileReport)> = Vec::new();
+    let mut syncs = Vec::new();
     for (slug, dir) in &args.sync {
-        if let Some(other) = synced
-            .iter()
-            .find(|(s, d, _): &&(String, PathBuf, _)| s == slug || d == dir)
-        {
+        if let Some(other) = synced.iter().find(|(s, d, _)| s == slug || d == dir) {
             return Err(Error::Invalid(format!(
                 "--sync {slug}={}: {} is already synced with {}",
                 dir.display(),
@@ -158,21 +157,14 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
                 other.1.display()
             )));
         }
-        let report = crate::sync::reconcile(&store, slug, dir, false)?;
-        tracing::info!(
-            collection = %slug,
-            dir = %dir.display(),
-            direction = %report.direction,
-            created = report.created.len(),
-            modified = report.modified.len(),
-            renamed = report.renamed.len(),
-            deleted = report.deleted.len(),
-            written_to_folder = report.written_to_folder.len(),
-            "sync start-up reconcile"
-        );
-        for skipped in &report.skipped {
-            tracing::warn!(collection = %slug, path = %skipped.path, "sync skipped: {}", skipped.reason);
-        }
+        let (handle, report) = crate::sync::spawn(
+            store.clone(),
+            slug,
+            dir,
+            crate::sync::WatchOptions::default(),
+            log_notice,
+        )?;
+        syncs.push(handle);
         synced.push((slug.clone(), dir.clone(), report));
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -220,17 +212,7 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
         }
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, data_dir = %data_dir.display(), "listening");
-        let mut syncs = Vec::new();
-        for (slug, dir, _) in &synced {
-            let handle = crate::sync::spawn(
-                store.clone(),
-                slug,
-                dir,
-                crate::sync::WatchOptions::default(),
-                log_notice,
-            )?;
-            syncs.push(handle);
-        }
+
         if args.open {
             open_browser(&url);
         }
@@ -251,6 +233,11 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
 /// A sync's notices go to the log: carried changes at `info`, faults at `warn`.
 fn log_notice(notice: crate::sync::Notice) {
     match &notice {
+        crate::sync::Notice::Reconciled(report) => tracing::info!(
+            collection = %report.collection,
+            dir = %report.dir.display(),
+            "sync: {notice}"
+        ),
         crate::sync::Notice::Synced(batch) if batch.conflicts.is_empty() => {
             tracing::info!(collection = %batch.collection, direction = %batch.direction, "sync: {notice}")
         }

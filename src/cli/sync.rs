@@ -39,9 +39,9 @@ impl SyncArgs {
 }
 
 pub(crate) fn sync(store: &Store, out: &Output, args: SyncArgs) -> crate::Result<ExitCode> {
-    let report = reconcile(store, &args.slug, &args.dir, args.dry_run)?;
-    print_reconcile(out, &report)?;
     if args.dry_run {
+        let report = reconcile(store, &args.slug, &args.dir, true)?;
+        print_reconcile(out, &report)?;
         return Ok(ExitCode::SUCCESS);
     }
     let stop = Arc::new(AtomicBool::new(false));
@@ -66,6 +66,8 @@ pub(crate) fn sync(store: &Store, out: &Output, args: SyncArgs) -> crate::Result
     let mut on_notice = |notice: Notice| {
         if out.json {
             let _ = out.json_line(&notice);
+        } else if let Notice::Reconciled(report) = &notice {
+            let _ = print_reconcile(out, report);
         } else if matches!(notice, Notice::Synced(_)) {
             println!("{notice}");
         } else {

@@ -231,6 +231,11 @@ pub fn reconcile(store: &Store, slug: &str, dir: &Path, dry_run: bool) -> Result
     let mut scan = scan(&rules, dir)?;
     let draft = match store.files(slug, At::Draft) {
         Ok(files) => files,
+        // A synced collection exists from the start, even for an empty folder.
+        Err(Error::CollectionNotFound(_)) if !dry_run => {
+            store.create_collection(slug, &CollectionMetadata::default())?;
+            Vec::new()
+        }
         Err(Error::CollectionNotFound(_)) => Vec::new(),
         Err(e) => return Err(e),
     };

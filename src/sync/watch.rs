@@ -8,7 +8,7 @@
 //! [`TICK`] (to look for other processes' writes and check that the folder
 //! is still the one it started on), so an idle sync costs next to nothing.
 
-use super::{reconcile, scan, Pair, Rules, Skipped, SyncedBatch};
+use super::{reconcile, scan, Pair, ReconcileReport, Rules, Skipped, SyncedBatch};
 use crate::store::{BatchReport, Error, Event, Result, Store};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,6 +57,9 @@ impl Default for WatchOptions {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Notice {
+    /// The start-up reconcile is done (always the first notice, unless the
+    /// watcher had to fall back to polling first).
+    Reconciled(ReconcileReport),
     /// Changes made on one side were carried to the other.
     Synced(SyncedBatch),
     /// Files or folders left alone (unreadable, invalid names); the draft
@@ -90,6 +93,23 @@ pub enum Notice {
 impl std::fmt::Display for Notice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Notice::Reconciled(r) if r.direction == "folder_written" => write!(
+                f,
+                "{}: start-up: the folder was empty; wrote {} file(s) into {}",
+                r.collection,
+                r.written_to_folder.len(),
+                r.dir.display()
+            ),
+            Notice::Reconciled(r) => write!(
+                f,
+                "{}: start-up: the folder wins; draft: {} created, {} modified, {} renamed, {} deleted, {} unchanged",
+                r.collection,
+                r.created.len(),
+                r.modified.len(),
+                r.renamed.len(),
+                r.deleted.len(),
+                r.unchanged
+            ),
             Notice::Synced(batch) => {
                 let side = if batch.direction == "to_folder" {
                     "folder"
@@ -159,6 +179,8 @@ impl std::fmt::Display for Notice {
 /// What wakes the loop.
 enum Msg {
     Fs(notify_debouncer_full::DebounceEventResult),
+    /// Paths the poller saw change.
+    Touched(Vec<PathBuf>),
     /// Draft paths changed through the store (API, CLI in this process, revert).
     Store(Vec<String>),
     /// The store's events came faster than they were read: compare everything.
@@ -167,11 +189,13 @@ enum Msg {
     Deleted,
 }
 
-/// Follows the folder until `stop` is set: each debounced batch of changes is
-/// read and applied to the draft of `slug` in one transaction, and draft
-/// changes made elsewhere are written into the folder; `on_notice` hears of
-/// every change and every fault. Call [`reconcile`] first. Returns an error
-/// only when the watch cannot start.
+/// Syncs `dir` and the draft of `slug` until `stop` is set: starts the
+/// watcher, runs the start-up [`reconcile`] (reported as
+/// [`Notice::Reconciled`]), then reads each debounced batch of folder changes
+/// into the draft in one transaction and writes draft changes made elsewhere
+/// into the folder; `on_notice` hears of every change and every fault.
+/// Returns an error only when the sync cannot start (the watcher is
+/// registered before the reconcile, so no change falls between the two).
 pub fn watch(
     store: &Store,
     slug: &str,
@@ -180,6 +204,12 @@ pub fn watch(
     stop: &AtomicBool,
     on_notice: &mut dyn FnMut(Notice),
 ) -> Result<()> {
+    if !dir.is_dir() {
+        return Err(Error::Invalid(format!(
+            "{} is not a folder; create it (an empty folder receives the collection's files)",
+            dir.display()
+        )));
+    }
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| Error::io(format!("opening {}", dir.display()), e))?;
     let mut root = RootId::of(&dir).ok_or_else(|| {
@@ -198,7 +228,6 @@ pub fn watch(
         rules: Rules::load(&dir)?,
         known: BTreeMap::new(),
     };
-    pair.agree()?;
     let mut reporter = Reporter {
         slug,
         on_notice,
@@ -206,10 +235,18 @@ pub fn watch(
     };
     let mut fs = Some(FsWatch::start(&dir, options, &tx, &mut reporter)?);
     let mut external = store.external_changes()?;
+    let report = reconcile(store, slug, &dir, false)?;
+    // What the folder now holds is what the draft holds: the watcher's sight
+    // of the reconcile's own writes is an echo.
+    pair.agree()?;
+    let skipped = report.skipped.clone();
+    reporter.notice(Notice::Reconciled(report));
+    reporter.batch(
+        pair.batch("to_draft", BatchReport::default(), Vec::new()),
+        skipped,
+    );
     let mut paused = false;
-    // One full look right away: whatever changed on either side between the
-    // caller's reconcile and the watcher's start is caught.
-    let mut rescan_at: Option<Instant> = Some(Instant::now());
+    let mut rescan_at: Option<Instant> = None;
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut incoming = Incoming::default();
@@ -425,6 +462,7 @@ impl Incoming {
                 }
             }
             Msg::Fs(Err(errors)) => self.errors.extend(errors),
+            Msg::Touched(paths) => self.touched.extend(paths),
             Msg::Store(paths) => self.from_store.extend(paths),
             Msg::Lagged => self.resync_store = true,
             Msg::Deleted => self.deleted = true,
@@ -534,18 +572,7 @@ impl FsWatch {
         reporter: &mut Reporter<'_, '_>,
     ) -> Result<FsWatch> {
         let interval = options.poll.unwrap_or(DEFAULT_POLL_INTERVAL);
-        let config = notify::Config::default().with_poll_interval(interval);
-        let mut debouncer = notify_debouncer_full::new_debouncer_opt::<_, notify::PollWatcher, _>(
-            options.debounce,
-            None,
-            forward(tx),
-            notify_debouncer_full::NoCache::new(),
-            config,
-        )
-        .map_err(|e| Error::Invalid(format!("polling {}: {e}", dir.display())))?;
-        debouncer
-            .watch(dir, notify::RecursiveMode::Recursive)
-            .map_err(|e| Error::Invalid(format!("polling {}: {e}", dir.display())))?;
+        let poller = Poller::start(dir, interval, tx.clone())?;
         reporter.notice(Notice::Polling {
             collection: reporter.slug.to_string(),
             dir: dir.to_path_buf(),
@@ -553,9 +580,99 @@ impl FsWatch {
             interval_ms: interval.as_millis() as u64,
         });
         Ok(FsWatch {
-            _debouncer: Box::new(debouncer),
+            _debouncer: Box::new(poller),
             polling: true,
         })
+    }
+}
+
+/// Walks the folder every interval and reports the paths whose size, times
+/// or inode changed. (notify's `PollWatcher` compares modification times in
+/// whole seconds, so a second save within the same second went unseen.)
+struct Poller {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// What a poll remembers of a path: length, modification and change times
+/// in nanoseconds, inode.
+type Stamp = (u64, i128, i128, u64);
+
+impl Poller {
+    fn start(dir: &Path, interval: Duration, tx: Sender<Msg>) -> Result<Poller> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let dir = dir.to_path_buf();
+        let mut before = Poller::stamps(&dir);
+        let thread = std::thread::Builder::new()
+            .name("blockstore-sync-poll".into())
+            .spawn(move || loop {
+                std::thread::park_timeout(interval);
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                let now = Poller::stamps(&dir);
+                let mut touched: Vec<PathBuf> = now
+                    .iter()
+                    .filter(|(path, stamp)| before.get(*path) != Some(stamp))
+                    .map(|(path, _)| path.clone())
+                    .collect();
+                touched.extend(before.keys().filter(|p| !now.contains_key(*p)).cloned());
+                before = now;
+                if !touched.is_empty() && tx.send(Msg::Touched(touched)).is_err() {
+                    break;
+                }
+            })
+            .map_err(|e| Error::io("starting the folder poller", e))?;
+        Ok(Poller {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn stamps(dir: &Path) -> BTreeMap<PathBuf, Stamp> {
+        walkdir::WalkDir::new(dir)
+            .min_depth(1)
+            .into_iter()
+            .filter_entry(|e| e.file_name() != ".git")
+            .filter_map(std::result::Result::ok)
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((e.into_path(), stamp(&meta)))
+            })
+            .collect()
+    }
+}
+
+#[cfg(unix)]
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+    (
+        meta.len(),
+        ns(meta.mtime(), meta.mtime_nsec()),
+        ns(meta.ctime(), meta.ctime_nsec()),
+        meta.ino(),
+    )
+}
+
+#[cfg(not(unix))]
+fn stamp(meta: &std::fs::Metadata) -> Stamp {
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
+    (meta.len(), mtime, 0, 0)
+}
+
+impl Drop for Poller {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
     }
 }
 
@@ -722,23 +839,46 @@ impl Drop for SyncHandle {
 }
 
 /// Runs [`watch`] for `slug` and `dir` on a thread of its own; `on_notice`
-/// hears its notices there. Call [`reconcile`] first.
+/// hears its notices there. Returns once the start-up reconcile is done,
+/// with its report, or with the error that kept the sync from starting.
 pub fn spawn(
     store: Arc<Store>,
     slug: &str,
     dir: &Path,
     options: WatchOptions,
     mut on_notice: impl FnMut(Notice) + Send + 'static,
-) -> Result<SyncHandle> {
+) -> Result<(SyncHandle, ReconcileReport)> {
     let stop = Arc::new(AtomicBool::new(false));
     let (slug, dir) = (slug.to_string(), dir.to_path_buf());
     let flag = stop.clone();
+    let (ready, reconciled) = std::sync::mpsc::sync_channel(1);
     let thread = std::thread::Builder::new()
         .name(format!("blockstore-sync-{slug}"))
-        .spawn(move || watch(&store, &slug, &dir, &options, &flag, &mut on_notice))
+        .spawn(move || {
+            let mut ready = Some(ready);
+            let mut notices = |notice: Notice| {
+                if let Notice::Reconciled(report) = &notice {
+                    if let Some(ready) = ready.take() {
+                        let _ = ready.send(report.clone());
+                    }
+                }
+                on_notice(notice);
+            };
+            watch(&store, &slug, &dir, &options, &flag, &mut notices)
+        })
         .map_err(|e| Error::io("starting a sync thread", e))?;
-    Ok(SyncHandle {
+    let mut handle = SyncHandle {
         stop,
         thread: Some(thread),
-    })
+    };
+    match reconciled.recv() {
+        Ok(report) => Ok((handle, report)),
+        // The thread ended before reconciling: its error says why.
+        Err(_) => match handle.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(Err(e))) => Err(e),
+            _ => Err(Error::Invalid(
+                "the sync thread ended before it started".into(),
+            )),
+        },
+    }
 }

@@ -26,14 +26,11 @@ impl Running {
     fn with(store: &Arc<Store>, slug: &str, dir: &Path, options: WatchOptions) -> Running {
         let notices = Arc::new(Mutex::new(Vec::new()));
         let seen = notices.clone();
-        let handle = spawn(store.clone(), slug, dir, options, move |n| {
+        // Returns once the watcher is registered and the start-up reconcile done.
+        let (handle, _reconciled) = spawn(store.clone(), slug, dir, options, move |n| {
             seen.lock().unwrap().push(n)
         })
         .unwrap();
-        // The watch is registered a moment after the thread starts; give it
-        // that moment (its first full rescan would catch earlier changes,
-        // but the tests count batches).
-        std::thread::sleep(Duration::from_millis(400));
         Running {
             handle: Some(handle),
             notices,
@@ -866,6 +863,11 @@ fn a_full_inotify_watch_table_falls_back_to_polling() {
     std::fs::write(folder.join("d7/x.html"), "<p>polled</p>").unwrap();
     wait_until("the change seen by polling", || {
         read_draft(&data, "c", "d7/x.html").is_some_and(|b| b == b"<p>polled</p>")
+    });
+    // A second save right after (within the same second) is seen too.
+    std::fs::write(folder.join("d7/x.html"), "<p>polled again</p>").unwrap();
+    wait_until("the second save seen by polling", || {
+        read_draft(&data, "c", "d7/x.html").is_some_and(|b| b == b"<p>polled again</p>")
     });
 }
 
