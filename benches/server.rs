@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::http;
+
 fn release_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
@@ -42,25 +45,6 @@ fn build() -> (PathBuf, PathBuf) {
     assert!(status.success(), "the release build works");
     let dir = release_dir();
     (dir.join("blockstore"), dir.join("examples").join("gen_olx"))
-}
-
-fn http(addr: &str, path: &str) -> Option<(u16, Vec<u8>)> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw);
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .map(|p| raw[p + 4..].to_vec())
-        .unwrap_or_default();
-    Some((status, body))
 }
 
 fn put(addr: &str, path: &str, body: &[u8]) -> u16 {

@@ -6,6 +6,8 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -215,6 +217,27 @@ impl Bins {
         .arg(out);
         run(&mut cmd);
     }
+}
+
+/// One `GET` over a fresh connection: status and body, or `None` if the
+/// server is not (yet) there.
+pub fn http(addr: &str, path: &str) -> Option<(u16, Vec<u8>)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw);
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| raw[p + 4..].to_vec())
+        .unwrap_or_default();
+    Some((status, body))
 }
 
 /// Runs a command to completion; its wall time and stdout. A failure is a bug.
