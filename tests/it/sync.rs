@@ -266,7 +266,7 @@ fn an_editor_style_atomic_save_is_one_draft_change() {
         before + 1,
         "one draft revision for one save"
     );
-    assert_eq!(uuid_of(&store, "c", "html/page.html"), Some(uuid));
+    assert_eq!(uuid_of(&store, "c", "html/page.html"), Some(uuid.clone()));
     let paths: Vec<String> = draft(&store, "c").into_iter().map(|f| f.0).collect();
     assert_eq!(paths, ["html/page.html"], "the temp file never arrived");
     // Truncate, then write: also one revision.
@@ -283,7 +283,27 @@ fn an_editor_style_atomic_save_is_one_draft_change() {
     });
     std::thread::sleep(Duration::from_millis(400));
     assert_eq!(revisions(&store), before + 1);
-    assert!(running.batches() >= 2);
+    // Vim's save: a swap file while editing, a `4913` probe file, the
+    // original renamed to a `~` backup, the new file written, the backup removed.
+    let before = revisions(&store);
+    let page = folder.join("html/page.html");
+    std::fs::write(folder.join("html/.page.html.swp"), "swap").unwrap();
+    std::fs::write(folder.join("html/4913"), "").unwrap();
+    std::fs::remove_file(folder.join("html/4913")).unwrap();
+    std::fs::rename(&page, folder.join("html/page.html~")).unwrap();
+    std::fs::write(&page, "<p>v4</p>").unwrap();
+    std::fs::remove_file(folder.join("html/page.html~")).unwrap();
+    wait_until("v4 arrives", || {
+        store
+            .read("c", "html/page.html", At::Draft)
+            .is_ok_and(|(_, b)| b == b"<p>v4</p>")
+    });
+    std::thread::sleep(Duration::from_millis(400));
+    assert_eq!(revisions(&store), before + 1, "one revision for vim's save");
+    assert_eq!(uuid_of(&store, "c", "html/page.html"), Some(uuid));
+    let paths: Vec<String> = draft(&store, "c").into_iter().map(|f| f.0).collect();
+    assert_eq!(paths, ["html/page.html"], "no swap, probe or backup file");
+    assert!(running.batches() >= 3);
 }
 
 #[test]
