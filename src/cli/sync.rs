@@ -21,7 +21,7 @@ pub(crate) struct SyncArgs {
     #[arg(long)]
     dry_run: bool,
     /// Milliseconds the folder must be quiet before changes are read.
-    #[arg(long, value_name = "MS", default_value_t = DEFAULT_DEBOUNCE.as_millis() as u64)]
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_DEBOUNCE.as_millis() as u64, value_parser = clap::value_parser!(u64).range(10..))]
     debounce_ms: u64,
     /// Poll the folder (every second) instead of using the native watcher:
     /// for network and shared folders, where file events do not arrive.

@@ -35,8 +35,8 @@ pub use watch::{
 };
 
 use crate::store::{
-    At, BatchEntry, BatchReport, CollectionMetadata, Error, NoProgress, RelPath, Result, Source,
-    Store,
+    At, BatchEntry, BatchReport, CollectionMetadata, Error, NoProgress, Precondition, RelPath,
+    Result, Source, Store,
 };
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use serde::Serialize;
@@ -46,14 +46,20 @@ use std::path::{Path, PathBuf};
 /// The file that holds a folder's own ignore patterns.
 pub const IGNORE_FILE: &str = ".blockstoreignore";
 
-/// Patterns never synced: version control, editor swap and backup files, OS litter.
+/// Patterns never synced: version control, editor swap, lock, autosave and
+/// backup files (vim's `4913` write probe too), OS litter.
 /// Conflict copies (`PATH.conflict-<hash>`) are for the person to look at and
 /// stay out of the collection too.
 const ALWAYS_IGNORED: &[&str] = &[
     ".git/",
     "*.swp",
+    "*.swo",
+    "*.swx",
     "*~",
     ".#*",
+    "#*#",
+    ".~lock.*#",
+    "4913",
     ".DS_Store",
     "*.conflict-*",
     IGNORE_FILE,
@@ -221,6 +227,19 @@ pub struct ReconcileReport {
 /// collection that does not exist yet is created). With `dry_run` nothing is
 /// written and the report says what would change.
 pub fn reconcile(store: &Store, slug: &str, dir: &Path, dry_run: bool) -> Result<ReconcileReport> {
+    reconcile_agreed(store, slug, dir, dry_run).map(|(report, _)| report)
+}
+
+/// [`reconcile`], also returning what both sides hold afterwards by path
+/// (as the reconcile saw and wrote it: a write another process makes
+/// meanwhile is not taken as agreed, so the live sync carries it over).
+fn reconcile_agreed(
+    store: &Store,
+    slug: &str,
+    dir: &Path,
+    dry_run: bool,
+) -> Result<(ReconcileReport, BTreeMap<String, String>)> {
+    let mut agreed = BTreeMap::new();
     if !dir.is_dir() {
         return Err(Error::Invalid(format!(
             "{} is not a folder; create it (an empty folder receives the collection's files)",
@@ -248,13 +267,17 @@ pub fn reconcile(store: &Store, slug: &str, dir: &Path, dry_run: bool) -> Result
     if scan.files.is_empty() && scan.skipped.is_empty() && !draft.is_empty() {
         report.direction = "folder_written".into();
         for file in &draft {
+            if rules.ignored(&dir.join(&file.path), false) {
+                continue;
+            }
             report.written_to_folder.push(file.path.clone());
             if !dry_run {
                 let bytes = store.blobs().read(&file.hash, true)?;
                 write_file(&dir.join(&file.path), &bytes)?;
+                agreed.insert(file.path.clone(), file.hash.clone());
             }
         }
-        return Ok(report);
+        return Ok((report, agreed));
     }
     report.direction = "folder_wins".into();
     // The plan, by hashing: only what differs is read again and written.
@@ -270,17 +293,21 @@ pub fn reconcile(store: &Store, slug: &str, dir: &Path, dry_run: bool) -> Result
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 continue
             }
-            Err(Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::PermissionDenied =>
-            {
-                scan.skipped.push(unreadable(path.as_str()));
-                scan.unreadable.push(path.as_str().to_string());
-                // Kept as it is in the draft, like a file in an unreadable folder.
+            Err(Error::Io { source, .. }) => {
+                scan.skipped
+                    .push(unreadable_because(path.as_str(), &source));
+                // Kept as it is in the draft, like a file in an unreadable
+                // folder; agreed as the draft has it, so that once readable
+                // its bytes count as a change.
+                if let Some(hash) = current.get(path.as_str()) {
+                    agreed.insert(path.as_str().to_string(), hash.to_string());
+                }
                 scan.files.insert(path, abs);
                 continue;
             }
             Err(e) => return Err(e),
         };
+        agreed.insert(path.as_str().to_string(), hash.clone());
         match current.get(path.as_str()) {
             Some(h) if *h == hash => report.unchanged += 1,
             Some(_) => {
@@ -298,6 +325,8 @@ pub fn reconcile(store: &Store, slug: &str, dir: &Path, dry_run: bool) -> Result
         .iter()
         .filter_map(|f| RelPath::new(&f.path).ok())
         .filter(|p| !scan.files.contains_key(p) && !scan.keeps(p.as_str()))
+        // Ignored paths are not the folder's to delete.
+        .filter(|p| !rules.ignored(&dir.join(p.as_str()), false))
         .collect();
     report.skipped = scan.skipped;
     if dry_run {
@@ -313,27 +342,35 @@ pub fn reconcile(store: &Store, slug: &str, dir: &Path, dry_run: bool) -> Result
         }
         report.deleted = gone.into_values().collect();
         report.deleted.sort();
-        return Ok(report);
+        return Ok((report, BTreeMap::new()));
     }
     let unchanged = report.unchanged;
     if puts.is_empty() && deletes.is_empty() {
-        return Ok(report);
+        return Ok((report, agreed));
     }
-    let (changes, skipped) = apply(store, slug, puts, deletes)?;
+    let (changes, skipped) = apply(store, slug, puts, deletes, true)?;
+    for s in &skipped {
+        agreed.remove(&s.path);
+    }
     report.created = changes.created;
     report.modified = changes.modified;
     report.deleted = changes.deleted;
     report.renamed = changes.renamed;
     report.unchanged = unchanged;
     report.skipped.extend(skipped);
-    Ok(report)
+    Ok((report, agreed))
 }
 
-fn unreadable(path: &str) -> Skipped {
+/// A file that could not be read: the draft keeps its last version.
+fn unreadable_because(path: &str, error: &std::io::Error) -> Skipped {
+    let why = if error.kind() == std::io::ErrorKind::PermissionDenied {
+        "permission denied".to_string()
+    } else {
+        error.to_string()
+    };
     Skipped {
         path: path.to_string(),
-        reason: "permission denied: the file cannot be read; the draft keeps its last version"
-            .into(),
+        reason: format!("{why}: the file cannot be read; the draft keeps its last version"),
     }
 }
 
@@ -341,56 +378,72 @@ fn unreadable(path: &str) -> Skipped {
 enum Content {
     /// Read from the folder inside the write session.
     Disk(PathBuf),
-    /// Already read (and compared) by the caller.
-    Bytes(Vec<u8>),
+    /// Already read (and compared) by the caller, with what the draft must
+    /// still hold at the path when the transaction writes it.
+    Bytes(Vec<u8>, Option<Precondition>),
 }
 
 /// Writes `puts` and `deletes` into the draft in one transaction (renames
-/// recognised by content), creating the collection if needed. Files that
-/// vanished since they were seen are left to the next batch; unreadable ones
-/// are skipped and returned.
+/// recognised by content); `create`: creating the collection if needed (the
+/// start-up reconcile; a live batch for a deleted collection must not bring
+/// it back). Files that vanished since they were seen are left to the next
+/// batch; unreadable ones are skipped and returned. A put's precondition is
+/// checked inside the transaction.
 fn apply(
     store: &Store,
     slug: &str,
     puts: Vec<(RelPath, Content)>,
     deletes: Vec<RelPath>,
+    create: bool,
 ) -> Result<(BatchReport, Vec<Skipped>)> {
     let mut skipped = Vec::new();
     let report = store.write_session(|session| {
         let mut entries = Vec::with_capacity(puts.len());
         for (path, content) in puts {
-            let bytes = match content {
-                Content::Bytes(bytes) => bytes,
+            let (bytes, expect) = match content {
+                Content::Bytes(bytes, expect) => (bytes, expect),
                 Content::Disk(abs) => match read_file(&abs) {
-                    Ok(bytes) => bytes,
+                    Ok(bytes) => (bytes, None),
                     Err(Error::Io { source, .. })
                         if source.kind() == std::io::ErrorKind::NotFound =>
                     {
                         continue
                     }
-                    Err(Error::Io { source, .. })
-                        if source.kind() == std::io::ErrorKind::PermissionDenied =>
-                    {
-                        skipped.push(unreadable(path.as_str()));
+                    Err(Error::Io { source, .. }) => {
+                        skipped.push(unreadable_because(path.as_str(), &source));
                         continue;
                     }
                     Err(e) => return Err(e),
                 },
             };
             let blob = session.blobs().put_deferred(&bytes)?;
-            entries.push(Ok(BatchEntry::new(path, blob, &bytes)));
+            let mut entry = BatchEntry::new(path, blob, &bytes);
+            entry.expect = expect;
+            entries.push(Ok(entry));
         }
         let expected = entries.len();
-        session.apply_creating(
-            slug,
-            &CollectionMetadata::default(),
-            entries,
-            expected,
-            deletes,
-            true,
-            Source::Sync,
-            &NoProgress,
-        )
+        if create {
+            session.apply_creating(
+                slug,
+                &CollectionMetadata::default(),
+                entries,
+                expected,
+                deletes,
+                true,
+                Source::Sync,
+                &NoProgress,
+            )
+        } else {
+            session.apply(
+                slug,
+                entries,
+                expected,
+                deletes,
+                true,
+                Source::Sync,
+                &NoProgress,
+            )
+        }
     })?;
     Ok((report, skipped))
 }
@@ -439,75 +492,76 @@ struct Pair<'a> {
 }
 
 impl Pair<'_> {
-    /// Takes the draft as the agreed state (after a reconcile).
-    fn agree(&mut self) -> Result<()> {
-        self.known = self
-            .store
-            .files(self.slug, At::Draft)?
-            .into_iter()
-            .map(|f| (f.path, f.hash))
-            .collect();
-        Ok(())
-    }
-
     /// Writes the draft's state at `paths` into the folder where the folder
-    /// still holds what both sides last agreed on; where the folder changed
-    /// too, the folder wins the draft and the draft's bytes are kept as a
-    /// conflict copy (the watcher then brings that copy in like any new file).
-    fn carry_to_folder(&mut self, paths: &BTreeSet<String>) -> Result<SyncedBatch> {
+    /// still holds what both sides last agreed on. Where the folder changed
+    /// too, the folder's version is left to win the draft (its change reaches
+    /// `carry_to_draft`, which reports the conflict) and the draft's bytes are
+    /// kept beside it as the conflict copy. A path that cannot be written is
+    /// skipped and returned; the others go on.
+    fn carry_to_folder(&mut self, paths: &BTreeSet<String>) -> Result<(SyncedBatch, Vec<Skipped>)> {
         let mut report = BatchReport::default();
-        let mut conflicts = Vec::new();
+        let mut skipped = Vec::new();
         for path in paths {
-            let draft = match self.store.file(self.slug, path, At::Draft) {
-                Ok(file) => Some(file.hash),
-                Err(Error::FileNotFound { .. }) => None,
-                Err(e) => return Err(e),
-            };
-            let base = self.known.get(path).cloned();
-            if draft == base {
-                continue; // an echo of our own write, or nothing new
-            }
-            let abs = self.rules.root.join(path);
-            if self.rules.ignored(&abs, false) {
-                continue;
-            }
-            let disk = match std::fs::read(&abs) {
-                Ok(bytes) => Some(crate::store::hash_bytes(&bytes)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                // Unreadable: leave it; the folder's side is unknown.
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => continue,
-                Err(e) => return Err(Error::io(format!("reading {}", abs.display()), e)),
-            };
-            if disk != base && disk != draft {
-                // Changed on both sides: the folder's copy arrives through the
-                // watcher and wins; keep the store's beside it.
-                if let Some(hash) = &draft {
-                    conflicts.push(self.keep_conflict(path, hash)?);
-                }
-                continue;
-            }
-            match &draft {
-                Some(hash) => {
-                    write_file(&abs, &self.store.blobs().read(hash, true)?)?;
-                    if base.is_some() {
-                        report.modified.push(path.clone());
-                    } else {
-                        report.created.push(path.clone());
-                    }
-                    self.known.insert(path.clone(), hash.clone());
-                }
-                None => {
-                    match std::fs::remove_file(&abs) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => return Err(Error::io(format!("removing {}", abs.display()), e)),
-                    }
-                    report.deleted.push(path.clone());
-                    self.known.remove(path);
-                }
+            match self.carry_one_to_folder(path, &mut report) {
+                Ok(()) => {}
+                Err(e @ Error::CollectionNotFound(_)) => return Err(e),
+                Err(e) => skipped.push(Skipped {
+                    path: path.clone(),
+                    reason: format!("not written into the folder: {e}"),
+                }),
             }
         }
-        Ok(self.batch("to_folder", report, conflicts))
+        Ok((self.batch("to_folder", report, Vec::new()), skipped))
+    }
+
+    fn carry_one_to_folder(&mut self, path: &str, report: &mut BatchReport) -> Result<()> {
+        let draft = match self.store.file(self.slug, path, At::Draft) {
+            Ok(file) => Some(file.hash),
+            Err(Error::FileNotFound { .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let base = self.known.get(path).cloned();
+        if draft == base {
+            return Ok(()); // an echo of our own write, or nothing new
+        }
+        let abs = self.rules.root.join(path);
+        if self.rules.ignored(&abs, false) {
+            return Ok(());
+        }
+        let disk = match std::fs::read(&abs) {
+            Ok(bytes) => Some(crate::store::hash_bytes(&bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(format!("reading {}", abs.display()), e)),
+        };
+        if disk != base && disk != draft {
+            // Changed on both sides: the folder's copy wins (through the
+            // watcher); keep the store's beside it.
+            if let Some(hash) = &draft {
+                self.keep_conflict(path, hash)?;
+            }
+            return Ok(());
+        }
+        match &draft {
+            Some(hash) => {
+                write_file(&abs, &self.store.blobs().read(hash, true)?)?;
+                if base.is_some() {
+                    report.modified.push(path.to_string());
+                } else {
+                    report.created.push(path.to_string());
+                }
+                self.known.insert(path.to_string(), hash.clone());
+            }
+            None => {
+                match std::fs::remove_file(&abs) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(format!("removing {}", abs.display()), e)),
+                }
+                report.deleted.push(path.to_string());
+                self.known.remove(path);
+            }
+        }
+        Ok(())
     }
 
     /// Saves the draft's bytes `hash` of `path` as `PATH.conflict-<short hash>`.
@@ -569,6 +623,22 @@ impl Pair<'_> {
         &mut self,
         touched: &BTreeSet<PathBuf>,
     ) -> Result<(SyncedBatch, Vec<Skipped>)> {
+        // A draft write that lands between the conflict check and the
+        // transaction fails the transaction's precondition: look again (its
+        // bytes then become the conflict copy).
+        let mut attempt = 0;
+        loop {
+            match self.carry_to_draft_once(touched) {
+                Err(Error::PreconditionFailed { .. }) if attempt < 3 => attempt += 1,
+                result => return result,
+            }
+        }
+    }
+
+    fn carry_to_draft_once(
+        &mut self,
+        touched: &BTreeSet<PathBuf>,
+    ) -> Result<(SyncedBatch, Vec<Skipped>)> {
         let mut puts: BTreeMap<RelPath, PathBuf> = BTreeMap::new();
         let mut gone: Vec<RelPath> = Vec::new();
         let mut walked = Scan::default();
@@ -588,34 +658,55 @@ impl Pair<'_> {
                         reason: format!("not a valid collection path (UTF-8, no control characters); rename it or add it to {IGNORE_FILE}"),
                     }),
                 },
-                Ok(m) if m.is_dir() => {
-                    let found = scan(&self.rules, abs)?;
-                    puts.extend(found.files);
-                    walked.skipped.extend(found.skipped);
-                    walked.unreadable.extend(found.unreadable);
-                }
+                Ok(m) if m.is_dir() => match scan(&self.rules, abs) {
+                    Ok(found) => {
+                        puts.extend(found.files);
+                        walked.skipped.extend(found.skipped);
+                        walked.unreadable.extend(found.unreadable);
+                    }
+                    Err(e) => {
+                        let path = self.rules.display(abs);
+                        walked.skipped.push(Skipped {
+                            path: path.clone(),
+                            reason: format!("{e}; its files in the draft are kept"),
+                        });
+                        walked.unreadable.push(path);
+                    }
+                },
                 Ok(_) => {}
-                Err(_) => {
+                // Only "not there" is gone; any other failure to look (an
+                // unreadable folder above it, an I/O error on a network
+                // share) keeps the draft's files.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
                     if let Some(path) = self.rules.rel_path(abs) {
                         gone.push(path);
                     }
                 }
+                Err(e) => walked.skipped.push(Skipped {
+                    path: self.rules.display(abs),
+                    reason: format!("{e}; the draft keeps it as it was"),
+                }),
             }
         }
         let mut skipped = walked.skipped.clone();
-        // A vanished path may have been a folder: every draft file under it goes.
+        // A vanished path may have been a folder: every file under it that
+        // the folder had (a draft file it never had is not its to delete)
+        // goes.
         let mut deletes = Vec::new();
-        if !gone.is_empty() {
-            let draft = self.store.files(self.slug, At::Draft)?;
-            for path in &gone {
-                let prefix = format!("{}/", path.as_str());
-                for file in &draft {
-                    if (file.path == path.as_str() || file.path.starts_with(&prefix))
-                        && !walked.keeps(&file.path)
-                    {
-                        if let Ok(p) = RelPath::new(&file.path) {
-                            deletes.push(p);
-                        }
+        for path in &gone {
+            let prefix = format!("{}/", path.as_str());
+            for known in self.known.keys() {
+                if (known == path.as_str() || known.starts_with(&prefix))
+                    && !walked.keeps(known)
+                    && !self.rules.ignored(&self.rules.root.join(known), false)
+                {
+                    if let Ok(p) = RelPath::new(known) {
+                        deletes.push(p);
                     }
                 }
             }
@@ -631,11 +722,10 @@ impl Pair<'_> {
                 Ok(bytes) => bytes,
                 // Gone since it was seen: the next batch records the delete.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-                    skipped.push(unreadable(path.as_str()));
+                Err(e) => {
+                    skipped.push(unreadable_because(path.as_str(), &e));
                     continue;
                 }
-                Err(e) => return Err(Error::io(format!("reading {}", abs.display()), e)),
             };
             if self.known.get(path.as_str()) == Some(&crate::store::hash_bytes(&bytes)) {
                 continue;
@@ -648,25 +738,35 @@ impl Pair<'_> {
                 skipped,
             ));
         }
-        // A path the store changed since both sides last agreed, and the
-        // folder changed too: the folder wins, the store's bytes are kept
-        // beside it.
+        // A path the store changed since both sides last agreed (or made
+        // while the folder did not have it), and the folder changed too: the
+        // folder wins, the store's bytes are kept beside it.
         let mut conflicts = Vec::new();
+        let mut seen: BTreeMap<RelPath, Option<String>> = BTreeMap::new();
         for path in contents.keys().chain(deletes.iter()) {
-            let Some(base) = self.known.get(path.as_str()) else {
-                continue;
+            let draft = match self.store.file(self.slug, path.as_str(), At::Draft) {
+                Ok(file) => Some(file.hash),
+                Err(Error::FileNotFound { .. }) => None,
+                Err(e) => return Err(e),
             };
-            if let Ok(file) = self.store.file(self.slug, path.as_str(), At::Draft) {
-                if &file.hash != base {
-                    conflicts.push(self.keep_conflict(path.as_str(), &file.hash)?);
+            if draft.as_ref() != self.known.get(path.as_str()) {
+                if let Some(hash) = &draft {
+                    conflicts.push(self.keep_conflict(path.as_str(), hash)?);
                 }
             }
+            seen.insert(path.clone(), draft);
         }
         let puts = contents
             .into_iter()
-            .map(|(path, bytes)| (path, Content::Bytes(bytes)))
+            .map(|(path, bytes)| {
+                let expect = match seen.get(&path).cloned().flatten() {
+                    Some(hash) => Precondition::Hash(hash),
+                    None => Precondition::Absent,
+                };
+                (path, Content::Bytes(bytes, Some(expect)))
+            })
             .collect();
-        let (changes, more) = apply(self.store, self.slug, puts, deletes)?;
+        let (changes, more) = apply(self.store, self.slug, puts, deletes, false)?;
         skipped.extend(more);
         // What the draft now holds at these paths is what the folder holds.
         for path in changes.created.iter().chain(&changes.modified) {

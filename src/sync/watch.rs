@@ -8,7 +8,7 @@
 //! [`TICK`] (to look for other processes' writes and check that the folder
 //! is still the one it started on), so an idle sync costs next to nothing.
 
-use super::{reconcile, scan, Pair, ReconcileReport, Rules, Skipped, SyncedBatch};
+use super::{reconcile_agreed, scan, Pair, ReconcileReport, Rules, Skipped, SyncedBatch};
 use crate::store::{BatchReport, Error, Event, Result, Store};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -31,8 +31,16 @@ const MOVE_WINDOW: Duration = Duration::from_millis(750);
 /// How often a polled folder is walked when the native watcher cannot be used.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How long after a failed batch the full rescan that repairs it runs.
+/// How long after a failed batch the full rescan that repairs it runs; each
+/// failure in a row doubles it, up to `RETRY_MAX`.
 const RETRY: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
+
+/// The shortest debounce: the debouncer's thread ticks at a quarter of it.
+const MIN_DEBOUNCE: Duration = Duration::from_millis(10);
+
+/// The longest a burst is gathered before it is applied.
+const GATHER_LIMIT: Duration = Duration::from_secs(1);
 
 /// How a folder is watched.
 #[derive(Debug, Clone)]
@@ -218,35 +226,37 @@ pub fn watch(
             dir.display()
         ))
     })?;
+    let debounce = options.debounce.max(MIN_DEBOUNCE);
     let (tx, rx) = std::sync::mpsc::channel();
     // Subscribed before the first look at the draft, so no change falls
     // between the two.
     let _forwarder = Forwarder::start(store.subscribe(), slug, tx.clone())?;
-    let mut pair = Pair {
-        store,
-        slug,
-        rules: Rules::load(&dir)?,
-        known: BTreeMap::new(),
-    };
     let mut reporter = Reporter {
         slug,
         on_notice,
         reported: BTreeSet::new(),
+        last_failure: None,
     };
     let mut fs = Some(FsWatch::start(&dir, options, &tx, &mut reporter)?);
     let mut external = store.external_changes()?;
-    let report = reconcile(store, slug, &dir, false)?;
-    // What the folder now holds is what the draft holds: the watcher's sight
-    // of the reconcile's own writes is an echo.
-    pair.agree()?;
+    let (report, known) = reconcile_agreed(store, slug, &dir, false)?;
+    let mut pair = Pair {
+        store,
+        slug,
+        rules: Rules::load(&dir)?,
+        known,
+    };
     let skipped = report.skipped.clone();
     reporter.notice(Notice::Reconciled(report));
     reporter.batch(
         pair.batch("to_draft", BatchReport::default(), Vec::new()),
         skipped,
     );
-    let mut paused = false;
+    // Paused: the folder's state seen at the last tick, to resume only once
+    // a returned folder has stopped changing (a restore being copied in).
+    let mut paused: Option<Option<BTreeMap<PathBuf, Stamp>>> = None;
     let mut rescan_at: Option<Instant> = None;
+    let mut retry = RETRY;
     let mut last_tick = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut incoming = Incoming::default();
@@ -259,9 +269,15 @@ pub fn watch(
             // Gather what follows within one more quiet window: a burst
             // becomes one transaction, and the two halves of a move (which
             // the debouncer may hand over in consecutive ticks) meet, so the
-            // move is seen as a rename and the file keeps its uuid.
-            while let Ok(msg) = rx.recv_timeout(options.debounce) {
-                incoming.take(msg);
+            // move is seen as a rename and the file keeps its uuid. Bounded,
+            // so a folder that never goes quiet (a growing log) still syncs
+            // and the sync still stops when asked.
+            let until = Instant::now() + GATHER_LIMIT.max(debounce * 10);
+            while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                match rx.recv_timeout(debounce) {
+                    Ok(msg) => incoming.take(msg),
+                    Err(_) => break,
+                }
             }
             // A path that vanished may be the first half of a move whose
             // second half (a folder's files, rescanned by the watcher) comes
@@ -301,39 +317,57 @@ pub fn watch(
                 Err(e) => reporter.failed(&e),
             }
         }
-        if paused {
-            if tick {
-                if let Some(now) = RootId::of(&dir).filter(|now| now.returned(&root)) {
-                    root = now;
-                    match resume(&mut pair, &dir, &mut reporter) {
-                        Ok(()) => {
-                            paused = false;
-                            fs = Some(FsWatch::start(&dir, options, &tx, &mut reporter)?);
-                            reporter.notice(Notice::Resumed {
-                                collection: slug.to_string(),
-                                dir: dir.clone(),
-                            });
-                        }
-                        Err(e) => reporter.failed(&e),
-                    }
+        if let Some(settling) = &mut paused {
+            if !tick {
+                continue;
+            }
+            let Some(now) = RootId::of(&dir).filter(|now| now.returned(&root)) else {
+                *settling = None;
+                continue;
+            };
+            // Back, and unchanged since the last tick: resume. The watcher
+            // starts first, so nothing that changes during the resume is
+            // missed.
+            let stamps = Poller::stamps(&dir);
+            if settling.as_ref() != Some(&stamps) {
+                *settling = Some(stamps);
+                continue;
+            }
+            root = now;
+            match FsWatch::start(&dir, options, &tx, &mut reporter) {
+                Ok(watcher) => fs = Some(watcher),
+                Err(e) => {
+                    reporter.failed(&e);
+                    continue;
+                }
+            }
+            match resume(&mut pair, &dir, &mut reporter) {
+                Ok(()) => {
+                    paused = None;
+                    reporter.notice(Notice::Resumed {
+                        collection: slug.to_string(),
+                        dir: dir.clone(),
+                    });
+                }
+                Err(e) => {
+                    fs = None;
+                    reporter.failed(&e);
                 }
             }
             continue;
         }
         // The folder must still be the one the sync started on before its
-        // events mean anything: deleted, moved away or unmounted, its files
-        // "vanish", and the draft must not follow.
-        if tick || !incoming.touched.is_empty() {
-            if let Some(reason) = root.gone(&dir) {
-                fs = None;
-                paused = true;
-                reporter.notice(Notice::Paused {
-                    collection: slug.to_string(),
-                    dir: dir.clone(),
-                    reason,
-                });
-                continue;
-            }
+        // events (or a rescan) mean anything: deleted, moved away or
+        // unmounted, its files "vanish", and the draft must not follow.
+        if let Some(reason) = root.gone(&dir) {
+            fs = None;
+            paused = Some(None);
+            reporter.notice(Notice::Paused {
+                collection: slug.to_string(),
+                dir: dir.clone(),
+                reason,
+            });
+            continue;
         }
         for error in std::mem::take(&mut incoming.errors) {
             let polling = fs.as_ref().is_some_and(|w| w.polling);
@@ -341,13 +375,10 @@ pub fn watch(
                 // A folder created after the start could not be watched: the
                 // table is full. Poll from now on, and look at everything.
                 drop(fs.take());
-                fs = Some(FsWatch::poll(
-                    &dir,
-                    options,
-                    &tx,
-                    limit_reason(),
-                    &mut reporter,
-                )?);
+                match FsWatch::poll(&dir, options, &tx, limit_reason(), &mut reporter) {
+                    Ok(watcher) => fs = Some(watcher),
+                    Err(e) => reporter.failed(&e),
+                }
             } else {
                 reporter.notice(Notice::Failed {
                     collection: slug.to_string(),
@@ -355,6 +386,19 @@ pub fn watch(
                 });
             }
             rescan_at = Some(Instant::now());
+        }
+        if fs.is_none() {
+            // The watcher could not be restarted: try again each tick.
+            if tick {
+                match FsWatch::start(&dir, options, &tx, &mut reporter) {
+                    Ok(watcher) => {
+                        fs = Some(watcher);
+                        rescan_at = Some(Instant::now());
+                    }
+                    Err(e) => reporter.failed(&e),
+                }
+            }
+            continue;
         }
         if incoming.rescan {
             rescan_at = Some(Instant::now());
@@ -365,7 +409,11 @@ pub fn watch(
             .any(|p| p == &dir.join(super::IGNORE_FILE))
         {
             match Rules::load(&dir) {
-                Ok(rules) => pair.rules = rules,
+                Ok(rules) => {
+                    pair.rules = rules;
+                    // Files the old rules left out may be in now.
+                    rescan_at = Some(Instant::now());
+                }
                 Err(e) => reporter.failed(&e),
             }
         }
@@ -376,12 +424,20 @@ pub fn watch(
         }
         // The folder's changes first: where both sides changed, the folder
         // wins and the draft's version becomes the conflict copy.
+        let mut failed = false;
         if !incoming.touched.is_empty() {
             match pair.carry_to_draft(&incoming.touched) {
                 Ok((batch, skipped)) => reporter.batch(batch, skipped),
+                Err(Error::CollectionNotFound(_)) => {
+                    reporter.notice(Notice::Stopped {
+                        collection: slug.to_string(),
+                        reason: "the collection was deleted; the folder is left as it is".into(),
+                    });
+                    return Ok(());
+                }
                 Err(e) => {
                     reporter.failed(&e);
-                    rescan_at = Some(Instant::now() + RETRY);
+                    failed = true;
                 }
             }
         }
@@ -395,17 +451,29 @@ pub fn watch(
                     });
                     return Ok(());
                 }
-                Err(e) => reporter.failed(&e),
+                Err(e) => {
+                    reporter.failed(&e);
+                    failed = true;
+                }
             }
         }
         if !incoming.from_store.is_empty() {
             match pair.carry_to_folder(&incoming.from_store) {
-                Ok(batch) => reporter.batch(batch, Vec::new()),
+                Ok((batch, skipped)) => reporter.batch(batch, skipped),
                 Err(e) => {
                     reporter.failed(&e);
-                    rescan_at = Some(Instant::now() + RETRY);
+                    failed = true;
                 }
             }
+        }
+        // A failed batch is repaired by a full rescan, later each time it
+        // fails again (up to a minute apart), so a lasting fault costs little.
+        if failed {
+            rescan_at = Some(Instant::now() + retry);
+            retry = (retry * 2).min(RETRY_MAX);
+        } else if !incoming.touched.is_empty() || !incoming.from_store.is_empty() {
+            retry = RETRY;
+            reporter.last_failure = None;
         }
     }
     Ok(())
@@ -419,8 +487,8 @@ fn resume(pair: &mut Pair<'_>, dir: &Path, reporter: &mut Reporter<'_, '_>) -> R
     pair.rules = Rules::load(dir)?;
     let found = scan(&pair.rules, dir)?;
     if found.files.is_empty() && found.skipped.is_empty() {
-        let report = reconcile(pair.store, pair.slug, dir, false)?;
-        pair.agree()?;
+        let (report, known) = reconcile_agreed(pair.store, pair.slug, dir, false)?;
+        pair.known = known;
         let changes = BatchReport {
             created: report.written_to_folder,
             ..BatchReport::default()
@@ -431,8 +499,8 @@ fn resume(pair: &mut Pair<'_>, dir: &Path, reporter: &mut Reporter<'_, '_>) -> R
     let (batch, skipped) = pair.carry_to_draft(&pair.everything())?;
     reporter.batch(batch, skipped);
     let changed = pair.store_changes()?;
-    let batch = pair.carry_to_folder(&changed)?;
-    reporter.batch(batch, Vec::new());
+    let (batch, skipped) = pair.carry_to_folder(&changed)?;
+    reporter.batch(batch, skipped);
     Ok(())
 }
 
@@ -477,6 +545,9 @@ struct Reporter<'a, 'b> {
     on_notice: &'b mut dyn FnMut(Notice),
     /// Skipped paths already reported (until they sync again).
     reported: BTreeSet<String>,
+    /// The last failure reported: the same one again is not repeated until
+    /// something synced in between.
+    last_failure: Option<String>,
 }
 
 impl Reporter<'_, '_> {
@@ -485,9 +556,14 @@ impl Reporter<'_, '_> {
     }
 
     fn failed(&mut self, error: &Error) {
+        let reason = error.to_string();
+        if self.last_failure.as_ref() == Some(&reason) {
+            return;
+        }
+        self.last_failure = Some(reason.clone());
         self.notice(Notice::Failed {
             collection: self.slug.to_string(),
-            reason: error.to_string(),
+            reason,
         });
     }
 
@@ -531,11 +607,12 @@ impl FsWatch {
             return FsWatch::poll(dir, options, tx, "asked for with --poll".into(), reporter);
         }
         let handler = forward(tx);
-        let native = notify_debouncer_full::new_debouncer(options.debounce, None, handler)
-            .and_then(|mut debouncer| {
-                debouncer.watch(dir, notify::RecursiveMode::Recursive)?;
-                Ok(debouncer)
-            });
+        let native =
+            notify_debouncer_full::new_debouncer(options.debounce.max(MIN_DEBOUNCE), None, handler)
+                .and_then(|mut debouncer| {
+                    debouncer.watch(dir, notify::RecursiveMode::Recursive)?;
+                    Ok(debouncer)
+                });
         match native {
             Ok(debouncer) => Ok(FsWatch {
                 _debouncer: Box::new(debouncer),
@@ -544,23 +621,16 @@ impl FsWatch {
             Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
                 FsWatch::poll(dir, options, tx, limit_reason(), reporter)
             }
-            Err(e) => match &e.kind {
-                notify::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
-                    let at = e
-                        .paths
-                        .first()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default();
-                    FsWatch::poll(
-                        dir,
-                        options,
-                        tx,
-                        format!("the native watcher cannot watch {at} (permission denied)"),
-                        reporter,
-                    )
-                }
-                _ => Err(Error::Invalid(format!("watching {}: {e}", dir.display()))),
-            },
+            // Anything else the native watcher cannot do (an unreadable
+            // folder inside, the inotify instance limit, a file system
+            // without events): polling still works.
+            Err(e) => FsWatch::poll(
+                dir,
+                options,
+                tx,
+                format!("the native watcher failed ({e})"),
+                reporter,
+            ),
         }
     }
 
@@ -636,6 +706,9 @@ impl Poller {
             .into_iter()
             .filter_entry(|e| e.file_name() != ".git")
             .filter_map(std::result::Result::ok)
+            // Files only: a folder's times change with every entry, and a
+            // touched folder is walked whole; its files speak for it.
+            .filter(|e| !e.file_type().is_dir())
             .filter_map(|e| {
                 let meta = e.metadata().ok()?;
                 Some((e.into_path(), stamp(&meta)))
@@ -818,7 +891,8 @@ pub struct SyncHandle {
 }
 
 impl SyncHandle {
-    /// Asks the sync to stop and waits for it (at most about one tick).
+    /// Asks the sync to stop and waits for it: at most about a second (a
+    /// batch being gathered or applied finishes first).
     pub fn stop(mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
         match self.thread.take().map(std::thread::JoinHandle::join) {

@@ -1062,3 +1062,53 @@ fn serve_refuses_a_malformed_or_doubled_sync_pair() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("is not a folder"), "{}", stderr(&out));
 }
+
+#[test]
+fn ignored_files_in_the_draft_are_not_the_folders_to_delete() {
+    let (_dir, store, folder) = setup();
+    write_tree(
+        &folder,
+        &[("html/a.html", b"<p>a</p>"), ("static/logo.png", b"png")],
+    );
+    reconcile(&store, "c", &folder, false).unwrap();
+    // The folder now leaves images out (and no longer has them).
+    std::fs::write(folder.join(".blockstoreignore"), "*.png\n").unwrap();
+    std::fs::remove_file(folder.join("static/logo.png")).unwrap();
+    let report = reconcile(&store, "c", &folder, false).unwrap();
+    assert!(report.deleted.is_empty(), "{report:?}");
+    assert!(uuid_of(&store, "c", "static/logo.png").is_some());
+    // Live too: deleting the folder that held it leaves it in the draft.
+    let running = Running::start(&store, "c", &folder);
+    std::fs::remove_dir(folder.join("static")).unwrap();
+    std::fs::remove_file(folder.join("html/a.html")).unwrap();
+    wait_until("a.html deleted", || {
+        uuid_of(&store, "c", "html/a.html").is_none()
+    });
+    assert!(uuid_of(&store, "c", "static/logo.png").is_some());
+    drop(running);
+}
+
+#[test]
+fn a_collection_deleted_by_another_process_is_not_brought_back_by_a_save() {
+    let (dir, store, folder) = setup();
+    let data = dir.path().join("data");
+    write_tree(
+        &folder,
+        &[("html/a.html", b"<p>a</p>"), ("html/b.html", b"<p>b</p>")],
+    );
+    reconcile(&store, "c", &folder, false).unwrap();
+    let running = Running::start(&store, "c", &folder);
+    let out = run_cli(&data, &["collections", "delete", "c", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    std::fs::write(folder.join("html/a.html"), "<p>a, saved after</p>").unwrap();
+    running.wait_notice("stopped", |n| matches!(n, Notice::Stopped { .. }));
+    assert!(store.collection("c").is_err(), "not recreated");
+    assert_eq!(
+        std::fs::read(folder.join("html/b.html")).unwrap(),
+        b"<p>b</p>"
+    );
+    assert_eq!(
+        std::fs::read(folder.join("html/a.html")).unwrap(),
+        b"<p>a, saved after</p>"
+    );
+}
