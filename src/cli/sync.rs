@@ -89,24 +89,10 @@ fn print_reconcile(out: &Output, r: &ReconcileReport) -> crate::Result<()> {
     if out.json {
         return out.json_line(r);
     }
-    let verb = if r.dry_run { "would" } else { "did" };
+    println!("{}", Notice::Reconciled(r.clone()));
     if r.direction == "folder_written" {
-        println!(
-            "start-up: the folder was empty; {verb} write {} file(s) of {} into {}",
-            r.written_to_folder.len(),
-            r.collection,
-            r.dir.display()
-        );
         return Ok(());
     }
-    println!(
-        "start-up: the folder wins; {verb} change the draft: {} created, {} modified, {} renamed, {} deleted, {} unchanged",
-        r.created.len(),
-        r.modified.len(),
-        r.renamed.len(),
-        r.deleted.len(),
-        r.unchanged
-    );
     for p in &r.created {
         println!("  + {p}");
     }

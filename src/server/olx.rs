@@ -12,7 +12,7 @@
 
 use super::api::{parse_at, AtQuery};
 use super::error::{ApiError, ErrorBody};
-use super::raw::{header_str, Limited};
+use super::raw::{header_str, upload_reader};
 use super::AppState;
 #[allow(unused_imports)] // named only by the OpenAPI annotations
 use crate::olx::{
@@ -27,11 +27,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use futures_util::TryStreamExt;
 use serde::Deserialize;
 use std::io::{self, BufRead, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use utoipa::IntoParams;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -105,19 +103,7 @@ pub(crate) async fn import(
         }
     }
     let limit = state.upload_limit;
-    let declared = header_str(&headers, header::CONTENT_LENGTH)?
-        .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| ApiError::bad_request("Content-Length is not a number"))
-        })
-        .transpose()?;
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::too_large(limit));
-    }
-    let over = Arc::new(AtomicBool::new(false));
-    let stream = body.into_data_stream().map_err(io::Error::other);
-    let bridge = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-    let limited = Limited::new(bridge, limit, over.clone());
+    let (limited, over) = upload_reader(&headers, body, limit)?;
     let options = ImportOptions {
         collection: Some(c),
         publish,

@@ -229,6 +229,29 @@ impl<R: Read> Read for Limited<R> {
     }
 }
 
+/// A streamed request body as a blocking reader that stops at `limit` bytes
+/// (refused up front when `Content-Length` says more); the flag tells a
+/// failed read that hit the limit (413) from other failures.
+pub(crate) fn upload_reader(
+    headers: &HeaderMap,
+    body: Body,
+    limit: u64,
+) -> Result<(Limited<impl Read + Send + 'static>, Arc<AtomicBool>), ApiError> {
+    let declared = header_str(headers, header::CONTENT_LENGTH)?
+        .map(|v| {
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request("Content-Length is not a number"))
+        })
+        .transpose()?;
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::too_large(limit));
+    }
+    let over = Arc::new(AtomicBool::new(false));
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+    Ok((Limited::new(reader, limit, over.clone()), over))
+}
+
 fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
     // An empty header names no condition: it is as if it were absent.
     let given = |name: header::HeaderName| -> Result<Option<&str>, ApiError> {
@@ -267,19 +290,7 @@ pub(crate) async fn write_raw(
     }
     let expect = precondition(&headers)?;
     let limit = state.upload_limit;
-    let declared = header_str(&headers, header::CONTENT_LENGTH)?
-        .map(|v| {
-            v.parse::<u64>()
-                .map_err(|_| ApiError::bad_request("Content-Length is not a number"))
-        })
-        .transpose()?;
-    if declared.is_some_and(|n| n > limit) {
-        return Err(ApiError::too_large(limit));
-    }
-    let over = Arc::new(AtomicBool::new(false));
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
-    let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-    let mut reader = Limited::new(reader, limit, over.clone());
+    let (mut reader, over) = upload_reader(&headers, body, limit)?;
     let written = state
         .blocking(move |s| {
             let outcome = s.write_stream(&c, &path, &mut reader, Source::Api, expect)?;

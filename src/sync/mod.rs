@@ -240,12 +240,7 @@ fn reconcile_agreed(
     dry_run: bool,
 ) -> Result<(ReconcileReport, BTreeMap<String, String>)> {
     let mut agreed = BTreeMap::new();
-    if !dir.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{} is not a folder; create it (an empty folder receives the collection's files)",
-            dir.display()
-        )));
-    }
+    must_be_folder(dir)?;
     let rules = Rules::load(dir)?;
     let mut scan = scan(&rules, dir)?;
     let draft = match store.files(slug, At::Draft) {
@@ -359,6 +354,17 @@ fn reconcile_agreed(
     report.unchanged = unchanged;
     report.skipped.extend(skipped);
     Ok((report, agreed))
+}
+
+/// The error for a synced folder that is not there.
+fn must_be_folder(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "{} is not a folder; create it (an empty folder receives the collection's files)",
+        dir.display()
+    )))
 }
 
 /// A file that could not be read: the draft keeps its last version.

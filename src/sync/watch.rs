@@ -8,7 +8,9 @@
 //! [`TICK`] (to look for other processes' writes and check that the folder
 //! is still the one it started on), so an idle sync costs next to nothing.
 
-use super::{reconcile_agreed, scan, Pair, ReconcileReport, Rules, Skipped, SyncedBatch};
+use super::{
+    must_be_folder, reconcile_agreed, scan, Pair, ReconcileReport, Rules, Skipped, SyncedBatch,
+};
 use crate::store::{BatchReport, Error, Event, Result, Store};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -101,23 +103,29 @@ pub enum Notice {
 impl std::fmt::Display for Notice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Notice::Reconciled(r) if r.direction == "folder_written" => write!(
-                f,
-                "{}: start-up: the folder was empty; wrote {} file(s) into {}",
-                r.collection,
-                r.written_to_folder.len(),
-                r.dir.display()
-            ),
-            Notice::Reconciled(r) => write!(
-                f,
-                "{}: start-up: the folder wins; draft: {} created, {} modified, {} renamed, {} deleted, {} unchanged",
-                r.collection,
-                r.created.len(),
-                r.modified.len(),
-                r.renamed.len(),
-                r.deleted.len(),
-                r.unchanged
-            ),
+            Notice::Reconciled(r) => {
+                let verb = if r.dry_run { "would" } else { "did" };
+                if r.direction == "folder_written" {
+                    write!(
+                        f,
+                        "{}: start-up: the folder was empty; {verb} write {} file(s) into {}",
+                        r.collection,
+                        r.written_to_folder.len(),
+                        r.dir.display()
+                    )
+                } else {
+                    write!(
+                        f,
+                        "{}: start-up: the folder wins; {verb} change the draft: {} created, {} modified, {} renamed, {} deleted, {} unchanged",
+                        r.collection,
+                        r.created.len(),
+                        r.modified.len(),
+                        r.renamed.len(),
+                        r.deleted.len(),
+                        r.unchanged
+                    )
+                }
+            }
             Notice::Synced(batch) => {
                 let side = if batch.direction == "to_folder" {
                     "folder"
@@ -212,20 +220,13 @@ pub fn watch(
     stop: &AtomicBool,
     on_notice: &mut dyn FnMut(Notice),
 ) -> Result<()> {
-    if !dir.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{} is not a folder; create it (an empty folder receives the collection's files)",
-            dir.display()
-        )));
-    }
+    must_be_folder(dir)?;
     let dir = std::fs::canonicalize(dir)
         .map_err(|e| Error::io(format!("opening {}", dir.display()), e))?;
-    let mut root = RootId::of(&dir).ok_or_else(|| {
-        Error::Invalid(format!(
-            "{} is not a folder; create it (an empty folder receives the collection's files)",
-            dir.display()
-        ))
-    })?;
+    let mut root = match RootId::of(&dir) {
+        Some(root) => root,
+        None => return must_be_folder(&dir),
+    };
     let debounce = options.debounce.max(MIN_DEBOUNCE);
     let (tx, rx) = std::sync::mpsc::channel();
     // Subscribed before the first look at the draft, so no change falls
@@ -248,10 +249,7 @@ pub fn watch(
     };
     let skipped = report.skipped.clone();
     reporter.notice(Notice::Reconciled(report));
-    reporter.batch(
-        pair.batch("to_draft", BatchReport::default(), Vec::new()),
-        skipped,
-    );
+    reporter.skipped(skipped);
     // Paused: the folder's state seen at the last tick, to resume only once
     // a returned folder has stopped changing (a restore being copied in).
     let mut paused: Option<Option<BTreeMap<PathBuf, Stamp>>> = None;
@@ -300,10 +298,7 @@ pub fn watch(
             }
         }
         if incoming.deleted {
-            reporter.notice(Notice::Stopped {
-                collection: slug.to_string(),
-                reason: "the collection was deleted; the folder is left as it is".into(),
-            });
+            reporter.collection_deleted();
             return Ok(());
         }
         let tick = last_tick.elapsed() >= TICK;
@@ -429,10 +424,7 @@ pub fn watch(
             match pair.carry_to_draft(&incoming.touched) {
                 Ok((batch, skipped)) => reporter.batch(batch, skipped),
                 Err(Error::CollectionNotFound(_)) => {
-                    reporter.notice(Notice::Stopped {
-                        collection: slug.to_string(),
-                        reason: "the collection was deleted; the folder is left as it is".into(),
-                    });
+                    reporter.collection_deleted();
                     return Ok(());
                 }
                 Err(e) => {
@@ -445,10 +437,7 @@ pub fn watch(
             match pair.store_changes() {
                 Ok(paths) => incoming.from_store.extend(paths),
                 Err(Error::CollectionNotFound(_)) => {
-                    reporter.notice(Notice::Stopped {
-                        collection: slug.to_string(),
-                        reason: "the collection was deleted; the folder is left as it is".into(),
-                    });
+                    reporter.collection_deleted();
                     return Ok(());
                 }
                 Err(e) => {
@@ -567,11 +556,15 @@ impl Reporter<'_, '_> {
         });
     }
 
-    fn batch(&mut self, batch: SyncedBatch, skipped: Vec<Skipped>) {
-        let c = &batch.changes;
-        for path in c.created.iter().chain(&c.modified) {
-            self.reported.remove(path);
-        }
+    fn collection_deleted(&mut self) {
+        self.notice(Notice::Stopped {
+            collection: self.slug.to_string(),
+            reason: "the collection was deleted; the folder is left as it is".into(),
+        });
+    }
+
+    /// Reports the skips not reported yet.
+    fn skipped(&mut self, skipped: Vec<Skipped>) {
         let fresh: Vec<Skipped> = skipped
             .into_iter()
             .filter(|s| self.reported.insert(s.path.clone()))
@@ -582,6 +575,14 @@ impl Reporter<'_, '_> {
                 skipped: fresh,
             });
         }
+    }
+
+    fn batch(&mut self, batch: SyncedBatch, skipped: Vec<Skipped>) {
+        let c = &batch.changes;
+        for path in c.created.iter().chain(&c.modified) {
+            self.reported.remove(path);
+        }
+        self.skipped(skipped);
         if batch.changes.changed() > 0 || !batch.conflicts.is_empty() {
             self.notice(Notice::Synced(batch));
         }
