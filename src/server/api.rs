@@ -7,13 +7,14 @@ use super::AppState;
 #[allow(unused_imports)] // some are named only by the OpenAPI annotations
 use crate::store::{
     At, Collection, CollectionMetadata, CollectionSummary, CollectionVersion,
-    CollectionVersionDetail, Diff, Direction, FileEntry, GcOptions, GcReport, History, LinkInfo,
-    LinkReport, Linkable, LinkableKind, PublishOptions, PublishReport, RevertReport, VersionDetail,
+    CollectionVersionDetail, Diff, Direction, FileEntry, FileQuery, Folder, GcOptions, GcReport,
+    History, LinkInfo, LinkReport, Linkable, LinkableKind, PublishOptions, PublishReport,
+    RevertReport, VersionDetail,
 };
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
                 .delete(delete_collection),
         )
         .route("/collections/{c}/files", get(list_files))
+        .route("/collections/{c}/folders", get(list_folders))
         .route("/collections/{c}/files/{*path}", get(file_detail))
         .route("/collections/{c}/publish", post(publish))
         .route("/collections/{c}/revert", post(revert))
@@ -50,6 +52,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/links/{uuid}", get(link))
         .route("/versions/{uuid}", get(version_by_uuid))
         .route("/gc", post(gc))
+        .route("/seed", post(seed))
 }
 
 // ---------------------------------------------------------------------------
@@ -286,6 +289,12 @@ pub(crate) struct FilesQuery {
     /// `unit` or `asset`.
     #[param(value_type = Option<LinkableKind>)]
     kind: Option<String>,
+    /// `true`: only files directly in the `prefix` folder.
+    #[param(pattern = "^(true|false)$")]
+    direct: Option<String>,
+    /// Only paths containing this text (ignoring case).
+    #[param(max_length = 1024)]
+    q: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/collections/{c}/files", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), FilesQuery, PageParams), responses((status = 200, body = Page<FileEntry>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
@@ -310,13 +319,59 @@ pub(crate) async fn list_files(
             )))
         }
     };
-    let prefix = q.prefix.unwrap_or_default();
+    let file_query = FileQuery {
+        prefix: q.prefix.unwrap_or_default(),
+        kind,
+        direct: flag("direct", q.direct.as_deref())?,
+        contains: q.q.filter(|text| !text.is_empty()),
+    };
     let (number, size) = page_numbers(&page)?;
     let offset = (number - 1).saturating_mul(size);
     let (count, files) = state
-        .blocking(move |s| s.files_page(&c, at, &prefix, kind, offset, size))
+        .blocking(move |s| s.files_page(&c, at, &file_query, offset, size))
         .await?;
     page_of(count, files, number, size, &uri)
+}
+
+/// A `true`/`false` query parameter (absent is false).
+fn flag(name: &str, value: Option<&str>) -> ApiResult<bool> {
+    match value {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "{name}={other:?}: use true or false"
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct FoldersQuery {
+    /// A version number, `latest`, or `draft` (the default).
+    #[param(pattern = "^(draft|latest|[1-9][0-9]{0,17})$")]
+    version: Option<String>,
+    /// The folder to list, ending in `/` (default: the top).
+    #[param(max_length = 1024)]
+    prefix: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/collections/{c}/folders", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), FoldersQuery), responses((status = 200, description = "The folders directly inside `prefix`, with their file counts (the files directly inside are `files?prefix=P&direct=true`)", body = Vec<Folder>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn list_folders(
+    State(state): State<AppState>,
+    c: Result<Path<String>, PathRejection>,
+    q: Result<Query<FoldersQuery>, QueryRejection>,
+) -> ApiResult {
+    let c = path(c)?;
+    let q = query(q)?;
+    let at = parse_at(q.version.as_deref(), At::Draft)?;
+    let prefix = q.prefix.unwrap_or_default();
+    if !prefix.is_empty() && !prefix.ends_with('/') {
+        return Err(ApiError::bad_request(format!(
+            "prefix={prefix:?}: a folder ends in '/', e.g. html/"
+        )));
+    }
+    let folders = state.blocking(move |s| s.folders(&c, at, &prefix)).await?;
+    Ok(Json(folders).into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -793,17 +848,12 @@ pub(crate) async fn gc(
     Ok(Json(report).into_response())
 }
 
-/// `/` until the UI issue lands: what this is and where the API is.
-pub(crate) async fn start_page() -> Html<String> {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Blockstore</title></head>\
-         <body><h1>Blockstore appliance {}</h1>\
-         <p>The REST API is under <a href=\"/api/v1/health\">/api/v1</a>; its OpenAPI document is \
-         <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a>. Events stream from \
-         <a href=\"/api/v1/events\">/api/v1/events</a>.</p>\
-         <p>The browser UI arrives with its own issue.</p></body></html>",
-        crate::VERSION
-    ))
+#[utoipa::path(post, path = "/api/v1/seed", tag = "server", responses((status = 201, description = "The bundled sample course (two published versions) and library, as `blockstore seed` loads them", body = crate::olx::seed::SeedReport), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 409, description = "Conflict with the store's state", body = ErrorBody)))]
+pub(crate) async fn seed(State(state): State<AppState>) -> ApiResult {
+    let report = state
+        .blocking(|s| crate::olx::seed::seed_samples(s, &crate::store::NoProgress))
+        .await?;
+    Ok((StatusCode::CREATED, Json(report)).into_response())
 }
 
 pub(crate) async fn no_route(uri: Uri) -> ApiError {

@@ -17,6 +17,7 @@ mod olx;
 mod openapi;
 mod raw;
 mod security;
+mod ui;
 
 pub use error::ApiError;
 
@@ -140,7 +141,9 @@ pub(crate) fn router(
         ));
     let mut app = Router::new()
         .nest("/api/v1", api)
-        .route("/", axum::routing::get(api::start_page))
+        .route("/", axum::routing::get(ui::page))
+        .route("/c/{*view}", axum::routing::get(ui::page))
+        .route("/ui/{id}/{*file}", axum::routing::get(ui::asset))
         .fallback(api::no_route)
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state)
@@ -186,6 +189,7 @@ pub(crate) fn router(
 
 /// A bound server, ready to run.
 pub struct Server {
+    store: Arc<Store>,
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: tokio::sync::watch::Sender<bool>,
@@ -207,12 +211,13 @@ impl Server {
         let addr = listener.local_addr()?;
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
         let state = AppState {
-            store,
+            store: store.clone(),
             upload_limit: options.upload_limit,
             shutdown: shutdown_rx,
         };
         let app = router(state, options, addr)?;
         Ok(Server {
+            store,
             listener,
             app,
             shutdown,
@@ -232,11 +237,13 @@ impl Server {
         stop: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let Server {
+            store,
             listener,
             app,
             shutdown,
             ..
         } = self;
+        tokio::spawn(announce_external_changes(store, shutdown.subscribe()));
         let signal = async move {
             stop.await;
             tracing::info!("shutting down: finishing in-flight requests");
@@ -252,6 +259,44 @@ impl Server {
         axum::serve(listener, app)
             .with_graceful_shutdown(signal)
             .await
+    }
+}
+
+/// How often the server looks for commits by other processes.
+const EXTERNAL_POLL: Duration = Duration::from_millis(500);
+
+/// Turns commits by other processes (a CLI publish, a folder sync in another
+/// process) into `store.changed` events, so open UIs refresh. `PRAGMA
+/// data_version` is one cheap read; there is no cross-process notification.
+async fn announce_external_changes(
+    store: Arc<Store>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut seen = match store.external_changes() {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!("cannot watch for other processes' changes: {e}");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(EXTERNAL_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let s = store.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut v = seen;
+            s.announce_external_changes(&mut v).map(|_| v)
+        })
+        .await;
+        match result {
+            Ok(Ok(v)) => seen = v,
+            Ok(Err(e)) => tracing::warn!("checking for other processes' changes: {e}"),
+            Err(_) => return,
+        }
     }
 }
 

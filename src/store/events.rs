@@ -32,6 +32,10 @@ pub enum Event {
     CollectionCreated { collection: String },
     #[serde(rename = "collection.deleted")]
     CollectionDeleted { collection: String },
+    /// Another process (the CLI, a second server) committed to the store: what
+    /// changed is not known here, so listeners re-read what they show.
+    #[serde(rename = "store.changed")]
+    StoreChanged,
     #[serde(rename = "gc.finished")]
     GcFinished {
         versions_deleted: u64,

@@ -576,6 +576,19 @@ impl Store {
         Ok(version)
     }
 
+    /// Emits [`Event::StoreChanged`] when another process committed since
+    /// `seen` (a value of [`Store::external_changes`], updated): how a
+    /// long-running server tells its event stream about CLI writes.
+    pub fn announce_external_changes(&self, seen: &mut i64) -> Result<bool> {
+        let now = self.external_changes()?;
+        if now == *seen {
+            return Ok(false);
+        }
+        *seen = now;
+        self.events.emit(Event::StoreChanged);
+        Ok(true)
+    }
+
     /// The live files of a collection state, sorted by path.
     pub fn files(&self, key: &str, at: At) -> Result<Vec<FileEntry>> {
         let conn = self.conn();
@@ -595,11 +608,48 @@ impl Store {
         &self,
         key: &str,
         at: At,
-        prefix: &str,
-        kind: Option<LinkableKind>,
+        query: &FileQuery,
         offset: usize,
         limit: usize,
     ) -> Result<(usize, Vec<FileEntry>)> {
+        let listing = self.listing(key, at, query)?;
+        let page = listing.iter().skip(offset).take(limit).cloned().collect();
+        Ok((listing.len(), page))
+    }
+
+    /// The folders directly inside `prefix` (a folder path ending in `/`, or
+    /// empty for the top) with how many files each holds at any depth: a
+    /// file tree opened one level at a time, so a browser never loads a whole
+    /// large collection.
+    pub fn folders(&self, key: &str, at: At, prefix: &str) -> Result<Vec<Folder>> {
+        let query = FileQuery {
+            prefix: prefix.to_string(),
+            ..FileQuery::default()
+        };
+        let listing = self.listing(key, at, &query)?;
+        let mut folders: Vec<Folder> = Vec::new();
+        for file in listing.iter() {
+            let rest = &file.path[prefix.len()..];
+            let Some(slash) = rest.find('/') else {
+                continue;
+            };
+            let name = &rest[..slash];
+            // The listing is sorted by path, so one folder's files are adjacent.
+            match folders.last_mut() {
+                Some(last) if last.name == name => last.files += 1,
+                _ => folders.push(Folder {
+                    name: name.to_string(),
+                    path: format!("{prefix}{name}/"),
+                    files: 1,
+                }),
+            }
+        }
+        Ok(folders)
+    }
+
+    /// The files of a collection state that `query` selects, sorted by path;
+    /// cached while the index does not change.
+    fn listing(&self, key: &str, at: At, query: &FileQuery) -> Result<Listing> {
         let conn = self.conn();
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let state = resolve_at(&conn, cid, &collection.slug, at)?;
@@ -610,22 +660,25 @@ impl Store {
         let listing_key = ListingKey {
             cid,
             state,
-            prefix: prefix.to_string(),
-            kind,
+            query: query.clone(),
         };
-        let listing = match self.listings.get(&listing_key, token) {
-            Some(listing) => listing,
-            None => {
-                let mut files = tree(&conn, cid, state)?;
-                files.retain(|f| f.path.starts_with(prefix) && kind.is_none_or(|k| f.kind == k));
-                let listing = std::sync::Arc::new(files);
-                self.listings.put(listing_key, token, listing.clone());
-                listing
-            }
-        };
+        if let Some(listing) = self.listings.get(&listing_key, token) {
+            return Ok(listing);
+        }
+        let mut files = tree(&conn, cid, state)?;
         drop(conn);
-        let page = listing.iter().skip(offset).take(limit).cloned().collect();
-        Ok((listing.len(), page))
+        let needle = query.contains.as_deref().map(str::to_lowercase);
+        files.retain(|f| {
+            f.path.starts_with(&query.prefix)
+                && query.kind.is_none_or(|k| f.kind == k)
+                && (!query.direct || !f.path[query.prefix.len()..].contains('/'))
+                && needle
+                    .as_deref()
+                    .is_none_or(|n| f.path.to_lowercase().contains(n))
+        });
+        let listing = std::sync::Arc::new(files);
+        self.listings.put(listing_key, token, listing.clone());
+        Ok(listing)
     }
 
     /// One live file of a collection state.
@@ -1048,8 +1101,30 @@ pub(crate) fn lookup_keys(target: &Target) -> (Option<String>, Option<String>) {
 struct ListingKey {
     cid: i64,
     state: State,
-    prefix: String,
-    kind: Option<LinkableKind>,
+    query: FileQuery,
+}
+
+/// Which files of a collection state a listing holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileQuery {
+    /// Only paths starting with this.
+    pub prefix: String,
+    /// Only units or only assets.
+    pub kind: Option<LinkableKind>,
+    /// Only files directly in the `prefix` folder, not in its subfolders.
+    pub direct: bool,
+    /// Only paths containing this, ignoring case.
+    pub contains: Option<String>,
+}
+
+/// A folder of a collection state, with the files it holds at any depth.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Folder {
+    /// The folder's own name.
+    pub name: String,
+    /// Its path from the collection's top, ending in `/`.
+    pub path: String,
+    pub files: usize,
 }
 
 /// The last few file listings, each with the index's change token at the time

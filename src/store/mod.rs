@@ -34,7 +34,9 @@ pub use dump::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use events::Event;
-pub use files::{classify, media_type, BatchEntry, BatchReport, Classification, WriteSession};
+pub use files::{
+    classify, media_type, BatchEntry, BatchReport, Classification, FileQuery, Folder, WriteSession,
+};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::{GcOptions, GcReport};
 pub use linkq::Direction;

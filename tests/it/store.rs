@@ -4,8 +4,8 @@
 use crate::common::*;
 use blockstore::olx::{import_dir, ImportOptions};
 use blockstore::store::{
-    At, ChangeStatus, CollectionMetadata, Direction, Error, ErrorKind, GcOptions, NoProgress,
-    PublishOptions, Source,
+    At, ChangeStatus, CollectionMetadata, Direction, Error, ErrorKind, FileQuery, GcOptions,
+    NoProgress, PublishOptions, Source,
 };
 
 fn publish(store: &blockstore::Store, slug: &str, message: &str) -> i64 {
@@ -1014,7 +1014,16 @@ fn file_pages_follow_writes_from_this_store_and_from_another_process() {
         .unwrap();
     let page = |offset, limit| {
         let (count, files) = t
-            .files_page("paged", At::Draft, "html/", None, offset, limit)
+            .files_page(
+                "paged",
+                At::Draft,
+                &FileQuery {
+                    prefix: "html/".into(),
+                    ..FileQuery::default()
+                },
+                offset,
+                limit,
+            )
             .unwrap();
         (count, files.into_iter().map(|f| f.path).collect::<Vec<_>>())
     };
@@ -1027,8 +1036,10 @@ fn file_pages_follow_writes_from_this_store_and_from_another_process() {
         .files_page(
             "paged",
             At::Draft,
-            "",
-            Some(blockstore::store::LinkableKind::Asset),
+            &FileQuery {
+                kind: Some(blockstore::store::LinkableKind::Asset),
+                ..FileQuery::default()
+            },
             0,
             10,
         )
@@ -1048,7 +1059,7 @@ fn file_pages_follow_writes_from_this_store_and_from_another_process() {
     assert_eq!(page(0, 100).0, 6);
     // And a publish changes what "latest" lists.
     assert_eq!(
-        t.files_page("paged", At::Latest, "", None, 0, 100)
+        t.files_page("paged", At::Latest, &FileQuery::default(), 0, 100)
             .unwrap()
             .0,
         7,
@@ -1059,13 +1070,13 @@ fn file_pages_follow_writes_from_this_store_and_from_another_process() {
         .write("paged", "html/p7.html", b"<p/>", Source::Cli)
         .unwrap();
     assert_eq!(
-        t.files_page("paged", At::Latest, "", None, 0, 100)
+        t.files_page("paged", At::Latest, &FileQuery::default(), 0, 100)
             .unwrap()
             .0,
         7
     );
     assert_eq!(
-        t.files_page("paged", At::Draft, "", None, 0, 100)
+        t.files_page("paged", At::Draft, &FileQuery::default(), 0, 100)
             .unwrap()
             .0,
         8

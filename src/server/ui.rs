@@ -1,0 +1,125 @@
+//! The browser UI: `ui/`'s static files, embedded at compile time and served
+//! at `/`.
+//!
+//! The UI has no build step, so fingerprinting happens here: every file is
+//! served under `/ui/<build id>/`, where the id is a hash of all of `ui/`. A
+//! new binary with a changed UI gets new URLs, so those files can be cached
+//! forever (`immutable`), while the page itself (`index.html`, answered for
+//! `/` and every view's URL under `/c/`, so deep links and reloads work) is
+//! `no-cache` and names the current id. ES modules import each other by
+//! relative URL, so they stay inside the id's folder without being rewritten.
+//!
+//! The page's Content-Security-Policy allows only its own scripts and styles
+//! and frames only from this origin (stored HTML and SVG are shown in
+//! sandboxed frames, and `raw` adds its own `sandbox` policy): stored content
+//! is never active in the UI's origin.
+
+use super::error::ApiError;
+use axum::extract::Path;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use blake2::{Blake2b512, Digest};
+use include_dir::{include_dir, Dir};
+use std::sync::OnceLock;
+
+static UI: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/ui");
+
+/// The hash of every embedded file's path and bytes: the assets' URL prefix.
+pub(crate) fn build_id() -> &'static str {
+    static ID: OnceLock<String> = OnceLock::new();
+    ID.get_or_init(|| {
+        let mut files = Vec::new();
+        collect(&UI, &mut files);
+        files.sort_by_key(|f| f.path());
+        let mut hasher = Blake2b512::new();
+        for file in files {
+            hasher.update(file.path().to_string_lossy().as_bytes());
+            hasher.update([0]);
+            hasher.update((file.contents().len() as u64).to_le_bytes());
+            hasher.update(file.contents());
+        }
+        hex::encode(&hasher.finalize()[..6])
+    })
+}
+
+fn collect<'a>(dir: &'a Dir<'a>, out: &mut Vec<&'a include_dir::File<'a>>) {
+    out.extend(dir.files());
+    for sub in dir.dirs() {
+        collect(sub, out);
+    }
+}
+
+/// The policy of the page: nothing runs but the UI's own modules.
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self' blob: data:; media-src 'self' blob:; font-src 'self'; connect-src 'self'; \
+    frame-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; \
+    frame-ancestors 'none'";
+
+/// `GET /` and every view's URL: the page, naming the current asset folder.
+pub(crate) async fn page() -> Response {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    let html = PAGE.get_or_init(|| {
+        let template = UI
+            .get_file("index.html")
+            .and_then(|f| f.contents_utf8())
+            .unwrap_or(
+            "<!doctype html><title>Blockstore</title><p>ui/index.html is missing from this build.",
+        );
+        template.replace("{{ASSETS}}", &format!("/ui/{}", build_id()))
+    });
+    let mut response = (StatusCode::OK, html.clone()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // The page names the build's assets: always ask again.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    common_headers(headers);
+    response
+}
+
+/// `GET /ui/{id}/{*file}`: one embedded file, cached for good when `id` is
+/// this build's.
+pub(crate) async fn asset(Path((id, file)): Path<(String, String)>) -> Response {
+    let Some(found) = UI.get_file(&file).filter(|_| file != "index.html") else {
+        return ApiError::not_found(format!("no UI file {file:?} in this build")).into_response();
+    };
+    let media_type = mime_guess::from_path(&file)
+        .first_raw()
+        .map(|m| match m {
+            // Module scripts must be served as JavaScript.
+            "application/javascript" => "text/javascript; charset=utf-8",
+            "text/css" => "text/css; charset=utf-8",
+            other => other,
+        })
+        .unwrap_or("application/octet-stream");
+    let mut response = (StatusCode::OK, found.contents()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    let cache = if id == build_id() {
+        "public, max-age=31536000, immutable"
+    } else {
+        // An old page asking for an older build's file gets today's bytes, and
+        // must not keep them under the old name.
+        "no-cache"
+    };
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    common_headers(headers);
+    response
+}
+
+fn common_headers(headers: &mut HeaderMap) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}

@@ -1,0 +1,358 @@
+// `/c/SLUG[/outline|files|history|links]`: one collection. The header says
+// where it stands (versions, pending draft changes) and holds Publish and
+// Revert; the tabs are its OLX outline, its file tree (opened a folder at a
+// time, pages of 200 files, so a 100,000-file collection never loads whole),
+// its publish log as a timeline, and its link report.
+
+import { h, replace, when, plural, debounce, confirmDialog, query } from '../dom.js';
+import { api, collectionPath, enc } from '../api.js';
+
+/** Above this many units the outline is not the default tab (it reads every unit). */
+const OUTLINE_DEFAULT_LIMIT = 10_000;
+const FILES_PAGE = 200;
+
+export const fileHref = (slug, path, params = {}) =>
+  `/c/${enc(slug)}/f/${path.split('/').map(enc).join('/')}${query(params)}`;
+
+// The last outline read per collection, for the search box's display names.
+const outlines = new Map();
+
+export async function render(ctx) {
+  const { slug } = ctx.params;
+  const summary = await api(collectionPath(slug));
+  const tab = ctx.params.tab || (summary.units <= OUTLINE_DEFAULT_LIMIT ? 'outline' : 'files');
+  const base = `/c/${enc(slug)}`;
+  document.title = `${summary.title || slug} · Blockstore`;
+  ctx.crumbs([{ label: 'Collections', href: '/' }, { label: summary.title || slug, href: base }]);
+
+  const tabs = [['outline', 'Outline'], ['files', 'Files'], ['history', 'History'], ['links', 'Links']];
+  const body = h('section', { class: 'tab-body', id: `tab-${tab}`, role: 'tabpanel', 'aria-label': tab });
+  replace(ctx.main,
+    header(ctx, summary),
+    h('nav', { class: 'tabs', 'aria-label': 'Collection views' },
+      tabs.map(([id, label]) => h('a', {
+        href: `${base}/${id}`, dataset: { tab: id }, 'aria-current': id === tab ? 'page' : null,
+      }, label))),
+    body);
+  const renderers = { outline: outlineTab, files: filesTab, history: historyTab, links: linksTab };
+  await renderers[tab](ctx, summary, body);
+  return {
+    onEvent: (type, data) =>
+      type === 'store.changed' || type === 'gc.finished' || data?.collection === summary.slug,
+  };
+}
+
+function header(ctx, s) {
+  const slug = s.slug;
+  const publish = h('button', { id: 'publish', class: 'primary', disabled: s.draft_changes === 0 }, 'Publish…');
+  const revert = h('button', { id: 'revert', disabled: s.draft_changes === 0 }, 'Revert draft…');
+  const status = h('p', { class: 'action-status', role: 'status' });
+  publish.addEventListener('click', async () => {
+    const values = await confirmDialog({
+      id: 'publish-dialog', title: `Publish ${plural(s.draft_changes, 'draft change')}`,
+      confirm: 'Publish', confirmId: 'publish-confirm',
+      body: [
+        h('p', {}, `This makes version ${(s.latest_version || 0) + 1} of ${s.title || slug} from the draft.`),
+        h('label', { for: 'publish-message' }, 'Message'),
+        h('textarea', { id: 'publish-message', name: 'message', rows: 3, placeholder: 'What changed, and why' }),
+        h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'strict' }), ' Refuse if a unit’s XML does not parse'),
+      ],
+    });
+    if (!values) return;
+    publish.disabled = true;
+    status.textContent = 'Publishing…';
+    try {
+      const report = await api(collectionPath(slug, '/publish'), { method: 'POST', body: { message: values.message || '', strict: values.strict === 'on' } });
+      status.textContent = `Published version ${report.number}.`;
+      ctx.navigate(`/c/${enc(slug)}/history`);
+    } catch (e) {
+      status.textContent = e.message;
+      publish.disabled = false;
+    }
+  });
+  revert.addEventListener('click', async () => {
+    const values = await confirmDialog({
+      id: 'revert-dialog', title: 'Revert the draft', danger: true,
+      confirm: `Discard ${plural(s.draft_changes, 'change')}`, confirmId: 'revert-confirm',
+      body: h('p', {}, `Every draft change of ${s.title || slug} is discarded; the files go back to version ${s.latest_version ?? '— (nothing is published, so they are removed)'}. Draft revisions stay in each file’s history.`),
+    });
+    if (!values) return;
+    status.textContent = 'Reverting…';
+    try {
+      await api(collectionPath(slug, '/revert'), { method: 'POST', body: {} });
+      status.textContent = 'Draft reverted.';
+      ctx.refresh();
+    } catch (e) {
+      status.textContent = e.message;
+    }
+  });
+  return h('header', { class: 'page-head' },
+    h('div', { class: 'title-row' },
+      h('h1', { tabindex: -1 }, s.title || slug),
+      h('div', { class: 'actions' }, search(ctx, slug), publish, revert)),
+    h('p', { class: 'facts' },
+      h('code', {}, slug), ' · ',
+      plural(s.units, 'unit'), ' · ', plural(s.assets, 'asset'), ' · ',
+      s.latest_version
+        ? [h('a', { href: `/c/${enc(slug)}/v/${s.latest_version}` }, `version ${s.latest_version}`), ' published ', when(s.latest_published_at)]
+        : 'never published',
+      ' · ',
+      h('a', { href: `/c/${enc(slug)}/diff${query({ from: s.latest_version ? 'latest' : null, to: 'draft' })}`, class: s.draft_changes ? 'pending' : '' },
+        h('span', { 'data-draft-changes': '' }, s.draft_changes), ' draft ', s.draft_changes === 1 ? 'change' : 'changes')),
+    status);
+}
+
+function search(ctx, slug) {
+  const input = h('input', { id: 'search', type: 'search', placeholder: 'Search paths and names', 'aria-label': 'Search paths and display names', autocomplete: 'off', 'aria-controls': 'search-results' });
+  const results = h('ul', { id: 'search-results', class: 'search-results', hidden: true });
+  let controller = null;
+  const run = debounce(async () => {
+    const text = input.value.trim();
+    controller?.abort();
+    if (!text) { results.hidden = true; return; }
+    controller = new AbortController();
+    const lower = text.toLowerCase();
+    const named = [];
+    const walk = (node) => {
+      if (named.length < 20 && node.display_name && node.display_name.toLowerCase().includes(lower) && node.path) named.push(node);
+      node.children?.forEach(walk);
+    };
+    const outline = outlines.get(slug);
+    outline?.roots.forEach(walk);
+    outline?.orphans.forEach(walk);
+    let paths = { results: [], count: 0 };
+    try {
+      paths = await api(collectionPath(slug, `/files${query({ q: text, page_size: 20 })}`), { signal: controller.signal });
+    } catch (e) {
+      if (e.name === 'AbortError') return;
+    }
+    replace(results,
+      named.map((n) => h('li', {}, h('a', { href: fileHref(slug, n.path) }, h('span', { class: 'badge' }, n.block_type), ' ', n.display_name, ' ', h('span', { class: 'muted' }, n.path)))),
+      paths.results.map((f) => h('li', {}, h('a', { href: fileHref(slug, f.path) }, h('span', { class: `badge ${f.kind}` }, f.kind), ' ', f.path))),
+      !named.length && !paths.results.length ? h('li', { class: 'muted' }, 'Nothing matches.') : null,
+      paths.count > paths.results.length ? h('li', { class: 'muted' }, `${paths.count - paths.results.length} more paths match`) : null);
+    results.hidden = false;
+  }, 150);
+  input.addEventListener('input', run);
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') { input.value = ''; results.hidden = true; }
+    if (e.key === 'ArrowDown') { results.querySelector('a')?.focus(); e.preventDefault(); }
+  });
+  results.addEventListener('keydown', (e) => {
+    const links = [...results.querySelectorAll('a')];
+    const i = links.indexOf(document.activeElement);
+    if (e.key === 'ArrowDown' && i < links.length - 1) { links[i + 1].focus(); e.preventDefault(); }
+    if (e.key === 'ArrowUp') { (i > 0 ? links[i - 1] : input).focus(); e.preventDefault(); }
+    if (e.key === 'Escape') { results.hidden = true; input.focus(); }
+  });
+  return h('div', { class: 'search', role: 'search' }, input, results);
+}
+
+// ---------------------------------------------------------------------------
+// Outline
+
+function outlineNode(slug, node, depth) {
+  const kids = node.children || [];
+  const problem = node.missing ? 'missing' : node.cycle ? 'cycle' : node.error ? 'error' : node.external ? 'external' : null;
+  const open = depth < 3;
+  const toggle = kids.length
+    ? h('button', { class: 'toggle', 'aria-expanded': String(open), 'aria-label': `${open ? 'Collapse' : 'Expand'} ${node.display_name || node.url_name || node.block_type}` })
+    : h('span', { class: 'toggle-space', 'aria-hidden': 'true' });
+  const label = node.display_name || node.url_name || '(unnamed)';
+  const li = h('li', {
+    class: `node${problem ? ' problem' : ''}`, role: 'treeitem',
+    'aria-expanded': kids.length ? String(open) : null,
+    dataset: { path: node.path || '', blockType: node.block_type },
+  },
+  h('div', { class: 'node-row' },
+    toggle,
+    h('span', { class: `badge block-${node.block_type}` }, node.block_type),
+    node.path && !node.missing
+      ? h('a', { class: 'node-link', href: fileHref(slug, node.path) }, label)
+      : h('span', { class: 'node-link' }, label),
+    node.inline ? h('span', { class: 'muted small' }, ' inline') : null,
+    problem ? h('span', { class: 'flag bad', title: node.error || problem }, problem === 'external' ? `in ${node.external}` : problem) : null,
+    node.path ? h('a', { class: 'graph-mini', href: `/c/${enc(slug)}/graph/${node.path.split('/').map(enc).join('/')}`, 'aria-label': `Links of ${label}`, title: 'Links picture' }, '⋔') : null),
+  kids.length ? h('ul', { role: 'group', hidden: !open }, kids.map((k) => outlineNode(slug, k, depth + 1))) : null);
+  return li;
+}
+
+function wireTree(tree) {
+  tree.addEventListener('click', (e) => {
+    const button = e.target.closest('button.toggle');
+    if (!button) return;
+    const li = button.closest('li');
+    const open = button.getAttribute('aria-expanded') !== 'true';
+    button.setAttribute('aria-expanded', String(open));
+    li.setAttribute('aria-expanded', String(open));
+    button.setAttribute('aria-label', button.getAttribute('aria-label').replace(/^(Collapse|Expand)/, open ? 'Collapse' : 'Expand'));
+    const group = li.querySelector(':scope > ul');
+    if (group) group.hidden = !open;
+  });
+}
+
+async function outlineTab(ctx, summary, body) {
+  const slug = summary.slug;
+  const outline = await api(collectionPath(slug, '/outline?version=draft'));
+  outlines.set(slug, outline);
+  const setAll = (open) => body.querySelectorAll('button.toggle').forEach((b) => {
+    if ((b.getAttribute('aria-expanded') === 'true') !== open) b.click();
+  });
+  const tree = h('ul', { class: 'outline tree', role: 'tree', 'aria-label': 'OLX outline' },
+    outline.roots.map((r) => outlineNode(slug, r, 0)));
+  wireTree(tree);
+  replace(body,
+    h('div', { class: 'toolbar' },
+      h('span', { class: 'muted' }, `${outline.kind} · ${plural(outline.blocks, 'block')}${outline.truncated ? ' (truncated)' : ''}`),
+      h('button', { onclick: () => setAll(true) }, 'Expand all'),
+      h('button', { onclick: () => setAll(false) }, 'Collapse all')),
+    outline.roots.length ? tree : h('p', { class: 'muted' }, 'No course or library root (course.xml / library.xml) in the draft.'),
+    outline.broken.length
+      ? h('section', { id: 'broken-pointers' }, h('h2', {}, 'Broken pointers'),
+        h('ul', { class: 'plain' }, outline.broken.map((b) => h('li', { class: 'link', dataset: { status: 'broken' } },
+          h('span', { class: 'flag bad' }, 'broken'), ' ', h('a', { href: fileHref(slug, b.source_path) }, b.source_path),
+          ` points to ${b.block_type} “${b.written}”, which is not in the draft`))))
+      : null,
+    outline.orphans.length
+      ? h('section', { id: 'orphans' }, h('h2', {}, 'Orphans'),
+        h('p', { class: 'muted' }, 'Blocks the root does not reach.'),
+        (() => { const t = h('ul', { class: 'outline tree', role: 'tree', 'aria-label': 'Orphans' }, outline.orphans.map((r) => outlineNode(slug, r, 2))); wireTree(t); return t; })())
+      : null);
+}
+
+// ---------------------------------------------------------------------------
+// File tree
+
+function folderRow(ctx, slug, folder) {
+  const button = h('button', { class: 'toggle', 'aria-expanded': 'false', 'aria-label': `Open folder ${folder.path}` });
+  const label = h('button', { class: 'folder-name', tabindex: -1, 'aria-hidden': 'true' }, folder.name + '/');
+  const li = h('li', { class: 'row folder', role: 'treeitem', 'aria-expanded': 'false', dataset: { path: folder.path } },
+    h('div', { class: 'node-row' }, button, label, h('span', { class: 'muted small' }, ` ${plural(folder.files, 'file')}`)));
+  let loaded = false;
+  const toggle = async () => {
+    const open = button.getAttribute('aria-expanded') !== 'true';
+    button.setAttribute('aria-expanded', String(open));
+    li.setAttribute('aria-expanded', String(open));
+    if (open && !loaded) {
+      loaded = true;
+      li.append(await folderList(ctx, slug, folder.path));
+    }
+    const group = li.querySelector(':scope > ul');
+    if (group) group.hidden = !open;
+  };
+  button.addEventListener('click', toggle);
+  label.addEventListener('click', toggle);
+  return li;
+}
+
+function fileRow(slug, f) {
+  const name = f.path.split('/').pop();
+  return h('li', { class: 'row file', role: 'treeitem', dataset: { path: f.path } },
+    h('div', { class: 'node-row' }, h('span', { class: 'toggle-space', 'aria-hidden': 'true' }),
+      h('a', { href: fileHref(slug, f.path) }, name),
+      h('span', { class: `badge ${f.kind}` }, f.kind),
+      f.version === null ? h('span', { class: 'flag pending' }, 'new') : null,
+      h('span', { class: 'muted small size' }, f.media_type)));
+}
+
+async function folderList(ctx, slug, prefix) {
+  const [folders, files] = await Promise.all([
+    api(collectionPath(slug, `/folders${query({ prefix })}`)),
+    api(collectionPath(slug, `/files${query({ prefix, direct: 'true', page_size: FILES_PAGE })}`)),
+  ]);
+  const ul = h('ul', { role: 'group' }, folders.map((f) => folderRow(ctx, slug, f)), files.results.map((f) => fileRow(slug, f)));
+  let next = files.next;
+  if (next) {
+    const more = h('button', { class: 'more' }, `Show more (${(files.count - files.results.length).toLocaleString()} left)`);
+    const moreLi = h('li', { class: 'row' }, more);
+    let shown = files.results.length;
+    more.addEventListener('click', async () => {
+      more.disabled = true;
+      const page = await api(next.replace(/^\/api\/v1/, ''));
+      moreLi.before(...page.results.map((f) => fileRow(slug, f)));
+      shown += page.results.length;
+      next = page.next;
+      more.textContent = `Show more (${(files.count - shown).toLocaleString()} left)`;
+      more.disabled = false;
+      if (!next) moreLi.remove();
+    });
+    ul.append(moreLi);
+  }
+  return ul;
+}
+
+async function filesTab(ctx, summary, body) {
+  const list = await folderList(ctx, summary.slug, '');
+  list.setAttribute('role', 'tree');
+  list.setAttribute('aria-label', 'Files');
+  list.id = 'file-tree';
+  list.classList.add('tree', 'files');
+  replace(body, list);
+}
+
+// ---------------------------------------------------------------------------
+// History
+
+async function historyTab(ctx, summary, body) {
+  const slug = summary.slug;
+  const first = await api(collectionPath(slug, '/versions?page_size=50'));
+  const item = (v) => h('li', { dataset: { version: v.number } },
+    h('div', { class: 'dot', 'aria-hidden': 'true' }),
+    h('div', { class: 'entry' },
+      h('a', { class: 'version-link', href: `/c/${enc(slug)}/v/${v.number}` }, `Version ${v.number}`),
+      ' ', when(v.created_at), ' · ', plural(v.changes, 'change'),
+      v.pruned_at ? h('span', { class: 'flag' }, 'pruned by gc') : null,
+      h('p', { class: 'message' }, v.message || h('span', { class: 'muted' }, '(no message)')),
+      v.number > 1 ? h('a', { class: 'small', href: `/c/${enc(slug)}/diff${query({ from: v.number - 1, to: v.number })}` }, `Compare with version ${v.number - 1}`) : null));
+  const timeline = h('ol', { class: 'timeline', 'aria-label': 'Publish log' },
+    summary.draft_changes
+      ? h('li', { class: 'draft', dataset: { version: 'draft' } }, h('div', { class: 'dot', 'aria-hidden': 'true' }),
+        h('div', { class: 'entry' }, h('strong', {}, 'Draft'), ' · ',
+          h('a', { href: `/c/${enc(slug)}/diff${query({ from: summary.latest_version ? 'latest' : null, to: 'draft' })}` }, plural(summary.draft_changes, 'pending change')),
+          h('p', { class: 'muted' }, 'Not published yet.')))
+      : null,
+    first.results.map(item));
+  let next = first.next;
+  const more = h('button', { class: 'more', hidden: !next }, 'Older versions');
+  more.addEventListener('click', async () => {
+    const page = await api(next.replace(/^\/api\/v1/, ''));
+    timeline.append(...page.results.map(item));
+    next = page.next;
+    more.hidden = !next;
+  });
+  const options = ['draft', ...first.results.map((v) => String(v.number))];
+  const pick = (id, label, value) => h('label', {}, label, ' ',
+    h('select', { id, name: id }, options.map((o) => h('option', { value: o, selected: o === value }, o === 'draft' ? 'draft' : `version ${o}`))));
+  const compare = h('form', { class: 'compare', onsubmit: (e) => {
+    e.preventDefault();
+    const f = new FormData(e.target);
+    ctx.navigate(`/c/${enc(slug)}/diff${query({ from: f.get('from'), to: f.get('to') })}`);
+  } },
+  pick('from', 'Compare', options[1] || 'draft'), pick('to', 'with', 'draft'), h('button', { type: 'submit' }, 'Show changes'));
+  replace(body,
+    first.count ? compare : null,
+    first.count || summary.draft_changes ? timeline : h('p', { class: 'muted' }, 'Nothing published yet. Publish the draft to make version 1.'),
+    more);
+}
+
+// ---------------------------------------------------------------------------
+// Links report
+
+async function linksTab(ctx, summary, body) {
+  const slug = summary.slug;
+  const report = await api(collectionPath(slug, '/links?version=draft'));
+  const linkItem = (l, status) => h('li', { class: 'link', dataset: { status } },
+    h('span', { class: `flag ${status === 'broken' ? 'bad' : 'warn'}` }, status), ' ',
+    h('a', { href: fileHref(slug, l.source_path) }, l.source_path), l.line ? `:${l.line}` : '',
+    ' → ', h('code', {}, l.written));
+  const paths = (list) => h('ul', { class: 'plain columns' }, list.map((p) => h('li', {}, h('a', { href: fileHref(slug, p) }, p))));
+  replace(body,
+    h('p', {}, `${plural(report.links, 'link')} in the draft.`),
+    h('section', { id: 'broken' }, h('h2', {}, `Broken (${report.broken.length})`),
+      report.broken.length ? h('ul', { class: 'plain' }, report.broken.map((l) => linkItem(l, 'broken'))) : h('p', { class: 'muted' }, 'No broken links.')),
+    report.ambiguous.length ? h('section', {}, h('h2', {}, `Ambiguous (${report.ambiguous.length})`), h('ul', { class: 'plain' }, report.ambiguous.map((l) => linkItem(l, 'ambiguous')))) : null,
+    report.malformed.length ? h('section', {}, h('h2', {}, `Malformed XML (${report.malformed.length})`),
+      h('ul', { class: 'plain' }, report.malformed.map((m) => h('li', {}, h('a', { href: fileHref(slug, m.path) }, m.path), ' ', h('span', { class: 'muted' }, m.problems?.map((p) => p.message).join('; ') || ''))))) : null,
+    h('section', {}, h('h2', {}, `Orphans (${report.orphans.length})`), report.orphans.length ? paths(report.orphans) : h('p', { class: 'muted' }, 'None.')),
+    h('section', {}, h('h2', {}, `Not linked by any unit (${report.unlinked.length})`), report.unlinked.length ? paths(report.unlinked) : h('p', { class: 'muted' }, 'None.')));
+}

@@ -1,0 +1,79 @@
+// `/`: every collection as a card; an empty store offers the sample course.
+
+import { h, replace, when, plural } from '../dom.js';
+import { api, collectionPath } from '../api.js';
+
+function count(label, value, attr, extra = {}) {
+  return h('div', { class: 'count', ...extra },
+    h('dt', {}, label),
+    h('dd', { [`data-${attr}`]: '', ...(value === null ? { 'aria-busy': 'true' } : {}) }, value === null ? '…' : value.toLocaleString()));
+}
+
+function card(c) {
+  const broken = count('broken links', null, 'broken');
+  const el = h('li', { class: 'card', dataset: { slug: c.slug } },
+    h('h2', {}, h('a', { class: 'card-link', href: `/c/${encodeURIComponent(c.slug)}` }, c.title || c.slug)),
+    h('p', { class: 'slug' }, h('code', {}, c.slug)),
+    c.description ? h('p', { class: 'description' }, c.description) : null,
+    h('dl', { class: 'counts' },
+      count('units', c.units, 'units'),
+      count('assets', c.assets, 'assets'),
+      count('draft changes', c.draft_changes, 'draft-changes', c.draft_changes ? { class: 'count pending' } : {}),
+      broken),
+    h('p', { class: 'published' },
+      c.latest_version
+        ? ['Version ', h('strong', {}, c.latest_version), ' published ', when(c.latest_published_at)]
+        : h('span', { class: 'muted' }, 'Never published')));
+  // The link report walks the whole collection: fill it in after painting.
+  api(collectionPath(c.slug, '/links?broken=true')).then((report) => {
+    const dd = broken.querySelector('dd');
+    dd.textContent = report.broken.length.toLocaleString();
+    dd.removeAttribute('aria-busy');
+    if (report.broken.length) broken.classList.add('bad');
+  }).catch(() => { broken.querySelector('dd').textContent = '?'; });
+  return el;
+}
+
+export async function render(ctx) {
+  ctx.crumbs([{ label: 'Collections', href: '/' }]);
+  document.title = 'Collections · Blockstore';
+  const first = await api('/collections?page_size=100');
+  const list = h('ul', { class: 'cards' }, first.results.map(card));
+  let next = first.next;
+  const more = h('button', { class: 'more', hidden: !next }, 'Show more collections');
+  more.addEventListener('click', async () => {
+    more.disabled = true;
+    const page = await api(next.replace(/^\/api\/v1/, ''));
+    list.append(...page.results.map(card));
+    next = page.next;
+    more.hidden = !next;
+    more.disabled = false;
+  });
+  if (first.count === 0) {
+    const seed = h('button', { id: 'seed', class: 'primary' }, 'Load the sample course');
+    const status = h('p', { role: 'status' });
+    seed.addEventListener('click', async () => {
+      seed.disabled = true;
+      status.textContent = 'Loading the sample course and library…';
+      try {
+        await api('/seed', { method: 'POST' });
+        ctx.refresh();
+      } catch (e) {
+        status.textContent = e.message;
+        seed.disabled = false;
+      }
+    });
+    replace(ctx.main,
+      h('h1', { tabindex: -1 }, 'Collections'),
+      h('section', { id: 'empty-state', class: 'empty' },
+        h('h2', {}, 'No collections yet'),
+        h('p', {}, 'Load the bundled sample course (two published versions, links and assets) and its question library to look around, or import your own OLX export with ',
+          h('code', {}, 'blockstore import DIR'), ' or ', h('code', {}, 'blockstore sync SLUG DIR'), '.'),
+        seed, status));
+  } else {
+    replace(ctx.main,
+      h('h1', { tabindex: -1 }, 'Collections ', h('span', { class: 'muted small' }, plural(first.count, 'collection'))),
+      list, more);
+  }
+  return { onEvent: (type) => type !== 'lagged' };
+}

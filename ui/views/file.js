@@ -1,0 +1,202 @@
+// `/c/SLUG/f/PATH[?v=draft|N][&diff=A..B][&layout=split|unified]`: one unit
+// or asset. Its content (highlighted source, or a preview: image, video with
+// seeking, audio, PDF, and HTML/SVG only inside a sandboxed frame without
+// same-origin), its metadata, its versions, a diff between any two of its
+// states, and the links it makes and receives, each a click away.
+
+import { h, replace, when, bytes, plural, query } from '../dom.js';
+import { api, collectionPath, encPath, enc, rawText, rawUrl, mediaUrl } from '../api.js';
+import { codeBlock, languageOf } from '../highlight.js';
+import { diffTable } from '../diff.js';
+import { fileHref } from './collection.js';
+
+/** Larger text files are offered as a download instead of shown. */
+const TEXT_LIMIT = 2 * 1024 * 1024;
+
+const stateLabel = (v) => (v === 'draft' ? 'draft' : `version ${v}`);
+
+function isText(path, media) {
+  return /^text\/|xml|json|javascript|x-sh|yaml|csv|srt|vtt/.test(media) || /\.(xml|html?|txt|md|json|js|css|srt|vtt|csv|ya?ml|py)$/i.test(path);
+}
+
+function previewOf(slug, file, version) {
+  const media = file.media_type;
+  const label = `Preview of ${file.path}`;
+  if (media === 'image/svg+xml' || /html/.test(media)) {
+    // Stored HTML/SVG may carry scripts: a sandboxed frame (no allow-same-origin,
+    // no scripts) on a response that is itself `sandbox`ed by its CSP.
+    return h('iframe', { class: 'preview', sandbox: '', title: label, src: rawUrl(slug, file.path, version), referrerpolicy: 'no-referrer' });
+  }
+  if (media.startsWith('image/')) {
+    const img = h('img', { class: 'preview', alt: label });
+    mediaUrl(slug, file.path, version).then((u) => { img.src = u; });
+    return img;
+  }
+  if (media.startsWith('video/')) {
+    const video = h('video', { class: 'preview', controls: true, preload: 'metadata', 'aria-label': label });
+    mediaUrl(slug, file.path, version).then((u) => { video.src = u; });
+    return video;
+  }
+  if (media.startsWith('audio/')) {
+    const audio = h('audio', { class: 'preview', controls: true, preload: 'metadata', 'aria-label': label });
+    mediaUrl(slug, file.path, version).then((u) => { audio.src = u; });
+    return audio;
+  }
+  if (media === 'application/pdf') {
+    return h('iframe', { class: 'preview pdf', title: label, src: rawUrl(slug, file.path, version) });
+  }
+  return null;
+}
+
+async function contentSection(slug, file, version) {
+  const language = languageOf(file.path, file.media_type);
+  const preview = previewOf(slug, file, version);
+  const raw = h('a', { href: rawUrl(slug, file.path, version), target: '_blank', rel: 'noopener' }, 'Raw');
+  const parts = [];
+  if (isText(file.path, file.media_type)) {
+    const text = await rawText(slug, file.path, version, TEXT_LIMIT);
+    parts.push(text === null
+      ? h('p', { class: 'muted' }, `This file is ${bytes(file.size)}: too large to show here. `, raw)
+      : codeBlock(text, language, `Source of ${file.path}`));
+  }
+  if (preview && /html/.test(file.media_type)) {
+    // An HTML page: source first, rendered preview (sandboxed) on request.
+    const box = h('div', { class: 'preview-box', hidden: true }, preview);
+    const toggle = h('button', { 'aria-expanded': 'false', onclick: () => {
+      box.hidden = !box.hidden;
+      toggle.setAttribute('aria-expanded', String(!box.hidden));
+      toggle.textContent = box.hidden ? 'Show rendered preview' : 'Hide rendered preview';
+    } }, 'Show rendered preview');
+    parts.push(h('p', {}, toggle, ' ', h('span', { class: 'muted small' }, 'Rendered in a sandbox: scripts do not run.')), box);
+  } else if (preview) {
+    parts.unshift(h('div', { class: 'preview-box' }, preview));
+  }
+  if (!parts.length) parts.push(h('p', { class: 'muted' }, `${file.media_type}, ${bytes(file.size)}: no preview. `, raw));
+  return h('section', { class: 'content', 'aria-label': 'Content' },
+    h('div', { class: 'section-head' }, h('h2', {}, stateLabel(version) === 'draft' ? 'Content (draft)' : `Content (${stateLabel(version)})`), raw),
+    parts);
+}
+
+function linkItem(slug, link, direction) {
+  const r = link.resolution || {};
+  const status = r.status || 'broken';
+  const other = direction === 'out' ? r.path : link.source_path;
+  const target = direction === 'out'
+    ? (status === 'resolved' && other
+      ? h('a', { href: fileHref(slug, other) }, other)
+      : status === 'external' && r.path
+        ? h('a', { href: fileHref(r.collection, r.path) }, `${r.collection}: ${r.path}`)
+        : status === 'ambiguous'
+          ? ['one of ', (r.paths || []).map((p, i) => [i ? ', ' : '', h('a', { href: fileHref(slug, p) }, p)])]
+          : h('code', {}, link.written))
+    : h('a', { href: fileHref(slug, link.source_path) }, link.source_path);
+  return h('li', { class: `link ${status}`, dataset: { status } },
+    h('span', { class: `badge link-${link.kind}` }, link.kind), ' ', target,
+    direction === 'out' && status !== 'resolved' ? [' ', h('span', { class: `flag ${status === 'broken' ? 'bad' : 'warn'}` }, status)] : null,
+    direction === 'out' ? h('span', { class: 'muted small' }, ` line ${link.line}`) : h('span', { class: 'muted small' }, ` line ${link.line}: `, h('code', {}, link.written)));
+}
+
+export async function render(ctx) {
+  const { slug, path } = ctx.params;
+  const version = ctx.search.get('v') || 'draft';
+  const diffParam = ctx.search.get('diff');
+  const layout = ctx.search.get('layout') === 'split' ? 'split' : 'unified';
+  const [summary, file, history] = await Promise.all([
+    api(collectionPath(slug)),
+    api(collectionPath(slug, `/files/${encPath(path)}${query({ version })}`)),
+    api(collectionPath(slug, `/history/${encPath(path)}`)).catch(() => null),
+  ]);
+  const base = `/c/${enc(slug)}`;
+  const name = path.split('/').pop();
+  document.title = `${name} · ${summary.title || slug} · Blockstore`;
+  ctx.crumbs([{ label: 'Collections', href: '/' }, { label: summary.title || slug, href: base },
+    ...path.split('/').map((part, i, all) => ({ label: part, href: i < all.length - 1 ? `${base}/files` : null }))]);
+
+  // The states this path has: its published versions' collection versions, and the draft.
+  const versions = history?.versions || [];
+  const states = [];
+  const hasDraft = versions.some((v) => v.number === null);
+  if (hasDraft || !versions.length) states.push('draft');
+  for (const v of versions) if (v.published_in) states.push(String(v.published_in));
+  if (!states.includes('draft')) states.unshift('draft');
+
+  // Diff: `?diff=A..B`; the selects default to the last two states.
+  let diffFrom = states[1] || 'draft';
+  let diffTo = states[0] || 'draft';
+  let diffSection = null;
+  if (diffParam) {
+    const m = diffParam.match(/^(draft|latest|\d+)\.\.(draft|latest|\d+)$/);
+    if (!m) throw new Error(`diff=${diffParam}: use A..B with version numbers or draft, e.g. 1..draft`);
+    [, diffFrom, diffTo] = m;
+    const answer = await api(collectionPath(slug, `/diff${query({ from: diffFrom, to: diffTo, path })}`));
+    const layoutLink = (l) => h('a', { href: `${fileHref(slug, path, { v: version === 'draft' ? null : version, diff: diffParam, layout: l === 'unified' ? null : l })}`, dataset: { layout: l }, 'aria-current': l === layout ? 'true' : null }, l === 'split' ? 'Side by side' : 'Unified');
+    diffSection = h('section', { class: 'diff-section', 'aria-label': 'Diff' },
+      h('div', { class: 'section-head' },
+        h('h2', {}, `Changes from ${stateLabel(diffFrom)} to ${stateLabel(diffTo)}`),
+        h('div', { class: 'segmented' }, layoutLink('unified'), layoutLink('split')),
+        h('a', { href: fileHref(slug, path, { v: version === 'draft' ? null : version }) }, 'Close diff')),
+      diffTable(answer.diff, languageOf(path, file.media_type), layout, `Changes to ${path}`));
+  }
+  const pick = (id, label, value) => h('label', {}, label, ' ',
+    h('select', { id, name: id }, states.map((s) => h('option', { value: s, selected: s === value }, stateLabel(s)))));
+  const diffForm = h('form', { class: 'compare', onsubmit: (e) => {
+    e.preventDefault();
+    const from = e.target.querySelector('#diff-from').value;
+    const to = e.target.querySelector('#diff-to').value;
+    ctx.navigate(fileHref(slug, path, { v: version === 'draft' ? null : version, diff: `${from}..${to}`, layout: layout === 'split' ? 'split' : null }));
+  } }, pick('diff-from', 'Compare', diffFrom), pick('diff-to', 'with', diffTo), h('button', { id: 'show-diff', type: 'submit' }, 'Show diff'));
+
+  const versionList = h('ol', { class: 'versions', 'aria-label': 'Versions' },
+    versions.map((v, i) => {
+      const state = v.number === null ? 'draft' : String(v.published_in ?? v.number);
+      const previous = versions[i + 1];
+      const prevState = previous ? (previous.number === null ? 'draft' : String(previous.published_in ?? previous.number)) : null;
+      return h('li', { dataset: { version: state }, 'aria-current': state === version ? 'true' : null },
+        h('a', { href: fileHref(slug, path, { v: state === 'draft' ? null : state }) },
+          v.number === null ? 'Draft' : `v${v.number}`),
+        v.published_in ? h('span', { class: 'muted small' }, ` in collection version ${v.published_in}`) : null,
+        ' ', v.hash ? h('span', { class: 'muted small' }, bytes(v.size)) : h('span', { class: 'flag bad' }, 'deleted'),
+        v.path !== path ? h('span', { class: 'muted small' }, ` as ${v.path}`) : null,
+        ' ', when(v.created_at),
+        prevState && v.hash ? [' ', h('a', { class: 'small diff-link', href: fileHref(slug, path, { diff: `${prevState}..${state}` }) }, 'diff')] : null,
+        v.problems?.length ? h('span', { class: 'flag bad', title: v.problems.map((p) => `${p.line}:${p.column} ${p.message}`).join('\n') }, 'malformed') : null);
+    }));
+  const revisions = history?.revisions || [];
+
+  const meta = h('dl', { class: 'meta' },
+    h('dt', {}, 'uuid'), h('dd', { 'data-uuid': '' }, h('code', {}, file.uuid)),
+    h('dt', {}, 'kind'), h('dd', {}, file.kind),
+    h('dt', {}, 'hash'), h('dd', { 'data-hash': '' }, h('code', {}, file.hash)),
+    h('dt', {}, 'size'), h('dd', { 'data-size': '' }, `${bytes(file.size)} (${file.size.toLocaleString()} bytes)`),
+    h('dt', {}, 'type'), h('dd', {}, file.media_type),
+    h('dt', {}, 'version'), h('dd', {}, file.version === null ? 'draft (unpublished)' : `v${file.version}`),
+    h('dt', {}, 'created'), h('dd', {}, when(file.created_at)),
+    h('dt', {}, 'versions'), h('dd', {}, String(versions.filter((v) => v.number !== null).length)));
+
+  const content = diffSection ? null : await contentSection(slug, file, version);
+  const broken = file.links.filter((l) => l.resolution?.status === 'broken').length;
+  replace(ctx.main,
+    h('header', { class: 'page-head' },
+      h('div', { class: 'title-row' },
+        h('h1', { tabindex: -1 }, h('span', { class: `badge ${file.kind}` }, file.kind), ' ', name),
+        h('div', { class: 'actions' },
+          h('a', { id: 'graph-link', class: 'button', href: `${base}/graph/${encPath(path)}` }, 'Links picture'))),
+      h('p', { class: 'facts' }, h('code', {}, path), ' · ', stateLabel(version),
+        version !== 'draft' ? [' · ', h('a', { href: fileHref(slug, path) }, 'see the draft')] : null)),
+    h('div', { class: 'columns-2' },
+      h('div', { class: 'primary-col' }, diffSection, content, diffForm),
+      h('aside', { class: 'side-col', 'aria-label': 'Details' },
+        h('section', {}, h('h2', {}, 'Metadata'), meta),
+        h('section', {}, h('h2', {}, 'Versions'), versions.length ? versionList : h('p', { class: 'muted' }, 'No history.'),
+          revisions.length ? h('details', {}, h('summary', {}, plural(revisions.length, 'draft revision')),
+            h('ul', { class: 'plain small' }, revisions.map((r) => h('li', {}, when(r.created_at), ` ${r.source}, ${r.hash ? bytes(r.size) : 'deleted'}`)))) : null),
+        h('section', {}, h('h2', {}, `Links out (${file.links.length})`, broken ? h('span', { class: 'flag bad' }, `${broken} broken`) : null),
+          file.links.length ? h('ul', { id: 'links-out', class: 'plain links' }, file.links.map((l) => linkItem(slug, l, 'out'))) : h('p', { class: 'muted', id: 'links-out' }, 'None.')),
+        h('section', {}, h('h2', {}, `Links in (${file.incoming.length})`),
+          file.incoming.length ? h('ul', { id: 'links-in', class: 'plain links' }, file.incoming.map((l) => linkItem(slug, l, 'in'))) : h('p', { class: 'muted', id: 'links-in' }, 'Nothing links here.')))));
+  return {
+    onEvent: (type, data) => type === 'store.changed'
+      || (data?.collection === summary.slug && (type !== 'draft.changed' || (data.paths || []).length === 0 || data.paths.some((p) => p === path || file.links.some((l) => l.resolution?.path === p) || file.incoming.some((l) => l.source_path === p))))
+      || (data?.collection === summary.slug && type === 'draft.changed' && (data.paths || []).length > 50),
+  };
+}
