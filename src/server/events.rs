@@ -20,7 +20,7 @@ pub(crate) fn routes() -> Router<AppState> {
     Router::new().route("/events", get(events))
 }
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "server", responses((status = 200, description = "Server-sent events: `event:` is the type (draft.changed, collection.published, collection.reverted, collection.created, collection.deleted, gc.finished, or lagged), `data:` the Event as JSON", content_type = "text/event-stream", body = Event), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/events", tag = "server", responses((status = 200, description = "Server-sent events: `event:` is the type (draft.changed, collection.published, collection.reverted, collection.created, collection.deleted, gc.finished, store.changed (another process committed), or lagged), `data:` the Event as JSON", content_type = "text/event-stream", body = Event), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody)))]
 pub(crate) async fn events(
     axum::extract::State(state): axum::extract::State<AppState>,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {

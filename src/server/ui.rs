@@ -93,7 +93,7 @@ pub(crate) async fn asset(Path((id, file)): Path<(String, String)>) -> Response 
         .first_raw()
         .map(|m| match m {
             // Module scripts must be served as JavaScript.
-            "application/javascript" => "text/javascript; charset=utf-8",
+            "application/javascript" | "text/javascript" => "text/javascript; charset=utf-8",
             "text/css" => "text/css; charset=utf-8",
             other => other,
         })

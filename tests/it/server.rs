@@ -311,7 +311,7 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
     }
 }
 
-const API: &str = "/api/v1";
+pub const API: &str = "/api/v1";
 
 /// A small PNG (1x1), as an image asset.
 const PNG: &[u8] = &[
@@ -1224,7 +1224,7 @@ fn the_openapi_document_is_valid_and_covers_every_endpoint() {
             "{r} resolves"
         );
     }
-    // DESIGN.md's endpoints, each with its methods.
+    // DESIGN.md's endpoints, each with its methods, and the UI's two.
     let design: &[(&str, &[&str])] = &[
         ("/api/v1/health", &["get"]),
         ("/api/v1/collections", &["get", "post"]),
@@ -1254,6 +1254,9 @@ fn the_openapi_document_is_valid_and_covers_every_endpoint() {
         ("/api/v1/gc", &["post"]),
         ("/api/v1/events", &["get"]),
         ("/api/v1/openapi.json", &["get"]),
+        // What the UI added: the empty state's seeding and the lazy file tree.
+        ("/api/v1/seed", &["post"]),
+        ("/api/v1/collections/{c}/folders", &["get"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (path, methods) in design {
