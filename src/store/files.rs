@@ -648,7 +648,9 @@ impl Store {
     }
 
     /// The files of a collection state that `query` selects, sorted by path;
-    /// cached while the index does not change.
+    /// cached while the index does not change. A narrowed query (kind,
+    /// direct, contains) filters the cached listing of its prefix, so a file
+    /// tree's folders and files, and each search, read the index once.
     fn listing(&self, key: &str, at: At, query: &FileQuery) -> Result<Listing> {
         let conn = self.conn();
         let (cid, collection) = Store::find_collection(&conn, key)?;
@@ -657,27 +659,48 @@ impl Store {
             .prepare_cached("PRAGMA data_version")?
             .query_row([], |r| r.get(0))?;
         let token = (data_version, conn.total_changes());
-        let listing_key = ListingKey {
+        let listing_key = |query: &FileQuery| ListingKey {
             cid,
             state,
             query: query.clone(),
         };
-        if let Some(listing) = self.listings.get(&listing_key, token) {
+        if let Some(listing) = self.listings.get(&listing_key(query), token) {
             return Ok(listing);
         }
-        let mut files = tree(&conn, cid, state)?;
+        let base_query = FileQuery {
+            prefix: query.prefix.clone(),
+            ..FileQuery::default()
+        };
+        let base = match self.listings.get(&listing_key(&base_query), token) {
+            Some(base) => base,
+            None => {
+                let mut files = tree(&conn, cid, state)?;
+                files.retain(|f| f.path.starts_with(&query.prefix));
+                let base = std::sync::Arc::new(files);
+                self.listings
+                    .put(listing_key(&base_query), token, base.clone());
+                base
+            }
+        };
         drop(conn);
+        if *query == base_query {
+            return Ok(base);
+        }
         let needle = query.contains.as_deref().map(str::to_lowercase);
-        files.retain(|f| {
-            f.path.starts_with(&query.prefix)
-                && query.kind.is_none_or(|k| f.kind == k)
-                && (!query.direct || !f.path[query.prefix.len()..].contains('/'))
-                && needle
-                    .as_deref()
-                    .is_none_or(|n| f.path.to_lowercase().contains(n))
-        });
+        let files: Vec<FileEntry> = base
+            .iter()
+            .filter(|f| {
+                query.kind.is_none_or(|k| f.kind == k)
+                    && (!query.direct || !f.path[query.prefix.len()..].contains('/'))
+                    && needle
+                        .as_deref()
+                        .is_none_or(|n| f.path.to_lowercase().contains(n))
+            })
+            .cloned()
+            .collect();
         let listing = std::sync::Arc::new(files);
-        self.listings.put(listing_key, token, listing.clone());
+        self.listings
+            .put(listing_key(query), token, listing.clone());
         Ok(listing)
     }
 
@@ -1142,7 +1165,7 @@ type ChangeToken = (i64, u64);
 type Listing = std::sync::Arc<Vec<FileEntry>>;
 
 /// Listings kept at once (each of a 100,000-file collection is ~25 MB).
-const LISTINGS_KEPT: usize = 4;
+const LISTINGS_KEPT: usize = 6;
 
 impl ListingCache {
     fn get(&self, key: &ListingKey, token: ChangeToken) -> Option<Listing> {
