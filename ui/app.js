@@ -194,5 +194,15 @@ function restartEvents() {
     });
 }
 
+// A page kept in the back/forward cache must not hold its event stream open:
+// browsers allow six connections per host, and each cached page would keep one.
+window.addEventListener('pagehide', () => { stopEvents?.(); stopEvents = null; });
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted) {
+    restartEvents();
+    show({ refresh: true });
+  }
+});
+
 restartEvents();
 show();

@@ -6,6 +6,7 @@ mod common;
 
 mod architecture;
 mod archive;
+mod browser;
 mod cli;
 mod crash;
 mod demo;
@@ -17,3 +18,4 @@ mod seed;
 mod server;
 mod store;
 mod sync;
+mod ui;

@@ -17,6 +17,25 @@ export const fileHref = (slug, path, params = {}) =>
 // The last outline read per collection, for the search box's display names.
 const outlines = new Map();
 
+/**
+ * path -> {name, type} of a collection's blocks, from its draft outline
+ * (read once per view; empty for collections too large for an outline).
+ */
+export async function blockNames(slug, units) {
+  let outline = outlines.get(slug);
+  if (!outline && units <= OUTLINE_DEFAULT_LIMIT) {
+    outline = await api(collectionPath(slug, '/outline?version=draft')).catch(() => null);
+  }
+  const names = new Map();
+  const walk = (node) => {
+    if (node.path && node.display_name && !names.has(node.path)) names.set(node.path, { name: node.display_name, type: node.block_type });
+    node.children?.forEach(walk);
+  };
+  outline?.roots.forEach(walk);
+  outline?.orphans.forEach(walk);
+  return names;
+}
+
 export async function render(ctx) {
   const { slug } = ctx.params;
   const summary = await api(collectionPath(slug));
@@ -225,7 +244,7 @@ async function outlineTab(ctx, summary, body) {
 
 function folderRow(ctx, slug, folder) {
   const button = h('button', { class: 'toggle', 'aria-expanded': 'false', 'aria-label': `Open folder ${folder.path}` });
-  const label = h('button', { class: 'folder-name', tabindex: -1, 'aria-hidden': 'true' }, folder.name + '/');
+  const label = h('span', { class: 'folder-name' }, folder.name + '/');
   const li = h('li', { class: 'row folder', role: 'treeitem', 'aria-expanded': 'false', dataset: { path: folder.path } },
     h('div', { class: 'node-row' }, button, label, h('span', { class: 'muted small' }, ` ${plural(folder.files, 'file')}`)));
   let loaded = false;
@@ -240,8 +259,11 @@ function folderRow(ctx, slug, folder) {
     const group = li.querySelector(':scope > ul');
     if (group) group.hidden = !open;
   };
-  button.addEventListener('click', toggle);
-  label.addEventListener('click', toggle);
+  // The whole row opens the folder; the toggle is the keyboard's way in.
+  li.querySelector('.node-row').addEventListener('click', (e) => {
+    if (e.target.closest('a')) return;
+    toggle();
+  });
   return li;
 }
 
@@ -251,7 +273,7 @@ function fileRow(slug, f) {
     h('div', { class: 'node-row' }, h('span', { class: 'toggle-space', 'aria-hidden': 'true' }),
       h('a', { href: fileHref(slug, f.path) }, name),
       h('span', { class: `badge ${f.kind}` }, f.kind),
-      f.version === null ? h('span', { class: 'flag pending' }, 'new') : null,
+      f.version === null ? h('span', { class: 'flag pending', title: 'Changed in the draft, not published yet' }, 'draft') : null,
       h('span', { class: 'muted small size' }, f.media_type)));
 }
 

@@ -7,7 +7,7 @@
 
 import { h, svg, replace, plural } from '../dom.js';
 import { api, collectionPath, encPath, enc } from '../api.js';
-import { fileHref } from './collection.js';
+import { fileHref, blockNames } from './collection.js';
 
 const W = 230;
 const H = 46;
@@ -20,7 +20,7 @@ function nodeOf(slug, { key, path, label, sub, cls }) {
   const box = [
     svg('rect', { width: W, height: H, rx: 8, class: 'box' }),
     svg('text', { x: 12, y: 19, class: 'label' }, label.length > 30 ? label.slice(0, 29) + '…' : label),
-    svg('text', { x: 12, y: 35, class: 'sub' }, sub.length > 36 ? '…' + sub.slice(-35) : sub),
+    svg('text', { x: 12, y: 35, class: 'sub' }, sub.length > 38 ? sub.slice(0, 37) + '…' : sub),
     svg('title', {}, path || label),
   ];
   const g = svg('g', { class: `node ${cls}`, dataset: { path: path || '', key } },
@@ -32,11 +32,6 @@ function nodeOf(slug, { key, path, label, sub, cls }) {
   return g;
 }
 
-function describe(path) {
-  const parts = path.split('/');
-  return { label: parts.pop(), folder: parts.join('/') + (parts.length ? '/' : '') };
-}
-
 export async function render(ctx) {
   const { slug, path } = ctx.params;
   const [summary, file] = await Promise.all([
@@ -45,6 +40,15 @@ export async function render(ctx) {
   ]);
   const base = `/c/${enc(slug)}`;
   const title = summary.title || slug;
+  // Boxes show display names where the outline has them, file names otherwise.
+  const names = await blockNames(summary.slug, summary.units);
+  const describe = (p) => {
+    const parts = p.split('/');
+    const file = parts.pop();
+    const folder = parts.join('/') + (parts.length ? '/' : '');
+    const block = names.get(p);
+    return block ? { label: block.name, folder: `${block.type} · ${file}` } : { label: file, folder };
+  };
   const me = describe(path);
   document.title = `Links of ${me.label} · ${title} · Blockstore`;
   ctx.crumbs([{ label: 'Collections', href: '/' }, { label: title, href: base }, { label: me.label, href: fileHref(slug, path) }, { label: 'Links picture' }]);
@@ -56,11 +60,18 @@ export async function render(ctx) {
     if (seen.has('in:' + l.source_path)) continue;
     seen.add('in:' + l.source_path);
     const d = describe(l.source_path);
-    parents.push({ key: 'in:' + l.source_path, path: l.source_path, label: d.label, sub: `${l.kind} link from ${d.folder}`, cls: 'parent' });
+    parents.push({ key: 'in:' + l.source_path, path: l.source_path, label: d.label, sub: `${l.kind} · ${d.folder}`, cls: 'parent' });
   }
   const blocks = [];
   const assets = [];
-  for (const l of file.links) {
+  // An html block's assets are in its body file: follow `body` links one hop,
+  // so the picture shows them (and their broken targets) too.
+  const bodies = file.links.filter((l) => l.kind === 'body' && l.resolution?.status === 'resolved');
+  const bodyLinks = await Promise.all(bodies.map((l) =>
+    api(collectionPath(slug, `/files/${encPath(l.resolution.path)}?version=draft`))
+      .then((d) => d.links.filter((x) => x.kind === 'static').map((x) => ({ ...x, via: l.resolution.path })))
+      .catch(() => [])));
+  for (const l of [...file.links, ...bodyLinks.flat()]) {
     const r = l.resolution || {};
     const target = r.status === 'resolved' ? r.path : null;
     const key = 'out:' + (target || `${r.status}:${l.written}`);
@@ -76,6 +87,7 @@ export async function render(ctx) {
     } else {
       node = { key, path: null, label: l.written, sub: `${l.kind} · ${r.status === 'ambiguous' ? 'ambiguous' : 'broken: not in the draft'}`, cls: r.status === 'ambiguous' ? 'ambiguous' : 'broken' };
     }
+    node.via = l.via ? 'out:' + l.via : null;
     (isAsset ? assets : blocks).push(node);
   }
   const columns = [parents, [{ key: 'me', path, label: me.label, sub: `${file.kind} · ${me.folder}`, cls: 'center' }], blocks, assets].filter((c, i) => i === 1 || c.length);
@@ -99,7 +111,10 @@ export async function render(ctx) {
   };
   const edges = [];
   for (const p of parents) edges.push(edge(position.get(p.key), center, 'in'));
-  for (const n of [...blocks, ...assets]) edges.push(edge(center, position.get(n.key), n.cls));
+  for (const n of [...blocks, ...assets]) {
+    const from = (n.via && position.get(n.via)) || center;
+    edges.push(edge(from, position.get(n.key), n.cls));
+  }
   const picture = svg('svg', {
     class: 'graph', viewBox: `0 0 ${width} ${height}`, width, height, role: 'group',
     'aria-label': `Links of ${path}: ${plural(parents.length, 'parent')}, ${plural(blocks.length, 'linked block')}, ${plural(assets.length, 'asset')}`,

@@ -1,0 +1,345 @@
+//! Browser UI figures, in a real headless Chromium (Debian's `chromium` and
+//! `chromium-driver`, driven over WebDriver by the browser tests' harness)
+//! against the release binary:
+//!
+//! 1. **A usable collection view of 100,000 units**: a `gen_olx` course of
+//!    100,000 units imported and published, `/c/big` opened in a fresh tab;
+//!    the time from the navigation's start to the UI's `bs:painted` mark (its
+//!    first view's content painted), and to the largest contentful paint.
+//!    Median of 10 loads with an empty HTTP cache (a first visit) and of 10
+//!    with a warm one.
+//! 2. **The demo course's outline fully rendered**: `/c/demo/outline`, the
+//!    same measures (needs `../shared`'s demo course; skipped without it).
+//! 3. **The UI's payload on a first load**: the page plus every resource that
+//!    is not `/api/` (each URL once), as `decodedBodySize` (before any
+//!    compression) and `transferSize`, from Resource Timing; with the size of
+//!    all of `ui/`.
+//!
+//! `cargo bench --bench ui [-- --loads N --units N --work DIR]`. Prints a
+//! Markdown table on stdout, progress on stderr. Nothing is asserted and no target
+//! is set yet; without Chromium every figure is reported as skipped.
+
+use serde_json::Value;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ExitCode, Stdio};
+
+mod common;
+use common::*;
+
+#[path = "../tests/it/browser/harness.rs"]
+mod harness;
+use harness::Browser;
+
+struct Options {
+    loads: usize,
+    units: u64,
+    work: PathBuf,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        loads: 10,
+        units: 100_000,
+        work: std::env::temp_dir().join("blockstore-bench-ui"),
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = |name: &str| {
+            args.next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or(format!("{name} N"))
+        };
+        match arg.as_str() {
+            "--loads" => options.loads = number("--loads")?.max(1) as usize,
+            "--units" => options.units = number("--units")?,
+            "--work" => options.work = args.next().ok_or("--work DIR")?.into(),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let options = match options() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!(
+                "usage: cargo bench --bench ui -- [--loads N] [--units N] [--work DIR] ({e})"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let mut report = Report::default();
+    if !harness::available() {
+        eprintln!(
+            "skipped: no {} / {} (apt-get install chromium chromium-driver)",
+            harness::CHROMIUM,
+            harness::CHROMEDRIVER
+        );
+        for (figure, what) in [
+            (1, "100,000-unit collection: navigation → bs:painted"),
+            (2, "demo course outline: navigation → bs:painted"),
+            (3, "UI payload on a first load"),
+        ] {
+            report.add(figure, what, "–", "no Chromium", Verdict::Skipped);
+        }
+        println!("{}", report.markdown());
+        return ExitCode::SUCCESS;
+    }
+    let bins = find_bins();
+    let _ = fs::remove_dir_all(&options.work);
+    fs::create_dir_all(&options.work).expect("a work dir");
+    eprintln!("machine: {}", machine(&options.work));
+
+    // The stores: a generated course, and the demo course when it is here.
+    let data = options.work.join("data");
+    let tree = options.work.join("big");
+    eprintln!("generating {} units", thousands(options.units));
+    bins.gen(&tree, options.units, options.units / 100);
+    eprintln!("importing them as `big`");
+    run(bins.bs(&data).arg("import").arg(&tree).args([
+        "--collection",
+        "big",
+        "--publish",
+        "-m",
+        "bench",
+    ]));
+    let _ = fs::remove_dir_all(&tree);
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/openedx-demo-course/demo-course/course");
+    let have_demo = demo.is_dir();
+    if have_demo {
+        run(bins.bs(&data).arg("import").arg(&demo).args([
+            "--collection",
+            "demo",
+            "--publish",
+            "-m",
+            "bench",
+        ]));
+    }
+
+    let server = Serving::start(&bins, &data);
+    let b = Browser::launch(&server.url);
+    eprintln!("chromium on {}", server.url);
+
+    // 1. The big collection (its files tab: over 10,000 units).
+    let big = loads(&b, "/c/big", "collection", options.loads);
+    report_loads(
+        &mut report,
+        1,
+        &format!("{}-unit collection `/c/big`", thousands(options.units)),
+        &big,
+    );
+    b.screenshot("bench-big");
+
+    // 2. The demo course's outline.
+    if have_demo {
+        let outline = loads(&b, "/c/demo/outline", "collection", options.loads);
+        report_loads(
+            &mut report,
+            2,
+            "demo course outline `/c/demo/outline`",
+            &outline,
+        );
+    } else {
+        report.add(
+            2,
+            "demo course outline",
+            "–",
+            "no ../shared fixture",
+            Verdict::Skipped,
+        );
+    }
+
+    // 3. The payload of a first visit.
+    let page = if have_demo { "/c/demo" } else { "/c/big" };
+    b.fresh_tab();
+    clear_cache(&b);
+    b.goto(page);
+    b.wait_ready("collection");
+    let payload = b.js("const own = e => !new URL(e.name).pathname.startsWith('/api/');\
+         const seen = new Set(); const once = e => !seen.has(e.name) && seen.add(e.name);\
+         const all = [...performance.getEntriesByType('navigation'), ...performance.getEntriesByType('resource').filter(own)].filter(once);\
+         return {files: all.length, decoded: all.reduce((s, e) => s + e.decodedBodySize, 0),\
+                 transfer: all.reduce((s, e) => s + e.transferSize, 0),\
+                 names: all.map(e => new URL(e.name).pathname + ' ' + e.decodedBodySize)};");
+    let decoded = payload["decoded"].as_u64().unwrap_or(0);
+    let transfer = payload["transfer"].as_u64().unwrap_or(0);
+    let files = payload["files"].as_u64().unwrap_or(0);
+    eprintln!("first-load files: {:#}", payload["names"]);
+    let ui_dir = dir_size(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui"));
+    report.info(
+        3,
+        format!("UI payload of a first load of `{page}` ({files} files, before compression)"),
+        format!(
+            "{} decoded, {} transferred (all of ui/: {})",
+            kb(decoded),
+            kb(transfer),
+            kb(ui_dir)
+        ),
+    );
+
+    drop(b);
+    drop(server);
+    println!("{}", report.markdown());
+    println!(
+        "machine: {}; load average after: {}",
+        machine(&options.work),
+        loadavg()
+    );
+    let _ = fs::remove_dir_all(&options.work);
+    ExitCode::SUCCESS
+}
+
+/// One load's figures, in milliseconds from the navigation's start.
+struct Load {
+    painted: f64,
+    lcp: Option<f64>,
+}
+
+/// `loads` cold loads (an empty HTTP cache, a fresh tab) and as many warm
+/// ones (a fresh tab, the cache kept) of `url`.
+fn loads(b: &Browser, url: &str, view: &str, loads: usize) -> (Vec<Load>, Vec<Load>) {
+    let mut cold = Vec::new();
+    let mut warm = Vec::new();
+    for round in 0..loads * 2 {
+        let is_cold = round % 2 == 0;
+        b.fresh_tab();
+        if is_cold {
+            clear_cache(b);
+        }
+        b.goto(url);
+        b.wait_ready(view);
+        let painted = b
+            .wait_js(
+                "the bs:painted mark",
+                "const m = performance.getEntriesByName('bs:painted'); \
+                 return m.length ? m[0].startTime - performance.getEntriesByType('navigation')[0].startTime : null;",
+            )
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        let lcp = b
+            .js_async(
+                "const done = arguments[arguments.length - 1]; let last = null;\
+                 try { new PerformanceObserver(l => { const e = l.getEntries(); last = e[e.length - 1].startTime; })\
+                       .observe({type: 'largest-contentful-paint', buffered: true}); } catch (e) {}\
+                 setTimeout(() => done(last), 200);",
+            )
+            .as_f64();
+        eprintln!(
+            "  {url} {}: painted {painted:.0} ms, LCP {}",
+            if is_cold { "cold" } else { "warm" },
+            lcp.map_or("–".into(), |l| format!("{l:.0} ms"))
+        );
+        let load = Load { painted, lcp };
+        if is_cold {
+            cold.push(load);
+        } else {
+            warm.push(load);
+        }
+    }
+    (cold, warm)
+}
+
+fn report_loads(
+    report: &mut Report,
+    figure: u8,
+    what: &str,
+    (cold, warm): &(Vec<Load>, Vec<Load>),
+) {
+    let ms = |loads: &[Load], lcp: bool| {
+        let values: Vec<f64> = loads
+            .iter()
+            .filter_map(|l| if lcp { l.lcp } else { Some(l.painted) })
+            .map(|v| v / 1000.0)
+            .collect();
+        if values.is_empty() {
+            "–".to_string()
+        } else {
+            secs(median(&values))
+        }
+    };
+    report.info(
+        figure,
+        format!(
+            "{what}: navigation → bs:painted, median of {} cold loads",
+            cold.len()
+        ),
+        format!("{} (LCP {})", ms(cold, false), ms(cold, true)),
+    );
+    report.info(
+        figure,
+        format!(
+            "{what}: the same, {} warm loads (HTTP cache kept)",
+            warm.len()
+        ),
+        format!("{} (LCP {})", ms(warm, false), ms(warm, true)),
+    );
+}
+
+/// Empties the browser's HTTP cache (a first visit's conditions).
+fn clear_cache(b: &Browser) {
+    if b.try_cdp("Network.clearBrowserCache", serde_json::json!({}))
+        .is_err()
+    {
+        eprintln!("warning: the browser cache could not be cleared");
+    }
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{:.1} KB", bytes as f64 / 1000.0)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            total += dir_size(&path);
+        } else if let Ok(meta) = entry.metadata() {
+            total += meta.len();
+        }
+    }
+    total
+}
+
+/// `blockstore serve` on port 0; stopped on drop.
+struct Serving {
+    child: Child,
+    url: String,
+}
+
+impl Serving {
+    fn start(bins: &Bins, data: &Path) -> Serving {
+        let mut child = bins
+            .bs(data)
+            .args(["--json", "serve", "--addr", "127.0.0.1:0"])
+            .env("RUST_LOG", "warn")
+            .env_remove("BLOCKSTORE_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("blockstore serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let info: Value = serde_json::from_str(&line).expect("serve prints its URL line");
+        let url = info["url"]
+            .as_str()
+            .expect("a url")
+            .trim_end_matches('/')
+            .to_string();
+        Serving { child, url }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,897 @@
+//! The browser UI in a real headless Chromium (Debian's `chromium` and
+//! `chromium-driver`), driven over WebDriver: the real binary seeded and
+//! serving on 127.0.0.1 port 0, one chromedriver and one browser session per
+//! test. Skipped with a reason where the browser or the demo fixture is
+//! missing; a failure under `CI`. Screenshots of the main views go to the
+//! repository's `target/ui-screenshots/`.
+//!
+//! The tests follow the UI's DOM contract: `body[data-ready=VIEW]` once a
+//! view is rendered, and the ids, classes and data attributes named below.
+
+mod harness;
+
+use crate::common::*;
+use crate::server::{Resp, Server};
+use harness::{js_str, Browser};
+use serde_json::{json, Value};
+use std::path::Path;
+
+const API: &str = "/api/v1";
+
+/// A seeded store served by the real binary, and a browser on it. Fields
+/// drop in order: the browser first, then the server, then the temp dir.
+struct Ui {
+    b: Browser,
+    server: Server,
+    /// The seeded collection's slug (empty for an empty store).
+    slug: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Whether the browser can run here (skips with a reason, fails under CI).
+fn browser_available() -> bool {
+    machine_can(
+        "run Chromium over WebDriver (needs /usr/bin/chromium and /usr/bin/chromedriver: \
+         apt-get install chromium chromium-driver)",
+        harness::available(),
+    )
+}
+
+impl Ui {
+    /// The demo course seeded (published as version 1) with `blockstore seed
+    /// --from`, served, and a browser; `None` (skipped) without Chromium or
+    /// the shared fixture.
+    fn demo() -> Option<Ui> {
+        if !browser_available() {
+            return None;
+        }
+        let course = demo_course()?;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let seeded = cli_json(&data, &["seed", "--from", course.to_str().unwrap()]);
+        let slug = seeded["collections"][0]["collection"]
+            .as_str()
+            .expect("seed names the collection it loaded")
+            .to_string();
+        Some(Ui::serve(dir, &data, slug))
+    }
+
+    /// An empty store, served, and a browser.
+    fn empty() -> Option<Ui> {
+        if !browser_available() {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        Some(Ui::serve(dir, &data, String::new()))
+    }
+
+    fn serve(dir: tempfile::TempDir, data: &Path, slug: String) -> Ui {
+        let server = Server::start_in(data, &[]);
+        let b = Browser::launch(&format!("http://{}", server.addr));
+        Ui {
+            b,
+            server,
+            slug,
+            _dir: dir,
+        }
+    }
+
+    /// `/api/v1/collections/{slug}/{rest}`.
+    fn api(&self, rest: &str) -> String {
+        format!("{API}/collections/{}/{rest}", self.slug)
+    }
+
+    /// Writes `bytes` to the draft of `path` through the REST API.
+    #[track_caller]
+    fn put(&self, path: &str, bytes: &[u8]) -> Value {
+        let resp = self.server.put(&self.api(&format!("raw/{path}")), bytes);
+        assert!(
+            resp.status == 200 || resp.status == 201,
+            "PUT {path}: {} {}",
+            resp.status,
+            resp.text()
+        );
+        resp.json()
+    }
+
+    /// The draft bytes of `path`.
+    #[track_caller]
+    fn raw(&self, path: &str) -> Vec<u8> {
+        let resp = self.server.get(&self.api(&format!("raw/{path}")));
+        assert_eq!(resp.status, 200, "GET raw {path}: {}", resp.text());
+        resp.body
+    }
+
+    /// Publishes the drafts; returns the new collection version's number.
+    #[track_caller]
+    fn publish(&self, message: &str) -> i64 {
+        let report = self
+            .server
+            .json("POST", &self.api("publish"), json!({ "message": message }))
+            .expect(201);
+        report["number"]
+            .as_i64()
+            .expect("publish names its version")
+    }
+
+    #[track_caller]
+    fn get_json(&self, rest: &str) -> Value {
+        self.server.get(&self.api(rest)).expect(200)
+    }
+
+    /// The links of `path` (`out` or `in`).
+    fn links(&self, path: &str, direction: &str) -> Vec<Value> {
+        self.get_json(&format!("links?path={path}&direction={direction}"))["links"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every file path under `prefix` in the draft.
+    fn paths(&self, prefix: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut page = 1;
+        loop {
+            let listing =
+                self.get_json(&format!("files?prefix={prefix}&page_size=1000&page={page}"));
+            out.extend(
+                listing["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|f| f["path"].as_str().unwrap().to_string()),
+            );
+            if listing["next"].is_null() {
+                return out;
+            }
+            page += 1;
+        }
+    }
+
+    /// An html block of the course outline whose body shows a resolved image
+    /// asset: (`html/ID.xml`, `html/ID.html`, `static/....png`), the first
+    /// in path order.
+    fn html_unit_with_image(&self) -> (String, String, String) {
+        let paths = self.paths("html/");
+        for body in paths.iter().filter(|p| p.ends_with(".html")) {
+            let xml = format!("{}.xml", body.trim_end_matches(".html"));
+            if !paths.contains(&xml) {
+                continue;
+            }
+            let image = self.links(body, "out").into_iter().find_map(|link| {
+                let target = link["resolution"]["path"].as_str()?;
+                let image = [".png", ".jpg", ".jpeg", ".gif"]
+                    .iter()
+                    .any(|ext| target.to_ascii_lowercase().ends_with(ext));
+                (link["kind"] == "static" && link["resolution"]["status"] == "resolved" && image)
+                    .then(|| target.to_string())
+            });
+            let Some(image) = image else { continue };
+            if self.parent(&xml).is_some() {
+                return (xml, body.clone(), image);
+            }
+        }
+        panic!("the demo course has an html block whose body shows an image");
+    }
+
+    /// The outline parent of `path`: the source of its incoming `child` link.
+    fn parent(&self, path: &str) -> Option<String> {
+        self.links(path, "in").into_iter().find_map(|link| {
+            (link["kind"] == "child")
+                .then(|| link["source_path"].as_str().map(str::to_string))
+                .flatten()
+        })
+    }
+
+    /// `path`'s outline ancestors, the root first.
+    fn ancestors(&self, path: &str) -> Vec<String> {
+        let mut chain = Vec::new();
+        let mut at = path.to_string();
+        while let Some(parent) = self.parent(&at) {
+            if chain.contains(&parent) || chain.len() > 32 {
+                break;
+            }
+            chain.push(parent.clone());
+            at = parent;
+        }
+        chain.reverse();
+        chain
+    }
+
+    /// Opens `path` and waits for `view`.
+    #[track_caller]
+    fn open(&self, path: &str, view: &str) {
+        self.b.goto(path);
+        self.b.wait_ready(view);
+    }
+
+    /// In the outline, expands `target`'s ancestors (root first, each only
+    /// when collapsed) until its node link shows, then clicks it.
+    #[track_caller]
+    fn click_outline_node(&self, target: &str) {
+        let chain = self.ancestors(target);
+        let probe = "const [chain, target] = arguments;\
+            const node = p => document.querySelector('li.node[data-path=\"' + CSS.escape(p) + '\"]');\
+            const shown = e => !!e && e.getClientRects().length > 0;\
+            const t = node(target);\
+            if (t && shown(t.querySelector('a.node-link'))) return {done: true};\
+            for (const p of chain) {\
+              const li = node(p);\
+              const toggle = li && li.querySelector('button.toggle');\
+              if (shown(toggle) && toggle.getAttribute('aria-expanded') === 'false') return {expand: p};\
+            }\
+            return {};";
+        let args = vec![json!(chain), json!(target)];
+        self.b
+            .wait_for(&format!("the outline node {target:?} to show"), |b| {
+                let step = b.js_with(probe, args.clone());
+                if step["done"] == true {
+                    return Some(());
+                }
+                if let Some(p) = step["expand"].as_str() {
+                    let node = format!("li.node[data-path={}]", js_str(p));
+                    b.click(&format!("{node} button.toggle"));
+                    b.wait_js(
+                        &format!("{p} to expand"),
+                        &format!(
+                            "const t = document.querySelector({}); \
+                             return !t || t.getAttribute('aria-expanded') === 'true';",
+                            js_str(&format!("{node} button.toggle"))
+                        ),
+                    );
+                }
+                None
+            });
+        self.b.navigate("file", |b| {
+            b.click(&format!(
+                "li.node[data-path={}] a.node-link",
+                js_str(target)
+            ))
+        });
+    }
+}
+
+/// The digits of `text` as a number ("1,234 units" is 1234).
+fn number(text: &str) -> u64 {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("a number in {text:?}"))
+}
+
+/// `[name=value]` as a CSS attribute selector (the value quoted).
+fn attr_is(name: &str, value: &str) -> String {
+    format!("[{name}={}]", js_str(value))
+}
+
+/// The value shown by a `[data-NAME]` element: its attribute when it has a
+/// value, else its text.
+fn data_value(b: &Browser, scope: &str, name: &str) -> String {
+    let css = format!("{scope} [data-{name}]");
+    b.wait_css(&css);
+    b.js(&format!(
+        "const e = document.querySelector({}); \
+         const a = e.getAttribute({}); \
+         return (a && a.length ? a + ' ' : '') + e.textContent.trim();",
+        js_str(&css),
+        js_str(&format!("data-{name}"))
+    ))
+    .as_str()
+    .unwrap_or_default()
+    .to_string()
+}
+
+/// The text of the element with `data-NAME` under `scope`, as a number.
+fn data_number(b: &Browser, scope: &str, name: &str) -> u64 {
+    let css = format!("{scope} [data-{name}]");
+    number(&b.text(&css))
+}
+
+// ---------------------------------------------------------------------------
+// 1. Clicking through: collections, outline, a unit, its diff, a linked asset,
+//    and back.
+
+#[test]
+fn click_through_collections_outline_unit_diff_asset_and_back() {
+    let Some(ui) = Ui::demo() else { return };
+    let b = &ui.b;
+    let (xml, body, image) = ui.html_unit_with_image();
+
+    // A second version of the unit, through the API.
+    let original = String::from_utf8(ui.raw(&xml)).unwrap();
+    let edited = if original.contains("display_name=\"") {
+        original.replacen("display_name=\"", "display_name=\"Edited in v2: ", 1)
+    } else {
+        format!("{original}\n<!-- edited in v2 -->\n")
+    };
+    assert_ne!(original, edited);
+    ui.put(&xml, edited.as_bytes());
+    assert_eq!(ui.publish("Second version for the browser test"), 2);
+
+    // Collections: the card and its figures.
+    ui.open("/", "collections");
+    let card = format!(".card{}", attr_is("data-slug", &ui.slug));
+    b.wait_css(&card);
+    let summary = ui
+        .server
+        .get(&format!("{API}/collections/{}", ui.slug))
+        .expect(200);
+    assert_eq!(
+        data_number(b, &card, "units"),
+        summary["units"].as_u64().unwrap()
+    );
+    assert_eq!(
+        data_number(b, &card, "assets"),
+        summary["assets"].as_u64().unwrap()
+    );
+    assert_eq!(data_number(b, &card, "draft-changes"), 0);
+    let broken = ui.get_json("links?broken=true");
+    let broken_count = broken["broken"].as_array().map_or(0, Vec::len) as u64;
+    assert_eq!(data_number(b, &card, "broken"), broken_count);
+    assert_eq!(
+        b.attr(&format!("{card} a.card-link"), "href").as_deref(),
+        Some(format!("/c/{}", ui.slug).as_str())
+    );
+    b.screenshot("collections");
+
+    // The collection opens on its outline (fewer than 10,000 units).
+    b.navigate("collection", |b| b.click(&format!("{card} a.card-link")));
+    assert!(
+        b.location().starts_with(&format!("/c/{}", ui.slug)),
+        "{}",
+        b.location()
+    );
+    b.wait_css("ul.outline li.node[data-path][data-block-type]");
+    assert!(b.exists("nav.tabs a[data-tab=\"outline\"]"));
+    assert!(!b.text("h1").is_empty(), "the collection has a title");
+    b.screenshot("outline");
+
+    // Down the outline to the html block.
+    ui.click_outline_node(&xml);
+    assert_eq!(b.location(), format!("/c/{}/f/{xml}", ui.slug));
+    let code = b.text("pre.code");
+    assert!(
+        code.contains("Edited in v2") || code.contains("edited in v2"),
+        "the file view shows the draft (= version 2): {code}"
+    );
+    let detail = ui.get_json(&format!("files/{xml}"));
+    assert!(data_value(b, "dl.meta", "uuid").contains(detail["uuid"].as_str().unwrap()));
+    assert!(data_value(b, "dl.meta", "hash").contains(detail["hash"].as_str().unwrap()));
+    b.wait_css("dl.meta [data-size]");
+    b.wait_css("ol.versions li[data-version=\"1\"]");
+    b.wait_css("ol.versions li[data-version=\"2\"]");
+    b.screenshot("unit");
+
+    // Its diff between versions 1 and 2.
+    b.select("select#diff-from", "1");
+    b.select("select#diff-to", "2");
+    b.navigate("file", |b| b.click("button#show-diff"));
+    assert!(
+        b.location().contains("diff=1..2"),
+        "show-diff navigates to ?diff=1..2: {}",
+        b.location()
+    );
+    b.wait_css(".diff tr.add");
+    b.wait_css(".diff tr.del");
+    let added = b.js("return [...document.querySelectorAll('.diff tr.add')].map(r => r.textContent).join('\\n');");
+    assert!(
+        added.as_str().unwrap().contains("dited in v2"),
+        "the added lines are version 2's: {added}"
+    );
+    b.screenshot("diff");
+    for layout in ["split", "unified"] {
+        b.navigate("file", |b| b.click(&format!("a[data-layout=\"{layout}\"]")));
+        // Unified is the default: only split is named in the URL.
+        assert_eq!(
+            b.location().contains("layout=split"),
+            layout == "split",
+            "{}",
+            b.location()
+        );
+        b.wait_css(".diff tr.add");
+    }
+    let diff_location = b.location();
+
+    // The block's body, then the image its body shows.
+    let to_file = |path: &str| {
+        format!(
+            "ul#links-out li.link[data-status=\"resolved\"] a[href*={}]",
+            js_str(&format!("/f/{path}"))
+        )
+    };
+    b.navigate("file", |b| b.click(&to_file(&body)));
+    assert_eq!(b.location(), format!("/c/{}/f/{body}", ui.slug));
+    b.wait_css("ul#links-in li.link");
+    b.navigate("file", |b| b.click(&to_file(&image)));
+    assert_eq!(b.location(), format!("/c/{}/f/{image}", ui.slug));
+    b.wait_js(
+        "the image preview to load",
+        "const i = document.querySelector('img.preview'); return !!i && i.complete && i.naturalWidth > 0;",
+    );
+    b.screenshot("asset");
+
+    // Back: the body, then the diff, each rendered again.
+    b.navigate("file", |b| b.back());
+    assert_eq!(b.location(), format!("/c/{}/f/{body}", ui.slug));
+    b.wait_css("pre.code");
+    b.navigate("file", |b| b.back());
+    assert_eq!(b.location(), diff_location);
+    b.wait_css(".diff tr.add");
+    b.assert_no_js_errors();
+}
+
+// ---------------------------------------------------------------------------
+// 2. Publishing from the UI.
+
+#[test]
+fn publish_from_the_ui_shows_the_new_version_in_the_timeline() {
+    let Some(ui) = Ui::demo() else { return };
+    let b = &ui.b;
+    let (_, body, _) = ui.html_unit_with_image();
+    let mut bytes = ui.raw(&body);
+    bytes.extend_from_slice(b"\n<p>A draft change to publish from the browser.</p>\n");
+    ui.put(&body, &bytes);
+
+    ui.open(&format!("/c/{}", ui.slug), "collection");
+    b.wait_js(
+        "one draft change in the header",
+        "const e = document.querySelector('[data-draft-changes]'); return !!e && e.textContent.replace(/\\D/g, '') === '1';",
+    );
+
+    // Search finds the file by part of its path and opens it; back returns.
+    let stem = body.trim_start_matches("html/").trim_end_matches(".html");
+    let fragment = &stem[..stem.len().min(10)];
+    b.type_into("input#search", fragment);
+    let hit = format!("#search-results a[href*={}]", js_str(&format!("/f/{body}")));
+    b.wait_css(&hit);
+    b.navigate("file", |b| b.click(&hit));
+    assert_eq!(b.location(), format!("/c/{}/f/{body}", ui.slug));
+    b.navigate("collection", |b| b.back());
+    assert_eq!(b.location(), format!("/c/{}", ui.slug));
+
+    // The files tab, a folder opened.
+    b.navigate("collection", |b| b.click("nav.tabs a[data-tab=\"files\"]"));
+    b.wait_css("#file-tree .row[data-path]");
+    // A folder opens from its toggle (its name works too).
+    b.click("#file-tree .row.folder[data-path^=\"html\"] button.toggle");
+    b.wait_css(&format!("#file-tree .row{} a", attr_is("data-path", &body)));
+    b.screenshot("files");
+
+    // Publish with a message.
+    let message = "Published from the browser test";
+    b.click("button#publish");
+    b.wait_js(
+        "the publish dialog to open",
+        "const d = document.querySelector('dialog#publish-dialog'); return !!d && d.open;",
+    );
+    b.type_into("textarea#publish-message", message);
+    b.click("button#publish-confirm");
+    b.wait_js(
+        "the publish dialog to close",
+        "const d = document.querySelector('dialog#publish-dialog'); return !d || !d.open;",
+    );
+
+    // The timeline shows version 2 with its message.
+    if !b.exists("ol.timeline") {
+        b.navigate("collection", |b| {
+            b.click("nav.tabs a[data-tab=\"history\"]")
+        });
+    }
+    b.wait_css("ol.timeline li[data-version=\"2\"]");
+    assert!(b
+        .text("ol.timeline li[data-version=\"2\"]")
+        .contains(message));
+    b.wait_css("ol.timeline li[data-version=\"1\"]");
+    b.wait_js(
+        "no draft changes left in the header",
+        "const e = document.querySelector('[data-draft-changes]'); return !!e && e.textContent.replace(/\\D/g, '') === '0';",
+    );
+    let versions = ui.get_json("versions");
+    assert_eq!(versions["count"], 2);
+    let latest = versions["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["number"] == 2)
+        .expect("version 2 is listed")
+        .clone();
+    assert_eq!(latest["message"], message);
+    b.screenshot("history");
+
+    // The version's page lists what changed.
+    b.navigate("version", |b| {
+        b.click("ol.timeline li[data-version=\"2\"] a")
+    });
+    assert_eq!(b.location(), format!("/c/{}/v/2", ui.slug));
+    let change = format!(
+        "ul.changes li[data-status]{} a",
+        attr_is("data-path", &body)
+    );
+    b.wait_css(&change);
+    assert_eq!(b.count("ul.changes li[data-status]"), 1);
+    b.screenshot("version");
+    b.assert_no_js_errors();
+}
+
+// ---------------------------------------------------------------------------
+// 3. Live updates from the event stream.
+
+#[test]
+fn an_api_change_appears_live_without_navigation() {
+    let Some(ui) = Ui::demo() else { return };
+    let b = &ui.b;
+    let (xml, body, _) = ui.html_unit_with_image();
+
+    // A file view: its source changes in place.
+    ui.open(&format!("/c/{}/f/{body}", ui.slug), "file");
+    b.wait_css("pre.code");
+    b.js("window.__bsSamePage = true;");
+    let location = b.location();
+    let marker = "Changed live through the API";
+    let mut bytes = ui.raw(&body);
+    bytes.extend_from_slice(format!("\n<p>{marker}</p>\n").as_bytes());
+    ui.put(&body, &bytes);
+    b.wait_js(
+        "the file view to show the new source",
+        &format!(
+            "const c = document.querySelector('pre.code'); return !!c && c.textContent.includes({});",
+            js_str(marker)
+        ),
+    );
+    b.wait_js(
+        "#live-notice to say what happened",
+        "const n = document.querySelector('#live-notice'); return !!n && n.textContent.trim().length > 0;",
+    );
+    assert_eq!(
+        b.js("return document.querySelector('#live-notice').getAttribute('role');"),
+        "status"
+    );
+    assert_eq!(
+        b.js("return window.__bsSamePage === true;"),
+        true,
+        "no reload"
+    );
+    assert_eq!(b.location(), location, "no navigation");
+
+    // The collection's header counts drafts as they happen.
+    ui.open(&format!("/c/{}", ui.slug), "collection");
+    b.wait_js(
+        "one draft change",
+        "const e = document.querySelector('[data-draft-changes]'); return !!e && e.textContent.replace(/\\D/g, '') === '1';",
+    );
+    b.js("window.__bsSamePage = true;");
+    let original = String::from_utf8(ui.raw(&xml)).unwrap();
+    ui.put(&xml, format!("{original}\n<!-- live -->\n").as_bytes());
+    b.wait_js(
+        "two draft changes, live",
+        "const e = document.querySelector('[data-draft-changes]'); return !!e && e.textContent.replace(/\\D/g, '') === '2';",
+    );
+    assert_eq!(
+        b.js("return window.__bsSamePage === true;"),
+        true,
+        "no reload"
+    );
+    b.assert_no_js_errors();
+}
+
+// ---------------------------------------------------------------------------
+// 4. Broken links, and the links picture.
+
+#[test]
+fn a_broken_link_is_marked_and_drawn() {
+    let Some(ui) = Ui::demo() else { return };
+    let b = &ui.b;
+    let (_, _, image) = ui.html_unit_with_image();
+    let name = image.trim_start_matches("static/");
+    ui.put(
+        "html/broken_demo.xml",
+        br#"<html filename="broken_demo" display_name="Broken demo"/>"#,
+    );
+    ui.put(
+        "html/broken_demo.html",
+        format!(
+            "<p>Fine: <img src=\"/static/{name}\"/></p>\n\
+             <p>Broken: <img src=\"/static/no-such-image.png\"/></p>\n"
+        )
+        .as_bytes(),
+    );
+
+    ui.open(&format!("/c/{}/f/html/broken_demo.html", ui.slug), "file");
+    let broken = "ul#links-out li.link[data-status=\"broken\"]";
+    b.wait_css(broken);
+    assert_eq!(b.count(broken), 1);
+    assert!(b.text(broken).contains("no-such-image.png"));
+    b.wait_css("ul#links-out li.link[data-status=\"resolved\"] a");
+    b.wait_css("ul#links-in li.link");
+
+    // The picture around it: the file in the middle, the missing target
+    // marked, every node a link.
+    b.navigate("graph", |b| b.click("a#graph-link"));
+    assert_eq!(
+        b.location(),
+        format!("/c/{}/graph/html/broken_demo.html", ui.slug)
+    );
+    b.wait_css("svg.graph g.node.center[data-path=\"html/broken_demo.html\"]");
+    b.wait_css("svg.graph g.node.broken");
+    b.wait_css(&format!("svg.graph g.node{}", attr_is("data-path", &image)));
+    b.wait_css("svg.graph g.node[data-path=\"html/broken_demo.xml\"]");
+    b.screenshot("graph");
+    b.navigate("file", |b| {
+        b.click(&format!(
+            "svg.graph g.node{} a",
+            attr_is("data-path", &image)
+        ))
+    });
+    assert_eq!(b.location(), format!("/c/{}/f/{image}", ui.slug));
+
+    // The collection's link report names it too.
+    ui.open(&format!("/c/{}/links", ui.slug), "collection");
+    b.wait_js(
+        "the link report to list the broken reference",
+        "return document.body.innerText.includes('no-such-image.png');",
+    );
+    b.assert_no_js_errors();
+}
+
+// ---------------------------------------------------------------------------
+// 5. Stored HTML and SVG never run in the UI's origin.
+
+#[test]
+fn stored_html_and_svg_never_run_in_the_uis_origin() {
+    let Some(ui) = Ui::demo() else { return };
+    let b = &ui.b;
+    let evil = br#"<!doctype html><html><head><title>evil</title></head><body><p>evil asset</p>
+<script>
+try { parent.document.title = 'pwned'; } catch (e) {}
+try { top.document.title = 'pwned'; } catch (e) {}
+try { top.localStorage.setItem('pwned', '1'); } catch (e) {}
+try { parent.localStorage.setItem('pwned', '1'); } catch (e) {}
+try { localStorage.setItem('pwned', '1'); } catch (e) {}
+try { document.cookie = 'pwned=1; path=/'; } catch (e) {}
+try { top.location.hash = 'pwned'; } catch (e) {}
+document.documentElement.dataset.ran = 'yes';
+</script></body></html>"#;
+    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><script>
+try { parent.document.title = 'pwned'; } catch (e) {}
+try { top.localStorage.setItem('pwned', '1'); } catch (e) {}
+try { document.cookie = 'pwned=1; path=/'; } catch (e) {}
+</script><rect width="40" height="40" fill="red"/></svg>"#;
+    let body = br#"<p>An html body with active content.</p>
+<script>document.title = 'pwned'; localStorage.setItem('pwned', '1');</script>
+<img src="x" onerror="document.title = 'pwned'">"#;
+    ui.put("static/evil.html", evil);
+    ui.put("static/evil.svg", svg);
+    ui.put("html/evil_body.html", body);
+
+    // The raw bytes carry their own sandbox, for any client.
+    for path in ["static/evil.html", "static/evil.svg", "html/evil_body.html"] {
+        let raw: Resp = ui.server.get(&ui.api(&format!("raw/{path}")));
+        assert_eq!(raw.status, 200);
+        assert_eq!(raw.header("x-content-type-options"), Some("nosniff"));
+        let csp = raw.header("content-security-policy").unwrap_or_default();
+        assert!(csp.contains("sandbox"), "{path}: CSP {csp:?}");
+    }
+    let page = ui.server.get(&format!("/c/{}/f/static/evil.html", ui.slug));
+    assert_eq!(page.status, 200);
+    assert!(page.header("content-security-policy").is_some());
+
+    ui.open(&format!("/c/{}", ui.slug), "collection");
+    b.js("localStorage.setItem('bs-sentinel', 'kept');");
+    // The UI names each view in the title; the pages try to set "pwned".
+    let untouched = |b: &Browser, after: &str| {
+        let title = b.js("return document.title;");
+        assert!(
+            !title.as_str().unwrap_or_default().contains("pwned"),
+            "title {title}, after {after}"
+        );
+        assert_eq!(
+            b.js("return localStorage.getItem('pwned');"),
+            Value::Null,
+            "localStorage, after {after}"
+        );
+        assert_eq!(
+            b.js("return localStorage.getItem('bs-sentinel');"),
+            "kept",
+            "localStorage, after {after}"
+        );
+        assert!(
+            !b.js("return document.cookie;")
+                .as_str()
+                .unwrap_or_default()
+                .contains("pwned"),
+            "cookie, after {after}"
+        );
+        assert!(!b.location().contains("pwned"), "location, after {after}");
+    };
+
+    // The HTML asset's preview: a sandboxed frame without the UI's origin.
+    ui.open(&format!("/c/{}/f/static/evil.html", ui.slug), "file");
+    let sandbox = b
+        .attr("iframe.preview", "sandbox")
+        .expect("the preview frame has a sandbox attribute");
+    assert!(
+        !sandbox.contains("allow-same-origin"),
+        "sandbox={sandbox:?}"
+    );
+    let ran = b.in_frame("iframe.preview", |b| {
+        b.wait_js(
+            "the preview document to load",
+            "return document.readyState === 'complete';",
+        );
+        b.js("return document.documentElement.dataset.ran || null;")
+    });
+    eprintln!("the evil page's script ran in its sandbox: {ran}");
+    untouched(b, "the HTML preview");
+    b.screenshot("asset-html-sandboxed");
+
+    // The SVG: an image, or a sandboxed frame likewise.
+    ui.open(&format!("/c/{}/f/static/evil.svg", ui.slug), "file");
+    b.wait_css("img.preview, iframe.preview");
+    if b.exists("iframe.preview") {
+        let sandbox = b.attr("iframe.preview", "sandbox").expect("a sandbox");
+        assert!(
+            !sandbox.contains("allow-same-origin"),
+            "sandbox={sandbox:?}"
+        );
+        b.in_frame("iframe.preview", |b| {
+            b.wait_js(
+                "the SVG to load",
+                "return document.readyState === 'complete';",
+            );
+        });
+    } else {
+        b.wait_js(
+            "the SVG image to load",
+            "const i = document.querySelector('img.preview'); return !!i && i.complete;",
+        );
+    }
+    untouched(b, "the SVG preview");
+
+    // An HTML unit is source: escaped text, never markup.
+    ui.open(&format!("/c/{}/f/html/evil_body.html", ui.slug), "file");
+    let code = b.text("pre.code");
+    assert!(code.contains("<script>document.title"), "{code}");
+    assert!(code.contains("onerror="), "{code}");
+    assert_eq!(
+        b.count("pre.code script, pre.code img"),
+        0,
+        "no live elements"
+    );
+    untouched(b, "the HTML unit's source");
+
+    // Even opened directly, the raw asset is an opaque origin.
+    b.goto(&ui.api("raw/static/evil.html"));
+    b.wait_js(
+        "the raw page to load",
+        "return document.readyState === 'complete';",
+    );
+    ui.open(&format!("/c/{}", ui.slug), "collection");
+    untouched(b, "opening the raw asset itself");
+    b.assert_no_js_errors();
+}
+
+// ---------------------------------------------------------------------------
+// 6. Deep links and reloads.
+
+#[test]
+fn deep_links_and_reloads_render_every_view() {
+    let Some(ui) = Ui::demo() else { return };
+    let b = &ui.b;
+    let (xml, _, _) = ui.html_unit_with_image();
+    let original = String::from_utf8(ui.raw(&xml)).unwrap();
+    ui.put(&xml, format!("{original}\n<!-- v2 -->\n").as_bytes());
+    assert_eq!(ui.publish("v2"), 2);
+    ui.put(
+        &xml,
+        format!("{original}\n<!-- v2 -->\n<!-- draft -->\n").as_bytes(),
+    );
+
+    let s = &ui.slug;
+    let changed = format!("ul.changes li[data-status]{}", attr_is("data-path", &xml));
+    let cases = [
+        (
+            format!("/c/{s}/f/{xml}?diff=1..draft"),
+            "file",
+            ".diff tr.add".to_string(),
+        ),
+        (
+            format!("/c/{s}/f/{xml}?diff=1..2&layout=split"),
+            "file",
+            ".diff tr.add".to_string(),
+        ),
+        (
+            format!("/c/{s}/f/{xml}?v=1"),
+            "file",
+            "ol.versions li[data-version=\"draft\"]".to_string(),
+        ),
+        (format!("/c/{s}/v/2"), "version", changed.clone()),
+        (
+            format!("/c/{s}/diff?from=1&to=draft"),
+            "diff",
+            changed.clone(),
+        ),
+        (
+            format!("/c/{s}/outline"),
+            "collection",
+            "ul.outline li.node".to_string(),
+        ),
+        (
+            format!("/c/{s}/files"),
+            "collection",
+            "#file-tree .row".to_string(),
+        ),
+        (
+            format!("/c/{s}/history"),
+            "collection",
+            "ol.timeline li[data-version=\"2\"]".to_string(),
+        ),
+        (
+            format!("/c/{s}/links"),
+            "collection",
+            "nav.tabs a[data-tab=\"links\"]".to_string(),
+        ),
+        (
+            format!("/c/{s}/graph/{xml}"),
+            "graph",
+            format!("svg.graph g.node.center{}", attr_is("data-path", &xml)),
+        ),
+        (
+            "/".to_string(),
+            "collections",
+            format!(".card{}", attr_is("data-slug", s)),
+        ),
+    ];
+    for (url, view, shows) in &cases {
+        ui.open(url, view);
+        b.wait_css(shows);
+        b.reload();
+        b.wait_ready(view);
+        b.wait_css(shows);
+        assert_eq!(&b.location(), url, "the URL survives a reload");
+        b.assert_no_js_errors();
+    }
+    // The file at version 1 shows version 1's bytes.
+    ui.open(&format!("/c/{s}/f/{xml}?v=1"), "file");
+    let code = b.text("pre.code");
+    assert!(!code.contains("<!-- v2 -->"), "{code}");
+    ui.open(&format!("/c/{s}/f/{xml}?diff=1..draft"), "file");
+    b.wait_css(".diff tr.add");
+
+    // The same view in the dark.
+    if b.color_scheme("dark") {
+        b.reload();
+        b.wait_ready("file");
+        b.wait_css(".diff tr.add");
+        assert_eq!(
+            b.js("return matchMedia('(prefers-color-scheme: dark)').matches;"),
+            true
+        );
+        b.screenshot("dark");
+    } else {
+        eprintln!("skipped dark.png: chromedriver refused Emulation.setEmulatedMedia");
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 7. The empty store.
+
+#[test]
+fn an_empty_store_offers_the_sample_and_seeds_it() {
+    let Some(ui) = Ui::empty() else { return };
+    let b = &ui.b;
+    ui.open("/", "collections");
+    b.wait_css("#empty-state button#seed");
+    assert_eq!(b.count(".card"), 0);
+    b.screenshot("empty");
+    b.click("button#seed");
+    b.wait_css(".card[data-slug=\"BlockstoreX.OLX101.2026\"] a.card-link");
+    b.wait_css(".card[data-slug=\"BlockstoreX.OLXQuestions\"]");
+    assert!(!b.exists("#empty-state"), "the empty state is gone");
+    let collections = ui.server.get(&format!("{API}/collections")).expect(200);
+    assert_eq!(collections["count"], 2);
+    b.navigate("collection", |b| {
+        b.click(".card[data-slug=\"BlockstoreX.OLX101.2026\"] a.card-link")
+    });
+    b.assert_no_js_errors();
+}
