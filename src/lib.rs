@@ -23,5 +23,17 @@ pub mod cli;
 
 pub use store::{Error, Result, Store};
 
+/// The data dir used when none is given (no `--data-dir`, no
+/// `BLOCKSTORE_DATA_DIR`): the platform's data dir from `directories`,
+/// `~/.local/share/blockstore` on Linux. One rule, so the CLI and the desktop
+/// shell open the same store by default.
+pub fn default_data_dir() -> Result<std::path::PathBuf> {
+    directories::ProjectDirs::from("", "", "blockstore")
+        .map(|dirs| dirs.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            Error::Invalid("no home directory to put the data dir in; pass --data-dir DIR".into())
+        })
+}
+
 /// This build's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

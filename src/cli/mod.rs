@@ -181,11 +181,7 @@ fn data_dir(flag: Option<PathBuf>) -> crate::Result<PathBuf> {
     if let Some(dir) = flag {
         return Ok(dir);
     }
-    directories::ProjectDirs::from("", "", "blockstore")
-        .map(|dirs| dirs.data_dir().to_path_buf())
-        .ok_or_else(|| {
-            Error::Invalid("no home directory to put the data dir in; pass --data-dir DIR".into())
-        })
+    crate::default_data_dir()
 }
 
 /// Splits `SLUG:PATH` (the path may itself contain ':').

@@ -184,7 +184,7 @@ export async function render(ctx) {
       h('p', { class: 'facts' }, h('code', {}, path), ' · ', stateLabel(version),
         version !== 'draft' ? [' · ', h('a', { href: fileHref(slug, path) }, 'see the draft')] : null)),
     h('div', { class: 'columns-2' },
-      h('div', { class: 'primary-col' }, diffSection, content, diffForm),
+      h('div', { class: 'primary-col' }, diffSection, content, isText(path, file.media_type) ? diffForm : null),
       h('aside', { class: 'side-col', 'aria-label': 'Details' },
         h('section', {}, h('h2', {}, 'Metadata'), meta),
         h('section', {}, h('h2', {}, 'Versions'), versions.length ? versionList : h('p', { class: 'muted' }, 'No history.'),
