@@ -319,6 +319,9 @@ pub(crate) async fn list_files(
             )))
         }
     };
+    if q.q.as_ref().is_some_and(|text| text.chars().count() > 1024) {
+        return Err(ApiError::bad_request("q: use at most 1024 characters"));
+    }
     let file_query = FileQuery {
         prefix: q.prefix.unwrap_or_default(),
         kind,
@@ -350,7 +353,7 @@ pub(crate) struct FoldersQuery {
     /// A version number, `latest`, or `draft` (the default).
     #[param(pattern = "^(draft|latest|[1-9][0-9]{0,17})$")]
     version: Option<String>,
-    /// The folder to list, ending in `/` (default: the top).
+    /// The folder to list, e.g. `html/` (default: the top).
     #[param(max_length = 1024)]
     prefix: Option<String>,
 }
@@ -365,11 +368,15 @@ pub(crate) async fn list_folders(
     let q = query(q)?;
     let at = parse_at(q.version.as_deref(), At::Draft)?;
     let prefix = q.prefix.unwrap_or_default();
-    if !prefix.is_empty() && !prefix.ends_with('/') {
-        return Err(ApiError::bad_request(format!(
-            "prefix={prefix:?}: a folder ends in '/', e.g. html/"
-        )));
+    if prefix.chars().count() > 1024 {
+        return Err(ApiError::bad_request("prefix: use at most 1024 characters"));
     }
+    // A folder is named with or without its trailing '/'.
+    let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+        prefix
+    } else {
+        format!("{prefix}/")
+    };
     let folders = state.blocking(move |s| s.folders(&c, at, &prefix)).await?;
     Ok(Json(folders).into_response())
 }

@@ -254,16 +254,28 @@ fn folders_and_direct_files_open_the_tree_a_level_at_a_time() {
         .get(&format!("{API}/collections/t/files?q=logo"))
         .expect(200);
     assert_eq!(paths(&found), ["static/img/Logo.PNG"]);
-    // Bad input is a 400 and a folder must end in '/'.
+    // A folder may be named without its trailing '/'.
+    let bare = server
+        .get(&format!("{API}/collections/t/folders?prefix=html"))
+        .expect(200);
+    assert_eq!(bare, html);
+    // Bad input is a 400.
     assert_eq!(
         server
-            .get(&format!("{API}/collections/t/folders?prefix=html"))
+            .get(&format!("{API}/collections/t/files?direct=yes"))
+            .status,
+        400
+    );
+    let long = "x".repeat(1025);
+    assert_eq!(
+        server
+            .get(&format!("{API}/collections/t/files?q={long}"))
             .status,
         400
     );
     assert_eq!(
         server
-            .get(&format!("{API}/collections/t/files?direct=yes"))
+            .get(&format!("{API}/collections/t/folders?prefix={long}/"))
             .status,
         400
     );
