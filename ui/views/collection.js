@@ -191,10 +191,20 @@ function outlineNode(slug, node, depth) {
       : h('span', { class: 'node-link' }, label),
     node.inline ? h('span', { class: 'muted small' }, ' inline') : null,
     problem ? h('span', { class: 'flag bad', title: node.error || problem }, problem === 'external' ? `in ${node.external}` : problem) : null,
-    node.path ? h('a', { class: 'graph-mini', href: `/c/${enc(slug)}/graph/${node.path.split('/').map(enc).join('/')}`, 'aria-label': `Links of ${label}`, title: 'Links picture' }, '⋔') : null),
-  kids.length ? h('ul', { role: 'group', hidden: !open }, kids.map((k) => outlineNode(slug, k, depth + 1))) : null);
+    node.path ? h('a', { class: 'graph-mini', href: `/c/${enc(slug)}/graph/${node.path.split('/').map(enc).join('/')}`, 'aria-label': `Links of ${label}`, title: 'Links picture' }, '⋔') : null));
+  // Collapsed subtrees are built on first expand: the demo course's ~400
+  // blocks sit under collapsed verticals, and building them all up front was
+  // most of the outline's first paint.
+  if (kids.length) {
+    const group = () => h('ul', { role: 'group' }, kids.map((k) => outlineNode(slug, k, depth + 1)));
+    if (open) li.append(group());
+    else lazyGroups.set(li, group);
+  }
   return li;
 }
+
+/** Children not yet built, by their tree item; see outlineNode. */
+const lazyGroups = new WeakMap();
 
 function wireTree(tree) {
   tree.addEventListener('click', (e) => {
@@ -205,7 +215,12 @@ function wireTree(tree) {
     button.setAttribute('aria-expanded', String(open));
     li.setAttribute('aria-expanded', String(open));
     button.setAttribute('aria-label', button.getAttribute('aria-label').replace(/^(Collapse|Expand)/, open ? 'Collapse' : 'Expand'));
-    const group = li.querySelector(':scope > ul');
+    let group = li.querySelector(':scope > ul');
+    if (!group && open && lazyGroups.has(li)) {
+      group = lazyGroups.get(li)();
+      lazyGroups.delete(li);
+      li.append(group);
+    }
     if (group) group.hidden = !open;
   });
 }
@@ -214,17 +229,24 @@ async function outlineTab(ctx, summary, body) {
   const slug = summary.slug;
   const outline = await api(collectionPath(slug, '/outline?version=draft'));
   outlines.set(slug, outline);
-  const setAll = (open) => body.querySelectorAll('button.toggle').forEach((b) => {
-    if ((b.getAttribute('aria-expanded') === 'true') !== open) b.click();
-  });
+  // Expanding builds lazy subtrees, whose toggles then need expanding too:
+  // repeat until a pass finds nothing left to change.
+  const setAll = (open) => {
+    for (let changed = true; changed;) {
+      changed = false;
+      body.querySelectorAll('button.toggle').forEach((b) => {
+        if ((b.getAttribute('aria-expanded') === 'true') !== open) { b.click(); changed = open; }
+      });
+    }
+  };
   const tree = h('ul', { class: 'outline tree', role: 'tree', 'aria-label': 'OLX outline' },
     outline.roots.map((r) => outlineNode(slug, r, 0)));
   wireTree(tree);
   replace(body,
     h('div', { class: 'toolbar' },
       h('span', { class: 'muted' }, `${outline.kind} · ${plural(outline.blocks, 'block')}${outline.truncated ? ' (truncated)' : ''}`),
-      h('button', { onclick: () => setAll(true) }, 'Expand all'),
-      h('button', { onclick: () => setAll(false) }, 'Collapse all')),
+      h('button', { id: 'expand-all', onclick: () => setAll(true) }, 'Expand all'),
+      h('button', { id: 'collapse-all', onclick: () => setAll(false) }, 'Collapse all')),
     outline.roots.length ? tree : h('p', { class: 'muted' }, 'No course or library root (course.xml / library.xml) in the draft.'),
     outline.broken.length
       ? h('section', { id: 'broken-pointers' }, h('h2', {}, 'Broken pointers'),

@@ -347,7 +347,39 @@ fn click_through_collections_outline_unit_diff_asset_and_back() {
     assert!(!b.text("h1").is_empty(), "the collection has a title");
     b.screenshot("outline");
 
-    // Down the outline to the html block.
+    // Collapsed subtrees are built when first opened; "Expand all" builds and
+    // opens every one of them, "Collapse all" closes them again.
+    fn nodes(node: &Value) -> usize {
+        1 + node["children"]
+            .as_array()
+            .map_or(0, |kids| kids.iter().map(nodes).sum())
+    }
+    let outline = ui.get_json("outline?version=draft");
+    let total: usize = outline["roots"].as_array().unwrap().iter().map(nodes).sum();
+    let tree = "ul.outline[aria-label=\"OLX outline\"]";
+    let built = b.count(&format!("{tree} li.node"));
+    assert!(
+        built < total,
+        "collapsed subtrees wait until opened: {built} of {total} nodes built"
+    );
+    b.click("#expand-all");
+    assert_eq!(b.count(&format!("{tree} li.node")), total);
+    assert_eq!(
+        b.count(&format!("{tree} button.toggle[aria-expanded=\"false\"]")),
+        0
+    );
+    b.click("#collapse-all");
+    assert_eq!(
+        b.count(&format!("{tree} button.toggle[aria-expanded=\"true\"]")),
+        0
+    );
+    assert_eq!(
+        b.count(&format!("{tree} li.node")),
+        total,
+        "closing keeps what was built"
+    );
+
+    // Down the outline to the html block (from the collapsed root).
     ui.click_outline_node(&xml);
     assert_eq!(b.location(), format!("/c/{}/f/{xml}", ui.slug));
     let code = b.text("pre.code");
