@@ -139,10 +139,12 @@ pub(crate) fn router(
         .layer(axum::extract::DefaultBodyLimit::max(
             options.json_limit as usize,
         ));
+    let data_hints = options.token.is_none();
+    let page = move |uri| ui::page(uri, data_hints);
     let mut app = Router::new()
         .nest("/api/v1", api)
-        .route("/", axum::routing::get(ui::page))
-        .route("/c/{*view}", axum::routing::get(ui::page))
+        .route("/", axum::routing::get(page))
+        .route("/c/{*view}", axum::routing::get(page))
         .route("/ui/{id}/{*file}", axum::routing::get(ui::asset))
         .fallback(api::no_route)
         .method_not_allowed_fallback(api::method_not_allowed)

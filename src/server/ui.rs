@@ -16,7 +16,7 @@
 
 use super::error::ApiError;
 use axum::extract::Path;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use blake2::{Blake2b512, Digest};
 use include_dir::{include_dir, Dir};
@@ -55,10 +55,12 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
     frame-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'none'; \
     frame-ancestors 'none'";
 
-/// `GET /` and every view's URL: the page, naming the current asset folder.
-pub(crate) async fn page() -> Response {
+/// `GET /` and every view's URL: the page, naming the current asset folder
+/// and hinting what its view will load first. `data_hints` is false when the
+/// server wants a token: a `preload` cannot send one.
+pub(crate) async fn page(uri: Uri, data_hints: bool) -> Response {
     static PAGE: OnceLock<String> = OnceLock::new();
-    let html = PAGE.get_or_init(|| {
+    let template = PAGE.get_or_init(|| {
         let template = UI
             .get_file("index.html")
             .and_then(|f| f.contents_utf8())
@@ -67,7 +69,8 @@ pub(crate) async fn page() -> Response {
         );
         template.replace("{{ASSETS}}", &format!("/ui/{}", build_id()))
     });
-    let mut response = (StatusCode::OK, html.clone()).into_response();
+    let html = template.replace("{{HINTS}}", &hints(uri.path(), data_hints));
+    let mut response = (StatusCode::OK, html).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
@@ -111,6 +114,70 @@ pub(crate) async fn asset(Path((id, file)): Path<(String, String)>) -> Response 
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     common_headers(headers);
     response
+}
+
+/// The `<link>`s that let a first load of `path` fetch its view's modules
+/// (`modulepreload`) and, with `data`, the API answers a collection's page
+/// starts from (`preload` as fetch, taken over by the UI's own `fetch` of
+/// the same URL) while `app.js` is still loading; without them each waits
+/// for the one before. Mirrors `app.js`'s routes; a path it does not know
+/// gets no hints (and the UI's own "not found").
+fn hints(path: &str, data: bool) -> String {
+    let assets = format!("/ui/{}", build_id());
+    let mut modules: &[&str] = &[];
+    let mut fetches = Vec::new();
+    // Only slugs that `encodeURIComponent` leaves alone, so the URL is the
+    // very one the UI will ask for (nothing here needs HTML escaping either).
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+    };
+    if path == "/" {
+        modules = &["views/collections.js"];
+        fetches.push("/api/v1/collections?page_size=100".to_string());
+    } else if let Some(rest) = path.strip_prefix("/c/") {
+        let mut parts = rest.splitn(3, '/');
+        let slug = parts.next().unwrap_or_default();
+        let view = parts.next().unwrap_or_default();
+        modules = match view {
+            "" | "outline" | "files" | "history" | "links" => &["views/collection.js"],
+            "f" => &[
+                "views/file.js",
+                "views/collection.js",
+                "highlight.js",
+                "diff.js",
+            ],
+            "v" | "diff" => &[
+                "views/version.js",
+                "views/collection.js",
+                "highlight.js",
+                "diff.js",
+            ],
+            "graph" => &["views/graph.js", "views/collection.js"],
+            _ => &[],
+        };
+        if plain(slug) && matches!(view, "" | "outline" | "files" | "history" | "links") {
+            fetches.push(format!("/api/v1/collections/{slug}"));
+            if view == "outline" {
+                fetches.push(format!("/api/v1/collections/{slug}/outline?version=draft"));
+            }
+        }
+    }
+    let mut out = String::new();
+    for module in modules {
+        out.push_str(&format!(
+            "<link rel=\"modulepreload\" href=\"{assets}/{module}\">\n"
+        ));
+    }
+    if data {
+        for url in fetches {
+            out.push_str(&format!(
+                "<link rel=\"preload\" href=\"{url}\" as=\"fetch\" crossorigin>\n"
+            ));
+        }
+    }
+    out
 }
 
 fn common_headers(headers: &mut HeaderMap) {

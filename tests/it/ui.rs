@@ -85,6 +85,7 @@ fn the_page_and_its_modules_are_served_with_caching_and_security_headers() {
     let prefix = assets_prefix(&html);
 
     // Deep links answer the same page, so a reload of any view works.
+    // (Only the hints of what the view loads first differ.)
     for view in [
         "/c/some-course",
         "/c/some-course/history",
@@ -94,7 +95,11 @@ fn the_page_and_its_modules_are_served_with_caching_and_security_headers() {
     ] {
         let deep = server.get(view);
         assert_eq!(deep.status, 200, "{view}");
-        assert_eq!(deep.text(), html, "{view} answers the page");
+        assert_eq!(
+            without_hints(&deep.text(), &prefix),
+            without_hints(&html, &prefix),
+            "{view} answers the page"
+        );
     }
     // What is not a view stays a JSON 404.
     let missing = server.get("/nothing-here");
@@ -149,11 +154,142 @@ fn the_page_and_its_modules_are_served_with_caching_and_security_headers() {
     assert!(!html.contains("{{ASSETS}}"));
 }
 
+/// The page's `<link rel="modulepreload|preload">` hints, as (rel, href).
+fn hints(html: &str) -> Vec<(String, String)> {
+    html.lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("<link rel=\"")?;
+            let (rel, rest) = rest.split_once('"')?;
+            let href = rest.trim().strip_prefix("href=\"")?.split('"').next()?;
+            matches!(rel, "modulepreload" | "preload").then(|| (rel.to_string(), href.to_string()))
+        })
+        .collect()
+}
+
+/// The page without its view-specific hints (the two shared modules stay).
+fn without_hints(html: &str, prefix: &str) -> String {
+    let shared = [format!("{prefix}/dom.js"), format!("{prefix}/api.js")];
+    html.lines()
+        .filter(|line| {
+            hints(line)
+                .first()
+                .is_none_or(|(_, href)| shared.contains(href))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn a_page_load_hints_its_views_modules_and_first_api_answers() {
+    let server = Server::start(&[]);
+    server
+        .request("POST", &format!("{API}/seed"))
+        .send()
+        .expect(201);
+    let slug = server.get(&format!("{API}/collections")).expect(200)["results"][0]["slug"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let prefix = assets_prefix(&server.get("/").text());
+    let module = |m: &str| ("modulepreload".to_string(), format!("{prefix}/{m}"));
+    let data = |u: &str| ("preload".to_string(), format!("{API}{u}"));
+    let mut hinted_views = BTreeSet::new();
+    for (view, modules, fetches) in [
+        (
+            "/".to_string(),
+            vec!["views/collections.js"],
+            vec!["/collections?page_size=100".to_string()],
+        ),
+        (
+            format!("/c/{slug}"),
+            vec!["views/collection.js"],
+            vec![format!("/collections/{slug}")],
+        ),
+        (
+            format!("/c/{slug}/outline"),
+            vec!["views/collection.js"],
+            vec![
+                format!("/collections/{slug}"),
+                format!("/collections/{slug}/outline?version=draft"),
+            ],
+        ),
+        (
+            format!("/c/{slug}/f/html/intro.html"),
+            vec!["views/file.js", "views/collection.js"],
+            vec![],
+        ),
+        (format!("/c/{slug}/v/1"), vec!["views/version.js"], vec![]),
+        (format!("/c/{slug}/diff"), vec!["views/version.js"], vec![]),
+        (
+            format!("/c/{slug}/graph/html/intro.html"),
+            vec!["views/graph.js"],
+            vec![],
+        ),
+        // A slug the UI would encode differently: no guessing at its URL.
+        (
+            "/c/a%20b/outline".to_string(),
+            vec!["views/collection.js"],
+            vec![],
+        ),
+    ] {
+        let found = hints(&server.get(&view).text());
+        for m in &modules {
+            assert!(found.contains(&module(m)), "{view} hints {m}: {found:?}");
+            hinted_views.insert(m.to_string());
+        }
+        let preloads: Vec<_> = found
+            .iter()
+            .filter(|(rel, _)| rel == "preload")
+            .cloned()
+            .collect();
+        assert_eq!(
+            preloads,
+            fetches.iter().map(|u| data(u)).collect::<Vec<_>>(),
+            "{view}"
+        );
+        // Every hint names something that is there: the modules this build
+        // serves, and the API answers the view will ask for.
+        for (rel, href) in &found {
+            let r = server.get(href);
+            assert_eq!(r.status, 200, "{view} hints {href}");
+            if rel == "preload" {
+                assert!(r
+                    .header("content-type")
+                    .unwrap()
+                    .starts_with("application/json"));
+            } else {
+                assert_eq!(
+                    r.header("content-type"),
+                    Some("text/javascript; charset=utf-8")
+                );
+            }
+        }
+    }
+    // Every view module of app.js's routes is hinted by some route.
+    let app = server.get(&format!("{prefix}/app.js")).text();
+    for spec in imports(&app).iter().filter(|s| s.starts_with("./views/")) {
+        assert!(
+            hinted_views.contains(&spec[2..]),
+            "no route hints {spec}: keep ui.rs's hints in step with app.js's routes"
+        );
+    }
+}
+
 #[test]
 fn with_a_token_the_page_loads_but_the_api_needs_the_token() {
     let server = Server::start(&["--token", "s3cret"]);
     assert_eq!(server.get("/").status, 200);
-    assert_eq!(server.get("/c/x/files").status, 200);
+    let page = server.get("/c/x/outline");
+    assert_eq!(page.status, 200);
+    // A preload cannot carry the token: modules are hinted, API answers not.
+    let found = hints(&page.text());
+    assert!(
+        found
+            .iter()
+            .any(|(rel, href)| rel == "modulepreload" && href.ends_with("/views/collection.js")),
+        "{found:?}"
+    );
+    assert!(!found.iter().any(|(rel, _)| rel == "preload"), "{found:?}");
     assert_eq!(server.get(&format!("{API}/collections")).status, 401);
 }
 

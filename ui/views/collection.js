@@ -38,6 +38,9 @@ export async function blockNames(slug, units) {
 
 export async function render(ctx) {
   const { slug } = ctx.params;
+  // An explicit outline tab does not wait for the summary to ask for it.
+  const early = ctx.params.tab === 'outline' ? outlineOf(slug) : null;
+  early?.catch(() => {}); // the summary's error, if any, is the one shown
   const summary = await api(collectionPath(slug));
   const tab = ctx.params.tab || (summary.units <= OUTLINE_DEFAULT_LIMIT ? 'outline' : 'files');
   const base = `/c/${enc(slug)}`;
@@ -54,7 +57,7 @@ export async function render(ctx) {
       }, label))),
     body);
   const renderers = { outline: outlineTab, files: filesTab, history: historyTab, links: linksTab };
-  await renderers[tab](ctx, summary, body);
+  await renderers[tab](ctx, summary, body, early);
   return {
     onEvent: (type, data) =>
       type === 'store.changed' || type === 'gc.finished' || data?.collection === summary.slug,
@@ -225,9 +228,11 @@ function wireTree(tree) {
   });
 }
 
-async function outlineTab(ctx, summary, body) {
+const outlineOf = (slug) => api(collectionPath(slug, '/outline?version=draft'));
+
+async function outlineTab(ctx, summary, body, early) {
   const slug = summary.slug;
-  const outline = await api(collectionPath(slug, '/outline?version=draft'));
+  const outline = await (early || outlineOf(slug));
   outlines.set(slug, outline);
   // Expanding builds lazy subtrees, whose toggles then need expanding too:
   // repeat until a pass finds nothing left to change.

@@ -882,6 +882,14 @@ fn deep_links_and_reloads_render_every_view() {
         b.wait_css(shows);
         assert_eq!(&b.location(), url, "the URL survives a reload");
         b.assert_no_js_errors();
+        // The page's preload hints are taken over by the UI's own requests,
+        // not fetched a second time.
+        let twice = b.js(
+            "const names = performance.getEntriesByType('resource').map(e => e.name)\
+               .filter(n => new URL(n).pathname.startsWith('/api/'));\
+             return names.filter((n, i) => names.indexOf(n) !== i);",
+        );
+        assert_eq!(twice, json!([]), "{url}: API answers fetched twice");
     }
     // The file at version 1 shows version 1's bytes.
     ui.open(&format!("/c/{s}/f/{xml}?v=1"), "file");
