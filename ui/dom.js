@@ -118,3 +118,43 @@ export function confirmDialog({ id, title, body, confirm, confirmId, danger }) {
     dialog.showModal();
   });
 }
+
+const TREE_KEYS = new Set(['ArrowUp', 'ArrowDown', 'ArrowLeft', 'ArrowRight', 'Home', 'End']);
+
+/**
+ * Arrow keys for a tree (`[role=tree]` of `li[role=treeitem]` rows, each with
+ * a `.node-row` holding an optional `button.toggle` and a link), as the
+ * WAI-ARIA tree pattern has them: Up/Down to the previous/next visible row,
+ * Right opens a closed row or moves into an open one, Left closes an open row
+ * or moves to its parent, Home/End to the first/last row. Tab still visits
+ * every control: the keys are a faster way, not the only one.
+ */
+export function treeKeys(tree) {
+  const target = (li) =>
+    li.querySelector(':scope > .node-row a.node-link[href], :scope > .node-row > a[href]')
+    || li.querySelector(':scope > .node-row > button.toggle');
+  tree.addEventListener('keydown', (e) => {
+    if (!TREE_KEYS.has(e.key) || e.altKey || e.ctrlKey || e.metaKey || e.shiftKey) return;
+    const li = e.target.closest('li[role="treeitem"]');
+    if (!li || !tree.contains(li)) return;
+    e.preventDefault();
+    const rows = [...tree.querySelectorAll('li[role="treeitem"]')]
+      .filter((row) => row.getClientRects().length && target(row));
+    const i = rows.indexOf(li);
+    const toggle = li.querySelector(':scope > .node-row > button.toggle');
+    const open = toggle?.getAttribute('aria-expanded') === 'true';
+    let next = null;
+    if (e.key === 'ArrowDown') next = rows[i + 1];
+    else if (e.key === 'ArrowUp') next = rows[i - 1];
+    else if (e.key === 'Home') next = rows[0];
+    else if (e.key === 'End') next = rows[rows.length - 1];
+    else if (e.key === 'ArrowRight') {
+      if (toggle && !open) toggle.click();
+      else if (open && rows[i + 1] && li.contains(rows[i + 1])) next = rows[i + 1];
+    } else if (e.key === 'ArrowLeft') {
+      if (toggle && open) toggle.click();
+      else next = li.parentElement.closest('li[role="treeitem"]');
+    }
+    if (next && tree.contains(next)) target(next)?.focus();
+  });
+}

@@ -4,7 +4,7 @@
 // time, pages of 200 files, so a 100,000-file collection never loads whole),
 // its publish log as a timeline, and its link report.
 
-import { h, replace, when, plural, debounce, confirmDialog, query } from '../dom.js';
+import { h, replace, when, plural, debounce, confirmDialog, query, treeKeys } from '../dom.js';
 import { api, collectionPath, enc } from '../api.js';
 
 /** Above this many units the outline is not the default tab (it reads every unit). */
@@ -210,6 +210,7 @@ function outlineNode(slug, node, depth) {
 const lazyGroups = new WeakMap();
 
 function wireTree(tree) {
+  treeKeys(tree);
   tree.addEventListener('click', (e) => {
     const button = e.target.closest('button.toggle');
     if (!button) return;
@@ -336,6 +337,7 @@ async function filesTab(ctx, summary, body) {
   list.setAttribute('aria-label', 'Files');
   list.id = 'file-tree';
   list.classList.add('tree', 'files');
+  treeKeys(list);
   replace(body, list);
 }
 

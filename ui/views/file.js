@@ -5,7 +5,7 @@
 // states, and the links it makes and receives, each a click away.
 
 import { h, replace, when, bytes, plural, query } from '../dom.js';
-import { api, collectionPath, encPath, enc, rawText, rawUrl, mediaUrl } from '../api.js';
+import { api, collectionPath, encPath, enc, rawText, rawUrl, mediaUrl, token } from '../api.js';
 import { codeBlock, languageOf } from '../highlight.js';
 import { diffTable } from '../diff.js';
 import { fileHref } from './collection.js';
@@ -19,46 +19,105 @@ function isText(path, media) {
   return /^text\/|xml|json|javascript|x-sh|yaml|csv|srt|vtt/.test(media) || /\.(xml|html?|txt|md|json|js|css|srt|vtt|csv|ya?ml|py)$/i.test(path);
 }
 
-function previewOf(slug, file, version) {
+/**
+ * Sets `element.src` once `url` (a promise: `mediaUrl`) resolves; a failure
+ * puts its message in the element's place.
+ */
+function later(element, url) {
+  url.then((u) => { element.src = u; }, (error) => {
+    element.replaceWith(h('p', { class: 'error' }, `No preview: ${error.message || error}`));
+  });
+  return element;
+}
+
+/**
+ * The preview of a file, or null. `text` is its source when it was read.
+ *
+ * Without a token every preview loads the raw URL, whose response carries
+ * its own `sandbox` CSP for HTML/SVG. With a token, elements cannot send it,
+ * so bytes are fetched with it: images, media and PDFs as blob: URLs, an HTML
+ * page as a sandboxed `srcdoc` (its relative links to other assets do not
+ * load), and SVG as an image, which never runs scripts. Stored HTML/SVG never
+ * becomes a blob: URL: one opened in a tab of its own would share the UI's
+ * origin.
+ */
+function previewOf(slug, file, version, text) {
   const media = file.media_type;
   const label = `Preview of ${file.path}`;
-  if (media === 'image/svg+xml' || /html/.test(media)) {
+  const withToken = !!token();
+  if (withToken && /html/.test(media)) {
+    return typeof text === 'string'
+      ? h('iframe', { class: 'preview', sandbox: '', title: label, srcdoc: text, referrerpolicy: 'no-referrer' })
+      : null;
+  }
+  if (!withToken && (media === 'image/svg+xml' || /html/.test(media))) {
     // Stored HTML/SVG may carry scripts: a sandboxed frame (no allow-same-origin,
     // no scripts) on a response that is itself `sandbox`ed by its CSP.
     return h('iframe', { class: 'preview', sandbox: '', title: label, src: rawUrl(slug, file.path, version), referrerpolicy: 'no-referrer' });
   }
+  if (media === 'image/svg+xml') {
+    return later(h('img', { class: 'preview', alt: label }), svgImageUrl(slug, file.path, version));
+  }
   if (media.startsWith('image/')) {
-    const img = h('img', { class: 'preview', alt: label });
-    mediaUrl(slug, file.path, version).then((u) => { img.src = u; });
-    return img;
+    return later(h('img', { class: 'preview', alt: label }), mediaUrl(slug, file.path, version));
   }
   if (media.startsWith('video/')) {
-    const video = h('video', { class: 'preview', controls: true, preload: 'metadata', 'aria-label': label });
-    mediaUrl(slug, file.path, version).then((u) => { video.src = u; });
-    return video;
+    return later(h('video', { class: 'preview', controls: true, preload: 'metadata', 'aria-label': label }), mediaUrl(slug, file.path, version));
   }
   if (media.startsWith('audio/')) {
-    const audio = h('audio', { class: 'preview', controls: true, preload: 'metadata', 'aria-label': label });
-    mediaUrl(slug, file.path, version).then((u) => { audio.src = u; });
-    return audio;
+    return later(h('audio', { class: 'preview', controls: true, preload: 'metadata', 'aria-label': label }), mediaUrl(slug, file.path, version));
   }
   if (media === 'application/pdf') {
-    return h('iframe', { class: 'preview pdf', title: label, src: rawUrl(slug, file.path, version) });
+    return later(h('iframe', { class: 'preview pdf', title: label }), mediaUrl(slug, file.path, version));
   }
   return null;
 }
 
+/** An SVG's bytes as a `data:` image URL (an image never runs its scripts). */
+async function svgImageUrl(slug, path, version) {
+  const text = await rawText(slug, path, version, TEXT_LIMIT);
+  if (text === null) throw new Error('too large to preview');
+  return `data:image/svg+xml;charset=utf-8,${encodeURIComponent(text)}`;
+}
+
+/**
+ * The "Raw" link. With a token a tab cannot send it, so the link downloads
+ * the bytes instead (fetched with the token); stored HTML/SVG is never opened
+ * as a page of the UI's origin.
+ */
+function rawLink(slug, file, version) {
+  const href = rawUrl(slug, file.path, version);
+  if (!token()) return h('a', { href, target: '_blank', rel: 'noopener' }, 'Raw');
+  const name = file.path.split('/').pop();
+  return h('a', {
+    href, download: name, title: 'Download (this server needs a token, which a new tab could not send)',
+    onclick: async (event) => {
+      event.preventDefault();
+      try {
+        const url = await mediaUrl(slug, file.path, version);
+        const a = h('a', { href: url, download: name, hidden: true });
+        document.body.append(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      } catch (error) {
+        event.target.after(h('span', { class: 'error' }, ` ${error.message || error}`));
+      }
+    },
+  }, 'Raw');
+}
+
 async function contentSection(slug, file, version) {
   const language = languageOf(file.path, file.media_type);
-  const preview = previewOf(slug, file, version);
-  const raw = h('a', { href: rawUrl(slug, file.path, version), target: '_blank', rel: 'noopener' }, 'Raw');
   const parts = [];
+  let text;
   if (isText(file.path, file.media_type)) {
-    const text = await rawText(slug, file.path, version, TEXT_LIMIT);
+    text = await rawText(slug, file.path, version, TEXT_LIMIT);
     parts.push(text === null
-      ? h('p', { class: 'muted' }, `This file is ${bytes(file.size)}: too large to show here. `, raw)
+      ? h('p', { class: 'muted' }, `This file is ${bytes(file.size)}: too large to show here. `, rawLink(slug, file, version))
       : codeBlock(text, language, `Source of ${file.path}`));
   }
+  const preview = previewOf(slug, file, version, text);
   if (preview && /html/.test(file.media_type)) {
     // An HTML page: source first, rendered preview (sandboxed) on request.
     const box = h('div', { class: 'preview-box', hidden: true }, preview);
@@ -71,9 +130,9 @@ async function contentSection(slug, file, version) {
   } else if (preview) {
     parts.unshift(h('div', { class: 'preview-box' }, preview));
   }
-  if (!parts.length) parts.push(h('p', { class: 'muted' }, `${file.media_type}, ${bytes(file.size)}: no preview. `, raw));
+  if (!parts.length) parts.push(h('p', { class: 'muted' }, `${file.media_type}, ${bytes(file.size)}: no preview. `, rawLink(slug, file, version)));
   return h('section', { class: 'content', 'aria-label': 'Content' },
-    h('div', { class: 'section-head' }, h('h2', {}, stateLabel(version) === 'draft' ? 'Content (draft)' : `Content (${stateLabel(version)})`), raw),
+    h('div', { class: 'section-head' }, h('h2', {}, stateLabel(version) === 'draft' ? 'Content (draft)' : `Content (${stateLabel(version)})`), rawLink(slug, file, version)),
     parts);
 }
 

@@ -262,7 +262,13 @@ impl Browser {
     /// result.
     #[track_caller]
     pub fn js_async(&self, script: &str) -> Value {
-        self.run(self.client().execute_async(script, Vec::new()))
+        self.js_async_with(script, Vec::new())
+    }
+
+    /// [`Browser::js_async`] with `arguments[i]` = `args`.
+    #[track_caller]
+    pub fn js_async_with(&self, script: &str, args: Vec<Value>) -> Value {
+        self.run(self.client().execute_async(script, args))
             .unwrap_or_else(|e| panic!("the page runs {script:?}: {e}"))
     }
 
@@ -427,6 +433,17 @@ impl Browser {
             element.send_keys(text).await
         })
         .unwrap_or_else(|e| panic!("typing into {css:?}: {e}"));
+    }
+
+    /// Presses `key` (a WebDriver key, e.g. `Key::Right`) on whatever has
+    /// the focus now.
+    #[track_caller]
+    pub fn press(&self, key: fantoccini::key::Key) {
+        self.run(async {
+            let focused = self.client().active_element().await?;
+            focused.send_keys(&key).await
+        })
+        .unwrap_or_else(|e| panic!("pressing {key:?}: {e}"));
     }
 
     /// Picks the `<option value=value>` of the `<select>` matching `css`.

@@ -12,6 +12,7 @@ mod harness;
 
 use crate::common::*;
 use crate::server::{Resp, Server};
+use fantoccini::key::Key;
 use harness::{js_str, Browser};
 use serde_json::{json, Value};
 use std::path::Path;
@@ -379,6 +380,54 @@ fn click_through_collections_outline_unit_diff_asset_and_back() {
         "closing keeps what was built"
     );
 
+    // The keyboard walks the tree: Right opens a row, then moves into it;
+    // Down/Up step through visible rows; Left closes, then goes to the parent.
+
+    let focused_path = |b: &Browser| {
+        b.js("const li = document.activeElement.closest('li.node'); return li ? li.dataset.path : null;")
+    };
+    let root_li = format!("{tree} > li.node");
+    let root = b
+        .attr(&root_li, "data-path")
+        .expect("the root node has a path");
+    b.js(&format!(
+        "document.querySelector({}).focus();",
+        js_str(&format!("{root_li} > .node-row a.node-link"))
+    ));
+    assert_eq!(focused_path(b), root);
+    let root_toggle = format!("{root_li} > .node-row > button.toggle");
+    b.press(Key::Right);
+    assert_eq!(
+        b.attr(&root_toggle, "aria-expanded").as_deref(),
+        Some("true")
+    );
+    b.press(Key::Right);
+    let first_child = b
+        .attr(&format!("{root_li} > ul > li.node"), "data-path")
+        .unwrap();
+    assert_eq!(focused_path(b), first_child, "Right moves into an open row");
+    b.press(Key::Down);
+    let second_child = b.js(&format!(
+        "const li = document.querySelectorAll({})[1]; return li ? li.dataset.path : null;",
+        js_str(&format!("{root_li} > ul > li.node"))
+    ));
+    assert_eq!(focused_path(b), second_child, "Down: the next visible row");
+    b.press(Key::Up);
+    assert_eq!(focused_path(b), first_child, "Up: the previous row");
+    b.press(Key::Left);
+    assert_eq!(focused_path(b), root, "Left from a closed row: its parent");
+    b.press(Key::Left);
+    assert_eq!(
+        b.attr(&root_toggle, "aria-expanded").as_deref(),
+        Some("false")
+    );
+    b.press(Key::End);
+    assert_eq!(
+        focused_path(b),
+        root,
+        "with the root closed, it is the last row"
+    );
+
     // Down the outline to the html block (from the collapsed root).
     ui.click_outline_node(&xml);
     assert_eq!(b.location(), format!("/c/{}/f/{xml}", ui.slug));
@@ -489,6 +538,23 @@ fn publish_from_the_ui_shows_the_new_version_in_the_timeline() {
     b.click("#file-tree .row.folder[data-path^=\"html\"] button.toggle");
     b.wait_css(&format!("#file-tree .row{} a", attr_is("data-path", &body)));
     b.screenshot("files");
+    // The file tree takes the same keys: Left closes the open folder from
+    // its toggle, Right opens it again and then moves to its first row.
+    let folder = "#file-tree .row.folder[data-path^=\"html\"]";
+    b.js(&format!(
+        "document.querySelector({}).focus();",
+        js_str(&format!("{folder} > .node-row > button.toggle"))
+    ));
+    b.press(Key::Left);
+    assert_eq!(b.attr(folder, "aria-expanded").as_deref(), Some("false"));
+    b.press(Key::Right);
+    assert_eq!(b.attr(folder, "aria-expanded").as_deref(), Some("true"));
+    b.press(Key::Right);
+    assert_eq!(
+        b.js("const li = document.activeElement.closest('li[role=treeitem]'); return li && li.parentElement.closest('li[role=treeitem]')?.dataset.path;"),
+        b.attr(folder, "data-path").map_or(Value::Null, Value::from),
+        "Right moved into the folder"
+    );
 
     // Publish with a message.
     let message = "Published from the browser test";
@@ -669,11 +735,38 @@ fn a_broken_link_is_marked_and_drawn() {
 // ---------------------------------------------------------------------------
 // 5. Stored HTML and SVG never run in the UI's origin.
 
-#[test]
-fn stored_html_and_svg_never_run_in_the_uis_origin() {
-    let Some(ui) = Ui::demo() else { return };
-    let b = &ui.b;
-    let evil = br#"<!doctype html><html><head><title>evil</title></head><body><p>evil asset</p>
+/// What stored pages try to reach from their sandbox: the UI's title (the
+/// UI names each view in it; the pages try to set "pwned"), its storage, its
+/// cookies and its location. Call after `localStorage.bs-sentinel = 'kept'`.
+#[track_caller]
+fn assert_untouched(b: &Browser, after: &str) {
+    let title = b.js("return document.title;");
+    assert!(
+        !title.as_str().unwrap_or_default().contains("pwned"),
+        "title {title}, after {after}"
+    );
+    assert_eq!(
+        b.js("return localStorage.getItem('pwned');"),
+        Value::Null,
+        "localStorage, after {after}"
+    );
+    assert_eq!(
+        b.js("return localStorage.getItem('bs-sentinel');"),
+        "kept",
+        "localStorage, after {after}"
+    );
+    assert!(
+        !b.js("return document.cookie;")
+            .as_str()
+            .unwrap_or_default()
+            .contains("pwned"),
+        "cookie, after {after}"
+    );
+    assert!(!b.location().contains("pwned"), "location, after {after}");
+}
+
+const EVIL_HTML: &[u8] =
+    br#"<!doctype html><html><head><title>evil</title></head><body><p>evil asset</p>
 <script>
 try { parent.document.title = 'pwned'; } catch (e) {}
 try { top.document.title = 'pwned'; } catch (e) {}
@@ -684,16 +777,22 @@ try { document.cookie = 'pwned=1; path=/'; } catch (e) {}
 try { top.location.hash = 'pwned'; } catch (e) {}
 document.documentElement.dataset.ran = 'yes';
 </script></body></html>"#;
-    let svg = br#"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><script>
+
+const EVIL_SVG: &[u8] = br#"<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40"><script>
 try { parent.document.title = 'pwned'; } catch (e) {}
 try { top.localStorage.setItem('pwned', '1'); } catch (e) {}
 try { document.cookie = 'pwned=1; path=/'; } catch (e) {}
 </script><rect width="40" height="40" fill="red"/></svg>"#;
+
+#[test]
+fn stored_html_and_svg_never_run_in_the_uis_origin() {
+    let Some(ui) = Ui::demo() else { return };
+    let b = &ui.b;
     let body = br#"<p>An html body with active content.</p>
 <script>document.title = 'pwned'; localStorage.setItem('pwned', '1');</script>
 <img src="x" onerror="document.title = 'pwned'">"#;
-    ui.put("static/evil.html", evil);
-    ui.put("static/evil.svg", svg);
+    ui.put("static/evil.html", EVIL_HTML);
+    ui.put("static/evil.svg", EVIL_SVG);
     ui.put("html/evil_body.html", body);
 
     // The raw bytes carry their own sandbox, for any client.
@@ -710,32 +809,6 @@ try { document.cookie = 'pwned=1; path=/'; } catch (e) {}
 
     ui.open(&format!("/c/{}", ui.slug), "collection");
     b.js("localStorage.setItem('bs-sentinel', 'kept');");
-    // The UI names each view in the title; the pages try to set "pwned".
-    let untouched = |b: &Browser, after: &str| {
-        let title = b.js("return document.title;");
-        assert!(
-            !title.as_str().unwrap_or_default().contains("pwned"),
-            "title {title}, after {after}"
-        );
-        assert_eq!(
-            b.js("return localStorage.getItem('pwned');"),
-            Value::Null,
-            "localStorage, after {after}"
-        );
-        assert_eq!(
-            b.js("return localStorage.getItem('bs-sentinel');"),
-            "kept",
-            "localStorage, after {after}"
-        );
-        assert!(
-            !b.js("return document.cookie;")
-                .as_str()
-                .unwrap_or_default()
-                .contains("pwned"),
-            "cookie, after {after}"
-        );
-        assert!(!b.location().contains("pwned"), "location, after {after}");
-    };
 
     // The HTML asset's preview: a sandboxed frame without the UI's origin.
     ui.open(&format!("/c/{}/f/static/evil.html", ui.slug), "file");
@@ -754,7 +827,7 @@ try { document.cookie = 'pwned=1; path=/'; } catch (e) {}
         b.js("return document.documentElement.dataset.ran || null;")
     });
     eprintln!("the evil page's script ran in its sandbox: {ran}");
-    untouched(b, "the HTML preview");
+    assert_untouched(b, "the HTML preview");
     b.screenshot("asset-html-sandboxed");
 
     // The SVG: an image, or a sandboxed frame likewise.
@@ -778,7 +851,7 @@ try { document.cookie = 'pwned=1; path=/'; } catch (e) {}
             "const i = document.querySelector('img.preview'); return !!i && i.complete;",
         );
     }
-    untouched(b, "the SVG preview");
+    assert_untouched(b, "the SVG preview");
 
     // An HTML unit is source: escaped text, never markup.
     ui.open(&format!("/c/{}/f/html/evil_body.html", ui.slug), "file");
@@ -790,7 +863,7 @@ try { document.cookie = 'pwned=1; path=/'; } catch (e) {}
         0,
         "no live elements"
     );
-    untouched(b, "the HTML unit's source");
+    assert_untouched(b, "the HTML unit's source");
 
     // Even opened directly, the raw asset is an opaque origin.
     b.goto(&ui.api("raw/static/evil.html"));
@@ -799,7 +872,127 @@ try { document.cookie = 'pwned=1; path=/'; } catch (e) {}
         "return document.readyState === 'complete';",
     );
     ui.open(&format!("/c/{}", ui.slug), "collection");
-    untouched(b, "opening the raw asset itself");
+    assert_untouched(b, "opening the raw asset itself");
+    b.assert_no_js_errors();
+}
+
+// ---------------------------------------------------------------------------
+// 5b. With `serve --token`: the UI asks for it once, and previews (which
+// elements cannot fetch with a header) still load, with stored pages inert.
+
+#[test]
+fn with_a_token_previews_load_and_stored_pages_stay_inert() {
+    if !browser_available() {
+        return;
+    }
+    const TOKEN: &str = "s3cret-token";
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let seeded = cli_json(&data, &["seed"]);
+    let slug = seeded["collections"][0]["collection"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let server = Server::start_in(&data, &["--token", TOKEN]);
+    let b = Browser::launch(&format!("http://{}", server.addr));
+    let ui = Ui {
+        b,
+        server,
+        slug,
+        _dir: dir,
+    };
+    let b = &ui.b;
+    let bearer = format!("Bearer {TOKEN}");
+    for (path, bytes) in [
+        ("static/evil.html", EVIL_HTML),
+        ("static/evil.svg", EVIL_SVG),
+    ] {
+        let put = ui
+            .server
+            .request("PUT", &ui.api(&format!("raw/{path}")))
+            .header("Authorization", &bearer)
+            .body(bytes)
+            .send();
+        assert_eq!(put.status, 201, "PUT {path}: {}", put.text());
+    }
+
+    // The first view asks for the token; it is kept for the tab.
+    let pdf = "static/olx-cheatsheet.pdf";
+    b.goto(&format!("/c/{}/f/{pdf}", ui.slug));
+    b.wait_ready("error");
+    assert!(b.exists("form.token-form input#token"));
+    b.js("localStorage.setItem('bs-sentinel', 'kept');");
+    b.type_into("#token", TOKEN);
+    b.navigate("file", |b| b.click("form.token-form button[type=submit]"));
+
+    // A PDF: a frame on a blob: of the bytes fetched with the token.
+    let blob = |b: &Browser, css: &str, attr: &str| {
+        b.wait_js(
+            &format!("{css} to get its bytes"),
+            &format!(
+                "const e = document.querySelector({}); const u = e && e.getAttribute({});\
+                 return u && u.startsWith('blob:') ? u : null;",
+                js_str(css),
+                js_str(attr)
+            ),
+        )
+    };
+    blob(b, "iframe.preview.pdf", "src");
+    let shown = b.in_frame("iframe.preview.pdf", |b| {
+        b.wait_js(
+            "the PDF to load",
+            "return document.readyState === 'complete' ? document.contentType : null;",
+        )
+    });
+    assert_eq!(shown, "application/pdf", "the frame shows the PDF");
+    // Raw downloads (a new tab could not send the token).
+    assert!(b.attr(".section-head a", "download").is_some());
+
+    // A PNG: an image from a blob:, decoded.
+    ui.open(&format!("/c/{}/f/static/olx-tree.png", ui.slug), "file");
+    blob(b, "img.preview", "src");
+    b.wait_js(
+        "the image to decode",
+        "const i = document.querySelector('img.preview'); return i.complete && i.naturalWidth > 0;",
+    );
+
+    // SVG: an image (which never runs scripts) from a data: URL.
+    ui.open(&format!("/c/{}/f/static/evil.svg", ui.slug), "file");
+    b.wait_js(
+        "the SVG image to decode",
+        "const i = document.querySelector('img.preview');\
+         return !!i && i.src.startsWith('data:image/svg+xml') && i.complete && i.naturalWidth > 0;",
+    );
+    assert_eq!(b.count("iframe.preview"), 0);
+    assert_untouched(b, "the SVG preview with a token");
+
+    // HTML: a sandboxed srcdoc frame (never a blob: of the UI's origin).
+    ui.open(&format!("/c/{}/f/static/evil.html", ui.slug), "file");
+    b.click_text("button", "Show rendered preview");
+    let sandbox = b.attr("iframe.preview", "sandbox").expect("a sandbox");
+    assert!(!sandbox.contains("allow-same-origin") && !sandbox.contains("allow-scripts"));
+    assert!(b.attr("iframe.preview", "src").is_none());
+    let shown = b.in_frame("iframe.preview", |b| {
+        b.wait_js(
+            "the preview document to load",
+            "return document.readyState === 'complete' && !!document.body;",
+        );
+        (
+            b.js("return document.body.innerText;"),
+            b.js("return document.documentElement.dataset.ran || null;"),
+        )
+    });
+    assert!(
+        shown.0.as_str().unwrap_or_default().contains("evil asset"),
+        "{shown:?}"
+    );
+    assert_eq!(shown.1, Value::Null, "the page's script ran");
+    assert_untouched(b, "the HTML preview with a token");
+    b.screenshot("token-html-preview");
+
+    // A reload keeps the token (sessionStorage): no second prompt.
+    b.reload();
+    b.wait_ready("file");
     b.assert_no_js_errors();
 }
 
