@@ -1128,3 +1128,168 @@ fn an_empty_store_offers_the_sample_and_seeds_it() {
     });
     b.assert_no_js_errors();
 }
+
+// ---------------------------------------------------------------------------
+// 7. Contrast: every visible text of the main views, light and dark.
+
+/// Every visible text node's colour against its effective background (the
+/// nearest opaque ancestor background, with translucent layers blended in),
+/// as WCAG 2 contrast ratios; returns the texts under 4.5:1 (3:1 for large
+/// text). Disabled controls and decoration (`aria-hidden`, like the
+/// breadcrumbs' separators) are left out, as WCAG leaves them, and so are
+/// SVG drawings (the links picture), whose text sits on fills, not on CSS
+/// backgrounds.
+const LOW_CONTRAST: &str = r#"
+const rgba = (c) => {
+  const m = c.match(/rgba?\(([^)]+)\)/);
+  if (!m) return null;
+  const p = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+  return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+};
+const over = (top, bottom) => {
+  const a = top[3];
+  return [0, 1, 2].map((i) => top[i] * a + bottom[i] * (1 - a)).concat([1]);
+};
+const lum = (c) => {
+  const [r, g, b] = c.slice(0, 3).map((v) => {
+    v /= 255;
+    return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+  });
+  return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+};
+const background = (el) => {
+  const layers = [];
+  for (let e = el; e; e = e.parentElement) {
+    const c = rgba(getComputedStyle(e).backgroundColor);
+    if (c && c[3] > 0) {
+      layers.push(c);
+      if (c[3] >= 1) break;
+    }
+  }
+  let bg = [255, 255, 255, 1];
+  if (!layers.length || layers[layers.length - 1][3] < 1) {
+    bg = matchMedia('(prefers-color-scheme: dark)').matches ? [0, 0, 0, 1] : bg;
+  }
+  for (const layer of layers.reverse()) bg = over(layer, bg);
+  return bg;
+};
+const bad = [];
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+const seen = new Set();
+for (let t = walker.nextNode(); t; t = walker.nextNode()) {
+  const el = t.parentElement;
+  if (!t.data.trim() || !el || seen.has(el)) continue;
+  seen.add(el);
+  if (el.closest('svg, script, style, noscript, iframe, [disabled], [aria-disabled="true"], [aria-hidden="true"]')) continue;
+  if (!el.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
+  const r = el.getBoundingClientRect();
+  if (r.width < 1 || r.height < 1 || r.right < 0 || r.bottom < 0) continue;
+  const style = getComputedStyle(el);
+  const fg = rgba(style.color);
+  if (!fg) continue;
+  const bg = background(el);
+  const color = over(fg, bg);
+  const [hi, lo] = [lum(color), lum(bg)].sort((a, b) => b - a);
+  const ratio = (hi + 0.05) / (lo + 0.05);
+  const size = parseFloat(style.fontSize);
+  const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+  if (ratio < (large ? 3 : 4.5)) {
+    bad.push(`${ratio.toFixed(2)}:1 "${t.data.trim().slice(0, 40)}" <${el.tagName.toLowerCase()} class="${el.className}"> ${style.color} on rgb(${bg.slice(0, 3).map(Math.round)})`);
+  }
+}
+return bad;
+"#;
+
+#[test]
+fn every_text_has_enough_contrast_in_light_and_dark() {
+    let Some(ui) = Ui::demo() else { return };
+    let b = &ui.b;
+    let (xml, _, _) = ui.html_unit_with_image();
+    let original = String::from_utf8(ui.raw(&xml)).unwrap();
+    ui.put(&xml, format!("{original}\n<p>Edited.</p>\n").as_bytes());
+    assert_eq!(ui.publish("contrast"), 2);
+    ui.put(
+        &xml,
+        format!("{original}\n<p>Edited again.</p>\n").as_bytes(),
+    );
+    ui.put(
+        "static/broken-link.html",
+        b"<img src=\"/static/not-there.png\">",
+    );
+    let s = &ui.slug;
+    let views = [
+        ("/".to_string(), "collections", ".card".to_string()),
+        (
+            format!("/c/{s}/outline"),
+            "collection",
+            "ul.outline li.node".to_string(),
+        ),
+        (
+            format!("/c/{s}/files"),
+            "collection",
+            "#file-tree .row".to_string(),
+        ),
+        (
+            format!("/c/{s}/history"),
+            "collection",
+            "ol.timeline li".to_string(),
+        ),
+        (
+            format!("/c/{s}/links"),
+            "collection",
+            "nav.tabs".to_string(),
+        ),
+        (format!("/c/{s}/f/{xml}"), "file", "pre.code".to_string()),
+        (
+            format!("/c/{s}/f/{xml}?diff=1..draft"),
+            "file",
+            ".diff tr.add".to_string(),
+        ),
+        (
+            format!("/c/{s}/f/{xml}?diff=1..draft&layout=split"),
+            "file",
+            ".diff tr".to_string(),
+        ),
+        (
+            format!("/c/{s}/v/2"),
+            "version",
+            "ul.changes li".to_string(),
+        ),
+        (
+            format!("/c/{s}/graph/{xml}"),
+            "graph",
+            "svg.graph".to_string(),
+        ),
+    ];
+    let mut failures = std::collections::BTreeSet::new();
+    let mut check = |b: &Browser, scheme: &str| {
+        for (url, view, shows) in &views {
+            ui.open(url, view);
+            b.wait_css(shows);
+            // Let the collections cards' asynchronous counts land.
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            for line in b.js(LOW_CONTRAST).as_array().cloned().unwrap_or_default() {
+                failures.insert(format!(
+                    "{scheme} {view}: {}",
+                    line.as_str().unwrap_or_default()
+                ));
+            }
+        }
+    };
+    check(b, "light");
+    if b.color_scheme("dark") {
+        ui.open("/", "collections");
+        assert_eq!(
+            b.js("return matchMedia('(prefers-color-scheme: dark)').matches;"),
+            true
+        );
+        check(b, "dark");
+    } else {
+        eprintln!("dark scheme not checked: chromedriver refused Emulation.setEmulatedMedia");
+    }
+    assert!(
+        failures.is_empty(),
+        "text under WCAG AA contrast:\n{}",
+        failures.into_iter().collect::<Vec<_>>().join("\n")
+    );
+}
