@@ -655,10 +655,7 @@ impl Store {
         let conn = self.conn();
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let state = resolve_at(&conn, cid, &collection.slug, at)?;
-        let data_version: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        let token = (data_version, conn.total_changes());
+        let token = change_token(&conn)?;
         let listing_key = |query: &FileQuery| ListingKey {
             cid,
             state,
@@ -1121,7 +1118,7 @@ pub(crate) fn lookup_keys(target: &Target) -> (Option<String>, Option<String>) {
 
 /// Which listing a [`ListingCache`] entry holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct ListingKey {
+pub(crate) struct ListingKey {
     cid: i64,
     state: State,
     query: FileQuery,
@@ -1150,40 +1147,60 @@ pub struct Folder {
     pub files: usize,
 }
 
-/// The last few file listings, each with the index's change token at the time
-/// it was read (`PRAGMA data_version`, which moves when another connection
-/// commits, and this connection's `total_changes`).
-#[derive(Debug, Default)]
-pub(crate) struct ListingCache {
-    entries: std::sync::Mutex<Vec<(ListingKey, ChangeToken, Listing)>>,
+/// The last few answers of one kind (file listings, link reports), each with
+/// the index's change token at the time it was read (`PRAGMA data_version`,
+/// which moves when another connection commits, and this connection's
+/// `total_changes`): any commit, here or in another process, retires them.
+#[derive(Debug)]
+pub(crate) struct ChangeCache<K, V> {
+    entries: std::sync::Mutex<Vec<(K, ChangeToken, V)>>,
+    kept: usize,
 }
 
-/// (`PRAGMA data_version`, `total_changes`) when a listing was read.
-type ChangeToken = (i64, u64);
+/// (`PRAGMA data_version`, `total_changes`) when an answer was read.
+pub(crate) type ChangeToken = (i64, u64);
+
+/// The index's change token now.
+pub(crate) fn change_token(conn: &Connection) -> Result<ChangeToken> {
+    let data_version: i64 = conn
+        .prepare_cached("PRAGMA data_version")?
+        .query_row([], |r| r.get(0))?;
+    Ok((data_version, conn.total_changes()))
+}
 
 /// A shared, sorted file listing.
 type Listing = std::sync::Arc<Vec<FileEntry>>;
 
-/// Listings kept at once (each of a 100,000-file collection is ~25 MB).
-const LISTINGS_KEPT: usize = 6;
+/// Recent file listings for [`Store::files_page`].
+pub(crate) type ListingCache = ChangeCache<ListingKey, Listing>;
 
-impl ListingCache {
-    fn get(&self, key: &ListingKey, token: ChangeToken) -> Option<Listing> {
+/// Listings kept at once (each of a 100,000-file collection is ~25 MB).
+pub(crate) const LISTINGS_KEPT: usize = 6;
+
+impl<K: PartialEq, V: Clone> ChangeCache<K, V> {
+    pub(crate) fn new(kept: usize) -> Self {
+        ChangeCache {
+            entries: std::sync::Mutex::new(Vec::new()),
+            kept,
+        }
+    }
+
+    pub(crate) fn get(&self, key: &K, token: ChangeToken) -> Option<V> {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|(_, t, _)| *t == token);
         entries
             .iter()
             .find(|(k, _, _)| k == key)
-            .map(|(_, _, listing)| listing.clone())
+            .map(|(_, _, value)| value.clone())
     }
 
-    fn put(&self, key: ListingKey, token: ChangeToken, listing: Listing) {
+    pub(crate) fn put(&self, key: K, token: ChangeToken, value: V) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|(k, t, _)| *t == token && *k != key);
-        if entries.len() >= LISTINGS_KEPT {
+        if entries.len() >= self.kept {
             entries.remove(0);
         }
-        entries.push((key, token, listing));
+        entries.push((key, token, value));
     }
 }
 

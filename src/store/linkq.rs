@@ -5,7 +5,7 @@
 //! to the files live in a state and resolved against that same state.
 
 use super::error::{Error, Result};
-use super::files::{classify, file_at, lookup_keys, resolve_at, tree, State};
+use super::files::{self, classify, file_at, lookup_keys, resolve_at, tree, State};
 use super::links::resolve::resolve;
 use super::links::{
     asset_name_key, LinkKind, MemoryIndex, ParseProblem, PathIndex, Resolution, Syntax, Target,
@@ -100,6 +100,11 @@ impl Store {
     }
 
     /// Broken and ambiguous links, orphans and malformed units of a state.
+    ///
+    /// A 100,000-file collection's report takes over a second (one `link`
+    /// query per distinct content), and the UI asks for it on every visit to
+    /// the collections page, so the last few are kept while the index is
+    /// unchanged (see [`files::ChangeCache`]).
     pub fn link_report(&self, key: &str, at: At) -> Result<LinkReport> {
         let conn = self.conn();
         // One read transaction: one consistent snapshot, and SQLite's lock is
@@ -107,133 +112,151 @@ impl Store {
         let _snapshot = conn.unchecked_transaction()?;
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let state = resolve_at(&conn, cid, &collection.slug, at)?;
-        let files = tree(&conn, cid, state)?;
-        let index = MemoryIndex::new(files.iter().map(|f| f.path.as_str()));
-        let mut by_hash: HashMap<(&str, Syntax), Vec<&FileEntry>> = HashMap::new();
-        for file in &files {
-            if let Ok(path) = RelPath::new(&file.path) {
-                if let Some(syntax) = classify(&path).syntax {
-                    by_hash
-                        .entry((file.hash.as_str(), syntax))
-                        .or_default()
-                        .push(file);
-                }
-            }
+        let token = files::change_token(&conn)?;
+        if let Some(report) = self.reports.get(&(cid, state), token) {
+            return Ok(LinkReport::clone(&report));
         }
-        let mut report = LinkReport {
-            at: state.into(),
-            links: 0,
-            broken: Vec::new(),
-            ambiguous: Vec::new(),
-            orphans: Vec::new(),
-            unlinked: Vec::new(),
-            malformed: Vec::new(),
-        };
-        // Edges for the reachability walk: source path -> resolved targets.
-        let mut edges: HashMap<&str, Vec<String>> = HashMap::new();
-        let mut stmt = conn.prepare_cached(
-            "SELECT k.hash, k.syntax, k.uuid, k.kind, k.target, k.written, k.line
-             FROM link k WHERE k.hash = :hash AND k.syntax = :syntax ORDER BY k.ordinal",
-        )?;
-        let mut problems_stmt = conn.prepare_cached(
-            "SELECT problems FROM content_scan WHERE hash = :hash AND syntax = 'xml' AND problems != '[]'",
-        )?;
-        let mut external_cache: HashMap<String, bool> = HashMap::new();
-        for ((hash, syntax), sources) in &by_hash {
-            let rows = stmt
-                .query_map(
-                    named_params! {":hash": hash, ":syntax": syntax.as_str()},
-                    LinkRow::from_row,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            if *syntax == Syntax::Xml {
-                let problems: Option<String> = rusqlite::OptionalExtension::optional(
-                    problems_stmt.query_row(named_params! {":hash": hash}, |r| r.get(0)),
-                )?;
-                if let Some(problems) = problems {
-                    let problems: Vec<ParseProblem> = serde_json::from_str(&problems)?;
-                    for source in sources {
-                        report.malformed.push(Malformed {
-                            path: source.path.clone(),
-                            syntax: Syntax::Xml,
-                            problems: problems.clone(),
-                        });
-                    }
-                }
-            }
-            for row in rows {
-                let target: Target = serde_json::from_str(&row.target)?;
-                let resolution = match resolve(&index, &target) {
-                    Resolution::External { collection, path } => {
-                        let exists = *external_cache
-                            .entry(collection.clone())
-                            .or_insert_with(|| external_exists(&conn, &collection));
-                        if exists {
-                            Resolution::External { collection, path }
-                        } else {
-                            Resolution::Broken
-                        }
-                    }
-                    other => other,
-                };
-                for source in sources {
-                    report.links += 1;
-                    match &resolution {
-                        Resolution::Resolved { path } => edges
-                            .entry(source.path.as_str())
-                            .or_default()
-                            .push(path.clone()),
-                        Resolution::Ambiguous { paths } => edges
-                            .entry(source.path.as_str())
-                            .or_default()
-                            .extend(paths.iter().cloned()),
-                        _ => {}
-                    }
-                    let info = || row.info(source, target.clone(), resolution.clone());
-                    match resolution {
-                        Resolution::Broken => report.broken.push(info()?),
-                        Resolution::Ambiguous { .. } => report.ambiguous.push(info()?),
-                        _ => {}
-                    }
-                }
-            }
-        }
-        // Orphans: files not reachable from the roots.
-        let live: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-        let mut reached: HashSet<&str> = HashSet::new();
-        let mut queue: VecDeque<&str> = files
-            .iter()
-            .map(|f| f.path.as_str())
-            .filter(|p| is_root(p))
-            .collect();
-        while let Some(path) = queue.pop_front() {
-            if !reached.insert(path) {
-                continue;
-            }
-            for target in edges.get(path).into_iter().flatten() {
-                if let Some(live_path) = live.get(target.as_str()) {
-                    queue.push_back(live_path);
-                }
-            }
-        }
-        report.orphans = files
-            .iter()
-            .filter(|f| !reached.contains(f.path.as_str()))
-            .map(|f| f.path.clone())
-            .collect();
-        let linked: HashSet<&str> = edges.values().flatten().map(String::as_str).collect();
-        report.unlinked = files
-            .iter()
-            .filter(|f| !linked.contains(f.path.as_str()))
-            .map(|f| f.path.clone())
-            .collect();
-        let order =
-            |a: &LinkInfo, b: &LinkInfo| (&a.source_path, a.line).cmp(&(&b.source_path, b.line));
-        report.broken.sort_by(order);
-        report.ambiguous.sort_by(order);
-        report.malformed.sort_by(|a, b| a.path.cmp(&b.path));
+        let report = compute_report(&conn, state, cid)?;
+        self.reports
+            .put((cid, state), token, std::sync::Arc::new(report.clone()));
         Ok(report)
     }
+}
+
+/// Recent link reports, by (collection id, state).
+pub(crate) type ReportCache = files::ChangeCache<(i64, State), std::sync::Arc<LinkReport>>;
+
+/// Link reports kept at once.
+pub(crate) const REPORTS_KEPT: usize = 4;
+
+/// [`Store::link_report`] without the cache, inside its snapshot.
+fn compute_report(conn: &Connection, state: State, cid: i64) -> Result<LinkReport> {
+    let files = tree(&conn, cid, state)?;
+    let index = MemoryIndex::new(files.iter().map(|f| f.path.as_str()));
+    let mut by_hash: HashMap<(&str, Syntax), Vec<&FileEntry>> = HashMap::new();
+    for file in &files {
+        if let Ok(path) = RelPath::new(&file.path) {
+            if let Some(syntax) = classify(&path).syntax {
+                by_hash
+                    .entry((file.hash.as_str(), syntax))
+                    .or_default()
+                    .push(file);
+            }
+        }
+    }
+    let mut report = LinkReport {
+        at: state.into(),
+        links: 0,
+        broken: Vec::new(),
+        ambiguous: Vec::new(),
+        orphans: Vec::new(),
+        unlinked: Vec::new(),
+        malformed: Vec::new(),
+    };
+    // Edges for the reachability walk: source path -> resolved targets.
+    let mut edges: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut stmt = conn.prepare_cached(
+        "SELECT k.hash, k.syntax, k.uuid, k.kind, k.target, k.written, k.line
+             FROM link k WHERE k.hash = :hash AND k.syntax = :syntax ORDER BY k.ordinal",
+    )?;
+    let mut problems_stmt = conn.prepare_cached(
+            "SELECT problems FROM content_scan WHERE hash = :hash AND syntax = 'xml' AND problems != '[]'",
+        )?;
+    let mut external_cache: HashMap<String, bool> = HashMap::new();
+    for ((hash, syntax), sources) in &by_hash {
+        let rows = stmt
+            .query_map(
+                named_params! {":hash": hash, ":syntax": syntax.as_str()},
+                LinkRow::from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if *syntax == Syntax::Xml {
+            let problems: Option<String> = rusqlite::OptionalExtension::optional(
+                problems_stmt.query_row(named_params! {":hash": hash}, |r| r.get(0)),
+            )?;
+            if let Some(problems) = problems {
+                let problems: Vec<ParseProblem> = serde_json::from_str(&problems)?;
+                for source in sources {
+                    report.malformed.push(Malformed {
+                        path: source.path.clone(),
+                        syntax: Syntax::Xml,
+                        problems: problems.clone(),
+                    });
+                }
+            }
+        }
+        for row in rows {
+            let target: Target = serde_json::from_str(&row.target)?;
+            let resolution = match resolve(&index, &target) {
+                Resolution::External { collection, path } => {
+                    let exists = *external_cache
+                        .entry(collection.clone())
+                        .or_insert_with(|| external_exists(&conn, &collection));
+                    if exists {
+                        Resolution::External { collection, path }
+                    } else {
+                        Resolution::Broken
+                    }
+                }
+                other => other,
+            };
+            for source in sources {
+                report.links += 1;
+                match &resolution {
+                    Resolution::Resolved { path } => edges
+                        .entry(source.path.as_str())
+                        .or_default()
+                        .push(path.clone()),
+                    Resolution::Ambiguous { paths } => edges
+                        .entry(source.path.as_str())
+                        .or_default()
+                        .extend(paths.iter().cloned()),
+                    _ => {}
+                }
+                let info = || row.info(source, target.clone(), resolution.clone());
+                match resolution {
+                    Resolution::Broken => report.broken.push(info()?),
+                    Resolution::Ambiguous { .. } => report.ambiguous.push(info()?),
+                    _ => {}
+                }
+            }
+        }
+    }
+    // Orphans: files not reachable from the roots.
+    let live: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let mut reached: HashSet<&str> = HashSet::new();
+    let mut queue: VecDeque<&str> = files
+        .iter()
+        .map(|f| f.path.as_str())
+        .filter(|p| is_root(p))
+        .collect();
+    while let Some(path) = queue.pop_front() {
+        if !reached.insert(path) {
+            continue;
+        }
+        for target in edges.get(path).into_iter().flatten() {
+            if let Some(live_path) = live.get(target.as_str()) {
+                queue.push_back(live_path);
+            }
+        }
+    }
+    report.orphans = files
+        .iter()
+        .filter(|f| !reached.contains(f.path.as_str()))
+        .map(|f| f.path.clone())
+        .collect();
+    let linked: HashSet<&str> = edges.values().flatten().map(String::as_str).collect();
+    report.unlinked = files
+        .iter()
+        .filter(|f| !linked.contains(f.path.as_str()))
+        .map(|f| f.path.clone())
+        .collect();
+    let order =
+        |a: &LinkInfo, b: &LinkInfo| (&a.source_path, a.line).cmp(&(&b.source_path, b.line));
+    report.broken.sort_by(order);
+    report.ambiguous.sort_by(order);
+    report.malformed.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(report)
 }
 
 fn is_root(path: &str) -> bool {

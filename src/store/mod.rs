@@ -62,6 +62,8 @@ pub struct Store {
     /// Recent file listings for [`Store::files_page`], valid while the index
     /// has not changed.
     listings: files::ListingCache,
+    /// Recent link reports for [`Store::link_report`], likewise.
+    reports: linkq::ReportCache,
 }
 
 impl Store {
@@ -79,7 +81,8 @@ impl Store {
             blobs,
             lock,
             events: events::Bus::default(),
-            listings: files::ListingCache::default(),
+            listings: files::ListingCache::new(files::LISTINGS_KEPT),
+            reports: linkq::ReportCache::new(linkq::REPORTS_KEPT),
         })
     }
 

@@ -1135,3 +1135,43 @@ fn the_blob_store_never_joins_a_non_hash_into_a_path() {
         assert!(store.blobs().remove(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_kept_link_report_follows_every_commit_here_and_in_another_process() {
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    t.write(
+        "demo",
+        "html/a.html",
+        b"<p><img src=\"/static/pic.png\"></p>",
+        Source::Cli,
+    )
+    .unwrap();
+    let broken = |store: &blockstore::Store| {
+        store
+            .link_report("demo", At::Draft)
+            .unwrap()
+            .broken
+            .iter()
+            .map(|l| l.source_path.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(broken(&t), ["html/a.html"]);
+    assert_eq!(broken(&t), ["html/a.html"], "asked again: the same");
+    // A write through this store.
+    t.write("demo", "static/pic.png", b"\x89PNG", Source::Cli)
+        .unwrap();
+    assert!(broken(&t).is_empty(), "the asset now exists");
+    // A write by another process (its own connection to the same index).
+    let other = run_cli(&t.data_dir(), &["delete", "demo:static/pic.png"]);
+    assert!(other.status.success(), "{}", stderr(&other));
+    assert_eq!(broken(&t), ["html/a.html"], "the other process's delete");
+    // Each state keeps its own report.
+    assert_eq!(publish(&t, "demo", "v1"), 1);
+    t.write("demo", "static/pic.png", b"\x89PNG", Source::Cli)
+        .unwrap();
+    assert!(broken(&t).is_empty());
+    let v1 = t.link_report("demo", At::Version(1)).unwrap().broken;
+    assert_eq!(v1.len(), 1, "version 1 still lacks the asset");
+}
