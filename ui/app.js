@@ -72,7 +72,9 @@ async function show({ refresh = false } = {}) {
     const view = (await module.render(ctx)) || {};
     if (mine !== generation) return;
     if (refresh) {
+      const kept = keptInput(main);
       main.replaceChildren(...target.childNodes);
+      restoreInput(main, kept);
       window.scrollTo(0, scroll);
     }
     current = { name: route.name, view };
@@ -91,6 +93,35 @@ async function show({ refresh = false } = {}) {
     if (mine !== generation) return;
     renderError(error);
   }
+}
+
+/**
+ * What the person was doing in a view about to be refreshed: the values they
+ * changed in its form fields (by id) and the field with the focus, so a live
+ * update does not undo a half-made choice.
+ */
+function keptInput(root) {
+  const values = new Map();
+  for (const field of root.querySelectorAll('select[id], input[id], textarea[id]')) {
+    const changed = field instanceof HTMLSelectElement
+      ? [...field.options].some((o) => o.selected !== o.defaultSelected)
+      : field.type === 'checkbox' || field.type === 'radio'
+        ? field.checked !== field.defaultChecked
+        : field.value !== field.defaultValue;
+    if (changed) values.set(field.id, field.type === 'checkbox' || field.type === 'radio' ? field.checked : field.value);
+  }
+  const focused = root.contains(document.activeElement) && document.activeElement.id ? document.activeElement.id : null;
+  return { values, focused };
+}
+
+function restoreInput(root, { values, focused }) {
+  for (const [id, value] of values) {
+    const field = root.querySelector(`#${CSS.escape(id)}`);
+    if (!field) continue;
+    if (typeof value === 'boolean') field.checked = value;
+    else if (!(field instanceof HTMLSelectElement) || [...field.options].some((o) => o.value === value)) field.value = value;
+  }
+  if (focused) root.querySelector(`#${CSS.escape(focused)}`)?.focus({ preventScroll: true });
 }
 
 function renderError(error) {

@@ -158,3 +158,21 @@ export function treeKeys(tree) {
     if (next && tree.contains(next)) target(next)?.focus();
   });
 }
+
+/**
+ * The "Compare A with B" form: two pickers over `states` (`draft` or version
+ * numbers) and a submit button; `go(from, to)` when it is submitted.
+ */
+export function compareForm({ states, from, to, ids = ['from', 'to'], button = 'Show changes', buttonId, go }) {
+  const label = (s) => (s === 'draft' ? 'draft' : `version ${s}`);
+  const pick = (id, text, value) => h('label', {}, text, ' ',
+    h('select', { id, name: id }, states.map((s) => h('option', { value: s, selected: s === String(value) }, label(s)))));
+  const [fromId, toId] = ids;
+  return h('form', {
+    class: 'compare',
+    onsubmit: (e) => {
+      e.preventDefault();
+      go(e.target.querySelector(`#${fromId}`).value, e.target.querySelector(`#${toId}`).value);
+    },
+  }, pick(fromId, 'Compare', from), pick(toId, 'with', to), h('button', { id: buttonId, type: 'submit' }, button));
+}

@@ -4,7 +4,7 @@
 // time, pages of 200 files, so a 100,000-file collection never loads whole),
 // its publish log as a timeline, and its link report.
 
-import { h, replace, when, plural, debounce, confirmDialog, query, treeKeys } from '../dom.js';
+import { h, replace, when, plural, debounce, confirmDialog, query, treeKeys, compareForm } from '../dom.js';
 import { api, collectionPath, enc } from '../api.js';
 
 /** Above this many units the outline is not the default tab (it reads every unit). */
@@ -371,15 +371,12 @@ async function historyTab(ctx, summary, body) {
     next = page.next;
     more.hidden = !next;
   });
-  const options = ['draft', ...first.results.map((v) => String(v.number))];
-  const pick = (id, label, value) => h('label', {}, label, ' ',
-    h('select', { id, name: id }, options.map((o) => h('option', { value: o, selected: o === value }, o === 'draft' ? 'draft' : `version ${o}`))));
-  const compare = h('form', { class: 'compare', onsubmit: (e) => {
-    e.preventDefault();
-    const f = new FormData(e.target);
-    ctx.navigate(`/c/${enc(slug)}/diff${query({ from: f.get('from'), to: f.get('to') })}`);
-  } },
-  pick('from', 'Compare', options[1] || 'draft'), pick('to', 'with', 'draft'), h('button', { type: 'submit' }, 'Show changes'));
+  const compare = compareForm({
+    states: ['draft', ...first.results.map((v) => String(v.number))],
+    from: first.results[0] ? String(first.results[0].number) : 'draft',
+    to: 'draft',
+    go: (from, to) => ctx.navigate(`/c/${enc(slug)}/diff${query({ from, to })}`),
+  });
   replace(body,
     first.count ? compare : null,
     first.count || summary.draft_changes ? timeline : h('p', { class: 'muted' }, 'Nothing published yet. Publish the draft to make version 1.'),

@@ -4,7 +4,7 @@
 // same-origin), its metadata, its versions, a diff between any two of its
 // states, and the links it makes and receives, each a click away.
 
-import { h, replace, when, bytes, plural, query } from '../dom.js';
+import { h, replace, when, bytes, plural, query, compareForm } from '../dom.js';
 import { api, collectionPath, encPath, enc, rawText, rawUrl, mediaUrl, token } from '../api.js';
 import { codeBlock, languageOf } from '../highlight.js';
 import { diffTable } from '../diff.js';
@@ -196,14 +196,10 @@ export async function render(ctx) {
         h('a', { href: fileHref(slug, path, { v: version === 'draft' ? null : version }) }, 'Close diff')),
       diffTable(answer.diff, languageOf(path, file.media_type), layout, `Changes to ${path}`));
   }
-  const pick = (id, label, value) => h('label', {}, label, ' ',
-    h('select', { id, name: id }, states.map((s) => h('option', { value: s, selected: s === value }, stateLabel(s)))));
-  const diffForm = h('form', { class: 'compare', onsubmit: (e) => {
-    e.preventDefault();
-    const from = e.target.querySelector('#diff-from').value;
-    const to = e.target.querySelector('#diff-to').value;
-    ctx.navigate(fileHref(slug, path, { v: version === 'draft' ? null : version, diff: `${from}..${to}`, layout: layout === 'split' ? 'split' : null }));
-  } }, pick('diff-from', 'Compare', diffFrom), pick('diff-to', 'with', diffTo), h('button', { id: 'show-diff', type: 'submit' }, 'Show diff'));
+  const diffForm = compareForm({
+    states, from: diffFrom, to: diffTo, ids: ['diff-from', 'diff-to'], button: 'Show diff', buttonId: 'show-diff',
+    go: (from, to) => ctx.navigate(fileHref(slug, path, { v: version === 'draft' ? null : version, diff: `${from}..${to}`, layout: layout === 'split' ? 'split' : null })),
+  });
 
   const versionList = h('ol', { class: 'versions', 'aria-label': 'Versions' },
     versions.map((v, i) => {

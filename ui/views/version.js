@@ -2,7 +2,7 @@
 // what differs between two collection states (versions or the draft). Each
 // changed file opens its own diff in place.
 
-import { h, replace, when, plural, query } from '../dom.js';
+import { h, replace, when, plural, query, compareForm } from '../dom.js';
 import { api, collectionPath, enc } from '../api.js';
 import { diffTable } from '../diff.js';
 import { languageOf } from '../highlight.js';
@@ -50,14 +50,11 @@ export async function render(ctx) {
   const base = `/c/${enc(slug)}`;
   const title = summary.title || slug;
   const versions = await api(collectionPath(slug, '/versions?page_size=1000'));
-  const options = ['draft', ...versions.results.map((v) => String(v.number))];
-  const pick = (id, text, value) => h('label', {}, text, ' ',
-    h('select', { id, name: id }, options.map((o) => h('option', { value: o, selected: o === String(value) }, o === 'draft' ? 'draft' : `version ${o}`))));
-  const compare = (from, to) => h('form', { class: 'compare', onsubmit: (e) => {
-    e.preventDefault();
-    const f = new FormData(e.target);
-    ctx.navigate(`${base}/diff${query({ from: f.get('from'), to: f.get('to') })}`);
-  } }, pick('from', 'Compare', from), pick('to', 'with', to), h('button', { type: 'submit' }, 'Show changes'));
+  const states = ['draft', ...versions.results.map((v) => String(v.number))];
+  const compare = (from, to) => compareForm({
+    states, from, to,
+    go: (a, b) => ctx.navigate(`${base}/diff${query({ from: a, to: b })}`),
+  });
 
   if (ctx.params.diff) {
     const latest = versions.results[0]?.number;

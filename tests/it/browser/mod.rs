@@ -597,6 +597,28 @@ fn publish_from_the_ui_shows_the_new_version_in_the_timeline() {
     assert_eq!(latest["message"], message);
     b.screenshot("history");
 
+    // The timeline's compare form opens the diff of two versions, and the
+    // diff page's own form moves on to another pair. (A fresh load: the
+    // publish's events may still re-render the timeline, form and all.)
+    ui.open(&format!("/c/{}/history", ui.slug), "collection");
+    b.select("form.compare select#from", "1");
+    b.select("form.compare select#to", "2");
+    b.navigate("diff", |b| b.click("form.compare button[type=submit]"));
+    assert_eq!(b.location(), format!("/c/{}/diff?from=1&to=2", ui.slug));
+    b.wait_css(&format!(
+        "ul.changes li[data-status]{}",
+        attr_is("data-path", &body)
+    ));
+    b.select("form.compare select#from", "2");
+    b.select("form.compare select#to", "draft");
+    b.navigate("diff", |b| b.click("form.compare button[type=submit]"));
+    assert_eq!(b.location(), format!("/c/{}/diff?from=2&to=draft", ui.slug));
+    b.back();
+    b.wait_ready("diff");
+    b.back();
+    b.wait_ready("collection");
+    b.wait_css("ol.timeline li[data-version=\"2\"]");
+
     // The version's page lists what changed.
     b.navigate("version", |b| {
         b.click("ol.timeline li[data-version=\"2\"] a")
@@ -651,6 +673,27 @@ fn an_api_change_appears_live_without_navigation() {
         "no reload"
     );
     assert_eq!(b.location(), location, "no navigation");
+
+    // A refresh keeps a half-made choice: the compare form's picks and focus.
+    let before = b.js("return document.querySelector('#diff-from').value;");
+    assert_eq!(before, "1", "the form starts at version 1");
+    b.select("select#diff-from", "draft");
+    b.js("document.querySelector('#diff-from').focus();");
+    let again = "Changed live a second time";
+    bytes.extend_from_slice(format!("<p>{again}</p>\n").as_bytes());
+    ui.put(&body, &bytes);
+    b.wait_js(
+        "the second change to show",
+        &format!(
+            "const c = document.querySelector('pre.code'); return !!c && c.textContent.includes({});",
+            js_str(again)
+        ),
+    );
+    assert_eq!(
+        b.js("return document.querySelector('#diff-from').value;"),
+        "draft"
+    );
+    assert_eq!(b.js("return document.activeElement.id;"), "diff-from");
 
     // The collection's header counts drafts as they happen.
     ui.open(&format!("/c/{}", ui.slug), "collection");
