@@ -131,7 +131,7 @@ pub(crate) const REPORTS_KEPT: usize = 4;
 
 /// [`Store::link_report`] without the cache, inside its snapshot.
 fn compute_report(conn: &Connection, state: State, cid: i64) -> Result<LinkReport> {
-    let files = tree(&conn, cid, state)?;
+    let files = tree(conn, cid, state)?;
     let index = MemoryIndex::new(files.iter().map(|f| f.path.as_str()));
     let mut by_hash: HashMap<(&str, Syntax), Vec<&FileEntry>> = HashMap::new();
     for file in &files {
@@ -191,7 +191,7 @@ fn compute_report(conn: &Connection, state: State, cid: i64) -> Result<LinkRepor
                 Resolution::External { collection, path } => {
                     let exists = *external_cache
                         .entry(collection.clone())
-                        .or_insert_with(|| external_exists(&conn, &collection));
+                        .or_insert_with(|| external_exists(conn, &collection));
                     if exists {
                         Resolution::External { collection, path }
                     } else {
