@@ -196,6 +196,7 @@ export async function render(ctx) {
         h('a', { href: fileHref(slug, path, { v: version === 'draft' ? null : version }) }, 'Close diff')),
       diffTable(answer.diff, languageOf(path, file.media_type), layout, `Changes to ${path}`));
   }
+  // Only a path with two states or more has anything to compare.
   const diffForm = compareForm({
     states, from: diffFrom, to: diffTo, ids: ['diff-from', 'diff-to'], button: 'Show diff', buttonId: 'show-diff',
     go: (from, to) => ctx.navigate(fileHref(slug, path, { v: version === 'draft' ? null : version, diff: `${from}..${to}`, layout: layout === 'split' ? 'split' : null })),
@@ -239,7 +240,7 @@ export async function render(ctx) {
       h('p', { class: 'facts' }, h('code', {}, path), ' · ', stateLabel(version),
         version !== 'draft' ? [' · ', h('a', { href: fileHref(slug, path) }, 'see the draft')] : null)),
     h('div', { class: 'columns-2' },
-      h('div', { class: 'primary-col' }, diffSection, content, isText(path, file.media_type) ? diffForm : null),
+      h('div', { class: 'primary-col' }, diffSection, content, isText(path, file.media_type) && states.length > 1 ? diffForm : null),
       h('aside', { class: 'side-col', 'aria-label': 'Details' },
         h('section', {}, h('h2', {}, 'Metadata'), meta),
         h('section', {}, h('h2', {}, 'Versions'), versions.length ? versionList : h('p', { class: 'muted' }, 'No history.'),

@@ -1011,6 +1011,11 @@ fn with_a_token_previews_load_and_stored_pages_stay_inert() {
 
     // HTML: a sandboxed srcdoc frame (never a blob: of the UI's origin).
     ui.open(&format!("/c/{}/f/static/evil.html", ui.slug), "file");
+    assert_eq!(
+        b.count("form.compare"),
+        0,
+        "a file only in the draft has nothing to compare"
+    );
     b.click_text("button", "Show rendered preview");
     let sandbox = b.attr("iframe.preview", "sandbox").expect("a sandbox");
     assert!(!sandbox.contains("allow-same-origin") && !sandbox.contains("allow-scripts"));
