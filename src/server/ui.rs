@@ -140,8 +140,11 @@ fn hints(path: &str, data: bool) -> String {
         let mut parts = rest.splitn(3, '/');
         let slug = parts.next().unwrap_or_default();
         let view = parts.next().unwrap_or_default();
+        // A collection tab ends the path; anything after it is no view.
+        let tab = parts.next().is_none()
+            && matches!(view, "" | "outline" | "files" | "history" | "links");
         modules = match view {
-            "" | "outline" | "files" | "history" | "links" => &["views/collection.js"],
+            _ if tab => &["views/collection.js"],
             "f" => &[
                 "views/file.js",
                 "views/collection.js",
@@ -157,7 +160,7 @@ fn hints(path: &str, data: bool) -> String {
             "graph" => &["views/graph.js", "views/collection.js"],
             _ => &[],
         };
-        if plain(slug) && matches!(view, "" | "outline" | "files" | "history" | "links") {
+        if plain(slug) && tab {
             fetches.push(format!("/api/v1/collections/{slug}"));
             if view == "outline" {
                 fetches.push(format!("/api/v1/collections/{slug}/outline?version=draft"));

@@ -231,8 +231,16 @@ fn a_page_load_hints_its_views_modules_and_first_api_answers() {
             vec!["views/collection.js"],
             vec![],
         ),
+        // No view of the UI's: nothing to hint.
+        (format!("/c/{slug}/outline/more"), vec![], vec![]),
     ] {
         let found = hints(&server.get(&view).text());
+        if modules.is_empty() {
+            assert!(
+                !found.iter().any(|(_, href)| href.contains("/views/")),
+                "{view}: {found:?}"
+            );
+        }
         for m in &modules {
             assert!(found.contains(&module(m)), "{view} hints {m}: {found:?}");
             hinted_views.insert(m.to_string());
