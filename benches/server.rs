@@ -13,10 +13,10 @@
 //! without it the wrk figures are reported as skipped). Prints a Markdown
 //! table on stdout, progress on stderr. Nothing is asserted.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -65,44 +65,23 @@ fn put(addr: &str, path: &str, body: &[u8]) -> u16 {
 }
 
 struct Serving {
-    child: Child,
+    running: common::Running,
     addr: String,
     started: Instant,
 }
 
 fn serve(bin: &Path, data: &Path) -> Serving {
     let started = Instant::now();
-    let mut child = Command::new(bin)
-        .arg("--data-dir")
+    let mut cmd = Command::new(bin);
+    cmd.arg("--data-dir")
         .arg(data)
-        .args(["--json", "serve", "--addr", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line).expect("the URL line");
-    let addr = info["url"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
+        .args(["--json", "serve", "--addr", "127.0.0.1:0"]);
+    let running = common::Running::start(cmd);
+    let addr = running.url().trim_start_matches("http://").to_string();
     Serving {
-        child,
+        running,
         addr,
         started,
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -221,7 +200,7 @@ fn main() {
         }
         starts.push(s.started.elapsed().as_secs_f64() * 1000.0);
         std::thread::sleep(Duration::from_secs(1));
-        rss = rss.max(rss_kb(s.child.id()));
+        rss = rss.max(rss_kb(s.running.child.id()));
     }
     let start = median(&mut starts);
     row(

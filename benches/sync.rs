@@ -16,10 +16,8 @@
 //! `cargo bench --bench sync [-- --saves N --units N --idle-secs N --work DIR]`
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::mpsc::Receiver;
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 mod common;
@@ -82,56 +80,6 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A child whose stdout lines arrive on a channel; killed on drop.
-struct Running {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Running {
-    fn start(mut cmd: Command) -> Running {
-        let mut child = cmd
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("blockstore starts");
-        let out = child.stdout.take().unwrap();
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Running { child, lines }
-    }
-
-    /// The next stdout line that parses as JSON with `key`.
-    fn line_with(&self, key: &str) -> serde_json::Value {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(120))
-                .expect("blockstore prints its line");
-            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
-                if !value[key].is_null() {
-                    return value;
-                }
-            }
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn save_to_visible(bins: &Bins, options: &Options, report: &mut Report) {
     let folder = options.work.join("lat");
     let data = options.work.join("lat-data");
@@ -144,13 +92,7 @@ fn save_to_visible(bins: &Bins, options: &Options, report: &mut Report) {
     cmd.args(["--json", "serve", "--addr", "127.0.0.1:0", "--sync"])
         .arg(format!("lat={}", folder.display()));
     let server = Running::start(cmd);
-    let info = server.line_with("url");
-    let addr = info["url"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
+    let addr = server.url().trim_start_matches("http://").to_string();
     let mut latencies = Vec::with_capacity(options.saves);
     for i in 0..options.saves {
         let path = format!("html/p{}.html", i % 10);

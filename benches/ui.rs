@@ -24,11 +24,9 @@
 //! machines are shared), and without Chromium every figure is reported as
 //! skipped.
 
-use serde_json::Value;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ExitCode, Stdio};
+use std::process::ExitCode;
 
 mod common;
 use common::*;
@@ -125,9 +123,14 @@ fn main() -> ExitCode {
         ]));
     }
 
-    let server = Serving::start(&bins, &data);
-    let b = Browser::launch(&server.url);
-    eprintln!("chromium on {}", server.url);
+    let mut serve = bins.bs(&data);
+    serve
+        .args(["--json", "serve", "--addr", "127.0.0.1:0"])
+        .env_remove("BLOCKSTORE_TOKEN");
+    let server = Running::start(serve);
+    let url = server.url();
+    let b = Browser::launch(&url);
+    eprintln!("chromium on {url}");
 
     // 1. The big collection (its files tab: over 10,000 units).
     let big = loads(&b, "/c/big", "collection", options.loads, false);
@@ -362,43 +365,4 @@ fn dir_size(dir: &Path) -> u64 {
         }
     }
     total
-}
-
-/// `blockstore serve` on port 0; stopped on drop.
-struct Serving {
-    child: Child,
-    url: String,
-}
-
-impl Serving {
-    fn start(bins: &Bins, data: &Path) -> Serving {
-        let mut child = bins
-            .bs(data)
-            .args(["--json", "serve", "--addr", "127.0.0.1:0"])
-            .env("RUST_LOG", "warn")
-            .env_remove("BLOCKSTORE_TOKEN")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("blockstore serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let info: Value = serde_json::from_str(&line).expect("serve prints its URL line");
-        let url = info["url"]
-            .as_str()
-            .expect("a url")
-            .trim_end_matches('/')
-            .to_string();
-        Serving { child, url }
-    }
-}
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -6,10 +6,11 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------
@@ -143,6 +144,67 @@ pub fn mb(bytes: u64) -> String {
 
 // ---------------------------------------------------------------------------
 // Child processes
+
+/// A `blockstore` child (stdin closed, stderr dropped, `RUST_LOG=warn`)
+/// whose stdout lines arrive on a channel; killed on drop. What `serve
+/// --json` and `sync --json` benches read their start-up lines from.
+pub struct Running {
+    pub child: Child,
+    lines: Receiver<String>,
+}
+
+impl Running {
+    pub fn start(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("blockstore starts");
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Running { child, lines }
+    }
+
+    /// The next stdout line that parses as JSON with `key`.
+    pub fn line_with(&self, key: &str) -> serde_json::Value {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(120))
+                .expect("blockstore prints its line");
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) {
+                if !value[key].is_null() {
+                    return value;
+                }
+            }
+        }
+    }
+
+    /// `serve --json`'s URL (`http://127.0.0.1:PORT`, no trailing `/`).
+    pub fn url(&self) -> String {
+        self.line_with("url")["url"]
+            .as_str()
+            .expect("serve prints its URL")
+            .trim_end_matches('/')
+            .to_string()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
 
 pub struct Bins {
     pub blockstore: PathBuf,
