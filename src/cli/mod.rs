@@ -130,9 +130,14 @@ pub fn exit_code(error: &Error) -> u8 {
         ErrorKind::NotFound => 3,
         ErrorKind::Conflict | ErrorKind::PreconditionFailed => 4,
         ErrorKind::Incompatible => 6,
+        ErrorKind::Busy => 75,
         ErrorKind::Interrupted => 130,
     }
 }
+
+/// Seconds a command waits for the store's lock before it gives up (default
+/// [`crate::store::DEFAULT_LOCK_TIMEOUT`]).
+pub(crate) const LOCK_TIMEOUT_ENV: &str = "BLOCKSTORE_LOCK_TIMEOUT";
 
 fn execute(cli: Cli) -> crate::Result<ExitCode> {
     let out = output::Output { json: cli.json };
@@ -147,6 +152,17 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         other => other,
     };
     let store = Store::open(data_dir(cli.data_dir)?)?;
+    // A command that waits for the store's lock (a gc behind a busy server,
+    // a write behind a gc) says so, and gives up after the lock timeout.
+    if let Some(secs) = std::env::var(LOCK_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        store.set_lock_timeout(std::time::Duration::from_secs(secs.max(1)));
+    }
+    store.set_lock_notice(Some(std::sync::Arc::new(|notice: &str| {
+        eprintln!("blockstore: {notice}");
+    })));
     match command {
         Command::Serve(_) | Command::Logs(_) | Command::Restore(_) => {
             unreachable!("handled above")

@@ -28,6 +28,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// A stable machine-readable code: invalid, not_found, conflict,
     /// precondition_failed, payload_too_large, unsupported_media_type,
+    /// cross_origin, busy,
     /// forbidden_host, unauthorized, method_not_allowed, range_not_satisfiable,
     /// not_implemented, timeout, internal.
     pub code: &'static str,
@@ -71,6 +72,9 @@ impl ApiError {
     }
 }
 
+/// What a 503 tells clients to wait, in seconds.
+pub(crate) const RETRY_AFTER_SECS: &str = "2";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -80,7 +84,16 @@ impl IntoResponse for ApiError {
                 details: self.details,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        // A 503 is always temporary here (a gc holds the store, the server is
+        // full): say when to come back.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
 
@@ -103,6 +116,7 @@ impl From<Error> for ApiError {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
             ErrorKind::Interrupted => (StatusCode::SERVICE_UNAVAILABLE, "interrupted"),
+            ErrorKind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ErrorKind::Incompatible | ErrorKind::Internal => {
                 tracing::error!(error = %message, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")

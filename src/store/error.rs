@@ -21,6 +21,9 @@ pub enum ErrorKind {
     PreconditionFailed,
     /// The operation was interrupted by the caller.
     Interrupted,
+    /// The store's lock stayed taken (a gc, or writers a gc waits for) longer
+    /// than the lock timeout; try again later.
+    Busy,
     /// Input or I/O that failed outside the user's control.
     Internal,
 }
@@ -99,6 +102,9 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
+    #[error("{0}")]
+    Busy(String),
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -130,6 +136,7 @@ impl Error {
             Error::PreconditionFailed { .. } => ErrorKind::PreconditionFailed,
             Error::SchemaTooNew { .. } => ErrorKind::Incompatible,
             Error::Interrupted => ErrorKind::Interrupted,
+            Error::Busy(_) => ErrorKind::Busy,
             Error::CorruptBlob { .. }
             | Error::MissingBlob(_)
             | Error::Io { .. }
