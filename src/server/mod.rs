@@ -161,18 +161,20 @@ pub(crate) fn router(
     // The event stream lives as long as the client wants, and archives take
     // as long as their bytes take: no timeout, but the same withdrawal of
     // work whose request went away unanswered.
-    let untimed = events::routes()
-        .merge(olx::routes())
-        .layer(axum::middleware::from_fn_with_state(
-            None,
-            deadline::deadline,
-        ));
-    let api = Router::new()
-        .merge(timed)
-        .merge(untimed)
-        .layer(axum::extract::DefaultBodyLimit::max(
-            options.json_limit as usize,
-        ));
+    let untimed =
+        events::routes()
+            .merge(olx::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                None,
+                deadline::deadline,
+            ));
+    let api =
+        Router::new()
+            .merge(timed)
+            .merge(untimed)
+            .layer(axum::extract::DefaultBodyLimit::max(
+                options.json_limit as usize,
+            ));
     let data_hints = options.token.is_none();
     let page = move |uri| ui::page(uri, data_hints);
     let mut app = Router::new()
@@ -248,7 +250,7 @@ fn raise_open_files_limit() -> Option<u64> {
             current: limit.maximum,
             maximum: limit.maximum,
         };
-        match setrlimit(Resource::Nofile, raised.clone()) {
+        match setrlimit(Resource::Nofile, raised) {
             Ok(()) => limit = raised,
             Err(e) => tracing::warn!("could not raise the open files limit: {e}"),
         }
@@ -259,7 +261,11 @@ fn raise_open_files_limit() -> Option<u64> {
 impl Server {
     /// Checks the options and binds the address (port 0 picks a free port).
     pub async fn bind(store: Arc<Store>, options: &ServeOptions) -> Result<Server, ServeError> {
-        if options.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        if options
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
             return Err(ServeError::BlankToken);
         }
         if !options.addr.ip().is_loopback() && options.token.is_none() {

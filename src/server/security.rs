@@ -296,11 +296,21 @@ mod tests {
         assert!(check(Method::POST, None, None).is_none());
         assert!(check(Method::GET, Some("cross-site"), Some("http://evil.example")).is_none());
         // The UI's own requests.
-        assert!(check(Method::POST, Some("same-origin"), Some("http://127.0.0.1:7878")).is_none());
+        assert!(check(
+            Method::POST,
+            Some("same-origin"),
+            Some("http://127.0.0.1:7878")
+        )
+        .is_none());
         assert!(check(Method::PUT, Some("none"), None).is_none());
         assert!(check(Method::DELETE, None, Some("HTTP://127.0.0.1:7878")).is_none());
         // A page the user trusted with --cors-origin.
-        assert!(check(Method::POST, Some("cross-site"), Some("http://localhost:3000")).is_none());
+        assert!(check(
+            Method::POST,
+            Some("cross-site"),
+            Some("http://localhost:3000")
+        )
+        .is_none());
         for (site, origin) in [
             (Some("cross-site"), None),
             (Some("same-site"), None),
@@ -311,7 +321,10 @@ mod tests {
             (Some("same-origin"), Some("http://evil.example")),
         ] {
             for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
-                assert!(check(method.clone(), site, origin).is_some(), "{method} {site:?} {origin:?}");
+                assert!(
+                    check(method.clone(), site, origin).is_some(),
+                    "{method} {site:?} {origin:?}"
+                );
             }
         }
     }

@@ -112,7 +112,10 @@ mod tests {
         let token = Cancel::new();
         assert!(token.scope(commit_point).is_ok());
         assert!(!token.cancel(), "committing work cannot be withdrawn");
-        assert!(token.scope(commit_point).is_ok(), "a second commit of the same work goes on");
+        assert!(
+            token.scope(commit_point).is_ok(),
+            "a second commit of the same work goes on"
+        );
 
         let token = Cancel::new();
         assert!(token.cancel());

@@ -311,9 +311,8 @@ impl Store {
             &super::NoProgress,
             |tx, cid| file_at(tx, cid, path.as_str(), State::Draft),
         )?;
-        let file = file.ok_or_else(|| {
-            Error::Invalid(format!("{path} was written but is not in the draft"))
-        })?;
+        let file = file
+            .ok_or_else(|| Error::Invalid(format!("{path} was written but is not in the draft")))?;
         Ok(Written {
             outcome: outcome(&report),
             file,

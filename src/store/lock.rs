@@ -166,7 +166,12 @@ impl WriteLock {
     }
 
     /// Polls the file lock (held by another process) until it is ours.
-    fn take_file(&self, wait: &mut Wait<'_>, shared: bool, what: &dyn Fn() -> String) -> Result<()> {
+    fn take_file(
+        &self,
+        wait: &mut Wait<'_>,
+        shared: bool,
+        what: &dyn Fn() -> String,
+    ) -> Result<()> {
         let mut pause = Duration::from_millis(1);
         loop {
             let taken = if shared {
@@ -225,9 +230,7 @@ impl WriteLock {
                     "the store's write lock".to_string()
                 }
             };
-            if let Err(e) = wait.tick(&what) {
-                return Err(e);
-            }
+            wait.tick(&what)?;
             state = self.sleep(state, &wait);
         }
         drop(state);
@@ -252,9 +255,7 @@ impl WriteLock {
             }
             let writers = state.writers;
             let what = move || {
-                format!(
-                    "{writers} writer(s) of this process to finish, to collect garbage alone"
-                )
+                format!("{writers} writer(s) of this process to finish, to collect garbage alone")
             };
             if let Err(e) = wait.tick(&what) {
                 state.sweeps_waiting -= 1;
@@ -350,7 +351,10 @@ mod tests {
         let token = cancel::Cancel::new();
         assert!(token.cancel());
         let withdrawn = token.scope(|| lock.shared(|| Ok(())));
-        assert!(matches!(withdrawn, Err(Error::Interrupted)), "{withdrawn:?}");
+        assert!(
+            matches!(withdrawn, Err(Error::Interrupted)),
+            "{withdrawn:?}"
+        );
         release.wait();
         writer.join().unwrap().unwrap();
         sweeper.join().unwrap().unwrap();

@@ -29,7 +29,6 @@ mod publish;
 
 pub use blobs::{hash_bytes, BlobStore, Stored};
 pub use cancel::Cancel;
-pub use lock::{LockNotice, DEFAULT_LOCK_TIMEOUT};
 pub use db::SCHEMA_VERSION;
 pub use dump::{
     restore, DumpManifest, DumpReport, RestoreOptions, RestoreReport, DUMP_FORMAT,
@@ -43,6 +42,7 @@ pub use files::{
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::{GcOptions, GcReport};
 pub use linkq::Direction;
+pub use lock::{LockNotice, DEFAULT_LOCK_TIMEOUT};
 pub use model::*;
 pub use path::RelPath;
 pub use progress::{NoProgress, Progress};
