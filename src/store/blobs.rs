@@ -214,7 +214,18 @@ impl BlobStore {
     /// The temp file is locked while the [`Received`] lives, so gc sees it is
     /// in use and leaves it alone; dropping a `Received` removes it.
     pub fn receive(&self, reader: &mut dyn Read, durable: bool) -> Result<Received> {
-        let (path, mut file) = self.temp_file()?;
+        // A gc may find the new file before it is locked, take it for a
+        // leftover and remove it (it removes strays only while holding their
+        // lock): once locked, the file is ours only if its name still leads
+        // to it. Otherwise, another.
+        let (path, mut file) = loop {
+            let (path, file) = self.temp_file()?;
+            file.lock()
+                .map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
+            if same_file(&file, &path) {
+                break (path, file);
+            }
+        };
         // Dropped on any early return: removes the temp file.
         let mut received = Received {
             path,
@@ -223,8 +234,6 @@ impl BlobStore {
             size: 0,
             durable,
         };
-        file.lock()
-            .map_err(|e| Error::io(format!("locking {}", received.path.display()), e))?;
         let mut hasher = Hasher::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 256 * 1024];
@@ -406,7 +415,9 @@ impl BlobStore {
         }
     }
 
-    /// Removes a stray file (temp leftovers) found by [`BlobStore::list`].
+    /// Removes a stray file (temp leftovers) found by [`BlobStore::list`] —
+    /// unless it is a write in progress by now: it is removed while holding
+    /// its lock, which [`BlobStore::receive`] takes before it trusts a file.
     pub fn remove_stray(&self, path: &Path) -> Result<()> {
         if !path.starts_with(&self.root) {
             return Err(Error::Invalid(format!(
@@ -414,11 +425,29 @@ impl BlobStore {
                 path.display()
             )));
         }
+        let _held = match File::open(path) {
+            Ok(file) => match file.try_lock() {
+                Ok(()) => Some(file),
+                Err(fs::TryLockError::WouldBlock) => return Ok(()),
+                Err(fs::TryLockError::Error(_)) => None,
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => None,
+        };
         match fs::remove_file(path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
         }
+    }
+}
+
+/// Whether `path` still names the open `file` (no one removed or replaced it).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 

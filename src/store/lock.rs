@@ -8,6 +8,14 @@
 //! process, where file locks are per open file and would not exclude, a small
 //! state behind a mutex and a condition variable.
 //!
+//! A sweep must not starve behind a stream of writers whose holds overlap
+//! (a busy server, an import loop): file locks have no queue, and a shared
+//! lock is granted while an exclusive one waits. So a second file,
+//! `DATA/lock.gate`, is a turnstile: every writer passes it (shared, for the
+//! moment it takes the lock), and a sweep holds it exclusively while it waits
+//! and sweeps, so writers that come after a waiting sweep, in any process,
+//! wait behind it.
+//!
 //! Nobody waits for it forever. A writer waits behind a sweep (and a sweep
 //! behind writers) at most the store's lock timeout, then gets
 //! [`Error::Busy`] saying who holds it: a server answers 503 with
@@ -52,6 +60,9 @@ struct State {
 pub(crate) struct WriteLock {
     path: PathBuf,
     file: File,
+    /// The turnstile (see the module doc); each pass opens it anew, since
+    /// file locks belong to an open file and passes overlap.
+    gate: PathBuf,
     state: Mutex<State>,
     changed: Condvar,
     timeout_ms: AtomicU64,
@@ -124,9 +135,17 @@ impl WriteLock {
             .write(true)
             .open(path)
             .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let gate = path.with_extension("gate");
+        File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&gate)
+            .map_err(|e| Error::io(format!("opening {}", gate.display()), e))?;
         Ok(WriteLock {
             path: path.to_path_buf(),
             file,
+            gate,
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             timeout_ms: AtomicU64::new(DEFAULT_LOCK_TIMEOUT.as_millis() as u64),
@@ -165,39 +184,26 @@ impl WriteLock {
             .unwrap_or_else(|p| p.into_inner().0)
     }
 
-    /// Polls the file lock (held by another process) until it is ours.
-    fn take_file(
-        &self,
-        wait: &mut Wait<'_>,
-        shared: bool,
-        what: &dyn Fn() -> String,
-    ) -> Result<()> {
-        let mut pause = Duration::from_millis(1);
-        loop {
-            let taken = if shared {
-                self.file.try_lock_shared()
-            } else {
-                self.file.try_lock()
-            };
-            match taken {
-                Ok(()) => return Ok(()),
-                Err(std::fs::TryLockError::WouldBlock) => {}
-                Err(std::fs::TryLockError::Error(e)) => {
-                    return Err(Error::io(
-                        format!("taking the store's lock {}", self.path.display()),
-                        e,
-                    ))
-                }
-            }
-            wait.tick(what)?;
-            std::thread::sleep(pause.min(wait.left()));
-            pause = (pause * 2).min(Duration::from_millis(20));
-        }
+    /// Takes the turnstile (shared to pass it, exclusive to hold it for a
+    /// sweep); the lock lasts as long as the returned file is open.
+    fn gate(&self, wait: &mut Wait<'_>, shared: bool, what: &dyn Fn() -> String) -> Result<File> {
+        let gate = File::options()
+            .write(true)
+            .open(&self.gate)
+            .map_err(|e| Error::io(format!("opening {}", self.gate.display()), e))?;
+        poll_lock(&gate, &self.gate, wait, shared, what)?;
+        Ok(gate)
     }
 
     /// Runs `f` as one of possibly many writers.
     pub(crate) fn shared<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let mut wait = self.wait();
+        let gate = self.gate(&mut wait, true, &|| {
+            format!(
+                "the store's write lock: a gc is waiting for it or sweeping {}",
+                self.path.parent().unwrap_or(&self.path).display()
+            )
+        })?;
         let mut state = self.state();
         loop {
             if !state.sweeping && state.sweeps_waiting == 0 && !state.acquiring {
@@ -214,7 +220,7 @@ impl WriteLock {
                         self.path.parent().unwrap_or(&self.path).display()
                     )
                 };
-                let taken = self.take_file(&mut wait, true, &what);
+                let taken = poll_lock(&self.file, &self.path, &mut wait, true, &what);
                 state = self.state();
                 state.acquiring = false;
                 self.changed.notify_all();
@@ -234,6 +240,8 @@ impl WriteLock {
             state = self.sleep(state, &wait);
         }
         drop(state);
+        // Through: a sweep that comes now waits for this writer, not before it.
+        drop(gate);
         let result = f();
         let mut state = self.state();
         state.writers -= 1;
@@ -247,6 +255,13 @@ impl WriteLock {
     /// Runs `f` with no writer anywhere.
     pub(crate) fn exclusive<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
         let mut wait = self.wait();
+        // Held until the sweep is done: writers that come later wait at it.
+        let _gate = self.gate(&mut wait, false, &|| {
+            format!(
+                "another gc of {} to finish",
+                self.path.parent().unwrap_or(&self.path).display()
+            )
+        })?;
         let mut state = self.state();
         state.sweeps_waiting += 1;
         loop {
@@ -274,7 +289,7 @@ impl WriteLock {
                 self.path.parent().unwrap_or(&self.path).display()
             )
         };
-        let result = self.take_file(&mut wait, false, &what).and_then(|()| {
+        let result = poll_lock(&self.file, &self.path, &mut wait, false, &what).and_then(|()| {
             let result = f();
             let _ = self.file.unlock();
             result
@@ -284,6 +299,37 @@ impl WriteLock {
         self.changed.notify_all();
         drop(state);
         result
+    }
+}
+
+/// Polls a file lock (held by another process) until it is ours.
+fn poll_lock(
+    file: &File,
+    path: &Path,
+    wait: &mut Wait<'_>,
+    shared: bool,
+    what: &dyn Fn() -> String,
+) -> Result<()> {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let taken = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match taken {
+            Ok(()) => return Ok(()),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(
+                    format!("taking the store's lock {}", path.display()),
+                    e,
+                ))
+            }
+        }
+        wait.tick(what)?;
+        std::thread::sleep(pause.min(wait.left()));
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 

@@ -7,6 +7,7 @@ mod common;
 mod architecture;
 mod archive;
 mod browser;
+mod campaign;
 mod cli;
 mod crash;
 mod demo;
