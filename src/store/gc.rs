@@ -75,7 +75,7 @@ impl Store {
             let orphans = self.collectable_orphans()?;
             if !options.dry_run {
                 for (slug, path) in &orphans {
-                    let path = RelPath::new(path)?;
+                    let path = RelPath::existing(path)?;
                     self.apply_locked(
                         slug,
                         None,

@@ -13,6 +13,7 @@ mod demo;
 mod dump;
 mod export;
 mod links;
+mod names;
 mod outline;
 mod seed;
 mod server;
