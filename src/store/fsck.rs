@@ -29,6 +29,9 @@ pub struct FsckReport {
     pub unreferenced_blobs: u64,
     /// Leftover temp files: harmless, `gc` removes them.
     pub stray_files: u64,
+    /// What killed dumps and restores left (partial archives, staging
+    /// stores): harmless, `gc` removes them (except `restore_aside`).
+    pub debris: Vec<super::Debris>,
     pub problems: Vec<FsckProblem>,
 }
 
@@ -79,6 +82,7 @@ impl Store {
             .filter(|(hash, _)| !referenced.contains(hash))
             .count() as u64;
         report.stray_files = listing.stray.len() as u64;
+        report.debris = super::debris::of_store(&self.dir)?.debris;
         Ok(report)
     }
 }
