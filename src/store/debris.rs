@@ -200,7 +200,9 @@ pub(crate) fn restores(target: &Path) -> Result<Leftovers> {
     };
     let prefix = format!(".{}.restore-", name.to_string_lossy());
     let mut aside = false;
-    for (path, entry) in entries(parent)? {
+    // The data dir's parent may be unreadable (only searchable): then no
+    // leftover can be listed, and fsck and gc go on with the rest.
+    for (path, entry) in entries(parent).unwrap_or_default() {
         let Some(rest) = entry.strip_prefix(&prefix) else {
             continue;
         };
