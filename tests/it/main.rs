@@ -15,6 +15,7 @@ mod dump;
 mod export;
 mod hostile;
 mod links;
+mod names;
 mod outline;
 mod seed;
 mod server;
