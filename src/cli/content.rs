@@ -255,7 +255,9 @@ pub(crate) fn write(store: &Store, out: &Output, args: WriteArgs) -> crate::Resu
                 inner: opened,
                 name: file,
             };
-            store.write_stream(slug, path, &mut named, Source::Cli, None)?
+            store
+                .write_stream(slug, path, &mut named, Source::Cli, None)?
+                .outcome
         }
         None => {
             let stdin = std::io::stdin();
@@ -263,7 +265,9 @@ pub(crate) fn write(store: &Store, out: &Output, args: WriteArgs) -> crate::Resu
                 inner: stdin.lock(),
                 name: Path::new("stdin"),
             };
-            store.write_stream(slug, path, &mut named, Source::Cli, None)?
+            store
+                .write_stream(slug, path, &mut named, Source::Cli, None)?
+                .outcome
         }
     };
     if out.json {

@@ -99,6 +99,7 @@ const STORE_ENTRIES: &[&str] = &[
     "store.db-journal",
     "blobs",
     "lock",
+    "lock.gate",
     "logs",
     super::debris::REGISTRY,
 ];
