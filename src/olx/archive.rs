@@ -285,6 +285,20 @@ impl std::fmt::Display for LimitExceeded {
 
 impl std::error::Error for LimitExceeded {}
 
+/// Notes whether a read through it failed, so the caller can tell the
+/// archive's errors (corrupt, truncated, over a limit) from the blob store's
+/// (a full disk) when both arrive from one call.
+struct Watched<'a, R> {
+    inner: R,
+    failed: &'a Cell<bool>,
+}
+
+impl<R: Read> Read for Watched<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| self.failed.set(true))
+    }
+}
+
 /// Reads every entry, storing file contents as blobs; returns (path, blob) in
 /// archive order. Blobs new to the store are pushed to `new_blobs` as they are
 /// written, so a caller can discard them when the archive is refused.
@@ -307,6 +321,9 @@ fn read_entries(
         count: &count,
         limit: limits.max_bytes,
     };
+    // Bytes of blobs this archive added to the store so far (what a full
+    // disk's message reports as needed, at least).
+    let stored_bytes = Cell::new(0u64);
     let refuse = |what: String| {
         Error::Invalid(format!(
             "{name}: {what}; the archive was refused and nothing was imported"
@@ -476,6 +493,30 @@ fn read_entries(
                     "{shown} is a {size}-byte unit; units (.xml, .html, .json outside static/) over {MAX_UNIT_BYTES} bytes are refused"
                 )));
             }
+            // A failed write is the disk's fault, never the archive's: it
+            // is reported as such (a full disk, naming the data dir), not as
+            // a corrupt archive.
+            let write_error = |e: Error| match e {
+                Error::NoSpace {
+                    dir,
+                    needed,
+                    source,
+                    ..
+                } => {
+                    let stored = stored_bytes.get();
+                    Error::NoSpace {
+                        context: format!(
+                            "{name}: the archive was refused and nothing was imported: \
+                             storing {shown} failed after {} of its files had been stored",
+                            crate::store::human_bytes(stored)
+                        ),
+                        dir,
+                        needed: Some(stored + needed.unwrap_or(0)),
+                        source,
+                    }
+                }
+                other => other,
+            };
             let stored = if size <= READ_WHOLE_LIMIT {
                 buf.clear();
                 buf.reserve(size as usize);
@@ -483,15 +524,21 @@ fn read_entries(
                     .take(size)
                     .read_to_end(&mut buf)
                     .map_err(stream_error)?;
-                blobs.put_deferred(&buf)?
+                blobs.put_deferred(&buf).map_err(write_error)?
             } else {
-                blobs.put_reader(&mut entry, false).map_err(|e| match e {
-                    Error::Io { source, .. } => stream_error(source),
-                    other => other,
+                let read_failed = Cell::new(false);
+                let mut watched = Watched {
+                    inner: &mut entry,
+                    failed: &read_failed,
+                };
+                blobs.put_reader(&mut watched, false).map_err(|e| match e {
+                    Error::Io { source, .. } if read_failed.get() => stream_error(source),
+                    other => write_error(other),
                 })?
             };
             if stored.new {
                 new_blobs.push(stored.hash.clone());
+                stored_bytes.set(stored_bytes.get() + stored.size);
             }
             if stored.size != size {
                 return Err(stream_error(io::ErrorKind::UnexpectedEof.into()));

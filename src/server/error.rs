@@ -29,7 +29,8 @@ pub struct ErrorDetail {
     /// A stable machine-readable code: invalid, not_found, conflict,
     /// precondition_failed, payload_too_large, unsupported_media_type,
     /// forbidden_host, unauthorized, method_not_allowed, range_not_satisfiable,
-    /// not_implemented, timeout, internal.
+    /// not_implemented, timeout, insufficient_storage (507: the disk holding
+    /// the data dir is full; nothing was written), internal.
     pub code: &'static str,
     /// What went wrong and what to do, for people.
     pub message: String,
@@ -93,6 +94,7 @@ impl From<Error> for ApiError {
                 expected, current, ..
             } => json!({ "expected": expected, "current": current }),
             Error::NothingToPublish { latest, .. } => json!({ "latest": latest }),
+            Error::NoSpace { needed, .. } => json!({ "needed": needed }),
             _ => Value::Null,
         };
         let (status, code) = match e.kind() {
@@ -103,6 +105,10 @@ impl From<Error> for ApiError {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
             ErrorKind::Interrupted => (StatusCode::SERVICE_UNAVAILABLE, "interrupted"),
+            ErrorKind::NoSpace => {
+                tracing::warn!(error = %message, "the disk is full");
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+            }
             ErrorKind::Incompatible | ErrorKind::Internal => {
                 tracing::error!(error = %message, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")

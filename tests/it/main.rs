@@ -12,6 +12,7 @@ mod crash;
 mod demo;
 mod dump;
 mod export;
+mod full_disk;
 mod links;
 mod outline;
 mod seed;
