@@ -66,7 +66,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("the request body is over the limit of {limit} bytes (see `blockstore serve --help` for the limits)"),
+            format!("the request body is over the limit of {limit} bytes (the server's limit: start it with `blockstore serve --upload-limit N`)"),
         )
         .with_details(json!({ "limit": limit }))
     }
