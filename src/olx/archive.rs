@@ -613,11 +613,12 @@ fn read_entries(
                     Error::NoSpace {
                         context: format!(
                             "{name}: the archive was refused and nothing was imported: \
-                             storing {shown} failed after {} of its files had been stored",
+                             storing {shown} failed after {} of its earlier files had been stored",
                             crate::store::human_bytes(stored)
                         ),
                         dir,
-                        needed: Some(stored + needed.unwrap_or(0)),
+                        // This entry's whole size: its header said.
+                        needed: Some(stored + needed.unwrap_or(0).max(size)),
                         source,
                     }
                 }

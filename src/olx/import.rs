@@ -358,7 +358,9 @@ fn read_one(blobs: &crate::store::BlobStore, found: &Found) -> Result<BatchEntry
         let blob = blobs.put_deferred(&bytes)?;
         Ok(BatchEntry::new(found.path.clone(), blob, &bytes))
     } else {
-        let blob = blobs.put_reader(&mut file, false)?;
+        let blob = blobs
+            .put_reader(&mut file, false)
+            .map_err(|e| e.needing_at_least(len))?;
         Ok(BatchEntry {
             path: found.path.clone(),
             blob,

@@ -167,6 +167,26 @@ impl Error {
         }
     }
 
+    /// For an [`Error::NoSpace`], raises what it says was needed to at least
+    /// `n` (a caller that knows the whole size of what it was storing);
+    /// other errors pass through.
+    pub fn needing_at_least(self, n: u64) -> Error {
+        match self {
+            Error::NoSpace {
+                context,
+                dir,
+                needed,
+                source,
+            } => Error::NoSpace {
+                context,
+                dir,
+                needed: Some(needed.unwrap_or(0).max(n)),
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// Wraps an I/O error with what was being done and to which file.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
