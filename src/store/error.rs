@@ -248,3 +248,60 @@ pub fn human_bytes(n: u64) -> String {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_disks_and_spent_quotas_are_no_space_wherever_they_arise() {
+        let enospc = || std::io::Error::from_raw_os_error(28);
+        for e in [
+            Error::io("writing", enospc()),
+            Error::io("writing", std::io::Error::from_raw_os_error(122)),
+            Error::io(
+                "writing",
+                std::io::Error::from(std::io::ErrorKind::StorageFull),
+            ),
+            // A reader adapter's wrapping keeps it recognisable.
+            Error::io("writing", std::io::Error::other(enospc())),
+            Error::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                None,
+            )),
+            Error::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_SHMSIZE),
+                None,
+            )),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::NoSpace, "{e}");
+        }
+        for e in [
+            Error::io("reading", std::io::Error::from_raw_os_error(5)),
+            Error::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_READ),
+                None,
+            )),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::Internal, "{e}");
+        }
+        let e = Error::NoSpace {
+            context: "writing blob x".into(),
+            dir: PathBuf::from("/data"),
+            needed: Some(10),
+            source: enospc(),
+        }
+        .needing_at_least(3 * 1024 * 1024);
+        assert_eq!(e.space_needed(), Some(3 * 1024 * 1024));
+        assert!(
+            e.to_string()
+                .contains("the disk holding /data is full (No space left on device"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with("it needed at least 3.0 MiB (3145728 bytes)"),
+            "{e}"
+        );
+    }
+}
