@@ -14,6 +14,7 @@
 //! | 5 | `fsck` found problems |
 //! | 6 | the data dir holds a store this binary cannot use |
 //! | 7 | the disk holding the data dir is full (the message names the data dir, the space free and, when known, the space needed) |
+//! | 75 | the store stayed locked past the lock timeout (`BLOCKSTORE_LOCK_TIMEOUT`); try again |
 //! | 130 | interrupted |
 
 mod collections;
@@ -159,9 +160,14 @@ pub fn exit_code(error: &Error) -> u8 {
         ErrorKind::Conflict | ErrorKind::PreconditionFailed => 4,
         ErrorKind::Incompatible => 6,
         ErrorKind::NoSpace => 7,
+        ErrorKind::Busy => 75,
         ErrorKind::Interrupted => 130,
     }
 }
+
+/// Seconds a command waits for the store's lock before it gives up (default
+/// [`crate::store::DEFAULT_LOCK_TIMEOUT`]).
+pub(crate) const LOCK_TIMEOUT_ENV: &str = "BLOCKSTORE_LOCK_TIMEOUT";
 
 fn execute(cli: Cli) -> crate::Result<ExitCode> {
     let out = output::Output { json: cli.json };
@@ -176,6 +182,17 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         other => other,
     };
     let store = Store::open(data_dir(cli.data_dir)?)?;
+    // A command that waits for the store's lock (a gc behind a busy server,
+    // a write behind a gc) says so, and gives up after the lock timeout.
+    if let Some(secs) = std::env::var(LOCK_TIMEOUT_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        store.set_lock_timeout(std::time::Duration::from_secs(secs.max(1)));
+    }
+    store.set_lock_notice(Some(std::sync::Arc::new(|notice: &str| {
+        eprintln!("blockstore: {notice}");
+    })));
     match command {
         Command::Serve(_) | Command::Logs(_) | Command::Restore(_) => {
             unreachable!("handled above")

@@ -52,9 +52,29 @@ pub(crate) struct ServeArgs {
     /// compressed size once past its first 64 MiB (a compression bomb); 0: no check.
     #[arg(long, value_name = "N", default_value_t = crate::olx::archive::DEFAULT_MAX_RATIO)]
     archive_max_ratio: u64,
-    /// Seconds a request may take to produce its response.
+    /// Seconds a request may take to produce its response (408 after it; the
+    /// request's work is then withdrawn, never applied later).
     #[arg(long, default_value_t = 300)]
     request_timeout: u64,
+    /// Seconds a request's head may take to arrive, from its first byte
+    /// (slow clients are disconnected).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(long, default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
+    /// Most connections open at once; at the limit the oldest unused one is
+    /// closed, and when all are serving requests new ones get 503.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// Seconds a stop (Ctrl-C, SIGTERM) waits for requests in flight before
+    /// closing what is left.
+    #[arg(long, default_value_t = 10)]
+    shutdown_timeout: u64,
+    /// Seconds a write waits behind a running gc before it is answered 503
+    /// with Retry-After.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    lock_timeout: u64,
     /// Keep collection SLUG's draft synced with folder DIR while serving
     /// (like `blockstore sync`); repeatable.
     #[arg(long = "sync", value_name = "SLUG=DIR", value_parser = parse_sync_pair)]
@@ -145,9 +165,10 @@ fn init_logging(data_dir: &Path, format: LogFormat) -> crate::Result<()> {
 pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::Result<ExitCode> {
     init_logging(&data_dir, args.log_format)?;
     let store = Arc::new(Store::open(&data_dir)?);
+    store.set_lock_notice(Some(Arc::new(|notice: &str| tracing::info!("{notice}"))));
     let options = ServeOptions {
         addr: args.addr,
-        token: args.token.filter(|t| !t.is_empty()),
+        token: args.token,
         allow_hosts: args.allow_hosts,
         cors_origins: args.cors_origins,
         json_limit: args.json_limit,
@@ -159,6 +180,11 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
             options: crate::olx::LimitOptions::Serve,
         },
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        header_timeout: Duration::from_secs(args.header_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        max_connections: args.max_connections as usize,
+        shutdown_grace: Duration::from_secs(args.shutdown_timeout),
+        lock_timeout: Duration::from_secs(args.lock_timeout),
     };
     // The folders are brought level before the first request is served, and
     // followed from then on.

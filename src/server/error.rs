@@ -28,6 +28,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// A stable machine-readable code: invalid, not_found, conflict,
     /// precondition_failed, payload_too_large, unsupported_media_type,
+    /// cross_origin, busy,
     /// forbidden_host, unauthorized, method_not_allowed, range_not_satisfiable,
     /// not_implemented, timeout, insufficient_storage (507: the disk holding
     /// the data dir is full; nothing was written), internal.
@@ -72,6 +73,9 @@ impl ApiError {
     }
 }
 
+/// What a 503 tells clients to wait, in seconds.
+pub(crate) const RETRY_AFTER_SECS: &str = "2";
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
@@ -81,7 +85,16 @@ impl IntoResponse for ApiError {
                 details: self.details,
             },
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        // A 503 is always temporary here (a gc holds the store, the server is
+        // full): say when to come back.
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }
 
@@ -109,6 +122,7 @@ impl From<Error> for ApiError {
                 tracing::warn!(error = %message, "the disk is full");
                 (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
             }
+            ErrorKind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ErrorKind::Incompatible | ErrorKind::Internal => {
                 tracing::error!(error = %message, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")

@@ -11,6 +11,8 @@
 //! desktop shell call; [`router`] alone is what tests could mount.
 
 mod api;
+mod connections;
+mod deadline;
 mod error;
 mod events;
 mod olx;
@@ -49,6 +51,17 @@ pub struct ServeOptions {
     pub archive_limits: crate::olx::ArchiveLimits,
     /// How long a request may take to produce its response.
     pub request_timeout: Duration,
+    /// How long a request's head may take to arrive, from its first byte.
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request.
+    pub idle_timeout: Duration,
+    /// Most connections open at once (also bounded by the file descriptors
+    /// the process may open).
+    pub max_connections: usize,
+    /// How long a stop waits for requests in flight before closing them.
+    pub shutdown_grace: Duration,
+    /// How long a write waits behind a gc before it gets 503.
+    pub lock_timeout: Duration,
 }
 
 impl Default for ServeOptions {
@@ -65,6 +78,11 @@ impl Default for ServeOptions {
                 ..crate::olx::ArchiveLimits::default()
             },
             request_timeout: Duration::from_secs(300),
+            header_timeout: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+            lock_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -87,6 +105,8 @@ pub enum ServeError {
     },
     #[error("--cors-origin {0:?} is not an origin like http://localhost:3000")]
     BadOrigin(String),
+    #[error("the token is blank: give --token (or BLOCKSTORE_TOKEN) a secret that is not empty or spaces, or leave it out")]
+    BlankToken,
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -108,7 +128,14 @@ impl AppState {
         f: impl FnOnce(&Store) -> crate::store::Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || f(&store)).await {
+        // The request's token goes along, so an answered-with-error request's
+        // work is withdrawn rather than applied later (see `deadline`).
+        let cancel = deadline::current();
+        let work = move || match cancel {
+            Some(cancel) => cancel.scope(|| f(&store)),
+            None => f(&store),
+        };
+        match tokio::task::spawn_blocking(work).await {
             Ok(result) => result.map_err(ApiError::from),
             Err(e) => Err(ApiError::new(
                 axum::http::StatusCode::INTERNAL_SERVER_ERROR,
@@ -129,23 +156,32 @@ pub(crate) fn router(
         bound,
         &options.allow_hosts,
         options.token.as_deref(),
+        &options.cors_origins,
     ));
     let timed = api::routes()
         .merge(raw::routes())
         .merge(openapi::routes())
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            options.request_timeout,
+        .layer(axum::middleware::from_fn_with_state(
+            Some(options.request_timeout),
+            deadline::deadline,
         ));
-    let api = Router::new()
-        .merge(timed)
-        // The event stream lives as long as the client wants, and archives
-        // take as long as their bytes take: no timeout.
-        .merge(events::routes())
-        .merge(olx::routes())
-        .layer(axum::extract::DefaultBodyLimit::max(
-            options.json_limit as usize,
-        ));
+    // The event stream lives as long as the client wants, and archives take
+    // as long as their bytes take: no timeout, but the same withdrawal of
+    // work whose request went away unanswered.
+    let untimed =
+        events::routes()
+            .merge(olx::routes())
+            .layer(axum::middleware::from_fn_with_state(
+                None,
+                deadline::deadline,
+            ));
+    let api =
+        Router::new()
+            .merge(timed)
+            .merge(untimed)
+            .layer(axum::extract::DefaultBodyLimit::max(
+                options.json_limit as usize,
+            ));
     let data_hints = options.token.is_none();
     let page = move |uri| ui::page(uri, data_hints);
     let mut app = Router::new()
@@ -203,14 +239,56 @@ pub struct Server {
     app: Router,
     shutdown: tokio::sync::watch::Sender<bool>,
     addr: SocketAddr,
+    limits: connections::Limits,
+}
+
+/// File descriptors kept for the store, logs and blobs when the connection
+/// cap is derived from the process's limit.
+const RESERVED_FDS: u64 = 128;
+
+/// Raises the soft limit on open files to the hard one (the default soft
+/// limit, 1,024, is a few hundred idle connections away) and returns the
+/// soft limit now in force.
+fn raise_open_files_limit() -> Option<u64> {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        let raised = rustix::process::Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => limit = raised,
+            Err(e) => tracing::warn!("could not raise the open files limit: {e}"),
+        }
+    }
+    limit.current
 }
 
 impl Server {
     /// Checks the options and binds the address (port 0 picks a free port).
     pub async fn bind(store: Arc<Store>, options: &ServeOptions) -> Result<Server, ServeError> {
+        if options
+            .token
+            .as_deref()
+            .is_some_and(|t| t.trim().is_empty())
+        {
+            return Err(ServeError::BlankToken);
+        }
         if !options.addr.ip().is_loopback() && options.token.is_none() {
             return Err(ServeError::NonLoopbackWithoutToken(options.addr));
         }
+        let mut max_connections = options.max_connections.max(1);
+        if let Some(files) = raise_open_files_limit() {
+            let fits = files.saturating_sub(RESERVED_FDS).max(1);
+            if (max_connections as u64) > fits {
+                tracing::warn!(
+                    "at most {fits} connections: the process may open {files} files (ulimit -n)"
+                );
+                max_connections = fits as usize;
+            }
+        }
+        store.set_lock_timeout(options.lock_timeout);
         let listener = tokio::net::TcpListener::bind(options.addr)
             .await
             .map_err(|source| ServeError::Bind {
@@ -232,6 +310,12 @@ impl Server {
             app,
             shutdown,
             addr,
+            limits: connections::Limits {
+                header_timeout: options.header_timeout,
+                idle_timeout: options.idle_timeout,
+                max_connections,
+                shutdown_grace: options.shutdown_grace,
+            },
         })
     }
 
@@ -241,7 +325,8 @@ impl Server {
     }
 
     /// Serves until `stop` completes, then stops accepting, ends the event
-    /// streams, and lets in-flight requests (and their writes) finish.
+    /// streams, and lets in-flight requests (and their writes) finish within
+    /// the shutdown grace; what is still open after it is closed.
     pub async fn run(
         self,
         stop: impl std::future::Future<Output = ()> + Send + 'static,
@@ -251,24 +336,11 @@ impl Server {
             listener,
             app,
             shutdown,
+            limits,
             ..
         } = self;
         tokio::spawn(announce_external_changes(store, shutdown.subscribe()));
-        let signal = async move {
-            stop.await;
-            tracing::info!("shutting down: finishing in-flight requests");
-            let _ = shutdown.send(true);
-        };
-        // Without TCP_NODELAY a response written as headers + body waits for
-        // the client's delayed ACK: 40 ms per request on Linux.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!("could not set TCP_NODELAY: {e}");
-            }
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(signal)
-            .await
+        connections::serve(listener, app, limits, shutdown, stop).await
     }
 }
 

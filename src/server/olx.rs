@@ -30,7 +30,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use std::io::{self, BufRead, Write};
-use std::sync::atomic::Ordering;
 use utoipa::IntoParams;
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -105,7 +104,7 @@ pub(crate) async fn import(
     }
     let limit = state.upload_limit;
     let archive_limits = state.archive_limits;
-    let (limited, over) = upload_reader(&headers, body, limit)?;
+    let (limited, upload) = upload_reader(&headers, body, limit)?;
     let options = ImportOptions {
         collection: Some(c),
         publish,
@@ -140,11 +139,7 @@ pub(crate) async fn import(
             )
         })
         .await;
-    let report = match imported {
-        Ok(report) => report,
-        Err(_) if over.load(Ordering::Relaxed) => return Err(ApiError::too_large(limit)),
-        Err(e) => return Err(e),
-    };
+    let report = imported.map_err(|e| upload.explain(e))?;
     let status = if report.created_collection {
         StatusCode::CREATED
     } else {

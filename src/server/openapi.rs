@@ -50,7 +50,7 @@ use utoipa::OpenApi;
         crate::olx::OutlineNode, crate::olx::OutlineKind, crate::olx::BrokenPointer,
         crate::store::Folder, crate::olx::seed::SeedReport, crate::olx::seed::Seeded,
     )),
-    modifiers(&BearerToken),
+    modifiers(&BearerToken, &GuardAnswers),
     tags(
         (name = "collections", description = "Collections and their metadata"),
         (name = "files", description = "Units and assets: listing, metadata, raw bytes"),
@@ -72,6 +72,71 @@ impl utoipa::Modify for BearerToken {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The answers every route can give because of the layers in front of it,
+/// added to each operation here rather than repeated in every annotation:
+/// the guard's 400 (two `Host` headers) and 403 (another `Host`, or, for a
+/// state-changing method, a cross-site page), the 503 of a server at its
+/// connection cap, and for writes the 503 of a write that waited too long
+/// behind a gc.
+struct GuardAnswers;
+
+impl utoipa::Modify for GuardAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let error = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in openapi.paths.paths.values_mut() {
+            let reads = [&mut item.get, &mut item.head];
+            let writes = [
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for (operation, write) in reads
+                .into_iter()
+                .map(|o| (o, false))
+                .chain(writes.into_iter().map(|o| (o, true)))
+            {
+                let Some(operation) = operation else { continue };
+                let responses = &mut operation.responses.responses;
+                responses.entry("400".into()).or_insert_with(|| {
+                    error("Bad input: a malformed request, path, parameter or body").into()
+                });
+                responses.insert(
+                    "403".into(),
+                    error(if write {
+                        "The Host header is not this server (DNS rebinding guard), or a page of \
+                         another origin sent this state-changing request (code cross_origin)"
+                    } else {
+                        "The Host header is not this server (DNS rebinding guard)"
+                    })
+                    .into(),
+                );
+                responses.insert(
+                    "503".into(),
+                    error(if write {
+                        "The store is busy (a gc held it past the lock timeout) or the server \
+                         is at its connection limit; Retry-After says when to try again"
+                    } else {
+                        "The server is at its connection limit; Retry-After says when to try again"
+                    })
+                    .into(),
+                );
+            }
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 use super::api::{parse_at, AtQuery};
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
-use crate::store::{At, Precondition, Source, WriteOutcome};
+use crate::store::{At, Precondition, Source, WriteOutcome, Written};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -200,28 +200,51 @@ enum Content {
     File(std::fs::File),
 }
 
-/// Reads at most `limit` bytes, then fails and raises `over`.
-pub(crate) struct Limited<R> {
-    inner: R,
-    left: u64,
-    over: Arc<AtomicBool>,
+/// What went wrong with an upload's body, if anything: over the limit, or
+/// the client's bytes themselves were broken (a malformed chunked body, a
+/// connection cut mid-body). A write that failed for either reason is the
+/// client's fault (413, 400), not the store's (500).
+#[derive(Debug, Default)]
+pub(crate) struct UploadStatus {
+    over: AtomicBool,
+    broken: std::sync::Mutex<Option<String>>,
+    limit: u64,
 }
 
-impl<R> Limited<R> {
-    pub(crate) fn new(inner: R, limit: u64, over: Arc<AtomicBool>) -> Limited<R> {
-        Limited {
-            inner,
-            left: limit,
-            over,
+impl UploadStatus {
+    /// The answer for a write of this upload that failed with `e`.
+    pub(crate) fn explain(&self, e: ApiError) -> ApiError {
+        if self.over.load(Ordering::Relaxed) {
+            return ApiError::too_large(self.limit);
+        }
+        match &*self.broken.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some(why) => ApiError::bad_request(format!(
+                "the request body could not be read: {why}; nothing was written"
+            )),
+            None => e,
         }
     }
 }
 
+/// Reads at most `limit` bytes of a body, recording in [`UploadStatus`] why
+/// a read failed.
+pub(crate) struct Limited<R> {
+    inner: R,
+    left: u64,
+    status: Arc<UploadStatus>,
+}
+
 impl<R: Read> Read for Limited<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                *self.status.broken.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                return Err(e);
+            }
+        };
         if n as u64 > self.left {
-            self.over.store(true, Ordering::Relaxed);
+            self.status.over.store(true, Ordering::Relaxed);
             return Err(std::io::Error::other("the upload is over the limit"));
         }
         self.left -= n as u64;
@@ -230,13 +253,13 @@ impl<R: Read> Read for Limited<R> {
 }
 
 /// A streamed request body as a blocking reader that stops at `limit` bytes
-/// (refused up front when `Content-Length` says more); the flag tells a
-/// failed read that hit the limit (413) from other failures.
+/// (refused up front when `Content-Length` says more), and the status that
+/// tells a failed write's cause.
 pub(crate) fn upload_reader(
     headers: &HeaderMap,
     body: Body,
     limit: u64,
-) -> Result<(Limited<impl Read + Send + 'static>, Arc<AtomicBool>), ApiError> {
+) -> Result<(Limited<impl Read + Send + 'static>, Arc<UploadStatus>), ApiError> {
     let declared = header_str(headers, header::CONTENT_LENGTH)?
         .map(|v| {
             v.parse::<u64>()
@@ -246,10 +269,20 @@ pub(crate) fn upload_reader(
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(limit));
     }
-    let over = Arc::new(AtomicBool::new(false));
+    let status = Arc::new(UploadStatus {
+        limit,
+        ..UploadStatus::default()
+    });
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
-    Ok((Limited::new(reader, limit, over.clone()), over))
+    Ok((
+        Limited {
+            inner: reader,
+            left: limit,
+            status: status.clone(),
+        },
+        status,
+    ))
 }
 
 fn precondition(headers: &HeaderMap) -> Result<Option<Precondition>, ApiError> {
@@ -290,19 +323,11 @@ pub(crate) async fn write_raw(
     }
     let expect = precondition(&headers)?;
     let limit = state.upload_limit;
-    let (mut reader, over) = upload_reader(&headers, body, limit)?;
-    let written = state
-        .blocking(move |s| {
-            let outcome = s.write_stream(&c, &path, &mut reader, Source::Api, expect)?;
-            let file = s.file(&c, &path, At::Draft)?;
-            Ok((outcome, file))
-        })
-        .await;
-    let (outcome, file) = match written {
-        Ok(done) => done,
-        Err(_) if over.load(Ordering::Relaxed) => return Err(ApiError::too_large(limit)),
-        Err(e) => return Err(e),
-    };
+    let (mut reader, upload) = upload_reader(&headers, body, limit)?;
+    let Written { outcome, file } = state
+        .blocking(move |s| s.write_stream(&c, &path, &mut reader, Source::Api, expect))
+        .await
+        .map_err(|e| upload.explain(e))?;
     let status = if outcome == WriteOutcome::Created {
         StatusCode::CREATED
     } else {
@@ -328,7 +353,7 @@ pub(crate) async fn delete_raw(
     Ok(axum::Json(DeleteAnswer { outcome }).into_response())
 }
 
-/// What a PUT did, and the file as it now is in the draft.
+/// What a PUT did, and the file as that PUT left it in the draft.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct WriteAnswer {
     outcome: WriteOutcome,

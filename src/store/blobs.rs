@@ -205,7 +205,35 @@ impl BlobStore {
 
     /// Streams `reader` into the store, hashing as it goes; never holds it whole.
     pub fn put_reader(&self, reader: &mut dyn Read, durable: bool) -> Result<Stored> {
-        let (tmp_path, mut file) = self.temp_file()?;
+        self.receive(reader, durable)?.install(self)
+    }
+
+    /// Streams `reader` into a temp file of the store, hashed and (if
+    /// `durable`) synced, without making it a blob yet: what a write does
+    /// before it takes the writers' lock, so a slow client holds off nobody.
+    /// The temp file is locked while the [`Received`] lives, so gc sees it is
+    /// in use and leaves it alone; dropping a `Received` removes it.
+    pub fn receive(&self, reader: &mut dyn Read, durable: bool) -> Result<Received> {
+        // A gc may find the new file before it is locked, take it for a
+        // leftover and remove it (it removes strays only while holding their
+        // lock): once locked, the file is ours only if its name still leads
+        // to it. Otherwise, another.
+        let (path, mut file) = loop {
+            let (path, file) = self.temp_file()?;
+            file.lock()
+                .map_err(|e| Error::io(format!("locking {}", path.display()), e))?;
+            if same_file(&file, &path) {
+                break (path, file);
+            }
+        };
+        // Dropped on any early return: removes the temp file.
+        let mut received = Received {
+            path,
+            file: None,
+            hash: String::new(),
+            size: 0,
+            durable,
+        };
         let mut hasher = Hasher::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 256 * 1024];
@@ -229,9 +257,8 @@ impl BlobStore {
             }
             Ok(())
         })();
-        drop(file);
         if let Err((writing, e)) = copy {
-            let _ = fs::remove_file(&tmp_path);
+            // `received` removes the temp file as it drops.
             return Err(if writing {
                 // At least what was written plus the chunk that did not fit.
                 let needed = size + buf.len() as u64;
@@ -244,25 +271,10 @@ impl BlobStore {
                 Error::io("reading the bytes to store", e)
             });
         }
-        let hash = hex::encode(hasher.finalize());
-        let target = self.path_of(&hash);
-        if self.reuse_existing(&target, &hash, size, durable)? {
-            let _ = fs::remove_file(&tmp_path);
-            return Ok(Stored {
-                hash,
-                size,
-                new: false,
-            });
-        }
-        self.install(&tmp_path, &target, durable)?;
-        if !durable {
-            self.pending_push(target, size);
-        }
-        Ok(Stored {
-            hash,
-            size,
-            new: true,
-        })
+        received.file = Some(file);
+        received.hash = hex::encode(hasher.finalize());
+        received.size = size;
+        Ok(received)
     }
 
     fn temp_file(&self) -> Result<(PathBuf, File)> {
@@ -416,7 +428,7 @@ impl BlobStore {
             if is_hash(&hash) {
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
                 listing.blobs.push((hash, size));
-            } else {
+            } else if !in_use(path) {
                 listing.stray.push(path.to_path_buf());
             }
         }
@@ -435,7 +447,9 @@ impl BlobStore {
         }
     }
 
-    /// Removes a stray file (temp leftovers) found by [`BlobStore::list`].
+    /// Removes a stray file (temp leftovers) found by [`BlobStore::list`] —
+    /// unless it is a write in progress by now: it is removed while holding
+    /// its lock, which [`BlobStore::receive`] takes before it trusts a file.
     pub fn remove_stray(&self, path: &Path) -> Result<()> {
         if !path.starts_with(&self.root) {
             return Err(Error::Invalid(format!(
@@ -443,10 +457,89 @@ impl BlobStore {
                 path.display()
             )));
         }
+        let _held = match File::open(path) {
+            Ok(file) => match file.try_lock() {
+                Ok(()) => Some(file),
+                Err(fs::TryLockError::WouldBlock) => return Ok(()),
+                Err(fs::TryLockError::Error(_)) => None,
+            },
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(_) => None,
+        };
         match fs::remove_file(path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(Error::io(format!("removing {}", path.display()), e)),
+        }
+    }
+}
+
+/// Whether `path` still names the open `file` (no one removed or replaced it).
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Whether a temp file is a write in progress ([`BlobStore::receive`] holds
+/// its lock): then it is no leftover, and gc must not take it.
+fn in_use(path: &Path) -> bool {
+    File::open(path).is_ok_and(|f| matches!(f.try_lock_shared(), Err(fs::TryLockError::WouldBlock)))
+}
+
+/// Bytes received into the store's temp space, hashed, not yet a blob; see
+/// [`BlobStore::receive`].
+#[derive(Debug)]
+pub struct Received {
+    path: PathBuf,
+    /// Open (and locked) until installed or dropped.
+    file: Option<File>,
+    pub hash: String,
+    pub size: u64,
+    durable: bool,
+}
+
+impl Received {
+    /// Reads the received bytes back whole (a unit, to scan its links).
+    pub fn read(&self) -> Result<Vec<u8>> {
+        fs::read(&self.path)
+            .map_err(|e| Error::io(format!("reading back {}", self.path.display()), e))
+    }
+
+    /// Makes the bytes a blob (or finds them already stored). Call it under
+    /// the writers' lock, right before the transaction that references the
+    /// blob, so no gc can sweep it in between.
+    pub fn install(mut self, blobs: &BlobStore) -> Result<Stored> {
+        let target = blobs.path_of(&self.hash);
+        let (hash, size, durable) = (self.hash.clone(), self.size, self.durable);
+        if blobs.reuse_existing(&target, &hash, size, durable)? {
+            return Ok(Stored {
+                hash,
+                size,
+                new: false,
+            });
+        }
+        blobs.install(&self.path, &target, durable)?;
+        // Installed: nothing left to remove; the lock goes with the file.
+        self.file = None;
+        self.path = PathBuf::new();
+        if !durable {
+            blobs.pending_push(target, size);
+        }
+        Ok(Stored {
+            hash,
+            size,
+            new: true,
+        })
+    }
+}
+
+impl Drop for Received {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
         }
     }
 }

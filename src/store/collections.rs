@@ -73,6 +73,7 @@ impl Store {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         insert_collection(&tx, slug, metadata)?;
         let (_, collection) = Store::find_collection(&tx, slug)?;
+        super::cancel::commit_point()?;
         tx.commit()?;
         drop(conn);
         self.events.emit(Event::CollectionCreated {
@@ -165,6 +166,7 @@ impl Store {
             },
         )?;
         let (_, collection) = Store::find_collection(&tx, key)?;
+        super::cancel::commit_point()?;
         tx.commit()?;
         Ok(collection)
     }
@@ -185,6 +187,7 @@ impl Store {
             "DELETE FROM collection WHERE collection_id = :id",
             named_params! {":id": id},
         )?;
+        super::cancel::commit_point()?;
         tx.commit()?;
         drop(conn);
         self.events.emit(Event::CollectionDeleted {

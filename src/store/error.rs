@@ -24,6 +24,9 @@ pub enum ErrorKind {
     /// The disk holding the data dir is full (or over quota): `ENOSPC`,
     /// `EDQUOT`, `SQLITE_FULL`. Nothing was committed; free space and retry.
     NoSpace,
+    /// The store's lock stayed taken (a gc, or writers a gc waits for) longer
+    /// than the lock timeout; try again later.
+    Busy,
     /// Input or I/O that failed outside the user's control.
     Internal,
 }
@@ -116,6 +119,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Busy(String),
 
     #[error("{context}: {source}")]
     Io {
@@ -151,6 +156,7 @@ impl Error {
             Error::NoSpace { .. } => ErrorKind::NoSpace,
             Error::Io { source, .. } if is_no_space(source) => ErrorKind::NoSpace,
             Error::Sqlite(e) if sqlite_no_space(e) => ErrorKind::NoSpace,
+            Error::Busy(_) => ErrorKind::Busy,
             Error::CorruptBlob { .. }
             | Error::MissingBlob(_)
             | Error::Io { .. }

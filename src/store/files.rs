@@ -217,12 +217,12 @@ impl Store {
         bytes: &[u8],
         source: Source,
     ) -> Result<WriteOutcome> {
-        self.write_if(key, path, bytes, source, None)
+        Ok(self.write_if(key, path, bytes, source, None)?.outcome)
     }
 
     /// Writes one file's bytes to the draft if `expect` holds for the path's
     /// draft at the moment of the write (else [`Error::PreconditionFailed`],
-    /// and nothing changes).
+    /// and nothing changes). The answer is the file as this write left it.
     pub fn write_if(
         &self,
         key: &str,
@@ -230,23 +230,25 @@ impl Store {
         bytes: &[u8],
         source: Source,
         expect: Option<Precondition>,
-    ) -> Result<WriteOutcome> {
+    ) -> Result<Written> {
         let path = RelPath::new(path)?;
         if expect.is_some() {
             self.precheck(key, &path, expect.as_ref())?;
         }
-        let report = self.with_write_lock(|| {
+        self.with_write_lock(|| {
             let blob = self.blobs.put(bytes)?;
             let mut entry = BatchEntry::new(path, blob, bytes);
             entry.expect = expect;
             self.apply_one_locked(key, entry, source)
-        })?;
-        Ok(outcome(&report))
+        })
     }
 
     /// Like [`Store::write_if`], but the bytes come from a reader and go
-    /// straight to the blob store, never whole in memory (a large asset
-    /// uploaded over HTTP). A unit's bytes are read back for link extraction.
+    /// straight to the blob store's temp space, never whole in memory (a
+    /// large asset uploaded over HTTP, a file the CLI streams). They are
+    /// received *before* the writers' lock is taken: a slow or stalled client
+    /// holds off no gc and, behind a waiting gc, no other writer. A unit's
+    /// bytes are read back for link extraction.
     pub fn write_stream(
         &self,
         key: &str,
@@ -254,29 +256,29 @@ impl Store {
         reader: &mut dyn std::io::Read,
         source: Source,
         expect: Option<Precondition>,
-    ) -> Result<WriteOutcome> {
+    ) -> Result<Written> {
         let path = RelPath::new(path)?;
         // Fail before reading a byte when the collection is unknown or the
         // precondition already fails.
         self.precheck(key, &path, expect.as_ref())?;
-        let report = self.with_write_lock(|| {
-            let blob = self.blobs.put_reader(reader, true)?;
-            let mut entry = match classify(&path).syntax {
-                Some(_) => {
-                    let bytes = self.blobs.read(&blob.hash, false)?;
-                    BatchEntry::new(path, blob, &bytes)
-                }
-                None => BatchEntry {
-                    path,
-                    blob,
-                    scan: None,
-                    expect: None,
-                },
+        let received = self.blobs.receive(reader, true)?;
+        let scan = match classify(&path).syntax {
+            Some(syntax) => {
+                let bytes = received.read()?;
+                Some((syntax, links::extract(path.as_str(), &bytes, syntax)))
+            }
+            None => None,
+        };
+        self.with_write_lock(|| {
+            let blob = received.install(&self.blobs)?;
+            let entry = BatchEntry {
+                path,
+                blob,
+                scan,
+                expect,
             };
-            entry.expect = expect;
             self.apply_one_locked(key, entry, source)
-        })?;
-        Ok(outcome(&report))
+        })
     }
 
     /// Checks a write's collection and precondition before any blob is
@@ -295,13 +297,10 @@ impl Store {
         }
     }
 
-    fn apply_one_locked(
-        &self,
-        key: &str,
-        entry: BatchEntry,
-        source: Source,
-    ) -> Result<BatchReport> {
-        self.apply_locked(
+    /// One file's write, answered from its own transaction.
+    fn apply_one_locked(&self, key: &str, entry: BatchEntry, source: Source) -> Result<Written> {
+        let path = entry.path.clone();
+        let (report, file) = self.apply_locked_then(
             key,
             None,
             [Ok(entry)],
@@ -310,7 +309,14 @@ impl Store {
             false,
             source,
             &super::NoProgress,
-        )
+            |tx, cid| file_at(tx, cid, path.as_str(), State::Draft),
+        )?;
+        let file = file
+            .ok_or_else(|| Error::Invalid(format!("{path} was written but is not in the draft")))?;
+        Ok(Written {
+            outcome: outcome(&report),
+            file,
+        })
     }
 
     /// Deletes a file in the draft (a tombstone until publish).
@@ -394,6 +400,7 @@ impl Store {
             "UPDATE collection SET updated_at = :at WHERE collection_id = :cid",
             named_params! {":at": now(), ":cid": cid},
         )?;
+        super::cancel::commit_point()?;
         tx.commit()?;
         drop(conn);
         self.events.emit(Event::DraftChanged {
@@ -423,6 +430,37 @@ impl Store {
         source: Source,
         progress: &dyn super::Progress,
     ) -> Result<BatchReport> {
+        self.apply_locked_then(
+            key,
+            create,
+            puts,
+            expected,
+            deletes,
+            detect_renames,
+            source,
+            progress,
+            |_, _| Ok(()),
+        )
+        .map(|(report, ())| report)
+    }
+
+    /// [`Store::apply_locked`], plus `then`, run in the same transaction just
+    /// before it commits (with the collection's row id): how a write's answer
+    /// is read from the write itself, never from a later state another writer
+    /// may already have changed.
+    #[allow(clippy::too_many_arguments)]
+    fn apply_locked_then<T>(
+        &self,
+        key: &str,
+        create: Option<&super::CollectionMetadata>,
+        puts: impl IntoIterator<Item = Result<BatchEntry>>,
+        expected: usize,
+        deletes: Vec<RelPath>,
+        detect_renames: bool,
+        source: Source,
+        progress: &dyn super::Progress,
+        then: impl FnOnce(&Transaction, i64) -> Result<T>,
+    ) -> Result<(BatchReport, T)> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (cid, collection, created) = match (Store::find_collection(&tx, key), create) {
@@ -542,9 +580,11 @@ impl Store {
                 named_params! {":at": now(), ":cid": cid},
             )?;
         }
+        let answer = then(&tx, cid)?;
         progress.phase("syncing", None);
         self.blobs.sync()?;
         progress.phase("committing", None);
+        super::cancel::commit_point()?;
         tx.commit()?;
         drop(conn);
         report.created.sort();
@@ -562,7 +602,7 @@ impl Store {
                 paths: report.paths(),
             });
         }
-        Ok(report)
+        Ok((report, answer))
     }
 
     /// A number that moves whenever another connection (another process)
@@ -743,6 +783,7 @@ impl Store {
             "UPDATE version SET garbage_collect = :flag WHERE version_id = :id",
             named_params! {":flag": flag, ":id": version_id},
         )?;
+        super::cancel::commit_point()?;
         tx.commit()?;
         Ok(())
     }

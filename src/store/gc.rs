@@ -148,6 +148,7 @@ impl Store {
             tx.rollback()?;
             return Ok(());
         }
+        super::cancel::commit_point()?;
         tx.commit()?;
         drop(conn);
         // Rows are gone and committed; the blobs are unreferenced, and writers are

@@ -9,6 +9,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod blobs;
+mod cancel;
 mod collections;
 mod db;
 mod dump;
@@ -27,6 +28,7 @@ pub mod progress;
 mod publish;
 
 pub use blobs::{hash_bytes, BlobStore, Stored};
+pub use cancel::Cancel;
 pub use db::SCHEMA_VERSION;
 pub use dump::{
     restore, DumpManifest, DumpReport, RestoreOptions, RestoreReport, DUMP_FORMAT,
@@ -40,6 +42,7 @@ pub use files::{
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::{GcOptions, GcReport};
 pub use linkq::Direction;
+pub use lock::{LockNotice, DEFAULT_LOCK_TIMEOUT};
 pub use model::*;
 pub use path::RelPath;
 pub use progress::{NoProgress, Progress};
@@ -106,6 +109,18 @@ impl Store {
         // A panic while holding the lock cannot leave SQLite half-written (the
         // transaction rolls back on drop), so a poisoned lock is safe to reuse.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How long a write waits behind a gc (and a gc behind writers) before
+    /// it gives up with [`Error::Busy`]; [`DEFAULT_LOCK_TIMEOUT`] unless set.
+    pub fn set_lock_timeout(&self, timeout: std::time::Duration) {
+        self.lock.set_timeout(timeout);
+    }
+
+    /// What to tell when a write or a gc has waited over a second for the
+    /// store's lock (the CLI prints it; the store itself never prints).
+    pub fn set_lock_notice(&self, notice: Option<LockNotice>) {
+        self.lock.set_notice(notice);
     }
 
     /// Runs `f` holding the writers' shared lock (see `lock`).

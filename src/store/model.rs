@@ -201,6 +201,14 @@ pub enum WriteOutcome {
     Unchanged,
 }
 
+/// What one file's write did, and the file as that very write left it (read
+/// in its transaction: another writer's later change is not in it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Written {
+    pub outcome: WriteOutcome,
+    pub file: FileEntry,
+}
+
 /// One entry of a linkable's history: a numbered version, or the draft.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionInfo {

@@ -121,6 +121,7 @@ impl Store {
             })?;
             changes.push(change_of(draft));
         }
+        super::cancel::commit_point()?;
         tx.commit()?;
         drop(conn);
         changes.sort_by(|a, b| a.path.cmp(&b.path));
@@ -200,6 +201,7 @@ impl Store {
                 at: Some("the draft changes".into()),
             });
         }
+        super::cancel::commit_point()?;
         tx.commit()?;
         drop(conn);
         discarded.sort();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// A running `blockstore serve`, stopped (SIGTERM, then kill) on drop.
 pub struct Server {
-    child: Option<Child>,
+    pub child: Option<Child>,
     pub addr: String,
     pub data: PathBuf,
     _dir: Option<tempfile::TempDir>,
@@ -29,7 +29,22 @@ impl Server {
     }
 
     pub fn start_in(data: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_blockstore"))
+        Server::start_wrapped(&[], data, extra)
+    }
+
+    /// Starts the server through `wrapper` (a command that ends by running
+    /// its arguments, e.g. `sh -c 'ulimit -Sn 256 && exec "$@"' sh`).
+    pub fn start_wrapped(wrapper: &[&str], data: &Path, extra: &[&str]) -> Server {
+        let binary = env!("CARGO_BIN_EXE_blockstore");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
+        let mut child = command
             .arg("--data-dir")
             .arg(data)
             .arg("--json")
@@ -201,7 +216,7 @@ pub struct Resp {
 }
 
 impl Resp {
-    fn parse(raw: &[u8]) -> Resp {
+    pub fn parse(raw: &[u8]) -> Resp {
         let split = raw
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
