@@ -5,9 +5,10 @@ use super::output::{bytes, Output};
 use super::{split_at, split_target};
 use crate::olx::{import_archive, import_path, ArchiveFormat, ArchiveLimits, ImportOptions};
 use crate::store::{At, Error, Source, Store};
+use blake2::Digest;
 use clap::Args;
-use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -209,12 +210,33 @@ pub(crate) fn show(store: &Store, out: &Output, args: ShowArgs) -> crate::Result
             "problems": current.map(|v| v.problems.clone()).unwrap_or_default(),
         }))?;
     } else {
-        let (_, content) = store.read(slug, path, at)?;
+        // Streamed blob → stdout, never whole in memory, and verified as it
+        // goes: bytes that do not hash to the file's hash (a damaged store)
+        // end in an error and a failure exit, after what was written.
+        let file = store.file(slug, path, at)?;
+        let mut blob = store.blobs().open_blob(&file.hash)?;
+        let mut hasher = <blake2::Blake2b<blake2::digest::consts::U20> as Digest>::new();
         let mut stdout = std::io::stdout().lock();
-        stdout
-            .write_all(&content)
-            .and_then(|()| stdout.flush())
-            .map_err(|e| Error::io("writing to stdout", e))?;
+        let written = |e| Error::io("writing to stdout", e);
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = match blob.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io(format!("reading blob {}", file.hash), e)),
+            };
+            hasher.update(&buf[..n]);
+            stdout.write_all(&buf[..n]).map_err(written)?;
+        }
+        stdout.flush().map_err(written)?;
+        let actual = hex::encode(hasher.finalize());
+        if actual != file.hash {
+            return Err(Error::CorruptBlob {
+                hash: file.hash,
+                actual,
+            });
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -230,19 +252,26 @@ pub(crate) struct WriteArgs {
 pub(crate) fn write(store: &Store, out: &Output, args: WriteArgs) -> crate::Result<ExitCode> {
     let (slug, path) = split_target(&args.target);
     let path = path.ok_or_else(|| Error::Invalid(format!("{:?}: give SLUG:PATH", args.target)))?;
-    let content = match &args.file {
+    // Streamed into the blob store, never whole in memory (as a REST PUT is).
+    let outcome = match &args.file {
         Some(file) => {
-            std::fs::read(file).map_err(|e| Error::io(format!("reading {}", file.display()), e))?
+            let reading = |e| Error::io(format!("reading {}", file.display()), e);
+            let opened = std::fs::File::open(file).map_err(reading)?;
+            let mut named = Named {
+                inner: opened,
+                name: file,
+            };
+            store.write_stream(slug, path, &mut named, Source::Cli, None)?
         }
         None => {
-            let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .map_err(|e| Error::io("reading stdin", e))?;
-            buf
+            let stdin = std::io::stdin();
+            let mut named = Named {
+                inner: stdin.lock(),
+                name: Path::new("stdin"),
+            };
+            store.write_stream(slug, path, &mut named, Source::Cli, None)?
         }
     };
-    let outcome = store.write(slug, path, &content, Source::Cli)?;
     if out.json {
         out.json(&serde_json::json!({ "collection": slug, "path": path, "outcome": outcome }))?;
     } else {
@@ -252,6 +281,22 @@ pub(crate) fn write(store: &Store, out: &Output, args: WriteArgs) -> crate::Resu
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A reader whose errors name what it reads (the blob store's own message
+/// says only that it was streaming).
+struct Named<'a, R> {
+    inner: R,
+    name: &'a Path,
+}
+
+impl<R: Read> Read for Named<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).map_err(|e| match e.kind() {
+            io::ErrorKind::Interrupted => e,
+            kind => io::Error::new(kind, format!("reading {}: {e}", self.name.display())),
+        })
+    }
 }
 
 #[derive(Debug, Args)]

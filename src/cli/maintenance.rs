@@ -65,6 +65,16 @@ pub(crate) fn gc(store: &Store, out: &Output, args: GcArgs) -> crate::Result<Exi
         for o in &report.orphans_deleted {
             println!("  orphan {o}");
         }
+        if !report.debris_deleted.is_empty() {
+            println!(
+                "gc {verb} {} in {} leftover(s) of killed dumps and restores",
+                bytes(report.debris_bytes_freed),
+                report.debris_deleted.len()
+            );
+            for path in &report.debris_deleted {
+                println!("  leftover {path}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -125,6 +135,29 @@ pub(crate) fn fsck(store: &Store, out: &Output) -> crate::Result<ExitCode> {
             report.unreferenced_blobs,
             report.stray_files
         );
+        if !report.debris.is_empty() {
+            println!(
+                "{} leftover(s) of killed dumps and restores ({}):",
+                report.debris.len(),
+                bytes(report.debris.iter().map(|d| d.bytes).sum())
+            );
+            for d in &report.debris {
+                let what = match d.kind {
+                    "dump_partial" => "a dump's partial archive",
+                    "dump_index" => "a dump's index snapshot",
+                    "restore_staging" => "a restore's staging store",
+                    _ => "a store set aside by a restore cut short mid-swap: not removed by gc; check which store is whole and move it back or delete it",
+                };
+                println!(
+                    "  leftover {} ({}; {what})",
+                    d.path.display(),
+                    bytes(d.bytes)
+                );
+            }
+            if report.debris.iter().any(|d| d.removable()) {
+                println!("  (harmless; gc removes them)");
+            }
+        }
         for p in &report.problems {
             println!("problem [{}] {}", p.code, p.message);
         }

@@ -89,7 +89,7 @@ pub(crate) fn draft_deletes<'a>(
     let deletes = current
         .into_iter()
         .filter(|f| !in_tree.contains(f.path.as_str()))
-        .filter_map(|f| RelPath::new(&f.path).ok())
+        .filter_map(|f| RelPath::existing(&f.path).ok())
         .collect();
     Ok((false, deletes))
 }

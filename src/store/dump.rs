@@ -32,6 +32,18 @@
 //! writers go on), streams blobs one at a time, re-hashes each as it goes, and
 //! writes under a temporary name renamed into place at the end.
 //!
+//! No debris. A killed dump leaves its archive so far and its index snapshot
+//! beside the output (`.NAME.partial-PID-TAG`, `.NAME.index-PID-TAG`); a
+//! killed restore leaves its staging store beside the data dir
+//! (`.NAME.restore-PID-UUID`). So a dump first registers itself in the data
+//! dir (`DATA/partial-dumps/PID-UUID.json`, naming both files, `flock`ed while
+//! it runs, removed when it ends), and a restore `flock`s its staging folder.
+//! A leftover whose lock nobody holds and whose process is gone is a dead
+//! run's: the next dump of the data dir (and the next one to the same output
+//! name, for unregistered ones) and the next restore into it remove them,
+//! `fsck` reports them and `gc` removes them; a running one's are never
+//! touched. The rules are in `debris.rs`.
+//!
 //! A restore reads the archive once, streaming: the manifest must come first
 //! and be one this binary understands, the index must match the manifest's
 //! hash, every blob must hash to its name, only the names above are accepted,
@@ -44,6 +56,7 @@
 //! target's `logs/` folder is carried over; logs are never dumped.
 
 use super::blobs::is_hash;
+use super::debris;
 use super::error::{Error, Result};
 use super::gc::referenced_hashes;
 use super::path::RelPath;
@@ -87,9 +100,12 @@ const STORE_ENTRIES: &[&str] = &[
     "blobs",
     "lock",
     "logs",
+    super::debris::REGISTRY,
 ];
-/// Carried over from the replaced data dir into the restored one.
-const KEPT_ENTRIES: &[&str] = &["logs"];
+/// Carried over from the replaced data dir into the restored one (a killed
+/// dump's registration stays with the data dir, so its leftovers are still
+/// found).
+const KEPT_ENTRIES: &[&str] = &["logs", super::debris::REGISTRY];
 
 /// A dump's `manifest.json`: what the archive holds and who wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,10 +184,24 @@ impl Store {
                 parent.display()
             )));
         }
-        let partial = parent.join(format!(".{name}.partial-{}", std::process::id()));
-        let index = parent.join(format!(".{name}.index-{}", std::process::id()));
-        let _ = fs::remove_file(&partial);
-        let _ = fs::remove_file(&index);
+        // Absolute, so the registration names them wherever gc runs from.
+        let parent = fs::canonicalize(&parent)
+            .map_err(|e| Error::io(format!("resolving {}", parent.display()), e))?;
+        // Killed dumps' leftovers go first (best effort: gc reports what stays).
+        if let Ok(dead) = debris::dumps(&self.dir, Some((&parent, &name))) {
+            let _ = dead.remove();
+        }
+        // A tag no other run shares, so a dead run's registration can never
+        // name a live run's file.
+        let tag = format!(
+            "{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..12]
+        );
+        let partial = parent.join(format!(".{name}.partial-{tag}"));
+        let index = parent.join(format!(".{name}.index-{tag}"));
+        // Dropped last: unregisters once both files are gone.
+        let _registration = debris::DumpRegistration::create(&self.dir, &partial, &index)?;
         let result = self
             .lock
             .shared(|| self.dump_locked(&partial, &index, progress));
@@ -261,6 +291,7 @@ impl Store {
         progress.phase("dumping", Some(blobs.len() as u64));
         let out = File::create(partial)
             .map_err(|e| Error::io(format!("writing {}", partial.display()), e))?;
+        debris::hold(&out);
         let io_err = |e: io::Error| Error::io(format!("writing {}", partial.display()), e);
         let mut tar = tar::Builder::new(ParallelGz::new(out));
         let json = serde_json::to_vec_pretty(&manifest)?;
@@ -336,6 +367,11 @@ pub fn restore(
         _ => Error::io(format!("reading {}", file.display()), e),
     })?;
     let target = resolve_target(data_dir)?;
+    // Killed restores' staging folders go first (best effort: gc reports
+    // what stays).
+    if let Ok(dead) = debris::restores(&target) {
+        let _ = dead.remove();
+    }
     let before = inspect(&target)?;
     before.check(&target, options)?;
 
@@ -347,6 +383,8 @@ pub fn restore(
     ));
     fs::create_dir(&staging)
         .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
+    // Held until the restore ends: the folder is a running restore's.
+    let _held = File::open(&staging).inspect(debris::hold);
     let built = build(&staging, file, archive, progress);
     let (manifest, schema_version) = match built {
         Ok(done) => done,
@@ -965,7 +1003,9 @@ fn check_index(
         })
         .map_err(|e| invalid(e.to_string()))?;
     for path in &paths {
-        if let Err(e) = RelPath::new(path) {
+        // A name too long for a filesystem is a store's own (written before
+        // names were limited; fsck reports it), not a traversal.
+        if let Err(e) = RelPath::existing(path) {
             return Err(invalid(format!("holds an unsafe path: {e}")));
         }
     }
@@ -1025,9 +1065,24 @@ fn install(staging: &Path, target: &Path, options: &RestoreOptions) -> Result<Op
             kept_all = false;
         }
     }
-    if kept_all && fs::remove_dir_all(old).is_ok() {
+    if !kept_all {
+        // It still holds something of the user's (its logs): out of the way
+        // of the leftovers' name, so no cleanup takes it for one.
+        let (_, name) = parent_and_name(target)?;
+        let kept = parent.join(format!(
+            ".{name}.replaced-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        return Ok(Some(if rename(old, &kept).is_ok() {
+            kept
+        } else {
+            old.to_path_buf()
+        }));
+    }
+    if fs::remove_dir_all(old).is_ok() {
         return Ok(None);
     }
+    // Half removed: a leftover the next restore or gc removes.
     Ok(Some(old.to_path_buf()))
 }
 

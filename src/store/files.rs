@@ -321,7 +321,7 @@ impl Store {
 
     /// Deletes a file in the draft (a tombstone until publish).
     pub fn delete(&self, key: &str, path: &str, source: Source) -> Result<WriteOutcome> {
-        let path = RelPath::new(path)?;
+        let path = RelPath::existing(path)?;
         let report = self.with_write_lock(|| {
             self.apply_locked(
                 key,
@@ -347,7 +347,7 @@ impl Store {
 
     /// Renames a file in the draft; it keeps its uuid.
     pub fn rename(&self, key: &str, from: &str, to: &str, source: Source) -> Result<WriteOutcome> {
-        let from = RelPath::new(from)?;
+        let from = RelPath::existing(from)?;
         let to = RelPath::new(to)?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -743,7 +743,7 @@ impl Store {
 
     /// One live file of a collection state.
     pub fn file(&self, key: &str, path: &str, at: At) -> Result<FileEntry> {
-        let path = RelPath::new(path)?;
+        let path = RelPath::existing(path)?;
         let conn = self.conn();
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let resolved = resolve_at(&conn, cid, &collection.slug, at)?;
@@ -764,7 +764,7 @@ impl Store {
     /// Sets the `garbage_collect` flag on a file's current version: an asset
     /// nothing links to is deleted by `gc` only when it is set.
     pub fn set_garbage_collect(&self, key: &str, path: &str, flag: bool) -> Result<()> {
-        let path = RelPath::new(path)?;
+        let path = RelPath::existing(path)?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (cid, collection) = Store::find_collection(&tx, key)?;
@@ -1034,7 +1034,7 @@ fn set_draft_row(
         // A deletion happens where the file was published: a file renamed in
         // the draft and then deleted is a deletion of its published path.
         if hash.is_none() {
-            tombstone_path = Some(RelPath::new(&p_path)?);
+            tombstone_path = Some(RelPath::existing(&p_path)?);
         }
         if p_path == path.as_str() && p_hash.as_deref() == hash {
             if let Some(draft) = current.draft_version_id {

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 pub struct FsckProblem {
     /// A short stable code: `sqlite`, `missing_blob`, `corrupt_blob`,
     /// `draft_pointer`, `published_pointer`, `stray_draft`, `duplicate_path`,
-    /// `version_numbers`, `missing_scan`, `invalid_path`.
+    /// `version_numbers`, `missing_scan`, `invalid_path`, `long_name`.
     pub code: &'static str,
     pub message: String,
 }
@@ -29,6 +29,9 @@ pub struct FsckReport {
     pub unreferenced_blobs: u64,
     /// Leftover temp files: harmless, `gc` removes them.
     pub stray_files: u64,
+    /// What killed dumps and restores left (partial archives, staging
+    /// stores): harmless, `gc` removes them (except `restore_aside`).
+    pub debris: Vec<super::Debris>,
     pub problems: Vec<FsckProblem>,
 }
 
@@ -79,6 +82,7 @@ impl Store {
             .filter(|(hash, _)| !referenced.contains(hash))
             .count() as u64;
         report.stray_files = listing.stray.len() as u64;
+        report.debris = super::debris::of_store(&self.dir)?.debris;
         Ok(report)
     }
 }
@@ -159,16 +163,29 @@ fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
          FROM version v WHERE v.hash IS NOT NULL",
     )?;
     let mut rows = stmt.query([])?;
+    let mut long_names = HashSet::new();
     while let Some(row) = rows.next()? {
         let path: String = row.get(0)?;
         let (xml, html): (bool, bool) = (row.get(2)?, row.get(3)?);
-        let Ok(rel) = super::path::RelPath::new(&path) else {
+        let Ok(rel) = super::path::RelPath::existing(&path) else {
             problem(
                 "invalid_path",
                 format!("a stored path is not valid: {path:?}"),
             );
             continue;
         };
+        // Accepted before names were limited: readable, but `export` cannot
+        // write it back.
+        if super::path::RelPath::new(&path).is_err() && long_names.insert(path.clone()) {
+            problem(
+                "long_name",
+                format!(
+                    "a stored path has a name over {} bytes, which export cannot write \
+                     (rename it, or delete it and publish): {path}",
+                    super::path::MAX_NAME_BYTES
+                ),
+            );
+        }
         let scanned = match super::files::classify(&rel).syntax {
             Some(super::links::Syntax::Xml) => xml,
             Some(super::links::Syntax::Html) => html,

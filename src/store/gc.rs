@@ -56,6 +56,10 @@ pub struct GcReport {
     pub blobs_deleted: u64,
     pub bytes_freed: u64,
     pub stray_files_deleted: u64,
+    /// Leftovers of killed dumps and restores removed (see fsck's `debris`),
+    /// by path, and their bytes.
+    pub debris_deleted: Vec<String>,
+    pub debris_bytes_freed: u64,
 }
 
 impl Store {
@@ -75,7 +79,7 @@ impl Store {
             let orphans = self.collectable_orphans()?;
             if !options.dry_run {
                 for (slug, path) in &orphans {
-                    let path = RelPath::new(path)?;
+                    let path = RelPath::existing(path)?;
                     self.apply_locked(
                         slug,
                         None,
@@ -94,6 +98,18 @@ impl Store {
                 .collect();
             self.gc_locked(options, &mut report)
         })?;
+        // Killed dumps' and restores' leftovers: no lock needed, a running
+        // one's are never taken for them (see `debris`).
+        let leftovers = super::debris::of_store(&self.dir)?;
+        for debris in leftovers.removable() {
+            report
+                .debris_deleted
+                .push(debris.path.display().to_string());
+            report.debris_bytes_freed += debris.bytes;
+        }
+        if !options.dry_run {
+            leftovers.remove()?;
+        }
         if !options.dry_run {
             self.events.emit(Event::GcFinished {
                 versions_deleted: report.versions_deleted,

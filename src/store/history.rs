@@ -72,7 +72,7 @@ impl Store {
     /// The versions and draft revisions of the linkable at `path` (in the draft,
     /// or, if it is deleted there, the last linkable that had that path).
     pub fn history(&self, key: &str, path: &str) -> Result<History> {
-        let path = RelPath::new(path)?;
+        let path = RelPath::existing(path)?;
         let conn = self.conn();
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let found: Option<(i64, String, String)> = conn
@@ -237,7 +237,7 @@ impl Store {
     /// A unified text diff of one path between two states. A path that does not
     /// exist in one of them diffs against nothing.
     pub fn text_diff(&self, key: &str, path: &str, from: At, to: At) -> Result<String> {
-        let path = RelPath::new(path)?;
+        let path = RelPath::existing(path)?;
         let (old, new) = {
             let conn = self.conn();
             let _snapshot = conn.unchecked_transaction()?;

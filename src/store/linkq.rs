@@ -40,7 +40,7 @@ impl Store {
         at: At,
         direction: Direction,
     ) -> Result<Vec<LinkInfo>> {
-        let path = RelPath::new(path)?;
+        let path = RelPath::existing(path)?;
         let conn = self.conn();
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let state = resolve_at(&conn, cid, &collection.slug, at)?;
@@ -135,7 +135,7 @@ fn compute_report(conn: &Connection, state: State, cid: i64) -> Result<LinkRepor
     let index = MemoryIndex::new(files.iter().map(|f| f.path.as_str()));
     let mut by_hash: HashMap<(&str, Syntax), Vec<&FileEntry>> = HashMap::new();
     for file in &files {
-        if let Ok(path) = RelPath::new(&file.path) {
+        if let Ok(path) = RelPath::existing(&file.path) {
             if let Some(syntax) = classify(&path).syntax {
                 by_hash
                     .entry((file.hash.as_str(), syntax))
@@ -340,7 +340,7 @@ impl LinkRow {
 }
 
 fn links_of_content(conn: &Connection, file: &FileEntry) -> Result<Vec<LinkRow>> {
-    let Some(syntax) = RelPath::new(&file.path)
+    let Some(syntax) = RelPath::existing(&file.path)
         .ok()
         .and_then(|p| classify(&p).syntax)
     else {
@@ -412,7 +412,7 @@ fn incoming(
             continue;
         }
         for source in tree_with_hash(conn, cid, state, &hash)? {
-            let source_syntax = RelPath::new(&source.path)
+            let source_syntax = RelPath::existing(&source.path)
                 .ok()
                 .and_then(|p| classify(&p).syntax);
             if source_syntax.map(Syntax::as_str) == Some(syntax.as_str()) {

@@ -12,6 +12,7 @@ pub mod blobs;
 mod cancel;
 mod collections;
 mod db;
+mod debris;
 mod dump;
 pub mod error;
 pub mod events;
@@ -30,6 +31,7 @@ mod publish;
 pub use blobs::{hash_bytes, BlobStore, Stored};
 pub use cancel::Cancel;
 pub use db::SCHEMA_VERSION;
+pub use debris::Debris;
 pub use dump::{
     restore, DumpManifest, DumpReport, RestoreOptions, RestoreReport, DUMP_FORMAT,
     DUMP_FORMAT_VERSION,

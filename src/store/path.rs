@@ -1,9 +1,16 @@
 //! `RelPath`: the only way to name a file inside a collection.
 //!
 //! A path is relative, `/`-separated, UTF-8, with no empty, `.` or `..` component,
-//! no backslash and no NUL or other control character. Everything that takes a
-//! path from outside (CLI, import, later HTTP) goes through [`RelPath::new`], so
-//! traversal is impossible past this point.
+//! no backslash and no NUL or other control character, and no component longer
+//! than [`MAX_NAME_BYTES`] bytes (the most ext4, XFS, btrfs, APFS and NTFS hold
+//! in one name, so `export` can always write the tree back). Everything that
+//! takes a path from outside (CLI, import, archives, sync, HTTP) goes through
+//! [`RelPath::new`], so traversal is impossible past this point, and a name no
+//! filesystem can hold never gets in.
+//!
+//! [`RelPath::existing`] names a file that may already be stored: the same
+//! rules but the name length, so a store written before the limit existed can
+//! still read, rename and delete its too-long names (and never write one).
 
 use super::error::{Error, Result};
 use std::fmt;
@@ -16,10 +23,31 @@ pub struct RelPath(String);
 /// the same, and JSON Schema counts characters, not bytes).
 pub const MAX_PATH_LEN: usize = 1024;
 
+/// The longest file or folder name (one path component) accepted, in bytes of
+/// UTF-8: what Linux's filesystems (`NAME_MAX`) and macOS's hold.
+pub const MAX_NAME_BYTES: usize = 255;
+
 impl RelPath {
     /// Validates `raw`. A leading `./` is accepted and dropped; nothing else is
     /// rewritten, so a path is stored exactly as the user's file tree names it.
     pub fn new(raw: &str) -> Result<RelPath> {
+        let path = RelPath::existing(raw)?;
+        if let Some(long) = path.0.split('/').find(|c| c.len() > MAX_NAME_BYTES) {
+            return Err(Error::Invalid(format!(
+                "invalid path {:?}: the name {:?} is {} bytes; a file or folder name may be \
+                 at most {MAX_NAME_BYTES} bytes (the most a filesystem holds), so shorten it",
+                shorten(raw, 160),
+                shorten(long, 60),
+                long.len()
+            )));
+        }
+        Ok(path)
+    }
+
+    /// Validates `raw` as [`RelPath::new`] does, except for the length of its
+    /// names: for naming a file already in the store (reading, renaming or
+    /// deleting it), never for writing one.
+    pub fn existing(raw: &str) -> Result<RelPath> {
         let bad = |reason| Error::InvalidPath {
             path: raw.to_string(),
             reason,
@@ -67,6 +95,18 @@ impl RelPath {
     pub fn file_name(&self) -> &str {
         self.0.rsplit('/').next().unwrap_or(&self.0)
     }
+}
+
+/// `text` cut to about `max` characters for a message: its head and tail
+/// around an ellipsis.
+fn shorten(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max * 2 / 3).collect();
+    let tail: String = text.chars().skip(count - (max - max * 2 / 3 - 1)).collect();
+    format!("{head}…{tail}")
 }
 
 impl fmt::Display for RelPath {
@@ -118,12 +158,51 @@ mod tests {
 
     #[test]
     fn paths_up_to_1024_characters_are_accepted_whatever_their_bytes() {
-        let ascii = format!("static/{}", "a".repeat(1024 - 7));
+        // Names of at most 255 bytes: 4 separators and 1020 characters.
+        let names = |c: &str, lens: &[usize]| {
+            lens.iter()
+                .map(|&n| c.repeat(n))
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let ascii = names("a", &[255, 255, 255, 200, 55]);
+        assert_eq!(ascii.chars().count(), 1024);
         assert!(RelPath::new(&ascii).is_ok());
-        let wide = format!("static/{}", "é".repeat(1024 - 7));
+        // Names of 127 two-byte characters: 254 bytes each.
+        let wide = names("é", &[127, 127, 127, 127, 127, 127, 127, 100, 27]);
+        assert_eq!(wide.chars().count(), 1024);
         assert!(wide.len() > 1024, "more bytes than characters");
         assert!(RelPath::new(&wide).is_ok());
-        let long = format!("static/{}", "a".repeat(1025 - 7));
+        let long = ascii + "a";
         assert!(RelPath::new(&long).is_err());
+    }
+
+    #[test]
+    fn a_name_over_255_bytes_is_refused_naming_it_and_the_limit() {
+        assert!(RelPath::new(&format!("static/{}", "a".repeat(255))).is_ok());
+        // 128 two-byte characters: 128 characters, 256 bytes.
+        for long in ["a".repeat(256), "é".repeat(128)] {
+            for path in [
+                format!("static/{long}"),
+                format!("{long}/x.html"),
+                format!("./a/{long}.png"),
+            ] {
+                let err = RelPath::new(&path).unwrap_err();
+                assert_eq!(err.kind(), crate::store::ErrorKind::Invalid);
+                let text = err.to_string();
+                assert!(text.contains("255 bytes"), "{text}");
+                assert!(
+                    text.contains(&format!(
+                        "is {} bytes",
+                        long.len() + if path.ends_with(".png") { 4 } else { 0 }
+                    )),
+                    "{text}"
+                );
+                assert!(text.chars().count() < 400, "shortened for display: {text}");
+                // Still a name of the store's own: it can be read, renamed, deleted.
+                assert!(RelPath::existing(&path).is_ok());
+            }
+        }
+        assert!(RelPath::existing("../x").is_err());
     }
 }

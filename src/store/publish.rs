@@ -142,7 +142,7 @@ impl Store {
 
     /// Discards the drafts of a whole collection, or of one path.
     pub fn revert(&self, key: &str, path: Option<&str>) -> Result<RevertReport> {
-        let path = path.map(RelPath::new).transpose()?;
+        let path = path.map(RelPath::existing).transpose()?;
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (cid, collection) = Store::find_collection(&tx, key)?;
@@ -285,7 +285,7 @@ fn malformed_drafts(conn: &Connection, drafts: &[Draft]) -> Result<Vec<Malformed
     )?;
     for draft in drafts {
         let Some(hash) = &draft.hash else { continue };
-        let Ok(path) = RelPath::new(&draft.path) else {
+        let Ok(path) = RelPath::existing(&draft.path) else {
             continue;
         };
         if classify(&path).syntax != Some(Syntax::Xml) {

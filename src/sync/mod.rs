@@ -318,7 +318,7 @@ fn reconcile_agreed(
     }
     let deletes: Vec<RelPath> = draft
         .iter()
-        .filter_map(|f| RelPath::new(&f.path).ok())
+        .filter_map(|f| RelPath::existing(&f.path).ok())
         .filter(|p| !scan.files.contains_key(p) && !scan.keeps(p.as_str()))
         // Ignored paths are not the folder's to delete.
         .filter(|p| !rules.ignored(&dir.join(p.as_str()), false))

@@ -293,3 +293,219 @@ fn an_empty_path_or_a_negative_age_is_refused_not_taken_as_everything() {
         assert_eq!(out.status.code(), Some(2), "{age}: {}", stderr(&out));
     }
 }
+
+/// How far `write` and `show` may go in memory for a 200 MiB file: they
+/// stream, so what they hold does not grow with the file.
+const STREAMING_RSS_LIMIT: u64 = 32 << 20;
+
+/// Runs the real binary with `args` (stdin from `stdin`, else empty), hands
+/// its stdout to `drain` on a thread while it runs, and returns its exit
+/// status, stderr, peak RSS in bytes and what `drain` returned. The peak is
+/// GNU time's `%M` (the kernel's `ru_maxrss` from `wait4`) when
+/// `/usr/bin/time` is GNU time, else `VmHWM` of `/proc/PID/status` polled
+/// every millisecond (a high-water mark: the last reading is the peak, up to
+/// whatever the last millisecond added).
+fn run_measured<T: Send>(
+    data: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&std::path::Path>,
+    drain: impl FnOnce(std::process::ChildStdout) -> T + Send,
+) -> (std::process::ExitStatus, String, u64, T) {
+    use std::process::{Command, Stdio};
+    let scratch = tempfile::tempdir().unwrap();
+    let rss_file = scratch.path().join("rss");
+    let err_file = scratch.path().join("stderr");
+    let gnu_time = Command::new("/usr/bin/time")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&[o.stdout, o.stderr].concat()).contains("GNU"));
+    let mut command = if gnu_time {
+        let mut c = Command::new("/usr/bin/time");
+        c.args(["-f", "%M", "-o"])
+            .arg(&rss_file)
+            .arg(env!("CARGO_BIN_EXE_blockstore"));
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_blockstore"))
+    };
+    command
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("BLOCKSTORE_DATA_DIR")
+        .stdin(match stdin {
+            Some(path) => Stdio::from(std::fs::File::open(path).unwrap()),
+            None => Stdio::null(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&err_file).unwrap());
+    let mut child = command.spawn().expect("the blockstore binary starts");
+    let out = child.stdout.take().unwrap();
+    let (status, polled_kib, drained) = std::thread::scope(|s| {
+        let drained = s.spawn(move || drain(out));
+        let mut kib = 0u64;
+        let status_file = format!("/proc/{}/status", child.id());
+        let status = loop {
+            if !gnu_time {
+                if let Some(now) = std::fs::read_to_string(&status_file).ok().and_then(|t| {
+                    t.lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                }) {
+                    kib = kib.max(now);
+                }
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        };
+        (status, kib, drained.join().unwrap())
+    });
+    let kib = if gnu_time {
+        std::fs::read_to_string(&rss_file)
+            .ok()
+            .and_then(|t| t.lines().last().and_then(|l| l.trim().parse().ok()))
+            .expect("GNU time wrote the peak RSS")
+    } else {
+        polled_kib
+    };
+    let stderr = std::fs::read_to_string(&err_file).unwrap();
+    (status, stderr, kib * 1024, drained)
+}
+
+/// Whether `reader` yields exactly the bytes of the file at `expected`;
+/// returns the byte count read too.
+fn same_bytes(mut reader: impl std::io::Read, expected: &std::path::Path) -> (bool, u64) {
+    use std::io::Read;
+    let mut file = std::io::BufReader::new(std::fs::File::open(expected).unwrap());
+    let (mut got, mut want) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    let (mut same, mut total) = (true, 0u64);
+    loop {
+        let n = reader.read(&mut got).unwrap();
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if same && (file.read_exact(&mut want[..n]).is_err() || got[..n] != want[..n]) {
+            same = false;
+        }
+    }
+    (same && file.read(&mut want).unwrap() == 0, total)
+}
+
+#[test]
+fn write_and_show_stream_a_200_mib_file_in_bounded_memory() {
+    const SIZE: u64 = 200 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    cli_json(&data, &["collections", "create", "big"]);
+    // 200 blocks of 1 MiB of seeded noise, each stamped with its number, so
+    // a block out of place or a byte lost shows.
+    let input = dir.path().join("big.bin");
+    {
+        use std::io::Write;
+        let mut rng = SplitMix64(14);
+        let mut block: Vec<u8> = (0..(1 << 17))
+            .flat_map(|_| rng.next().to_le_bytes())
+            .collect();
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        for n in 0..(SIZE >> 20) {
+            block[..8].copy_from_slice(&n.to_le_bytes());
+            file.write_all(&block).unwrap();
+        }
+        file.into_inner().unwrap().sync_all().unwrap();
+    }
+    let drain_text = |out| {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::BufReader::new(out), &mut text).unwrap();
+        text
+    };
+    let mut peaks = Vec::new();
+
+    // write FILE
+    let (status, err, peak, out) = run_measured(
+        &data,
+        &[
+            "--json",
+            "write",
+            "big:static/big.bin",
+            input.to_str().unwrap(),
+        ],
+        None,
+        drain_text,
+    );
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["outcome"],
+        "created"
+    );
+    peaks.push(("write FILE", peak));
+
+    // write from stdin, to a second path
+    let (status, err, peak, out) = run_measured(
+        &data,
+        &["write", "big:static/copy.bin"],
+        Some(&input),
+        drain_text,
+    );
+    assert!(status.success(), "{err}");
+    assert_eq!(out, "created: big:static/copy.bin\n");
+    peaks.push(("write < stdin", peak));
+
+    // Both stored the same bytes: one hash, the whole size.
+    let files = cli_json(&data, &["files", "big"]);
+    assert_eq!(files.as_array().unwrap().len(), 2);
+    assert_eq!(files[0]["hash"], files[1]["hash"]);
+    assert_eq!(files[0]["size"], SIZE);
+
+    // show: the bytes come back, streamed.
+    let (status, err, peak, (same, total)) =
+        run_measured(&data, &["show", "big:static/big.bin"], None, |out| {
+            same_bytes(out, &input)
+        });
+    assert!(status.success(), "{err}");
+    assert_eq!(total, SIZE);
+    assert!(same, "show gives back the bytes written");
+    peaks.push(("show", peak));
+
+    for (what, peak) in peaks {
+        eprintln!(
+            "peak RSS of `blockstore {what}` for 200 MiB: {:.1} MiB",
+            peak as f64 / 1048576.0
+        );
+        assert!(
+            peak > 0 && peak <= STREAMING_RSS_LIMIT,
+            "`blockstore {what}` of a 200 MiB file peaked at {peak} bytes of RSS; \
+             it must stream (at most {STREAMING_RSS_LIMIT})"
+        );
+    }
+}
+
+#[test]
+fn show_fails_on_a_corrupt_blob_after_streaming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    cli_json(data, &["collections", "create", "c"]);
+    let write = run_cli_stdin(data, &["write", "c:static/a.bin"], Some(b"original bytes"));
+    assert!(write.status.success(), "{}", stderr(&write));
+    let files = cli_json(data, &["files", "c"]);
+    let hash = files[0]["hash"].as_str().unwrap();
+    std::fs::write(
+        data.join("blobs").join(&hash[..2]).join(&hash[2..]),
+        b"damaged bytes!",
+    )
+    .unwrap();
+    let show = run_cli(data, &["show", "c:static/a.bin"]);
+    assert!(!show.status.success(), "a damaged blob is a failure");
+    assert!(stderr(&show).contains(hash), "{}", stderr(&show));
+    // What a missing file or collection gave before: the same messages.
+    let missing = run_cli(data, &["show", "c:static/none.bin"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", stderr(&missing));
+    let unreadable = run_cli(data, &["write", "c:static/b.bin", "/definitely/not/here"]);
+    assert!(
+        stderr(&unreadable).contains("reading /definitely/not/here"),
+        "{}",
+        stderr(&unreadable)
+    );
+}

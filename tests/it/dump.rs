@@ -954,3 +954,315 @@ fn a_dump_whose_index_carries_a_trigger_is_refused() {
     assert!(err.to_string().contains("trigger planted"), "{err}");
     assert!(!target.exists());
 }
+
+/// A store of `mib` MiB of incompressible assets in 4 MiB files: slow enough
+/// to dump or restore (in a debug build) that a run can be killed midway.
+fn noisy_store(data: &Path, mib: u64) -> Store {
+    let store = Store::open(data).unwrap();
+    store
+        .create_collection("noise", &Default::default())
+        .unwrap();
+    let mut rng = SplitMix64(8);
+    for n in 0..mib / 4 {
+        let bytes: Vec<u8> = (0..(4 << 20) / 8)
+            .flat_map(|_| rng.next().to_le_bytes())
+            .collect();
+        store
+            .write(
+                "noise",
+                &format!("static/noise-{n}.bin"),
+                &bytes,
+                Source::Cli,
+            )
+            .unwrap();
+    }
+    store
+}
+
+/// Starts the real binary on `data` with `args`, waits until `midway` says
+/// the run is well under way, and returns it running. Panics if it ends first.
+fn start_until(data: &Path, args: &[&str], midway: impl Fn() -> bool) -> std::process::Child {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_blockstore"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("BLOCKSTORE_DATA_DIR")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !midway() {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("blockstore {args:?} ended ({status}) before it could be caught midway");
+        }
+        assert!(start.elapsed().as_secs() < 120, "{args:?} never got midway");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child
+}
+
+/// SIGKILLs `child` and reaps it; returns its process id (now a dead one's).
+fn kill(mut child: std::process::Child) -> u32 {
+    let pid = child.id();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    pid
+}
+
+/// Names in `dir` starting with `prefix`, as full paths.
+fn starting(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .collect();
+    found.sort();
+    found
+}
+
+/// fsck's `debris` as (kind, path), sorted.
+fn fsck_debris(data: &Path) -> Vec<(String, PathBuf)> {
+    let report = cli_json(data, &["fsck"]);
+    let mut found: Vec<(String, PathBuf)> = report["debris"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert!(d["bytes"].as_u64().is_some(), "{d}");
+            (
+                d["kind"].as_str().unwrap().to_string(),
+                PathBuf::from(d["path"].as_str().unwrap()),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// A partial dump's two files (archive, index), sorted by kind.
+fn dump_debris(partials: &[PathBuf]) -> Vec<(String, PathBuf)> {
+    let mut found: Vec<(String, PathBuf)> = partials
+        .iter()
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            let kind = if name.contains(".partial-") {
+                "dump_partial"
+            } else {
+                "dump_index"
+            };
+            (kind.to_string(), p.clone())
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn killed_dumps_leave_debris_that_fsck_reports_gc_and_the_next_dump_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    drop(noisy_store(&data, 32));
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let file = out.join("store.tar.gz");
+    let arg = file.to_str().unwrap();
+    let partials = || starting(&out, ".store.tar.gz.");
+    let registered = || {
+        std::fs::read_dir(data.join("partial-dumps"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let midway = || {
+        partials().iter().any(|p| {
+            p.to_string_lossy().contains(".partial-")
+                && std::fs::metadata(p).is_ok_and(|m| m.len() > 1 << 20)
+        })
+    };
+
+    // A running dump's files are never touched: not by fsck, not by another
+    // dump to the same name (of another store), which cleans up beside it.
+    let running = start_until(&data, &["dump", arg], midway);
+    let live = partials();
+    assert_eq!(live.len(), 2, "the archive so far and the index: {live:?}");
+    assert_eq!(
+        registered(),
+        1,
+        "the dump registered itself in the data dir"
+    );
+    assert_eq!(fsck_debris(&data), [], "a running dump is no debris");
+    let small = dir.path().join("small");
+    drop(Store::open(&small).unwrap());
+    cli_json(&small, &["dump", arg]);
+    assert!(
+        live.iter().all(|p| p.exists()),
+        "the running dump's files stay"
+    );
+    std::fs::remove_file(&file).unwrap();
+
+    // Killed: its files stay behind, and fsck reports them, human and JSON.
+    let dead_pid = kill(running);
+    assert_eq!(partials(), live, "what a killed dump leaves");
+    assert_eq!(fsck_debris(&data), dump_debris(&live));
+    let human = run_cli(&data, &["fsck"]);
+    assert_eq!(
+        human.status.code(),
+        Some(0),
+        "debris is no problem: {}",
+        stdout(&human)
+    );
+    let text = stdout(&human);
+    assert!(
+        text.contains("2 leftover(s) of killed dumps and restores"),
+        "{text}"
+    );
+    for p in &live {
+        assert!(text.contains(&p.display().to_string()), "{text}");
+    }
+    assert!(text.contains("gc removes them"), "{text}");
+
+    // gc --dry-run names them and keeps them; gc removes them.
+    let dry = cli_json(&data, &["gc", "--dry-run"]);
+    assert_eq!(dry["debris_deleted"].as_array().unwrap().len(), 2, "{dry}");
+    assert!(dry["debris_bytes_freed"].as_u64().unwrap() > 1 << 20);
+    assert_eq!(partials(), live);
+    let gc = cli_json(&data, &["gc"]);
+    let mut deleted: Vec<PathBuf> = gc["debris_deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().unwrap()))
+        .collect();
+    deleted.sort();
+    assert_eq!(deleted, live);
+    assert_eq!(partials(), Vec::<PathBuf>::new(), "gc removed them");
+    assert_eq!(registered(), 0, "and the registration");
+    assert_eq!(fsck_debris(&data), []);
+
+    // Killed again; and an unregistered partial of an older binary beside
+    // the same name (its process gone), and one beside another name.
+    let second = kill(start_until(&data, &["dump", arg], midway));
+    assert_eq!(partials().len(), 2);
+    let legacy = out.join(format!(".store.tar.gz.partial-{dead_pid}"));
+    std::fs::write(&legacy, b"half an archive").unwrap();
+    let other = out.join(format!(".other.tar.gz.partial-{second}"));
+    std::fs::write(&other, b"another output's").unwrap();
+    // The next dump removes the lot and writes a whole archive.
+    let report = cli_json(&data, &["dump", arg]);
+    assert_eq!(report["blobs"], 8);
+    assert_eq!(
+        partials(),
+        Vec::<PathBuf>::new(),
+        "the next dump cleaned up"
+    );
+    assert_eq!(registered(), 0);
+    assert!(
+        other.exists(),
+        "another name's unregistered file is not this dump's to judge"
+    );
+    assert_eq!(
+        names(&out),
+        [
+            ".other.tar.gz.partial-".to_string() + &second.to_string(),
+            "store.tar.gz".into()
+        ]
+    );
+    let restored = dir.path().join("restored");
+    restore(&restored, &file, &RestoreOptions::default(), &NoProgress).unwrap();
+    assert_eq!(
+        fingerprint(&Store::open(&restored).unwrap()),
+        fingerprint(&Store::open(&data).unwrap())
+    );
+}
+
+#[test]
+fn killed_restores_leave_debris_that_fsck_reports_gc_and_the_next_restore_remove() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("noise.tar.gz");
+    noisy_store(&dir.path().join("source"), 32)
+        .dump(&file, &NoProgress)
+        .unwrap();
+    let arg = file.to_str().unwrap();
+    let data = dir.path().join("data");
+    {
+        let store = Store::open(&data).unwrap();
+        store
+            .create_collection("mine", &Default::default())
+            .unwrap();
+        store.write("mine", "a.xml", b"<a/>", Source::Cli).unwrap();
+    }
+    let before = snapshot(&Store::open(&data).unwrap());
+    let staging = || starting(dir.path(), ".data.restore-");
+    let midway = || {
+        staging().iter().any(|s| {
+            walkdir::WalkDir::new(s)
+                .into_iter()
+                .filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum::<u64>()
+                > 4 << 20
+        })
+    };
+
+    // A running restore's staging store is never touched: fsck does not
+    // report it, gc of the data dir does not remove it.
+    let running = start_until(&data, &["restore", "--force", arg], midway);
+    let live = staging();
+    assert_eq!(live.len(), 1, "{live:?}");
+    assert_eq!(fsck_debris(&data), [], "a running restore is no debris");
+    let gc = cli_json(&data, &["gc"]);
+    assert_eq!(gc["debris_deleted"], serde_json::json!([]), "{gc}");
+    assert!(
+        live[0].join("store.db").exists(),
+        "the running restore's store stays"
+    );
+
+    // Killed: the staging store stays, the data dir is as it was.
+    let dead_pid = kill(running);
+    assert_eq!(staging(), live);
+    assert_eq!(snapshot(&Store::open(&data).unwrap()), before);
+    let expected = vec![("restore_staging".to_string(), live[0].clone())];
+    assert_eq!(fsck_debris(&data), expected);
+    let text = stdout(&run_cli(&data, &["fsck"]));
+    assert!(
+        text.contains(&format!("leftover {}", live[0].display()))
+            && text.contains("a restore's staging store")
+            && text.contains("gc removes them"),
+        "{text}"
+    );
+    let dry = cli_json(&data, &["gc", "--dry-run"]);
+    assert_eq!(
+        dry["debris_deleted"],
+        serde_json::json!([live[0].display().to_string()])
+    );
+    assert!(dry["debris_bytes_freed"].as_u64().unwrap() > 4 << 20);
+    assert_eq!(staging(), live, "a dry run removes nothing");
+    cli_json(&data, &["gc"]);
+    assert_eq!(staging(), Vec::<PathBuf>::new(), "gc removed it");
+    assert_eq!(snapshot(&Store::open(&data).unwrap()), before);
+
+    // Killed again, plus an older binary's staging folder (its process
+    // gone): the next restore removes both, and restores.
+    kill(start_until(&data, &["restore", "--force", arg], midway));
+    let legacy = dir.path().join(format!(
+        ".data.restore-{dead_pid}-{}",
+        "0123456789abcdef0123456789abcdef"
+    ));
+    std::fs::create_dir_all(legacy.join("blobs")).unwrap();
+    assert_eq!(staging().len(), 2);
+    let done = cli_json(&data, &["restore", "--force", arg]);
+    assert_eq!(done["replaced"], true);
+    assert_eq!(
+        staging(),
+        Vec::<PathBuf>::new(),
+        "the next restore cleaned up"
+    );
+    assert_eq!(names(dir.path()), ["data", "noise.tar.gz", "source"]);
+    assert_eq!(
+        fingerprint(&Store::open(&data).unwrap()),
+        fingerprint(&Store::open(dir.path().join("source")).unwrap())
+    );
+}

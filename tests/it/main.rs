@@ -16,6 +16,7 @@ mod export;
 mod full_disk;
 mod hostile;
 mod links;
+mod names;
 mod outline;
 mod seed;
 mod server;
