@@ -76,6 +76,10 @@ pub(crate) struct ImportArgs {
     /// Refuse an archive with more entries (files and folders) than this.
     #[arg(long, value_name = "N", default_value_t = crate::olx::archive::DEFAULT_MAX_ENTRIES)]
     max_entries: u64,
+    /// Refuse a .tar.gz that expands more than this many times its compressed
+    /// size once past its first 64 MiB (a compression bomb); 0: no check.
+    #[arg(long, value_name = "N", default_value_t = crate::olx::archive::DEFAULT_MAX_RATIO)]
+    max_ratio: u64,
 }
 
 pub(crate) fn import(store: &Store, out: &Output, args: ImportArgs) -> crate::Result<ExitCode> {
@@ -90,6 +94,8 @@ pub(crate) fn import(store: &Store, out: &Output, args: ImportArgs) -> crate::Re
         let limits = ArchiveLimits {
             max_bytes: args.max_bytes,
             max_entries: args.max_entries,
+            max_ratio: args.max_ratio,
+            options: crate::olx::LimitOptions::Import,
         };
         if args.path.as_os_str() == "-" {
             let stdin = std::io::stdin();

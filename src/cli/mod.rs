@@ -13,6 +13,8 @@
 //! | 4 | conflict (slug taken, nothing to publish, strict publish refused) |
 //! | 5 | `fsck` found problems |
 //! | 6 | the data dir holds a store this binary cannot use |
+//! | 7 | the disk holding the data dir is full (the message names the data dir, the space free and, when known, the space needed) |
+//! | 75 | the store stayed locked past the lock timeout (`BLOCKSTORE_LOCK_TIMEOUT`); try again |
 //! | 130 | interrupted |
 
 mod collections;
@@ -113,13 +115,40 @@ pub fn run() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    let dir_flag = cli.data_dir.clone();
     match execute(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
+            if e.kind() == ErrorKind::NoSpace {
+                let dir = data_dir(dir_flag).ok();
+                eprintln!("{}", no_space_hint(&e, dir.as_deref()));
+            }
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// What to do about a full disk: where the data dir is, what is free there
+/// and what the failed write needed.
+fn no_space_hint(e: &Error, dir: Option<&std::path::Path>) -> String {
+    use crate::store::human_bytes;
+    let Some(dir) = dir else {
+        return "the disk holding the data dir is full: free some space and retry".into();
+    };
+    let free = rustix::fs::statvfs(dir)
+        .map(|s| human_bytes(s.f_bavail.saturating_mul(s.f_frsize)))
+        .unwrap_or_else(|_| "unknown".into());
+    let needed = match e.space_needed() {
+        Some(n) => format!("the operation needed at least {} there", human_bytes(n)),
+        None => "how much more the operation needs is not known".into(),
+    };
+    format!(
+        "the disk holding the data dir {} is full ({free} free now; {needed}): nothing was \
+         committed. Free some space there (`blockstore gc` removes old versions and unreferenced \
+         blobs), or use a data dir on a bigger disk (--data-dir), and retry",
+        dir.display()
+    )
 }
 
 /// The exit code for a store error (see the module docs).
@@ -130,6 +159,7 @@ pub fn exit_code(error: &Error) -> u8 {
         ErrorKind::NotFound => 3,
         ErrorKind::Conflict | ErrorKind::PreconditionFailed => 4,
         ErrorKind::Incompatible => 6,
+        ErrorKind::NoSpace => 7,
         ErrorKind::Busy => 75,
         ErrorKind::Interrupted => 130,
     }

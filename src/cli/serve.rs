@@ -42,6 +42,16 @@ pub(crate) struct ServeArgs {
     /// Largest file a PUT may upload, in bytes.
     #[arg(long, default_value_t = 1024 * 1024 * 1024)]
     upload_limit: u64,
+    /// Refuse an imported archive that expands to more bytes than this.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::olx::archive::DEFAULT_MAX_BYTES)]
+    archive_max_bytes: u64,
+    /// Refuse an imported archive with more entries than this.
+    #[arg(long, value_name = "N", default_value_t = crate::olx::archive::DEFAULT_MAX_ENTRIES)]
+    archive_max_entries: u64,
+    /// Refuse an imported .tar.gz that expands more than this many times its
+    /// compressed size once past its first 64 MiB (a compression bomb); 0: no check.
+    #[arg(long, value_name = "N", default_value_t = crate::olx::archive::DEFAULT_MAX_RATIO)]
+    archive_max_ratio: u64,
     /// Seconds a request may take to produce its response (408 after it; the
     /// request's work is then withdrawn, never applied later).
     #[arg(long, default_value_t = 300)]
@@ -163,6 +173,12 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
         cors_origins: args.cors_origins,
         json_limit: args.json_limit,
         upload_limit: args.upload_limit,
+        archive_limits: crate::olx::ArchiveLimits {
+            max_bytes: args.archive_max_bytes,
+            max_entries: args.archive_max_entries,
+            max_ratio: args.archive_max_ratio,
+            options: crate::olx::LimitOptions::Serve,
+        },
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         header_timeout: Duration::from_secs(args.header_timeout),
         idle_timeout: Duration::from_secs(args.idle_timeout),

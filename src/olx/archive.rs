@@ -13,8 +13,11 @@
 //! Archives come from elsewhere, so every entry is checked before its bytes
 //! are stored, and any bad one refuses the whole archive: `..` components,
 //! absolute paths, symbolic and hard links, devices and pipes, duplicate
-//! paths, non-UTF-8 names, too many entries, and more expanded bytes than the
-//! configured limit (a gzip bomb stops at the limit, not at the end). A
+//! paths, non-UTF-8 names, too many entries, more expanded bytes than the
+//! configured limit, and, past the first [`RATIO_GRACE_BYTES`], expanding
+//! more than [`ArchiveLimits::max_ratio`] times the compressed bytes read so
+//! far (so a gzip bomb stops after a bounded amount of disk, not at the
+//! absolute limit or the end). A
 //! truncated or corrupt stream is caught by gzip's checksum, by requiring the
 //! end-of-archive block, and by reading the archive to its end. GNU long names
 //! and PAX records are read here, bounded, and units (read back whole for the
@@ -34,6 +37,17 @@ use std::io::{self, Read};
 
 /// Expanded bytes an archive may hold by default: far above any course.
 pub const DEFAULT_MAX_BYTES: u64 = 4 * 1024 * 1024 * 1024;
+
+/// How many times its compressed size a `.tar.gz` may expand by default.
+/// gzip of real course content expands 3-10 times (a tar of many tiny files
+/// somewhat more); deflate's ceiling, a bomb's, is about 1,000.
+pub const DEFAULT_MAX_RATIO: u64 = 100;
+
+/// The ratio is checked once this many bytes have expanded: a small archive
+/// may expand any amount (up to the absolute limit), so a bomb writes at most
+/// about this much (plus the compressed bytes times the ratio) before it is
+/// refused.
+pub const RATIO_GRACE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Entries (files and folders) an archive may hold by default. Studio's
 /// largest course exports hold a few tens of thousands of files.
@@ -93,6 +107,11 @@ pub struct ArchiveLimits {
     pub max_bytes: u64,
     /// Entries: files, folders and everything else.
     pub max_entries: u64,
+    /// Expanded bytes per compressed byte read, checked once past
+    /// [`RATIO_GRACE_BYTES`] (gzip only; 0: not checked).
+    pub max_ratio: u64,
+    /// Which options raise these limits, for the refusal's message.
+    pub options: LimitOptions,
 }
 
 impl Default for ArchiveLimits {
@@ -100,6 +119,32 @@ impl Default for ArchiveLimits {
         ArchiveLimits {
             max_bytes: DEFAULT_MAX_BYTES,
             max_entries: DEFAULT_MAX_ENTRIES,
+            max_ratio: DEFAULT_MAX_RATIO,
+            options: LimitOptions::Import,
+        }
+    }
+}
+
+/// Where the user sets the archive limits, so a refusal names an option the
+/// user really has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimitOptions {
+    /// `blockstore import`'s `--max-bytes`, `--max-entries`, `--max-ratio`.
+    #[default]
+    Import,
+    /// `blockstore serve`'s `--archive-max-bytes`, `--archive-max-entries`,
+    /// `--archive-max-ratio` (archives `POST`ed to `.../import`).
+    Serve,
+}
+
+impl LimitOptions {
+    /// How to raise the limit `name` (`max-bytes`, `max-entries`, `max-ratio`).
+    fn raise(self, name: &str) -> String {
+        match self {
+            LimitOptions::Import => format!("raise --{name}"),
+            LimitOptions::Serve => {
+                format!("the server's limit: start it with `blockstore serve --archive-{name} N`")
+            }
         }
     }
 }
@@ -254,12 +299,17 @@ fn archive_stem(name: &str) -> String {
     base.to_string()
 }
 
-/// Counts the bytes read through it and fails once they pass the limit, so a
-/// gzip bomb stops there.
+/// Counts the (decompressed) bytes read through it and fails once they pass
+/// the limit, or, past [`RATIO_GRACE_BYTES`], once they outgrow the
+/// compressed bytes read (`input`) more than `max_ratio` times, so a gzip
+/// bomb stops early.
 struct Counted<'a, R> {
     inner: R,
     count: &'a Cell<u64>,
     limit: u64,
+    /// Compressed bytes read so far (gzip only).
+    input: Option<&'a Cell<u64>>,
+    max_ratio: u64,
 }
 
 impl<R: Read> Read for Counted<'_, R> {
@@ -270,7 +320,43 @@ impl<R: Read> Read for Counted<'_, R> {
         if total > self.limit {
             return Err(io::Error::other(LimitExceeded));
         }
+        if let Some(input) = self.input {
+            if self.max_ratio > 0
+                && total > RATIO_GRACE_BYTES
+                && total > input.get().saturating_mul(self.max_ratio)
+            {
+                return Err(io::Error::other(RatioExceeded));
+            }
+        }
         Ok(n)
+    }
+}
+
+/// Counts the bytes read through it.
+struct CountingReader<'a, R> {
+    inner: R,
+    count: &'a Cell<u64>,
+}
+
+impl<R: Read> Read for CountingReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Notes whether a read through it failed, so the caller can tell the
+/// archive's errors (corrupt, truncated, over a limit) from the blob store's
+/// (a full disk) when both arrive from one call.
+struct Watched<'a, R> {
+    inner: R,
+    failed: &'a Cell<bool>,
+}
+
+impl<R: Read> Read for Watched<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| self.failed.set(true))
     }
 }
 
@@ -285,6 +371,17 @@ impl std::fmt::Display for LimitExceeded {
 
 impl std::error::Error for LimitExceeded {}
 
+#[derive(Debug)]
+struct RatioExceeded;
+
+impl std::fmt::Display for RatioExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the archive expands past the compression ratio limit")
+    }
+}
+
+impl std::error::Error for RatioExceeded {}
+
 /// Reads every entry, storing file contents as blobs; returns (path, blob) in
 /// archive order. Blobs new to the store are pushed to `new_blobs` as they are
 /// written, so a caller can discard them when the archive is refused.
@@ -298,15 +395,25 @@ fn read_entries(
     new_blobs: &mut Vec<String>,
 ) -> Result<Vec<(RelPath, Stored)>> {
     let count = Cell::new(0u64);
+    let compressed = Cell::new(0u64);
     let decoded: Box<dyn Read + '_> = match format {
-        ArchiveFormat::TarGz => Box::new(flate2::read::MultiGzDecoder::new(reader)),
+        // Concatenated gzip members are one stream (as gzip -d reads them).
+        ArchiveFormat::TarGz => Box::new(flate2::read::MultiGzDecoder::new(CountingReader {
+            inner: reader,
+            count: &compressed,
+        })),
         ArchiveFormat::Tar => Box::new(reader),
     };
     let counted = Counted {
         inner: decoded,
         count: &count,
         limit: limits.max_bytes,
+        input: (format == ArchiveFormat::TarGz).then_some(&compressed),
+        max_ratio: limits.max_ratio,
     };
+    // Bytes of blobs this archive added to the store so far (what a full
+    // disk's message reports as needed, at least).
+    let stored_bytes = Cell::new(0u64);
     let refuse = |what: String| {
         Error::Invalid(format!(
             "{name}: {what}; the archive was refused and nothing was imported"
@@ -318,8 +425,23 @@ fn read_entries(
             || count.get() > limits.max_bytes
         {
             return refuse(format!(
-                "it expands past the limit of {} bytes (a compression bomb, or a bigger archive than expected: raise --max-bytes)",
-                limits.max_bytes
+                "it expands past the limit of {} bytes (a compression bomb, or a bigger archive than expected: {})",
+                limits.max_bytes,
+                limits.options.raise("max-bytes")
+            ));
+        }
+        let over_ratio = format == ArchiveFormat::TarGz
+            && limits.max_ratio > 0
+            && count.get() > RATIO_GRACE_BYTES
+            && count.get() > compressed.get().saturating_mul(limits.max_ratio);
+        if e.get_ref().is_some_and(|inner| inner.is::<RatioExceeded>()) || over_ratio {
+            return refuse(format!(
+                "it expands more than {} times its compressed size ({} bytes from the first {} compressed bytes, checked past {} bytes): a compression bomb, or unusually repetitive content ({} if it is genuine)",
+                limits.max_ratio,
+                count.get(),
+                compressed.get(),
+                RATIO_GRACE_BYTES,
+                limits.options.raise("max-ratio")
             ));
         }
         if format == ArchiveFormat::TarGz && count.get() == 0 {
@@ -350,8 +472,9 @@ fn read_entries(
             let mut entry = entry.map_err(stream_error)?;
             if n as u64 >= limits.max_entries {
                 return Err(refuse(format!(
-                    "it holds more than {} entries (raise --max-entries if it is genuine)",
-                    limits.max_entries
+                    "it holds more than {} entries ({} if it is genuine)",
+                    limits.max_entries,
+                    limits.options.raise("max-entries")
                 )));
             }
             if n % 1024 == 0 && progress.interrupted() {
@@ -476,6 +599,31 @@ fn read_entries(
                     "{shown} is a {size}-byte unit; units (.xml, .html, .json outside static/) over {MAX_UNIT_BYTES} bytes are refused"
                 )));
             }
+            // A failed write is the disk's fault, never the archive's: it
+            // is reported as such (a full disk, naming the data dir), not as
+            // a corrupt archive.
+            let write_error = |e: Error| match e {
+                Error::NoSpace {
+                    dir,
+                    needed,
+                    source,
+                    ..
+                } => {
+                    let stored = stored_bytes.get();
+                    Error::NoSpace {
+                        context: format!(
+                            "{name}: the archive was refused and nothing was imported: \
+                             storing {shown} failed after {} of its earlier files had been stored",
+                            crate::store::human_bytes(stored)
+                        ),
+                        dir,
+                        // This entry's whole size: its header said.
+                        needed: Some(stored + needed.unwrap_or(0).max(size)),
+                        source,
+                    }
+                }
+                other => other,
+            };
             let stored = if size <= READ_WHOLE_LIMIT {
                 buf.clear();
                 buf.reserve(size as usize);
@@ -483,15 +631,21 @@ fn read_entries(
                     .take(size)
                     .read_to_end(&mut buf)
                     .map_err(stream_error)?;
-                blobs.put_deferred(&buf)?
+                blobs.put_deferred(&buf).map_err(write_error)?
             } else {
-                blobs.put_reader(&mut entry, false).map_err(|e| match e {
-                    Error::Io { source, .. } => stream_error(source),
-                    other => other,
+                let read_failed = Cell::new(false);
+                let mut watched = Watched {
+                    inner: &mut entry,
+                    failed: &read_failed,
+                };
+                blobs.put_reader(&mut watched, false).map_err(|e| match e {
+                    Error::Io { source, .. } if read_failed.get() => stream_error(source),
+                    other => write_error(other),
                 })?
             };
             if stored.new {
                 new_blobs.push(stored.hash.clone());
+                stored_bytes.set(stored_bytes.get() + stored.size);
             }
             if stored.size != size {
                 return Err(stream_error(io::ErrorKind::UnexpectedEof.into()));

@@ -120,12 +120,13 @@ pub fn import_dir(
         ..CollectionMetadata::default()
     };
     let (created_collection, deletes) = draft_deletes(store, &slug, files.iter().map(|f| &f.path))?;
+    let new_blobs = std::sync::Mutex::new(Vec::new());
     let report = store.write_session(|session| {
         let mut report = ImportReport::start(&slug, created_collection, files.len());
         // Readers hash files into the blob store on every core while this
         // thread inserts the rows: reading and indexing overlap.
         std::thread::scope(|scope| {
-            let entries = read_all(scope, session.blobs(), &files, progress);
+            let entries = read_all(scope, session.blobs(), &files, progress, &new_blobs);
             let counted = entries.inspect(|entry| {
                 if let Ok(entry) = entry {
                     report.count(&entry.path, &entry.blob);
@@ -145,7 +146,33 @@ pub fn import_dir(
             Ok(report)
         })
     });
-    let mut report = report?;
+    let mut report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            // Like a refused archive, a failed import takes back the blobs it
+            // added (a full disk is freed again). Best effort: a blob left
+            // behind is unreferenced, and gc sweeps it.
+            let new_blobs = new_blobs.into_inner().unwrap_or_else(|p| p.into_inner());
+            let _ = store.discard_blobs(&new_blobs);
+            return Err(match e {
+                Error::NoSpace {
+                    context,
+                    dir,
+                    needed,
+                    source,
+                } => Error::NoSpace {
+                    context: format!(
+                        "importing {}: nothing was imported: {context}",
+                        root.display()
+                    ),
+                    dir,
+                    needed,
+                    source,
+                },
+                other => other,
+            });
+        }
+    };
     publish_after(store, &mut report, options, &root.display().to_string())?;
     Ok(report)
 }
@@ -253,6 +280,7 @@ fn read_all<'scope, 'env>(
     blobs: &'env crate::store::BlobStore,
     files: &'env [Found],
     progress: &'env dyn Progress,
+    new_blobs: &'env std::sync::Mutex<Vec<String>>,
 ) -> impl Iterator<Item = Result<BatchEntry>> + 'scope {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -278,6 +306,14 @@ fn read_all<'scope, 'env>(
             let mut failed = false;
             for found in &files[start..(start + CHUNK).min(files.len())] {
                 let entry = read_one(blobs, found);
+                if let Ok(entry) = &entry {
+                    if entry.blob.new {
+                        new_blobs
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .push(entry.blob.hash.clone());
+                    }
+                }
                 failed = entry.is_err();
                 chunk.push(entry);
                 if failed {
@@ -322,7 +358,9 @@ fn read_one(blobs: &crate::store::BlobStore, found: &Found) -> Result<BatchEntry
         let blob = blobs.put_deferred(&bytes)?;
         Ok(BatchEntry::new(found.path.clone(), blob, &bytes))
     } else {
-        let blob = blobs.put_reader(&mut file, false)?;
+        let blob = blobs
+            .put_reader(&mut file, false)
+            .map_err(|e| e.needing_at_least(len))?;
         Ok(BatchEntry {
             path: found.path.clone(),
             blob,

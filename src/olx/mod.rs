@@ -10,7 +10,7 @@ pub mod import;
 pub mod outline;
 pub mod seed;
 
-pub use archive::{import_archive, import_path, ArchiveFormat, ArchiveLimits};
+pub use archive::{import_archive, import_path, ArchiveFormat, ArchiveLimits, LimitOptions};
 pub use export::{export, ExportFormat, ExportReport};
 pub use import::{default_slug, import_dir, import_files, ImportOptions, ImportReport};
 pub use outline::{outline, BrokenPointer, Outline, OutlineKind, OutlineNode};

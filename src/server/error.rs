@@ -30,7 +30,8 @@ pub struct ErrorDetail {
     /// precondition_failed, payload_too_large, unsupported_media_type,
     /// cross_origin, busy,
     /// forbidden_host, unauthorized, method_not_allowed, range_not_satisfiable,
-    /// not_implemented, timeout, internal.
+    /// not_implemented, timeout, insufficient_storage (507: the disk holding
+    /// the data dir is full; nothing was written), internal.
     pub code: &'static str,
     /// What went wrong and what to do, for people.
     pub message: String,
@@ -66,7 +67,7 @@ impl ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!("the request body is over the limit of {limit} bytes (see `blockstore serve --help` for the limits)"),
+            format!("the request body is over the limit of {limit} bytes (the server's limit: start it with `blockstore serve --upload-limit N`)"),
         )
         .with_details(json!({ "limit": limit }))
     }
@@ -106,6 +107,7 @@ impl From<Error> for ApiError {
                 expected, current, ..
             } => json!({ "expected": expected, "current": current }),
             Error::NothingToPublish { latest, .. } => json!({ "latest": latest }),
+            Error::NoSpace { needed, .. } => json!({ "needed": needed }),
             _ => Value::Null,
         };
         let (status, code) = match e.kind() {
@@ -116,6 +118,10 @@ impl From<Error> for ApiError {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
             ErrorKind::Interrupted => (StatusCode::SERVICE_UNAVAILABLE, "interrupted"),
+            ErrorKind::NoSpace => {
+                tracing::warn!(error = %message, "the disk is full");
+                (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
+            }
             ErrorKind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             ErrorKind::Incompatible | ErrorKind::Internal => {
                 tracing::error!(error = %message, "internal error");

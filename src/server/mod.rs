@@ -47,6 +47,8 @@ pub struct ServeOptions {
     pub json_limit: u64,
     /// Largest uploaded file (`PUT .../raw/...`).
     pub upload_limit: u64,
+    /// What an archive `POST`ed to `.../import` may expand to.
+    pub archive_limits: crate::olx::ArchiveLimits,
     /// How long a request may take to produce its response.
     pub request_timeout: Duration,
     /// How long a request's head may take to arrive, from its first byte.
@@ -71,6 +73,10 @@ impl Default for ServeOptions {
             cors_origins: Vec::new(),
             json_limit: 1024 * 1024,
             upload_limit: 1024 * 1024 * 1024,
+            archive_limits: crate::olx::ArchiveLimits {
+                options: crate::olx::LimitOptions::Serve,
+                ..crate::olx::ArchiveLimits::default()
+            },
             request_timeout: Duration::from_secs(300),
             header_timeout: Duration::from_secs(60),
             idle_timeout: Duration::from_secs(75),
@@ -110,6 +116,7 @@ pub enum ServeError {
 pub(crate) struct AppState {
     pub store: Arc<Store>,
     pub upload_limit: u64,
+    pub archive_limits: crate::olx::ArchiveLimits,
     /// Flips to true when shutdown starts, ending the event streams.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -293,6 +300,7 @@ impl Server {
         let state = AppState {
             store: store.clone(),
             upload_limit: options.upload_limit,
+            archive_limits: options.archive_limits,
             shutdown: shutdown_rx,
         };
         let app = router(state, options, addr)?;

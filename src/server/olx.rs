@@ -3,7 +3,8 @@
 //! draft or a published version back, `GET .../outline` is the block tree.
 //!
 //! Both stream: the import reads the body through the same checks as
-//! `blockstore import` (hostile entries, size and entry limits) while hashing
+//! `blockstore import` (hostile entries; size, entry and expansion-ratio
+//! limits, set by `serve --archive-max-*`) while hashing
 //! it into the blob store; the export writes the archive into a bounded
 //! channel that feeds the response body, so neither holds a collection in
 //! memory and a slow client slows the producer down. They live outside the
@@ -64,7 +65,7 @@ pub(crate) struct ImportQuery {
     message: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/collections/{c}/import", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid; created if missing", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ImportQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An OLX export as .tar.gz or .tar, recognised by its first bytes (Content-Type application/gzip, application/x-tar or application/octet-stream); one top-level folder such as course/ is stripped, and the draft becomes exactly its tree"), responses((status = 201, description = "Imported into a new collection", body = ImportReport), (status = 200, description = "Imported into an existing collection", body = ImportReport), (status = 400, description = "Not an archive, or a refused one (unsafe entries, over the size or entry limits, truncated); nothing was imported", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not an archive type", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/collections/{c}/import", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid; created if missing", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ImportQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An OLX export as .tar.gz or .tar, recognised by its first bytes (Content-Type application/gzip, application/x-tar or application/octet-stream); one top-level folder such as course/ is stripped, and the draft becomes exactly its tree"), responses((status = 201, description = "Imported into a new collection", body = ImportReport), (status = 200, description = "Imported into an existing collection", body = ImportReport), (status = 400, description = "Not an archive, or a refused one (unsafe entries, over the size, entry or expansion-ratio limits of `blockstore serve --archive-max-bytes/--archive-max-entries/--archive-max-ratio`, truncated); nothing was imported", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not an archive type", body = ErrorBody), (status = 507, description = "The disk holding the data dir is full; nothing was imported", body = ErrorBody)))]
 pub(crate) async fn import(
     State(state): State<AppState>,
     p: Result<Path<String>, PathRejection>,
@@ -102,6 +103,7 @@ pub(crate) async fn import(
         }
     }
     let limit = state.upload_limit;
+    let archive_limits = state.archive_limits;
     let (limited, upload) = upload_reader(&headers, body, limit)?;
     let options = ImportOptions {
         collection: Some(c),
@@ -132,7 +134,7 @@ pub(crate) async fn import(
                 format,
                 "request body",
                 &options,
-                ArchiveLimits::default(),
+                archive_limits,
                 &NoProgress,
             )
         })

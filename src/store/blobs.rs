@@ -138,13 +138,13 @@ impl BlobStore {
                     if let Err(e) = file.write_all(bytes) {
                         drop(file);
                         let _ = fs::remove_file(&target);
-                        return Err(Error::io(format!("writing blob {hash}"), e));
+                        return Err(self.write_error(format!("writing blob {hash}"), e, size));
                     }
                     self.pending_push(target, size);
                     return Ok(stored(true));
                 }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(Error::io(format!("writing blob {hash}"), e)),
+                Err(e) => return Err(self.write_error(format!("writing blob {hash}"), e, size)),
             }
         }
         if self.reuse_existing(&target, &hash, size, durable)? {
@@ -160,7 +160,7 @@ impl BlobStore {
         drop(file);
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp_path);
-            return Err(Error::io(format!("writing blob {hash}"), e));
+            return Err(self.write_error(format!("writing blob {hash}"), e, size));
         }
         self.install(&tmp_path, &target, durable)?;
         if !durable {
@@ -237,24 +237,40 @@ impl BlobStore {
         let mut hasher = Hasher::new();
         let mut size = 0u64;
         let mut buf = vec![0u8; 256 * 1024];
-        let copy = (|| -> io::Result<()> {
+        // Reading and writing fail for different reasons: a reader's error
+        // is the input's (a broken upload, an archive's limit), a write's is
+        // this disk's (full, over quota).
+        let copy = (|| -> Result<(), (bool, io::Error)> {
             loop {
                 let n = match reader.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(e),
+                    Err(e) => return Err((false, e)),
                 };
                 hasher.update(&buf[..n]);
-                file.write_all(&buf[..n])?;
+                file.write_all(&buf[..n]).map_err(|e| (true, e))?;
                 size += n as u64;
             }
             if durable {
-                file.sync_all()?;
+                file.sync_all().map_err(|e| (true, e))?;
             }
             Ok(())
         })();
-        copy.map_err(|e| Error::io("streaming a blob into the store", e))?;
+        if let Err((writing, e)) = copy {
+            // `received` removes the temp file as it drops.
+            return Err(if writing {
+                // At least what was written plus the chunk that did not fit.
+                let needed = size + buf.len() as u64;
+                self.write_error(
+                    format!("streaming a blob into {}", self.root.display()),
+                    e,
+                    needed,
+                )
+            } else {
+                Error::io("reading the bytes to store", e)
+            });
+        }
         received.file = Some(file);
         received.hash = hex::encode(hasher.finalize());
         received.size = size;
@@ -275,9 +291,25 @@ impl BlobStore {
             uuid::Uuid::new_v4().simple()
         );
         let path = dir.join(name);
-        let file = File::create(&path)
-            .map_err(|e| Error::io(format!("creating temp file {}", path.display()), e))?;
+        let file = File::create(&path).map_err(|e| {
+            self.write_error(format!("creating temp file {}", path.display()), e, 0)
+        })?;
         Ok((path, file))
+    }
+
+    /// The error for a failed write: [`Error::NoSpace`] (naming the data dir
+    /// and what the write needed) when the disk is full, else [`Error::Io`].
+    fn write_error(&self, context: String, e: io::Error, needed: u64) -> Error {
+        if !super::error::is_no_space(&e) {
+            return Error::io(context, e);
+        }
+        Error::NoSpace {
+            context,
+            // The data dir: the blob store is its `blobs/`.
+            dir: self.root.parent().unwrap_or(&self.root).to_path_buf(),
+            needed: (needed > 0).then_some(needed),
+            source: e,
+        }
     }
 
     fn install(&self, tmp_path: &Path, target: &Path, durable: bool) -> Result<()> {
@@ -287,7 +319,7 @@ impl BlobStore {
         #[allow(clippy::disallowed_methods)]
         fs::rename(tmp_path, target).map_err(|e| {
             let _ = fs::remove_file(tmp_path);
-            Error::io(format!("installing blob {}", target.display()), e)
+            self.write_error(format!("installing blob {}", target.display()), e, 0)
         })?;
         if durable {
             sync_dir(shard)?;

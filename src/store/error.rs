@@ -21,6 +21,9 @@ pub enum ErrorKind {
     PreconditionFailed,
     /// The operation was interrupted by the caller.
     Interrupted,
+    /// The disk holding the data dir is full (or over quota): `ENOSPC`,
+    /// `EDQUOT`, `SQLITE_FULL`. Nothing was committed; free space and retry.
+    NoSpace,
     /// The store's lock stayed taken (a gc, or writers a gc waits for) longer
     /// than the lock timeout; try again later.
     Busy,
@@ -102,6 +105,20 @@ pub enum Error {
     #[error("interrupted")]
     Interrupted,
 
+    /// A write failed because the disk holding the data dir `dir` is full;
+    /// `needed` is what the write needed (at least), when known. Raised by the
+    /// blob store and by importers that know more of the context; a bare
+    /// `Io` or `Sqlite` error with `ENOSPC`/`SQLITE_FULL` is of the same
+    /// [`ErrorKind::NoSpace`].
+    #[error("{context}: the disk holding {} is full ({source}){}", dir.display(),
+        needed.map(|n| format!("; it needed at least {}", human_bytes(n))).unwrap_or_default())]
+    NoSpace {
+        context: String,
+        dir: PathBuf,
+        needed: Option<u64>,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Busy(String),
 
@@ -136,12 +153,43 @@ impl Error {
             Error::PreconditionFailed { .. } => ErrorKind::PreconditionFailed,
             Error::SchemaTooNew { .. } => ErrorKind::Incompatible,
             Error::Interrupted => ErrorKind::Interrupted,
+            Error::NoSpace { .. } => ErrorKind::NoSpace,
+            Error::Io { source, .. } if is_no_space(source) => ErrorKind::NoSpace,
+            Error::Sqlite(e) if sqlite_no_space(e) => ErrorKind::NoSpace,
             Error::Busy(_) => ErrorKind::Busy,
             Error::CorruptBlob { .. }
             | Error::MissingBlob(_)
             | Error::Io { .. }
             | Error::Sqlite(_)
             | Error::Json(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// What a write that failed for want of space needed (at least), when known.
+    pub fn space_needed(&self) -> Option<u64> {
+        match self {
+            Error::NoSpace { needed, .. } => *needed,
+            _ => None,
+        }
+    }
+
+    /// For an [`Error::NoSpace`], raises what it says was needed to at least
+    /// `n` (a caller that knows the whole size of what it was storing);
+    /// other errors pass through.
+    pub fn needing_at_least(self, n: u64) -> Error {
+        match self {
+            Error::NoSpace {
+                context,
+                dir,
+                needed,
+                source,
+            } => Error::NoSpace {
+                context,
+                dir,
+                needed: Some(needed.unwrap_or(0).max(n)),
+                source,
+            },
+            other => other,
         }
     }
 
@@ -154,4 +202,112 @@ impl Error {
     }
 }
 
+/// Whether an I/O error says the disk is full or the user's quota is spent
+/// (`ENOSPC`, `EDQUOT`; Windows' disk-full codes), looking through errors
+/// wrapped in errors (a reader adapter's `io::Error::other(io_error)`).
+pub fn is_no_space(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    if matches!(e.kind(), K::StorageFull | K::QuotaExceeded) {
+        return true;
+    }
+    #[cfg(unix)]
+    if let Some(code) = e.raw_os_error() {
+        let errno = rustix::io::Errno::from_raw_os_error(code);
+        if errno == rustix::io::Errno::NOSPC || errno == rustix::io::Errno::DQUOT {
+            return true;
+        }
+    }
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<std::io::Error>())
+        .is_some_and(is_no_space)
+}
+
+/// Whether SQLite failed for want of space: `SQLITE_FULL` (a write to the
+/// database or its WAL hit `ENOSPC`/`EDQUOT`), or `SQLITE_IOERR_SHMSIZE`:
+/// growing the WAL index (`store.db-shm`, which SQLite allocates by writing
+/// to it, so that a full disk fails there rather than with `SIGBUS` later)
+/// failed, which on a healthy disk means it is full — this is how opening
+/// a store on a full disk fails.
+fn sqlite_no_space(e: &rusqlite::Error) -> bool {
+    match e {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            failure.code == rusqlite::ErrorCode::DiskFull
+                || failure.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE
+        }
+        _ => false,
+    }
+}
+
+/// `12582912` → `12.0 MiB (12582912 bytes)`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {} ({n} bytes)", UNITS[unit])
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_disks_and_spent_quotas_are_no_space_wherever_they_arise() {
+        let enospc = || std::io::Error::from_raw_os_error(28);
+        for e in [
+            Error::io("writing", enospc()),
+            Error::io("writing", std::io::Error::from_raw_os_error(122)),
+            Error::io(
+                "writing",
+                std::io::Error::from(std::io::ErrorKind::StorageFull),
+            ),
+            // A reader adapter's wrapping keeps it recognisable.
+            Error::io("writing", std::io::Error::other(enospc())),
+            Error::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                None,
+            )),
+            Error::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_SHMSIZE),
+                None,
+            )),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::NoSpace, "{e}");
+        }
+        for e in [
+            Error::io("reading", std::io::Error::from_raw_os_error(5)),
+            Error::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR_READ),
+                None,
+            )),
+        ] {
+            assert_eq!(e.kind(), ErrorKind::Internal, "{e}");
+        }
+        let e = Error::NoSpace {
+            context: "writing blob x".into(),
+            dir: PathBuf::from("/data"),
+            needed: Some(10),
+            source: enospc(),
+        }
+        .needing_at_least(3 * 1024 * 1024);
+        assert_eq!(e.space_needed(), Some(3 * 1024 * 1024));
+        assert!(
+            e.to_string()
+                .contains("the disk holding /data is full (No space left on device"),
+            "{e}"
+        );
+        assert!(
+            e.to_string()
+                .ends_with("it needed at least 3.0 MiB (3145728 bytes)"),
+            "{e}"
+        );
+    }
+}

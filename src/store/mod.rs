@@ -36,7 +36,7 @@ pub use dump::{
     restore, DumpManifest, DumpReport, RestoreOptions, RestoreReport, DUMP_FORMAT,
     DUMP_FORMAT_VERSION,
 };
-pub use error::{Error, ErrorKind, Result};
+pub use error::{human_bytes, is_no_space, Error, ErrorKind, Result};
 pub use events::Event;
 pub use files::{
     classify, media_type, BatchEntry, BatchReport, Classification, FileQuery, Folder, WriteSession,

@@ -620,3 +620,250 @@ fn the_cli_names_the_archive_and_exits_2_on_a_hostile_one() {
     assert!(stderr(&out).contains("expands past the limit of 4096 bytes"));
     assert_eq!(observable(&data), before);
 }
+
+/// Bytes allocated on disk under `dir` (every file's blocks).
+pub fn disk_usage(dir: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    walkdir::WalkDir::new(dir)
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file())
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.blocks() * 512)
+        .sum()
+}
+
+/// Samples [`disk_usage`] of `dir` every 2 ms on a thread until dropped or
+/// [`PeakUsage::stop`]ped: how far above its starting size the directory grew.
+pub struct PeakUsage {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+    start: u64,
+}
+
+impl PeakUsage {
+    pub fn watch(dir: &Path) -> PeakUsage {
+        let start = disk_usage(dir);
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (dir, flag) = (dir.to_path_buf(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                peak = peak.max(disk_usage(&dir));
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            peak.max(disk_usage(&dir))
+        });
+        PeakUsage {
+            stop,
+            thread: Some(thread),
+            start,
+        }
+    }
+
+    /// The most the directory grew by while watched.
+    pub fn stop(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let peak = self.thread.take().unwrap().join().unwrap();
+        peak.saturating_sub(self.start)
+    }
+}
+
+impl Drop for PeakUsage {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// A `.tar.gz` bomb made cheaply: `course/vertical/fresh.xml` (new to the
+/// store, so a refusal must take its blob back), then `files` entries of
+/// `each` bytes of zeros. Each entry's data is one gzip member of 1 MiB of
+/// zeros (about 1 KiB) repeated: concatenated members are one gzip stream, as
+/// `gzip -d` and the importer read them.
+pub fn gzip_bomb(files: usize, each: u64) -> Vec<u8> {
+    const CHUNK: u64 = 1024 * 1024;
+    assert_eq!(each % CHUNK, 0, "whole chunks, so no tar padding is needed");
+    let zeros = gzip(&vec![0u8; CHUNK as usize]);
+    let first = RawTar::new().file("course/vertical/fresh.xml", FRESH).tar();
+    // Without the end-of-archive blocks the builder appended.
+    let mut out = gzip(&first[..first.len() - 1024]);
+    for i in 0..files {
+        let mut header = tar::Header::new_gnu();
+        header
+            .set_path(format!("course/static/bomb{i}.bin"))
+            .unwrap();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_size(each);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        out.extend_from_slice(&gzip(header.as_bytes()));
+        for _ in 0..each / CHUNK {
+            out.extend_from_slice(&zeros);
+        }
+    }
+    out.extend_from_slice(&gzip(&[0u8; 1024]));
+    out
+}
+
+/// The most disk a refused bomb may take before it is refused.
+const BOMB_DISK_BOUND: u64 = 256 * 1024 * 1024;
+
+#[test]
+fn a_12_gib_gzip_bomb_is_refused_after_a_bounded_amount_of_disk_by_rest_and_cli() {
+    let (dir, data) = populated();
+    // 4 entries of 3 GiB of zeros: each under the absolute 4 GiB limit, so
+    // only the expansion ratio can stop the first one early.
+    let bomb = gzip_bomb(4, 3 * 1024 * 1024 * 1024);
+    assert!(
+        bomb.len() < 14 * 1000 * 1000,
+        "12 GiB in about 12.5 MB: {} bytes",
+        bomb.len()
+    );
+    let path = dir.path().join("bomb.tar.gz");
+    std::fs::write(&path, &bomb).unwrap();
+    let before = observable(&data);
+
+    // The CLI.
+    let peak = PeakUsage::watch(&data);
+    let out = run_cli(&data, &["import", path.to_str().unwrap(), "-c", "sample"]);
+    let cli_peak = peak.stop();
+    eprintln!("CLI: the data dir grew by at most {cli_peak} bytes before the refusal");
+    let message = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{message}");
+    assert!(message.contains("bomb.tar.gz"), "{message}");
+    assert!(
+        message.contains("expands more than 100 times its compressed size"),
+        "{message}"
+    );
+    assert!(message.contains("--max-ratio"), "{message}");
+    assert!(message.contains("nothing was imported"), "{message}");
+    assert_eq!(
+        observable(&data),
+        before,
+        "the CLI's refusal changes nothing"
+    );
+
+    // REST, the same bytes as a request body.
+    let server = crate::server::Server::start_in(&data, &[]);
+    let peak = PeakUsage::watch(&data);
+    let resp = server
+        .request("POST", "/api/v1/collections/sample/import")
+        .header("Content-Type", "application/gzip")
+        .body(&bomb)
+        .send();
+    let rest_peak = peak.stop();
+    eprintln!("REST: the data dir grew by at most {rest_peak} bytes before the refusal");
+    assert_eq!(resp.expect_error(400), "invalid");
+    let message = resp.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("expands more than 100 times its compressed size"),
+        "{message}"
+    );
+    assert!(
+        message.contains("blockstore serve --archive-max-ratio"),
+        "{message}"
+    );
+    drop(server);
+    assert_eq!(
+        observable(&data),
+        before,
+        "the server's refusal changes nothing"
+    );
+    eprintln!("the bomb: {} bytes, 12 GiB expanded", bomb.len());
+    assert!(
+        cli_peak <= BOMB_DISK_BOUND && rest_peak <= BOMB_DISK_BOUND,
+        "at most {BOMB_DISK_BOUND} bytes written: CLI {cli_peak}, REST {rest_peak}"
+    );
+}
+
+#[test]
+fn highly_compressible_archives_pass_under_the_grace_or_with_a_raised_ratio() {
+    let (dir, data) = populated();
+    // 16 MiB of zeros expands about 1,000 times, but stays under the first
+    // 64 MiB, which may expand any amount.
+    let small = dir.path().join("small.tar.gz");
+    std::fs::write(&small, gzip_bomb(1, 16 * 1024 * 1024)).unwrap();
+    let report = cli_json(&data, &["import", small.to_str().unwrap(), "-c", "s"]);
+    assert_eq!(report["files"], 2, "{report}");
+    // 72 MiB of zeros is refused by default, and imports with the check off.
+    let big = dir.path().join("big.tar.gz");
+    std::fs::write(&big, gzip_bomb(1, 72 * 1024 * 1024)).unwrap();
+    let out = run_cli(&data, &["import", big.to_str().unwrap(), "-c", "b"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--max-ratio"), "{}", stderr(&out));
+    let report = cli_json(
+        &data,
+        &[
+            "import",
+            big.to_str().unwrap(),
+            "-c",
+            "b",
+            "--max-ratio",
+            "0",
+        ],
+    );
+    assert_eq!(report["files"], 2, "{report}");
+}
+
+#[test]
+fn the_rest_archive_limits_name_options_serve_really_has() {
+    let (_dir, data) = populated();
+    let help = stdout(&run_cli(&data, &["serve", "--help"]));
+    let server = crate::server::Server::start_in(
+        &data,
+        &[
+            "--archive-max-bytes",
+            "4096",
+            "--archive-max-entries",
+            "3",
+            "--upload-limit",
+            "2000",
+        ],
+    );
+    let import = |bytes: &[u8]| {
+        server
+            .request("POST", "/api/v1/collections/sample/import")
+            .header("Content-Type", "application/gzip")
+            .body(bytes)
+            .send()
+    };
+    let over_bytes = import(&RawTar::new().file("course/a.bin", &[1u8; 10_000]).tar_gz());
+    let over_entries = import(
+        &RawTar::new()
+            .file("course/a.xml", b"<a/>")
+            .file("course/b.xml", b"<b/>")
+            .file("course/c.xml", b"<c/>")
+            .file("course/d.xml", b"<d/>")
+            .tar_gz(),
+    );
+    // Over the upload limit: a body of 4,096 random bytes does not compress.
+    let mut rng = SplitMix64(7);
+    let noise: Vec<u8> = (0..4096).map(|_| rng.next() as u8).collect();
+    let over_upload = import(&RawTar::new().file("course/n.bin", &noise).tar());
+    for (resp, status, option) in [
+        (over_bytes, 400, "--archive-max-bytes"),
+        (over_entries, 400, "--archive-max-entries"),
+        (over_upload, 413, "--upload-limit"),
+    ] {
+        resp.expect_error(status);
+        let message = resp.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(message.contains(option), "{message}");
+        // Every option the message names is one `serve` has.
+        for word in message.split(|c: char| c.is_whitespace() || c == '`' || c == '(' || c == ')') {
+            if let Some(name) = word.strip_prefix("--") {
+                let name = name.trim_end_matches([',', ';', ':', '.']);
+                assert!(
+                    help.contains(&format!("--{name} ")) || help.contains(&format!("--{name}\n")),
+                    "the message names --{name}, which `blockstore serve --help` does not list: {message}"
+                );
+            }
+        }
+    }
+}

@@ -13,6 +13,7 @@ mod crash;
 mod demo;
 mod dump;
 mod export;
+mod full_disk;
 mod hostile;
 mod links;
 mod names;
