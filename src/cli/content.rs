@@ -257,12 +257,14 @@ pub(crate) fn write(store: &Store, out: &Output, args: WriteArgs) -> crate::Resu
         Some(file) => {
             let reading = |e| Error::io(format!("reading {}", file.display()), e);
             let opened = std::fs::File::open(file).map_err(reading)?;
+            let len = opened.metadata().map(|m| m.len()).unwrap_or(0);
             let mut named = Named {
                 inner: opened,
                 name: file,
             };
             store
-                .write_stream(slug, path, &mut named, Source::Cli, None)?
+                .write_stream(slug, path, &mut named, Source::Cli, None)
+                .map_err(|e| e.needing_at_least(len))?
                 .outcome
         }
         None => {

@@ -80,7 +80,7 @@ impl utoipa::Modify for BearerToken {
 /// the guard's 400 (two `Host` headers) and 403 (another `Host`, or, for a
 /// state-changing method, a cross-site page), the 503 of a server at its
 /// connection cap, and for writes the 503 of a write that waited too long
-/// behind a gc.
+/// behind a gc and the 507 of a full disk.
 struct GuardAnswers;
 
 impl utoipa::Modify for GuardAnswers {
@@ -125,6 +125,15 @@ impl utoipa::Modify for GuardAnswers {
                     })
                     .into(),
                 );
+                if write {
+                    responses.entry("507".into()).or_insert_with(|| {
+                        error(
+                            "The disk holding the data dir is full (code insufficient_storage; \
+                             details.needed when known); nothing was changed",
+                        )
+                        .into()
+                    });
+                }
                 responses.insert(
                     "503".into(),
                     error(if write {

@@ -209,6 +209,8 @@ pub(crate) struct UploadStatus {
     over: AtomicBool,
     broken: std::sync::Mutex<Option<String>>,
     limit: u64,
+    /// What `Content-Length` announced: on a full disk, the space needed.
+    pub(crate) declared: Option<u64>,
 }
 
 impl UploadStatus {
@@ -271,6 +273,7 @@ pub(crate) fn upload_reader(
     }
     let status = Arc::new(UploadStatus {
         limit,
+        declared,
         ..UploadStatus::default()
     });
     let stream = body.into_data_stream().map_err(std::io::Error::other);
@@ -324,8 +327,12 @@ pub(crate) async fn write_raw(
     let expect = precondition(&headers)?;
     let limit = state.upload_limit;
     let (mut reader, upload) = upload_reader(&headers, body, limit)?;
+    let declared = upload.declared;
     let Written { outcome, file } = state
-        .blocking(move |s| s.write_stream(&c, &path, &mut reader, Source::Api, expect))
+        .blocking(move |s| {
+            s.write_stream(&c, &path, &mut reader, Source::Api, expect)
+                .map_err(|e| e.needing_at_least(declared.unwrap_or(0)))
+        })
         .await
         .map_err(|e| upload.explain(e))?;
     let status = if outcome == WriteOutcome::Created {
