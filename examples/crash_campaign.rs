@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release --bin blockstore --example crash_campaign
-//! cargo run --release --example crash_campaign -- --kills 1000 --seed 1
+//! cargo run --release --example crash_campaign -- --kills 1000 --seed 14
 //! ```
 //!
 //! Each round picks (from `--seed` and the round number) one operation and
@@ -18,8 +18,9 @@
 //! command, after one of the last 16 run times seen for that command (runs
 //! left uncut, about one round in seven, or that finished before their kill)
 //! times 0–1.2, or half the time times 0.7–1.1, where a commit can land
-//! before the answer; for the server, 5–500 ms after it starts. A round whose command finished first is checked the same way but
-//! does not count as a kill; the campaign runs until `--kills` kills.
+//! before the answer; for the server, 5–500 ms after it starts. A round
+//! whose command finished first is checked the same way but does not count
+//! as a kill; the campaign runs until `--kills` kills.
 //!
 //! The campaign keeps a model of the store — each collection's draft (path →
 //! hash) and its versions (tree, pruned or not, acknowledged or adopted) —
@@ -28,7 +29,7 @@
 //! also after the import alone; for the server, each client's last
 //! acknowledged state, or that plus its one request in flight; after a
 //! restore, exactly the dump's state, which the campaign recorded when the
-//! dump was acknowledged). After every round:
+//! dump was acknowledged or found complete after a kill). After every round:
 //!
 //! 1. `blockstore fsck --json` must report no problem (unreferenced blobs and
 //!    temp files are garbage `gc` removes, counted, not problems);
@@ -39,9 +40,10 @@
 //!    rolled back;
 //! 3. the whole store (drafts included) must equal one legitimate state
 //!    exactly (a *mismatch* otherwise: a half-done operation);
-//! 4. every version not read since it appeared (or since a restore) is read
-//!    back file by file through the library (`Store::read`) and each file's
-//!    bytes hashed and compared with what the client wrote.
+//! 4. every version not read since it appeared (or since a restore; all of
+//!    them when fsck found a problem) is read back file by file through the
+//!    library (`Store::read`), each file's bytes hashed and compared with
+//!    what the client wrote (a *loss* otherwise).
 //!
 //! Each later check compares every version's listing with the model while
 //! fsck re-hashes every referenced blob, so each acknowledged publish is
@@ -49,9 +51,11 @@
 //! rolls it back. At the end, a plain `gc` must remove exactly the garbage
 //! fsck counted, and every version is read back once more.
 //!
-//! The seed fixes the sequence of operations, their arguments and the kill
-//! delays as long as the outcomes agree; where a kill lands inside an
-//! operation depends on timing, so two runs with one seed differ in detail.
+//! The seed fixes the operations, their arguments and each kill's fraction
+//! of a run time as long as the outcomes agree; the run times themselves,
+//! and so where a kill lands inside an operation, depend on the machine, so
+//! two runs with one seed differ in detail (every failure names its seed and
+//! round, and `--verbose` prints each round).
 //! The exit status is non-zero on any loss, mismatch, unclean fsck or
 //! unexpected command failure.
 
@@ -826,7 +830,8 @@ struct Stats {
     adopted: u64,
     acked_read_back: u64,
     adopted_read_back: u64,
-    reread_after_restore: u64,
+    /// Versions read back again: after a restore, or after an unclean fsck.
+    reread: u64,
     bytes_read_back: u64,
     acked_checks: u64,
     adopted_checks: u64,
@@ -837,7 +842,8 @@ struct Stats {
     rest_requests: u64,
     rest_refused: u64,
     wrong_etags: u64,
-    losses: u64,
+    losses_acked: u64,
+    losses_adopted: u64,
     mismatches: u64,
     unexpected: u64,
     fsck_runs: u64,
@@ -870,6 +876,10 @@ struct Campaign {
     tally: BTreeMap<Kind, Tally>,
     stats: Stats,
     failures: Vec<String>,
+    /// Lost versions already counted, by restore generation, slug and number.
+    lost: BTreeSet<(u64, String, i64)>,
+    /// Restores that took effect so far (a version number may be reused after one).
+    generation: u64,
 }
 
 /// What a round expects: the states the store may be in after it, the first
@@ -1374,7 +1384,7 @@ impl Campaign {
     }
 
     /// `blockstore fsck --json`: must be clean.
-    fn fsck(&mut self, round: u64, kind: Kind) {
+    fn fsck(&mut self, round: u64, kind: Kind) -> bool {
         self.stats.fsck_runs += 1;
         let ended = run(&self.bin, &self.data, &["fsck".to_string()], None);
         let report = ended.json();
@@ -1387,6 +1397,7 @@ impl Campaign {
                 let stray = report["stray_files"].as_u64().unwrap_or(0);
                 self.stats.unreferenced_max = self.stats.unreferenced_max.max(unreferenced);
                 self.stats.stray_max = self.stats.stray_max.max(stray);
+                true
             }
             _ => {
                 let what = report
@@ -1397,14 +1408,41 @@ impl Campaign {
                     kind,
                     format!("fsck is not clean ({}): {what}", ended.status),
                 );
+                false
             }
         }
+    }
+
+    /// Counts a lost version once, however many rounds find it lost.
+    fn lose(
+        &mut self,
+        round: u64,
+        kind: Kind,
+        slug: &str,
+        number: i64,
+        origin: Origin,
+        what: String,
+    ) {
+        let what = match origin {
+            Origin::Acked => format!("LOSS: acknowledged publish {slug} v{number} {what}"),
+            Origin::Adopted => format!("LOSS: committed (adopted) version {slug} v{number} {what}"),
+        };
+        if self
+            .lost
+            .insert((self.generation, slug.to_string(), number))
+        {
+            match origin {
+                Origin::Acked => self.stats.losses_acked += 1,
+                Origin::Adopted => self.stats.losses_adopted += 1,
+            }
+        }
+        self.fail(round, kind, what);
     }
 
     /// The checks after a round (see the file's doc comment).
     fn check(&mut self, round: u64, kind: Kind, outcome: &Outcome) -> Option<usize> {
         let started = Instant::now();
-        self.fsck(round, kind);
+        let clean = self.fsck(round, kind);
         let store = match Store::open(&self.data) {
             Ok(store) => store,
             Err(e) => {
@@ -1462,16 +1500,7 @@ impl Campaign {
                 Some(_) => None,
             };
             if let Some(problem) = problem {
-                self.stats.losses += 1;
-                let what = match origin {
-                    Origin::Acked => "acknowledged publish",
-                    Origin::Adopted => "committed (adopted) version",
-                };
-                self.fail(
-                    round,
-                    kind,
-                    format!("LOSS: {what} {slug} v{number} {problem}"),
-                );
+                self.lose(round, kind, slug, *number, *origin, problem);
             }
         }
 
@@ -1543,19 +1572,28 @@ impl Campaign {
             }
         }
 
-        // Every version not read since it appeared: every file, byte for byte.
+        if kind == Kind::Restore && matched.is_some_and(|i| i > 0) {
+            self.generation += 1;
+        }
+        // Every version not read since it appeared (or since a restore, or at
+        // all when fsck found a problem): every file, byte for byte.
+        let mut lost = Vec::new();
         for (slug, coll) in next.iter_mut() {
             for (number, v) in coll.versions.iter_mut() {
-                if v.pruned || v.read {
+                if v.pruned || (v.read && clean) {
                     continue;
                 }
-                // After a restore, the dump's versions are read again.
-                let first = kind != Kind::Restore;
+                let first = kind != Kind::Restore
+                    && !self
+                        .state
+                        .get(slug)
+                        .and_then(|c| c.versions.get(number))
+                        .is_some_and(|w| w.read && w.tree == v.tree);
                 match read_back(&store, slug, *number, &v.tree) {
                     Ok(bytes) => {
                         self.stats.bytes_read_back += bytes;
                         if !first {
-                            self.stats.reread_after_restore += 1;
+                            self.stats.reread += 1;
                         } else if v.origin == Origin::Acked {
                             self.stats.acked_read_back += 1;
                         } else {
@@ -1563,15 +1601,22 @@ impl Campaign {
                             self.stats.adopted += 1;
                         }
                     }
-                    Err(e) => {
-                        self.stats.losses += 1;
-                        self.fail(round, kind, format!("LOSS: {e}"));
-                    }
+                    Err(e) => lost.push((slug.clone(), *number, v.origin, e)),
                 }
                 v.read = true;
             }
         }
         drop(store);
+        for (slug, number, origin, e) in lost {
+            self.lose(
+                round,
+                kind,
+                &slug,
+                number,
+                origin,
+                format!("does not read back: {e}"),
+            );
+        }
         self.state = next;
         self.stats.check_time += started.elapsed();
         matched
@@ -1790,8 +1835,8 @@ impl Campaign {
             s.acked_checks, s.adopted_checks
         );
         println!(
-            "legitimately gone: {} acknowledged publishes pruned by `gc --older-than 0m`, {} rolled back by a restore ({} brought back by one); {} versions re-read after restores; {} bytes read back in all",
-            s.pruned_by_gc, s.rolled_back, s.brought_back, s.reread_after_restore, s.bytes_read_back
+            "legitimately gone: {} acknowledged publishes pruned by `gc --older-than 0m`, {} rolled back by a restore ({} brought back by one); {} versions read back again after restores (or an unclean fsck); {} bytes read back in all",
+            s.pruned_by_gc, s.rolled_back, s.brought_back, s.reread, s.bytes_read_back
         );
         println!(
             "acknowledged draft writes (import, write, delete, REST PUT/DELETE): {}; REST requests {} ({} acknowledged in serve rounds, {} refused, {} wrong ETags)",
@@ -1815,8 +1860,8 @@ impl Campaign {
             s.fsck_clean, s.fsck_runs, s.unreferenced_max, s.stray_max
         );
         println!(
-            "LOSSES: {}   mismatches (half-done operations): {}   unexpected failures: {}",
-            s.losses, s.mismatches, s.unexpected
+            "LOSSES: {} acknowledged publishes, {} adopted versions   mismatches (half-done operations): {}   unexpected failures: {}",
+            s.losses_acked, s.losses_adopted, s.mismatches, s.unexpected
         );
     }
 }
@@ -1875,6 +1920,8 @@ fn main() -> ExitCode {
         tally: BTreeMap::new(),
         stats: Stats::default(),
         failures: Vec::new(),
+        lost: BTreeSet::new(),
+        generation: 0,
     };
     println!(
         "crash campaign: seed {}, {} kills, blockstore {}, work folder {}",
@@ -1898,7 +1945,7 @@ fn main() -> ExitCode {
                 campaign.stats.rounds,
                 started.elapsed(),
                 campaign.stats.acked_publishes_cli + campaign.stats.acked_publishes_rest,
-                campaign.stats.losses,
+                campaign.stats.losses_acked + campaign.stats.losses_adopted,
                 campaign.failures.len()
             );
         }
