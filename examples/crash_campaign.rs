@@ -852,9 +852,9 @@ struct Stats {
     dumps_acked: u64,
     dumps_complete_though_killed: u64,
     debris_dump_files: u64,
-    debris_dump_bytes: u64,
     debris_restore_dirs: u64,
-    debris_restore_bytes: u64,
+    debris_peak_entries: u64,
+    debris_peak_bytes: u64,
     check_time: Duration,
 }
 
@@ -870,6 +870,8 @@ struct Campaign {
     /// What each collection's import folder holds.
     trees: BTreeMap<String, Tree>,
     dumps: Vec<(PathBuf, State)>,
+    /// Every leftover of a killed dump or restore seen so far.
+    debris_seen: std::collections::HashSet<PathBuf>,
     /// Recent run times of each CLI operation (runs that were not killed).
     durations: BTreeMap<Kind, Vec<Duration>>,
     tally: BTreeMap<Kind, Tally>,
@@ -1627,9 +1629,11 @@ impl Campaign {
         matched
     }
 
-    /// Partial dumps and restore staging folders the kills left, counted and
-    /// removed (outside the store; issue 14 item 8 is about them).
-    fn sweep_debris(&mut self) {
+    /// Partial dumps and restore staging folders the kills left (outside the
+    /// store; issue 14 item 8): counted, never removed here. The next dump or
+    /// restore, and every gc, must remove them; `finish` checks that nothing
+    /// is left after the final gc.
+    fn debris(&self) -> (Vec<PathBuf>, u64) {
         let size = |path: &Path| -> u64 {
             walkdir::WalkDir::new(path)
                 .into_iter()
@@ -1639,14 +1643,13 @@ impl Campaign {
                 .map(|m| m.len())
                 .sum()
         };
+        let mut found = Vec::new();
         for entry in std::fs::read_dir(self.root.join("dumps"))
             .unwrap()
             .flatten()
         {
             if entry.file_name().to_string_lossy().starts_with('.') {
-                self.stats.debris_dump_files += 1;
-                self.stats.debris_dump_bytes += size(&entry.path());
-                let _ = std::fs::remove_file(entry.path());
+                found.push(entry.path());
             }
         }
         for entry in std::fs::read_dir(self.root.join("store"))
@@ -1658,11 +1661,28 @@ impl Campaign {
                 .to_string_lossy()
                 .starts_with(".data.restore-")
             {
-                self.stats.debris_restore_dirs += 1;
-                self.stats.debris_restore_bytes += size(&entry.path());
-                let _ = std::fs::remove_dir_all(entry.path());
+                found.push(entry.path());
             }
         }
+        let bytes = found.iter().map(|p| size(p)).sum();
+        (found, bytes)
+    }
+
+    /// Counts the debris present after a round: every leftover seen, and the
+    /// most there ever were at once (what a user would have accumulated).
+    fn sweep_debris(&mut self) {
+        let (found, bytes) = self.debris();
+        for path in &found {
+            if self.debris_seen.insert(path.clone()) {
+                if path.is_dir() {
+                    self.stats.debris_restore_dirs += 1;
+                } else {
+                    self.stats.debris_dump_files += 1;
+                }
+            }
+        }
+        self.stats.debris_peak_entries = self.stats.debris_peak_entries.max(found.len() as u64);
+        self.stats.debris_peak_bytes = self.stats.debris_peak_bytes.max(bytes);
     }
 
     fn round(&mut self, round: u64) {
@@ -1787,6 +1807,18 @@ impl Campaign {
             note: String::new(),
         };
         self.check(round, Kind::GcSweep, &outcome, true);
+        let (left, bytes) = self.debris();
+        println!(
+            "debris after the final gc: {} leftover(s) of killed dumps and restores ({bytes} bytes)",
+            left.len()
+        );
+        if !left.is_empty() {
+            self.fail(
+                round,
+                Kind::GcSweep,
+                format!("gc left the debris of killed dumps and restores: {left:?}"),
+            );
+        }
     }
 
     fn summary(&self, elapsed: Duration) {
@@ -1848,13 +1880,13 @@ impl Campaign {
             s.wrong_etags
         );
         println!(
-            "dumps: {} acknowledged, {} complete although killed; debris the kills left and the campaign removed: {} partial dump file(s) ({} bytes), {} restore staging folder(s) ({} bytes)",
+            "dumps: {} acknowledged, {} complete although killed; debris the kills left: {} partial dump file(s), {} restore staging folder(s); at most {} at once ({} bytes), removed by the next dump, restore or gc",
             s.dumps_acked,
             s.dumps_complete_though_killed,
             s.debris_dump_files,
-            s.debris_dump_bytes,
             s.debris_restore_dirs,
-            s.debris_restore_bytes
+            s.debris_peak_entries,
+            s.debris_peak_bytes
         );
         println!(
             "fsck: {} of {} runs clean; at most {} unreferenced blob(s) and {} stray file(s) at once (garbage gc removes)",
@@ -1917,6 +1949,7 @@ fn main() -> ExitCode {
         state: State::new(),
         trees: BTreeMap::new(),
         dumps: Vec::new(),
+        debris_seen: Default::default(),
         durations: BTreeMap::new(),
         tally: BTreeMap::new(),
         stats: Stats::default(),
