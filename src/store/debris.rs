@@ -143,7 +143,18 @@ pub(crate) fn dumps(data_dir: &Path, beside: Option<(&Path, &str)>) -> Result<Le
             .ok()
             .and_then(|t| serde_json::from_slice::<Registration>(&t).ok())
         {
-            for (file, kind) in [(r.partial, "dump_partial"), (r.index, "dump_index")] {
+            let mut files = vec![(r.partial, "dump_partial")];
+            if dump_file_kind(&r.index) == Some("dump_index") {
+                // SQLite's companions of the snapshot (its rollback journal
+                // survives a kill mid-`VACUUM INTO`), named after it.
+                for suffix in SQLITE_COMPANIONS {
+                    let mut name = r.index.clone().into_os_string();
+                    name.push(suffix);
+                    files.push((PathBuf::from(name), "dump_index"));
+                }
+            }
+            files.push((r.index, "dump_index"));
+            for (file, kind) in files {
                 if dump_file_kind(&file) != Some(kind) {
                     continue; // not a name a dump writes: never removed
                 }
@@ -164,6 +175,10 @@ pub(crate) fn dumps(data_dir: &Path, beside: Option<(&Path, &str)>) -> Result<Le
         for (path, name) in entries(folder)? {
             let Some(rest) = name.strip_prefix(&format!(".{output}.")) else {
                 continue;
+            };
+            let rest = match rest.starts_with("index-") {
+                true => strip_companion(rest),
+                false => rest,
             };
             let (kind, tag) = match rest.split_once('-') {
                 Some(("partial", tag)) => ("dump_partial", tag),
@@ -316,11 +331,28 @@ pub(crate) fn hold(file: &File) {
     let _ = file.try_lock();
 }
 
+/// The files SQLite may keep beside a database: a kill mid-`VACUUM INTO`
+/// leaves the snapshot's rollback journal.
+const SQLITE_COMPANIONS: [&str; 3] = ["-journal", "-wal", "-shm"];
+
+/// A name without a SQLite companion suffix.
+fn strip_companion(name: &str) -> &str {
+    SQLITE_COMPANIONS
+        .iter()
+        .find_map(|suffix| name.strip_suffix(suffix))
+        .unwrap_or(name)
+}
+
 /// `dump_partial` or `dump_index` when `path`'s name is one a dump writes:
-/// `.NAME.partial-PID[-TAG]` or `.NAME.index-PID[-TAG]`.
+/// `.NAME.partial-PID[-TAG]` or `.NAME.index-PID[-TAG]` (with SQLite's
+/// `-journal`, `-wal` or `-shm` after it, for the index's companions).
 fn dump_file_kind(path: &Path) -> Option<&'static str> {
     let name = path.file_name()?.to_str()?;
     let rest = name.strip_prefix('.')?;
+    let rest = match rest.rsplit_once(".index-") {
+        Some(_) => strip_companion(rest),
+        None => rest,
+    };
     let (kind, tag) = if let Some((_, tag)) = rest.rsplit_once(".partial-") {
         ("dump_partial", tag)
     } else {
@@ -418,6 +450,8 @@ mod tests {
             (".d.tar.gz.partial-12", Some("dump_partial")),
             (".d.tar.gz.partial-12-0a1b", Some("dump_partial")),
             (".d.tar.gz.index-12-0a1b", Some("dump_index")),
+            (".d.tar.gz.index-12-0a1b-journal", Some("dump_index")),
+            (".d.tar.gz.partial-12-0a1b-journal", None),
             ("d.tar.gz.partial-12", None),
             (".d.tar.gz.partial-x", None),
             (".d.tar.gz.partial-12-xyz", None),
@@ -490,6 +524,48 @@ mod tests {
         assert_eq!(found.removable().count(), 1);
         found.remove().unwrap();
         assert!(!staging.exists());
+    }
+
+    #[test]
+    fn a_killed_snapshots_sqlite_journal_goes_with_it() {
+        // Found by the crash campaign: a dump killed mid-`VACUUM INTO` left
+        // `.NAME.index-PID-TAG-journal`, which neither gc nor the next dump
+        // removed.
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        fs::create_dir_all(data.join(REGISTRY)).unwrap();
+        let partial = dir.path().join(format!(".d.tar.gz.partial-{GONE}-ab"));
+        let index = dir.path().join(format!(".d.tar.gz.index-{GONE}-ab"));
+        let journal = dir
+            .path()
+            .join(format!(".d.tar.gz.index-{GONE}-ab-journal"));
+        let stray = dir
+            .path()
+            .join(format!(".e.tar.gz.index-{GONE}-cd-journal"));
+        for f in [&index, &journal, &stray] {
+            fs::write(f, b"x").unwrap();
+        }
+        let record = Registration {
+            pid: GONE,
+            started_at: String::new(),
+            partial,
+            index,
+        };
+        fs::write(
+            data.join(REGISTRY).join(format!("{GONE}-00ff.json")),
+            serde_json::to_vec(&record).unwrap(),
+        )
+        .unwrap();
+        let found = dumps(&data, None).unwrap();
+        let paths: Vec<&PathBuf> = found.debris.iter().map(|d| &d.path).collect();
+        assert_eq!(paths.len(), 2, "{paths:?}");
+        assert!(paths.contains(&&journal));
+        found.remove().unwrap();
+        assert!(!journal.exists());
+        // Beside an output, an unregistered one of that output name goes too.
+        let found = dumps(&data, Some((dir.path(), "e.tar.gz"))).unwrap();
+        assert_eq!(found.debris.len(), 1);
+        assert_eq!(found.debris[0].path, stray);
     }
 
     #[test]
