@@ -132,6 +132,7 @@ fn says_disk_full(message: &str, data: &Path) {
 }
 
 #[test]
+#[ignore = "needs user and mount namespaces (unshare -rm); .ci/run runs it"]
 fn a_full_disk_is_507_over_rest_and_leaves_the_store_as_it_was() {
     on_small_disk("16m", "inside_rest");
 }
@@ -208,6 +209,7 @@ fn inside_rest() {
 }
 
 #[test]
+#[ignore = "needs user and mount namespaces (unshare -rm); .ci/run runs it"]
 fn a_full_disk_in_the_cli_exits_7_naming_the_data_dir_and_the_space() {
     on_small_disk("16m", "inside_cli");
 }

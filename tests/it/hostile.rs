@@ -536,6 +536,7 @@ fn slow_loris_and_idle_connections_are_closed() {
 }
 
 #[test]
+#[ignore = "needs a hard open-files limit over 4,400 (ulimit -Hn); .ci/run runs it"]
 fn thousands_of_idle_connections_do_not_starve_health() {
     // This process needs the descriptors too.
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
