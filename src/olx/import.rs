@@ -154,23 +154,12 @@ pub fn import_dir(
             // behind is unreferenced, and gc sweeps it.
             let new_blobs = new_blobs.into_inner().unwrap_or_else(|p| p.into_inner());
             let _ = store.discard_blobs(&new_blobs);
-            return Err(match e {
-                Error::NoSpace {
-                    context,
-                    dir,
-                    needed,
-                    source,
-                } => Error::NoSpace {
-                    context: format!(
-                        "importing {}: nothing was imported: {context}",
-                        root.display()
-                    ),
-                    dir,
-                    needed,
-                    source,
-                },
-                other => other,
-            });
+            return Err(e.in_context(|context| {
+                format!(
+                    "importing {}: nothing was imported: {context}",
+                    root.display()
+                )
+            }));
         }
     };
     publish_after(store, &mut report, options, &root.display().to_string())?;

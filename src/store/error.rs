@@ -193,6 +193,25 @@ impl Error {
         }
     }
 
+    /// A full disk's message says, around its own context, what was being
+    /// done (`f` gets that context); other errors pass unchanged.
+    pub fn in_context(self, f: impl FnOnce(&str) -> String) -> Error {
+        match self {
+            Error::NoSpace {
+                context,
+                dir,
+                needed,
+                source,
+            } => Error::NoSpace {
+                context: f(&context),
+                dir,
+                needed,
+                source,
+            },
+            other => other,
+        }
+    }
+
     /// Wraps an I/O error with what was being done and to which file.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Error {
         Error::Io {
