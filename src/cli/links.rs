@@ -7,7 +7,20 @@ use crate::store::{At, Direction, LinkInfo, Store};
 use clap::Args;
 use std::process::ExitCode;
 
+/// The report reads the collection as edx-platform reads an OLX export
+/// (course.xml or library.xml, the course-level folders, the policy, drafts):
+///
+///   broken     links that name nothing; those in files edx-platform loads
+///              break the course, those in files it never loads (old copies,
+///              unused files) are listed apart
+///   external   absolute URLs and other courses' assets, never broken
+///   platform   edx-platform's own static files (Studio's placeholders)
+///   orphans    files the course never uses: not loaded, and no loaded file
+///              names them as an asset
+///   unlinked   (JSON only) files no file links to at all; an unlinked asset
+///              is what gc deletes when its garbage_collect flag is set
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct LinksArgs {
     /// SLUG:PATH (a file's links) or SLUG (the collection's report); @N, @draft
     /// or @latest picks the state (default: draft).
@@ -18,9 +31,13 @@ pub(crate) struct LinksArgs {
     /// Only broken (and ambiguous) links.
     #[arg(long)]
     broken: bool,
-    /// Only files nothing reaches (collection report).
+    /// Only orphans: files the course never uses (collection report).
     #[arg(long)]
     orphans: bool,
+    /// Only external links: absolute URLs and other courses' assets
+    /// (collection report).
+    #[arg(long)]
+    external: bool,
 }
 
 pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result<ExitCode> {
@@ -39,9 +56,12 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
                 links.retain(|l| {
                     matches!(
                         l.resolution,
-                        Resolution::Broken | Resolution::Ambiguous { .. }
+                        Resolution::Broken { .. } | Resolution::Ambiguous { .. }
                     )
                 });
+            }
+            if args.external {
+                links.retain(|l| matches!(l.resolution, Resolution::External));
             }
             if out.json {
                 out.json(&links)?;
@@ -53,27 +73,48 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
         }
         None => {
             let mut report = store.link_report(slug, at)?;
-            if args.orphans && !args.broken {
+            let only = args.broken || args.orphans || args.external;
+            let (show_broken, show_orphans, show_external) = if only {
+                (args.broken, args.orphans, args.external)
+            } else {
+                (true, true, true)
+            };
+            if !show_broken {
                 report.broken.clear();
                 report.ambiguous.clear();
                 report.malformed.clear();
+                report.platform.clear();
             }
-            if args.broken && !args.orphans {
+            if !show_orphans {
                 report.orphans.clear();
+                report.unlinked.clear();
+            }
+            if !show_external {
+                report.external.clear();
             }
             if out.json {
                 out.json(&report)?;
             } else {
-                if !args.orphans || args.broken {
+                if show_broken {
                     println!(
-                        "{slug} ({}): {} links, {} broken, {} ambiguous, {} malformed unit(s)",
+                        "{slug} ({}): {} links, {} broken in loaded content, {} broken in files edx-platform never loads, {} ambiguous, {} malformed unit(s)",
                         report.at,
                         report.links,
-                        report.broken.len(),
+                        report.broken_loaded,
+                        report.broken_unloaded,
                         report.ambiguous.len(),
                         report.malformed.len()
                     );
-                    for link in report.broken.iter().chain(&report.ambiguous) {
+                    for link in report.broken.iter().filter(|l| l.loaded) {
+                        print_link(link, false);
+                    }
+                    if report.broken_unloaded > 0 {
+                        println!("in files edx-platform never loads:");
+                        for link in report.broken.iter().filter(|l| !l.loaded) {
+                            print_link(link, false);
+                        }
+                    }
+                    for link in &report.ambiguous {
                         print_link(link, false);
                     }
                     for m in &report.malformed {
@@ -85,8 +126,17 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
                         }
                     }
                 }
-                if args.orphans || !args.broken {
-                    println!("{} orphan(s)", report.orphans.len());
+                if show_external {
+                    println!("{} external link(s)", report.external.len());
+                    for link in &report.external {
+                        print_link(link, false);
+                    }
+                }
+                if show_orphans {
+                    println!(
+                        "{} orphan(s): files the course never uses",
+                        report.orphans.len()
+                    );
                     for o in &report.orphans {
                         println!("orphan     {o}");
                     }
@@ -100,14 +150,17 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
 fn print_link(link: &LinkInfo, incoming: bool) {
     let status = match &link.resolution {
         Resolution::Resolved { path } => path.clone(),
-        Resolution::Broken => "BROKEN".to_string(),
+        Resolution::Broken { missing } if missing.is_empty() => "BROKEN".to_string(),
+        Resolution::Broken { missing } => format!("BROKEN (no {})", missing.join(", no ")),
         Resolution::Ambiguous { paths } => format!("AMBIGUOUS {}", paths.join(" | ")),
-        Resolution::External { collection, path } => {
+        Resolution::Collection { collection, path } => {
             format!(
                 "{collection}{}",
                 path.as_ref().map(|p| format!(":{p}")).unwrap_or_default()
             )
         }
+        Resolution::External => "EXTERNAL".to_string(),
+        Resolution::Platform => "edx-platform's own file".to_string(),
     };
     if incoming {
         println!(

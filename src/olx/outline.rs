@@ -31,7 +31,7 @@
 //! set and not expanded again, and depth, node count and file size are bounded
 //! (`truncated` says when a bound was hit).
 
-use crate::store::links::extract::{CONTAINERS, LEAVES};
+use crate::store::links::pointers::{CONTAINERS, LEAVES};
 use crate::store::links::{LinkKind, Target};
 use crate::store::{classify, At, FileEntry, RelPath, Result, Store};
 use quick_xml::events::{BytesStart, Event};

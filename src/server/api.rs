@@ -671,7 +671,7 @@ pub(crate) async fn links(
                 let mut links = s.links(&c, &p, at, direction)?;
                 if broken {
                     links.retain(|l| {
-                        matches!(l.resolution, crate::store::links::Resolution::Broken)
+                        matches!(l.resolution, crate::store::links::Resolution::Broken { .. })
                     });
                 }
                 let direction = if direction == Direction::In {
@@ -692,6 +692,8 @@ pub(crate) async fn links(
                     report.ambiguous.clear();
                     report.orphans.clear();
                     report.unlinked.clear();
+                    report.external.clear();
+                    report.platform.clear();
                     report.malformed.clear();
                 }
                 Ok(LinksAnswer::Report(report))

@@ -159,14 +159,15 @@ fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
     let mut stmt = conn.prepare(
         "SELECT DISTINCT v.path, v.hash,
                 EXISTS (SELECT 1 FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'xml'),
-                EXISTS (SELECT 1 FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'html')
+                EXISTS (SELECT 1 FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'html'),
+                EXISTS (SELECT 1 FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'json')
          FROM version v WHERE v.hash IS NOT NULL",
     )?;
     let mut rows = stmt.query([])?;
     let mut long_names = HashSet::new();
     while let Some(row) = rows.next()? {
         let path: String = row.get(0)?;
-        let (xml, html): (bool, bool) = (row.get(2)?, row.get(3)?);
+        let (xml, html, json): (bool, bool, bool) = (row.get(2)?, row.get(3)?, row.get(4)?);
         let Ok(rel) = super::path::RelPath::existing(&path) else {
             problem(
                 "invalid_path",
@@ -189,6 +190,7 @@ fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
         let scanned = match super::files::classify(&rel).syntax {
             Some(super::links::Syntax::Xml) => xml,
             Some(super::links::Syntax::Html) => html,
+            Some(super::links::Syntax::Json) => json,
             None => true,
         };
         if !scanned {

@@ -1,14 +1,22 @@
-//! Link queries: outgoing and incoming links of a file, and the broken /
-//! ambiguous / orphan / malformed report of a collection state.
+//! Link queries: outgoing and incoming links of a file, and the report of a
+//! collection state: broken (in loaded content and in files edx-platform never
+//! loads), ambiguous, external and platform links, orphans and malformed
+//! units.
 //!
 //! Links are stored per content (see `files::insert_scan`); here they are joined
-//! to the files live in a state and resolved against that same state.
+//! to the files live in a state and resolved against that same state, this
+//! course's key and the rest of the store (libraries). What edx-platform loads
+//! (OLX-RULES "What edx-platform never loads") is decided here: the roots
+//! (`course.xml`/`library.xml`, the course-level folders and policy, draft
+//! roots) and every file a loaded file's child, body or include link reaches.
 
+use super::blobs::BlobStore;
 use super::error::{Error, Result};
 use super::files::{self, classify, file_at, lookup_keys, resolve_at, tree, State};
 use super::links::resolve::resolve;
 use super::links::{
-    asset_name_key, LinkKind, MemoryIndex, ParseProblem, PathIndex, Resolution, Syntax, Target,
+    asset_name_key, course, drafts, libraries, Context, CourseKey, Elsewhere, LinkKind,
+    MemoryIndex, ParseProblem, PathIndex, Resolution, Syntax, Target,
 };
 use super::model::*;
 use super::path::RelPath;
@@ -26,10 +34,123 @@ pub enum Direction {
     In,
 }
 
-/// Folders whose files are course-level and reached by the platform, not by
-/// links; with top-level files (`course.xml`, `library.xml`) they are the roots
-/// of the orphan search.
-const ROOT_FOLDERS: &[&str] = &["policies", "about", "info", "tabs", "drafts", "assets"];
+/// Link kinds through which edx-platform loads the file they reach.
+const LOADING: &[LinkKind] = &[LinkKind::Child, LinkKind::Body, LinkKind::Include];
+
+/// Link kinds that put the asset they reach in use.
+const USING: &[LinkKind] = &[LinkKind::Static, LinkKind::Policy];
+
+/// What kind of tree a state holds, for the loading rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Shape {
+    /// `course.xml` at the top; the run (its url_name) picks the policy.
+    Course(Option<CourseKey>),
+    /// `library.xml` at the top.
+    Library,
+    /// Anything else: not an OLX export, so every unit counts as loaded.
+    Tree,
+}
+
+impl Shape {
+    fn of(conn: &Connection, blobs: &BlobStore, cid: i64, state: State) -> Result<Shape> {
+        if let Some(course) = file_at(conn, cid, "course.xml", state)? {
+            let key = blobs
+                .read(&course.hash, false)
+                .ok()
+                .and_then(|bytes| course::course_key(&bytes));
+            return Ok(Shape::Course(key));
+        }
+        if file_at(conn, cid, "library.xml", state)?.is_some() {
+            return Ok(Shape::Library);
+        }
+        Ok(Shape::Tree)
+    }
+
+    fn course(&self) -> Option<&CourseKey> {
+        match self {
+            Shape::Course(key) => key.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Whether edx-platform loads `path` without a link leading to it
+    /// (`draft_root`: the file is under `drafts/` and names its parent).
+    fn is_root(&self, path: &str, kind: LinkableKind, draft_root: bool) -> bool {
+        match self {
+            Shape::Tree => kind == LinkableKind::Unit,
+            Shape::Course(_) | Shape::Library => {
+                path == "course.xml"
+                    || path == "library.xml"
+                    || (draft_root && path.starts_with(drafts::FOLDER) && !drafts::is_skipped(path))
+                    || course::is_course_level(path, self.course().map(|k| k.run.as_str()))
+            }
+        }
+    }
+}
+
+/// The rest of the store, as resolution sees it: libraries by the
+/// `library.xml` each collection's draft holds, and collections by alias.
+struct StoreLookups<'c> {
+    conn: &'c Connection,
+    blobs: &'c BlobStore,
+    libraries: OnceCell<HashMap<(String, String), String>>,
+}
+
+impl<'c> StoreLookups<'c> {
+    fn new(conn: &'c Connection, blobs: &'c BlobStore) -> StoreLookups<'c> {
+        StoreLookups {
+            conn,
+            blobs,
+            libraries: OnceCell::new(),
+        }
+    }
+
+    fn load_libraries(&self) -> HashMap<(String, String), String> {
+        let mut out = HashMap::new();
+        let rows: Vec<(i64, String)> = self
+            .conn
+            .prepare_cached("SELECT collection_id, slug FROM collection ORDER BY slug")
+            .and_then(|mut stmt| {
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .unwrap_or_default();
+        for (cid, slug) in rows {
+            let Ok(Some(file)) = file_at(self.conn, cid, "library.xml", State::Draft) else {
+                continue;
+            };
+            let key = self
+                .blobs
+                .read(&file.hash, false)
+                .ok()
+                .and_then(|bytes| libraries::library_key(&bytes));
+            if let Some(key) = key {
+                out.entry(key).or_insert(slug);
+            }
+        }
+        out
+    }
+}
+
+impl Elsewhere for StoreLookups<'_> {
+    fn library(&self, org: &str, library: &str) -> Option<String> {
+        self.libraries
+            .get_or_init(|| self.load_libraries())
+            .get(&(org.to_owned(), library.to_owned()))
+            .cloned()
+    }
+
+    /// An alias names a collection by slug as written.
+    fn collection(&self, alias: &str) -> Option<String> {
+        self.conn
+            .query_row(
+                "SELECT slug FROM collection WHERE slug = :slug",
+                named_params! {":slug": alias},
+                |r| r.get(0),
+            )
+            .ok()
+    }
+}
 
 impl Store {
     /// The links of one file in a state.
@@ -42,6 +163,7 @@ impl Store {
     ) -> Result<Vec<LinkInfo>> {
         let path = RelPath::existing(path)?;
         let conn = self.conn();
+        let _snapshot = conn.unchecked_transaction()?;
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let state = resolve_at(&conn, cid, &collection.slug, at)?;
         let file =
@@ -51,14 +173,39 @@ impl Store {
                 at: Some(at.to_string()),
             })?;
         let index = SqlIndex::new(&conn, cid, state);
+        let shape = Shape::of(&conn, &self.blobs, cid, state)?;
+        let lookups = StoreLookups::new(&conn, &self.blobs);
+        let cx = Context {
+            index: &index,
+            course: shape.course(),
+            elsewhere: &lookups,
+        };
         let mut links = match direction {
             Direction::Out => {
-                let rows = links_of_content(&conn, &file)?;
-                rows.into_iter()
-                    .map(|row| row.into_info(&file, &index, &conn))
+                let loaded = is_loaded(&conn, cid, state, &cx, &shape, &file)?;
+                links_of_content(&conn, &file)?
+                    .into_iter()
+                    .map(|row| row.resolve(&file, &cx, loaded))
                     .collect::<Result<Vec<_>>>()?
             }
-            Direction::In => incoming(&conn, cid, state, &file, &index)?,
+            Direction::In => {
+                let mut links = incoming(&conn, cid, state, &file, &cx)?;
+                let mut loaded: HashMap<String, bool> = HashMap::new();
+                for link in &mut links {
+                    link.loaded = match loaded.get(&link.source_path) {
+                        Some(known) => *known,
+                        None => {
+                            let known = match file_at(&conn, cid, &link.source_path, state)? {
+                                Some(source) => is_loaded(&conn, cid, state, &cx, &shape, &source)?,
+                                None => false,
+                            };
+                            loaded.insert(link.source_path.clone(), known);
+                            known
+                        }
+                    };
+                }
+                links
+            }
         };
         links.sort_by(|a, b| (&a.source_path, a.line).cmp(&(&b.source_path, b.line)));
         Ok(links)
@@ -99,7 +246,9 @@ impl Store {
         Err(Error::NotFound(format!("link {uuid:?}")))
     }
 
-    /// Broken and ambiguous links, orphans and malformed units of a state.
+    /// The link report of a state: broken links (each saying whether its file
+    /// is one edx-platform loads), ambiguous, external and platform links,
+    /// orphans, unlinked files and malformed units.
     ///
     /// A 100,000-file collection's report takes over a second (one `link`
     /// query per distinct content), and the UI asks for it on every visit to
@@ -116,7 +265,7 @@ impl Store {
         if let Some(report) = self.reports.get(&(cid, state), token) {
             return Ok(LinkReport::clone(&report));
         }
-        let report = compute_report(&conn, state, cid)?;
+        let report = compute_report(&conn, &self.blobs, state, cid)?;
         self.reports
             .put((cid, state), token, std::sync::Arc::new(report.clone()));
         Ok(report)
@@ -129,10 +278,31 @@ pub(crate) type ReportCache = files::ChangeCache<(i64, State), std::sync::Arc<Li
 /// Link reports kept at once.
 pub(crate) const REPORTS_KEPT: usize = 4;
 
+/// Which list of the report a link goes to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    Broken,
+    Ambiguous,
+    External,
+    Platform,
+}
+
 /// [`Store::link_report`] without the cache, inside its snapshot.
-fn compute_report(conn: &Connection, state: State, cid: i64) -> Result<LinkReport> {
+fn compute_report(
+    conn: &Connection,
+    blobs: &BlobStore,
+    state: State,
+    cid: i64,
+) -> Result<LinkReport> {
     let files = tree(conn, cid, state)?;
     let index = MemoryIndex::new(files.iter().map(|f| f.path.as_str()));
+    let shape = Shape::of(conn, blobs, cid, state)?;
+    let lookups = StoreLookups::new(conn, blobs);
+    let cx = Context {
+        index: &index,
+        course: shape.course(),
+        elsewhere: &lookups,
+    };
     let mut by_hash: HashMap<(&str, Syntax), Vec<&FileEntry>> = HashMap::new();
     for file in &files {
         if let Ok(path) = RelPath::existing(&file.path) {
@@ -147,22 +317,27 @@ fn compute_report(conn: &Connection, state: State, cid: i64) -> Result<LinkRepor
     let mut report = LinkReport {
         at: state.into(),
         links: 0,
+        broken_loaded: 0,
+        broken_unloaded: 0,
         broken: Vec::new(),
         ambiguous: Vec::new(),
+        external: Vec::new(),
+        platform: Vec::new(),
         orphans: Vec::new(),
         unlinked: Vec::new(),
         malformed: Vec::new(),
     };
-    // Edges for the reachability walk: source path -> resolved targets.
-    let mut edges: HashMap<&str, Vec<String>> = HashMap::new();
+    // Edges for the walks: source path -> (kind, files reached).
+    let mut edges: HashMap<&str, Vec<(LinkKind, String)>> = HashMap::new();
+    let mut draft_roots: HashSet<&str> = HashSet::new();
+    let mut listed: Vec<(Listed, LinkInfo)> = Vec::new();
     let mut stmt = conn.prepare_cached(
         "SELECT k.hash, k.syntax, k.uuid, k.kind, k.target, k.written, k.line
              FROM link k WHERE k.hash = :hash AND k.syntax = :syntax ORDER BY k.ordinal",
     )?;
     let mut problems_stmt = conn.prepare_cached(
-            "SELECT problems FROM content_scan WHERE hash = :hash AND syntax = 'xml' AND problems != '[]'",
-        )?;
-    let mut external_cache: HashMap<String, bool> = HashMap::new();
+        "SELECT problems FROM content_scan WHERE hash = :hash AND syntax = :syntax AND problems != '[]'",
+    )?;
     for ((hash, syntax), sources) in &by_hash {
         let rows = stmt
             .query_map(
@@ -170,118 +345,151 @@ fn compute_report(conn: &Connection, state: State, cid: i64) -> Result<LinkRepor
                 LinkRow::from_row,
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        if *syntax == Syntax::Xml {
-            let problems: Option<String> = rusqlite::OptionalExtension::optional(
-                problems_stmt.query_row(named_params! {":hash": hash}, |r| r.get(0)),
-            )?;
+        if *syntax != Syntax::Html {
+            let problems: Option<String> =
+                rusqlite::OptionalExtension::optional(problems_stmt.query_row(
+                    named_params! {":hash": hash, ":syntax": syntax.as_str()},
+                    |r| r.get(0),
+                ))?;
             if let Some(problems) = problems {
                 let problems: Vec<ParseProblem> = serde_json::from_str(&problems)?;
                 for source in sources {
                     report.malformed.push(Malformed {
                         path: source.path.clone(),
-                        syntax: Syntax::Xml,
+                        syntax: *syntax,
                         problems: problems.clone(),
                     });
                 }
             }
         }
         for row in rows {
+            let kind = row.kind()?;
             let target: Target = serde_json::from_str(&row.target)?;
-            let resolution = match resolve(&index, &target) {
-                Resolution::External { collection, path } => {
-                    let exists = *external_cache
-                        .entry(collection.clone())
-                        .or_insert_with(|| external_exists(conn, &collection));
-                    if exists {
-                        Resolution::External { collection, path }
-                    } else {
-                        Resolution::Broken
-                    }
-                }
-                other => other,
-            };
             for source in sources {
+                let resolution = resolve(&cx, &source.path, &target);
                 report.links += 1;
-                match &resolution {
-                    Resolution::Resolved { path } => edges
-                        .entry(source.path.as_str())
-                        .or_default()
-                        .push(path.clone()),
-                    Resolution::Ambiguous { paths } => edges
-                        .entry(source.path.as_str())
-                        .or_default()
-                        .extend(paths.iter().cloned()),
-                    _ => {}
+                if kind == LinkKind::Parent {
+                    draft_roots.insert(source.path.as_str());
                 }
-                let info = || row.info(source, target.clone(), resolution.clone());
-                match resolution {
-                    Resolution::Broken => report.broken.push(info()?),
-                    Resolution::Ambiguous { .. } => report.ambiguous.push(info()?),
-                    _ => {}
+                let reached = edges.entry(source.path.as_str()).or_default();
+                reached.extend(resolution.paths().iter().map(|p| (kind, p.clone())));
+                let list = match resolution {
+                    Resolution::Broken { .. } => Listed::Broken,
+                    Resolution::Ambiguous { .. } => Listed::Ambiguous,
+                    Resolution::External => Listed::External,
+                    Resolution::Platform => Listed::Platform,
+                    Resolution::Resolved { .. } | Resolution::Collection { .. } => continue,
+                };
+                listed.push((list, row.info(source, target.clone(), resolution, false)?));
+            }
+        }
+    }
+    // What edx-platform loads: the roots, then along loading links.
+    let live: HashMap<&str, &FileEntry> = files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut loaded: HashSet<&str> = HashSet::new();
+    let mut queue: VecDeque<&str> = files
+        .iter()
+        .filter(|f| shape.is_root(&f.path, f.kind, draft_roots.contains(f.path.as_str())))
+        .map(|f| f.path.as_str())
+        .collect();
+    while let Some(path) = queue.pop_front() {
+        if !loaded.insert(path) {
+            continue;
+        }
+        for (kind, target) in edges.get(path).into_iter().flatten() {
+            if LOADING.contains(kind) {
+                if let Some((live_path, _)) = live.get_key_value(target.as_str()) {
+                    queue.push_back(live_path);
                 }
             }
         }
     }
-    // Orphans: files not reachable from the roots.
-    let live: HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let mut reached: HashSet<&str> = HashSet::new();
-    let mut queue: VecDeque<&str> = files
-        .iter()
-        .map(|f| f.path.as_str())
-        .filter(|p| is_root(p))
-        .collect();
-    while let Some(path) = queue.pop_front() {
-        if !reached.insert(path) {
-            continue;
-        }
-        for target in edges.get(path).into_iter().flatten() {
-            if let Some(live_path) = live.get(target.as_str()) {
-                queue.push_back(live_path);
+    // In use: loaded, or an asset a loaded file names.
+    let mut used: HashSet<&str> = loaded.clone();
+    for path in &loaded {
+        for (kind, target) in edges.get(path).into_iter().flatten() {
+            if USING.contains(kind) {
+                if let Some((live_path, _)) = live.get_key_value(target.as_str()) {
+                    used.insert(live_path);
+                }
             }
         }
     }
     report.orphans = files
         .iter()
-        .filter(|f| !reached.contains(f.path.as_str()))
+        .filter(|f| !used.contains(f.path.as_str()))
         .map(|f| f.path.clone())
         .collect();
-    let linked: HashSet<&str> = edges.values().flatten().map(String::as_str).collect();
+    let linked: HashSet<&str> = edges.values().flatten().map(|(_, p)| p.as_str()).collect();
     report.unlinked = files
         .iter()
         .filter(|f| !linked.contains(f.path.as_str()))
         .map(|f| f.path.clone())
         .collect();
+    for (list, mut info) in listed {
+        info.loaded = loaded.contains(info.source_path.as_str());
+        match list {
+            Listed::Broken => {
+                if info.loaded {
+                    report.broken_loaded += 1;
+                } else {
+                    report.broken_unloaded += 1;
+                }
+                report.broken.push(info);
+            }
+            Listed::Ambiguous => report.ambiguous.push(info),
+            Listed::External => report.external.push(info),
+            Listed::Platform => report.platform.push(info),
+        }
+    }
     let order =
         |a: &LinkInfo, b: &LinkInfo| (&a.source_path, a.line).cmp(&(&b.source_path, b.line));
-    report.broken.sort_by(order);
+    // Broken links in loaded content first: those are the course's.
+    report
+        .broken
+        .sort_by(|a, b| b.loaded.cmp(&a.loaded).then_with(|| order(a, b)));
     report.ambiguous.sort_by(order);
+    report.external.sort_by(order);
+    report.platform.sort_by(order);
     report.malformed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
 }
 
-fn is_root(path: &str) -> bool {
-    match path.split_once('/') {
-        None => true,
-        Some((folder, _)) => ROOT_FOLDERS.contains(&folder),
+/// Whether edx-platform loads one file: it is a root, or a loaded file's
+/// child, body or include link reaches it (followed upward through incoming
+/// links, so one file's answer does not need the whole report).
+fn is_loaded(
+    conn: &Connection,
+    cid: i64,
+    state: State,
+    cx: &Context<'_>,
+    shape: &Shape,
+    file: &FileEntry,
+) -> Result<bool> {
+    /// Files looked at before giving up (a real course is 5 to 8 levels deep).
+    const MAX_VISITS: usize = 10_000;
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut queue: VecDeque<FileEntry> = VecDeque::from([file.clone()]);
+    while let Some(file) = queue.pop_front() {
+        if !seen.insert(file.path.clone()) || seen.len() > MAX_VISITS {
+            continue;
+        }
+        let draft_root = file.path.starts_with(drafts::FOLDER)
+            && links_of_content(conn, &file)?
+                .iter()
+                .any(|row| row.kind == LinkKind::Parent.as_str());
+        if shape.is_root(&file.path, file.kind, draft_root) {
+            return Ok(true);
+        }
+        for link in incoming(conn, cid, state, &file, cx)? {
+            if LOADING.contains(&link.kind) && !seen.contains(&link.source_path) {
+                if let Some(source) = file_at(conn, cid, &link.source_path, state)? {
+                    queue.push_back(source);
+                }
+            }
+        }
     }
-}
-
-/// Whether an external collection reference (`source="alias"` or
-/// `library-v1:ORG+NAME`) names an existing collection: by slug as written, or
-/// as `ORG.NAME`, the slug an imported library gets.
-fn external_exists(conn: &Connection, reference: &str) -> bool {
-    let mut candidates = vec![reference.to_string()];
-    if let Some(rest) = reference.strip_prefix("library-v1:") {
-        candidates.push(rest.replace('+', "."));
-    }
-    candidates.iter().any(|slug| {
-        conn.query_row(
-            "SELECT 1 FROM collection WHERE slug = :slug",
-            named_params! {":slug": slug},
-            |_| Ok(()),
-        )
-        .is_ok()
-    })
+    Ok(false)
 }
 
 struct LinkRow {
@@ -303,14 +511,25 @@ impl LinkRow {
         })
     }
 
-    fn info(&self, source: &FileEntry, target: Target, resolution: Resolution) -> Result<LinkInfo> {
+    fn kind(&self) -> Result<LinkKind> {
+        LinkKind::parse(&self.kind)
+            .ok_or_else(|| Error::Invalid(format!("unknown link kind {}", self.kind)))
+    }
+
+    fn info(
+        &self,
+        source: &FileEntry,
+        target: Target,
+        resolution: Resolution,
+        loaded: bool,
+    ) -> Result<LinkInfo> {
         Ok(LinkInfo {
             uuid: self.uuid.clone(),
-            kind: LinkKind::parse(&self.kind)
-                .ok_or_else(|| Error::Invalid(format!("unknown link kind {}", self.kind)))?,
+            kind: self.kind()?,
             source_path: source.path.clone(),
             source_uuid: source.uuid.clone(),
             source_version: source.version,
+            loaded,
             written: self.written.clone(),
             line: self.line,
             target,
@@ -318,24 +537,10 @@ impl LinkRow {
         })
     }
 
-    fn into_info(
-        self,
-        source: &FileEntry,
-        index: &dyn PathIndex,
-        conn: &Connection,
-    ) -> Result<LinkInfo> {
+    fn resolve(self, source: &FileEntry, cx: &Context<'_>, loaded: bool) -> Result<LinkInfo> {
         let target: Target = serde_json::from_str(&self.target)?;
-        let resolution = match resolve(index, &target) {
-            Resolution::External { collection, path } => {
-                if external_exists(conn, &collection) {
-                    Resolution::External { collection, path }
-                } else {
-                    Resolution::Broken
-                }
-            }
-            other => other,
-        };
-        self.info(source, target, resolution)
+        let resolution = resolve(cx, &source.path, &target);
+        self.info(source, target, resolution, loaded)
     }
 }
 
@@ -359,16 +564,24 @@ fn links_of_content(conn: &Connection, file: &FileEntry) -> Result<Vec<LinkRow>>
     Ok(rows)
 }
 
-/// Links from files live in `state` that resolve to `file`.
+/// Links from files live in `state` that resolve to `file` (their `loaded`
+/// left false: the caller decides).
 fn incoming(
     conn: &Connection,
     cid: i64,
     state: State,
     file: &FileEntry,
-    index: &dyn PathIndex,
+    cx: &Context<'_>,
 ) -> Result<Vec<LinkInfo>> {
     let path = file.path.as_str();
-    let mut keys = vec![format!("path:{path}")];
+    // A draft's pointers are stored relative to `drafts/`.
+    let mut paths = vec![path.to_owned()];
+    if let Some(in_drafts) = path.strip_prefix(drafts::FOLDER) {
+        paths.push(in_drafts.to_owned());
+    }
+    let mut keys: Vec<String> = paths.iter().map(|p| format!("path:{p}")).collect();
+    let name = path.rsplit('/').next().unwrap_or(path);
+    keys.push(format!("name:{name}"));
     if let Some(name) = path.strip_prefix("static/") {
         let (_, key) = lookup_keys(&Target::Static {
             name: name.to_string(),
@@ -385,11 +598,12 @@ fn incoming(
     }
     let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT k.hash, k.syntax, k.uuid, k.kind, k.target, k.written, k.line
-         FROM link k WHERE k.target_path = :path OR k.target_key IN (SELECT value FROM json_each(:keys))",
+         FROM link k WHERE k.target_path IN (SELECT value FROM json_each(:paths))
+            OR k.target_key IN (SELECT value FROM json_each(:keys))",
     )?;
     let candidates = stmt
         .query_map(
-            named_params! {":path": path, ":keys": serde_json::to_string(&keys)?},
+            named_params! {":paths": serde_json::to_string(&paths)?, ":keys": serde_json::to_string(&keys)?},
             |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -402,21 +616,16 @@ fn incoming(
     let mut out = Vec::new();
     for (hash, syntax, row) in candidates {
         let target: Target = serde_json::from_str(&row.target)?;
-        let resolution = resolve(index, &target);
-        let reaches = match &resolution {
-            Resolution::Resolved { path: p } => p == path,
-            Resolution::Ambiguous { paths } => paths.iter().any(|p| p == path),
-            _ => false,
-        };
-        if !reaches {
-            continue;
-        }
         for source in tree_with_hash(conn, cid, state, &hash)? {
             let source_syntax = RelPath::existing(&source.path)
                 .ok()
                 .and_then(|p| classify(&p).syntax);
-            if source_syntax.map(Syntax::as_str) == Some(syntax.as_str()) {
-                out.push(row.info(&source, target.clone(), resolution.clone())?);
+            if source_syntax.map(Syntax::as_str) != Some(syntax.as_str()) {
+                continue;
+            }
+            let resolution = resolve(cx, &source.path, &target);
+            if resolution.paths().iter().any(|p| p == path) {
+                out.push(row.info(&source, target.clone(), resolution, false)?);
             }
         }
     }

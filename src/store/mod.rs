@@ -78,8 +78,9 @@ impl Store {
         fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating data dir {}", dir.display()), e))?;
         let lock = lock::WriteLock::open(&dir.join("lock"))?;
-        let conn = db::open(&dir.join("store.db"))?;
+        let mut conn = db::open(&dir.join("store.db"))?;
         let blobs = BlobStore::open(dir.join("blobs"))?;
+        files::rescan_links(&mut conn, &blobs)?;
         Ok(Store {
             dir,
             conn: Mutex::new(conn),

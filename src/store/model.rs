@@ -346,6 +346,11 @@ pub struct LinkInfo {
     pub source_path: String,
     pub source_uuid: String,
     pub source_version: Option<i64>,
+    /// Whether the source file is one edx-platform loads (reached from
+    /// `course.xml`/`library.xml`, the course-level folders, the policy or a
+    /// draft root). A broken link in a file it never loads cannot break the
+    /// course.
+    pub loaded: bool,
     pub written: String,
     pub line: u32,
     pub target: Target,
@@ -360,18 +365,37 @@ pub struct Malformed {
     pub problems: Vec<ParseProblem>,
 }
 
-/// Broken and ambiguous links, orphans, and malformed units of a state.
+/// The link report of a state, read as edx-platform reads an OLX export
+/// (`../shared/OLX-RULES.md`).
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LinkReport {
     pub at: At,
+    /// Links in the state's files.
     pub links: u64,
+    /// Broken links in files edx-platform loads: these break the course.
+    pub broken_loaded: u64,
+    /// Broken links in files edx-platform never loads (old copies, unused
+    /// files): they cannot break the course.
+    pub broken_unloaded: u64,
+    /// Every broken link (`loaded` says which of the two), those in loaded
+    /// files first.
     pub broken: Vec<LinkInfo>,
+    /// Links that several files answer (edx-platform takes one of them).
     pub ambiguous: Vec<LinkInfo>,
-    /// Files nothing links to (the roots `course.xml`/`library.xml`, policies,
-    /// about and info pages are not counted as orphans).
+    /// Links outside the course (absolute URLs, another course's assets):
+    /// never broken, listed so an author can review them.
+    pub external: Vec<LinkInfo>,
+    /// Links to edx-platform's own static files (Studio's placeholder
+    /// images): neither broken nor the course's files.
+    pub platform: Vec<LinkInfo>,
+    /// Files the course never uses: edx-platform does not load them (nothing
+    /// loaded points at them, and they are not course-level files), and no
+    /// loaded file names them as an asset.
     pub orphans: Vec<String>,
-    /// Files no live unit links to at all (whether or not they are reachable
-    /// from a root). An asset here is what gc may delete when it is flagged.
+    /// Files no file of the state links to at all, loaded or not (the roots
+    /// among them). An asset here is what `gc` deletes when its
+    /// `garbage_collect` flag is set; an asset any file names is never
+    /// deleted.
     pub unlinked: Vec<String>,
     pub malformed: Vec<Malformed>,
 }

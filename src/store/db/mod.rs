@@ -17,6 +17,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0002_version_uuid",
         include_str!("sql/0002_version_uuid.sql"),
     ),
+    ("0003_link_rules", include_str!("sql/0003_link_rules.sql")),
 ];
 
 /// The schema version this binary writes.

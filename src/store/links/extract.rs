@@ -1,12 +1,23 @@
 //! Reference extraction: turns one unit's bytes into the raw links it contains
-//! (child pointers, html bodies, static assets, includes, jumps) and its parse
-//! problems. It is a pure function of content, so results are stored per content
-//! hash; it never fails, because real exports contain broken files.
+//! (child pointers, html bodies, static assets, includes, jumps, policy assets,
+//! a draft's parent, absolute URLs) and its parse problems. It is a pure
+//! function of content, so results are stored per content hash; it never
+//! fails, because real exports contain broken files.
+//!
+//! This file walks the XML (and reads HTML and policy JSON) and records what
+//! it finds; each OLX-RULES.md rule lives in its own module: `pointers`
+//! (which file a pointer names), `bodies` (html bodies), `drafts`, `course`
+//! (course-level files and policies), `statics` (quoted strings, platform
+//! files, asset names and spellings, absolute URLs), `jumps` and `libraries`.
+//! Targets are recorded as written, relative to the file's root: where a rule
+//! depends on the file's place (a draft's root, an html body's folder) or on
+//! the store (this course's key, a library), `resolve` applies it.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
 
-use percent_encoding::percent_decode_str;
+use super::pointers::{self, CONTAINERS, LEAVES, NOT_POINTERS};
+use super::{course, drafts, libraries, statics};
 use quick_xml::events::attributes::AttrError;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -20,6 +31,9 @@ pub enum Syntax {
     Xml,
     /// HTML bodies (`.html`/`.htm`): scanned tolerantly, never flagged.
     Html,
+    /// A course policy (`policies/RUN/policy.json`, `policies/RUN.json`): its
+    /// asset-naming values are links; JSON that does not parse is flagged.
+    Json,
 }
 
 impl Syntax {
@@ -28,6 +42,7 @@ impl Syntax {
         match self {
             Syntax::Xml => "xml",
             Syntax::Html => "html",
+            Syntax::Json => "json",
         }
     }
 }
@@ -56,8 +71,16 @@ pub enum LinkKind {
     Static,
     /// An `xblock-include` or a library source: content pulled in from elsewhere.
     Include,
-    /// A courseware link to another block (`/jump_to_id/…`, `/jump_to/…`).
+    /// A courseware link to another block (`/jump_to_id/…`,
+    /// `/course/courseware/…`).
     Jump,
+    /// A course policy value naming an asset (`course_image`, `banner_image`,
+    /// `video_thumbnail_image`).
+    Policy,
+    /// A draft root's `parent_url`: the block it hangs under.
+    Parent,
+    /// An absolute URL (`https://…`): outside the course, never broken.
+    Url,
 }
 
 impl LinkKind {
@@ -68,6 +91,9 @@ impl LinkKind {
             LinkKind::Static => "static",
             LinkKind::Include => "include",
             LinkKind::Jump => "jump",
+            LinkKind::Policy => "policy",
+            LinkKind::Parent => "parent",
+            LinkKind::Url => "url",
         }
     }
     pub fn parse(s: &str) -> Option<LinkKind> {
@@ -77,6 +103,9 @@ impl LinkKind {
             "static" => LinkKind::Static,
             "include" => LinkKind::Include,
             "jump" => LinkKind::Jump,
+            "policy" => LinkKind::Policy,
+            "parent" => LinkKind::Parent,
+            "url" => LinkKind::Url,
             _ => return None,
         })
     }
@@ -86,24 +115,56 @@ impl LinkKind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Target {
-    /// A collection-relative path, exactly (e.g. `vertical/abc.xml`, `html/x.html`,
-    /// `html/html1/definition.xml`).
+    /// A path relative to the file's root (the collection, or `drafts/` for a
+    /// file under it), exactly: a pointer (`vertical/abc.xml`) or an include
+    /// (`html/html1/definition.xml`).
     Path { path: String },
-    /// Any of these candidate paths, first existing one wins (legacy `filename=`
-    /// pointers that may live under `problem/` or `problems/`).
+    /// Candidate paths relative to the file's root, first existing wins (a
+    /// legacy `filename=`: `problem/F.xml`, `problems/F.xml`, `F.xml`).
     AnyOf { paths: Vec<String> },
-    /// An asset under `static/`: `name` is the part after `static/`, URL-decoded,
-    /// query and fragment dropped (e.g. `Brain_yellow.png`, `images/a b.png`).
+    /// An html block's body: `filename` as written, and the html element's own
+    /// `url_name` when it is not the file's root (the root takes its url_name
+    /// from the file's path). `bodies` gives the candidates.
+    Body {
+        filename: String,
+        url_name: Option<String>,
+    },
+    /// An asset under `static/`: `name` as written after `/static/` (or a
+    /// policy value, a transcript), query and fragment dropped, not decoded.
     Static { name: String },
+    /// An asset named by a course key (`/c4x/ORG/COURSE/asset/NAME`,
+    /// `asset-v1:ORG+COURSE+RUN+type@asset+block@NAME`): this course's asset
+    /// when the key is this course's, else an external link.
+    CourseAsset {
+        org: String,
+        course: String,
+        run: Option<String>,
+        name: String,
+    },
     /// A block named by url_name, of any type (`/jump_to_id/<url_name>`).
     UrlName { url_name: String },
-    /// Something in another collection: `collection` is the alias/source/library id
-    /// as written (`source="alias"`, `library-v1:ORG+NAME`), `path` the path inside
-    /// it if known.
-    External {
+    /// `/course/courseware/CHAPTER/SEQUENTIAL`: one link to that sequential in
+    /// that chapter.
+    Courseware {
+        chapter: String,
+        sequential: Option<String>,
+    },
+    /// A library by key (`source_library_id="library-v1:ORG+LIBRARY"`).
+    Library { org: String, library: String },
+    /// A block named by a key (a draft's `parent_url`): `TYPE/URL_NAME.xml`.
+    Block {
+        block_type: String,
+        url_name: String,
+    },
+    /// Content in another collection named by alias (`<xblock-include
+    /// source="alias" …/>`, or a `source_library_id` that is not a v1 key),
+    /// `path` the path inside it if known.
+    Collection {
         collection: String,
         path: Option<String>,
     },
+    /// An absolute URL: outside this store.
+    Url { url: String },
 }
 
 /// One reference found in a unit's content.
@@ -138,17 +199,19 @@ pub struct Extracted {
 /// Identical `(kind, target, written)` references within one file are reported
 /// once, at their first line. Problems come sorted by position.
 pub fn extract(path: &str, bytes: &[u8], syntax: Syntax) -> Extracted {
-    // The pointer rules depend on element names only (`course` may carry `org` and
-    // `course` whichever file it is in), so the path is not needed today.
+    // What depends on the file's place (a draft's root, an html body's folder)
+    // is applied at resolution, so the same bytes extract the same links
+    // wherever they are stored.
     let _ = path;
     let mut out = Sink::default();
     match syntax {
         Syntax::Xml => extract_xml(bytes, &mut out),
         Syntax::Html => {
+            // The LMS reads an HTML body's text as it is: no entity decoding.
             let text = String::from_utf8_lossy(bytes);
-            let text = unescape(&text);
-            scan_urls(&text, 1, &mut out);
+            statics::scan_quoted(&text, 1, statics::Quotes::Both, &mut out);
         }
+        Syntax::Json => course::extract_policy(bytes, &mut out),
     }
     out.problems.sort_by_key(|p| (p.line, p.column));
     Extracted {
@@ -162,14 +225,14 @@ pub fn extract(path: &str, bytes: &[u8], syntax: Syntax) -> Extracted {
 // ---------------------------------------------------------------------------
 
 #[derive(Default)]
-struct Sink {
+pub(super) struct Sink {
     links: Vec<RawLink>,
-    problems: Vec<ParseProblem>,
+    pub(super) problems: Vec<ParseProblem>,
     seen: HashSet<(LinkKind, Target, String)>,
 }
 
 impl Sink {
-    fn push(&mut self, kind: LinkKind, target: Target, written: &str, line: u32) {
+    pub(super) fn push(&mut self, kind: LinkKind, target: Target, written: &str, line: u32) {
         let key = (kind, target, written.to_owned());
         if self.seen.contains(&key) {
             return;
@@ -243,7 +306,7 @@ impl<'a> Lines<'a> {
     }
 }
 
-fn count_newlines(bytes: &[u8]) -> u32 {
+pub(super) fn count_newlines(bytes: &[u8]) -> u32 {
     saturating_u32(bytes.iter().filter(|&&b| b == b'\n').count())
 }
 
@@ -271,58 +334,10 @@ fn saturating_u32(n: usize) -> u32 {
 // Inside a leaf (capa response types, video `source`/`track`/`transcript`, HTML
 // markup, ORA rubrics) nothing is a pointer, and `wiki`/`textbook` under `course`
 // never are. A candidate is a pointer only if it turns out empty (whitespace
-// aside) and has only `url_name` (`course`: also `org`, `course`) or, not being
-// `html`, a `filename`; so the decision waits for its end tag.
-
-/// Structural blocks whose direct children may be pointers (the OLX outline
-/// reads blocks by the same rule).
-pub const CONTAINERS: &[&str] = &[
-    "course",
-    "chapter",
-    "sequential",
-    "vertical",
-    "library",
-    "library_content",
-    "split_test",
-    "conditional",
-    "randomize",
-    "itembank",
-    "unit",
-    "problemset",
-    "videosequence",
-    "wrapper",
-];
-
-/// Leaf blocks: their content is markup (capa response types, video sources and
-/// transcripts, HTML, ORA rubrics), never pointers, even as a file's root.
-pub const LEAVES: &[&str] = &[
-    "problem",
-    "html",
-    "video",
-    "videoalpha",
-    "annotatable",
-    "discussion",
-    "lti",
-    "lti_consumer",
-    "openassessment",
-    "poll",
-    "poll_question",
-    "survey",
-    "word_cloud",
-    "drag-and-drop-v2",
-    "done",
-    "edx_sga",
-    "staffgradedxblock",
-    "customtag",
-    "about",
-    "static_tab",
-    "course_info",
-    "textbook",
-    "wiki",
-];
-
-/// Elements that sit in containers but never point at block files.
-const NOT_POINTERS: &[&str] = &["wiki", "textbook"];
+// aside, a comment counts as content) and has exactly the pointer attributes
+// (`pointers::is_pointer_attrs`); so the decision waits for its end tag. A
+// `filename=` in pointer position names its file whatever the element holds
+// (`html`: its body; any other type: a legacy block file).
 
 struct Frame {
     name: String,
@@ -345,6 +360,9 @@ struct XmlState<'a> {
     text: String,
     text_start: usize,
     text_has_content: bool,
+    /// The file's text holds `index_in_children_list`: its root may be a
+    /// draft root, whose `parent_url` is a link.
+    draft_root: bool,
 }
 
 fn extract_xml(bytes: &[u8], out: &mut Sink) {
@@ -365,6 +383,7 @@ fn extract_xml(bytes: &[u8], out: &mut Sink) {
         text: String::new(),
         text_start: 0,
         text_has_content: false,
+        draft_root: drafts::is_draft_root_text(input),
     };
 
     loop {
@@ -408,7 +427,14 @@ fn extract_xml(bytes: &[u8], out: &mut Sink) {
                 st.flush_text(out);
                 st.end_element(out);
             }
-            Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {
+            Event::Comment(_) => {
+                st.flush_text(out);
+                // lxml counts a comment as a child: the element is no pointer.
+                if let Some(frame) = st.stack.last_mut() {
+                    frame.pending = None;
+                }
+            }
+            Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {
                 st.flush_text(out);
             }
             Event::Eof => {
@@ -511,7 +537,7 @@ impl XmlState<'_> {
             }
             if self.text.contains('/') {
                 let line = self.lines.line_at(self.text_start);
-                scan_urls(&self.text, line, out);
+                statics::scan_quoted(&self.text, line, statics::Quotes::Both, out);
             }
         }
         self.text.clear();
@@ -573,33 +599,60 @@ impl XmlState<'_> {
 
         // A pointer only becomes a link if the element turns out to be empty.
         let mut pending = None;
-        if parent_may_point && !NOT_POINTERS.contains(&tag) {
-            if let Some(url_name) = find("url_name").filter(|_| is_pointer_attrs(tag, &attrs)) {
+        if parent_may_point && !NOT_POINTERS.contains(&tag) && !has_family {
+            let filename = find("filename").filter(|f| !f.raw.is_empty());
+            if let Some(filename) = filename {
+                let value = filename.value();
+                let line = self.lines.line_at(filename.offset);
+                let (kind, target) = if tag == "html" {
+                    let url_name = find("url_name")
+                        .filter(|_| !is_root)
+                        .map(|a| a.value().into_owned());
+                    (
+                        LinkKind::Body,
+                        Target::Body {
+                            filename: value.to_string(),
+                            url_name,
+                        },
+                    )
+                } else {
+                    (
+                        LinkKind::Child,
+                        Target::AnyOf {
+                            paths: pointers::legacy_candidates(tag, &value),
+                        },
+                    )
+                };
+                out.push(kind, target, &value, line);
+            } else if let Some(url_name) = find("url_name")
+                .filter(|_| pointers::is_pointer_attrs(tag, attrs.iter().map(|a| a.key.as_ref())))
+            {
                 let value = url_name.value();
                 pending = Some(RawLink {
                     kind: LinkKind::Child,
                     target: Target::Path {
-                        path: format!("{tag}/{}.xml", value.replace(':', "/")),
+                        path: pointers::pointer_path(tag, &value),
                     },
                     written: value.into_owned(),
                     line: self.lines.line_at(url_name.offset),
                 });
-            } else if let Some(filename) = find("filename").filter(|_| tag != "html") {
-                let value = filename.value();
-                if !value.is_empty() {
-                    let file = if value.ends_with(".xml") {
-                        value.to_string()
-                    } else {
-                        format!("{value}.xml")
-                    };
-                    pending = Some(RawLink {
-                        kind: LinkKind::Child,
-                        target: Target::AnyOf {
-                            paths: vec![format!("{tag}/{file}"), format!("{tag}s/{file}")],
+            }
+        }
+        if is_root && self.draft_root {
+            let parent = find("parent_url").or_else(|| find("parent_sequential_url"));
+            if let Some(parent) = parent {
+                let value = parent.value();
+                if let Some((block_type, url_name)) = drafts::parse_block_url(&value) {
+                    let line = self.lines.line_at(parent.offset);
+                    out.push(
+                        LinkKind::Parent,
+                        Target::Block {
+                            block_type,
+                            url_name,
                         },
-                        written: value.into_owned(),
-                        line: self.lines.line_at(filename.offset),
-                    });
+                        &value,
+                        line,
+                    );
                 }
             }
         }
@@ -608,8 +661,7 @@ impl XmlState<'_> {
             let key = attr.key.as_ref();
             let special = matches!(
                 (tag, key),
-                ("html", "filename")
-                    | ("xblock-include", "definition")
+                ("xblock-include", "definition")
                     | (_, "source_library_id")
                     | ("video" | "videoalpha", "transcripts" | "sub")
                     | ("transcript", "src")
@@ -620,18 +672,10 @@ impl XmlState<'_> {
             let value = attr.value();
             let line = self.lines.line_at(attr.offset);
             match (tag, key) {
-                ("html", "filename") if !value.is_empty() => {
-                    let path = if value.ends_with(".html") {
-                        format!("html/{value}")
-                    } else {
-                        format!("html/{value}.html")
-                    };
-                    out.push(LinkKind::Body, Target::Path { path }, &value, line);
-                }
                 ("xblock-include", "definition") if !value.is_empty() => {
                     let path = format!("{}/definition.xml", value.trim_end_matches('/'));
                     let target = match find("source").map(Attr::value) {
-                        Some(source) if !source.is_empty() => Target::External {
+                        Some(source) if !source.is_empty() => Target::Collection {
                             collection: source.into_owned(),
                             path: Some(path),
                         },
@@ -640,26 +684,29 @@ impl XmlState<'_> {
                     out.push(LinkKind::Include, target, &value, line);
                 }
                 (_, "source_library_id") if !value.trim().is_empty() => {
-                    let target = Target::External {
-                        collection: value.trim().to_owned(),
-                        path: None,
+                    let target = match libraries::parse_library_id(&value) {
+                        Some((org, library)) => Target::Library { org, library },
+                        None => Target::Collection {
+                            collection: value.trim().to_owned(),
+                            path: None,
+                        },
                     };
                     out.push(LinkKind::Include, target, &value, line);
                 }
                 ("video" | "videoalpha", "transcripts") => {
                     for name in transcript_names(&value) {
-                        push_bare_static(&name, line, out);
+                        statics::push_bare(&name, line, out);
                     }
                 }
                 ("video" | "videoalpha", "sub") if !value.trim().is_empty() => {
                     let name = format!("subs_{}.srt.sjson", value.trim());
                     out.push(LinkKind::Static, Target::Static { name }, &value, line);
                 }
-                ("transcript", "src") if in_video => push_bare_static(&value, line, out),
+                ("transcript", "src") if in_video => statics::push_bare(&value, line, out),
                 _ => {}
             }
             if value.contains('/') {
-                scan_urls(&value, line, out);
+                statics::scan_attribute(&value, line, out);
             }
         }
 
@@ -702,14 +749,6 @@ impl XmlState<'_> {
     }
 }
 
-/// Whether the attributes make an element a pure pointer: only `url_name` (for
-/// `course`, also `org` and `course`, as in `course.xml`).
-fn is_pointer_attrs(tag: &str, attrs: &[Attr<'_>]) -> bool {
-    attrs
-        .iter()
-        .all(|a| a.key == "url_name" || (tag == "course" && (a.key == "org" || a.key == "course")))
-}
-
 /// Byte offset of `part` inside `input`, when `part` is a slice of it (events of
 /// a slice reader borrow from the input; live allocations never overlap, so a
 /// copy can not pass the range check).
@@ -731,23 +770,6 @@ fn transcript_names(value: &str) -> Vec<String> {
             .collect(),
         _ => Vec::new(),
     }
-}
-
-/// A transcript named bare (`48c9…-en.srt`) lives under `static/`. Names that are
-/// URLs are left to the URL scan.
-fn push_bare_static(name: &str, line: u32, out: &mut Sink) {
-    let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.contains('/') {
-        return;
-    }
-    out.push(
-        LinkKind::Static,
-        Target::Static {
-            name: trimmed.to_owned(),
-        },
-        name,
-        line,
-    );
 }
 
 /// Flags committed merge-conflict markers: lines starting with `<<<<<<<` or
@@ -847,285 +869,6 @@ fn unescape(raw: &str) -> Cow<'_, str> {
     }
     out.push_str(rest);
     Cow::Owned(out)
-}
-
-// ---------------------------------------------------------------------------
-// URL scanning (static and jump references in text, attributes and HTML)
-// ---------------------------------------------------------------------------
-
-/// Bytes that end a URL: whitespace, quotes, markup brackets, a backslash (as in
-/// `\"` inside script strings) and backquotes. `)` ends it too unless it closes a
-/// `(` opened inside the URL (`url(/static/a(1).png)`).
-fn ends_url(b: u8) -> bool {
-    matches!(
-        b,
-        b' ' | b'\t' | b'\n' | b'\r' | 0x0c | b'"' | b'\'' | b'<' | b'>' | b'\\' | b'`'
-    )
-}
-
-/// Bytes that can be part of a URL's host or path: `/static/` right after one of
-/// these is inside some other URL (`https://cdn.example.com/static/x`), not a
-/// course asset.
-fn is_url_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'.' | b'-' | b'_' | b'~' | b'%' | b'/' | b':' | b'+' | b'@'
-        )
-}
-
-/// End (exclusive) of the URL starting at `from`, trailing sentence punctuation
-/// dropped.
-fn url_end(text: &str, from: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut depth = 0usize;
-    let mut end = from;
-    while end < bytes.len() {
-        match bytes[end] {
-            b')' if depth == 0 => break,
-            b')' => depth -= 1,
-            b'(' => depth += 1,
-            b if ends_url(b) => break,
-            _ => {}
-        }
-        end += 1;
-    }
-    while end > from && matches!(bytes[end - 1], b'.' | b',' | b';' | b':' | b'!') {
-        end -= 1;
-    }
-    end
-}
-
-/// Start of the URL token that contains position `at` (for absolute URLs such as
-/// `https://host/courses/…/jump_to_id/x`, so `written` shows the whole URL).
-fn url_start(text: &str, at: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut start = at;
-    while start > 0 {
-        let b = bytes[start - 1];
-        if ends_url(b)
-            || matches!(
-                b,
-                b'(' | b')' | b'=' | b',' | b';' | b'[' | b']' | b'{' | b'}' | b'|'
-            )
-        {
-            break;
-        }
-        start -= 1;
-    }
-    start
-}
-
-/// The part of a URL before `?` or `#`.
-fn strip_query(s: &str) -> &str {
-    s.find(['?', '#']).map_or(s, |i| &s[..i])
-}
-
-/// URL-decodes one reference component.
-fn decode(s: &str) -> String {
-    percent_decode_str(s).decode_utf8_lossy().into_owned()
-}
-
-/// The next path segment: up to `/`, `?`, `#` or the end.
-fn segment(s: &str) -> &str {
-    s.find(['/', '?', '#']).map_or(s, |i| &s[..i])
-}
-
-/// Finds `/static/…`, `/asset-v1:…`, `/c4x/…`, `/jump_to_id/…`, `/jump_to/…` and
-/// `/course/courseware/…` references in `text`, whose first line is `line`.
-fn scan_urls(text: &str, line: u32, out: &mut Sink) {
-    let bytes = text.as_bytes();
-    let mut line = line;
-    let mut counted = 0usize;
-    let mut i = 0usize;
-    while let Some(found) = text[i..].find('/') {
-        let p = i + found;
-        let rest = &text[p..];
-        let mut line_at = |pos: usize| {
-            line += count_newlines(&bytes[counted..pos]);
-            counted = pos;
-            line
-        };
-        let next = if rest.starts_with("/static/") {
-            scan_static(text, p, &mut line_at, out)
-        } else if rest.starts_with("/asset-v1:") {
-            scan_asset_key(text, p, &mut line_at, out)
-        } else if rest.starts_with("/c4x/") {
-            scan_c4x(text, p, &mut line_at, out)
-        } else if rest.starts_with("/jump_to_id/") {
-            scan_jump_to_id(text, p, &mut line_at, out)
-        } else if rest.starts_with("/jump_to/") {
-            scan_jump_to(text, p, &mut line_at, out)
-        } else if rest.starts_with("/courseware/") {
-            scan_courseware(text, p, &mut line_at, out)
-        } else {
-            None
-        };
-        i = next.filter(|&n| n > p).unwrap_or(p + 1);
-    }
-}
-
-/// Records an asset name taken from a URL (query/fragment dropped, decoded).
-fn push_static(raw_name: &str, written: &str, line: u32, out: &mut Sink) {
-    let name = decode(strip_query(raw_name));
-    if name.is_empty() || name.ends_with('/') {
-        return;
-    }
-    out.push(LinkKind::Static, Target::Static { name }, written, line);
-}
-
-fn scan_static(
-    text: &str,
-    p: usize,
-    line_at: &mut impl FnMut(usize) -> u32,
-    out: &mut Sink,
-) -> Option<usize> {
-    if p > 0 && is_url_byte(text.as_bytes()[p - 1]) {
-        return None;
-    }
-    let from = p + "/static/".len();
-    let end = url_end(text, from);
-    push_static(&text[from..end], &text[p..end], line_at(p), out);
-    Some(end)
-}
-
-fn scan_asset_key(
-    text: &str,
-    p: usize,
-    line_at: &mut impl FnMut(usize) -> u32,
-    out: &mut Sink,
-) -> Option<usize> {
-    const MARK: &str = "+type@asset+block@";
-    let end = url_end(text, p + 1);
-    let url = &text[p..end];
-    let at = url.find(MARK)?;
-    let start = url_start(text, p);
-    push_static(&url[at + MARK.len()..], &text[start..end], line_at(p), out);
-    Some(end)
-}
-
-fn scan_c4x(
-    text: &str,
-    p: usize,
-    line_at: &mut impl FnMut(usize) -> u32,
-    out: &mut Sink,
-) -> Option<usize> {
-    let end = url_end(text, p + 1);
-    let mut parts = text[p + "/c4x/".len()..end].splitn(4, '/');
-    let (_org, _course, kind, name) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    if kind != "asset" {
-        return None;
-    }
-    let start = url_start(text, p);
-    push_static(name, &text[start..end], line_at(p), out);
-    Some(end)
-}
-
-fn scan_jump_to_id(
-    text: &str,
-    p: usize,
-    line_at: &mut impl FnMut(usize) -> u32,
-    out: &mut Sink,
-) -> Option<usize> {
-    let from = p + "/jump_to_id/".len();
-    let end = url_end(text, from);
-    let url_name = decode(segment(&text[from..end]));
-    if url_name.is_empty() {
-        return Some(end);
-    }
-    let start = url_start(text, p);
-    out.push(
-        LinkKind::Jump,
-        Target::UrlName { url_name },
-        &text[start..end],
-        line_at(p),
-    );
-    Some(end)
-}
-
-fn scan_jump_to(
-    text: &str,
-    p: usize,
-    line_at: &mut impl FnMut(usize) -> u32,
-    out: &mut Sink,
-) -> Option<usize> {
-    let from = p + "/jump_to/".len();
-    let end = url_end(text, from);
-    let key = decode(strip_query(&text[from..end]));
-    let path = if let Some(i4x) = key.strip_prefix("i4x://") {
-        // i4x://ORG/COURSE/TYPE/ID
-        let mut parts = i4x.split('/');
-        let (_org, _course, kind, id) =
-            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        format!("{kind}/{id}.xml")
-    } else {
-        // block-v1:ORG+COURSE+RUN+type@TYPE+block@ID
-        let kind_at = key.find("+type@")? + "+type@".len();
-        let kind_len = key[kind_at..].find("+block@")?;
-        let kind = &key[kind_at..kind_at + kind_len];
-        let id = segment(&key[kind_at + kind_len + "+block@".len()..]);
-        format!("{kind}/{id}.xml")
-    };
-    if path.starts_with('/') || path.ends_with("/.xml") {
-        return Some(end);
-    }
-    let start = url_start(text, p);
-    out.push(
-        LinkKind::Jump,
-        Target::Path { path },
-        &text[start..end],
-        line_at(p),
-    );
-    Some(end)
-}
-
-/// `/course/courseware/CHAPTER/SEQUENTIAL` (the portable form Studio rewrites to
-/// the course's URL) or the LMS's `/courses/<course id>/courseware/…`.
-fn scan_courseware(
-    text: &str,
-    p: usize,
-    line_at: &mut impl FnMut(usize) -> u32,
-    out: &mut Sink,
-) -> Option<usize> {
-    let start = url_start(text, p);
-    let before = &text[start..p];
-    let portable = before.strip_suffix("/course").is_some_and(|head| {
-        head.is_empty() || !head.ends_with(|c: char| c.is_ascii() && is_url_byte(c as u8))
-    });
-    let lms = before.contains("/courses/");
-    if !portable && !lms {
-        return None;
-    }
-    let from = p + "/courseware/".len();
-    let end = url_end(text, from);
-    let tail = strip_query(&text[from..end]);
-    let mut parts = tail.split('/');
-    let chapter = decode(parts.next().unwrap_or_default());
-    let sequential = decode(parts.next().unwrap_or_default());
-    if chapter.is_empty() {
-        return Some(end);
-    }
-    let written = &text[start..end];
-    let line = line_at(p);
-    out.push(
-        LinkKind::Jump,
-        Target::Path {
-            path: format!("chapter/{chapter}.xml"),
-        },
-        written,
-        line,
-    );
-    if !sequential.is_empty() {
-        out.push(
-            LinkKind::Jump,
-            Target::Path {
-                path: format!("sequential/{sequential}.xml"),
-            },
-            written,
-            line,
-        );
-    }
-    Some(end)
 }
 
 #[cfg(test)]
@@ -1248,7 +991,16 @@ mod tests {
             "<video display_name=\"V\"><source src=\"https://x/y.mp4\"/><track url_name=\"t\"/></video>\n",
             "</vertical>",
         ));
-        assert!(ex.links.is_empty(), "nothing inside leaves: {:?}", ex.links);
+        assert_eq!(
+            targets(&ex),
+            vec![(
+                LinkKind::Url,
+                Target::Url {
+                    url: "https://x/y.mp4".to_owned()
+                }
+            )],
+            "no pointer inside leaves; the video source is an external link"
+        );
         let root = xml("<problem><choicegroup url_name=\"x\"/></problem>");
         assert!(
             root.links.is_empty(),
@@ -1281,22 +1033,32 @@ mod tests {
     }
 
     #[test]
-    fn a_legacy_filename_pointer_offers_the_singular_and_plural_folder() {
+    fn a_legacy_filename_names_a_file_whatever_the_element_holds() {
         let ex = xml(
-            "<sequential>\n<problem filename=\"MIT/x/BK7.problem\" weight=\"1\"/>\n</sequential>",
+            "<sequential>\n<problem filename=\"MIT/x/BK7.problem\" weight=\"1\"/>\n<vertical filename=\"w1\"><html url_name=\"h\"/></vertical>\n</sequential>",
         );
         assert_eq!(
             targets(&ex),
-            vec![(
-                LinkKind::Child,
-                Target::AnyOf {
-                    paths: vec![
-                        "problem/MIT/x/BK7.problem.xml".to_owned(),
-                        "problems/MIT/x/BK7.problem.xml".to_owned()
-                    ]
-                }
-            )],
-            "legacy pointer"
+            vec![
+                (
+                    LinkKind::Child,
+                    Target::AnyOf {
+                        paths: vec![
+                            "problem/MIT/x/BK7.problem.xml".to_owned(),
+                            "problems/MIT/x/BK7.problem.xml".to_owned(),
+                            "MIT/x/BK7.problem.xml".to_owned()
+                        ]
+                    }
+                ),
+                (
+                    LinkKind::Child,
+                    Target::AnyOf {
+                        paths: vec!["vertical/w1.xml".to_owned()]
+                    }
+                ),
+                (LinkKind::Child, path("html/h.xml")),
+            ],
+            "capa's three candidates; a vertical knows only vertical/F.xml"
         );
         assert_eq!(
             ex.links[0].written, "MIT/x/BK7.problem",
@@ -1305,141 +1067,67 @@ mod tests {
     }
 
     #[test]
+    fn a_comment_inside_makes_an_element_inline() {
+        let ex = xml("<sequential><vertical url_name=\"v\"><!-- later --></vertical></sequential>");
+        assert!(ex.links.is_empty(), "a comment is a child: {:?}", ex.links);
+    }
+
+    #[test]
+    fn a_draft_root_names_its_parent() {
+        let ex = xml(concat!(
+            "<vertical display_name=\"D\" index_in_children_list=\"1\" ",
+            "parent_url=\"block-v1:O+C+R+type@sequential+block@s1\">\n",
+            "  <html url_name=\"h\"/>\n</vertical>",
+        ));
+        assert_eq!(
+            targets(&ex),
+            vec![
+                (
+                    LinkKind::Parent,
+                    Target::Block {
+                        block_type: "sequential".to_owned(),
+                        url_name: "s1".to_owned()
+                    }
+                ),
+                (LinkKind::Child, path("html/h.xml")),
+            ],
+            "the parent, then the children"
+        );
+        let not_draft = xml("<vertical parent_url=\"block-v1:O+C+R+type@sequential+block@s1\"/>");
+        assert!(
+            not_draft.links.is_empty(),
+            "no index_in_children_list: no draft root"
+        );
+    }
+
+    #[test]
     fn an_html_filename_names_the_body() {
         let ex = xml("<html filename=\"013c611e\" display_name=\"Try It\"/>");
         assert_eq!(
             targets(&ex),
-            vec![(LinkKind::Body, path("html/013c611e.html"))],
-            "body link"
+            vec![(
+                LinkKind::Body,
+                Target::Body {
+                    filename: "013c611e".to_owned(),
+                    url_name: None
+                }
+            )],
+            "a root takes its url_name from its file"
         );
-        let suffixed = xml("<html filename=\"intro.html\"/>");
+        let inline = xml("<vertical><html url_name=\"a:b\" filename=\"intro\"/></vertical>");
         assert_eq!(
-            targets(&suffixed),
-            vec![(LinkKind::Body, path("html/intro.html"))],
-            "an existing .html suffix is not doubled"
+            targets(&inline),
+            vec![(
+                LinkKind::Body,
+                Target::Body {
+                    filename: "intro".to_owned(),
+                    url_name: Some("a:b".to_owned())
+                }
+            )],
+            "an inline html block keeps its own url_name"
         );
-    }
-
-    #[test]
-    fn static_urls_are_found_in_attributes_text_and_escaped_markup() {
-        let ex = xml(concat!(
-            "<problem markup=\"&lt;img src=&quot;/static/a.png&quot;&gt;\">\n",
-            "<p><img src=\"/static/b.png\"/> see /static/c.pdf.</p>\n",
-            "<p>&lt;img src=&quot;/static/d.png&quot;&gt;</p>\n",
-            "<script><![CDATA[ var u = \"/static/e.js\"; ]]></script>\n",
-            "<!-- /static/commented.png -->\n",
-            "</problem>",
-        ));
-        assert_eq!(
-            statics(&ex),
-            vec!["a.png", "b.png", "c.pdf", "d.png", "e.js"],
-            "every live spelling, comments skipped"
-        );
-        let lines: Vec<u32> = ex.links.iter().map(|l| l.line).collect();
-        assert_eq!(lines, vec![1, 2, 2, 3, 4], "lines of the references");
-        assert_eq!(ex.links[0].written, "/static/a.png", "written is the URL");
-    }
-
-    #[test]
-    fn asset_keys_and_c4x_urls_name_static_files() {
-        let ex = html(concat!(
-            "<img src=\"/asset-v1:OpenedX+DemoX+DemoCourse+type@asset+block@open-edx-reach-slide.png\">\n",
-            "<img src=\"https://lms.example.com/asset-v1:O+C+R+type@asset+block@logo.svg?v=2\">\n",
-            "<a href=\"/c4x/MITx/6.002x/asset/notes.pdf#page=3\">notes</a>\n",
-        ));
-        assert_eq!(
-            statics(&ex),
-            vec!["open-edx-reach-slide.png", "logo.svg", "notes.pdf"],
-            "asset-v1 and c4x"
-        );
-        assert_eq!(
-            ex.links[1].written,
-            "https://lms.example.com/asset-v1:O+C+R+type@asset+block@logo.svg?v=2",
-            "written is the whole URL"
-        );
-    }
-
-    #[test]
-    fn query_and_fragment_are_dropped_and_names_are_url_decoded() {
-        let ex = html(concat!(
-            "<img src=\"/static/Brain%20yellow.png?raw=1\">",
-            "<div style=\"background: url(/static/bg(1).jpg)\"></div>",
-            "<a href='/static/doc.pdf#p2'>x</a> <img src=\"/static/\">",
-            "<img src=\"https://cdn.example.com/static/other.png\">",
-        ));
-        assert_eq!(
-            statics(&ex),
-            vec!["Brain yellow.png", "bg(1).jpg", "doc.pdf"],
-            "decoded names; bare /static/ and foreign /static/ ignored"
-        );
-    }
-
-    #[test]
-    fn video_transcripts_and_sub_name_static_files() {
-        let ex = xml(concat!(
-            "<video url_name=\"v\" sub=\"OEoXaMPEzfM\" ",
-            "transcripts=\"{&quot;en&quot;: &quot;48c991fb-en.srt&quot;, &quot;es&quot;: &quot;48c991fb-es.srt&quot;}\" ",
-            "track=\"/static/Reach.pdf\">\n",
-            "  <track src=\"/static/Reach.pdf\"/>\n",
-            "  <transcript language=\"en\" src=\"48c991fb-en.srt\"/>\n",
-            "</video>",
-        ));
-        assert_eq!(
-            statics(&ex),
-            vec![
-                "subs_OEoXaMPEzfM.srt.sjson",
-                "48c991fb-en.srt",
-                "48c991fb-es.srt",
-                "Reach.pdf"
-            ],
-            "sub, transcripts and track, each once"
-        );
-        let empty = xml("<video url_name=\"v\" sub=\"\" transcripts=\"{}\"/>");
-        assert!(
-            empty.links.is_empty(),
-            "empty sub is nothing: {:?}",
-            empty.links
-        );
-    }
-
-    #[test]
-    fn jump_urls_in_all_their_forms_are_jump_links() {
-        let ex = html(concat!(
-            "<a href=\"/jump_to_id/f0aa9336\">a</a>\n",
-            "<a href=\"https://lms.example.com/courses/course-v1:O+C+R/jump_to_id/abc?x=1\">b</a>\n",
-            "<a href=\"/jump_to/block-v1:O+C+R+type@vertical+block@v123\">c</a>\n",
-            "<a href=\"/course/courseware/ch1/seq1/2\">d</a>\n",
-            "<a href=\"/course/progress\">e</a> <a href=\"/course/courseware/ch2\">f</a>\n",
-        ));
-        assert_eq!(
-            targets(&ex),
-            vec![
-                (
-                    LinkKind::Jump,
-                    Target::UrlName {
-                        url_name: "f0aa9336".to_owned()
-                    }
-                ),
-                (
-                    LinkKind::Jump,
-                    Target::UrlName {
-                        url_name: "abc".to_owned()
-                    }
-                ),
-                (LinkKind::Jump, path("vertical/v123.xml")),
-                (LinkKind::Jump, path("chapter/ch1.xml")),
-                (LinkKind::Jump, path("sequential/seq1.xml")),
-                (LinkKind::Jump, path("chapter/ch2.xml")),
-            ],
-            "jump forms; /course/progress is an LMS page"
-        );
-        assert_eq!(
-            ex.links[1].written,
-            "https://lms.example.com/courses/course-v1:O+C+R/jump_to_id/abc?x=1",
-            "written is the absolute URL"
-        );
-        let lines: Vec<u32> = ex.links.iter().map(|l| l.line).collect();
-        assert_eq!(lines, vec![1, 2, 3, 4, 4, 5], "lines");
+        let markup = xml("<problem><html filename=\"x\"/></problem>");
+        assert!(markup.links.is_empty(), "inside a leaf it is markup");
     }
 
     #[test]
@@ -1456,7 +1144,7 @@ mod tests {
                 (LinkKind::Include, path("html/html1/definition.xml")),
                 (
                     LinkKind::Include,
-                    Target::External {
+                    Target::Collection {
                         collection: "lib".to_owned(),
                         path: Some("problem/p1/definition.xml".to_owned())
                     }
@@ -1478,9 +1166,9 @@ mod tests {
             vec![
                 (
                     LinkKind::Include,
-                    Target::External {
-                        collection: "library-v1:OpenedX+DemoRespiratoryQuestions".to_owned(),
-                        path: None
+                    Target::Library {
+                        org: "OpenedX".to_owned(),
+                        library: "DemoRespiratoryQuestions".to_owned()
                     }
                 ),
                 (LinkKind::Child, path("problem/0895f1b6.xml")),
@@ -1635,15 +1323,5 @@ mod tests {
             "links still found"
         );
         assert_eq!(ex.links[1].line, 3, "line after invalid bytes");
-    }
-
-    #[test]
-    fn entity_encoded_html_bodies_are_scanned_unescaped() {
-        let ex = html("<div data-x=\"{&quot;img&quot;: &quot;/static/q.png&quot;}\"></div>");
-        assert_eq!(
-            statics(&ex),
-            vec!["q.png"],
-            "name ends at the decoded quote"
-        );
     }
 }

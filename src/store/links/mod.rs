@@ -1,13 +1,36 @@
 //! Links between linkables: what a unit's content refers to, and what those
-//! references resolve to in a collection state.
+//! references resolve to in a collection state, following the rules
+//! edx-platform's importer and LMS follow (`../shared/OLX-RULES.md`).
 //!
 //! Extraction (`extract`) is a pure function of a file's bytes and syntax, so its
-//! results are stored once per content hash. Resolution (`resolve`) depends on the
-//! collection state being looked at (a published version or the draft) and is done
-//! at read time against a [`PathIndex`]. Neither part can fail: problems are data.
+//! results are stored once per content hash. Resolution (`resolve`) depends on
+//! the file's place and on the collection state being looked at (a published
+//! version or the draft, this course's key, the libraries in the store) and is
+//! done at read time. Neither part can fail: problems are data.
+//!
+//! Each rule has one home: `pointers` (which file a pointer names), `bodies`
+//! (html bodies), `drafts`, `course` (course-level files, policies, the
+//! course's key), `statics` (quoted strings, platform files, asset names and
+//! spellings, absolute URLs), `jumps` (jump and courseware links) and
+//! `libraries`. What edx-platform loads at all is decided by the link report
+//! (`store::linkq`) from these links.
 
+/// The version of the extraction rules. Stored links made by older rules are
+/// extracted again when a store is opened (`files::rescan_links`); bump it
+/// whenever `extract` would give other links for the same bytes.
+pub const RULES_VERSION: i64 = 1;
+
+pub mod bodies;
+pub mod course;
+pub mod drafts;
 pub mod extract;
+pub mod jumps;
+pub mod libraries;
+pub mod pointers;
 pub mod resolve;
+pub mod statics;
 
+pub use course::CourseKey;
 pub use extract::{extract, Extracted, LinkKind, ParseProblem, RawLink, Syntax, Target};
-pub use resolve::{asset_name_key, MemoryIndex, PathIndex, Resolution};
+pub use resolve::{Context, Elsewhere, MemoryIndex, Nowhere, PathIndex, Resolution};
+pub use statics::asset_name_key;

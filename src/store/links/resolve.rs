@@ -1,11 +1,16 @@
 //! Resolution of extracted references against one collection state: a
-//! `PathIndex` answers questions about its live files and `resolve` turns a
-//! `Target` into resolved, broken, ambiguous or external. Studio's asset-name rule
-//! (`asset_name_key`) lives here because only resolution needs it.
+//! `PathIndex` answers questions about its live files, a `Context` adds this
+//! course's key and the rest of the store, and `resolve` turns a `Target`
+//! written in a file into resolved, broken, ambiguous, another collection, an
+//! external URL or one of edx-platform's own files. The rules themselves live
+//! in the sibling modules named after OLX-RULES.md's sections.
 
 use std::collections::{HashMap, HashSet};
 
+use super::course::CourseKey;
 use super::extract::Target;
+use super::statics::{asset_name_key, is_platform};
+use super::{bodies, drafts, jumps, pointers};
 use serde::Serialize;
 
 /// The live files of one collection state (a published version or the draft).
@@ -16,97 +21,190 @@ pub trait PathIndex {
     /// `static/` equals `key`.
     fn static_by_key(&self, key: &str) -> Vec<String>;
     /// Paths of live block files named `<type>/<url_name>.xml` (any type, at depth
-    /// two) for this url_name.
+    /// two, not drafts) for this url_name.
     fn by_url_name(&self, url_name: &str) -> Vec<String>;
+}
+
+/// What resolution asks of the rest of the store.
+pub trait Elsewhere {
+    /// The collection (slug) whose `library.xml` declares this org and library.
+    fn library(&self, org: &str, library: &str) -> Option<String>;
+    /// The collection (slug) an alias names (`source="alias"`), if any.
+    fn collection(&self, alias: &str) -> Option<String>;
+}
+
+/// A store with no other collections.
+pub struct Nowhere;
+
+impl Elsewhere for Nowhere {
+    fn library(&self, _: &str, _: &str) -> Option<String> {
+        None
+    }
+    fn collection(&self, _: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Everything a target is resolved against.
+pub struct Context<'a> {
+    pub index: &'a dyn PathIndex,
+    /// This course's key (from `course.xml`); `None` for a library or a tree,
+    /// whose every course-keyed asset URL is then external.
+    pub course: Option<&'a CourseKey>,
+    pub elsewhere: &'a dyn Elsewhere,
 }
 
 /// What a reference resolves to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Resolution {
-    Resolved {
-        path: String,
-    },
-    Broken,
-    Ambiguous {
-        paths: Vec<String>,
-    },
-    /// Names another collection; resolved by the caller, which knows collections.
-    External {
+    /// A live file of this state.
+    Resolved { path: String },
+    /// Nothing it names exists: `missing` lists the files looked for (every
+    /// candidate, or the missing half of a courseware link); empty for a
+    /// block url_name, a library or a collection that is not there.
+    Broken { missing: Vec<String> },
+    /// Several files answer to the name (an asset name shared by two files, a
+    /// url_name of two blocks): edx-platform takes one of them.
+    Ambiguous { paths: Vec<String> },
+    /// Content of another collection of this store (a library, an alias).
+    Collection {
         collection: String,
         path: Option<String>,
     },
+    /// Outside the course: an absolute URL, another course's asset. Never
+    /// broken, listed apart so an author can review it.
+    External,
+    /// One of edx-platform's own static files (`statics::PLATFORM_FILES`):
+    /// neither broken nor a link to the course's files.
+    Platform,
 }
 
-/// Studio's asset-name rule: `/` and every character outside `[A-Za-z0-9_.%-]`
-/// become `_`.
-pub fn asset_name_key(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '%' | '-') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+impl Resolution {
+    /// The course files it reaches (one, or the candidates of an ambiguity).
+    pub fn paths(&self) -> &[String] {
+        match self {
+            Resolution::Resolved { path } => std::slice::from_ref(path),
+            Resolution::Ambiguous { paths } => paths,
+            _ => &[],
+        }
+    }
 }
 
-/// Resolves one target.
-///
-/// Paths must exist exactly. A static name is tried as written first; only when
-/// that misses is it matched by its asset-name key, where two files with one key
-/// make the link ambiguous. Block url_names match `<type>/<url_name>.xml` of any
-/// type. External targets are left to the caller, which knows the collections.
-pub fn resolve(index: &dyn PathIndex, target: &Target) -> Resolution {
+/// Resolves one target written in the file at `source` (a collection path).
+pub fn resolve(cx: &Context<'_>, source: &str, target: &Target) -> Resolution {
+    let index = cx.index;
+    let root = drafts::root_of(source);
+    let first_of = |paths: Vec<String>| match paths.iter().find(|p| index.exists(p)) {
+        Some(path) => Resolution::Resolved { path: path.clone() },
+        None => Resolution::Broken { missing: paths },
+    };
     match target {
-        Target::Path { path } => {
-            if index.exists(path) {
-                Resolution::Resolved { path: path.clone() }
-            } else {
-                Resolution::Broken
-            }
+        Target::Path { path } => first_of(vec![format!("{root}{path}")]),
+        Target::AnyOf { paths } => first_of(paths.iter().map(|p| format!("{root}{p}")).collect()),
+        Target::Body { filename, url_name } => {
+            let in_root = &source[root.len()..];
+            let base = bodies::base(url_name.as_deref(), in_root);
+            first_of(
+                bodies::candidates(&base, filename)
+                    .into_iter()
+                    .map(|p| format!("{root}{p}"))
+                    .collect(),
+            )
         }
-        Target::AnyOf { paths } => paths
-            .iter()
-            .find(|p| index.exists(p))
-            .map_or(Resolution::Broken, |p| Resolution::Resolved {
-                path: p.clone(),
-            }),
-        Target::Static { name } => {
-            let exact = format!("static/{name}");
-            if index.exists(&exact) {
-                Resolution::Resolved { path: exact }
-            } else {
-                from_candidates(index.static_by_key(&asset_name_key(name)))
+        Target::Static { name } => resolve_static(index, name),
+        Target::CourseAsset {
+            org,
+            course,
+            run,
+            name,
+        } => match cx.course {
+            Some(key)
+                if key.org == *org
+                    && key.course == *course
+                    && run.as_ref().is_none_or(|r| *r == key.run) =>
+            {
+                resolve_static(index, name)
             }
-        }
-        Target::UrlName { url_name } => from_candidates(index.by_url_name(url_name)),
-        Target::External { collection, path } => Resolution::External {
-            collection: collection.clone(),
-            path: path.clone(),
+            _ => Resolution::External,
         },
+        Target::UrlName { url_name } => from_candidates(index.by_url_name(url_name), Vec::new()),
+        Target::Courseware {
+            chapter,
+            sequential,
+        } => {
+            let paths = jumps::courseware_paths(chapter, sequential.as_deref());
+            let missing: Vec<String> = paths.iter().filter(|p| !index.exists(p)).cloned().collect();
+            if missing.is_empty() {
+                Resolution::Resolved {
+                    path: paths.last().cloned().unwrap_or_default(),
+                }
+            } else {
+                Resolution::Broken { missing }
+            }
+        }
+        Target::Block {
+            block_type,
+            url_name,
+        } => {
+            let path = pointers::pointer_path(block_type, url_name);
+            let draft = format!("{}{path}", drafts::FOLDER);
+            if index.exists(&path) {
+                Resolution::Resolved { path }
+            } else if index.exists(&draft) {
+                Resolution::Resolved { path: draft }
+            } else {
+                Resolution::Broken {
+                    missing: vec![path],
+                }
+            }
+        }
+        Target::Library { org, library } => match cx.elsewhere.library(org, library) {
+            Some(collection) => Resolution::Collection {
+                collection,
+                path: Some("library.xml".to_owned()),
+            },
+            None => Resolution::Broken {
+                missing: Vec::new(),
+            },
+        },
+        Target::Collection { collection, path } => match cx.elsewhere.collection(collection) {
+            Some(collection) => Resolution::Collection {
+                collection,
+                path: path.clone(),
+            },
+            None => Resolution::Broken {
+                missing: Vec::new(),
+            },
+        },
+        Target::Url { .. } => Resolution::External,
+    }
+}
+
+/// A `/static/` name: edx-platform's own files first, then the file of that
+/// path, then the files whose asset name (`asset_name_key`) matches.
+fn resolve_static(index: &dyn PathIndex, name: &str) -> Resolution {
+    if is_platform(name) {
+        return Resolution::Platform;
+    }
+    let exact = format!("static/{name}");
+    if index.exists(&exact) {
+        Resolution::Resolved { path: exact }
+    } else {
+        from_candidates(index.static_by_key(&asset_name_key(name)), vec![exact])
     }
 }
 
 /// One candidate resolves, several are ambiguous (listed sorted), none is broken.
-fn from_candidates(mut paths: Vec<String>) -> Resolution {
+fn from_candidates(mut paths: Vec<String>, missing: Vec<String>) -> Resolution {
+    paths.sort();
+    paths.dedup();
     match paths.len() {
-        0 => Resolution::Broken,
+        0 => Resolution::Broken { missing },
         1 => Resolution::Resolved {
             path: paths.swap_remove(0),
         },
-        _ => {
-            paths.sort();
-            paths.dedup();
-            if paths.len() == 1 {
-                Resolution::Resolved {
-                    path: paths.swap_remove(0),
-                }
-            } else {
-                Resolution::Ambiguous { paths }
-            }
-        }
+        _ => Resolution::Ambiguous { paths },
     }
 }
 
@@ -137,7 +235,7 @@ impl MemoryIndex {
             // Block files are `<type>/<url_name>.xml`; assets are not blocks.
             if let Some((kind, file)) = path.split_once('/') {
                 if let Some(name) = file.strip_suffix(".xml") {
-                    let block = !kind.is_empty() && kind != "static";
+                    let block = !kind.is_empty() && kind != "static" && kind != "drafts";
                     if block && !name.is_empty() && !file.contains('/') {
                         index
                             .url_names
@@ -173,7 +271,6 @@ impl PathIndex for MemoryIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::super::extract::{extract, Syntax};
     use super::*;
 
     fn asset(name: &str) -> Target {
@@ -188,96 +285,152 @@ mod tests {
         }
     }
 
-    #[test]
-    fn asset_name_key_turns_slashes_and_odd_characters_into_underscores() {
-        assert_eq!(
-            asset_name_key("images/Brain yellow (1).png"),
-            "images_Brain_yellow__1_.png",
-            "Studio's rule"
-        );
-        assert_eq!(
-            asset_name_key("a-b_c.%20"),
-            "a-b_c.%20",
-            "allowed characters stay"
-        );
+    fn broken(missing: &[&str]) -> Resolution {
+        Resolution::Broken {
+            missing: missing.iter().map(|m| (*m).to_owned()).collect(),
+        }
+    }
+
+    fn at(index: &MemoryIndex, source: &str, target: &Target) -> Resolution {
+        let cx = Context {
+            index,
+            course: None,
+            elsewhere: &Nowhere,
+        };
+        resolve(&cx, source, target)
     }
 
     #[test]
-    fn a_path_resolves_only_when_it_exists() {
-        let index = MemoryIndex::new(["vertical/a.xml"]);
-        let hit = Target::Path {
-            path: "vertical/a.xml".to_owned(),
+    fn a_path_resolves_under_the_files_root() {
+        let index = MemoryIndex::new(["html/x.xml", "drafts/html/y.xml"]);
+        let x = Target::Path {
+            path: "html/x.xml".to_owned(),
         };
-        let miss = Target::Path {
-            path: "vertical/b.xml".to_owned(),
+        let y = Target::Path {
+            path: "html/y.xml".to_owned(),
         };
-        assert_eq!(resolve(&index, &hit), resolved("vertical/a.xml"), "exists");
-        assert_eq!(resolve(&index, &miss), Resolution::Broken, "missing");
+        assert_eq!(
+            at(&index, "vertical/v.xml", &x),
+            resolved("html/x.xml"),
+            "course root"
+        );
+        assert_eq!(
+            at(&index, "drafts/vertical/v.xml", &x),
+            broken(&["drafts/html/x.xml"]),
+            "a draft's pointer never falls back to the course"
+        );
+        assert_eq!(
+            at(&index, "drafts/vertical/v.xml", &y),
+            resolved("drafts/html/y.xml"),
+            "drafts root"
+        );
     }
 
     #[test]
     fn any_of_takes_the_first_existing_candidate() {
-        let index = MemoryIndex::new(["problems/x.xml"]);
+        let index = MemoryIndex::new(["q.xml"]);
         let target = Target::AnyOf {
-            paths: vec!["problem/x.xml".to_owned(), "problems/x.xml".to_owned()],
+            paths: vec![
+                "problem/q.xml".to_owned(),
+                "problems/q.xml".to_owned(),
+                "q.xml".to_owned(),
+            ],
         };
         assert_eq!(
-            resolve(&index, &target),
-            resolved("problems/x.xml"),
-            "plural folder"
+            at(&index, "sequential/s.xml", &target),
+            resolved("q.xml"),
+            "third candidate"
         );
-        let none = Target::AnyOf {
-            paths: vec!["problem/y.xml".to_owned()],
-        };
-        assert_eq!(resolve(&index, &none), Resolution::Broken, "no candidate");
     }
 
     #[test]
-    fn a_static_name_resolves_by_the_asset_name_rule_when_the_exact_path_misses() {
-        let index = MemoryIndex::new(["static/Brain yellow.png", "static/x.png"]);
+    fn an_html_body_is_found_after_dropping_folders() {
+        let index = MemoryIndex::new(["x/intro.html"]);
+        let target = Target::Body {
+            filename: "problems/x/intro".to_owned(),
+            url_name: None,
+        };
         assert_eq!(
-            resolve(&index, &asset("Brain_yellow.png")),
+            at(&index, "html/h.xml", &target),
+            resolved("x/intro.html"),
+            "two folders dropped"
+        );
+    }
+
+    #[test]
+    fn a_static_name_resolves_by_path_then_by_the_asset_name_rule() {
+        let index = MemoryIndex::new([
+            "static/Brain yellow.png",
+            "static/x.png",
+            "static/a b.png",
+            "static/a(b.png",
+        ]);
+        let index_ref = &index;
+        let s = |n: &str| at(index_ref, "html/h.html", &asset(n));
+        assert_eq!(
+            s("Brain_yellow.png"),
             resolved("static/Brain yellow.png"),
-            "underscore reference finds the file with a space"
+            "by asset name"
         );
+        assert_eq!(s("x.png"), resolved("static/x.png"), "exact");
+        assert_eq!(s("y.png"), broken(&["static/y.png"]), "missing");
         assert_eq!(
-            resolve(&index, &asset("x.png")),
-            resolved("static/x.png"),
-            "exact"
-        );
-        assert_eq!(
-            resolve(&index, &asset("y.png")),
-            Resolution::Broken,
-            "missing"
-        );
-    }
-
-    #[test]
-    fn the_exact_path_wins_over_names_that_share_a_key() {
-        let index = MemoryIndex::new(["static/a b.png", "static/a_b.png"]);
-        assert_eq!(
-            resolve(&index, &asset("a_b.png")),
-            resolved("static/a_b.png"),
-            "exact wins"
-        );
-        assert_eq!(
-            resolve(&index, &asset("a b.png")),
+            s("a b.png"),
             resolved("static/a b.png"),
-            "exact wins"
+            "exact wins over a shared key"
         );
-    }
-
-    #[test]
-    fn two_files_with_one_key_make_a_missing_name_ambiguous() {
-        let index = MemoryIndex::new(["static/a b.png", "static/a(b.png", "static/c.png"]);
-        // `/static/a%29b.png` decodes to `a)b.png`, which does not exist; its key
-        // `a_b.png` is shared by both files.
         assert_eq!(
-            resolve(&index, &asset("a)b.png")),
+            s("a)b.png"),
             Resolution::Ambiguous {
                 paths: vec!["static/a b.png".to_owned(), "static/a(b.png".to_owned()]
             },
-            "both candidates, sorted"
+            "two files with one key"
+        );
+        assert_eq!(
+            s("images/placeholder-image.png"),
+            Resolution::Platform,
+            "edx-platform's own file"
+        );
+    }
+
+    #[test]
+    fn a_course_asset_is_this_courses_only_with_this_courses_key() {
+        let index = MemoryIndex::new(["static/a.png"]);
+        let key = CourseKey {
+            org: "O".to_owned(),
+            course: "C".to_owned(),
+            run: "R".to_owned(),
+        };
+        let cx = Context {
+            index: &index,
+            course: Some(&key),
+            elsewhere: &Nowhere,
+        };
+        let target = |org: &str, run: Option<&str>| Target::CourseAsset {
+            org: org.to_owned(),
+            course: "C".to_owned(),
+            run: run.map(str::to_owned),
+            name: "a.png".to_owned(),
+        };
+        assert_eq!(
+            resolve(&cx, "h.html", &target("O", None)),
+            resolved("static/a.png"),
+            "c4x"
+        );
+        assert_eq!(
+            resolve(&cx, "h.html", &target("O", Some("R"))),
+            resolved("static/a.png"),
+            "asset-v1"
+        );
+        assert_eq!(
+            resolve(&cx, "h.html", &target("O", Some("R2"))),
+            Resolution::External,
+            "another run"
+        );
+        assert_eq!(
+            resolve(&cx, "h.html", &target("edX", None)),
+            Resolution::External,
+            "another org"
         );
     }
 
@@ -294,62 +447,94 @@ mod tests {
             url_name: n.to_owned(),
         };
         assert_eq!(
-            resolve(&index, &name("v1")),
+            at(&index, "h.html", &name("v1")),
             resolved("vertical/v1.xml"),
             "one block"
         );
         assert_eq!(
-            resolve(&index, &name("h1")),
+            at(&index, "h.html", &name("h1")),
             Resolution::Ambiguous {
                 paths: vec!["html/h1.xml".to_owned(), "problem/h1.xml".to_owned()]
             },
             "two blocks"
         );
         assert_eq!(
-            resolve(&index, &name("v2")),
-            Resolution::Broken,
+            at(&index, "h.html", &name("v2")),
+            broken(&[]),
             "assets are not blocks"
         );
         assert_eq!(
-            resolve(&index, &name("v3")),
-            Resolution::Broken,
+            at(&index, "h.html", &name("v3")),
+            broken(&[]),
             "only depth two"
         );
     }
 
     #[test]
-    fn external_targets_are_left_to_the_caller() {
-        let index = MemoryIndex::new([]);
-        let target = Target::External {
-            collection: "library-v1:O+L".to_owned(),
-            path: None,
+    fn a_courseware_link_says_which_half_is_missing() {
+        let index = MemoryIndex::new(["chapter/c.xml", "sequential/s.xml"]);
+        let link = |c: &str, s: &str| Target::Courseware {
+            chapter: c.to_owned(),
+            sequential: Some(s.to_owned()),
         };
         assert_eq!(
-            resolve(&index, &target),
-            Resolution::External {
-                collection: "library-v1:O+L".to_owned(),
-                path: None
-            },
-            "passed through"
+            at(&index, "h.html", &link("c", "s")),
+            resolved("sequential/s.xml"),
+            "both"
+        );
+        assert_eq!(
+            at(&index, "h.html", &link("c", "t")),
+            broken(&["sequential/t.xml"]),
+            "sequential"
+        );
+        assert_eq!(
+            at(&index, "h.html", &link("d", "s")),
+            broken(&["chapter/d.xml"]),
+            "chapter"
         );
     }
 
     #[test]
-    fn an_extracted_percent_encoded_reference_resolves_ambiguously_end_to_end() {
-        let ex = extract(
-            "html/x.html",
-            b"<img src=\"/static/a%29b.png\">",
-            Syntax::Html,
+    fn libraries_and_aliases_ask_the_store() {
+        struct One;
+        impl Elsewhere for One {
+            fn library(&self, org: &str, library: &str) -> Option<String> {
+                (org == "O" && library == "L").then(|| "o-l".to_owned())
+            }
+            fn collection(&self, _: &str) -> Option<String> {
+                None
+            }
+        }
+        let index = MemoryIndex::new([]);
+        let cx = Context {
+            index: &index,
+            course: None,
+            elsewhere: &One,
+        };
+        let lib = |l: &str| Target::Library {
+            org: "O".to_owned(),
+            library: l.to_owned(),
+        };
+        assert_eq!(
+            resolve(&cx, "library_content/x.xml", &lib("L")),
+            Resolution::Collection {
+                collection: "o-l".to_owned(),
+                path: Some("library.xml".to_owned())
+            },
+            "the collection holding it"
         );
-        let index = MemoryIndex::new(["static/a b.png", "static/a(b.png"]);
-        assert_eq!(ex.links.len(), 1, "one link: {:?}", ex.links);
-        assert!(
-            matches!(
-                resolve(&index, &ex.links[0].target),
-                Resolution::Ambiguous { .. }
-            ),
-            "ambiguous: {:?}",
-            resolve(&index, &ex.links[0].target)
+        assert_eq!(
+            resolve(&cx, "x.xml", &lib("M")),
+            broken(&[]),
+            "no such library"
+        );
+        let url = Target::Url {
+            url: "https://x".to_owned(),
+        };
+        assert_eq!(
+            resolve(&cx, "x.xml", &url),
+            Resolution::External,
+            "URLs are external"
         );
     }
 }
