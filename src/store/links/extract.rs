@@ -209,7 +209,7 @@ pub fn extract(path: &str, bytes: &[u8], syntax: Syntax) -> Extracted {
         Syntax::Html => {
             // The LMS reads an HTML body's text as it is: no entity decoding.
             let text = String::from_utf8_lossy(bytes);
-            statics::scan_quoted(&text, 1, statics::Quotes::Both, &mut out);
+            statics::scan_quoted(&text, 1, &mut out);
         }
         Syntax::Json => course::extract_policy(bytes, &mut out),
     }
@@ -537,7 +537,7 @@ impl XmlState<'_> {
             }
             if self.text.contains('/') {
                 let line = self.lines.line_at(self.text_start);
-                statics::scan_quoted(&self.text, line, statics::Quotes::Both, out);
+                statics::scan_quoted(&self.text, line, out);
             }
         }
         self.text.clear();

@@ -10,8 +10,9 @@
 //! serialises it: an HTML body file's raw text (so `&quot;/static/x&quot;`
 //! is no reference there), an XML element's text with entities decoded, and
 //! attribute values, which XML quotes (so `src="/static/a b.png"` is one
-//! reference, and inside a value only `'…'` strings are quoted: a `"` in a
-//! value is written back as `&quot;`).
+//! reference). XBlocks read their attribute values decoded (a drag-and-drop
+//! block's JSON `{"imageURL": "/static/x.png"}`) and pass them through the
+//! same rewriting, so quoted strings inside a decoded value count too.
 
 use super::extract::{count_newlines, LinkKind, Sink, Target};
 use super::jumps;
@@ -51,15 +52,6 @@ pub fn strip_query(s: &str) -> &str {
     s.find(['?', '#']).map_or(s, |i| &s[..i])
 }
 
-/// Which quotes open a reference in a piece of text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Quotes {
-    /// `"` and `'`: text and HTML bodies.
-    Both,
-    /// `'` only: inside an attribute value (its `"` are written back escaped).
-    Single,
-}
-
 /// What a quoted string must start with to be read as a reference.
 const PREFIXES: &[&str] = &[
     "/static/",
@@ -77,14 +69,14 @@ fn starts_with_prefix(s: &str) -> bool {
 }
 
 /// Scans text whose first line is `line` for quoted references.
-pub(super) fn scan_quoted(text: &str, line: u32, quotes: Quotes, out: &mut Sink) {
+pub(super) fn scan_quoted(text: &str, line: u32, out: &mut Sink) {
     let bytes = text.as_bytes();
     let mut line = line;
     let mut counted = 0usize;
     let mut i = 0usize;
     while i < bytes.len() {
         let b = bytes[i];
-        let is_quote = b == b'\'' || (b == b'"' && quotes == Quotes::Both);
+        let is_quote = b == b'\'' || b == b'"';
         if !is_quote || !starts_with_prefix(&text[i + 1..]) {
             i += 1;
             continue;
@@ -118,13 +110,14 @@ pub(super) fn scan_quoted(text: &str, line: u32, quotes: Quotes, out: &mut Sink)
 }
 
 /// Reads one attribute value: the whole value is a reference when it starts
-/// like one (XML quotes it), and `'…'` strings inside it are too.
+/// like one (XML quotes it), and quoted strings inside the decoded value are
+/// too.
 pub(super) fn scan_attribute(value: &str, line: u32, out: &mut Sink) {
     if starts_with_prefix(value) && !value.contains('\n') {
         reference(value, line, out);
     }
-    if value.contains('\'') {
-        scan_quoted(value, line, Quotes::Single, out);
+    if value.contains(['\'', '"']) {
+        scan_quoted(value, line, out);
     }
 }
 
@@ -291,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn entity_encoded_quotes_count_in_xml_text_but_not_in_html_bodies_or_attributes() {
+    fn entity_encoded_quotes_count_in_xml_but_not_in_html_bodies() {
         let body = html("<div data-x=\"{&quot;img&quot;: &quot;/static/q.png&quot;}\"></div>");
         assert!(
             body.links.is_empty(),
@@ -300,11 +293,11 @@ mod tests {
         );
         let text = xml("<problem><p>&lt;img src=&quot;/static/t.png&quot;&gt;</p></problem>");
         assert_eq!(targets(&text), vec![asset("t.png")], "XML text is decoded");
-        let attr = xml("<problem markup=\"&lt;img src=&quot;/static/a.png&quot;&gt;\" js=\"f('/static/b.js')\"/>");
+        let attr = xml("<drag-and-drop-v2 data=\"{&quot;imageURL&quot;: &quot;/static/a.png&quot;}\" js=\"f('/static/b.js')\"/>");
         assert_eq!(
             targets(&attr),
-            vec![asset("b.js")],
-            "in a value only '…' strings are quoted"
+            vec![asset("a.png"), asset("b.js")],
+            "a decoded value's quoted strings"
         );
         let cdata = xml("<problem><script><![CDATA[ var u = \"/static/e.js\"; ]]></script><!-- \"/static/c.png\" --></problem>");
         assert_eq!(
