@@ -17,6 +17,7 @@ mod full_disk;
 mod hostile;
 mod links;
 mod names;
+mod olx_rules;
 mod outline;
 mod seed;
 mod server;

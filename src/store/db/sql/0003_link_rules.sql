@@ -37,6 +37,7 @@ CREATE INDEX link_target_path ON link (target_path);
 CREATE INDEX link_target_key ON link (target_key);
 
 -- The version of the extraction rules every content_scan row was made by.
+DROP TABLE IF EXISTS link_rules;
 CREATE TABLE link_rules (
     version INTEGER NOT NULL
 );
