@@ -390,17 +390,34 @@ async function linksTab(ctx, summary, body) {
   const slug = summary.slug;
   const report = await api(collectionPath(slug, '/links?version=draft'));
   const linkItem = (l, status) => h('li', { class: 'link', dataset: { status } },
-    h('span', { class: `flag ${status === 'broken' ? 'bad' : 'warn'}` }, status), ' ',
+    h('span', { class: `flag ${status === 'broken' ? 'bad' : status === 'ambiguous' || status === 'unloaded' ? 'warn' : ''}` }, status), ' ',
     h('a', { href: fileHref(slug, l.source_path) }, l.source_path), l.line ? `:${l.line}` : '',
     ' → ', h('code', {}, l.written));
   const paths = (list) => h('ul', { class: 'plain columns' }, list.map((p) => h('li', {}, h('a', { href: fileHref(slug, p) }, p))));
+  const loaded = report.broken.filter((l) => l.loaded);
+  const unloaded = report.broken.filter((l) => !l.loaded);
+  const explain = (text) => h('p', { class: 'muted' }, text);
   replace(body,
-    h('p', {}, `${plural(report.links, 'link')} in the draft.`),
-    h('section', { id: 'broken' }, h('h2', {}, `Broken (${report.broken.length})`),
-      report.broken.length ? h('ul', { class: 'plain' }, report.broken.map((l) => linkItem(l, 'broken'))) : h('p', { class: 'muted' }, 'No broken links.')),
+    h('p', {}, `${plural(report.links, 'link')} in the draft, read as edx-platform reads the export.`),
+    h('section', { id: 'broken' }, h('h2', {}, `Broken (${report.broken_loaded})`),
+      explain('Links in content edx-platform loads that name nothing: these break the course.'),
+      loaded.length ? h('ul', { class: 'plain' }, loaded.map((l) => linkItem(l, 'broken'))) : h('p', { class: 'muted' }, 'No broken links.')),
+    unloaded.length ? h('section', { id: 'broken-unloaded' }, h('h2', {}, `Broken in files edx-platform never loads (${report.broken_unloaded})`),
+      explain('Old copies and unused files: nothing reaches them, so their links cannot break the course.'),
+      h('ul', { class: 'plain' }, unloaded.map((l) => linkItem(l, 'unloaded')))) : null,
     report.ambiguous.length ? h('section', {}, h('h2', {}, `Ambiguous (${report.ambiguous.length})`), h('ul', { class: 'plain' }, report.ambiguous.map((l) => linkItem(l, 'ambiguous')))) : null,
-    report.malformed.length ? h('section', {}, h('h2', {}, `Malformed XML (${report.malformed.length})`),
+    report.malformed.length ? h('section', {}, h('h2', {}, `Malformed (${report.malformed.length})`),
       h('ul', { class: 'plain' }, report.malformed.map((m) => h('li', {}, h('a', { href: fileHref(slug, m.path) }, m.path), ' ', h('span', { class: 'muted' }, m.problems?.map((p) => p.message).join('; ') || ''))))) : null,
-    h('section', {}, h('h2', {}, `Orphans (${report.orphans.length})`), report.orphans.length ? paths(report.orphans) : h('p', { class: 'muted' }, 'None.')),
-    h('section', {}, h('h2', {}, `Not linked by any unit (${report.unlinked.length})`), report.unlinked.length ? paths(report.unlinked) : h('p', { class: 'muted' }, 'None.')));
+    h('section', { id: 'external' }, h('h2', {}, `External (${report.external.length})`),
+      explain('Absolute URLs and other courses’ assets: never broken here, listed so you can review them.'),
+      report.external.length ? h('ul', { class: 'plain' }, report.external.map((l) => linkItem(l, 'external'))) : h('p', { class: 'muted' }, 'None.')),
+    report.platform.length ? h('section', { id: 'platform' }, h('h2', {}, `edx-platform’s own files (${report.platform.length})`),
+      explain('The LMS serves these itself (Studio’s placeholder images): not the course’s files.'),
+      h('ul', { class: 'plain' }, report.platform.map((l) => linkItem(l, 'platform')))) : null,
+    h('section', { id: 'orphans' }, h('h2', {}, `Orphans (${report.orphans.length})`),
+      explain('Files the course never uses: edx-platform does not load them, and no loaded file names them as an asset.'),
+      report.orphans.length ? paths(report.orphans) : h('p', { class: 'muted' }, 'None.')),
+    h('section', { id: 'unlinked' }, h('h2', {}, `Not linked by any file (${report.unlinked.length})`),
+      explain('No file links to these at all, loaded or not. An asset here is what gc deletes when its garbage_collect flag is set.'),
+      report.unlinked.length ? paths(report.unlinked) : h('p', { class: 'muted' }, 'None.')));
 }

@@ -27,9 +27,10 @@ function card(c) {
   // The link report walks the whole collection: fill it in after painting.
   api(collectionPath(c.slug, '/links?broken=true')).then((report) => {
     const dd = broken.querySelector('dd');
-    dd.textContent = report.broken.length.toLocaleString();
+    // Broken links in content edx-platform loads: those break the course.
+    dd.textContent = report.broken_loaded.toLocaleString();
     dd.removeAttribute('aria-busy');
-    if (report.broken.length) broken.classList.add('bad');
+    if (report.broken_loaded) broken.classList.add('bad');
   }).catch(() => { broken.querySelector('dd').textContent = '?'; });
   return el;
 }

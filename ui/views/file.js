@@ -143,15 +143,20 @@ function linkItem(slug, link, direction) {
   const target = direction === 'out'
     ? (status === 'resolved' && other
       ? h('a', { href: fileHref(slug, other) }, other)
-      : status === 'external' && r.path
-        ? h('a', { href: fileHref(r.collection, r.path) }, `${r.collection}: ${r.path}`)
+      : status === 'collection'
+        ? h('a', { href: r.path ? fileHref(r.collection, r.path) : `/c/${encodeURIComponent(r.collection)}` }, r.path ? `${r.collection}: ${r.path}` : r.collection)
+        : status === 'external'
+          ? h('a', { href: link.written, rel: 'noopener noreferrer', target: '_blank' }, link.written)
         : status === 'ambiguous'
           ? ['one of ', (r.paths || []).map((p, i) => [i ? ', ' : '', h('a', { href: fileHref(slug, p) }, p)])]
           : h('code', {}, link.written))
     : h('a', { href: fileHref(slug, link.source_path) }, link.source_path);
   return h('li', { class: `link ${status}`, dataset: { status } },
     h('span', { class: `badge link-${link.kind}` }, link.kind), ' ', target,
-    direction === 'out' && status !== 'resolved' ? [' ', h('span', { class: `flag ${status === 'broken' ? 'bad' : 'warn'}` }, status)] : null,
+    direction === 'out' && status !== 'resolved' && status !== 'collection'
+      ? [' ', h('span', { class: `flag ${status === 'broken' ? 'bad' : status === 'ambiguous' ? 'warn' : ''}`, title: status === 'platform' ? 'edx-platform’s own static file' : status === 'broken' && r.missing?.length ? `not found: ${r.missing.join(', ')}` : null }, status)]
+      : null,
+    link.loaded === false ? [' ', h('span', { class: 'flag', title: 'edx-platform never loads this file' }, 'not loaded')] : null,
     direction === 'out' ? h('span', { class: 'muted small' }, ` line ${link.line}`) : h('span', { class: 'muted small' }, ` line ${link.line}: `, h('code', {}, link.written)));
 }
 

@@ -82,8 +82,10 @@ export async function render(ctx) {
     if (target) {
       const d = describe(target);
       node = { key, path: target, label: d.label, sub: `${l.kind} · ${d.folder}`, cls: isAsset ? 'asset' : 'child' };
-    } else if (r.status === 'external') {
+    } else if (r.status === 'collection') {
       node = { key, path: null, label: l.written, sub: `in collection ${r.collection}`, cls: 'external' };
+    } else if (r.status === 'external' || r.status === 'platform') {
+      node = { key, path: null, label: l.written, sub: r.status === 'external' ? `${l.kind} · outside the course` : `${l.kind} · edx-platform's own file`, cls: 'external' };
     } else {
       node = { key, path: null, label: l.written, sub: `${l.kind} · ${r.status === 'ambiguous' ? 'ambiguous' : 'broken: not in the draft'}`, cls: r.status === 'ambiguous' ? 'ambiguous' : 'broken' };
     }

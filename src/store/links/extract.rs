@@ -901,16 +901,6 @@ mod tests {
             .collect()
     }
 
-    fn statics(ex: &Extracted) -> Vec<String> {
-        ex.links
-            .iter()
-            .filter_map(|l| match &l.target {
-                Target::Static { name } => Some(name.clone()),
-                _ => None,
-            })
-            .collect()
-    }
-
     #[test]
     fn a_url_name_only_element_in_a_container_is_a_child_pointer() {
         let ex = xml("<sequential display_name=\"S\">\n  <vertical url_name=\"3bed87cf\"/>\n  <vertical url_name=\"x:y\"></vertical>\n</sequential>");
