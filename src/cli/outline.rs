@@ -137,6 +137,7 @@ mod tests {
             inline: false,
             missing: false,
             cycle: false,
+            draft: false,
             external: None,
             error: None,
             children,
