@@ -925,7 +925,9 @@ impl<'a> Walk<'a> {
     /// url_name (the published copy) if there is one. Gives the nodes of the
     /// draft roots whose parent is not in the tree.
     fn hang_drafts(&mut self, root: &mut OutlineNode, blocks: &[&str]) -> Vec<OutlineNode> {
-        let mut found: Vec<(usize, &str, Option<(String, String)>)> = Vec::new();
+        // (index_in_children_list, path, the parent's (type, url_name)).
+        type DraftRoot<'p> = (usize, &'p str, Option<(String, String)>);
+        let mut found: Vec<DraftRoot<'_>> = Vec::new();
         for path in blocks.iter().copied().filter(|p| is_draft(p)) {
             let parsed = self.parsed(path);
             let Some(el) = parsed.root.as_ref().filter(|_| parsed.draft_root) else {
