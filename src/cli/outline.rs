@@ -1,4 +1,5 @@
-//! `blockstore outline`: the block tree of a collection state, drawn like `tree`.
+//! `blockstore outline`: the block tree of a collection state, drawn like `tree`
+//! (draft blocks, exported under `drafts/`, end in `[draft]`).
 
 use super::output::Output;
 use super::split_at;
@@ -108,6 +109,9 @@ fn label(node: &OutlineNode) -> String {
     if node.inline {
         label.push_str("  (inline)");
     }
+    if node.draft {
+        label.push_str("  [draft]");
+    }
     if node.missing {
         label.push_str(&format!("  MISSING {}", node.path));
     }
@@ -137,6 +141,7 @@ mod tests {
             inline: false,
             missing: false,
             cycle: false,
+            draft: false,
             external: None,
             error: None,
             children,
@@ -149,6 +154,10 @@ mod tests {
         done.inline = true;
         let mut gone = node("html", "gone", vec![]);
         gone.missing = true;
+        let mut draft_html = node("html", "h", vec![]);
+        draft_html.draft = true;
+        let mut draft = node("vertical", "dv", vec![draft_html]);
+        draft.draft = true;
         let mut course = node(
             "course",
             "2026",
@@ -156,7 +165,7 @@ mod tests {
                 node(
                     "chapter",
                     "a",
-                    vec![node("vertical", "v", vec![done, gone])],
+                    vec![node("vertical", "v", vec![done, gone]), draft],
                 ),
                 node("chapter", "b", vec![]),
             ],
@@ -169,18 +178,20 @@ mod tests {
             roots: vec![course],
             orphans: vec![node("vertical", "o", vec![])],
             broken: vec![],
-            blocks: 7,
+            blocks: 9,
             truncated: false,
         };
         assert_eq!(
             render(&outline),
             concat!(
-                "x (version 2): course, 7 block(s), 1 orphan(s), 0 broken\n",
+                "x (version 2): course, 9 block(s), 1 orphan(s), 0 broken\n",
                 "course/2026 \"C\"  [course/2026.xml]\n",
                 "├── chapter/a\n",
-                "│   └── vertical/v\n",
-                "│       ├── done/d  (inline)\n",
-                "│       └── html/gone  MISSING html/gone.xml\n",
+                "│   ├── vertical/v\n",
+                "│   │   ├── done/d  (inline)\n",
+                "│   │   └── html/gone  MISSING html/gone.xml\n",
+                "│   └── vertical/dv  [draft]\n",
+                "│       └── html/h  [draft]\n",
                 "└── chapter/b\n",
                 "\n",
                 "orphans (1), not reachable from the root:\n",

@@ -5,19 +5,37 @@
 //! course is a tree. Studio shows that tree, and an author comparing versions or
 //! hunting a lost unit needs it too, so this module reads it back from the
 //! files: child pointers (`<chapter url_name="x"/>` → `chapter/x.xml`), legacy
-//! `filename=` pointers (`problem/…` or `problems/…`), Blockstore-style includes
+//! `filename=` pointers (`problem/…`, `problems/…` or the root for capa),
+//! drafts (`drafts/…`), Blockstore-style includes
 //! (`<xblock-include definition="html/h1"/>` → `html/h1/definition.xml`) and
 //! inline definitions (an element with its own attributes or content inside its
 //! parent's file, such as a pure XBlock `<done url_name=… xblock-family=…/>` or
 //! a hand-written course nested in one file). Display names come from the OLX.
 //!
-//! Which element is a pointer follows exactly the rules of link extraction
-//! (`store::links::extract`; DESIGN.md "OLX references"), so the outline and the
-//! `child` links agree: a pointer is an element that is empty and carries only
-//! `url_name` (for `course` also `org` and `course`), or, not being `html`, a
-//! `filename`; it is one only in pointer position, that is as a file's root or
-//! directly inside a structural block; inside a leaf (capa markup, video sources)
-//! nothing is a block.
+//! It follows edx-platform's import rules (`shared/OLX-RULES.md`) with the
+//! very functions link extraction and resolution use, which live in
+//! `store::links` (`pointers`: `CONTAINERS`, `LEAVES`, `NOT_POINTERS`,
+//! `is_pointer_attrs`, `pointer_path`, `legacy_candidates`; `drafts`:
+//! `root_of`, `is_draft_root_text`, `parse_block_url`, `is_skipped`), so the
+//! outline, the `child` links and the link report agree:
+//!
+//! - **Pointers.** Only in pointer position (a file's root, or directly inside
+//!   a structural block; inside a leaf such as capa markup nothing is a block),
+//!   an element is a pointer when it has exactly the pointer attributes
+//!   (`url_name`; for `course` `url_name`, `org` and `course`), no child
+//!   element, no comment and blank text; a pure XBlock (`xblock-family`) never
+//!   is. A `filename=` names the element's file whatever it holds: for `html`
+//!   its body (no node of its own), for any other type the first existing of
+//!   `legacy_candidates` (capa: `problem/F.xml`, `problems/F.xml`, `F.xml`).
+//! - **Type.** A block's type is the tag of the pointer that led to its file,
+//!   not the file's root element (which names only blocks no pointer reaches).
+//! - **Drafts.** Every pointer in a file under `drafts/` resolves under
+//!   `drafts/`, never in the course. A draft root (a file under `drafts/`
+//!   whose text holds `index_in_children_list`) hangs under the block its
+//!   `parent_url` names, at that index, in place of its published copy if the
+//!   parent has one; it and everything under it is marked `draft`. A draft
+//!   root whose parent is not in the tree, and a draft file nothing reaches,
+//!   are orphans.
 //!
 //! A course (`course.xml`) and a library (`library.xml`) have one root; the
 //! block files nothing reaches from it are listed as orphans, each with its own
@@ -31,8 +49,8 @@
 //! set and not expanded again, and depth, node count and file size are bounded
 //! (`truncated` says when a bound was hit).
 
-use crate::store::links::pointers::{CONTAINERS, LEAVES};
-use crate::store::links::{LinkKind, Target};
+use crate::store::links::pointers::{self, CONTAINERS, LEAVES, NOT_POINTERS};
+use crate::store::links::{drafts, LinkKind, Target};
 use crate::store::{classify, At, FileEntry, RelPath, Result, Store};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -79,7 +97,9 @@ pub struct Outline {
     /// is absent), the top-level blocks for a bundle or a tree.
     pub roots: Vec<OutlineNode>,
     /// Block files not reachable from the root, each with the subtree it holds
-    /// (only the topmost of a group of unreachable blocks is listed here).
+    /// (only the topmost of a group of unreachable blocks is listed here),
+    /// draft files under `drafts/` included, and draft roots whose parent is
+    /// not in the tree.
     /// Always empty for bundles and trees, whose unreached blocks are roots.
     pub orphans: Vec<OutlineNode>,
     /// Pointers whose file does not exist in this state, in the order met.
@@ -93,8 +113,9 @@ pub struct Outline {
 /// One block of the outline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct OutlineNode {
-    /// The block type: the element name (`chapter`, `vertical`, `html`,
-    /// `problem`, `done`, …); for a missing file, the pointer's.
+    /// The block type (`chapter`, `vertical`, `html`, `problem`, `done`, …):
+    /// the tag of the pointer that led to the block's file (whatever the
+    /// file's root element is), else the element name.
     pub block_type: String,
     /// The pointer's `url_name` (or legacy `filename`), else the one the file
     /// name gives (`vertical/x.xml` → `x`, `html/h1/definition.xml` → `h1`),
@@ -111,6 +132,10 @@ pub struct OutlineNode {
     pub missing: bool,
     /// Already being expanded higher up on this branch: not expanded again.
     pub cycle: bool,
+    /// An unpublished block Studio exported under drafts/: a draft root (hung
+    /// under the block its `parent_url` names) and everything under it, or a
+    /// block file under `drafts/` listed as an orphan.
+    pub draft: bool,
     /// For `<xblock-include source="alias" …/>`: the other collection it
     /// names; such a node is not expanded.
     pub external: Option<String>,
@@ -131,7 +156,8 @@ pub struct BrokenPointer {
     pub block_type: String,
     /// The `url_name`, `filename` or `definition` as written.
     pub written: String,
-    /// Where the file was expected (a legacy `filename=` offers two folders).
+    /// Where the file was expected, under the file's root (`drafts/` for a
+    /// draft): one path, or a legacy `filename=`'s candidates.
     pub target: Target,
 }
 
@@ -171,7 +197,7 @@ pub fn outline(store: &Store, key: &str, at: At) -> Result<Outline> {
         .collect();
     let (roots, orphans) = match kind {
         OutlineKind::Course | OutlineKind::Library => {
-            let root = walk.file_node(
+            let mut root = walk.file_node(
                 if kind == OutlineKind::Course {
                     "course.xml"
                 } else {
@@ -180,12 +206,16 @@ pub fn outline(store: &Store, key: &str, at: At) -> Result<Outline> {
                 None,
                 0,
             );
+            // Drafts hang under their parents once the published tree is
+            // built; those whose parent is not in it are orphans.
+            let mut orphans = walk.hang_drafts(&mut root, &blocks);
             let unreached: Vec<&str> = blocks
                 .iter()
                 .copied()
                 .filter(|p| !walk.reached.contains(*p))
                 .collect();
-            let orphans = walk.forest(&unreached);
+            orphans.extend(walk.forest(&unreached));
+            orphans.sort_by(|a, b| a.path.cmp(&b.path));
             (vec![root], orphans)
         }
         OutlineKind::Bundle | OutlineKind::Tree => (walk.forest(&blocks), Vec::new()),
@@ -224,24 +254,47 @@ const MAX_XML_DEPTH: usize = 256;
 // ---------------------------------------------------------------------------
 
 /// Elements that sit among a container's children but are not blocks: the
-/// course's wiki and textbooks (never pointers either, as in extraction) and a
-/// legacy conditional's `<show sources=…/>`.
-const NOT_BLOCKS: &[&str] = &["wiki", "textbook", "show"];
+/// course's wiki and textbooks (`pointers::NOT_POINTERS`, never pointers) and
+/// a legacy conditional's `<show sources=…/>`.
+fn is_not_block(tag: &str) -> bool {
+    NOT_POINTERS.contains(&tag) || tag == "show"
+}
 
-/// Top-level folders of course-level files that are not blocks (as the link
-/// report's orphan search treats them).
-const NOT_BLOCK_FOLDERS: &[&str] = &["policies", "about", "info", "tabs", "drafts", "assets"];
+/// Top-level folders of course-level files and assets, which are not blocks
+/// (OLX-RULES "Course-level files and policies"). `drafts/` holds blocks: its
+/// files are block files like the course's (a draft nothing reaches is an
+/// orphan).
+const NOT_BLOCK_FOLDERS: &[&str] = &[
+    "policies",
+    "about",
+    "info",
+    "tabs",
+    "custom_tags",
+    "assets",
+    "static",
+];
 
 /// Whether a live file is an OLX block file: XML, below the top level, outside
-/// `static/` and the course-level folders.
+/// `static/` and the course-level folders, and not a file the importer skips
+/// (`._*`, `*~`: `drafts::is_skipped`).
 fn is_block_file(path: &str) -> bool {
     let Some((folder, _)) = path.split_once('/') else {
         return false;
     };
-    if NOT_BLOCK_FOLDERS.contains(&folder) {
+    if NOT_BLOCK_FOLDERS.contains(&folder) || drafts::is_skipped(path) {
         return false;
     }
     RelPath::new(path).is_ok_and(|p| classify(&p).syntax == Some(crate::store::links::Syntax::Xml))
+}
+
+/// Whether a file is under `drafts/`, where its pointers resolve.
+fn is_draft(path: &str) -> bool {
+    drafts::root_of(path) == drafts::FOLDER
+}
+
+/// A path without the `drafts/` root it may be under.
+fn in_root(path: &str) -> &str {
+    &path[drafts::root_of(path).len()..]
 }
 
 /// `{type}/{id}/definition.xml`.
@@ -252,8 +305,10 @@ fn is_definition(path: &str) -> bool {
 
 /// The url_name a block file's name gives it: `vertical/x.xml` → `x`,
 /// `vertical/a/b.xml` → `a:b` (a `:` in a url_name is a folder),
-/// `html/h1/definition.xml` → `h1`; nothing for top-level files.
+/// `html/h1/definition.xml` → `h1`, `drafts/vertical/x.xml` → `x`; nothing
+/// for top-level files.
 fn url_name_of_path(path: &str) -> Option<String> {
+    let path = in_root(path);
     if is_definition(path) {
         return path.split('/').nth(1).map(str::to_owned);
     }
@@ -273,7 +328,8 @@ struct Element {
     name: String,
     /// Attribute names and unescaped values, in document order.
     attrs: Vec<(String, String)>,
-    /// Has child elements or non-blank text (an inline definition, not a pointer).
+    /// Has child elements, a comment or non-blank text (an inline definition,
+    /// not a pointer).
     has_content: bool,
     /// Its direct children are blocks (see `CONTAINERS`/`LEAVES`).
     container: bool,
@@ -294,6 +350,9 @@ impl Element {
 struct Parsed {
     root: Option<Element>,
     error: Option<String>,
+    /// The text holds `index_in_children_list` (`drafts::is_draft_root_text`):
+    /// under `drafts/`, a draft root.
+    draft_root: bool,
 }
 
 struct Frame {
@@ -310,7 +369,10 @@ fn parse(bytes: &[u8]) -> Parsed {
     reader.config_mut().check_end_names = true;
     reader.config_mut().allow_unmatched_ends = false;
     let mut stack: Vec<Frame> = Vec::new();
-    let mut out = Parsed::default();
+    let mut out = Parsed {
+        draft_root: drafts::is_draft_root_text(input),
+        ..Parsed::default()
+    };
     let line_of = |offset: u64| {
         let end = usize::try_from(offset)
             .unwrap_or(usize::MAX)
@@ -389,12 +451,14 @@ fn parse(bytes: &[u8]) -> Parsed {
                     }
                 }
             }
-            Event::CData(_) | Event::GeneralRef(_) => {
+            // A comment counts as content, as for lxml (the element is no
+            // pointer: OLX-RULES "Pointer tag").
+            Event::CData(_) | Event::GeneralRef(_) | Event::Comment(_) => {
                 if let Some(top) = stack.last_mut() {
                     top.element.has_content = true;
                 }
             }
-            Event::Comment(_) | Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {}
+            Event::PI(_) | Event::Decl(_) | Event::DocType(_) => {}
             Event::Eof => {
                 if let Some(open) = stack.last() {
                     out.error = Some(format!(
@@ -456,13 +520,17 @@ fn element_of(e: &BytesStart<'_>, is_root: bool) -> std::result::Result<Element,
 // Pointers
 // ---------------------------------------------------------------------------
 
-/// What an element in pointer position stands for.
+/// What an element in pointer position stands for (OLX-RULES "Which file a
+/// pointer names", with the functions of `store::links::pointers` that link
+/// extraction uses).
 enum Child<'e> {
     /// `<tag url_name="x"/>` or `<tag filename="x"/>`: the block is in a file.
     Pointer {
         block_type: &'e str,
         written: &'e str,
-        target: Target,
+        /// The files it may name, first existing wins, relative to the
+        /// file's root (`drafts/` for a file under it: `Walk::resolve`).
+        paths: Vec<String>,
     },
     /// `<xblock-include definition="type/id"/>` (with `source`: elsewhere).
     Include {
@@ -475,6 +543,13 @@ enum Child<'e> {
     Nothing,
 }
 
+/// What an element in pointer position (a file's root, or directly inside a
+/// container) is, by the rules extraction follows: a pure XBlock
+/// (`xblock-family`) is never a pointer; a `filename=` names the element's
+/// file whatever the element holds (for `html` its body, which is no block:
+/// the html element is then an inline definition); otherwise an element is a
+/// pointer only when it is empty (no child element, comment or text) and has
+/// exactly the pointer attributes (`pointers::is_pointer_attrs`).
 fn classify_child(el: &Element) -> Child<'_> {
     let tag = el.name.as_str();
     if tag == "xblock-include" {
@@ -486,49 +561,43 @@ fn classify_child(el: &Element) -> Child<'_> {
             _ => Child::Nothing,
         };
     }
-    if NOT_BLOCKS.contains(&tag) {
+    if is_not_block(tag) {
         return Child::Nothing;
+    }
+    if el.attr("xblock-family").is_some() {
+        return Child::Inline(el);
+    }
+    if let Some(filename) = el.attr("filename").filter(|f| !f.is_empty()) {
+        if tag == "html" {
+            return Child::Inline(el);
+        }
+        return Child::Pointer {
+            block_type: tag,
+            written: filename,
+            paths: pointers::legacy_candidates(tag, filename),
+        };
     }
     if el.has_content {
         return Child::Inline(el);
     }
-    let only_pointer_attrs = el
-        .attrs
-        .iter()
-        .all(|(k, _)| k == "url_name" || (tag == "course" && (k == "org" || k == "course")));
-    if let Some(url_name) = el.attr("url_name").filter(|_| only_pointer_attrs) {
-        return Child::Pointer {
+    let pointer_attrs = pointers::is_pointer_attrs(tag, el.attrs.iter().map(|(k, _)| k.as_str()));
+    match el.attr("url_name").filter(|_| pointer_attrs) {
+        Some(url_name) => Child::Pointer {
             block_type: tag,
             written: url_name,
-            target: Target::Path {
-                path: format!("{tag}/{}.xml", url_name.replace(':', "/")),
-            },
-        };
+            paths: vec![pointers::pointer_path(tag, url_name)],
+        },
+        None => Child::Inline(el),
     }
-    if tag != "html" {
-        if let Some(filename) = el.attr("filename").filter(|f| !f.is_empty()) {
-            let file = if filename.ends_with(".xml") {
-                filename.to_owned()
-            } else {
-                format!("{filename}.xml")
-            };
-            return Child::Pointer {
-                block_type: tag,
-                written: filename,
-                target: Target::AnyOf {
-                    paths: vec![format!("{tag}/{file}"), format!("{tag}s/{file}")],
-                },
-            };
-        }
-    }
-    Child::Inline(el)
 }
 
-fn candidates(target: &Target) -> Vec<&str> {
-    match target {
-        Target::Path { path } => vec![path.as_str()],
-        Target::AnyOf { paths } => paths.iter().map(String::as_str).collect(),
-        _ => Vec::new(),
+/// The target a broken pointer reports: the full paths it looked at.
+fn target_of(paths: &[String]) -> Target {
+    match paths {
+        [path] => Target::Path { path: path.clone() },
+        _ => Target::AnyOf {
+            paths: paths.to_vec(),
+        },
     }
 }
 
@@ -572,21 +641,21 @@ impl<'a> Walk<'a> {
         }
         let parsed = match self.live.get(path) {
             None => Parsed {
-                root: None,
                 error: Some("not in this state".to_owned()),
+                ..Parsed::default()
             },
             Some(entry) if entry.size > MAX_FILE_BYTES => Parsed {
-                root: None,
                 error: Some(format!(
                     "not read: {} bytes is more than the outline reads ({MAX_FILE_BYTES})",
                     entry.size
                 )),
+                ..Parsed::default()
             },
             Some(entry) => match self.store.blobs().read(&entry.hash, false) {
                 Ok(bytes) => parse(&bytes),
                 Err(err) => Parsed {
-                    root: None,
                     error: Some(format!("not read: {err}")),
+                    ..Parsed::default()
                 },
             },
         };
@@ -605,14 +674,24 @@ impl<'a> Walk<'a> {
         true
     }
 
-    fn first_live<'t>(&self, target: &'t Target) -> Option<&'t str> {
-        candidates(target)
-            .into_iter()
-            .find(|p| self.live.contains_key(p))
+    /// The full paths a pointer written in `source` may name: its candidates
+    /// under the file's root (`drafts/` for a draft: a draft's pointer never
+    /// falls back to the course's copy).
+    fn resolve(source: &str, paths: &[String]) -> Vec<String> {
+        let root = drafts::root_of(source);
+        paths.iter().map(|p| format!("{root}{p}")).collect()
+    }
+
+    fn first_live(&self, paths: &[String]) -> Option<String> {
+        paths
+            .iter()
+            .find(|p| self.live.contains_key(p.as_str()))
+            .cloned()
     }
 
     /// The node of a block file. `pointer` is the pointer's (block type,
-    /// url_name as written) when one led here.
+    /// url_name as written) when one led here: the block's type is the
+    /// pointer's tag, whatever the file's root element is.
     fn file_node(
         &mut self,
         path: &str,
@@ -629,6 +708,7 @@ impl<'a> Walk<'a> {
             inline: false,
             missing: false,
             cycle: false,
+            draft: is_draft(path),
             external: None,
             error: None,
             children: Vec::new(),
@@ -644,7 +724,10 @@ impl<'a> Walk<'a> {
         let Some(root) = parsed.root.as_ref() else {
             return node;
         };
-        node.block_type = root.name.clone();
+        if pointer.is_none() {
+            // No pointer names the type: the root element does.
+            node.block_type = root.name.clone();
+        }
         if node.url_name.is_none() {
             node.url_name = root.attr("url_name").map(str::to_owned);
         }
@@ -660,14 +743,15 @@ impl<'a> Walk<'a> {
         }
         self.on_path.push(path.to_owned());
         // A root that is itself a pointer (`course.xml`: `<course url_name="2026"
-        // org=… course=…/>`) stands for the file it names.
+        // org=… course=…/>`, or a legacy `filename=` on the root of a file a
+        // pointer loaded) stands for the file it names.
         if let Child::Pointer {
             block_type,
             written,
-            target,
+            paths,
         } = classify_child(root)
         {
-            let next = self.pointer_node(path, block_type, written, &target, depth);
+            let next = self.pointer_node(path, block_type, written, &paths, depth);
             self.on_path.pop();
             return next;
         }
@@ -678,25 +762,23 @@ impl<'a> Walk<'a> {
         node
     }
 
-    /// The node a pointer leads to: the file's, or a missing one.
+    /// The node a pointer in file `source` leads to: the file's, or a missing
+    /// one. `paths` are its candidates relative to the file's root.
     fn pointer_node(
         &mut self,
         source: &str,
         block_type: &str,
         written: &str,
-        target: &Target,
+        paths: &[String],
         depth: usize,
     ) -> OutlineNode {
-        match self.first_live(target) {
-            Some(path) => {
-                let path = path.to_owned();
-                self.file_node(&path, Some((block_type, written)), depth)
-            }
+        let paths = Self::resolve(source, paths);
+        match self.first_live(&paths) {
+            Some(path) => self.file_node(&path, Some((block_type, written)), depth),
             None => {
-                self.missing(source, LinkKind::Child, block_type, written, target);
-                let path = candidates(target)
-                    .first()
-                    .map_or_else(String::new, |p| (*p).to_owned());
+                let target = target_of(&paths);
+                self.missing(source, LinkKind::Child, block_type, written, &target);
+                let path = paths.first().cloned().unwrap_or_default();
                 self.count();
                 leaf(block_type, Some(written.to_owned()), path, true)
             }
@@ -723,40 +805,42 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// The block children of a container element of file `path`.
+    /// The block children of a container element of file `path`. Everything
+    /// in a draft's file is a draft.
     fn children(&mut self, el: &Element, path: &str, depth: usize) -> Vec<OutlineNode> {
         let mut out = Vec::new();
+        let draft = is_draft(path);
         for child in &el.children {
             if self.nodes >= MAX_NODES {
                 self.truncated = true;
                 break;
             }
-            match classify_child(child) {
-                Child::Nothing => {}
+            let mut node = match classify_child(child) {
+                Child::Nothing => continue,
                 Child::Pointer {
                     block_type,
                     written,
-                    target,
-                } => out.push(self.pointer_node(path, block_type, written, &target, depth + 1)),
+                    paths,
+                } => self.pointer_node(path, block_type, written, &paths, depth + 1),
                 Child::Include { definition, source } => {
-                    let target_path = format!("{definition}/definition.xml");
+                    let relative = format!("{definition}/definition.xml");
+                    let target_path = format!("{}{relative}", drafts::root_of(path));
                     let block_type = definition.split('/').next().unwrap_or(definition);
                     let id = definition.rsplit('/').next().map(str::to_owned);
                     if let Some(source) = source {
                         self.count();
-                        let mut node = leaf(block_type, id, target_path, false);
+                        let mut node = leaf(block_type, id, relative, false);
                         node.external = Some(source.to_owned());
-                        out.push(node);
+                        node
                     } else if self.live.contains_key(target_path.as_str()) {
-                        let node = self.file_node(&target_path, None, depth + 1);
-                        out.push(node);
+                        self.file_node(&target_path, None, depth + 1)
                     } else {
                         let target = Target::Path {
                             path: target_path.clone(),
                         };
                         self.missing(path, LinkKind::Include, block_type, definition, &target);
                         self.count();
-                        out.push(leaf(block_type, id, target_path, true));
+                        leaf(block_type, id, target_path, true)
                     }
                 }
                 Child::Inline(inline) => {
@@ -778,9 +862,11 @@ impl<'a> Walk<'a> {
                             node.children = self.children(inline, path, depth + 1);
                         }
                     }
-                    out.push(node);
+                    node
                 }
-            }
+            };
+            node.draft |= draft;
+            out.push(node);
         }
         out
     }
@@ -805,9 +891,9 @@ impl<'a> Walk<'a> {
                 };
                 is_root = false;
                 match as_child {
-                    Some(Child::Pointer { target, .. }) => {
-                        if let Some(p) = self.first_live(&target) {
-                            out.push(p.to_owned());
+                    Some(Child::Pointer { paths, .. }) => {
+                        if let Some(p) = self.first_live(&Self::resolve(path, &paths)) {
+                            out.push(p);
                         }
                         continue;
                     }
@@ -815,7 +901,10 @@ impl<'a> Walk<'a> {
                         definition,
                         source: None,
                     }) => {
-                        out.push(format!("{definition}/definition.xml"));
+                        out.push(format!(
+                            "{}{definition}/definition.xml",
+                            drafts::root_of(path)
+                        ));
                         continue;
                     }
                     Some(Child::Include { .. } | Child::Nothing) => continue,
@@ -827,6 +916,67 @@ impl<'a> Walk<'a> {
             }
         }
         out
+    }
+
+    /// Hangs the draft roots among `blocks` (files under `drafts/` whose text
+    /// holds `index_in_children_list`) in the tree under `root`: each under
+    /// the block its `parent_url` (or `parent_sequential_url`) names, at its
+    /// `index_in_children_list`, in place of the parent's child with the same
+    /// url_name (the published copy) if there is one. Gives the nodes of the
+    /// draft roots whose parent is not in the tree.
+    fn hang_drafts(&mut self, root: &mut OutlineNode, blocks: &[&str]) -> Vec<OutlineNode> {
+        // (index_in_children_list, path, the parent's (type, url_name)).
+        type DraftRoot<'p> = (usize, &'p str, Option<(String, String)>);
+        let mut found: Vec<DraftRoot<'_>> = Vec::new();
+        for path in blocks.iter().copied().filter(|p| is_draft(p)) {
+            let parsed = self.parsed(path);
+            let Some(el) = parsed.root.as_ref().filter(|_| parsed.draft_root) else {
+                continue;
+            };
+            let index = el
+                .attr("index_in_children_list")
+                .and_then(|i| i.trim().parse::<usize>().ok())
+                .unwrap_or(usize::MAX);
+            let parent = el
+                .attr("parent_url")
+                .or_else(|| el.attr("parent_sequential_url"))
+                .and_then(drafts::parse_block_url);
+            found.push((index, path, parent));
+        }
+        // Lower indexes first, so each lands where its index says.
+        found.sort();
+        let mut orphans = Vec::new();
+        for (index, path, parent) in found {
+            if self.reached.contains(path) {
+                continue;
+            }
+            let mut at = Vec::new();
+            let located = parent.as_ref().is_some_and(|(block_type, url_name)| {
+                let file = pointers::pointer_path(block_type, url_name);
+                find_block(root, block_type, url_name, &file, &mut at)
+            });
+            if !located {
+                orphans.push(self.file_node(path, None, 0));
+                continue;
+            }
+            let node = self.file_node(path, None, at.len() + 1);
+            let mut parent = &mut *root;
+            for i in at {
+                parent = &mut parent.children[i];
+            }
+            let published = parent
+                .children
+                .iter()
+                .position(|c| c.url_name.is_some() && c.url_name == node.url_name);
+            match published {
+                Some(i) => parent.children[i] = node,
+                None => {
+                    let i = index.min(parent.children.len());
+                    parent.children.insert(i, node);
+                }
+            }
+        }
+        orphans
     }
 
     /// Trees for a set of block files nothing outside the set reaches: the
@@ -858,6 +1008,30 @@ impl<'a> Walk<'a> {
     }
 }
 
+/// Finds the block a draft's `parent_url` names, depth first: a node of that
+/// type and url_name, or the file `file` (`TYPE/URL_NAME.xml`). `at` receives
+/// the child indexes leading to it from `node`.
+fn find_block(
+    node: &OutlineNode,
+    block_type: &str,
+    url_name: &str,
+    file: &str,
+    at: &mut Vec<usize>,
+) -> bool {
+    let named = node.block_type == block_type && node.url_name.as_deref() == Some(url_name);
+    if !node.missing && !node.cycle && (named || (!node.inline && node.path == file)) {
+        return true;
+    }
+    for (i, child) in node.children.iter().enumerate() {
+        at.push(i);
+        if find_block(child, block_type, url_name, file, at) {
+            return true;
+        }
+        at.pop();
+    }
+    false
+}
+
 /// Nodes in these trees, counting every occurrence.
 fn count_nodes(nodes: &[OutlineNode]) -> u64 {
     nodes.iter().map(|n| 1 + count_nodes(&n.children)).sum()
@@ -873,6 +1047,7 @@ fn leaf(block_type: &str, url_name: Option<String>, path: String, missing: bool)
         inline: false,
         missing,
         cycle: false,
+        draft: false,
         external: None,
         error: None,
         children: Vec::new(),
@@ -882,6 +1057,7 @@ fn leaf(block_type: &str, url_name: Option<String>, path: String, missing: bool)
 /// The block type a path suggests, until the file's root element says (it
 /// may not parse, or not be read again on a cycle): its top folder.
 fn block_type_of_path(path: &str) -> String {
+    let path = in_root(path);
     match path.split_once('/') {
         Some((folder, _)) => folder.to_owned(),
         None => path.strip_suffix(".xml").unwrap_or(path).to_owned(),
@@ -909,13 +1085,17 @@ mod tests {
             "  <problem filename=\"MIT/x/BK7.problem\"/>\n",
             "  <html filename=\"body\" display_name=\"B\"/>\n",
             "  <wiki slug=\"w\"/>\n",
+            "  <vertical url_name=\"c\"><!-- x --></vertical>\n",
+            "  <vertical filename=\"w1\"><html url_name=\"in\"/></vertical>\n",
+            "  <problem url_name=\"q\" filename=\"a:b\"/>\n",
+            "  <course url_name=\"r\"/>\n",
             "</vertical>",
         ));
         let kinds: Vec<String> = el
             .children
             .iter()
             .map(|c| match classify_child(c) {
-                Child::Pointer { target, .. } => format!("pointer {:?}", candidates(&target)),
+                Child::Pointer { paths, .. } => format!("pointer {paths:?}"),
                 Child::Inline(e) => format!("inline {}", e.name),
                 Child::Include { definition, .. } => format!("include {definition}"),
                 Child::Nothing => "nothing".to_owned(),
@@ -928,10 +1108,17 @@ mod tests {
                 "inline done",
                 "pointer [\"problem/p.xml\"]",
                 "inline problem",
-                "pointer [\"problem/MIT/x/BK7.problem.xml\", \"problems/MIT/x/BK7.problem.xml\"]",
+                "pointer [\"problem/MIT/x/BK7.problem.xml\", \"problems/MIT/x/BK7.problem.xml\", \"MIT/x/BK7.problem.xml\"]",
                 "inline html",
                 "nothing",
-            ]
+                "inline vertical",
+                "pointer [\"vertical/w1.xml\"]",
+                "pointer [\"problem/a:b.xml\", \"problems/a:b.xml\", \"a:b.xml\"]",
+                "inline course",
+            ],
+            "capa's three legacy candidates (the root one is new); a comment makes an \
+             element inline; a filename names the file whatever the element holds, as \
+             written; a course pointer needs org and course too"
         );
         assert!(
             el.children[3].children.is_empty(),
@@ -985,9 +1172,23 @@ mod tests {
         assert!(is_block_file("problem/x.xml"));
         assert!(!is_block_file("course.xml"));
         assert!(!is_block_file("policies/2026/policy.json"));
-        assert!(!is_block_file("drafts/vertical/x.xml"));
+        assert!(
+            is_block_file("drafts/vertical/x.xml"),
+            "drafts hold blocks (OLX-RULES \"Drafts\"): a draft nothing reaches is an orphan"
+        );
+        assert!(
+            !is_block_file("drafts/vertical/._x.xml"),
+            "skipped by the importer"
+        );
+        assert!(!is_block_file("vertical/x.xml~"), "skipped by the importer");
+        assert!(!is_block_file("custom_tags/t.xml"), "course-level");
         assert!(!is_block_file("static/x.xml"));
         assert!(!is_block_file("html/x.html"));
+        assert_eq!(
+            url_name_of_path("drafts/vertical/x.xml").as_deref(),
+            Some("x")
+        );
+        assert_eq!(block_type_of_path("drafts/vertical/x.xml"), "vertical");
     }
 
     #[test]
@@ -998,5 +1199,316 @@ mod tests {
         let names: Vec<&str> = schemas.iter().map(|(n, _)| n.as_str()).collect();
         assert!(names.contains(&"OutlineNode"), "{names:?}");
         let _ = Outline::schema();
+    }
+
+    // -----------------------------------------------------------------------
+    // Whole outlines of small hand-written courses in a real store
+    // -----------------------------------------------------------------------
+
+    /// The draft outline of a collection holding these files.
+    fn outline_of(files: &[(&str, &str)]) -> Outline {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .create_collection("c", &crate::store::CollectionMetadata::default())
+            .unwrap();
+        for (path, text) in files {
+            store
+                .write("c", path, text.as_bytes(), crate::store::Source::Cli)
+                .unwrap();
+        }
+        outline(&store, "c", At::Draft).unwrap()
+    }
+
+    /// One line per node, two spaces a level: `type/url_name "name"` and markers.
+    fn shape(nodes: &[OutlineNode]) -> String {
+        fn walk(node: &OutlineNode, depth: usize, out: &mut String) {
+            out.push_str(&"  ".repeat(depth));
+            out.push_str(&node.block_type);
+            if let Some(url_name) = &node.url_name {
+                out.push_str(&format!("/{url_name}"));
+            }
+            if let Some(name) = &node.display_name {
+                out.push_str(&format!(" {name:?}"));
+            }
+            for (flag, word) in [
+                (node.inline, "inline"),
+                (node.missing, "missing"),
+                (node.cycle, "cycle"),
+                (node.draft, "draft"),
+            ] {
+                if flag {
+                    out.push_str(&format!(" ({word})"));
+                }
+            }
+            out.push_str(&format!(" @{}\n", node.path));
+            for child in &node.children {
+                walk(child, depth + 1, out);
+            }
+        }
+        let mut out = String::new();
+        for node in nodes {
+            walk(node, 0, &mut out);
+        }
+        out
+    }
+
+    /// `course.xml` pointing at `course/R.xml` (org O, course C, run R), one
+    /// chapter `ch` holding the sequential `s1`, plus `files`.
+    fn course_with<'a>(s1: &'a str, files: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut all = vec![
+            (
+                "course.xml",
+                "<course url_name=\"R\" org=\"O\" course=\"C\"/>",
+            ),
+            (
+                "course/R.xml",
+                "<course display_name=\"Course\">\n  <chapter url_name=\"ch\"/>\n</course>",
+            ),
+            (
+                "chapter/ch.xml",
+                "<chapter>\n  <sequential url_name=\"s1\"/>\n</chapter>",
+            ),
+            ("sequential/s1.xml", s1),
+        ];
+        all.extend_from_slice(files);
+        all
+    }
+
+    #[test]
+    fn a_legacy_capa_filename_is_found_at_the_course_root() {
+        let o = outline_of(&course_with(
+            "<sequential>\n  <vertical url_name=\"v\"/>\n  <vertical filename=\"w\"/>\n</sequential>",
+            &[
+                (
+                    "vertical/v.xml",
+                    "<vertical>\n  <problem filename=\"q\"/>\n  <problem filename=\"dup.xml\"/>\n</vertical>",
+                ),
+                ("q.xml", "<problem display_name=\"Q\"><p>q</p></problem>"),
+                ("problem/dup.xml", "<problem display_name=\"Dup\"/>"),
+                ("verticals/w.xml", "<vertical display_name=\"W\"/>"),
+            ],
+        ));
+        assert_eq!(
+            shape(&o.roots[0].children[0].children),
+            concat!(
+                "sequential/s1 @sequential/s1.xml\n",
+                "  vertical/v @vertical/v.xml\n",
+                "    problem/q \"Q\" @q.xml\n",
+                "    problem/dup.xml (missing) @problem/dup.xml.xml\n",
+                "  vertical/w (missing) @vertical/w.xml\n",
+            ),
+            "capa's third candidate is F.xml at the root; a filename is used as written \
+             (no .xml de-doubling); a vertical knows only vertical/F.xml"
+        );
+        let broken: Vec<(&str, &Target)> = o
+            .broken
+            .iter()
+            .map(|b| (b.written.as_str(), &b.target))
+            .collect();
+        assert_eq!(
+            broken,
+            vec![
+                (
+                    "dup.xml",
+                    &Target::AnyOf {
+                        paths: vec![
+                            "problem/dup.xml.xml".into(),
+                            "problems/dup.xml.xml".into(),
+                            "dup.xml.xml".into()
+                        ]
+                    }
+                ),
+                (
+                    "w",
+                    &Target::Path {
+                        path: "vertical/w.xml".into()
+                    }
+                ),
+            ],
+            "each broken pointer with the files it looked for, in the order met (depth first)"
+        );
+        assert_eq!(
+            shape(&o.orphans),
+            concat!(
+                "problem/dup \"Dup\" @problem/dup.xml\n",
+                "vertical/w \"W\" @verticals/w.xml\n",
+            ),
+            "what the legacy pointers do not name is unreached"
+        );
+        assert_eq!(
+            o.blocks,
+            7 + 2,
+            "course, chapter, s1, v, q, dup, w; two orphans"
+        );
+    }
+
+    #[test]
+    fn a_blocks_type_is_the_tag_that_points_at_its_file() {
+        let o = outline_of(&course_with(
+            "<sequential>\n  <vertical url_name=\"v\"/>\n</sequential>",
+            &[
+                (
+                    "vertical/v.xml",
+                    "<vertical>\n  <problem url_name=\"p\"/>\n  <problem filename=\"x\"/>\n</vertical>",
+                ),
+                (
+                    "problem/p.xml",
+                    "<html display_name=\"P\"><problem><p>q</p></problem></html>",
+                ),
+                (
+                    "problem/x.xml",
+                    "<html display_name=\"X\"><problem/></html>",
+                ),
+                ("vertical/lost.xml", "<chapter display_name=\"Lost\"/>"),
+            ],
+        ));
+        assert_eq!(
+            shape(&o.roots[0].children[0].children[0].children),
+            concat!(
+                "vertical/v @vertical/v.xml\n",
+                "  problem/p \"P\" @problem/p.xml\n",
+                "  problem/x \"X\" @problem/x.xml\n",
+            ),
+            "the pointer's tag, not the root element of the file it loads"
+        );
+        assert_eq!(
+            shape(&o.orphans),
+            "chapter/lost \"Lost\" @vertical/lost.xml\n",
+            "no pointer led to an orphan: its root element names the type"
+        );
+        assert_eq!(o.blocks, 6 + 1);
+    }
+
+    #[test]
+    fn a_comment_inside_makes_an_element_an_inline_definition() {
+        let o = outline_of(&course_with(
+            concat!(
+                "<sequential>\n",
+                "  <vertical url_name=\"v\"><!-- x --></vertical>\n",
+                "  <vertical url_name=\"w\">\n  </vertical>\n",
+                "  <done url_name=\"d\" xblock-family=\"xblock.v1\"/>\n",
+                "  <html url_name=\"h\" filename=\"body\"/>\n",
+                "</sequential>"
+            ),
+            &[
+                ("vertical/v.xml", "<vertical display_name=\"V file\"/>"),
+                ("vertical/w.xml", "<vertical display_name=\"W file\"/>"),
+                ("done/d.xml", "<done display_name=\"D file\"/>"),
+                ("html/body.html", "<p>body</p>"),
+                ("html/h.xml", "<html display_name=\"H file\"/>"),
+            ],
+        ));
+        assert_eq!(
+            shape(&o.roots[0].children[0].children),
+            concat!(
+                "sequential/s1 @sequential/s1.xml\n",
+                "  vertical/v (inline) @sequential/s1.xml\n",
+                "  vertical/w \"W file\" @vertical/w.xml\n",
+                "  done/d (inline) @sequential/s1.xml\n",
+                "  html/h (inline) @sequential/s1.xml\n",
+            ),
+            "a comment is content (blank text is not); a pure XBlock is never a \
+             pointer; an html filename names a body, which is no node"
+        );
+        let orphans: Vec<&str> = o.orphans.iter().map(|n| n.path.as_str()).collect();
+        assert_eq!(
+            orphans,
+            vec!["done/d.xml", "html/h.xml", "vertical/v.xml"],
+            "the files the inline definitions do not load"
+        );
+        assert_eq!(o.blocks, 7 + 3);
+        assert!(o.broken.is_empty(), "{:?}", o.broken);
+    }
+
+    #[test]
+    fn drafts_hang_under_their_parents_and_resolve_under_drafts() {
+        let o = outline_of(&course_with(
+            "<sequential>\n  <vertical url_name=\"a\"/>\n  <vertical url_name=\"b\"/>\n</sequential>",
+            &[
+                (
+                    "vertical/a.xml",
+                    "<vertical display_name=\"A\">\n  <html url_name=\"h\"/>\n</vertical>",
+                ),
+                ("vertical/b.xml", "<vertical display_name=\"B\"/>"),
+                ("html/h.xml", "<html display_name=\"Published H\"/>"),
+                (
+                    "html/only_published.xml",
+                    "<html display_name=\"Only published\"/>",
+                ),
+                (
+                    "drafts/vertical/dv.xml",
+                    concat!(
+                        "<vertical display_name=\"Draft Unit\" index_in_children_list=\"1\" ",
+                        "parent_url=\"block-v1:O+C+R+type@sequential+block@s1\">\n",
+                        "  <html url_name=\"h\"/>\n",
+                        "  <html url_name=\"only_published\"/>\n",
+                        "</vertical>"
+                    ),
+                ),
+                ("drafts/html/h.xml", "<html display_name=\"Draft H\"/>"),
+                (
+                    "drafts/vertical/b.xml",
+                    concat!(
+                        "<vertical display_name=\"B draft\" index_in_children_list=\"0\" ",
+                        "parent_sequential_url=\"i4x://O/C/sequential/s1\"/>"
+                    ),
+                ),
+                (
+                    "drafts/vertical/lost.xml",
+                    concat!(
+                        "<vertical display_name=\"Lost\" index_in_children_list=\"0\" ",
+                        "parent_url=\"block-v1:O+C+R+type@sequential+block@nowhere\"/>"
+                    ),
+                ),
+                ("drafts/html/stray.xml", "<html display_name=\"Stray\"/>"),
+                (
+                    "drafts/vertical/._dv.xml",
+                    "<vertical index_in_children_list=\"0\"/>",
+                ),
+            ],
+        ));
+        assert_eq!(
+            shape(&o.roots[0].children[0].children),
+            concat!(
+                "sequential/s1 @sequential/s1.xml\n",
+                "  vertical/a \"A\" @vertical/a.xml\n",
+                "    html/h \"Published H\" @html/h.xml\n",
+                "  vertical/dv \"Draft Unit\" (draft) @drafts/vertical/dv.xml\n",
+                "    html/h \"Draft H\" (draft) @drafts/html/h.xml\n",
+                "    html/only_published (missing) (draft) @drafts/html/only_published.xml\n",
+                "  vertical/b \"B draft\" (draft) @drafts/vertical/b.xml\n",
+            ),
+            "a draft hangs under its parent at its index, in place of its published \
+             copy; its pointers resolve under drafts/, never in the course"
+        );
+        assert_eq!(
+            shape(&o.orphans),
+            concat!(
+                "html/stray \"Stray\" (draft) @drafts/html/stray.xml\n",
+                "vertical/lost \"Lost\" (draft) @drafts/vertical/lost.xml\n",
+                "html/only_published \"Only published\" @html/only_published.xml\n",
+            ),
+            "a draft root whose parent is not in the tree, and a draft file nothing \
+             reaches, are orphans; ._ files are skipped; the published copy the draft \
+             b replaces (vertical/b.xml) is loaded, not an orphan; the course's \
+             only_published is reached by nothing published (the draft's pointer does \
+             not reach it)"
+        );
+        let broken: Vec<(&str, &str)> = o
+            .broken
+            .iter()
+            .map(|b| (b.source_path.as_str(), b.written.as_str()))
+            .collect();
+        assert_eq!(
+            broken,
+            vec![("drafts/vertical/dv.xml", "only_published")],
+            "no fallback to the course's copy"
+        );
+        assert_eq!(
+            o.blocks,
+            9 + 3,
+            "course, ch, s1, a, h, dv, its h and missing html, b draft; three orphans"
+        );
     }
 }

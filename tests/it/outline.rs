@@ -950,3 +950,74 @@ fn a_tree_without_a_root_file_and_a_very_deep_chain_are_bounded() {
     assert_eq!(o.broken.len(), 1, "v099 points at v100: {:?}", o.broken);
     assert!(o.orphans.is_empty(), "a tree has roots, not orphans");
 }
+
+/// A Studio export with unpublished units under `drafts/`, imported from a
+/// folder and outlined by the real binary (OLX-RULES "Drafts").
+#[test]
+fn studio_drafts_hang_under_their_parents_in_the_cli_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("course");
+    write_tree(
+        &root,
+        &[
+            (
+                "course.xml",
+                b"<course url_name=\"R\" org=\"O\" course=\"C\"/>\n",
+            ),
+            (
+                "course/R.xml",
+                b"<course display_name=\"C\">\n  <chapter url_name=\"ch\"/>\n</course>\n",
+            ),
+            (
+                "chapter/ch.xml",
+                b"<chapter display_name=\"Ch\">\n  <sequential url_name=\"s1\"/>\n</chapter>\n",
+            ),
+            (
+                "sequential/s1.xml",
+                b"<sequential display_name=\"S1\">\n  <vertical url_name=\"v\"/>\n</sequential>\n",
+            ),
+            (
+                "vertical/v.xml",
+                b"<vertical display_name=\"V\">\n  <html url_name=\"h\"/>\n</vertical>\n",
+            ),
+            ("html/h.xml", b"<html display_name=\"Published H\"/>\n"),
+            (
+                "drafts/vertical/dv.xml",
+                b"<vertical display_name=\"Draft Unit\" index_in_children_list=\"0\" parent_url=\"block-v1:O+C+R+type@sequential+block@s1\">\n  <html url_name=\"h\"/>\n</vertical>\n",
+            ),
+            ("drafts/html/h.xml", b"<html display_name=\"Draft H\"/>\n"),
+            (
+                "drafts/vertical/._dv.xml",
+                b"<vertical index_in_children_list=\"0\"/>\n",
+            ),
+        ],
+    );
+    let data = dir.path().join("data");
+    cli_json(
+        &data,
+        &["import", root.to_str().unwrap(), "--collection", "d"],
+    );
+    let out = run_cli(&data, &["outline", "d"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        concat!(
+            "d (draft): course, 7 block(s), 0 orphan(s), 0 broken\n",
+            "course/R \"C\"  [course/R.xml]\n",
+            "└── chapter/ch \"Ch\"\n",
+            "    └── sequential/s1 \"S1\"\n",
+            "        ├── vertical/dv \"Draft Unit\"  [draft]\n",
+            "        │   └── html/h \"Draft H\"  [draft]\n",
+            "        └── vertical/v \"V\"\n",
+            "            └── html/h \"Published H\"\n",
+        ),
+        "the draft unit at index 0 of its parent, with the drafts/ copy of its html; \
+         the ._ file is skipped"
+    );
+    let json = cli_json(&data, &["outline", "d"]);
+    let s1 = &json["roots"][0]["children"][0]["children"][0];
+    assert_eq!(s1["children"][0]["path"], "drafts/vertical/dv.xml");
+    assert_eq!(s1["children"][0]["draft"], true);
+    assert_eq!(s1["children"][0]["children"][0]["draft"], true);
+    assert_eq!(s1["children"][1]["draft"], false, "the published unit");
+}

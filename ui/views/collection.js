@@ -193,6 +193,7 @@ function outlineNode(slug, node, depth) {
       ? h('a', { class: 'node-link', href: fileHref(slug, node.path) }, label)
       : h('span', { class: 'node-link' }, label),
     node.inline ? h('span', { class: 'muted small' }, ' inline') : null,
+    node.draft ? h('span', { class: 'flag draft', title: 'Unpublished: Studio exported it under drafts/' }, 'draft') : null,
     problem ? h('span', { class: 'flag bad', title: node.error || problem }, problem === 'external' ? `in ${node.external}` : problem) : null,
     node.path ? h('a', { class: 'graph-mini', href: `/c/${enc(slug)}/graph/${node.path.split('/').map(enc).join('/')}`, 'aria-label': `Links of ${label}`, title: 'Links picture' }, '⋔') : null));
   // Collapsed subtrees are built on first expand: the demo course's ~400
