@@ -368,7 +368,9 @@ fn compute_report(
             for source in sources {
                 let resolution = resolve(&cx, &source.path, &target);
                 report.links += 1;
-                if kind == LinkKind::Parent {
+                // A draft root hangs under its parent; with no parent edx-platform
+                // drops it.
+                if kind == LinkKind::Parent && !resolution.paths().is_empty() {
                     draft_roots.insert(source.path.as_str());
                 }
                 let reached = edges.entry(source.path.as_str()).or_default();
@@ -476,8 +478,10 @@ fn is_loaded(
         }
         let draft_root = file.path.starts_with(drafts::FOLDER)
             && links_of_content(conn, &file)?
-                .iter()
-                .any(|row| row.kind == LinkKind::Parent.as_str());
+                .into_iter()
+                .filter(|row| row.kind == LinkKind::Parent.as_str())
+                .map(|row| row.resolve(&file, cx, false))
+                .any(|link| link.is_ok_and(|l| !l.resolution.paths().is_empty()));
         if shape.is_root(&file.path, file.kind, draft_root) {
             return Ok(true);
         }

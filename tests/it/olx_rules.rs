@@ -283,6 +283,11 @@ fn a_drafts_pointers_resolve_under_drafts_and_draft_roots_hang_under_their_paren
                     b"<vertical display_name=\"D\" index_in_children_list=\"1\" parent_url=\"block-v1:O+C+R+type@sequential+block@s1\">\n  <html url_name=\"h\"/>\n</vertical>\n",
                 ),
                 ("drafts/html/h.xml", b"<html display_name=\"draft\"><p>D</p></html>"),
+                // Its parent is gone: edx-platform drops it.
+                (
+                    "drafts/vertical/lost.xml",
+                    b"<vertical index_in_children_list=\"0\" parent_url=\"block-v1:O+C+R+type@sequential+block@gone\"/>",
+                ),
                 // Not a draft root: never loaded, its broken link is apart.
                 (
                     "drafts/vertical/old.xml",
@@ -308,18 +313,21 @@ fn a_drafts_pointers_resolve_under_drafts_and_draft_roots_hang_under_their_paren
     let report = t.link_report("drafts", At::Draft).unwrap();
     assert_eq!(
         written(&report.broken),
-        set(&["drafts/vertical/old.xml gone"]),
+        set(&[
+            "drafts/vertical/old.xml gone",
+            "drafts/vertical/lost.xml block-v1:O+C+R+type@sequential+block@gone"
+        ]),
         "broken"
     );
     assert_eq!(
         (report.broken_loaded, report.broken_unloaded),
-        (0, 1),
-        "in a file never loaded"
+        (0, 2),
+        "in files never loaded"
     );
-    assert!(!report.broken[0].loaded, "says so");
+    assert!(report.broken.iter().all(|l| !l.loaded), "says so");
     assert_eq!(
         orphans(&report),
-        set(&["drafts/vertical/old.xml"]),
+        set(&["drafts/vertical/old.xml", "drafts/vertical/lost.xml"]),
         "orphans"
     );
 }
