@@ -7,20 +7,7 @@ use crate::store::{At, Direction, LinkInfo, Store};
 use clap::Args;
 use std::process::ExitCode;
 
-/// The report reads the collection as edx-platform reads an OLX export
-/// (course.xml or library.xml, the course-level folders, the policy, drafts):
-///
-///   broken     links that name nothing; those in files edx-platform loads
-///              break the course, those in files it never loads (old copies,
-///              unused files) are listed apart
-///   external   absolute URLs and other courses' assets, never broken
-///   platform   edx-platform's own static files (Studio's placeholders)
-///   orphans    files the course never uses: not loaded, and no loaded file
-///              names them as an asset
-///   unlinked   (JSON only) files no file links to at all; an unlinked asset
-///              is what gc deletes when its garbage_collect flag is set
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
 pub(crate) struct LinksArgs {
     /// SLUG:PATH (a file's links) or SLUG (the collection's report); @N, @draft
     /// or @latest picks the state (default: draft).

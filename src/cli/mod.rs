@@ -86,7 +86,22 @@ enum Command {
     Log(history::LogArgs),
     /// What changed between two collection states (default: latest version to draft).
     Diff(history::DiffArgs),
-    /// Links of a file (SLUG:PATH), or the broken/orphan report of a collection (SLUG).
+    /// Links of a file (SLUG:PATH), or the link report of a collection (SLUG).
+    ///
+    /// The report reads the collection as edx-platform reads an OLX export
+    /// (course.xml or library.xml, the course-level folders, the run's policy,
+    /// drafts):
+    ///
+    ///   broken     links that name nothing; those in files edx-platform loads
+    ///              break the course, those in files it never loads (old
+    ///              copies, unused files) are counted and listed apart
+    ///   external   absolute URLs and other courses' assets, never broken
+    ///   platform   edx-platform's own static files (Studio's placeholders)
+    ///   orphans    files the course never uses: not loaded, and no loaded
+    ///              file names them as an asset
+    ///   unlinked   (JSON) files no file links to at all; an unlinked asset is
+    ///              what gc deletes when its garbage_collect flag is set
+    #[command(verbatim_doc_comment)]
     Links(links::LinksArgs),
     /// The block tree of a collection state (course → chapter → sequential →
     /// vertical → block), with orphans and broken pointers: SLUG[@N|@draft|@latest].

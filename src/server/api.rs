@@ -630,7 +630,8 @@ pub(crate) struct LinksQuery {
     /// `out` (the default: links the file makes) or `in` (links to it).
     #[param(pattern = "^(in|out)$")]
     direction: Option<String>,
-    /// `true`: only broken links.
+    /// `true`: only broken links (for the report: `broken` and its two
+    /// counts; the other lists are left empty).
     #[param(value_type = Option<bool>)]
     broken: Option<String>,
     /// A version number, `latest`, or `draft` (the default).
@@ -638,6 +639,18 @@ pub(crate) struct LinksQuery {
     version: Option<String>,
 }
 
+/// Links of one file, or the link report of a collection state
+///
+/// The report reads the collection as edx-platform reads an OLX export
+/// (`course.xml`/`library.xml`, the course-level folders, the run's policy,
+/// drafts). `broken` lists every link that names nothing, each saying whether
+/// its file is `loaded`: `broken_loaded` break the course, `broken_unloaded`
+/// are in files edx-platform never loads. `external` (absolute URLs, other
+/// courses' assets) and `platform` (edx-platform's own static files) are
+/// listed apart and are never broken. `orphans` are files the course never
+/// uses: not loaded, and no loaded file names them as an asset. `unlinked`
+/// are files no file links to at all; an unlinked asset is what gc deletes
+/// when its `garbage_collect` flag is set.
 #[utoipa::path(get, path = "/api/v1/collections/{c}/links", tag = "links", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), LinksQuery), responses((status = 200, body = LinksAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn links(
     State(state): State<AppState>,

@@ -104,4 +104,39 @@ mod tests {
         assert_eq!(last_name("a/intro.html"), "intro.html", "shared file name");
         assert_eq!(last_name("a/intro"), "intro.html", "shared file name");
     }
+
+    mod extraction {
+        use crate::store::links::extract::testing::{targets, xml};
+        use crate::store::links::{LinkKind, Target};
+
+        #[test]
+        fn an_html_filename_names_the_body() {
+            let ex = xml("<html filename=\"013c611e\" display_name=\"Try It\"/>");
+            assert_eq!(
+                targets(&ex),
+                vec![(
+                    LinkKind::Body,
+                    Target::Body {
+                        filename: "013c611e".to_owned(),
+                        url_name: None
+                    }
+                )],
+                "a root takes its url_name from its file"
+            );
+            let inline = xml("<vertical><html url_name=\"a:b\" filename=\"intro\"/></vertical>");
+            assert_eq!(
+                targets(&inline),
+                vec![(
+                    LinkKind::Body,
+                    Target::Body {
+                        filename: "intro".to_owned(),
+                        url_name: Some("a:b".to_owned())
+                    }
+                )],
+                "an inline html block keeps its own url_name"
+            );
+            let markup = xml("<problem><html filename=\"x\"/></problem>");
+            assert!(markup.links.is_empty(), "inside a leaf it is markup");
+        }
+    }
 }

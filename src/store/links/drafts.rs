@@ -74,4 +74,38 @@ mod tests {
         assert!(is_skipped("about/overview.html~"), "backup");
         assert!(!is_skipped("about/overview.html"), "plain");
     }
+
+    mod extraction {
+        use crate::store::links::extract::testing::{path, targets, xml};
+        use crate::store::links::{LinkKind, Target};
+
+        #[test]
+        fn a_draft_root_names_its_parent() {
+            let ex = xml(concat!(
+                "<vertical display_name=\"D\" index_in_children_list=\"1\" ",
+                "parent_url=\"block-v1:O+C+R+type@sequential+block@s1\">\n",
+                "  <html url_name=\"h\"/>\n</vertical>",
+            ));
+            assert_eq!(
+                targets(&ex),
+                vec![
+                    (
+                        LinkKind::Parent,
+                        Target::Block {
+                            block_type: "sequential".to_owned(),
+                            url_name: "s1".to_owned()
+                        }
+                    ),
+                    (LinkKind::Child, path("html/h.xml")),
+                ],
+                "the parent, then the children"
+            );
+            let not_draft =
+                xml("<vertical parent_url=\"block-v1:O+C+R+type@sequential+block@s1\"/>");
+            assert!(
+                not_draft.links.is_empty(),
+                "no index_in_children_list: no draft root"
+            );
+        }
+    }
 }

@@ -45,4 +45,32 @@ mod tests {
             "library.xml"
         );
     }
+
+    mod extraction {
+        use crate::store::links::extract::testing::{path, targets, xml};
+        use crate::store::links::{LinkKind, Target};
+
+        #[test]
+        fn a_library_content_source_names_another_collection() {
+            let ex = xml(concat!(
+                "<library_content max_count=\"2\" source_library_id=\"library-v1:OpenedX+DemoRespiratoryQuestions\">\n",
+                "  <problem url_name=\"0895f1b6\"/>\n",
+                "</library_content>",
+            ));
+            assert_eq!(
+                targets(&ex),
+                vec![
+                    (
+                        LinkKind::Include,
+                        Target::Library {
+                            org: "OpenedX".to_owned(),
+                            library: "DemoRespiratoryQuestions".to_owned()
+                        }
+                    ),
+                    (LinkKind::Child, path("problem/0895f1b6.xml")),
+                ],
+                "library source and its children"
+            );
+        }
+    }
 }

@@ -142,4 +142,170 @@ mod tests {
             "no `:` conversion in a filename"
         );
     }
+
+    mod extraction {
+        use crate::store::links::extract::testing::{path, targets, xml};
+        use crate::store::links::{extract, LinkKind, Syntax, Target};
+
+        #[test]
+        fn a_url_name_only_element_in_a_container_is_a_child_pointer() {
+            let ex = xml("<sequential display_name=\"S\">\n  <vertical url_name=\"3bed87cf\"/>\n  <vertical url_name=\"x:y\"></vertical>\n</sequential>");
+            assert_eq!(
+                targets(&ex),
+                vec![
+                    (LinkKind::Child, path("vertical/3bed87cf.xml")),
+                    (LinkKind::Child, path("vertical/x/y.xml")),
+                ],
+                "both pointers, `:` becomes `/`"
+            );
+            assert_eq!(ex.links[0].line, 2, "line of the first pointer");
+            assert_eq!(ex.links[0].written, "3bed87cf", "written is the url_name");
+            assert_eq!(ex.links[1].line, 3, "line of the second pointer");
+            assert!(ex.problems.is_empty(), "no problems: {:?}", ex.problems);
+        }
+
+        #[test]
+        fn the_course_xml_root_pointer_names_the_course_file() {
+            let ex = extract(
+                "course.xml",
+                b"<course url_name=\"DemoCourse\" org=\"OpenedX\" course=\"DemoX\"/>\n",
+                Syntax::Xml,
+            );
+            assert_eq!(
+                targets(&ex),
+                vec![(LinkKind::Child, path("course/DemoCourse.xml"))],
+                "course.xml points at course/DemoCourse.xml"
+            );
+        }
+
+        #[test]
+        fn an_inline_xblock_with_a_url_name_is_not_a_link() {
+            let ex = xml("<vertical display_name=\"V\">\n<done url_name=\"af02a17e\" xblock-family=\"xblock.v1\"/>\n</vertical>");
+            assert!(
+                ex.links.is_empty(),
+                "inline done block is no link: {:?}",
+                ex.links
+            );
+        }
+
+        #[test]
+        fn an_element_with_content_is_an_inline_definition_and_its_children_are_pointers() {
+            let ex = xml(concat!(
+                "<course url_name=\"c\" org=\"o\" course=\"x\">\n",
+                "  <chapter url_name=\"ch1\">\n",
+                "    <sequential url_name=\"s1\">\n",
+                "      <vertical url_name=\"v1\"/>\n",
+                "    </sequential>\n",
+                "  </chapter>\n",
+                "  <wiki slug=\"o.x.c\"/>\n",
+                "</course>\n",
+            ));
+            assert_eq!(
+                targets(&ex),
+                vec![(LinkKind::Child, path("vertical/v1.xml"))],
+                "only the empty vertical is a pointer; the inline tree and wiki are not"
+            );
+            let text = xml("<sequential><vertical url_name=\"v\">text</vertical></sequential>");
+            assert!(
+                text.links.is_empty(),
+                "text content makes it inline: {:?}",
+                text.links
+            );
+            let blank = xml("<sequential><vertical url_name=\"v\">\n  </vertical></sequential>");
+            assert_eq!(
+                targets(&blank),
+                vec![(LinkKind::Child, path("vertical/v.xml"))],
+                "whitespace is not content"
+            );
+        }
+
+        #[test]
+        fn markup_inside_leaf_blocks_is_never_a_child_pointer() {
+            let ex = xml(concat!(
+                "<vertical>\n",
+                "<problem display_name=\"P\"><choiceresponse url_name=\"c\"/><problem filename=\"q\"/></problem>\n",
+                "<video display_name=\"V\"><source src=\"https://x/y.mp4\"/><track url_name=\"t\"/></video>\n",
+                "</vertical>",
+            ));
+            assert_eq!(
+                targets(&ex),
+                vec![(
+                    LinkKind::Url,
+                    Target::Url {
+                        url: "https://x/y.mp4".to_owned()
+                    }
+                )],
+                "no pointer inside leaves; the video source is an external link"
+            );
+            let root = xml("<problem><choicegroup url_name=\"x\"/></problem>");
+            assert!(
+                root.links.is_empty(),
+                "a leaf root has no pointers: {:?}",
+                root.links
+            );
+        }
+
+        #[test]
+        fn an_unknown_block_exported_with_children_keeps_its_pointers() {
+            let root = xml(
+                "<problem-builder display_name=\"x\">\n  <pb-mcq url_name=\"q1\"/>\n</problem-builder>",
+            );
+            assert_eq!(
+                targets(&root),
+                vec![(LinkKind::Child, path("pb-mcq/q1.xml"))],
+                "children of a non-leaf root"
+            );
+            let inline = xml(concat!(
+                "<vertical>\n",
+                "  <mentoring url_name=\"m\" xblock-family=\"xblock.v1\"><html url_name=\"h\"/></mentoring>\n",
+                "  <other display_name=\"o\"><html url_name=\"n\"/></other>\n",
+                "</vertical>",
+            ));
+            assert_eq!(
+                targets(&inline),
+                vec![(LinkKind::Child, path("html/h.xml"))],
+                "an inline pure XBlock may hold pointers; unknown markup may not"
+            );
+        }
+
+        #[test]
+        fn a_legacy_filename_names_a_file_whatever_the_element_holds() {
+            let ex = xml(
+                "<sequential>\n<problem filename=\"MIT/x/BK7.problem\" weight=\"1\"/>\n<vertical filename=\"w1\"><html url_name=\"h\"/></vertical>\n</sequential>",
+            );
+            assert_eq!(
+                targets(&ex),
+                vec![
+                    (
+                        LinkKind::Child,
+                        Target::AnyOf {
+                            paths: vec![
+                                "problem/MIT/x/BK7.problem.xml".to_owned(),
+                                "problems/MIT/x/BK7.problem.xml".to_owned(),
+                                "MIT/x/BK7.problem.xml".to_owned()
+                            ]
+                        }
+                    ),
+                    (
+                        LinkKind::Child,
+                        Target::AnyOf {
+                            paths: vec!["vertical/w1.xml".to_owned()]
+                        }
+                    ),
+                ],
+                "capa's three candidates; a vertical knows only vertical/F.xml, and what it holds is not loaded, so not a pointer"
+            );
+            assert_eq!(
+                ex.links[0].written, "MIT/x/BK7.problem",
+                "written as in the file"
+            );
+        }
+
+        #[test]
+        fn a_comment_inside_makes_an_element_inline() {
+            let ex =
+                xml("<sequential><vertical url_name=\"v\"><!-- later --></vertical></sequential>");
+            assert!(ex.links.is_empty(), "a comment is a child: {:?}", ex.links);
+        }
+    }
 }
