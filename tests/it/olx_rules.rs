@@ -85,6 +85,40 @@ fn orphans(report: &LinkReport) -> BTreeSet<String> {
     report.orphans.iter().cloned().collect()
 }
 
+/// The report's sets at once: broken (`file written`), external, platform,
+/// orphans, and the files edx-platform never loads (orphans that are not
+/// assets).
+fn assert_sets(
+    report: &LinkReport,
+    broken: &[&str],
+    external: &[&str],
+    platform: &[&str],
+    orphaned: &[&str],
+    what: &str,
+) {
+    assert_eq!(written(&report.broken), set(broken), "{what}: broken");
+    assert_eq!(written(&report.external), set(external), "{what}: external");
+    assert_eq!(written(&report.platform), set(platform), "{what}: platform");
+    assert_eq!(orphans(report), set(orphaned), "{what}: orphans");
+    let unloaded: BTreeSet<String> = report
+        .orphans
+        .iter()
+        .filter(|p| !p.starts_with("static/"))
+        .cloned()
+        .collect();
+    let expected_unloaded: BTreeSet<String> = orphaned
+        .iter()
+        .filter(|p| !p.starts_with("static/"))
+        .map(|p| (*p).to_owned())
+        .collect();
+    assert_eq!(unloaded, expected_unloaded, "{what}: never loaded");
+    assert!(
+        report.ambiguous.is_empty(),
+        "{what}: ambiguous {:?}",
+        report.ambiguous
+    );
+}
+
 #[test]
 fn html_bodies_are_found_by_edx_platforms_back_compatible_candidates() {
     let t = TestStore::new();
@@ -133,6 +167,7 @@ fn html_bodies_are_found_by_edx_platforms_back_compatible_candidates() {
         "base html/a"
     );
     let report = t.link_report("bodies", At::Draft).unwrap();
+    assert_sets(&report, &[], &[], &[], &["html/c.html"], "bodies");
     assert!(report.broken.is_empty(), "{:?}", report.broken);
     assert_eq!(
         orphans(&report),
@@ -164,6 +199,7 @@ fn a_legacy_problem_filename_finds_the_third_candidate_at_the_course_root() {
         "a vertical knows only vertical/F.xml"
     );
     let report = t.link_report("capa", At::Draft).unwrap();
+    assert_sets(&report, &["vertical/v1.xml gone"], &[], &[], &[], "capa");
     assert_eq!(
         written(&report.broken),
         set(&["vertical/v1.xml gone"]),
@@ -218,6 +254,17 @@ fn only_quoted_strings_are_references_and_platform_and_external_links_are_apart(
         ),
     );
     let report = t.link_report("quotes", At::Draft).unwrap();
+    assert_sets(
+        &report,
+        &["html/h.html /course/courseware/ch1/nope"],
+        &[
+            "html/h.html https://www.edx.org/",
+            "html/h.html https://studio.edx.org/c4x/edX/DemoX/asset/theirs.png",
+        ],
+        &["html/h.html /static/images/placeholder-image.png"],
+        &["static/encoded.png", "static/prose.png"],
+        "quotes",
+    );
     assert_eq!(
         written(&report.broken),
         set(&["html/h.html /course/courseware/ch1/nope"]),
@@ -311,6 +358,17 @@ fn a_drafts_pointers_resolve_under_drafts_and_draft_roots_hang_under_their_paren
     );
     assert!(links.iter().all(|l| l.loaded), "a draft root is loaded");
     let report = t.link_report("drafts", At::Draft).unwrap();
+    assert_sets(
+        &report,
+        &[
+            "drafts/vertical/old.xml gone",
+            "drafts/vertical/lost.xml block-v1:O+C+R+type@sequential+block@gone",
+        ],
+        &[],
+        &[],
+        &["drafts/vertical/old.xml", "drafts/vertical/lost.xml"],
+        "drafts",
+    );
     assert_eq!(
         written(&report.broken),
         set(&[
@@ -362,6 +420,18 @@ fn a_policy_named_asset_is_in_use_and_gc_keeps_it_whatever_its_flag() {
     assert_eq!(card[0].kind, LinkKind::Policy, "a kind of its own");
     assert!(card[0].loaded, "the run's policy is loaded");
     let report = t.link_report("policy", At::Draft).unwrap();
+    assert_sets(
+        &report,
+        &[],
+        &[],
+        &[],
+        &[
+            "policies/OLD/policy.json",
+            "static/old.png",
+            "static/unused.png",
+        ],
+        "policy",
+    );
     assert_eq!(
         orphans(&report),
         set(&[
@@ -417,6 +487,14 @@ fn a_library_imported_after_the_course_resolves_its_link_by_key() {
         ),
     );
     let report = t.link_report("with-lib", At::Draft).unwrap();
+    assert_sets(
+        &report,
+        &["library_content/lc.xml library-v1:O+L"],
+        &[],
+        &[],
+        &[],
+        "no library yet",
+    );
     assert_eq!(
         written(&report.broken),
         set(&["library_content/lc.xml library-v1:O+L"]),
@@ -473,6 +551,14 @@ fn broken_links_in_files_edx_platform_never_loads_are_counted_apart() {
         ),
     );
     let report = t.link_report("loaded", At::Draft).unwrap();
+    assert_sets(
+        &report,
+        &["vertical/v1.xml missing", "course/old.xml gone"],
+        &[],
+        &["about/overview.html /static/images/placeholder-faculty.png"],
+        &["README.md", "course/old.xml"],
+        "loaded",
+    );
     assert_eq!(
         written(&report.broken),
         set(&["vertical/v1.xml missing", "course/old.xml gone"]),
