@@ -1157,11 +1157,12 @@ pub(crate) fn rescan_links(conn: &mut Connection, blobs: &super::BlobStore) -> R
 /// Records the links and problems of one content, once per (hash, syntax).
 fn insert_scan(tx: &Transaction, hash: &str, syntax: Syntax, extracted: &Extracted) -> Result<()> {
     let inserted = tx
-        .prepare_cached("INSERT OR IGNORE INTO content_scan (hash, syntax, problems) VALUES (:hash, :syntax, :problems)")?
+        .prepare_cached("INSERT OR IGNORE INTO content_scan (hash, syntax, problems, blocks) VALUES (:hash, :syntax, :problems, :blocks)")?
         .execute(named_params! {
             ":hash": hash,
             ":syntax": syntax.as_str(),
             ":problems": serde_json::to_string(&extracted.problems)?,
+            ":blocks": serde_json::to_string(&extracted.blocks)?,
         })?;
     if inserted == 0 {
         return Ok(());

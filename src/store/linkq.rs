@@ -15,8 +15,8 @@ use super::error::{Error, Result};
 use super::files::{self, classify, file_at, lookup_keys, resolve_at, tree, State};
 use super::links::resolve::resolve;
 use super::links::{
-    asset_name_key, course, drafts, libraries, Context, CourseKey, Elsewhere, LinkKind,
-    MemoryIndex, ParseProblem, PathIndex, Resolution, Syntax, Target,
+    asset_name_key, course, drafts, libraries, Context, CourseKey, Elsewhere, InlineBlock,
+    LinkKind, MemoryIndex, ParseProblem, PathIndex, Resolution, Syntax, Target,
 };
 use super::model::*;
 use super::path::RelPath;
@@ -295,7 +295,8 @@ fn compute_report(
     cid: i64,
 ) -> Result<LinkReport> {
     let files = tree(conn, cid, state)?;
-    let index = MemoryIndex::new(files.iter().map(|f| f.path.as_str()));
+    let mut index = MemoryIndex::new(files.iter().map(|f| f.path.as_str()));
+    add_inline_blocks(conn, &mut index, &files)?;
     let shape = Shape::of(conn, blobs, cid, state)?;
     let lookups = StoreLookups::new(conn, blobs);
     let cx = Context {
@@ -660,8 +661,42 @@ fn tree_with_hash(conn: &Connection, cid: i64, state: State, hash: &str) -> Resu
     Ok(files)
 }
 
+/// Adds the blocks the state's XML files define inline to `index`. Few
+/// contents define any (hand-written courses), so they are read in one pass
+/// over the scans that have some.
+fn add_inline_blocks(
+    conn: &Connection,
+    index: &mut MemoryIndex,
+    files: &[FileEntry],
+) -> Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT hash, blocks FROM content_scan WHERE syntax = 'xml' AND blocks != '[]'",
+    )?;
+    let defining: HashMap<String, String> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if defining.is_empty() {
+        return Ok(());
+    }
+    for file in files {
+        let Some(blocks) = defining.get(&file.hash) else {
+            continue;
+        };
+        let is_xml = RelPath::existing(&file.path)
+            .ok()
+            .and_then(|p| classify(&p).syntax)
+            == Some(Syntax::Xml);
+        if is_xml {
+            let blocks: Vec<InlineBlock> = serde_json::from_str(blocks)?;
+            index.add_inline(&file.path, &blocks);
+        }
+    }
+    Ok(())
+}
+
 /// A `PathIndex` over the index itself: exact paths by point query; the
-/// static-name and url_name maps loaded once, on first use.
+/// static-name and url_name maps (with inline blocks) loaded once, on first
+/// use.
 struct SqlIndex<'c> {
     conn: &'c Connection,
     cid: i64,
@@ -682,7 +717,11 @@ impl<'c> SqlIndex<'c> {
     fn memory(&self) -> &MemoryIndex {
         self.memory.get_or_init(|| {
             let files = tree(self.conn, self.cid, self.state).unwrap_or_default();
-            MemoryIndex::new(files.iter().map(|f| f.path.as_str()))
+            let mut index = MemoryIndex::new(files.iter().map(|f| f.path.as_str()));
+            // Without its inline blocks a url_name may look missing; that is
+            // the worst a failed read does here.
+            let _ = add_inline_blocks(self.conn, &mut index, &files);
+            index
         })
     }
 }
@@ -696,5 +735,8 @@ impl PathIndex for SqlIndex<'_> {
     }
     fn by_url_name(&self, url_name: &str) -> Vec<String> {
         self.memory().by_url_name(url_name)
+    }
+    fn inline(&self, block_type: &str, url_name: &str) -> Option<String> {
+        self.memory().inline(block_type, url_name)
     }
 }

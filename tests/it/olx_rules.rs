@@ -616,3 +616,60 @@ fn links_made_by_older_rules_are_extracted_again_at_open() {
         "every content scanned"
     );
 }
+
+#[test]
+fn jumps_and_courseware_links_find_blocks_defined_inline() {
+    let t = TestStore::new();
+    course(
+        &t,
+        "inline",
+        &[
+            (
+                "course/R.xml",
+                b"<course display_name=\"C\">\n  <chapter url_name=\"w1\" display_name=\"Week 1\">\n    <sequential url_name=\"s1\" display_name=\"S\">\n      <vertical url_name=\"v1\">\n        <html url_name=\"intro\" display_name=\"Intro\"><p>Hi</p></html>\n        <html url_name=\"next\"/>\n      </vertical>\n    </sequential>\n  </chapter>\n</course>\n",
+            ),
+            (
+                "html/next.xml",
+                b"<html display_name=\"Next\"><a href=\"/jump_to_id/intro\">back</a> <a href=\"/course/courseware/w1/s1\">week</a> <a href=\"/jump_to_id/nowhere\">x</a> <a href=\"/course/courseware/w1/s2\">y</a></html>",
+            ),
+        ],
+    );
+    let links = out(&t, "inline", "html/next.xml");
+    let got: Vec<(String, Resolution)> = links
+        .iter()
+        .map(|l| (l.written.clone(), l.resolution.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("/jump_to_id/intro".to_owned(), resolved("course/R.xml")),
+            (
+                "/course/courseware/w1/s1".to_owned(),
+                resolved("course/R.xml")
+            ),
+            (
+                "/jump_to_id/nowhere".to_owned(),
+                Resolution::Broken { missing: vec![] }
+            ),
+            (
+                "/course/courseware/w1/s2".to_owned(),
+                Resolution::Broken {
+                    missing: vec!["sequential/s2.xml".to_owned()]
+                }
+            ),
+        ],
+        "the file defining the block inline answers"
+    );
+    let report = t.link_report("inline", At::Draft).unwrap();
+    assert_sets(
+        &report,
+        &[
+            "html/next.xml /jump_to_id/nowhere",
+            "html/next.xml /course/courseware/w1/s2",
+        ],
+        &[],
+        &[],
+        &[],
+        "inline",
+    );
+}

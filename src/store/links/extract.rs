@@ -191,6 +191,18 @@ pub struct ParseProblem {
 pub struct Extracted {
     pub links: Vec<RawLink>,
     pub problems: Vec<ParseProblem>,
+    /// Blocks defined inline (an element with a `url_name` that is not a
+    /// pointer), which `/jump_to_id/` and courseware links may name.
+    #[serde(default)]
+    pub blocks: Vec<InlineBlock>,
+}
+
+/// A block defined inside a file rather than in a file of its own (a
+/// hand-written course's `<chapter url_name="w1" display_name="…">…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct InlineBlock {
+    pub block_type: String,
+    pub url_name: String,
 }
 
 /// Extracts references from one unit. `path` is the unit's collection path (used
@@ -217,6 +229,7 @@ pub fn extract(path: &str, bytes: &[u8], syntax: Syntax) -> Extracted {
     Extracted {
         links: out.links,
         problems: out.problems,
+        blocks: out.blocks,
     }
 }
 
@@ -227,6 +240,7 @@ pub fn extract(path: &str, bytes: &[u8], syntax: Syntax) -> Extracted {
 #[derive(Default)]
 pub(super) struct Sink {
     links: Vec<RawLink>,
+    blocks: Vec<InlineBlock>,
     pub(super) problems: Vec<ParseProblem>,
     seen: HashSet<(LinkKind, Target, String)>,
 }
@@ -349,6 +363,9 @@ struct Frame {
     in_video: bool,
     /// Byte offset of the start tag's `<`.
     start: usize,
+    /// The element's `url_name`, when it is in pointer position: a block
+    /// defined inline unless it turns out to be a pointer.
+    inline: Option<InlineBlock>,
 }
 
 struct XmlState<'a> {
@@ -716,7 +733,17 @@ impl XmlState<'_> {
             }
         }
 
+        // A file's root takes its url_name from the file's path.
+        let inline = find("url_name")
+            .filter(|_| parent_may_point && !is_root && !NOT_POINTERS.contains(&tag))
+            .map(|a| a.value().trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .map(|url_name| InlineBlock {
+                block_type: tag.to_owned(),
+                url_name,
+            });
         self.stack.push(Frame {
+            inline,
             name,
             children_may_point: children_may_point && !names_file,
             pending,
@@ -728,8 +755,14 @@ impl XmlState<'_> {
 
     fn end_element(&mut self, out: &mut Sink) {
         if let Some(frame) = self.stack.pop() {
-            if let Some(link) = frame.pending {
-                out.push_link(link);
+            match (frame.pending, frame.inline) {
+                (Some(link), _) => out.push_link(link),
+                (None, Some(block)) => {
+                    if !out.blocks.contains(&block) {
+                        out.blocks.push(block);
+                    }
+                }
+                (None, None) => {}
             }
         }
     }

@@ -31,6 +31,8 @@ pub mod resolve;
 pub mod statics;
 
 pub use course::CourseKey;
-pub use extract::{extract, Extracted, LinkKind, ParseProblem, RawLink, Syntax, Target};
+pub use extract::{
+    extract, Extracted, InlineBlock, LinkKind, ParseProblem, RawLink, Syntax, Target,
+};
 pub use resolve::{Context, Elsewhere, MemoryIndex, Nowhere, PathIndex, Resolution};
 pub use statics::asset_name_key;

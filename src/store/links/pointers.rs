@@ -307,5 +307,24 @@ mod tests {
                 xml("<sequential><vertical url_name=\"v\"><!-- later --></vertical></sequential>");
             assert!(ex.links.is_empty(), "a comment is a child: {:?}", ex.links);
         }
+
+        #[test]
+        fn blocks_defined_inline_are_recorded_and_pointers_are_not() {
+            let ex = xml(concat!(
+                "<course url_name=\"c\" org=\"o\" course=\"x\">",
+                "<chapter url_name=\"ch1\" display_name=\"A\"><vertical url_name=\"v\"/></chapter>",
+                "<done url_name=\"d\" xblock-family=\"xblock.v1\"/></course>",
+            ));
+            let blocks: Vec<(&str, &str)> = ex
+                .blocks
+                .iter()
+                .map(|b| (b.block_type.as_str(), b.url_name.as_str()))
+                .collect();
+            assert_eq!(
+                blocks,
+                vec![("chapter", "ch1"), ("done", "d")],
+                "inline chapter and XBlock; the pointer and the file's root are not"
+            );
+        }
     }
 }

@@ -20,9 +20,21 @@ pub trait PathIndex {
     /// Paths of live files under `static/` whose `asset_name_key` of the part after
     /// `static/` equals `key`.
     fn static_by_key(&self, key: &str) -> Vec<String>;
-    /// Paths of live block files named `<type>/<url_name>.xml` (any type, at depth
-    /// two, not drafts) for this url_name.
+    /// The files defining a block of any type with this url_name: block files
+    /// named `<type>/<url_name>.xml` (at depth two, not drafts) and files
+    /// defining it inline.
     fn by_url_name(&self, url_name: &str) -> Vec<String>;
+    /// The file defining the block of this type and url_name: its own
+    /// (`TYPE/URL_NAME.xml`, every `:` a folder) or one defining it inline.
+    fn block(&self, block_type: &str, url_name: &str) -> Option<String> {
+        let own = pointers::pointer_path(block_type, url_name);
+        if self.exists(&own) {
+            return Some(own);
+        }
+        self.inline(block_type, url_name)
+    }
+    /// The first file (by path) defining this block inline.
+    fn inline(&self, block_type: &str, url_name: &str) -> Option<String>;
 }
 
 /// What resolution asks of the rest of the store.
@@ -133,14 +145,22 @@ pub fn resolve(cx: &Context<'_>, source: &str, target: &Target) -> Resolution {
             chapter,
             sequential,
         } => {
+            let chapter_file = index.block("chapter", chapter);
+            let sequential_file = sequential.as_deref().map(|s| index.block("sequential", s));
             let paths = jumps::courseware_paths(chapter, sequential.as_deref());
-            let missing: Vec<String> = paths.iter().filter(|p| !index.exists(p)).cloned().collect();
-            if missing.is_empty() {
-                Resolution::Resolved {
-                    path: paths.last().cloned().unwrap_or_default(),
-                }
-            } else {
-                Resolution::Broken { missing }
+            let mut missing = Vec::new();
+            if chapter_file.is_none() {
+                missing.push(paths[0].clone());
+            }
+            if let Some(None) = sequential_file {
+                missing.extend(paths.get(1).cloned());
+            }
+            match (
+                missing.is_empty(),
+                sequential_file.flatten().or(chapter_file),
+            ) {
+                (true, Some(path)) => Resolution::Resolved { path },
+                _ => Resolution::Broken { missing },
             }
         }
         Target::Block {
@@ -216,6 +236,8 @@ pub struct MemoryIndex {
     static_keys: HashMap<String, Vec<String>>,
     /// `name` of `<type>/<name>.xml` -> paths.
     url_names: HashMap<String, Vec<String>>,
+    /// url_name -> (block type, defining file) of blocks defined inline.
+    inline: HashMap<String, Vec<(String, String)>>,
 }
 
 impl MemoryIndex {
@@ -257,6 +279,23 @@ impl MemoryIndex {
     }
 }
 
+impl MemoryIndex {
+    /// Records the blocks a live file (not under `drafts/`) defines inline.
+    pub fn add_inline(&mut self, path: &str, blocks: &[super::extract::InlineBlock]) {
+        if path.starts_with(drafts::FOLDER) {
+            return;
+        }
+        for block in blocks {
+            let list = self.inline.entry(block.url_name.clone()).or_default();
+            let entry = (block.block_type.clone(), path.to_owned());
+            if !list.contains(&entry) {
+                list.push(entry);
+                list.sort_by(|a, b| a.1.cmp(&b.1));
+            }
+        }
+    }
+}
+
 impl PathIndex for MemoryIndex {
     fn exists(&self, path: &str) -> bool {
         self.paths.contains(path)
@@ -265,7 +304,22 @@ impl PathIndex for MemoryIndex {
         self.static_keys.get(key).cloned().unwrap_or_default()
     }
     fn by_url_name(&self, url_name: &str) -> Vec<String> {
-        self.url_names.get(url_name).cloned().unwrap_or_default()
+        let mut out = self.url_names.get(url_name).cloned().unwrap_or_default();
+        out.extend(
+            self.inline
+                .get(url_name)
+                .into_iter()
+                .flatten()
+                .map(|(_, path)| path.clone()),
+        );
+        out
+    }
+    fn inline(&self, block_type: &str, url_name: &str) -> Option<String> {
+        self.inline
+            .get(url_name)?
+            .iter()
+            .find(|(t, _)| t == block_type)
+            .map(|(_, path)| path.clone())
     }
 }
 

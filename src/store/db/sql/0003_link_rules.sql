@@ -12,6 +12,8 @@ CREATE TABLE content_scan (
     hash     TEXT NOT NULL,
     syntax   TEXT NOT NULL CHECK (syntax IN ('xml', 'html', 'json')),
     problems TEXT NOT NULL DEFAULT '[]',
+    -- Blocks the content defines inline (JSON array of {block_type, url_name}).
+    blocks   TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (hash, syntax)
 ) WITHOUT ROWID;
 
@@ -33,6 +35,8 @@ CREATE TABLE link (
     FOREIGN KEY (hash, syntax) REFERENCES content_scan (hash, syntax) ON DELETE CASCADE,
     UNIQUE (hash, syntax, ordinal)
 );
+-- The few contents that define blocks inline, read whole by the link report.
+CREATE INDEX content_scan_blocks ON content_scan (hash) WHERE blocks != '[]';
 CREATE INDEX link_target_path ON link (target_path);
 CREATE INDEX link_target_key ON link (target_key);
 
