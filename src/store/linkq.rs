@@ -21,9 +21,10 @@ use super::links::{
 use super::model::*;
 use super::path::RelPath;
 use super::Store;
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rusqlite::{named_params, Connection};
 use std::cell::OnceCell;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 /// Which links of a file to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,14 +375,26 @@ fn compute_report(
                 if kind == LinkKind::Parent && !resolution.paths().is_empty() {
                     draft_roots.insert(source.path.as_str());
                 }
-                let reached = edges.entry(source.path.as_str()).or_default();
-                reached.extend(resolution.paths().iter().map(|p| (kind, p.clone())));
                 let list = match resolution {
+                    // Most links: the path moves into the walk's edges.
+                    Resolution::Resolved { path } => {
+                        edges
+                            .entry(source.path.as_str())
+                            .or_default()
+                            .push((kind, path));
+                        continue;
+                    }
+                    Resolution::Collection { .. } => continue,
+                    Resolution::Ambiguous { ref paths } => {
+                        edges
+                            .entry(source.path.as_str())
+                            .or_default()
+                            .extend(paths.iter().map(|p| (kind, p.clone())));
+                        Listed::Ambiguous
+                    }
                     Resolution::Broken { .. } => Listed::Broken,
-                    Resolution::Ambiguous { .. } => Listed::Ambiguous,
                     Resolution::External => Listed::External,
                     Resolution::Platform => Listed::Platform,
-                    Resolution::Resolved { .. } | Resolution::Collection { .. } => continue,
                 };
                 listed.push((list, row.info(source, target.clone(), resolution, false)?));
             }
@@ -408,7 +421,7 @@ fn compute_report(
         }
     }
     // In use: loaded, or an asset a loaded file names.
-    let mut used: HashSet<&str> = loaded.clone();
+    let mut used: HashSet<&str> = HashSet::new();
     for path in &loaded {
         for (kind, target) in edges.get(path).into_iter().flatten() {
             if USING.contains(kind) {
@@ -420,7 +433,7 @@ fn compute_report(
     }
     report.orphans = files
         .iter()
-        .filter(|f| !used.contains(f.path.as_str()))
+        .filter(|f| !loaded.contains(f.path.as_str()) && !used.contains(f.path.as_str()))
         .map(|f| f.path.clone())
         .collect();
     let linked: HashSet<&str> = edges.values().flatten().map(|(_, p)| p.as_str()).collect();

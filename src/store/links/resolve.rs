@@ -5,7 +5,7 @@
 //! external URL or one of edx-platform's own files. The rules themselves live
 //! in the sibling modules named after OLX-RULES.md's sections.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashSet};
 
 use super::course::CourseKey;
 use super::extract::Target;
@@ -107,13 +107,32 @@ impl Resolution {
 pub fn resolve(cx: &Context<'_>, source: &str, target: &Target) -> Resolution {
     let index = cx.index;
     let root = drafts::root_of(source);
-    let first_of = |paths: Vec<String>| match paths.iter().find(|p| index.exists(p)) {
-        Some(path) => Resolution::Resolved { path: path.clone() },
+    let first_of = |paths: Vec<String>| match paths.iter().position(|p| index.exists(p)) {
+        Some(i) => Resolution::Resolved {
+            path: paths.into_iter().nth(i).unwrap_or_default(),
+        },
         None => Resolution::Broken { missing: paths },
     };
+    // Most links are pointers in the course root: one allocation for them.
+    let in_root = |path: &str| {
+        if root.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{root}{path}")
+        }
+    };
     match target {
-        Target::Path { path } => first_of(vec![format!("{root}{path}")]),
-        Target::AnyOf { paths } => first_of(paths.iter().map(|p| format!("{root}{p}")).collect()),
+        Target::Path { path } => {
+            let path = in_root(path);
+            if index.exists(&path) {
+                Resolution::Resolved { path }
+            } else {
+                Resolution::Broken {
+                    missing: vec![path],
+                }
+            }
+        }
+        Target::AnyOf { paths } => first_of(paths.iter().map(|p| in_root(p)).collect()),
         Target::Body { filename, url_name } => {
             let in_root = &source[root.len()..];
             let base = bodies::base(url_name.as_deref(), in_root);
