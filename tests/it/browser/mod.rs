@@ -766,12 +766,43 @@ fn a_broken_link_is_marked_and_drawn() {
     });
     assert_eq!(b.location(), format!("/c/{}/f/{image}", ui.slug));
 
-    // The collection's link report names it too.
+    // The collection's link report names it too: apart, since no unit of the
+    // course points at html/broken_demo.xml, so edx-platform never loads it;
+    // and an absolute URL is listed as external, never broken.
+    ui.put(
+        "html/broken_demo.html",
+        format!(
+            "<p>Fine: <img src=\"/static/{name}\"/></p>\n\
+             <p>Broken: <img src=\"/static/no-such-image.png\"/></p>\n\
+             <p><a href=\"https://example.org/elsewhere\">elsewhere</a></p>\n"
+        )
+        .as_bytes(),
+    );
     ui.open(&format!("/c/{}/links", ui.slug), "collection");
     b.wait_js(
         "the link report to list the broken reference",
         "return document.body.innerText.includes('no-such-image.png');",
     );
+    assert!(
+        b.text("section#broken-unloaded")
+            .contains("no-such-image.png"),
+        "listed with the files edx-platform never loads"
+    );
+    assert!(
+        !b.text("section#broken").contains("no-such-image.png"),
+        "not among the course's broken links"
+    );
+    assert!(
+        b.text("section#external")
+            .contains("https://example.org/elsewhere"),
+        "the absolute URL is external"
+    );
+    assert!(
+        b.text("section#orphans").contains("html/broken_demo.xml"),
+        "the unreached file is an orphan, and the report says what that means: {}",
+        b.text("section#orphans")
+    );
+    b.screenshot("links-report");
     b.assert_no_js_errors();
 }
 
