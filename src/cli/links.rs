@@ -104,6 +104,15 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
                     for link in &report.ambiguous {
                         print_link(link, false);
                     }
+                    if !report.platform.is_empty() {
+                        println!(
+                            "{} link(s) to edx-platform's own static files (not the course's):",
+                            report.platform.len()
+                        );
+                        for link in &report.platform {
+                            print_link(link, false);
+                        }
+                    }
                     for m in &report.malformed {
                         for p in &m.problems {
                             println!(
