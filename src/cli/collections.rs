@@ -132,7 +132,10 @@ pub(crate) fn run(store: &Store, out: &Output, args: CollectionsArgs) -> crate::
                     ),
                     None => println!("published:    never"),
                 }
-                println!("draft:        {} pending change(s)", summary.draft_changes);
+                println!(
+                    "draft:        {} pending",
+                    super::output::plural(summary.draft_changes, "change")
+                );
             }
         }
         Action::Update { slug, metadata } => {

@@ -117,18 +117,18 @@ pub(crate) fn import(store: &Store, out: &Output, args: ImportArgs) -> crate::Re
     } else {
         let c = &report.changes;
         println!(
-            "{}{}: {} files ({} units, {} assets, {}), {} new blob(s)",
+            "{}{}: {} ({}, {}, {}), {} new",
             report.collection,
             if report.created_collection {
                 " (new)"
             } else {
                 ""
             },
-            report.files,
-            report.units,
-            report.assets,
+            super::output::plural(report.files, "file"),
+            super::output::plural(report.units, "unit"),
+            super::output::plural(report.assets, "asset"),
             bytes(report.bytes),
-            report.new_blobs
+            super::output::plural(report.new_blobs, "blob")
         );
         println!(
             "draft: {} added, {} modified, {} renamed, {} deleted, {} unchanged",
@@ -140,9 +140,9 @@ pub(crate) fn import(store: &Store, out: &Output, args: ImportArgs) -> crate::Re
         );
         if let Some(p) = &report.published {
             println!(
-                "published version {} ({} change(s))",
+                "published version {} ({})",
                 p.number,
-                p.changes.len()
+                super::output::plural(p.changes.len() as u64, "change")
             );
             super::history::print_malformed(&p.malformed);
         }

@@ -1,6 +1,6 @@
 //! `blockstore links`: one file's links, or a collection's link report.
 
-use super::output::Output;
+use super::output::{plural, Output};
 use super::{split_at, split_target};
 use crate::store::links::Resolution;
 use crate::store::{At, Direction, LinkInfo, Store};
@@ -15,7 +15,9 @@ pub(crate) struct LinksArgs {
     /// Links that point at the file instead of from it.
     #[arg(long)]
     incoming: bool,
-    /// Only broken (and ambiguous) links.
+    /// Only broken (and ambiguous) links; exits 1 when something is broken
+    /// (for a collection: a broken link in content edx-platform loads), 0
+    /// otherwise, like grep.
     #[arg(long)]
     broken: bool,
     /// Only orphans: files the course never uses (collection report).
@@ -31,6 +33,8 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
     let (target, at) = split_at(&args.target)?;
     let at = at.unwrap_or(At::Draft);
     let (slug, path) = split_target(target);
+    // With --broken, the exit says whether anything is broken.
+    let mut found_broken = false;
     match path {
         Some(path) => {
             let direction = if args.incoming {
@@ -46,6 +50,9 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
                         Resolution::Broken { .. } | Resolution::Ambiguous { .. }
                     )
                 });
+                found_broken = links
+                    .iter()
+                    .any(|l| matches!(l.resolution, Resolution::Broken { .. }));
             }
             if args.external {
                 links.retain(|l| matches!(l.resolution, Resolution::External));
@@ -60,6 +67,7 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
         }
         None => {
             let mut report = store.link_report(slug, at)?;
+            found_broken = report.broken_loaded > 0;
             let only = args.broken || args.orphans || args.external;
             let (show_broken, show_orphans, show_external) = if only {
                 (args.broken, args.orphans, args.external)
@@ -84,13 +92,13 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
             } else {
                 if show_broken {
                     println!(
-                        "{slug} ({}): {} links, {} broken in loaded content, {} broken in files edx-platform never loads, {} ambiguous, {} malformed unit(s)",
+                        "{slug} ({}): {}, {} broken in loaded content, {} broken in files edx-platform never loads, {} ambiguous, {}",
                         report.at,
-                        report.links,
+                        plural(report.links, "link"),
                         report.broken_loaded,
                         report.broken_unloaded,
                         report.ambiguous.len(),
-                        report.malformed.len()
+                        plural(report.malformed.len() as u64, "malformed unit")
                     );
                     for link in report.broken.iter().filter(|l| l.loaded) {
                         print_link(link, false);
@@ -106,8 +114,8 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
                     }
                     if !report.platform.is_empty() {
                         println!(
-                            "{} link(s) to edx-platform's own static files (not the course's):",
-                            report.platform.len()
+                            "{} to edx-platform's own static files (not the course's):",
+                            plural(report.platform.len() as u64, "link")
                         );
                         for link in &report.platform {
                             print_link(link, false);
@@ -123,15 +131,15 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
                     }
                 }
                 if show_external {
-                    println!("{} external link(s)", report.external.len());
+                    println!("{}", plural(report.external.len() as u64, "external link"));
                     for link in &report.external {
                         print_link(link, false);
                     }
                 }
                 if show_orphans {
                     println!(
-                        "{} orphan(s): files the course never uses",
-                        report.orphans.len()
+                        "{}: files the course never uses",
+                        plural(report.orphans.len() as u64, "orphan")
                     );
                     for o in &report.orphans {
                         println!("orphan     {o}");
@@ -140,7 +148,11 @@ pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if args.broken && found_broken {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_link(link: &LinkInfo, incoming: bool) {

@@ -1,6 +1,6 @@
 //! Maintenance: `gc`, `gc-flag`, `fsck`, `dump`, `restore`.
 
-use super::output::{bytes, Output};
+use super::output::{bytes, plural, Output};
 use super::split_target;
 use crate::store::{Error, GcOptions, RestoreOptions, Store};
 use clap::Args;
@@ -53,23 +53,23 @@ pub(crate) fn gc(store: &Store, out: &Output, args: GcArgs) -> crate::Result<Exi
             "freed"
         };
         println!(
-            "gc {verb} {} in {} blob(s): {} version(s), {} collection version(s) pruned, {} draft revision(s), {} orphaned asset(s), {} stray file(s)",
+            "gc {verb} {} in {}: {}, {} pruned, {}, {}, {}",
             bytes(report.bytes_freed),
-            report.blobs_deleted,
-            report.versions_deleted,
-            report.collection_versions_pruned,
-            report.revisions_deleted,
-            report.orphans_deleted.len(),
-            report.stray_files_deleted,
+            plural(report.blobs_deleted, "blob"),
+            plural(report.versions_deleted, "version"),
+            plural(report.collection_versions_pruned, "collection version"),
+            plural(report.revisions_deleted, "draft revision"),
+            plural(report.orphans_deleted.len() as u64, "orphaned asset"),
+            plural(report.stray_files_deleted, "stray file"),
         );
         for o in &report.orphans_deleted {
             println!("  orphan {o}");
         }
         if !report.debris_deleted.is_empty() {
             println!(
-                "gc {verb} {} in {} leftover(s) of killed dumps and restores",
+                "gc {verb} {} in {} of killed dumps and restores",
                 bytes(report.debris_bytes_freed),
-                report.debris_deleted.len()
+                plural(report.debris_deleted.len() as u64, "leftover")
             );
             for path in &report.debris_deleted {
                 println!("  leftover {path}");
@@ -127,18 +127,18 @@ pub(crate) fn fsck(store: &Store, out: &Output) -> crate::Result<ExitCode> {
         out.json(&report)?;
     } else {
         println!(
-            "{} collection(s), {} version(s), {} blob(s) verified ({}); {} unreferenced blob(s), {} stray file(s) (gc removes them)",
-            report.collections,
-            report.versions,
-            report.blobs_checked,
+            "{}, {}, {} verified ({}); {}, {} (gc removes them)",
+            plural(report.collections, "collection"),
+            plural(report.versions, "version"),
+            plural(report.blobs_checked, "blob"),
             bytes(report.bytes_checked),
-            report.unreferenced_blobs,
-            report.stray_files
+            plural(report.unreferenced_blobs, "unreferenced blob"),
+            plural(report.stray_files, "stray file")
         );
         if !report.debris.is_empty() {
             println!(
-                "{} leftover(s) of killed dumps and restores ({}):",
-                report.debris.len(),
+                "{} of killed dumps and restores ({}):",
+                plural(report.debris.len() as u64, "leftover"),
                 bytes(report.debris.iter().map(|d| d.bytes).sum())
             );
             for d in &report.debris {
@@ -187,9 +187,9 @@ pub(crate) fn dump(store: &Store, out: &Output, args: DumpArgs) -> crate::Result
         out.json(&report)?;
     } else {
         println!(
-            "dumped {} collection(s), {} blob(s) ({}) and the index ({}) -> {} ({})",
-            report.collections,
-            report.blobs,
+            "dumped {}, {} ({}) and the index ({}) -> {} ({})",
+            plural(report.collections, "collection"),
+            plural(report.blobs, "blob"),
             bytes(report.bytes),
             bytes(report.index_bytes),
             report.file.display(),
@@ -224,9 +224,9 @@ pub(crate) fn restore(
     } else {
         let m = &report.manifest;
         println!(
-            "restored {} collection(s), {} blob(s) ({}) from {} into {}{}",
-            m.collections,
-            m.blobs,
+            "restored {}, {} ({}) from {} into {}{}",
+            plural(m.collections, "collection"),
+            plural(m.blobs, "blob"),
             bytes(m.bytes),
             report.file.display(),
             report.data_dir.display(),

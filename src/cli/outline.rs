@@ -29,12 +29,12 @@ pub(crate) fn run(store: &Store, out: &Output, args: OutlineArgs) -> crate::Resu
 /// The text form: a header, the tree(s), then orphans and broken pointers.
 fn render(outline: &Outline) -> String {
     let mut text = format!(
-        "{} ({}): {}, {} block(s), {} orphan(s), {} broken\n",
+        "{} ({}): {}, {}, {}, {} broken\n",
         outline.collection,
         outline.at,
         outline.kind.as_str(),
-        outline.blocks,
-        outline.orphans.len(),
+        super::output::plural(outline.blocks, "block"),
+        super::output::plural(outline.orphans.len() as u64, "orphan"),
         outline.broken.len()
     );
     if outline.roots.is_empty() {
@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(
             render(&outline),
             concat!(
-                "x (version 2): course, 9 block(s), 1 orphan(s), 0 broken\n",
+                "x (version 2): course, 9 blocks, 1 orphan, 0 broken\n",
                 "course/2026 \"C\"  [course/2026.xml]\n",
                 "├── chapter/a\n",
                 "│   ├── vertical/v\n",

@@ -120,3 +120,24 @@ pub(crate) fn bytes(n: u64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
+
+/// `1 blob`, `2 blobs`: a count with its noun in the right number (every
+/// noun the CLI counts takes `s`).
+pub(crate) fn plural(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod plural_tests {
+    #[test]
+    fn counts_take_the_right_number() {
+        assert_eq!(super::plural(1u64, "blob"), "1 blob");
+        assert_eq!(super::plural(0u64, "blob"), "0 blobs");
+        assert_eq!(super::plural(2u64, "orphan"), "2 orphans");
+    }
+}

@@ -73,9 +73,9 @@ pub(crate) fn seed(store: &Store, out: &Output, args: SeedArgs) -> crate::Result
     }
     if let Some(r) = &reset_report {
         println!(
-            "reset: {} collection(s) deleted, {} blob(s) removed",
-            r.collections_deleted.len(),
-            r.blobs_deleted
+            "reset: {} deleted, {} removed",
+            super::output::plural(r.collections_deleted.len() as u64, "collection"),
+            super::output::plural(r.blobs_deleted, "blob")
         );
     }
     for c in &seeded.collections {
@@ -107,12 +107,14 @@ fn confirm(store: &Store, collections: usize) -> crate::Result<bool> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
         return Err(Error::Invalid(format!(
-            "seed --reset would delete {collections} collection(s) in {}; add --yes to confirm (stdin is not a terminal to ask on)",
+            "seed --reset would delete {} in {}; add --yes to confirm (stdin is not a terminal to ask on)",
+            super::output::plural(collections as u64, "collection"),
             store.dir().display()
         )));
     }
     eprint!(
-        "Delete all {collections} collection(s) in {} and their history? [y/N] ",
+        "Delete {} in {} and their history? [y/N] ",
+        super::output::plural(collections as u64, "collection"),
         store.dir().display()
     );
     let _ = std::io::stderr().flush();

@@ -75,7 +75,19 @@ fn the_readme_tour_works_on_the_sample_course() {
     let history = cli_json(data, &["log", &format!("{SLUG}:html/html_welcome.html")]);
     assert_eq!(history["versions"].as_array().unwrap().len(), 2);
 
-    let broken = cli_json(data, &["links", SLUG, "--broken"]);
+    // `links --broken` exits 1 when something is broken, like grep.
+    let output = run_cli(data, &["--json", "links", SLUG, "--broken"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let broken: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let clean = run_cli(
+        data,
+        &[
+            "links",
+            &format!("{SLUG}:html/html_welcome.html"),
+            "--broken",
+        ],
+    );
+    assert_eq!(clean.status.code(), Some(0), "nothing broken: exit 0");
     let broken: Vec<&str> = broken["broken"]
         .as_array()
         .unwrap()

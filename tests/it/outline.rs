@@ -820,7 +820,7 @@ fn the_cli_draws_the_tree_and_prints_json() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        format!("{SAMPLE} (draft): course, 28 block(s), 0 orphan(s), 0 broken")
+        format!("{SAMPLE} (draft): course, 28 blocks, 0 orphans, 0 broken")
     );
     assert_eq!(
         lines[1],
@@ -851,7 +851,7 @@ fn the_cli_draws_the_tree_and_prints_json() {
     let text = stdout(&run_cli(&data, &["outline", &format!("{SAMPLE}@draft")]));
     assert!(
         text.starts_with(&format!(
-            "{SAMPLE} (draft): course, 29 block(s), 1 orphan(s), 1 broken\n"
+            "{SAMPLE} (draft): course, 29 blocks, 1 orphan, 1 broken\n"
         )),
         "{text}"
     );
@@ -1002,7 +1002,7 @@ fn studio_drafts_hang_under_their_parents_in_the_cli_and_json() {
     assert_eq!(
         stdout(&out),
         concat!(
-            "d (draft): course, 7 block(s), 0 orphan(s), 0 broken\n",
+            "d (draft): course, 7 blocks, 0 orphans, 0 broken\n",
             "course/R \"C\"  [course/R.xml]\n",
             "└── chapter/ch \"Ch\"\n",
             "    └── sequential/s1 \"S1\"\n",
