@@ -2,7 +2,7 @@
 //! `rename`.
 
 use super::output::{bytes, Output};
-use super::{split_at, split_target};
+use super::{locate, split_target};
 use crate::olx::{import_archive, import_path, ArchiveFormat, ArchiveLimits, ImportOptions};
 use crate::store::{At, Error, Source, Store};
 use blake2::Digest;
@@ -13,31 +13,40 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
-    /// The collection (slug or uuid).
+    /// The collection (slug or uuid), optionally SLUG@N, SLUG@draft or
+    /// SLUG@latest.
     slug: String,
     /// Where to write: a new directory, or a file ending in .tar.gz, .tgz or .tar.
     out: PathBuf,
-    /// Export published version N instead of the draft.
-    #[arg(long, value_name = "N", conflicts_with = "draft")]
-    version: Option<i64>,
+    /// Export this state: a version number, `latest` or `draft` (the
+    /// default). `--version N` is the older spelling.
+    #[arg(long, value_name = "N", alias = "version", conflicts_with = "draft")]
+    at: Option<At>,
     /// Export the draft (the default).
     #[arg(long)]
     draft: bool,
 }
 
 pub(crate) fn export(store: &Store, out: &Output, args: ExportArgs) -> crate::Result<ExitCode> {
-    let at = match args.version {
-        Some(n) if n >= 1 => At::Version(n),
-        Some(n) => {
+    let target = locate(&args.slug)?;
+    if target.path.is_some() {
+        return Err(Error::Invalid(format!(
+            "{:?}: export takes a collection, not a file (SLUG or SLUG@N)",
+            args.slug
+        )));
+    }
+    let at = match (target.at, args.at) {
+        (Some(_), Some(_)) => {
             return Err(Error::Invalid(format!(
-                "--version {n}: versions are numbered from 1"
+                "{:?} and --at: give the state once",
+                args.slug
             )))
         }
-        None => At::Draft,
+        (a, b) => a.or(b).unwrap_or(At::Draft),
     };
     let report = {
         let bar = out.progress();
-        crate::olx::export(store, &args.slug, at, &args.out, &bar)?
+        crate::olx::export(store, target.slug, at, &args.out, &bar)?
     };
     if out.json {
         out.json(&report)?;
@@ -152,7 +161,8 @@ pub(crate) fn import(store: &Store, out: &Output, args: ImportArgs) -> crate::Re
 
 #[derive(Debug, Args)]
 pub(crate) struct FilesArgs {
-    /// SLUG, optionally SLUG@N, SLUG@draft or SLUG@latest (default: the draft).
+    /// SLUG[@N|@draft|@latest][:FOLDER/] (default state: the draft; a folder
+    /// lists only the files under it).
     target: String,
     /// Only paths starting with this prefix.
     #[arg(long)]
@@ -160,11 +170,12 @@ pub(crate) struct FilesArgs {
 }
 
 pub(crate) fn files(store: &Store, out: &Output, args: FilesArgs) -> crate::Result<ExitCode> {
-    let (slug, at) = split_at(&args.target)?;
-    let at = at.unwrap_or(At::Draft);
-    let mut files = store.files(slug, at)?;
-    if let Some(prefix) = &args.prefix {
-        files.retain(|f| f.path.starts_with(prefix.as_str()));
+    let target = locate(&args.target)?;
+    let at = target.at.unwrap_or(At::Draft);
+    let mut files = store.files(target.slug, at)?;
+    // `SLUG@N:FOLDER/` lists a folder, as --prefix does.
+    for prefix in [args.prefix.as_deref(), target.path].into_iter().flatten() {
+        files.retain(|f| f.path.starts_with(prefix));
     }
     if out.json {
         out.json(&files)?;
@@ -189,15 +200,21 @@ pub(crate) fn files(store: &Store, out: &Output, args: FilesArgs) -> crate::Resu
 
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
-    /// SLUG:PATH, optionally @N, @draft or @latest (collection version; default: draft).
+    /// SLUG[@N|@draft|@latest]:PATH, the file at that collection version
+    /// (default: the draft); SLUG:PATH@N also works.
     target: String,
 }
 
 pub(crate) fn show(store: &Store, out: &Output, args: ShowArgs) -> crate::Result<ExitCode> {
-    let (slug, path) = split_target(&args.target);
-    let path = path.ok_or_else(|| Error::Invalid(format!("{:?}: give SLUG:PATH", args.target)))?;
-    let (path, at) = split_at(path)?;
-    let at = at.unwrap_or(At::Draft);
+    let target = locate(&args.target)?;
+    let (slug, path) = (target.slug, target.path);
+    let path = path.ok_or_else(|| {
+        Error::Invalid(format!(
+            "{:?}: no file; write SLUG:PATH or SLUG@N:PATH",
+            args.target
+        ))
+    })?;
+    let at = target.at.unwrap_or(At::Draft);
     if out.json {
         let file = store.file(slug, path, at)?;
         let history = store.history(slug, path)?;

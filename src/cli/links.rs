@@ -1,7 +1,6 @@
 //! `blockstore links`: one file's links, or a collection's link report.
 
 use super::output::{plural, Output};
-use super::{split_at, split_target};
 use crate::store::links::Resolution;
 use crate::store::{At, Direction, LinkInfo, Store};
 use clap::Args;
@@ -9,8 +8,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub(crate) struct LinksArgs {
-    /// SLUG:PATH (a file's links) or SLUG (the collection's report); @N, @draft
-    /// or @latest picks the state (default: draft).
+    /// SLUG[@N|@draft|@latest][:PATH]: a file's links, or without :PATH the
+    /// collection's report (default state: the draft).
     target: String,
     /// Links that point at the file instead of from it.
     #[arg(long)]
@@ -30,9 +29,9 @@ pub(crate) struct LinksArgs {
 }
 
 pub(crate) fn run(store: &Store, out: &Output, args: LinksArgs) -> crate::Result<ExitCode> {
-    let (target, at) = split_at(&args.target)?;
-    let at = at.unwrap_or(At::Draft);
-    let (slug, path) = split_target(target);
+    let target = super::locate(&args.target)?;
+    let at = target.at.unwrap_or(At::Draft);
+    let (slug, path) = (target.slug, target.path);
     // With --broken, the exit says whether anything is broken.
     let mut found_broken = false;
     match path {

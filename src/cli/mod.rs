@@ -255,6 +255,61 @@ fn split_target(target: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// A collection, a state of it and maybe a path, as every command writes
+/// them: `SLUG[@N|@draft|@latest][:PATH]` (and the older `SLUG:PATH@N`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Located<'a> {
+    slug: &'a str,
+    at: Option<crate::store::At>,
+    path: Option<&'a str>,
+}
+
+/// Reads `SLUG[@N|@draft|@latest][:PATH]` (or `SLUG:PATH@N`); the error says
+/// which part is wrong.
+fn locate(text: &str) -> crate::Result<Located<'_>> {
+    let grammar =
+        "write SLUG, SLUG@N (a version), SLUG@draft or SLUG@latest, then :PATH for a file";
+    let (head, path) = match text.split_once(':') {
+        Some((head, path)) => (head, Some(path)),
+        None => (text, None),
+    };
+    // Slugs never hold `@`: the first one starts the state.
+    let (slug, at) = match head.split_once('@') {
+        Some((slug, state)) => {
+            let at = state.parse().map_err(|_| {
+                Error::Invalid(format!(
+                    "{text:?}: `@{state}` is not a state of the collection; {grammar}"
+                ))
+            })?;
+            (slug, Some(at))
+        }
+        None => (head, None),
+    };
+    if slug.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{text:?}: no collection before `{}`; {grammar}",
+            if at.is_some() { "@" } else { ":" }
+        )));
+    }
+    let (path, at) = match (path, at) {
+        (Some(path), Some(at)) => {
+            if split_at(path)?.1.is_some() {
+                return Err(Error::Invalid(format!(
+                    "{text:?}: two states, one after the slug and one after the path; give one"
+                )));
+            }
+            (Some(path), Some(at))
+        }
+        // The older form: the state after the path.
+        (Some(path), None) => {
+            let (path, at) = split_at(path)?;
+            (Some(path), at)
+        }
+        (None, at) => (None, at),
+    };
+    Ok(Located { slug, at, path })
+}
+
 /// Splits a trailing `@N`, `@draft` or `@latest` off a path or slug.
 fn split_at(text: &str) -> crate::Result<(&str, Option<crate::store::At>)> {
     if let Some((head, tail)) = text.rsplit_once('@') {
@@ -291,6 +346,60 @@ mod tests {
         );
         assert_eq!(split_at("a.xml@draft").unwrap(), ("a.xml", Some(At::Draft)));
         assert!(split_at("a.xml@0").is_err(), "version 0 does not exist");
+    }
+
+    #[test]
+    fn one_grammar_for_states_and_errors_that_name_the_part() {
+        let l = |t| locate(t).unwrap();
+        assert_eq!(
+            l("demo@3:html/a.html"),
+            Located {
+                slug: "demo",
+                at: Some(At::Version(3)),
+                path: Some("html/a.html")
+            },
+            "SLUG@N:PATH"
+        );
+        assert_eq!(
+            l("demo:html/a.html@3"),
+            l("demo@3:html/a.html"),
+            "the older form"
+        );
+        assert_eq!(
+            l("demo@draft"),
+            Located {
+                slug: "demo",
+                at: Some(At::Draft),
+                path: None
+            },
+            "a collection's draft"
+        );
+        assert_eq!(
+            l("demo:static/me@2x.png").path,
+            Some("static/me@2x.png"),
+            "@ in a name"
+        );
+        assert_eq!(
+            l("demo@2:static/me@2x.png").at,
+            Some(At::Version(2)),
+            "and a state"
+        );
+        let err = |t| locate(t).unwrap_err().to_string();
+        assert!(
+            err("demo@x:a").contains("`@x` is not a state"),
+            "{}",
+            err("demo@x:a")
+        );
+        assert!(
+            err("@3:a").contains("no collection before `@`"),
+            "{}",
+            err("@3:a")
+        );
+        assert!(
+            err("demo@1:a@2").contains("two states"),
+            "{}",
+            err("demo@1:a@2")
+        );
     }
 
     #[test]

@@ -2,7 +2,6 @@
 //! (draft blocks, exported under `drafts/`, end in `[draft]`).
 
 use super::output::Output;
-use super::split_at;
 use crate::olx::{Outline, OutlineNode};
 use crate::store::links::Target;
 use crate::store::{At, Store};
@@ -11,13 +10,19 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub(crate) struct OutlineArgs {
-    /// SLUG, optionally SLUG@N, SLUG@draft or SLUG@latest (default: the draft).
+    /// SLUG[@N|@draft|@latest] (default: the draft).
     target: String,
 }
 
 pub(crate) fn run(store: &Store, out: &Output, args: OutlineArgs) -> crate::Result<ExitCode> {
-    let (slug, at) = split_at(&args.target)?;
-    let outline = crate::olx::outline(store, slug, at.unwrap_or(At::Draft))?;
+    let target = super::locate(&args.target)?;
+    if target.path.is_some() {
+        return Err(crate::store::Error::Invalid(format!(
+            "{:?}: the outline is of a collection state (SLUG or SLUG@N), not of a file",
+            args.target
+        )));
+    }
+    let outline = crate::olx::outline(store, target.slug, target.at.unwrap_or(At::Draft))?;
     if out.json {
         out.json(&outline)?;
     } else {

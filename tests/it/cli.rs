@@ -521,3 +521,73 @@ fn show_fails_on_a_corrupt_blob_after_streaming_it() {
         stderr(&unreadable)
     );
 }
+
+/// Issue 16: one grammar for states, `SLUG[@N|@draft|@latest][:PATH]` (the
+/// older `SLUG:PATH@N` kept), and errors that say which part is wrong.
+#[test]
+fn one_grammar_for_states_everywhere_and_errors_that_name_the_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let course = sample_course();
+    cli_json(
+        data,
+        &["import", course.to_str().unwrap(), "--publish", "-m", "one"],
+    );
+    run_cli_stdin(
+        data,
+        &["write", &format!("{SLUG}:html/html_welcome.html")],
+        Some(b"<p>draft</p>"),
+    );
+    let show = |target: &str| stdout(&run_cli(data, &["show", target]));
+    let v1 = show(&format!("{SLUG}@1:html/html_welcome.html"));
+    assert_ne!(v1, "<p>draft</p>", "version 1 is not the draft");
+    assert_eq!(
+        show(&format!("{SLUG}:html/html_welcome.html@1")),
+        v1,
+        "the older form"
+    );
+    assert_eq!(
+        show(&format!("{SLUG}@draft:html/html_welcome.html")),
+        "<p>draft</p>"
+    );
+    let files = cli_json(data, &["files", &format!("{SLUG}@1:html/")]);
+    assert!(
+        files
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["path"].as_str().unwrap().starts_with("html/")),
+        "SLUG@N:FOLDER lists the folder"
+    );
+    let links = cli_json(
+        data,
+        &["links", &format!("{SLUG}@1:html/html_welcome.html")],
+    );
+    assert!(links.is_array(), "a file's links at version 1");
+    let outline = cli_json(data, &["outline", &format!("{SLUG}@1")]);
+    assert_eq!(outline["at"]["version"], 1, "the outline of version 1");
+
+    let bad = run_cli(
+        data,
+        &["show", &format!("{SLUG}@first:html/html_welcome.html")],
+    );
+    assert_eq!(bad.status.code(), Some(2), "bad usage");
+    assert!(
+        stderr(&bad).contains("`@first` is not a state"),
+        "{}",
+        stderr(&bad)
+    );
+    let no_slug = run_cli(data, &["show", "@1:html/html_welcome.html"]);
+    assert!(
+        stderr(&no_slug).contains("no collection before `@`"),
+        "{}",
+        stderr(&no_slug)
+    );
+    let two = run_cli(
+        data,
+        &["show", &format!("{SLUG}@1:html/html_welcome.html@2")],
+    );
+    assert!(stderr(&two).contains("two states"), "{}", stderr(&two));
+    let no_file = run_cli(data, &["show", &format!("{SLUG}@1")]);
+    assert!(stderr(&no_file).contains("no file"), "{}", stderr(&no_file));
+}

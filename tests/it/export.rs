@@ -63,9 +63,16 @@ fn the_sample_course_round_trips_through_a_directory_and_a_reproducible_archive(
     let v1 = dir.path().join("v1");
     cli_json(
         &data,
-        &["export", "sample", v1.to_str().unwrap(), "--version", "1"],
+        &["export", "sample", v1.to_str().unwrap(), "--at", "1"],
     );
     assert_eq!(tree_files(&v1), tree_files(&course));
+    let at_slug = dir.path().join("v1-at-slug");
+    cli_json(&data, &["export", "sample@1", at_slug.to_str().unwrap()]);
+    assert_eq!(
+        tree_files(&at_slug),
+        tree_files(&course),
+        "SLUG@N is --at N"
+    );
     let draft = dir.path().join("draft");
     cli_json(&data, &["export", "sample", draft.to_str().unwrap()]);
     assert_eq!(
@@ -104,6 +111,7 @@ fn export_never_overwrites_and_names_what_is_wrong() {
             "export",
             "sample",
             dir.path().join("y").to_str().unwrap(),
+            // The older spelling still works (hidden alias of --at).
             "--version",
             "9",
         ],

@@ -1545,13 +1545,7 @@ fn archives_go_in_and_out_over_http() {
     let cli_out = dir.path().join("cli.tar.gz");
     cli_json(
         &server.data,
-        &[
-            "export",
-            "sample",
-            cli_out.to_str().unwrap(),
-            "--version",
-            "1",
-        ],
+        &["export", "sample", cli_out.to_str().unwrap(), "--at", "1"],
     );
     assert_eq!(std::fs::read(&cli_out).unwrap(), v1.body);
 }
