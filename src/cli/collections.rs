@@ -121,14 +121,14 @@ pub(crate) fn run(store: &Store, out: &Output, args: CollectionsArgs) -> crate::
                         println!("{:<13} {value}", format!("{name}:"));
                     }
                 }
-                println!("created:      {}", c.created_at);
-                println!("updated:      {}", c.updated_at);
+                println!("created:      {}", out.when(&c.created_at));
+                println!("updated:      {}", out.when(&c.updated_at));
                 println!("units:        {}", summary.units);
                 println!("assets:       {}", summary.assets);
                 match summary.latest_version {
                     Some(n) => println!(
-                        "published:    version {n} at {}",
-                        summary.latest_published_at.unwrap_or_default()
+                        "published:    version {n}, {}",
+                        out.when(&summary.latest_published_at.unwrap_or_default())
                     ),
                     None => println!("published:    never"),
                 }

@@ -180,16 +180,20 @@ pub(crate) fn files(store: &Store, out: &Output, args: FilesArgs) -> crate::Resu
     if out.json {
         out.json(&files)?;
     } else {
+        println!(
+            "{:<10} {:>7} {:>10}  {:<5}  PATH",
+            "HASH", "VERSION", "SIZE", "KIND"
+        );
         for f in files {
             let version = f
                 .version
                 .map(|n| format!("v{n}"))
                 .unwrap_or_else(|| "draft".into());
             println!(
-                "{} {:>6} {:>10}  {}  {}",
+                "{} {:>7} {:>10}  {:<5}  {}",
                 &f.hash[..10],
                 version,
-                f.size,
+                bytes(f.size),
                 f.kind.as_str(),
                 f.path
             );

@@ -238,7 +238,7 @@ pub(crate) fn restore(
         );
         println!(
             "  dumped {} by blockstore {} (schema {}{})",
-            m.created_at,
+            out.when(&m.created_at),
             m.blockstore_version,
             m.schema_version,
             if report.schema_version != m.schema_version {

@@ -46,6 +46,11 @@ pub struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// How times print in text: `relative` ("3 minutes ago", the default) or
+    /// `iso` (RFC 3339, UTC). JSON always has RFC 3339.
+    #[arg(long, global = true, value_enum, default_value_t = output::DateStyle::Relative, value_name = "STYLE")]
+    date: output::DateStyle,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -185,7 +190,10 @@ pub fn exit_code(error: &Error) -> u8 {
 pub(crate) const LOCK_TIMEOUT_ENV: &str = "BLOCKSTORE_LOCK_TIMEOUT";
 
 fn execute(cli: Cli) -> crate::Result<ExitCode> {
-    let out = output::Output { json: cli.json };
+    let out = output::Output {
+        json: cli.json,
+        date: cli.date,
+    };
     let command = cli
         .command
         .unwrap_or_else(|| Command::Serve(serve::ServeArgs::defaults()));

@@ -9,9 +9,27 @@ use std::io::{IsTerminal, Write};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Output {
     pub(crate) json: bool,
+    pub(crate) date: DateStyle,
+}
+
+/// How times print in text (`--date`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum DateStyle {
+    /// "3 minutes ago", "yesterday"-like ages; older than 30 days, the date.
+    Relative,
+    /// The stored RFC 3339 time, UTC.
+    Iso,
 }
 
 impl Output {
+    /// A stored time (RFC 3339) as the user asked (`--date`).
+    pub(crate) fn when(&self, rfc3339: &str) -> String {
+        match self.date {
+            DateStyle::Iso => rfc3339.to_owned(),
+            DateStyle::Relative => relative(rfc3339, time::OffsetDateTime::now_utc()),
+        }
+    }
+
     /// Prints `value` as pretty JSON on stdout.
     pub(crate) fn json<T: Serialize>(&self, value: &T) -> crate::Result<()> {
         let mut stdout = std::io::stdout().lock();
@@ -121,6 +139,34 @@ pub(crate) fn bytes(n: u64) -> String {
     }
 }
 
+/// A stored time relative to `now`: "just now", "3 minutes ago", "2 days
+/// ago", and past 30 days the date. Unparsable text is shown as it is.
+pub(crate) fn relative(rfc3339: &str, now: time::OffsetDateTime) -> String {
+    let Ok(then) =
+        time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
+    else {
+        return rfc3339.to_owned();
+    };
+    let seconds = (now - then).whole_seconds();
+    if seconds < 0 {
+        return rfc3339.to_owned();
+    }
+    let seconds = seconds as u64;
+    match seconds {
+        0..=9 => "just now".to_owned(),
+        10..=59 => format!("{} ago", plural(seconds, "second")),
+        60..=3_599 => format!("{} ago", plural(seconds / 60, "minute")),
+        3_600..=86_399 => format!("{} ago", plural(seconds / 3_600, "hour")),
+        86_400..=2_591_999 => format!("{} ago", plural(seconds / 86_400, "day")),
+        _ => format!(
+            "on {:04}-{:02}-{:02}",
+            then.year(),
+            u8::from(then.month()),
+            then.day()
+        ),
+    }
+}
+
 /// `1 blob`, `2 blobs`: a count with its noun in the right number (every
 /// noun the CLI counts takes `s`).
 pub(crate) fn plural(n: impl Into<u64>, noun: &str) -> String {
@@ -134,6 +180,18 @@ pub(crate) fn plural(n: impl Into<u64>, noun: &str) -> String {
 
 #[cfg(test)]
 mod plural_tests {
+    #[test]
+    fn times_read_as_ages() {
+        let now = time::macros::datetime!(2026-12-03 10:00:00 UTC);
+        let r = |t: &str| super::relative(t, now);
+        assert_eq!(r("2026-12-03T09:59:58.000000Z"), "just now");
+        assert_eq!(r("2026-12-03T09:57:00.000000Z"), "3 minutes ago");
+        assert_eq!(r("2026-12-03T08:59:00.000000Z"), "1 hour ago");
+        assert_eq!(r("2026-12-01T10:00:00.000000Z"), "2 days ago");
+        assert_eq!(r("2026-01-01T10:00:00.000000Z"), "on 2026-01-01");
+        assert_eq!(r("garbage"), "garbage", "shown as it is");
+    }
+
     #[test]
     fn counts_take_the_right_number() {
         assert_eq!(super::plural(1u64, "blob"), "1 blob");
