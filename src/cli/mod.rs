@@ -57,9 +57,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the REST API (and its start page) on a loopback port; the default command.
+    /// Serve the browser UI and the REST API on a loopback port (open the
+    /// printed http://127.0.0.1:PORT/); the default command.
     Serve(serve::ServeArgs),
-    /// Print the server's log file; -f follows it.
+    /// Print the server's log as readable lines (--json: the raw JSON
+    /// records); -f follows it.
     Logs(serve::LogsArgs),
     /// Import an OLX export (course or library) or any tree into a collection's draft.
     Import(content::ImportArgs),
@@ -199,7 +201,7 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         .unwrap_or_else(|| Command::Serve(serve::ServeArgs::defaults()));
     let command = match command {
         Command::Serve(args) => return serve::serve(data_dir(cli.data_dir)?, &out, args),
-        Command::Logs(args) => return serve::logs(data_dir(cli.data_dir)?, args),
+        Command::Logs(args) => return serve::logs(data_dir(cli.data_dir)?, cli.json, args),
         // Swaps the data dir's store, so it must not hold it open.
         Command::Restore(args) => return maintenance::restore(data_dir(cli.data_dir)?, &out, args),
         other => other,

@@ -316,7 +316,50 @@ pub(crate) struct LogsArgs {
     lines: Option<usize>,
 }
 
-pub(crate) fn logs(data_dir: PathBuf, args: LogsArgs) -> crate::Result<ExitCode> {
+/// One log record (a JSON line, as the server writes its file) as a person
+/// reads it: `11:02:25 INFO  message key=value …`. A line that is not such a
+/// record is shown as it is.
+fn readable(line: &str) -> String {
+    let Ok(serde_json::Value::Object(record)) = serde_json::from_str::<serde_json::Value>(line)
+    else {
+        return line.to_owned();
+    };
+    let text = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let time = record
+        .get("timestamp")
+        .and_then(|t| t.as_str())
+        .map(|t| t.get(11..19).unwrap_or(t).to_owned())
+        .unwrap_or_default();
+    let level = record.get("level").map(text).unwrap_or_default();
+    let mut out = format!("{time} {level:<5}");
+    if let Some(serde_json::Value::Object(fields)) = record.get("fields") {
+        if let Some(message) = fields.get("message") {
+            out.push(' ');
+            out.push_str(&text(message));
+        }
+        for (key, value) in fields.iter().filter(|(k, _)| *k != "message") {
+            out.push_str(&format!(" {key}={}", text(value)));
+        }
+    }
+    if let Some(serde_json::Value::Object(span)) = record.get("span") {
+        for (key, value) in span.iter().filter(|(k, _)| *k != "name") {
+            out.push_str(&format!(" {key}={}", text(value)));
+        }
+    }
+    out
+}
+
+pub(crate) fn logs(data_dir: PathBuf, json: bool, args: LogsArgs) -> crate::Result<ExitCode> {
+    let show = |line: &str| {
+        if json {
+            line.to_owned()
+        } else {
+            readable(line)
+        }
+    };
     let path = log_file(&data_dir);
     let open = || {
         std::fs::File::open(&path).map_err(|e| {
@@ -341,7 +384,7 @@ pub(crate) fn logs(data_dir: PathBuf, args: LogsArgs) -> crate::Result<ExitCode>
     let stdout = std::io::stdout();
     let mut stdout = stdout.lock();
     for line in &lines[skip..] {
-        if writeln!(stdout, "{line}").is_err() {
+        if writeln!(stdout, "{}", show(line)).is_err() {
             return Ok(ExitCode::SUCCESS);
         }
     }
@@ -351,6 +394,8 @@ pub(crate) fn logs(data_dir: PathBuf, args: LogsArgs) -> crate::Result<ExitCode>
     }
     let mut offset = text.len() as u64;
     let mut buf = Vec::new();
+    // A line the server is still writing waits for its end.
+    let mut partial = String::new();
     loop {
         std::thread::sleep(Duration::from_millis(200));
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -368,13 +413,33 @@ pub(crate) fn logs(data_dir: PathBuf, args: LogsArgs) -> crate::Result<ExitCode>
                 .read_to_end(&mut buf)
                 .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
             offset += n as u64;
+            partial.push_str(&String::from_utf8_lossy(&buf));
+            let mut shown = String::new();
+            while let Some(end) = partial.find('\n') {
+                let line: String = partial.drain(..=end).collect();
+                shown.push_str(&show(line.trim_end_matches(['\n', '\r'])));
+                shown.push('\n');
+            }
             if stdout
-                .write_all(&buf)
+                .write_all(shown.as_bytes())
                 .and_then(|()| stdout.flush())
                 .is_err()
             {
                 return Ok(ExitCode::SUCCESS);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    #[test]
+    fn log_records_read_as_lines() {
+        let line = r#"{"timestamp":"2026-12-03T11:02:25.656807Z","level":"INFO","fields":{"message":"listening","addr":"127.0.0.1:8000"},"target":"blockstore"}"#;
+        assert_eq!(
+            super::readable(line),
+            "11:02:25 INFO  listening addr=127.0.0.1:8000"
+        );
+        assert_eq!(super::readable("not json"), "not json", "as it is");
     }
 }

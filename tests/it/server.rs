@@ -1186,13 +1186,22 @@ fn sigterm_stops_the_server_cleanly_and_the_log_file_records_requests() {
     server.get(&format!("{API}/health")).expect(200);
     let status = server.stop();
     assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
-    let logs = run_cli(&server.data, &["logs"]);
+    let logs = run_cli(&server.data, &["--json", "logs"]);
     assert!(logs.status.success());
     let text = stdout(&logs);
     assert!(
         text.lines()
             .any(|l| serde_json::from_str::<Value>(l).is_ok() && l.contains("/api/v1/health")),
-        "the log file has a JSON line for the request: {text}"
+        "the log file has a JSON line for the request (--json prints them raw): {text}"
+    );
+    let readable = stdout(&run_cli(&server.data, &["logs"]));
+    let line = readable
+        .lines()
+        .find(|l| l.contains("/api/v1/health"))
+        .unwrap_or_else(|| panic!("a readable line for the request: {readable}"));
+    assert!(
+        serde_json::from_str::<Value>(line).is_err() && line.contains("INFO"),
+        "without --json a line reads as text: {line}"
     );
     let last = run_cli(&server.data, &["logs", "-n", "1"]);
     assert_eq!(stdout(&last).lines().count(), 1);
