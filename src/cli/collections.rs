@@ -17,20 +17,26 @@ enum Action {
     List,
     /// Create an empty collection.
     Create {
+        /// The new collection's slug: letters, digits, `.`, `_` and `-`.
         slug: String,
         #[command(flatten)]
         metadata: MetadataArgs,
     },
     /// Show one collection's metadata and counts.
-    Show { slug: String },
+    Show {
+        /// The collection (slug or uuid).
+        slug: String,
+    },
     /// Change metadata fields (published with the next publish).
     Update {
+        /// The collection (slug or uuid).
         slug: String,
         #[command(flatten)]
         metadata: MetadataArgs,
     },
     /// Delete a collection and its whole history.
     Delete {
+        /// The collection (slug or uuid).
         slug: String,
         /// Confirm the deletion (required).
         #[arg(long)]
@@ -40,14 +46,19 @@ enum Action {
 
 #[derive(Debug, Args)]
 struct MetadataArgs {
+    /// The title people see (the UI's heading, a course's display name).
     #[arg(long)]
     title: Option<String>,
+    /// What the collection holds, in a sentence or two.
     #[arg(long)]
     description: Option<String>,
+    /// Who is responsible for it (a team, a person).
     #[arg(long)]
     owner: Option<String>,
+    /// Who wrote the content.
     #[arg(long)]
     author: Option<String>,
+    /// The content's license (e.g. CC-BY-4.0).
     #[arg(long)]
     license: Option<String>,
 }
