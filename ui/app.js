@@ -137,10 +137,15 @@ function renderError(error) {
     input.focus();
   } else {
     const status = error instanceof ApiError ? error.status : null;
+    // A way back: the collection the URL is in, and the list of all.
+    const inCollection = /^\/c\/([^/]+)\/./.exec(location.pathname);
+    const slug = inCollection ? decodeURIComponent(inCollection[1]) : null;
     replace(main,
       h('h1', { tabindex: -1 }, status === 404 ? 'Not found' : 'Something went wrong'),
       h('p', { class: 'error' }, error.message || String(error)),
-      h('p', {}, h('a', { href: '/' }, 'All collections')));
+      h('p', { class: 'actions' },
+        slug ? [h('a', { href: `/c/${encodeURIComponent(slug)}` }, `Back to ${slug}`), ' · '] : null,
+        h('a', { href: '/' }, 'All collections')));
   }
   document.body.dataset.ready = 'error';
 }

@@ -24,6 +24,7 @@ type ApiResult<T = Response> = Result<T, ApiError>;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/", get(index))
         .route("/health", get(health))
         .route(
             "/collections",
@@ -187,6 +188,36 @@ pub(crate) struct Health {
     version: String,
     schema_version: i64,
     data_dir: String,
+}
+
+/// Where things are: what `GET /api/v1` answers, so a person or a client
+/// that lands on the API's root finds its way.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ApiIndex {
+    name: String,
+    version: String,
+    /// The OpenAPI 3 document describing every endpoint.
+    openapi: String,
+    /// The browser UI.
+    ui: String,
+    health: String,
+    collections: String,
+    events: String,
+}
+
+/// The API's index: links to the OpenAPI document, the UI and the main
+/// endpoints
+#[utoipa::path(get, path = "/api/v1", tag = "server", responses((status = 200, body = ApiIndex), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody)))]
+pub(crate) async fn index() -> Json<ApiIndex> {
+    Json(ApiIndex {
+        name: "Blockstore appliance".into(),
+        version: crate::VERSION.into(),
+        openapi: "/api/v1/openapi.json".into(),
+        ui: "/".into(),
+        health: "/api/v1/health".into(),
+        collections: "/api/v1/collections".into(),
+        events: "/api/v1/events".into(),
+    })
 }
 
 #[utoipa::path(get, path = "/api/v1/health", tag = "server", responses((status = 200, body = Health), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody)))]

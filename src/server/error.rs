@@ -154,11 +154,14 @@ impl From<PathRejection> for ApiError {
 /// sees has the documented shape.
 pub async fn json_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    // JSON errors stay; so does the UI's own not-found page (`ui::not_found`).
+    let keep = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || keep {
         return response;
     }
     let (code, message) = match status {

@@ -189,7 +189,7 @@ pub(crate) fn router(
         .route("/", axum::routing::get(page))
         .route("/c/{*view}", axum::routing::get(page))
         .route("/ui/{id}/{*file}", axum::routing::get(ui::asset))
-        .fallback(api::no_route)
+        .fallback(move |method, uri, headers| ui::not_found(method, uri, headers, data_hints))
         .method_not_allowed_fallback(api::method_not_allowed)
         .with_state(state)
         .layer(axum::middleware::map_response(error::json_errors))

@@ -30,7 +30,7 @@ use utoipa::OpenApi;
                        `Authorization: Bearer TOKEN`."
     ),
     paths(
-        health, list_collections, create_collection, get_collection,
+        index, health, list_collections, create_collection, get_collection,
         update_collection, delete_collection, list_files, file_detail,
         publish, revert, list_versions, version_detail, diff, history,
         links, super::olx::import, super::olx::export, super::olx::outline, unit, asset, unit_versions,
@@ -39,7 +39,7 @@ use utoipa::OpenApi;
         super::events::events, openapi,
     ),
     components(schemas(
-        ErrorBody, ErrorDetail, Health, Page<CollectionSummary>, Page<FileEntry>,
+        ApiIndex, ErrorBody, ErrorDetail, Health, Page<CollectionSummary>, Page<FileEntry>,
         Page<CollectionVersion>, NewCollection, PublishBody, RevertBody, GcBody, FileDetail,
         DiffAnswer, TextDiff, LinksAnswer, FileLinks, WriteAnswer, DeleteAnswer,
         Collection, CollectionMetadata, CollectionSummary, FileEntry, LinkableKind, At,

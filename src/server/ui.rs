@@ -58,6 +58,28 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self';
 /// `GET /` and every view's URL: the page, naming the current asset folder
 /// and hinting what its view will load first. `data_hints` is false when the
 /// server wants a token: a `preload` cannot send one.
+/// What answers a URL nothing else does: a browser (a GET asking for HTML,
+/// outside `/api/`) gets the UI's page with status 404, whose router shows
+/// its own not-found view with a way back; anything else the API's JSON 404.
+pub(crate) async fn not_found(
+    method: axum::http::Method,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+    data_hints: bool,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let is_get = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    if is_get && wants_html && !uri.path().starts_with("/api/") {
+        let mut response = page(uri, data_hints).await;
+        *response.status_mut() = StatusCode::NOT_FOUND;
+        return response;
+    }
+    super::api::no_route(uri).await.into_response()
+}
+
 pub(crate) async fn page(uri: Uri, data_hints: bool) -> Response {
     static PAGE: OnceLock<String> = OnceLock::new();
     let template = PAGE.get_or_init(|| {

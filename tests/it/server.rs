@@ -1281,6 +1281,8 @@ fn the_openapi_document_is_valid_and_covers_every_endpoint() {
         // What the UI added: the empty state's seeding and the lazy file tree.
         ("/api/v1/seed", &["post"]),
         ("/api/v1/collections/{c}/folders", &["get"]),
+        // Issue 16: the API's root is an index of it.
+        ("/api/v1", &["get"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (path, methods) in design {
@@ -1557,4 +1559,56 @@ fn archives_go_in_and_out_over_http() {
         &["export", "sample", cli_out.to_str().unwrap(), "--at", "1"],
     );
     assert_eq!(std::fs::read(&cli_out).unwrap(), v1.body);
+}
+
+/// Issue 16: a browser asking for a URL nothing serves gets the UI's own
+/// not-found page (status 404), a client the JSON error; `/api/v1` is an
+/// index of the API.
+#[test]
+fn browsers_get_the_uis_not_found_page_and_the_api_root_is_an_index() {
+    let server = Server::start(&[]);
+    let html = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let page = server
+        .request("GET", "/no/such/page")
+        .header("Accept", html)
+        .send();
+    assert_eq!(page.status, 404, "still a 404");
+    assert!(
+        page.header("content-type")
+            .is_some_and(|t| t.starts_with("text/html")),
+        "the UI's page: {:?}",
+        page.header("content-type")
+    );
+    assert!(
+        page.text().contains("<script"),
+        "the UI, whose router shows Not found"
+    );
+    assert!(
+        page.header("content-security-policy").is_some(),
+        "with the UI's CSP"
+    );
+    server.get("/no/such/page").expect_error(404);
+    let api = server
+        .request("GET", &format!("{API}/nope"))
+        .header("Accept", html)
+        .send();
+    assert_eq!(api.status, 404);
+    assert!(
+        api.json()["error"]["code"].is_string(),
+        "the API answers JSON"
+    );
+    let post = server
+        .request("POST", "/no/such/page")
+        .header("Accept", html)
+        .send();
+    assert_eq!(post.status, 404, "only a page view gets the page");
+    assert!(post.json()["error"].is_object());
+
+    let index = server.get(API).expect(200);
+    assert_eq!(index["openapi"], "/api/v1/openapi.json", "{index}");
+    server.get(index["openapi"].as_str().unwrap()).expect(200);
+    server.get(index["health"].as_str().unwrap()).expect(200);
+    server
+        .get(index["collections"].as_str().unwrap())
+        .expect(200);
 }
