@@ -45,12 +45,17 @@ function previewOf(slug, file, version, text) {
   const media = file.media_type;
   const label = `Preview of ${file.path}`;
   const withToken = !!token();
-  if (withToken && /html/.test(media)) {
-    return typeof text === 'string'
-      ? h('iframe', { class: 'preview', sandbox: '', title: label, srcdoc: text, referrerpolicy: 'no-referrer' })
-      : null;
+  if (/html/.test(media)) {
+    if (typeof text !== 'string') return null;
+    // A sandboxed `srcdoc` (no scripts, no same-origin) whose /static/
+    // references load the collection's own assets at the same state, as the
+    // LMS rewrites them.
+    const frame = h('iframe', { class: 'preview', sandbox: '', title: label, referrerpolicy: 'no-referrer' });
+    withAssets(slug, file, version, text).then((html) => { frame.srcdoc = html; },
+      () => { frame.srcdoc = text; });
+    return frame;
   }
-  if (!withToken && (media === 'image/svg+xml' || /html/.test(media))) {
+  if (!withToken && media === 'image/svg+xml') {
     // Stored HTML/SVG may carry scripts: a sandboxed frame (no allow-same-origin,
     // no scripts) on a response that is itself `sandbox`ed by its CSP.
     return h('iframe', { class: 'preview', sandbox: '', title: label, src: rawUrl(slug, file.path, version), referrerpolicy: 'no-referrer' });
@@ -71,6 +76,51 @@ function previewOf(slug, file, version, text) {
     return later(h('iframe', { class: 'preview pdf', title: label }), mediaUrl(slug, file.path, version));
   }
   return null;
+}
+
+/** Assets a preview embeds as `data:` URLs (with a token) at most. */
+const EMBED_LIMIT = 4 * 1024 * 1024;
+
+/**
+ * `html` with each quoted reference the link rules resolve to one of the
+ * collection's assets (`/static/NAME`, this course's `/c4x/` and `asset-v1:`
+ * spellings) replaced by a URL the sandboxed frame can load: the asset's raw
+ * URL at the same state, or, with a token (which a frame cannot send), its
+ * bytes as a `data:` URL. What does not resolve is left as written.
+ */
+async function withAssets(slug, file, version, html) {
+  const answer = await api(collectionPath(slug, `/links?path=${encodeURIComponent(file.path)}&version=${enc(version)}`));
+  const seen = new Set();
+  let out = html;
+  for (const link of answer.links || []) {
+    const r = link.resolution || {};
+    if (link.kind !== 'static' || r.status !== 'resolved' || seen.has(link.written)) continue;
+    seen.add(link.written);
+    let url = rawUrl(slug, r.path, version);
+    if (token()) {
+      try {
+        url = await dataUrl(url);
+      } catch {
+        continue;
+      }
+    }
+    for (const q of ['"', "'"]) out = out.split(q + link.written + q).join(q + url + q);
+  }
+  return out;
+}
+
+/** An asset's bytes (fetched with the token) as a `data:` URL. */
+async function dataUrl(url) {
+  const response = await fetch(url, { headers: { Authorization: `Bearer ${token()}` } });
+  if (!response.ok) throw new Error(`${response.status}`);
+  const blob = await response.blob();
+  if (blob.size > EMBED_LIMIT) throw new Error('too large to embed');
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
 }
 
 /** An SVG's bytes as a `data:` image URL (an image never runs its scripts). */
