@@ -26,11 +26,10 @@ const DIFF_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 /// When to colour the output (`--color`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum ColorWhen {
-    /// Only when stdout is a terminal and NO_COLOR is unset.
+    // No doc comments: `--color`'s own help says what each means, and
+    // documented values would turn `diff --help` into the long layout.
     Auto,
-    /// Always, even into a pipe.
     Always,
-    /// Never.
     Never,
 }
 

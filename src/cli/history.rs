@@ -178,6 +178,7 @@ pub(crate) fn log(store: &Store, out: &Output, args: LogArgs) -> crate::Result<E
 
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
+    /// The collection.
     slug: String,
     /// From: a version number, `latest` or `draft` (default: latest).
     from: Option<At>,
