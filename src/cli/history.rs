@@ -1,9 +1,12 @@
 //! History commands: `status`, `publish`, `revert`, `log`, `diff`.
 
+use super::diff as diff_format;
+use super::diff::ColorWhen;
 use super::output::Output;
 use super::{split_at, split_target};
 use crate::store::{At, Change, Error, Malformed, PublishOptions, Store};
 use clap::Args;
+use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Debug, Args)]
@@ -175,14 +178,38 @@ pub(crate) fn log(store: &Store, out: &Output, args: LogArgs) -> crate::Result<E
 
 #[derive(Debug, Args)]
 pub(crate) struct DiffArgs {
+    /// The collection.
     slug: String,
     /// From: a version number, `latest` or `draft` (default: latest).
     from: Option<At>,
     /// To: a version number, `latest` or `draft` (default: draft).
     to: Option<At>,
     /// Show a unified text diff of this path instead of the list of changes.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["patch", "stat", "name_only"])]
     path: Option<String>,
+    /// Print a unified diff (git's format) of every changed file; binary files
+    /// are named, renames shown as `rename from`/`rename to`.
+    #[arg(short = 'p', long)]
+    patch: bool,
+    /// Print git's diffstat: each file's changed lines as a +/- bar, and a
+    /// summary (before the patch with -p).
+    #[arg(long)]
+    stat: bool,
+    /// Print only the changed paths (the new path of a rename), one a line.
+    #[arg(long, conflicts_with_all = ["patch", "stat"])]
+    name_only: bool,
+    /// Colour the output as git does: auto (only on a terminal, and not when
+    /// NO_COLOR is set), always or never. `--color` alone means always.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        value_enum,
+        default_value = "auto",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "always"
+    )]
+    color: ColorWhen,
 }
 
 pub(crate) fn diff(store: &Store, out: &Output, args: DiffArgs) -> crate::Result<ExitCode> {
@@ -194,6 +221,11 @@ pub(crate) fn diff(store: &Store, out: &Output, args: DiffArgs) -> crate::Result
     }
     let from = args.from.unwrap_or(At::Latest);
     let to = args.to.unwrap_or(At::Draft);
+    if out.json && (args.patch || args.stat || args.name_only) {
+        return Err(Error::Invalid(
+            "--json prints the list of changes: drop -p, --stat and --name-only".into(),
+        ));
+    }
     match args.path {
         Some(path) => {
             let text = store.text_diff(slug, &path, from, to)?;
@@ -209,9 +241,28 @@ pub(crate) fn diff(store: &Store, out: &Output, args: DiffArgs) -> crate::Result
             let diff = store.diff(slug, from, to)?;
             if out.json {
                 out.json(&diff)?;
-            } else {
-                print_changes(&diff.entries);
+                return Ok(ExitCode::SUCCESS);
             }
+            let palette = diff_format::Palette::new(args.color.enabled());
+            let stdout = std::io::stdout();
+            let mut w = std::io::BufWriter::new(stdout.lock());
+            if args.name_only {
+                diff_format::name_only(&diff.entries, &mut w)?;
+            } else if args.stat || args.patch {
+                if args.stat {
+                    let width = diff_format::stat_width();
+                    diff_format::stat(store, &diff.entries, palette, width, &mut w)?;
+                    if args.patch && !diff.entries.is_empty() {
+                        writeln!(w).map_err(|e| Error::io("writing to stdout", e))?;
+                    }
+                }
+                if args.patch {
+                    diff_format::patch(store, &diff.entries, palette, &mut w)?;
+                }
+            } else {
+                diff_format::name_status(&diff.entries, &mut w)?;
+            }
+            w.flush().map_err(|e| Error::io("writing to stdout", e))?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -19,6 +19,7 @@
 
 mod collections;
 mod content;
+mod diff;
 mod history;
 mod links;
 mod maintenance;

@@ -9,6 +9,7 @@ mod archive;
 mod browser;
 mod campaign;
 mod cli;
+mod cli_diff;
 mod crash;
 mod demo;
 mod dump;
