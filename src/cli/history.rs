@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub(crate) struct StatusArgs {
+    /// The collection (slug or uuid) whose draft changes to list.
     slug: String,
 }
 
@@ -28,6 +29,7 @@ pub(crate) fn status(store: &Store, out: &Output, args: StatusArgs) -> crate::Re
 
 #[derive(Debug, Args)]
 pub(crate) struct PublishArgs {
+    /// The collection (slug or uuid) whose draft to publish as its next version.
     slug: String,
     /// The publish message.
     #[arg(short = 'm', long, value_name = "MSG", default_value = "")]
@@ -124,8 +126,10 @@ pub(crate) fn log(store: &Store, out: &Output, args: LogArgs) -> crate::Result<E
                         ""
                     };
                     println!(
-                        "version {}{pruned}  {}  {} change(s)",
-                        v.number, v.created_at, v.changes
+                        "version {}{pruned}  {}  {}",
+                        v.number,
+                        out.when(&v.created_at),
+                        super::output::plural(v.changes, "change")
                     );
                     if !v.message.is_empty() {
                         println!("    {}", v.message);
@@ -139,19 +143,23 @@ pub(crate) fn log(store: &Store, out: &Output, args: LogArgs) -> crate::Result<E
                 out.json(&history)?;
             } else {
                 println!("{} {}", history.kind.as_str(), history.uuid);
+                // One version vocabulary: the collection version each change
+                // was published in, or the draft.
+                println!(
+                    "{:<14}  {:<10}  {:>9}  {:<16}  PATH",
+                    "CHANGED IN", "HASH", "SIZE", "WHEN"
+                );
                 for v in &history.versions {
-                    let number = v
-                        .number
-                        .map(|n| format!("v{n}"))
+                    let state = v
+                        .published_in
+                        .map(|n| format!("version {n}"))
                         .unwrap_or_else(|| "draft".into());
                     let hash = v.hash.as_deref().map(|h| &h[..10]).unwrap_or("(deleted)");
-                    let published = v
-                        .published_in
-                        .map(|n| format!(" in version {n}"))
-                        .unwrap_or_default();
                     println!(
-                        "{number:>6}  {hash:<10}  {:>8}  {}{published}  {}",
-                        v.size, v.created_at, v.path
+                        "{state:<14}  {hash:<10}  {:>9}  {:<16}  {}",
+                        super::output::bytes(v.size),
+                        out.when(&v.created_at),
+                        v.path
                     );
                     for p in &v.problems {
                         println!(
@@ -161,12 +169,20 @@ pub(crate) fn log(store: &Store, out: &Output, args: LogArgs) -> crate::Result<E
                     }
                 }
                 if !history.revisions.is_empty() {
-                    println!("draft revisions:");
+                    println!("draft revisions (every save since the last publish):");
+                    println!(
+                        "{:<14}  {:<10}  {:>9}  {:<16}  {:<6}  PATH",
+                        "", "HASH", "SIZE", "WHEN", "SOURCE"
+                    );
                     for r in &history.revisions {
                         let hash = r.hash.as_deref().map(|h| &h[..10]).unwrap_or("(deleted)");
                         println!(
-                            "        {hash:<10}  {:>8}  {}  {:<4}  {}",
-                            r.size, r.created_at, r.source, r.path
+                            "{:<14}  {hash:<10}  {:>9}  {:<16}  {:<6}  {}",
+                            "",
+                            super::output::bytes(r.size),
+                            out.when(&r.created_at),
+                            r.source,
+                            r.path
                         );
                     }
                 }

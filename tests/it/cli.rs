@@ -591,3 +591,45 @@ fn one_grammar_for_states_everywhere_and_errors_that_name_the_part() {
     let no_file = run_cli(data, &["show", &format!("{SLUG}@1")]);
     assert!(stderr(&no_file).contains("no file"), "{}", stderr(&no_file));
 }
+
+/// Issue 16: tables print a header row, times read as ages unless
+/// `--date iso`, counts are in the right number.
+#[test]
+fn tables_have_headers_and_times_read_as_ages() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let course = sample_course();
+    cli_json(
+        data,
+        &["import", course.to_str().unwrap(), "--publish", "-m", "one"],
+    );
+    let log = stdout(&run_cli(data, &["log", SLUG]));
+    assert!(
+        log.contains("just now") || log.contains("ago"),
+        "an age: {log}"
+    );
+    assert!(!log.contains("(s)"), "no (s): {log}");
+    let iso = stdout(&run_cli(data, &["--date", "iso", "log", SLUG]));
+    let year = time::OffsetDateTime::now_utc().year().to_string();
+    assert!(
+        iso.contains(&format!("{year}-")) && iso.contains('T'),
+        "RFC 3339: {iso}"
+    );
+    let files = stdout(&run_cli(data, &["files", SLUG]));
+    assert!(
+        files.lines().next().unwrap().starts_with("HASH"),
+        "a header: {files}"
+    );
+    let history = stdout(&run_cli(
+        data,
+        &["log", &format!("{SLUG}:html/html_welcome.html")],
+    ));
+    assert!(
+        history.contains("CHANGED IN") && history.contains("version 1"),
+        "{history}"
+    );
+    assert!(
+        !history.contains(" v1 "),
+        "no file-level numbers: {history}"
+    );
+}
