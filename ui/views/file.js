@@ -251,11 +251,18 @@ export async function render(ctx) {
         h('a', { href: fileHref(slug, path, { v: version === 'draft' ? null : version }) }, 'Close diff')),
       diffTable(answer.diff, languageOf(path, file.media_type), layout, `Changes to ${path}`));
   }
-  // Only a path with two states or more has anything to compare.
-  const diffForm = compareForm({
-    states, from: diffFrom, to: diffTo, ids: ['diff-from', 'diff-to'], button: 'Show diff', buttonId: 'show-diff',
-    go: (from, to) => ctx.navigate(fileHref(slug, path, { v: version === 'draft' ? null : version, diff: `${from}..${to}`, layout: layout === 'split' ? 'split' : null })),
-  });
+  // Only a path with two states or more has anything to compare. The
+  // selects show what the URL asks for, even a state this path has no change
+  // in; swap and "vs previous" are one click.
+  const order = (a, b) => (a === 'draft' ? -1 : b === 'draft' ? 1 : Number(b) - Number(a));
+  const choices = [...new Set([...states, diffFrom, diffTo].filter((s) => s !== 'latest'))].sort(order);
+  const diffHref = (from, to) => fileHref(slug, path, { v: version === 'draft' ? null : version, diff: `${from}..${to}`, layout: layout === 'split' ? 'split' : null });
+  const diffForm = h('div', { class: 'compare-box' },
+    compareForm({
+      states: choices, from: diffFrom, to: diffTo, ids: ['diff-from', 'diff-to'], button: 'Show diff', buttonId: 'show-diff',
+      go: (from, to) => ctx.navigate(diffHref(from, to)),
+    }),
+    diffParam ? h('a', { id: 'diff-swap', class: 'small', href: diffHref(diffTo, diffFrom) }, 'Swap') : null);
 
   const versionList = h('ol', { class: 'versions', 'aria-label': 'Versions' },
     versions.map((v, i) => {
@@ -264,8 +271,8 @@ export async function render(ctx) {
       const prevState = previous ? (previous.number === null ? 'draft' : String(previous.published_in ?? previous.number)) : null;
       return h('li', { dataset: { version: state }, 'aria-current': state === version ? 'true' : null },
         h('a', { href: fileHref(slug, path, { v: state === 'draft' ? null : state }) },
-          v.number === null ? 'Draft' : `v${v.number}`),
-        v.published_in ? h('span', { class: 'muted small' }, ` in collection version ${v.published_in}`) : null,
+          v.number === null ? 'Draft' : `Version ${state}`),
+        prevState ? h('span', { class: 'muted small' }, ` changed since ${stateLabel(prevState)}`) : null,
         ' ', v.hash ? h('span', { class: 'muted small' }, bytes(v.size)) : h('span', { class: 'flag bad' }, 'deleted'),
         v.path !== path ? h('span', { class: 'muted small' }, ` as ${v.path}`) : null,
         ' ', when(v.created_at),
@@ -280,7 +287,9 @@ export async function render(ctx) {
     h('dt', {}, 'hash'), h('dd', { 'data-hash': '' }, h('code', {}, file.hash)),
     h('dt', {}, 'size'), h('dd', { 'data-size': '' }, `${bytes(file.size)} (${file.size.toLocaleString()} bytes)`),
     h('dt', {}, 'type'), h('dd', {}, file.media_type),
-    h('dt', {}, 'version'), h('dd', {}, file.version === null ? 'draft (unpublished)' : `v${file.version}`),
+    h('dt', {}, 'changed in'), h('dd', {}, file.version === null
+      ? 'the draft (unpublished)'
+      : `version ${versions.find((v) => v.number === file.version)?.published_in ?? '?'}`),
     h('dt', {}, 'created'), h('dd', {}, when(file.created_at)),
     h('dt', {}, 'versions'), h('dd', {}, String(versions.filter((v) => v.number !== null).length)));
 
