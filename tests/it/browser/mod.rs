@@ -41,6 +41,16 @@ fn require_browser() {
     );
 }
 
+/// Switches the page to the dark scheme; panics if chromedriver refuses.
+#[track_caller]
+fn require_dark(b: &Browser) {
+    require_machine(
+        "emulate prefers-color-scheme: dark (chromedriver refused \
+         Emulation.setEmulatedMedia over goog/cdp/execute; Debian's chromium-driver does it)",
+        b.color_scheme("dark"),
+    );
+}
+
 impl Ui {
     /// The demo course seeded (published as version 1) with `blockstore seed
     /// --from`, served, and a browser; panics without Chromium or the shared
@@ -1177,18 +1187,15 @@ fn deep_links_and_reloads_render_every_view() {
     b.wait_css(".diff tr.add");
 
     // The same view in the dark.
-    if b.color_scheme("dark") {
-        b.reload();
-        b.wait_ready("file");
-        b.wait_css(".diff tr.add");
-        assert_eq!(
-            b.js("return matchMedia('(prefers-color-scheme: dark)').matches;"),
-            true
-        );
-        b.screenshot("dark");
-    } else {
-        eprintln!("skipped dark.png: chromedriver refused Emulation.setEmulatedMedia");
-    }
+    require_dark(b);
+    b.reload();
+    b.wait_ready("file");
+    b.wait_css(".diff tr.add");
+    assert_eq!(
+        b.js("return matchMedia('(prefers-color-scheme: dark)').matches;"),
+        true
+    );
+    b.screenshot("dark");
 }
 
 // ---------------------------------------------------------------------------
@@ -1364,16 +1371,13 @@ fn every_text_has_enough_contrast_in_light_and_dark() {
         }
     };
     check(b, "light");
-    if b.color_scheme("dark") {
-        ui.open("/", "collections");
-        assert_eq!(
-            b.js("return matchMedia('(prefers-color-scheme: dark)').matches;"),
-            true
-        );
-        check(b, "dark");
-    } else {
-        eprintln!("dark scheme not checked: chromedriver refused Emulation.setEmulatedMedia");
-    }
+    require_dark(b);
+    ui.open("/", "collections");
+    assert_eq!(
+        b.js("return matchMedia('(prefers-color-scheme: dark)').matches;"),
+        true
+    );
+    check(b, "dark");
     assert!(
         failures.is_empty(),
         "text under WCAG AA contrast:\n{}",
