@@ -294,9 +294,11 @@ fn data_value(b: &Browser, scope: &str, name: &str) -> String {
     .to_string()
 }
 
-/// The text of the element with `data-NAME` under `scope`, as a number.
+/// The text of the element with `data-NAME` under `scope`, as a number,
+/// once it has one (a count still loading shows "…" with `aria-busy`).
 fn data_number(b: &Browser, scope: &str, name: &str) -> u64 {
     let css = format!("{scope} [data-{name}]");
+    b.wait_css(&format!("{css}:not([aria-busy])"));
     number(&b.text(&css))
 }
 
