@@ -285,10 +285,9 @@ fn plain_tar_stdin_and_system_tar_archives_import_through_the_cli() {
 }
 
 #[test]
+#[ignore = "needs ../shared fixtures"]
 fn the_demo_course_and_library_round_trip_through_archives() {
-    let (Some(course), Some(library)) = (demo_course(), demo_library()) else {
-        return;
-    };
+    let (course, library) = (demo_course(), demo_library());
     let dir = tempfile::tempdir().unwrap();
     let store = TestStore::new();
     for (root, top) in [(&course, "course"), (&library, "library")] {

@@ -1,6 +1,12 @@
 //! Shared test helpers: a store in a temp dir, the real binary, the shared
-//! fixture (skipped on a laptop without `../shared`, a failure under `CI`), and
-//! the project's own sample course.
+//! fixture, and the project's own sample course.
+//!
+//! Tests that need what a laptop may lack (`../shared`, Chromium, a kernel
+//! feature) are `#[ignore = "needs ..."]`: `cargo test` reports them as
+//! ignored, and `cargo test -- --include-ignored` (what `.ci/run` runs) runs
+//! them. Their helpers here ([`shared_fixture`], [`demo_course`],
+//! [`demo_library`], [`require_machine`]) panic, naming what is missing and
+//! how to get it, rather than let a test pass without running.
 
 #![allow(dead_code)]
 
@@ -48,47 +54,45 @@ pub fn sample_library() -> PathBuf {
     repo().join("examples/sample-library")
 }
 
-/// A folder of `../shared/fixtures`, or `None` (after printing why) when the
-/// checkout has no `../shared`. Under `CI` a missing fixture is a failure.
-pub fn shared_fixture(relative: &str) -> Option<PathBuf> {
+/// A folder of `../shared/fixtures`; panics, naming it, when the checkout
+/// has no `../shared`. Only for `#[ignore = "needs ../shared fixtures"]`
+/// tests.
+#[track_caller]
+pub fn shared_fixture(relative: &str) -> PathBuf {
     let path = repo().join("../shared/fixtures").join(relative);
-    if path.is_dir() {
-        return Some(path);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "CI is set but the shared fixture {} is missing",
-            path.display()
-        );
-    }
-    eprintln!(
-        "skipped: the shared fixture {} is not here (a clone without ../shared)",
+    assert!(
+        path.is_dir(),
+        "the shared fixture {} is missing: this test needs ../shared (the \
+         project's shared repository, cloned beside this one); without it, \
+         run `cargo test` without --include-ignored",
         path.display()
     );
-    None
+    path
 }
 
-/// Whether a test that needs something of the machine (a tool, a kernel
-/// feature) can run: if not, prints why and skips, except under `CI`, where
-/// it fails.
-pub fn machine_can(what: &str, available: bool) -> bool {
-    if available {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("CI is set but this machine cannot {what}");
-    }
-    eprintln!("skipped: this machine cannot {what}");
-    false
+/// Asserts that this machine can do `what` (a tool, a kernel feature):
+/// panics, naming it, when `available` is false. Only for tests that are
+/// `#[ignore = "needs ..."]` (or that need it only where a laptop never is).
+#[track_caller]
+pub fn require_machine(what: &str, available: bool) {
+    assert!(
+        available,
+        "this machine cannot {what}; without it, run `cargo test` without \
+         --include-ignored"
+    );
 }
 
-/// The demo course export root (`.../demo-course/course`).
-pub fn demo_course() -> Option<PathBuf> {
+/// The demo course export root (`.../demo-course/course`); panics without
+/// `../shared`.
+#[track_caller]
+pub fn demo_course() -> PathBuf {
     shared_fixture("openedx-demo-course/demo-course/course")
 }
 
-/// The demo library export root (`.../demo-content-library/library`).
-pub fn demo_library() -> Option<PathBuf> {
+/// The demo library export root (`.../demo-content-library/library`);
+/// panics without `../shared`.
+#[track_caller]
+pub fn demo_library() -> PathBuf {
     shared_fixture("openedx-demo-course/demo-content-library/library")
 }
 
@@ -113,7 +117,15 @@ pub fn run_cli_stdin(data_dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Ou
     {
         let mut pipe = child.stdin.take().expect("piped stdin");
         if let Some(bytes) = stdin {
-            pipe.write_all(bytes).expect("stdin accepts the bytes");
+            // A command may exit without reading its stdin (a refusal):
+            // then the pipe is closed, and its exit is the answer.
+            if let Err(e) = pipe.write_all(bytes) {
+                assert_eq!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe,
+                    "stdin accepts the bytes: {e}"
+                );
+            }
         }
     }
     child

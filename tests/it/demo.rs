@@ -121,7 +121,7 @@ fn expected(root: &Path) -> Expected {
 #[test]
 #[ignore = "needs ../shared fixtures"]
 fn the_demo_course_imports_with_the_counts_a_plain_walk_of_the_tree_finds() {
-    let course = demo_course().expect("../shared/fixtures/openedx-demo-course");
+    let course = demo_course();
     let t = TestStore::new();
     let report = import_dir(&t, &course, &ImportOptions::default(), &NoProgress).unwrap();
     assert_eq!(report.collection, COURSE, "the slug comes from course.xml");
@@ -266,7 +266,7 @@ fn the_demo_course_imports_with_the_counts_a_plain_walk_of_the_tree_finds() {
     );
 
     // Importing the library resolves the course's cross-collection link.
-    let library = demo_library().expect("../shared/fixtures/openedx-demo-course");
+    let library = demo_library();
     let lib = import_dir(&t, &library, &ImportOptions::default(), &NoProgress).unwrap();
     assert_eq!(lib.collection, LIBRARY, "the slug comes from library.xml");
     assert_eq!(
@@ -297,8 +297,8 @@ fn the_demo_course_imports_with_the_counts_a_plain_walk_of_the_tree_finds() {
 #[test]
 #[ignore = "needs ../shared fixtures"]
 fn the_demo_course_and_library_have_no_broken_links_and_no_wrong_orphans() {
-    let course = demo_course().expect("../shared/fixtures/openedx-demo-course");
-    let library = demo_library().expect("../shared/fixtures/openedx-demo-course");
+    let course = demo_course();
+    let library = demo_library();
     let t = TestStore::new();
     import_dir(&t, &course, &ImportOptions::default(), &NoProgress).unwrap();
     let report = t.link_report(COURSE, At::Draft).unwrap();

@@ -127,10 +127,9 @@ fn export_never_overwrites_and_names_what_is_wrong() {
 }
 
 #[test]
+#[ignore = "needs ../shared fixtures"]
 fn the_demo_course_and_library_export_byte_for_byte() {
-    let (Some(course), Some(library)) = (demo_course(), demo_library()) else {
-        return;
-    };
+    let (course, library) = (demo_course(), demo_library());
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     for (root, slug) in [(&course, "demo"), (&library, "lib")] {

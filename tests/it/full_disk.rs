@@ -28,12 +28,13 @@ fn on_small_disk(size: &str, inner: &str) {
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if !machine_can(
-        "mount a tmpfs in a user and mount namespace (unshare -rm)",
+    require_machine(
+        "mount a tmpfs in a user and mount namespace (`unshare -rm`, util-linux; \
+         needs unprivileged user namespaces: on Debian sysctl \
+         kernel.unprivileged_userns_clone=1, on Ubuntu \
+         kernel.apparmor_restrict_unprivileged_userns=0)",
         available,
-    ) {
-        return;
-    }
+    );
     let mount_point = tempfile::tempdir().unwrap();
     let out = Command::new("unshare")
         .args([

@@ -219,8 +219,9 @@ course/2026
 }
 
 #[test]
+#[ignore = "needs ../shared fixtures"]
 fn the_demo_course_has_its_six_chapters_in_course_order_with_their_display_names() {
-    let Some(root) = demo_course() else { return };
+    let root = demo_course();
     let t = TestStore::new();
     import(&t, &root, "demo");
     let o = outline(&t, "demo", At::Draft).unwrap();
@@ -357,8 +358,13 @@ fn libraries_are_outlined_from_library_xml() {
         ]
     );
     assert!(o.orphans.is_empty() && o.broken.is_empty());
+}
 
-    let Some(demo) = demo_library() else { return };
+#[test]
+#[ignore = "needs ../shared fixtures"]
+fn the_demo_library_is_outlined_in_library_xml_order_with_its_display_names() {
+    let t = TestStore::new();
+    let demo = demo_library();
     import(&t, &demo, "demo-lib");
     let o = outline(&t, "demo-lib", At::Draft).unwrap();
     assert_eq!(o.kind, OutlineKind::Library);

@@ -796,13 +796,13 @@ fn an_unreadable_file_is_skipped_and_reported_and_the_rest_syncs() {
     } else {
         &[]
     };
-    if is_root
-        && !machine_can(
-            "drop root's file capabilities (setpriv)",
+    if is_root {
+        require_machine(
+            "drop root's file capabilities, which running this test as root needs \
+             (setpriv, from util-linux: apt-get install util-linux; or run the tests \
+             as a user other than root)",
             command_works("setpriv", &["--bounding-set=-dac_override", "true"]),
-        )
-    {
-        return;
+        );
     }
     std::fs::write(folder.join("html/secret.html"), "<p>v2</p>").unwrap();
     std::fs::set_permissions(
@@ -839,6 +839,7 @@ fn an_unreadable_file_is_skipped_and_reported_and_the_rest_syncs() {
 }
 
 #[test]
+#[ignore = "needs user namespaces (unshare -r); .ci/run runs it"]
 fn a_full_inotify_watch_table_falls_back_to_polling() {
     let (dir, store, folder) = setup();
     let data = dir.path().join("data");
@@ -857,8 +858,11 @@ fn a_full_inotify_watch_table_falls_back_to_polling() {
         "echo 3 > /proc/sys/user/max_inotify_watches && exec \"$@\"",
         "sh",
     ];
-    if !machine_can(
-        "lower the inotify limit in a user namespace (unshare -r)",
+    require_machine(
+        "lower the inotify limit in a user namespace (`unshare -r`, util-linux; \
+         needs unprivileged user namespaces: on Debian sysctl \
+         kernel.unprivileged_userns_clone=1, on Ubuntu \
+         kernel.apparmor_restrict_unprivileged_userns=0)",
         command_works(
             "unshare",
             &[
@@ -868,9 +872,7 @@ fn a_full_inotify_watch_table_falls_back_to_polling() {
                 "echo 3 > /proc/sys/user/max_inotify_watches",
             ],
         ),
-    ) {
-        return;
-    }
+    );
     let mut sync = SyncProcess::start(&limited, &data, "c", &folder);
     let polling = sync.wait_line("the polling notice", |v| v["type"] == "polling");
     assert!(
@@ -892,6 +894,7 @@ fn a_full_inotify_watch_table_falls_back_to_polling() {
 }
 
 #[test]
+#[ignore = "needs user and mount namespaces (unshare -rm, nsenter); .ci/run runs it"]
 fn an_unmounted_folder_pauses_and_remounting_resumes() {
     let (dir, store, folder) = setup();
     let data = dir.path().join("data");
@@ -900,12 +903,13 @@ fn an_unmounted_folder_pauses_and_remounting_resumes() {
     write_tree(&src, &[("html/a.html", b"<p>a</p>")]);
     reconcile(&store, "c", &src, false).unwrap();
     drop(store);
-    if !machine_can(
-        "mount a tmpfs in a user and mount namespace (unshare -rm)",
+    require_machine(
+        "mount a tmpfs in a user and mount namespace (`unshare -rm` and `nsenter`, \
+         util-linux; needs unprivileged user namespaces: on Debian sysctl \
+         kernel.unprivileged_userns_clone=1, on Ubuntu \
+         kernel.apparmor_restrict_unprivileged_userns=0)",
         command_works("unshare", &["-rm", "sh", "-c", "mount -t tmpfs t /mnt"]),
-    ) {
-        return;
-    }
+    );
     // The folder becomes a tmpfs mount (in the sync's own mount namespace)
     // holding the same files.
     let script =

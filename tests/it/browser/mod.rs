@@ -1,8 +1,10 @@
 //! The browser UI in a real headless Chromium (Debian's `chromium` and
 //! `chromium-driver`), driven over WebDriver: the real binary seeded and
 //! serving on 127.0.0.1 port 0, one chromedriver and one browser session per
-//! test. Skipped with a reason where the browser or the demo fixture is
-//! missing; a failure under `CI`. Screenshots of the main views go to the
+//! test. Each test is `#[ignore = "needs chromium ..."]` (and "... and
+//! ../shared" for those seeded with the demo course), run by `cargo test --
+//! --include-ignored` (`.ci/run`), where a missing browser or fixture is a
+//! failure naming it. Screenshots of the main views go to the
 //! repository's `target/ui-screenshots/`.
 //!
 //! The tests follow the UI's DOM contract: `body[data-ready=VIEW]` once a
@@ -29,24 +31,34 @@ struct Ui {
     _dir: tempfile::TempDir,
 }
 
-/// Whether the browser can run here (skips with a reason, fails under CI).
-fn browser_available() -> bool {
-    machine_can(
+/// Panics, naming what to install, unless the browser can run here.
+#[track_caller]
+fn require_browser() {
+    require_machine(
         "run Chromium over WebDriver (needs /usr/bin/chromium and /usr/bin/chromedriver: \
          apt-get install chromium chromium-driver)",
         harness::available(),
-    )
+    );
+}
+
+/// Switches the page to the dark scheme; panics if chromedriver refuses.
+#[track_caller]
+fn require_dark(b: &Browser) {
+    require_machine(
+        "emulate prefers-color-scheme: dark (chromedriver refused \
+         Emulation.setEmulatedMedia over goog/cdp/execute; Debian's chromium-driver does it)",
+        b.color_scheme("dark"),
+    );
 }
 
 impl Ui {
     /// The demo course seeded (published as version 1) with `blockstore seed
-    /// --from`, served, and a browser; `None` (skipped) without Chromium or
-    /// the shared fixture.
-    fn demo() -> Option<Ui> {
-        if !browser_available() {
-            return None;
-        }
-        let course = demo_course()?;
+    /// --from`, served, and a browser; panics without Chromium or the shared
+    /// fixture.
+    #[track_caller]
+    fn demo() -> Ui {
+        require_browser();
+        let course = demo_course();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let seeded = cli_json(&data, &["seed", "--from", course.to_str().unwrap()]);
@@ -54,17 +66,16 @@ impl Ui {
             .as_str()
             .expect("seed names the collection it loaded")
             .to_string();
-        Some(Ui::serve(dir, &data, slug))
+        Ui::serve(dir, &data, slug)
     }
 
-    /// An empty store, served, and a browser.
-    fn empty() -> Option<Ui> {
-        if !browser_available() {
-            return None;
-        }
+    /// An empty store, served, and a browser; panics without Chromium.
+    #[track_caller]
+    fn empty() -> Ui {
+        require_browser();
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        Some(Ui::serve(dir, &data, String::new()))
+        Ui::serve(dir, &data, String::new())
     }
 
     fn serve(dir: tempfile::TempDir, data: &Path, slug: String) -> Ui {
@@ -283,9 +294,11 @@ fn data_value(b: &Browser, scope: &str, name: &str) -> String {
     .to_string()
 }
 
-/// The text of the element with `data-NAME` under `scope`, as a number.
+/// The text of the element with `data-NAME` under `scope`, as a number,
+/// once it has one (a count still loading shows "…" with `aria-busy`).
 fn data_number(b: &Browser, scope: &str, name: &str) -> u64 {
     let css = format!("{scope} [data-{name}]");
+    b.wait_css(&format!("{css}:not([aria-busy])"));
     number(&b.text(&css))
 }
 
@@ -294,8 +307,9 @@ fn data_number(b: &Browser, scope: &str, name: &str) -> u64 {
 //    and back.
 
 #[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
 fn click_through_collections_outline_unit_diff_asset_and_back() {
-    let Some(ui) = Ui::demo() else { return };
+    let ui = Ui::demo();
     let b = &ui.b;
     let (xml, body, image) = ui.html_unit_with_image();
 
@@ -506,8 +520,9 @@ fn click_through_collections_outline_unit_diff_asset_and_back() {
 // 2. Publishing from the UI.
 
 #[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
 fn publish_from_the_ui_shows_the_new_version_in_the_timeline() {
-    let Some(ui) = Ui::demo() else { return };
+    let ui = Ui::demo();
     let b = &ui.b;
     let (_, body, _) = ui.html_unit_with_image();
     let mut bytes = ui.raw(&body);
@@ -638,8 +653,9 @@ fn publish_from_the_ui_shows_the_new_version_in_the_timeline() {
 // 3. Live updates from the event stream.
 
 #[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
 fn an_api_change_appears_live_without_navigation() {
-    let Some(ui) = Ui::demo() else { return };
+    let ui = Ui::demo();
     let b = &ui.b;
     let (xml, body, _) = ui.html_unit_with_image();
 
@@ -720,8 +736,9 @@ fn an_api_change_appears_live_without_navigation() {
 // 4. Broken links, and the links picture.
 
 #[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
 fn a_broken_link_is_marked_and_drawn() {
-    let Some(ui) = Ui::demo() else { return };
+    let ui = Ui::demo();
     let b = &ui.b;
     let (_, _, image) = ui.html_unit_with_image();
     let name = image.trim_start_matches("static/");
@@ -859,8 +876,9 @@ try { document.cookie = 'pwned=1; path=/'; } catch (e) {}
 </script><rect width="40" height="40" fill="red"/></svg>"#;
 
 #[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
 fn stored_html_and_svg_never_run_in_the_uis_origin() {
-    let Some(ui) = Ui::demo() else { return };
+    let ui = Ui::demo();
     let b = &ui.b;
     let body = br#"<p>An html body with active content.</p>
 <script>document.title = 'pwned'; localStorage.setItem('pwned', '1');</script>
@@ -955,10 +973,9 @@ fn stored_html_and_svg_never_run_in_the_uis_origin() {
 // elements cannot fetch with a header) still load, with stored pages inert.
 
 #[test]
+#[ignore = "needs chromium and chromedriver"]
 fn with_a_token_previews_load_and_stored_pages_stay_inert() {
-    if !browser_available() {
-        return;
-    }
+    require_browser();
     const TOKEN: &str = "s3cret-token";
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
@@ -1079,8 +1096,9 @@ fn with_a_token_previews_load_and_stored_pages_stay_inert() {
 // 6. Deep links and reloads.
 
 #[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
 fn deep_links_and_reloads_render_every_view() {
-    let Some(ui) = Ui::demo() else { return };
+    let ui = Ui::demo();
     let b = &ui.b;
     let (xml, _, _) = ui.html_unit_with_image();
     let original = String::from_utf8(ui.raw(&xml)).unwrap();
@@ -1171,26 +1189,24 @@ fn deep_links_and_reloads_render_every_view() {
     b.wait_css(".diff tr.add");
 
     // The same view in the dark.
-    if b.color_scheme("dark") {
-        b.reload();
-        b.wait_ready("file");
-        b.wait_css(".diff tr.add");
-        assert_eq!(
-            b.js("return matchMedia('(prefers-color-scheme: dark)').matches;"),
-            true
-        );
-        b.screenshot("dark");
-    } else {
-        eprintln!("skipped dark.png: chromedriver refused Emulation.setEmulatedMedia");
-    }
+    require_dark(b);
+    b.reload();
+    b.wait_ready("file");
+    b.wait_css(".diff tr.add");
+    assert_eq!(
+        b.js("return matchMedia('(prefers-color-scheme: dark)').matches;"),
+        true
+    );
+    b.screenshot("dark");
 }
 
 // ---------------------------------------------------------------------------
 // 7. The empty store.
 
 #[test]
+#[ignore = "needs chromium and chromedriver"]
 fn an_empty_store_offers_the_sample_and_seeds_it() {
-    let Some(ui) = Ui::empty() else { return };
+    let ui = Ui::empty();
     let b = &ui.b;
     ui.open("/", "collections");
     b.wait_css("#empty-state button#seed");
@@ -1280,8 +1296,9 @@ return bad;
 "#;
 
 #[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
 fn every_text_has_enough_contrast_in_light_and_dark() {
-    let Some(ui) = Ui::demo() else { return };
+    let ui = Ui::demo();
     let b = &ui.b;
     let (xml, _, _) = ui.html_unit_with_image();
     let original = String::from_utf8(ui.raw(&xml)).unwrap();
@@ -1356,16 +1373,13 @@ fn every_text_has_enough_contrast_in_light_and_dark() {
         }
     };
     check(b, "light");
-    if b.color_scheme("dark") {
-        ui.open("/", "collections");
-        assert_eq!(
-            b.js("return matchMedia('(prefers-color-scheme: dark)').matches;"),
-            true
-        );
-        check(b, "dark");
-    } else {
-        eprintln!("dark scheme not checked: chromedriver refused Emulation.setEmulatedMedia");
-    }
+    require_dark(b);
+    ui.open("/", "collections");
+    assert_eq!(
+        b.js("return matchMedia('(prefers-color-scheme: dark)').matches;"),
+        true
+    );
+    check(b, "dark");
     assert!(
         failures.is_empty(),
         "text under WCAG AA contrast:\n{}",
