@@ -1386,3 +1386,79 @@ fn every_text_has_enough_contrast_in_light_and_dark() {
         failures.into_iter().collect::<Vec<_>>().join("\n")
     );
 }
+
+// ---------------------------------------------------------------------------
+// Issue 16: previews like the LMS's, the URL's compare states, the UI's own
+// not-found page.
+
+#[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
+fn an_html_preview_loads_the_collections_own_images_at_the_same_state() {
+    let ui = Ui::demo();
+    let b = &ui.b;
+    let (_, body, image) = ui.html_unit_with_image();
+    ui.open(&format!("/c/{}/f/{body}", ui.slug), "file");
+    b.click_text("button", "Show rendered preview");
+    b.wait_js(
+        "the preview's document, its /static/ references rewritten",
+        "const f = document.querySelector('iframe.preview'); \
+         return f && f.srcdoc && f.srcdoc.includes('/api/v1/collections/');",
+    );
+    let width = b.in_frame("iframe.preview", |f| {
+        f.wait_js(
+            "an image of the collection that loaded",
+            "const i = [...document.images]; \
+             return i.length && i.every((x) => x.complete) \
+               ? Math.max(...i.map((x) => x.naturalWidth)) : null;",
+        )
+    });
+    assert!(
+        width.as_f64().is_some_and(|w| w > 0.0),
+        "{image} loads in the preview: naturalWidth {width}"
+    );
+    b.screenshot("preview");
+    b.assert_no_js_errors();
+}
+
+#[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
+fn the_compare_form_shows_the_urls_states_and_swaps_them() {
+    let ui = Ui::demo();
+    let b = &ui.b;
+    let (_, body, _) = ui.html_unit_with_image();
+    ui.put(&body, b"<p>changed once</p>");
+    let one = ui.publish("one");
+    ui.put(&body, b"<p>changed twice</p>");
+    ui.open(
+        &format!("/c/{}/f/{body}?diff={one}..draft", ui.slug),
+        "file",
+    );
+    let from = b.js("return document.querySelector('#diff-from').value;");
+    let to = b.js("return document.querySelector('#diff-to').value;");
+    assert_eq!(
+        (from.as_str(), to.as_str()),
+        (Some(one.to_string().as_str()), Some("draft")),
+        "the selects show the URL's states"
+    );
+    b.navigate("file", |b| b.click("a#diff-swap"));
+    assert!(
+        b.location().contains(&format!("diff=draft..{one}")),
+        "swapped: {}",
+        b.location()
+    );
+    b.assert_no_js_errors();
+}
+
+#[test]
+#[ignore = "needs chromium and chromedriver"]
+fn a_url_nothing_serves_shows_the_uis_not_found_page() {
+    let ui = Ui::empty();
+    let b = &ui.b;
+    b.goto("/no/such/page");
+    b.wait_js(
+        "the UI's not-found view",
+        "return document.body.dataset.ready === 'error' && document.querySelector('h1')?.textContent === 'Not found';",
+    );
+    assert!(b.exists("a[href=\"/\"]"), "a way back to the collections");
+    b.screenshot("not-found");
+}
