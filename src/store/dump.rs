@@ -466,8 +466,13 @@ impl Inspection {
                 "a store whose index cannot be read".to_string()
             } else {
                 format!(
-                    "a store with {} collection(s){}",
+                    "a store with {} {}{}",
                     self.collections,
+                    if self.collections == 1 {
+                        "collection"
+                    } else {
+                        "collections"
+                    },
                     if self.has_blobs { " and blobs" } else { "" }
                 )
             };

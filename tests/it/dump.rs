@@ -317,7 +317,7 @@ fn dump_and_restore_through_the_binary_give_the_same_log_and_diff() {
     let text = run_cli(&again, &["restore", file.to_str().unwrap()]);
     assert!(text.status.success(), "{}", stderr(&text));
     assert!(
-        stdout(&text).contains("restored 2 collection(s)"),
+        stdout(&text).contains("restored 2 collections"),
         "{}",
         stdout(&text)
     );
@@ -347,7 +347,8 @@ fn a_non_empty_store_is_replaced_only_with_force_and_keeps_its_logs() {
     let refused = run_cli(&data, &["restore", file.to_str().unwrap()]);
     assert_eq!(refused.status.code(), Some(4), "{}", stderr(&refused));
     assert!(
-        stderr(&refused).contains("--force") && stderr(&refused).contains("1 collection(s)"),
+        stderr(&refused).contains("--force")
+            && stderr(&refused).contains("a store with 1 collection"),
         "{}",
         stderr(&refused)
     );
@@ -1114,7 +1115,7 @@ fn killed_dumps_leave_debris_that_fsck_reports_gc_and_the_next_dump_remove() {
     );
     let text = stdout(&human);
     assert!(
-        text.contains("2 leftover(s) of killed dumps and restores"),
+        text.contains("2 leftovers of killed dumps and restores"),
         "{text}"
     );
     for p in &live {
