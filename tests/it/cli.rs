@@ -633,3 +633,58 @@ fn tables_have_headers_and_times_read_as_ages() {
         "no file-level numbers: {history}"
     );
 }
+
+/// Issue 16: a rename that breaks references says so and lists them.
+#[test]
+fn a_rename_that_breaks_references_lists_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path();
+    let course = sample_course();
+    cli_json(data, &["import", course.to_str().unwrap()]);
+    let pointing = cli_json(
+        data,
+        &[
+            "links",
+            &format!("{SLUG}:static/olx-tree.png"),
+            "--incoming",
+        ],
+    );
+    let expected: Vec<String> = pointing
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["source_path"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        !expected.is_empty(),
+        "the sample course shows the tree picture"
+    );
+    let renamed = cli_json(
+        data,
+        &[
+            "rename",
+            &format!("{SLUG}:static/olx-tree.png"),
+            "static/tree.png",
+        ],
+    );
+    let broken: Vec<String> = renamed["broken"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["source_path"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(broken, expected, "every file that named it");
+    let text = run_cli(
+        data,
+        &[
+            "rename",
+            &format!("{SLUG}:static/tree.png"),
+            "static/olx-tree.png",
+        ],
+    );
+    assert!(
+        !stderr(&text).contains("warning"),
+        "renaming it back breaks nothing: {}",
+        stderr(&text)
+    );
+}

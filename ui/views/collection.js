@@ -64,17 +64,52 @@ export async function render(ctx) {
   };
 }
 
+/** The publish dialog's checks: the draft's changes, new broken links, malformed units. */
+async function publishChecks(slug, s) {
+  const [diff, draft, latest] = await Promise.all([
+    s.latest_version ? api(collectionPath(slug, '/diff?from=latest&to=draft')) : Promise.resolve(null),
+    api(collectionPath(slug, '/links?version=draft')),
+    s.latest_version ? api(collectionPath(slug, '/links?version=latest&broken=true')) : Promise.resolve({ broken: [] }),
+  ]);
+  const key = (l) => `${l.source_path}\u0000${l.written}`;
+  const before = new Set(latest.broken.filter((l) => l.loaded).map(key));
+  const introduced = draft.broken.filter((l) => l.loaded && !before.has(key(l)));
+  const changes = diff?.entries || [];
+  const SHOWN = 20;
+  const changeItem = (c) => h('li', {}, h('span', { class: `badge change-${c.status}` }, c.status), ' ',
+    h('a', { href: fileHref(slug, c.path) }, c.path), c.old_path ? h('span', { class: 'muted small' }, ` (was ${c.old_path})`) : null);
+  return h('div', { id: 'publish-checks', class: 'checks' },
+    h('h3', {}, 'Changes'),
+    changes.length
+      ? h('ul', { class: 'plain' }, changes.slice(0, SHOWN).map(changeItem), changes.length > SHOWN ? h('li', { class: 'muted' }, `and ${changes.length - SHOWN} more`) : null)
+      : h('p', { class: 'muted' }, s.latest_version ? 'No file differs from the latest version.' : 'Every file is new: nothing is published yet.'),
+    h('h3', {}, introduced.length ? `New broken links (${introduced.length})` : 'New broken links'),
+    introduced.length
+      ? h('ul', { id: 'publish-new-broken', class: 'plain' }, introduced.map((l) => h('li', { class: 'link', dataset: { status: 'broken' } },
+        h('span', { class: 'flag bad' }, 'broken'), ' ', h('a', { href: fileHref(slug, l.source_path) }, l.source_path), `:${l.line} → `, h('code', {}, l.written))))
+      : h('p', { class: 'muted' }, 'This publish breaks no link in content edx-platform loads.'),
+    draft.malformed.length
+      ? [h('h3', {}, `Units whose XML does not parse (${draft.malformed.length})`),
+        h('p', { class: 'muted' }, 'Strict mode refuses to publish these.'),
+        h('ul', { class: 'plain' }, draft.malformed.map((m) => h('li', {}, h('a', { href: fileHref(slug, m.path) }, m.path))))]
+      : null);
+}
+
 function header(ctx, s) {
   const slug = s.slug;
   const publish = h('button', { id: 'publish', class: 'primary', disabled: s.draft_changes === 0 }, 'Publish…');
   const revert = h('button', { id: 'revert', disabled: s.draft_changes === 0 }, 'Revert draft…');
   const status = h('p', { class: 'action-status', role: 'status' });
   publish.addEventListener('click', async () => {
+    // Like a pull request's checks: what changes, the broken links this
+    // publish would introduce, and the units strict mode would refuse.
+    const checks = await publishChecks(slug, s).catch((e) => h('p', { class: 'error' }, `Checks failed: ${e.message || e}`));
     const values = await confirmDialog({
       id: 'publish-dialog', title: `Publish ${plural(s.draft_changes, 'draft change')}`,
       confirm: 'Publish', confirmId: 'publish-confirm',
       body: [
         h('p', {}, `This makes version ${(s.latest_version || 0) + 1} of ${s.title || slug} from the draft.`),
+        checks,
         h('label', { for: 'publish-message' }, 'Message'),
         h('textarea', { id: 'publish-message', name: 'message', rows: 3, placeholder: 'What changed, and why' }),
         h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'strict' }), ' Refuse if a unit’s XML does not parse'),

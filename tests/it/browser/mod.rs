@@ -1462,3 +1462,33 @@ fn a_url_nothing_serves_shows_the_uis_not_found_page() {
     assert!(b.exists("a[href=\"/\"]"), "a way back to the collections");
     b.screenshot("not-found");
 }
+
+#[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
+fn the_publish_dialog_lists_the_changes_and_a_broken_link_it_would_introduce() {
+    // The demo is seeded as version 1.
+    let ui = Ui::demo();
+    let b = &ui.b;
+    let (_, body, _) = ui.html_unit_with_image();
+    let mut bytes = ui.raw(&body);
+    bytes.extend_from_slice(b"\n<p><img src=\"/static/not-there-yet.png\"/></p>\n");
+    ui.put(&body, &bytes);
+    ui.open(&format!("/c/{}", ui.slug), "collection");
+    b.click("button#publish");
+    b.wait_css("#publish-checks");
+    assert!(
+        b.text("#publish-checks").contains(&body),
+        "the change is listed: {}",
+        b.text("#publish-checks")
+    );
+    b.wait_css("#publish-new-broken li");
+    assert!(
+        b.text("#publish-new-broken")
+            .contains("/static/not-there-yet.png"),
+        "{}",
+        b.text("#publish-new-broken")
+    );
+    assert_eq!(b.count("#publish-new-broken li"), 1, "only the new one");
+    b.screenshot("publish-dialog");
+    b.assert_no_js_errors();
+}
