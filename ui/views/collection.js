@@ -425,31 +425,64 @@ async function historyTab(ctx, summary, body) {
 async function linksTab(ctx, summary, body) {
   const slug = summary.slug;
   const report = await api(collectionPath(slug, '/links?version=draft'));
-  const linkItem = (l, status) => h('li', { class: 'link', dataset: { status } },
-    h('span', { class: `flag ${status === 'broken' ? 'bad' : status === 'ambiguous' || status === 'unloaded' ? 'warn' : ''}` }, status), ' ',
-    h('a', { href: fileHref(slug, l.source_path) }, l.source_path), l.line ? `:${l.line}` : '',
-    ' → ', h('code', {}, l.written));
   const paths = (list) => h('ul', { class: 'plain columns' }, list.map((p) => h('li', {}, h('a', { href: fileHref(slug, p) }, p))));
-  const loaded = report.broken.filter((l) => l.loaded);
-  const unloaded = report.broken.filter((l) => !l.loaded);
   const explain = (text) => h('p', { class: 'muted' }, text);
+  // Every listed link in one table, filterable by status, kind and text.
+  const STATUS = {
+    broken: ['bad', 'Names nothing, in content edx-platform loads: this breaks the course.'],
+    unloaded: ['warn', 'Names nothing, but in a file edx-platform never loads (an old copy, an unused file): it cannot break the course.'],
+    ambiguous: ['warn', 'Several files answer to the name; edx-platform takes one of them.'],
+    external: ['', 'An absolute URL or another course’s asset: never broken here, listed so you can review it.'],
+    platform: ['', 'One of edx-platform’s own static files (Studio’s placeholders): not the course’s.'],
+  };
+  const rows = [
+    ...report.broken.map((l) => [l.loaded ? 'broken' : 'unloaded', l]),
+    ...report.ambiguous.map((l) => ['ambiguous', l]),
+    ...report.external.map((l) => ['external', l]),
+    ...report.platform.map((l) => ['platform', l]),
+  ];
+  const missing = (l) => (l.resolution?.missing?.length ? `no ${l.resolution.missing.join(', no ')}` : '');
+  const tbody = h('tbody', {}, rows.map(([status, l]) => h('tr', { dataset: { status, kind: l.kind }, class: 'link' },
+    h('td', {}, h('span', { class: `flag ${STATUS[status][0]}`, title: STATUS[status][1] }, status)),
+    h('td', {}, h('span', { class: `badge link-${l.kind}` }, l.kind)),
+    h('td', {}, h('a', { href: fileHref(slug, l.source_path) }, l.source_path), l.line ? h('span', { class: 'muted' }, `:${l.line}`) : null),
+    h('td', {}, h('code', {}, l.written), missing(l) ? h('div', { class: 'muted small' }, missing(l)) : null))));
+  const count = (status) => rows.filter(([s]) => s === status).length;
+  const statusSelect = h('select', { id: 'links-status', 'aria-label': 'Status' },
+    h('option', { value: '' }, `every status (${rows.length})`),
+    Object.keys(STATUS).filter(count).map((k) => h('option', { value: k }, `${k} (${count(k)})`)));
+  const kinds = [...new Set(rows.map(([, l]) => l.kind))].sort();
+  const kindSelect = h('select', { id: 'links-kind', 'aria-label': 'Kind' },
+    h('option', { value: '' }, 'every kind'), kinds.map((k) => h('option', { value: k }, k)));
+  const text = h('input', { id: 'links-filter', type: 'search', placeholder: 'Filter by file or reference', 'aria-label': 'Filter links' });
+  const shown = h('span', { class: 'muted', role: 'status' });
+  const apply = () => {
+    const [st, kd, q] = [statusSelect.value, kindSelect.value, text.value.trim().toLowerCase()];
+    let n = 0;
+    for (const tr of tbody.children) {
+      const ok = (!st || tr.dataset.status === st) && (!kd || tr.dataset.kind === kd) && (!q || tr.textContent.toLowerCase().includes(q));
+      tr.hidden = !ok;
+      if (ok) n += 1;
+    }
+    shown.textContent = `${plural(n, 'link')} shown`;
+  };
+  for (const control of [statusSelect, kindSelect]) control.addEventListener('change', apply);
+  text.addEventListener('input', debounce(apply, 120));
+  apply();
   replace(body,
-    h('p', {}, `${plural(report.links, 'link')} in the draft, read as edx-platform reads the export.`),
-    h('section', { id: 'broken' }, h('h2', {}, `Broken (${report.broken_loaded})`),
-      explain('Links in content edx-platform loads that name nothing: these break the course.'),
-      loaded.length ? h('ul', { class: 'plain' }, loaded.map((l) => linkItem(l, 'broken'))) : h('p', { class: 'muted' }, 'No broken links.')),
-    unloaded.length ? h('section', { id: 'broken-unloaded' }, h('h2', {}, `Broken in files edx-platform never loads (${report.broken_unloaded})`),
-      explain('Old copies and unused files: nothing reaches them, so their links cannot break the course.'),
-      h('ul', { class: 'plain' }, unloaded.map((l) => linkItem(l, 'unloaded')))) : null,
-    report.ambiguous.length ? h('section', {}, h('h2', {}, `Ambiguous (${report.ambiguous.length})`), h('ul', { class: 'plain' }, report.ambiguous.map((l) => linkItem(l, 'ambiguous')))) : null,
+    h('p', { id: 'links-summary' }, `${plural(report.links, 'link')} in the draft, read as edx-platform reads the export: `,
+      h('strong', {}, `${report.broken_loaded} broken`), ` in content it loads, ${report.broken_unloaded} in files it never loads, `,
+      `${report.ambiguous.length} ambiguous, ${report.external.length} external.`),
+    rows.length
+      ? h('section', { id: 'links-list' },
+        h('div', { class: 'filters' }, statusSelect, ' ', kindSelect, ' ', text, ' ', shown),
+        h('table', { id: 'links-table', class: 'table' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'Status'), h('th', {}, 'Kind'), h('th', {}, 'In'), h('th', {}, 'Reference'))),
+          tbody),
+        h('dl', { class: 'legend muted small' }, Object.entries(STATUS).filter(([k]) => count(k)).map(([k, [, why]]) => [h('dt', {}, k), h('dd', {}, why)])))
+      : h('p', { class: 'muted' }, 'No broken, ambiguous, external or platform links.'),
     report.malformed.length ? h('section', {}, h('h2', {}, `Malformed (${report.malformed.length})`),
       h('ul', { class: 'plain' }, report.malformed.map((m) => h('li', {}, h('a', { href: fileHref(slug, m.path) }, m.path), ' ', h('span', { class: 'muted' }, m.problems?.map((p) => p.message).join('; ') || ''))))) : null,
-    h('section', { id: 'external' }, h('h2', {}, `External (${report.external.length})`),
-      explain('Absolute URLs and other courses’ assets: never broken here, listed so you can review them.'),
-      report.external.length ? h('ul', { class: 'plain' }, report.external.map((l) => linkItem(l, 'external'))) : h('p', { class: 'muted' }, 'None.')),
-    report.platform.length ? h('section', { id: 'platform' }, h('h2', {}, `edx-platform’s own files (${report.platform.length})`),
-      explain('The LMS serves these itself (Studio’s placeholder images): not the course’s files.'),
-      h('ul', { class: 'plain' }, report.platform.map((l) => linkItem(l, 'platform')))) : null,
     h('section', { id: 'orphans' }, h('h2', {}, `Orphans (${report.orphans.length})`),
       explain('Files the course never uses: edx-platform does not load them, and no loaded file names them as an asset.'),
       report.orphans.length ? paths(report.orphans) : h('p', { class: 'muted' }, 'None.')),

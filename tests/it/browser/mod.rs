@@ -800,19 +800,31 @@ fn a_broken_link_is_marked_and_drawn() {
         "the link report to list the broken reference",
         "return document.body.innerText.includes('no-such-image.png');",
     );
+    let row = |status: &str| b.text(&format!("#links-table tr[data-status=\"{status}\"]"));
     assert!(
-        b.text("section#broken-unloaded")
-            .contains("no-such-image.png"),
-        "listed with the files edx-platform never loads"
+        row("unloaded").contains("no-such-image.png"),
+        "listed as in a file edx-platform never loads"
     );
     assert!(
-        !b.text("section#broken").contains("no-such-image.png"),
+        b.count("#links-table tr[data-status=\"broken\"]") == 0
+            || !row("broken").contains("no-such-image.png"),
         "not among the course's broken links"
     );
     assert!(
-        b.text("section#external")
+        b.text("#links-table")
             .contains("https://example.org/elsewhere"),
-        "the absolute URL is external"
+        "the absolute URL is listed"
+    );
+    // The filters: status external, then text.
+    b.select("#links-status", "external");
+    b.wait_js(
+        "only external rows shown",
+        "return [...document.querySelectorAll('#links-table tbody tr')].every((tr) => tr.hidden === (tr.dataset.status !== 'external'));",
+    );
+    b.type_into("#links-filter", "example.org");
+    b.wait_js(
+        "one row shown",
+        "return [...document.querySelectorAll('#links-table tbody tr')].filter((tr) => !tr.hidden).length === 1;",
     );
     assert!(
         b.text("section#orphans").contains("html/broken_demo.xml"),
