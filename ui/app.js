@@ -196,8 +196,12 @@ function describe({ type, data }) {
   const c = data?.collection ? ` in ${data.collection}` : '';
   switch (type) {
     case 'draft.changed': {
+      // Say what changed: the paths when there are few.
       const paths = data?.paths || [];
-      return paths.length === 1 ? `${paths[0]} changed${c}` : `${paths.length} draft files changed${c}`;
+      const of = data?.collection ? ` of ${data.collection}` : '';
+      if (paths.length === 1) return `${paths[0]} changed in the draft${of}`;
+      if (paths.length <= 3) return `${paths.join(', ')} changed in the draft${of}`;
+      return `${paths.length} files changed in the draft${of}`;
     }
     case 'collection.published': return `Version ${data?.version} published${c}`;
     case 'collection.reverted': return `Draft reverted${c}`;

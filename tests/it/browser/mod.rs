@@ -683,6 +683,11 @@ fn an_api_change_appears_live_without_navigation() {
         b.js("return document.querySelector('#live-notice').getAttribute('role');"),
         "status"
     );
+    let notice = b.text("#live-notice");
+    assert!(
+        notice.contains(&format!("{body} changed in the draft")),
+        "the notice says what changed: {notice}"
+    );
     assert_eq!(
         b.js("return window.__bsSamePage === true;"),
         true,
