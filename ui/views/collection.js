@@ -208,10 +208,31 @@ function search(ctx, slug) {
 // ---------------------------------------------------------------------------
 // Outline
 
+/**
+ * Marks each node of an outline with what its subtree holds: `_changed` (its
+ * own file changed in the draft), `_changedInside` and `_brokenInside` (a
+ * descendant changed, or points to a missing file), so an ancestor shows it.
+ */
+function annotate(node, changed) {
+  node._changed = !!node.path && changed.has(node.path);
+  let changedInside = false;
+  let brokenInside = false;
+  for (const kid of node.children || []) {
+    annotate(kid, changed);
+    changedInside ||= kid._changed || kid._changedInside;
+    brokenInside ||= kid.missing || kid._brokenInside;
+  }
+  node._changedInside = changedInside;
+  node._brokenInside = brokenInside;
+}
+
+/** Small outlines open whole; larger ones to the sequentials. */
+let openDepth = 3;
+
 function outlineNode(slug, node, depth) {
   const kids = node.children || [];
   const problem = node.missing ? 'missing' : node.cycle ? 'cycle' : node.error ? 'error' : node.external ? 'external' : null;
-  const open = depth < 3;
+  const open = depth < openDepth;
   const toggle = kids.length
     ? h('button', { class: 'toggle', 'aria-expanded': String(open), 'aria-label': `${open ? 'Collapse' : 'Expand'} ${node.display_name || node.url_name || node.block_type}` })
     : h('span', { class: 'toggle-space', 'aria-hidden': 'true' });
@@ -229,6 +250,9 @@ function outlineNode(slug, node, depth) {
       : h('span', { class: 'node-link' }, label),
     node.inline ? h('span', { class: 'muted small' }, ' inline') : null,
     node.draft ? h('span', { class: 'flag draft', title: 'Unpublished: Studio exported it under drafts/' }, 'draft') : null,
+    node._changed ? h('span', { class: 'flag pending', title: 'Changed in the draft, not published yet' }, 'changed') : null,
+    !node._changed && node._changedInside ? h('span', { class: 'flag pending subtle', title: 'A block inside changed in the draft' }, 'changes inside') : null,
+    node._brokenInside ? h('span', { class: 'flag bad subtle', title: 'A block inside points to a missing file' }, 'broken inside') : null,
     problem ? h('span', { class: 'flag bad', title: node.error || problem }, problem === 'external' ? `in ${node.external}` : problem) : null,
     node.path ? h('a', { class: 'graph-mini', href: `/c/${enc(slug)}/graph/${node.path.split('/').map(enc).join('/')}`, 'aria-label': `Links of ${label}`, title: 'Links picture' }, '⋔') : null));
   // Collapsed subtrees are built on first expand: the demo course's ~400
@@ -269,8 +293,19 @@ const outlineOf = (slug) => api(collectionPath(slug, '/outline?version=draft'));
 
 async function outlineTab(ctx, summary, body, early) {
   const slug = summary.slug;
-  const outline = await (early || outlineOf(slug));
+  const [outline, diff] = await Promise.all([
+    early || outlineOf(slug),
+    summary.latest_version && summary.draft_changes
+      ? api(collectionPath(slug, '/diff?from=latest&to=draft')).catch(() => null)
+      : Promise.resolve(null),
+  ]);
   outlines.set(slug, outline);
+  // Files changed in the draft since the latest version (both names of a move).
+  // An html block's body (`html/x.html`) changes the block (`html/x.xml`).
+  const changed = new Set((diff?.entries || []).flatMap((c) => [c.path, c.old_path].filter(Boolean))
+    .flatMap((p) => (/\.html$/.test(p) ? [p, p.replace(/\.html$/, '.xml')] : [p])));
+  for (const root of [...outline.roots, ...outline.orphans]) annotate(root, changed);
+  openDepth = outline.blocks <= 150 ? Infinity : 3;
   // Expanding builds lazy subtrees, whose toggles then need expanding too:
   // repeat until a pass finds nothing left to change.
   const setAll = (open) => {
@@ -290,6 +325,11 @@ async function outlineTab(ctx, summary, body, early) {
       h('button', { id: 'expand-all', onclick: () => setAll(true) }, 'Expand all'),
       h('button', { id: 'collapse-all', onclick: () => setAll(false) }, 'Collapse all')),
     outline.roots.length ? tree : h('p', { class: 'muted' }, 'No course or library root (course.xml / library.xml) in the draft.'),
+    h('dl', { id: 'outline-legend', class: 'legend-marks muted small' },
+      h('dt', {}, h('span', { class: 'flag pending' }, 'changed')), h('dd', {}, 'changed in the draft, not published yet ("changes inside" on its ancestors)'),
+      h('dt', {}, h('span', { class: 'flag bad' }, 'missing')), h('dd', {}, 'a pointer to a file that is not in the draft ("broken inside" on its ancestors)'),
+      h('dt', {}, h('span', { class: 'flag draft' }, 'draft')), h('dd', {}, 'an unpublished block Studio exported under drafts/'),
+      h('dt', {}, '⋔'), h('dd', {}, 'the block’s links picture')),
     outline.broken.length
       ? h('section', { id: 'broken-pointers' }, h('h2', {}, 'Broken pointers'),
         h('ul', { class: 'plain' }, outline.broken.map((b) => h('li', { class: 'link', dataset: { status: 'broken' } },

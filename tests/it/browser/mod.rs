@@ -1509,3 +1509,36 @@ fn the_publish_dialog_lists_the_changes_and_a_broken_link_it_would_introduce() {
     b.screenshot("publish-dialog");
     b.assert_no_js_errors();
 }
+
+#[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
+fn the_outline_marks_draft_changes_on_the_block_and_its_ancestors_with_a_legend() {
+    let ui = Ui::demo();
+    let b = &ui.b;
+    let (xml, body, _) = ui.html_unit_with_image();
+    let mut bytes = ui.raw(&body);
+    bytes.extend_from_slice(b"\n<p>An unpublished edit.</p>\n");
+    ui.put(&body, &bytes);
+    ui.open(&format!("/c/{}", ui.slug), "collection");
+    b.wait_css("#outline-legend");
+    b.click("#expand-all");
+    let node = format!("li.node{}", attr_is("data-path", &xml));
+    b.wait_css(&format!("{node} > .node-row .flag.pending"));
+    assert_eq!(
+        b.text(&format!("{node} > .node-row .flag.pending")),
+        "changed",
+        "the block whose body changed"
+    );
+    let marked_ancestors = b.js(&format!(
+        "let n = document.querySelector({}).parentElement.closest('li.node'), k = 0; \
+         while (n) {{ if (n.querySelector(':scope > .node-row .flag.pending')) k += 1; n = n.parentElement.closest('li.node'); }} \
+         return k;",
+        js_str(&node)
+    ));
+    assert!(
+        marked_ancestors.as_u64().is_some_and(|k| k >= 3),
+        "the vertical, sequential, chapter and course say changes inside: {marked_ancestors}"
+    );
+    b.screenshot("outline-marks");
+    b.assert_no_js_errors();
+}
