@@ -341,8 +341,9 @@ fn click_through_collections_outline_unit_diff_asset_and_back() {
         summary["assets"].as_u64().unwrap()
     );
     assert_eq!(data_number(b, &card, "draft-changes"), 0);
+    // The card counts the broken links that break the course (in loaded content).
     let broken = ui.get_json("links?broken=true");
-    let broken_count = broken["broken"].as_array().map_or(0, Vec::len) as u64;
+    let broken_count = broken["broken_loaded"].as_u64().unwrap();
     assert_eq!(data_number(b, &card, "broken"), broken_count);
     assert_eq!(
         b.attr(&format!("{card} a.card-link"), "href").as_deref(),
@@ -473,6 +474,12 @@ fn click_through_collections_outline_unit_diff_asset_and_back() {
     assert!(
         added.as_str().unwrap().contains("dited in v2"),
         "the added lines are version 2's: {added}"
+    );
+    // Word-level highlighting: only the inserted words are marked.
+    let marked = b.text(".diff tr.add mark.word.add");
+    assert!(
+        marked.contains("Edited") && marked.len() < 40,
+        "the inserted words, not the whole line: {marked:?}"
     );
     b.screenshot("diff");
     for layout in ["split", "unified"] {
