@@ -78,6 +78,28 @@ function previewOf(slug, file, version, text) {
   return null;
 }
 
+/**
+ * An id (uuid, hash) on one line: cut with an ellipsis when the column is
+ * narrow (the whole id is its title), and a button that copies it whole.
+ */
+function idValue(id, what) {
+  const status = h('span', { class: 'muted small', role: 'status' });
+  return h('span', { class: 'id-value' },
+    h('code', { class: 'id', title: id }, id),
+    h('button', {
+      class: 'copy small', type: 'button', 'aria-label': `Copy the ${what}`,
+      onclick: async () => {
+        try {
+          await navigator.clipboard.writeText(id);
+          status.textContent = 'copied';
+        } catch {
+          status.textContent = 'select and copy';
+        }
+        setTimeout(() => { status.textContent = ''; }, 1500);
+      },
+    }, 'Copy'), status);
+}
+
 /** Assets a preview embeds as `data:` URLs (with a token) at most. */
 const EMBED_LIMIT = 4 * 1024 * 1024;
 
@@ -282,9 +304,9 @@ export async function render(ctx) {
   const revisions = history?.revisions || [];
 
   const meta = h('dl', { class: 'meta' },
-    h('dt', {}, 'uuid'), h('dd', { 'data-uuid': '' }, h('code', {}, file.uuid)),
+    h('dt', {}, 'uuid'), h('dd', { 'data-uuid': '' }, idValue(file.uuid, 'uuid')),
     h('dt', {}, 'kind'), h('dd', {}, file.kind),
-    h('dt', {}, 'hash'), h('dd', { 'data-hash': '' }, h('code', {}, file.hash)),
+    h('dt', {}, 'hash'), h('dd', { 'data-hash': '' }, idValue(file.hash, 'hash')),
     h('dt', {}, 'size'), h('dd', { 'data-size': '' }, `${bytes(file.size)} (${file.size.toLocaleString()} bytes)`),
     h('dt', {}, 'type'), h('dd', {}, file.media_type),
     h('dt', {}, 'changed in'), h('dd', {}, file.version === null
