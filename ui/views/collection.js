@@ -22,10 +22,7 @@ const outlines = new Map();
  * (read once per view; empty for collections too large for an outline).
  */
 export async function blockNames(slug, units) {
-  let outline = outlines.get(slug);
-  if (!outline && units <= OUTLINE_DEFAULT_LIMIT) {
-    outline = await api(collectionPath(slug, '/outline?version=draft')).catch(() => null);
-  }
+  const outline = await outlineFor(slug, units);
   const names = new Map();
   const walk = (node) => {
     if (node.path && node.display_name && !names.has(node.path)) names.set(node.path, { name: node.display_name, type: node.block_type });
@@ -34,6 +31,50 @@ export async function blockNames(slug, units) {
   outline?.roots.forEach(walk);
   outline?.orphans.forEach(walk);
   return names;
+}
+
+/** The draft outline, cached per collection; null when too large to read. */
+async function outlineFor(slug, units) {
+  // Kept a few seconds: a file page after an edit reads the new names.
+  const cached = outlines.get(slug);
+  if (cached && Date.now() - (outlineTimes.get(slug) || 0) < 5000) return cached;
+  if (units > OUTLINE_DEFAULT_LIMIT) return cached || null;
+  const outline = await api(collectionPath(slug, '/outline?version=draft')).catch(() => null);
+  if (outline) {
+    outlines.set(slug, outline);
+    outlineTimes.set(slug, Date.now());
+  }
+  return outline || cached || null;
+}
+
+/** When each cached outline was read. */
+const outlineTimes = new Map();
+
+/**
+ * Where a file sits in the course: its block (display name, type) and the
+ * blocks above it, root first, from the draft outline. An html body
+ * (`html/x.html`) answers for its block (`html/x.xml`). Null when the file
+ * is no block of the outline, or the collection is too large for one.
+ */
+export async function blockPlace(slug, units, path) {
+  const outline = await outlineFor(slug, units);
+  if (!outline) return null;
+  const wanted = [path, path.replace(/\.html$/, '.xml')];
+  const find = (node, above) => {
+    if (node.path && wanted.includes(node.path) && !node.missing) {
+      return { name: node.display_name, type: node.block_type, path: node.path, ancestors: above };
+    }
+    for (const kid of node.children || []) {
+      const hit = find(kid, [...above, node]);
+      if (hit) return hit;
+    }
+    return null;
+  };
+  for (const root of [...outline.roots, ...outline.orphans]) {
+    const hit = find(root, []);
+    if (hit) return hit;
+  }
+  return null;
 }
 
 export async function render(ctx) {

@@ -8,7 +8,7 @@ import { h, replace, when, bytes, plural, query, compareForm } from '../dom.js';
 import { api, collectionPath, encPath, enc, rawText, rawUrl, mediaUrl, token } from '../api.js';
 import { codeBlock, languageOf } from '../highlight.js';
 import { diffTable } from '../diff.js';
-import { fileHref } from './collection.js';
+import { fileHref, blockPlace } from './collection.js';
 
 /** Larger text files are offered as a download instead of shown. */
 const TEXT_LIMIT = 2 * 1024 * 1024;
@@ -243,7 +243,10 @@ export async function render(ctx) {
     api(collectionPath(slug, `/history/${encPath(path)}`)).catch(() => null),
   ]);
   const base = `/c/${enc(slug)}`;
-  const name = path.split('/').pop();
+  // The course's own name for it, and its place in the outline.
+  const place = await blockPlace(slug, summary.units, path).catch(() => null);
+  const fileName = path.split('/').pop();
+  const name = place?.name || fileName;
   document.title = `${name} · ${summary.title || slug} · Blockstore`;
   ctx.crumbs([{ label: 'Collections', href: '/' }, { label: summary.title || slug, href: base },
     ...path.split('/').map((part, i, all) => ({ label: part, href: i < all.length - 1 ? `${base}/files` : null }))]);
@@ -320,9 +323,14 @@ export async function render(ctx) {
   replace(ctx.main,
     h('header', { class: 'page-head' },
       h('div', { class: 'title-row' },
-        h('h1', { tabindex: -1 }, h('span', { class: `badge ${file.kind}` }, file.kind), ' ', name),
+        h('h1', { tabindex: -1 }, h('span', { class: `badge ${file.kind}` }, place?.type || file.kind), ' ', name),
         h('div', { class: 'actions' },
           h('a', { id: 'graph-link', class: 'button', href: `${base}/graph/${encPath(path)}` }, 'Links picture'))),
+      place?.ancestors.length
+        ? h('nav', { id: 'outline-crumbs', class: 'outline-crumbs', 'aria-label': 'Place in the outline' },
+          place.ancestors.map((a, i) => [i ? h('span', { class: 'sep', 'aria-hidden': 'true' }, ' › ') : null,
+            a.path ? h('a', { href: fileHref(slug, a.path) }, a.display_name || a.url_name || a.block_type) : h('span', {}, a.display_name || a.block_type)]))
+        : null,
       h('p', { class: 'facts' }, h('code', {}, path), ' · ', stateLabel(version),
         version !== 'draft' ? [' · ', h('a', { href: fileHref(slug, path) }, 'see the draft')] : null)),
     h('div', { class: 'columns-2' },

@@ -1549,3 +1549,49 @@ fn the_outline_marks_draft_changes_on_the_block_and_its_ancestors_with_a_legend(
     b.screenshot("outline-marks");
     b.assert_no_js_errors();
 }
+
+#[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
+fn a_file_page_speaks_the_courses_names_and_shows_its_place_in_the_outline() {
+    let ui = Ui::demo();
+    let b = &ui.b;
+    let (xml, body, _) = ui.html_unit_with_image();
+    // The block's display name, as the outline reads it from the OLX.
+    let outline = ui.get_json("outline?version=draft");
+    fn find(node: &Value, path: &str) -> Option<String> {
+        if node["path"] == path {
+            return node["display_name"].as_str().map(str::to_owned);
+        }
+        node["children"]
+            .as_array()?
+            .iter()
+            .find_map(|k| find(k, path))
+    }
+    let name = outline["roots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|r| find(r, &xml))
+        .expect("the html block has a display name");
+    ui.open(&format!("/c/{}/f/{body}", ui.slug), "file");
+    assert!(
+        b.text("h1").contains(&name),
+        "the body's page is titled with its block's name {name:?}: {}",
+        b.text("h1")
+    );
+    assert!(b.text(".facts").contains(&body), "the path below it");
+    let crumbs = b.count("#outline-crumbs a");
+    assert!(
+        crumbs >= 3,
+        "course › chapter › sequential › vertical: {crumbs}"
+    );
+    assert!(
+        b.js("return document.title;")
+            .as_str()
+            .unwrap()
+            .starts_with(&name),
+        "the tab's title too"
+    );
+    b.screenshot("file-names");
+    b.assert_no_js_errors();
+}
