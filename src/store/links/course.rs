@@ -33,13 +33,7 @@ pub struct CourseKey {
 /// Reads the identity from `course.xml`'s root element.
 pub fn course_key(bytes: &[u8]) -> Option<CourseKey> {
     let attrs = root_attrs(bytes)?;
-    let get = |k: &str| {
-        attrs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |k: &str| attr_value(&attrs, k);
     Some(CourseKey {
         org: get("org")?,
         course: get("course")?,
@@ -70,6 +64,15 @@ pub fn root_attrs(bytes: &[u8]) -> Option<Vec<(String, String)>> {
             _ => {}
         }
     }
+}
+
+/// A non-blank attribute's value, trimmed.
+pub(super) fn attr_value(attrs: &[(String, String)], key: &str) -> Option<String> {
+    attrs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// Whether `path` is a course policy file: `policies/RUN/policy.json` or

@@ -4,7 +4,7 @@
 //! any collection holding such a `library.xml`, looked up in the live store
 //! when links are resolved, so the order of imports does not matter.
 
-use super::course::root_attrs;
+use super::course::{attr_value, root_attrs};
 
 /// ORG and LIBRARY of `library-v1:ORG+LIBRARY`.
 pub fn parse_library_id(value: &str) -> Option<(String, String)> {
@@ -17,13 +17,7 @@ pub fn parse_library_id(value: &str) -> Option<(String, String)> {
 /// The (org, library) a `library.xml` declares on its root element.
 pub fn library_key(bytes: &[u8]) -> Option<(String, String)> {
     let attrs = root_attrs(bytes)?;
-    let get = |k: &str| {
-        attrs
-            .iter()
-            .find(|(key, _)| key == k)
-            .map(|(_, v)| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    };
+    let get = |k: &str| attr_value(&attrs, k);
     Some((get("org")?, get("library")?))
 }
 
