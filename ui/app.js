@@ -14,6 +14,7 @@ const routes = [
   [/^\/$/, 'collections', () => import('./views/collections.js')],
   [/^\/c\/([^/]+)\/?$/, 'collection', () => import('./views/collection.js'), (m) => ({ slug: m[1], tab: null })],
   [/^\/c\/([^/]+)\/(outline|files|history|links)$/, 'collection', () => import('./views/collection.js'), (m) => ({ slug: m[1], tab: m[2] })],
+  [/^\/c\/([^/]+)\/files\/(.+\/)$/, 'collection', () => import('./views/collection.js'), (m) => ({ slug: m[1], tab: 'files', folder: m[2] })],
   [/^\/c\/([^/]+)\/f\/(.+)$/, 'file', () => import('./views/file.js'), (m) => ({ slug: m[1], path: m[2] })],
   [/^\/c\/([^/]+)\/v\/(\d+)$/, 'version', () => import('./views/version.js'), (m) => ({ slug: m[1], number: Number(m[2]) })],
   [/^\/c\/([^/]+)\/diff$/, 'diff', () => import('./views/version.js'), (m) => ({ slug: m[1], diff: true })],

@@ -8,8 +8,8 @@ use super::AppState;
 use crate::store::{
     At, Collection, CollectionMetadata, CollectionSummary, CollectionVersion,
     CollectionVersionDetail, Diff, Direction, FileEntry, FileQuery, Folder, GcOptions, GcReport,
-    History, LinkInfo, LinkReport, Linkable, LinkableKind, PublishOptions, PublishReport,
-    RevertReport, VersionDetail,
+    History, LinkInfo, LinkReport, Linkable, LinkableKind, ListedFile, PublishOptions,
+    PublishReport, RevertReport, Sort, VersionDetail,
 };
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
@@ -323,12 +323,16 @@ pub(crate) struct FilesQuery {
     /// `true`: only files directly in the `prefix` folder.
     #[param(pattern = "^(true|false)$")]
     direct: Option<String>,
-    /// Only paths containing this text (ignoring case).
+    /// Only files whose path or display name contains this text (ignoring case).
     #[param(max_length = 1024)]
     q: Option<String>,
+    /// The order: `path` (the default), `display_name`, `kind`, `size` or
+    /// `changed_in`; `-` before it for descending (`-size`).
+    #[param(pattern = "^-?(path|display_name|kind|size|changed_in)$")]
+    sort: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/files", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), FilesQuery, PageParams), responses((status = 200, body = Page<FileEntry>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/files", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), FilesQuery, PageParams), responses((status = 200, description = "A page of files, each with its block's display_name and block_type (from its root element; an html body shows its pointer's) and changed_in, the collection version that published it (null: a draft change)", body = Page<ListedFile>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn list_files(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
@@ -358,6 +362,12 @@ pub(crate) async fn list_files(
         kind,
         direct: flag("direct", q.direct.as_deref())?,
         contains: q.q.filter(|text| !text.is_empty()),
+        sort: match q.sort.as_deref() {
+            None => Sort::default(),
+            Some(text) => text
+                .parse()
+                .map_err(|e: String| ApiError::bad_request(format!("sort={e}")))?,
+        },
     };
     let (number, size) = page_numbers(&page)?;
     let offset = (number - 1).saturating_mul(size);
@@ -389,7 +399,7 @@ pub(crate) struct FoldersQuery {
     prefix: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/folders", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), FoldersQuery), responses((status = 200, description = "The folders directly inside `prefix`, with their file counts (the files directly inside are `files?prefix=P&direct=true`)", body = Vec<Folder>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/folders", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), FoldersQuery), responses((status = 200, description = "The folders directly inside `prefix`, with their file counts and draft changes (the files directly inside are `files?prefix=P&direct=true`)", body = Vec<Folder>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn list_folders(
     State(state): State<AppState>,
     c: Result<Path<String>, PathRejection>,

@@ -39,7 +39,7 @@ use utoipa::OpenApi;
         super::events::events, openapi,
     ),
     components(schemas(
-        ApiIndex, ErrorBody, ErrorDetail, Health, Page<CollectionSummary>, Page<FileEntry>,
+        ApiIndex, ErrorBody, ErrorDetail, Health, Page<CollectionSummary>, Page<FileEntry>, Page<crate::store::ListedFile>, crate::store::ListedFile,
         Page<CollectionVersion>, NewCollection, PublishBody, RevertBody, GcBody, FileDetail,
         DiffAnswer, TextDiff, LinksAnswer, FileLinks, WriteAnswer, DeleteAnswer,
         Collection, CollectionMetadata, CollectionSummary, FileEntry, LinkableKind, At,

@@ -166,7 +166,9 @@ fn hints(path: &str, data: bool) -> String {
         let tab = parts.next().is_none()
             && matches!(view, "" | "outline" | "files" | "history" | "links");
         modules = match view {
-            _ if tab => &["views/collection.js"],
+            _ if tab => &["views/collection.js", "views/files.js"],
+            // A folder of the Files tab (`/c/SLUG/files/html/`).
+            "files" => &["views/collection.js", "views/files.js"],
             "f" => &[
                 "views/file.js",
                 "views/collection.js",
@@ -182,7 +184,7 @@ fn hints(path: &str, data: bool) -> String {
             "graph" => &["views/graph.js", "views/collection.js"],
             _ => &[],
         };
-        if plain(slug) && tab {
+        if plain(slug) && (tab || view == "files") {
             fetches.push(format!("/api/v1/collections/{slug}"));
             if view == "outline" {
                 fetches.push(format!("/api/v1/collections/{slug}/outline?version=draft"));

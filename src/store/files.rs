@@ -640,110 +640,6 @@ impl Store {
         tree(&conn, cid, at)
     }
 
-    /// One page of the live files of a state whose path starts with `prefix`
-    /// (and of `kind`, if given), sorted by path, and how many match in all.
-    ///
-    /// A 100,000-file listing takes a few hundred milliseconds to read, so the
-    /// last few listings are kept and reused while the index is unchanged (by
-    /// this process, or by another one: SQLite's `data_version`). Paging
-    /// through a large collection then costs one read, not one per page.
-    pub fn files_page(
-        &self,
-        key: &str,
-        at: At,
-        query: &FileQuery,
-        offset: usize,
-        limit: usize,
-    ) -> Result<(usize, Vec<FileEntry>)> {
-        let listing = self.listing(key, at, query)?;
-        let page = listing.iter().skip(offset).take(limit).cloned().collect();
-        Ok((listing.len(), page))
-    }
-
-    /// The folders directly inside `prefix` (a folder path ending in `/`, or
-    /// empty for the top) with how many files each holds at any depth: a
-    /// file tree opened one level at a time, so a browser never loads a whole
-    /// large collection.
-    pub fn folders(&self, key: &str, at: At, prefix: &str) -> Result<Vec<Folder>> {
-        let query = FileQuery {
-            prefix: prefix.to_string(),
-            ..FileQuery::default()
-        };
-        let listing = self.listing(key, at, &query)?;
-        let mut folders: Vec<Folder> = Vec::new();
-        for file in listing.iter() {
-            let rest = &file.path[prefix.len()..];
-            let Some(slash) = rest.find('/') else {
-                continue;
-            };
-            let name = &rest[..slash];
-            // The listing is sorted by path, so one folder's files are adjacent.
-            match folders.last_mut() {
-                Some(last) if last.name == name => last.files += 1,
-                _ => folders.push(Folder {
-                    name: name.to_string(),
-                    path: format!("{prefix}{name}/"),
-                    files: 1,
-                }),
-            }
-        }
-        Ok(folders)
-    }
-
-    /// The files of a collection state that `query` selects, sorted by path;
-    /// cached while the index does not change. A narrowed query (kind,
-    /// direct, contains) filters the cached listing of its prefix, so a file
-    /// tree's folders and files, and each search, read the index once.
-    fn listing(&self, key: &str, at: At, query: &FileQuery) -> Result<Listing> {
-        let conn = self.conn();
-        let (cid, collection) = Store::find_collection(&conn, key)?;
-        let state = resolve_at(&conn, cid, &collection.slug, at)?;
-        let token = change_token(&conn)?;
-        let listing_key = |query: &FileQuery| ListingKey {
-            cid,
-            state,
-            query: query.clone(),
-        };
-        if let Some(listing) = self.listings.get(&listing_key(query), token) {
-            return Ok(listing);
-        }
-        let base_query = FileQuery {
-            prefix: query.prefix.clone(),
-            ..FileQuery::default()
-        };
-        let base = match self.listings.get(&listing_key(&base_query), token) {
-            Some(base) => base,
-            None => {
-                let mut files = tree(&conn, cid, state)?;
-                files.retain(|f| f.path.starts_with(&query.prefix));
-                let base = std::sync::Arc::new(files);
-                self.listings
-                    .put(listing_key(&base_query), token, base.clone());
-                base
-            }
-        };
-        drop(conn);
-        if *query == base_query {
-            return Ok(base);
-        }
-        let needle = query.contains.as_deref().map(str::to_lowercase);
-        let files: Vec<FileEntry> = base
-            .iter()
-            .filter(|f| {
-                query.kind.is_none_or(|k| f.kind == k)
-                    && (!query.direct || !f.path[query.prefix.len()..].contains('/'))
-                    && needle
-                        .as_deref()
-                        .is_none_or(|n| f.path.to_lowercase().contains(n))
-            })
-            .cloned()
-            .collect();
-        let listing = std::sync::Arc::new(files);
-        self.listings
-            .put(listing_key(query), token, listing.clone());
-        Ok(listing)
-    }
-
     /// One live file of a collection state.
     pub fn file(&self, key: &str, path: &str, at: At) -> Result<FileEntry> {
         let path = RelPath::existing(path)?;
@@ -1157,12 +1053,17 @@ pub(crate) fn rescan_links(conn: &mut Connection, blobs: &super::BlobStore) -> R
 /// Records the links and problems of one content, once per (hash, syntax).
 fn insert_scan(tx: &Transaction, hash: &str, syntax: Syntax, extracted: &Extracted) -> Result<()> {
     let inserted = tx
-        .prepare_cached("INSERT OR IGNORE INTO content_scan (hash, syntax, problems, blocks) VALUES (:hash, :syntax, :problems, :blocks)")?
+        .prepare_cached(
+            "INSERT OR IGNORE INTO content_scan (hash, syntax, problems, blocks, block_type, display_name)
+             VALUES (:hash, :syntax, :problems, :blocks, :block_type, :display_name)",
+        )?
         .execute(named_params! {
             ":hash": hash,
             ":syntax": syntax.as_str(),
             ":problems": serde_json::to_string(&extracted.problems)?,
             ":blocks": serde_json::to_string(&extracted.blocks)?,
+            ":block_type": extracted.root.as_ref().map(|r| r.block_type.as_str()),
+            ":display_name": extracted.root.as_ref().and_then(|r| r.display_name.as_deref()),
         })?;
     if inserted == 0 {
         return Ok(());
@@ -1230,37 +1131,6 @@ pub(crate) fn lookup_keys(target: &Target) -> (Option<String>, Option<String>) {
     }
 }
 
-/// Which listing a [`ListingCache`] entry holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ListingKey {
-    cid: i64,
-    state: State,
-    query: FileQuery,
-}
-
-/// Which files of a collection state a listing holds.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FileQuery {
-    /// Only paths starting with this.
-    pub prefix: String,
-    /// Only units or only assets.
-    pub kind: Option<LinkableKind>,
-    /// Only files directly in the `prefix` folder, not in its subfolders.
-    pub direct: bool,
-    /// Only paths containing this, ignoring case.
-    pub contains: Option<String>,
-}
-
-/// A folder of a collection state, with the files it holds at any depth.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
-pub struct Folder {
-    /// The folder's own name.
-    pub name: String,
-    /// Its path from the collection's top, ending in `/`.
-    pub path: String,
-    pub files: usize,
-}
-
 /// The last few answers of one kind (file listings, link reports), each with
 /// the index's change token at the time it was read (`PRAGMA data_version`,
 /// which moves when another connection commits, and this connection's
@@ -1281,15 +1151,6 @@ pub(crate) fn change_token(conn: &Connection) -> Result<ChangeToken> {
         .query_row([], |r| r.get(0))?;
     Ok((data_version, conn.total_changes()))
 }
-
-/// A shared, sorted file listing.
-type Listing = std::sync::Arc<Vec<FileEntry>>;
-
-/// Recent file listings for [`Store::files_page`].
-pub(crate) type ListingCache = ChangeCache<ListingKey, Listing>;
-
-/// Listings kept at once (each of a 100,000-file collection is ~25 MB).
-pub(crate) const LISTINGS_KEPT: usize = 6;
 
 impl<K: PartialEq, V: Clone> ChangeCache<K, V> {
     pub(crate) fn new(kept: usize) -> Self {
@@ -1357,9 +1218,9 @@ pub(crate) fn resolve_at(conn: &Connection, cid: i64, slug: &str, at: At) -> Res
     }
 }
 
-const FILE_COLUMNS: &str = "l.uuid, v.path, l.kind, v.hash, v.size, v.media_type, v.number, v.created_at, v.garbage_collect";
+pub(crate) const FILE_COLUMNS: &str = "l.uuid, v.path, l.kind, v.hash, v.size, v.media_type, v.number, v.created_at, v.garbage_collect";
 
-fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileEntry> {
+pub(crate) fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileEntry> {
     Ok(FileEntry {
         uuid: r.get(0)?,
         path: r.get(1)?,
@@ -1437,7 +1298,7 @@ pub(crate) fn file_by_uuid(
     Ok(row)
 }
 
-fn is_latest(conn: &Connection, cid: i64, n: i64) -> Result<bool> {
+pub(crate) fn is_latest(conn: &Connection, cid: i64, n: i64) -> Result<bool> {
     let latest: Option<i64> = conn
         .prepare_cached("SELECT max(number) FROM collection_version WHERE collection_id = :cid")?
         .query_row(named_params! {":cid": cid}, |r| r.get(0))?;

@@ -22,6 +22,7 @@ mod gc;
 mod history;
 mod linkq;
 pub mod links;
+mod listing;
 mod lock;
 pub mod model;
 pub mod path;
@@ -38,12 +39,11 @@ pub use dump::{
 };
 pub use error::{human_bytes, is_no_space, Error, ErrorKind, Result};
 pub use events::Event;
-pub use files::{
-    classify, media_type, BatchEntry, BatchReport, Classification, FileQuery, Folder, WriteSession,
-};
+pub use files::{classify, media_type, BatchEntry, BatchReport, Classification, WriteSession};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::{GcOptions, GcReport};
 pub use linkq::Direction;
+pub use listing::{FileQuery, Folder, ListedFile, Sort, SortKey};
 pub use lock::{LockNotice, DEFAULT_LOCK_TIMEOUT};
 pub use model::*;
 pub use path::RelPath;
@@ -66,7 +66,7 @@ pub struct Store {
     events: events::Bus,
     /// Recent file listings for [`Store::files_page`], valid while the index
     /// has not changed.
-    listings: files::ListingCache,
+    listings: listing::ListingCache,
     /// Recent link reports for [`Store::link_report`], likewise.
     reports: linkq::ReportCache,
 }
@@ -87,7 +87,7 @@ impl Store {
             blobs,
             lock,
             events: events::Bus::default(),
-            listings: files::ListingCache::new(files::LISTINGS_KEPT),
+            listings: listing::ListingCache::new(listing::LISTINGS_KEPT),
             reports: linkq::ReportCache::new(linkq::REPORTS_KEPT),
         })
     }

@@ -1025,7 +1025,10 @@ fn file_pages_follow_writes_from_this_store_and_from_another_process() {
                 limit,
             )
             .unwrap();
-        (count, files.into_iter().map(|f| f.path).collect::<Vec<_>>())
+        (
+            count,
+            files.into_iter().map(|f| f.file.path).collect::<Vec<_>>(),
+        )
     };
     assert_eq!(
         page(0, 2),
@@ -1174,4 +1177,170 @@ fn a_kept_link_report_follows_every_commit_here_and_in_another_process() {
     assert!(broken(&t).is_empty());
     let v1 = t.link_report("demo", At::Version(1)).unwrap().broken;
     assert_eq!(v1.len(), 1, "version 1 still lacks the asset");
+}
+
+/// A listing names each file as the course does: the root element's
+/// display_name and type (an html body takes its pointer's), the version that
+/// published it, and sorts and filters by them; folders count draft changes.
+#[test]
+fn listings_carry_display_names_and_the_version_that_changed_each_file() {
+    use blockstore::store::{Sort, SortKey};
+    let t = TestStore::new();
+    t.create_collection("named", &CollectionMetadata::default())
+        .unwrap();
+    let files: &[(&str, &[u8])] = &[
+        (
+            "html/intro.xml",
+            br#"<html filename="intro" display_name="Welcome &amp; hello"/>"#,
+        ),
+        ("html/intro.html", b"<p>Hi</p>"),
+        (
+            "problem/p1.xml",
+            br#"<problem display_name="Zebra quiz"><p/></problem>"#,
+        ),
+        (
+            "problem/p2.xml",
+            br#"<problem display_name="  "><p/></problem>"#,
+        ),
+        ("static/a.png", b"png"),
+    ];
+    for (path, bytes) in files {
+        t.write("named", path, bytes, Source::Cli).unwrap();
+    }
+    publish(&t, "named", "one");
+    t.write(
+        "named",
+        "problem/p3.xml",
+        br#"<problem display_name="apple"/>"#,
+        Source::Cli,
+    )
+    .unwrap();
+    let list = |query: FileQuery| {
+        t.files_page("named", At::Draft, &query, 0, 100)
+            .unwrap()
+            .1
+            .into_iter()
+            .map(|r| (r.file.path, r.display_name, r.block_type, r.changed_in))
+            .collect::<Vec<_>>()
+    };
+    let all = list(FileQuery::default());
+    let row = |path: &str| all.iter().find(|r| r.0 == path).cloned().unwrap();
+    assert_eq!(
+        row("html/intro.xml"),
+        (
+            "html/intro.xml".into(),
+            Some("Welcome & hello".into()),
+            Some("html".into()),
+            Some(1)
+        )
+    );
+    assert_eq!(
+        row("html/intro.html").1.as_deref(),
+        Some("Welcome & hello"),
+        "a body takes its pointer's name"
+    );
+    assert_eq!(row("html/intro.html").2, None);
+    assert_eq!(
+        row("problem/p2.xml").1,
+        None,
+        "a blank display_name is none"
+    );
+    assert_eq!(row("static/a.png").1, None);
+    assert_eq!(
+        row("problem/p3.xml").3,
+        None,
+        "a draft change was published in no version"
+    );
+
+    let by_name = list(FileQuery {
+        prefix: "problem/".into(),
+        sort: Sort {
+            key: SortKey::DisplayName,
+            descending: false,
+        },
+        ..FileQuery::default()
+    });
+    let paths = |rows: &[(String, Option<String>, Option<String>, Option<i64>)]| {
+        rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        paths(&by_name),
+        ["problem/p3.xml", "problem/p1.xml", "problem/p2.xml"],
+        "by name, ignoring case, nameless last"
+    );
+    let by_name_down = list(FileQuery {
+        prefix: "problem/".into(),
+        sort: "-display_name".parse().unwrap(),
+        ..FileQuery::default()
+    });
+    assert_eq!(
+        paths(&by_name_down),
+        ["problem/p1.xml", "problem/p3.xml", "problem/p2.xml"],
+        "nameless last both ways"
+    );
+    let newest = list(FileQuery {
+        sort: "-changed_in".parse().unwrap(),
+        ..FileQuery::default()
+    });
+    assert_eq!(
+        newest[0].0, "problem/p3.xml",
+        "the draft change is the newest"
+    );
+    assert!("bogus".parse::<Sort>().is_err());
+    let found = list(FileQuery {
+        contains: Some("ZEBRA".into()),
+        ..FileQuery::default()
+    });
+    assert_eq!(
+        paths(&found),
+        ["problem/p1.xml"],
+        "the filter reads display names too"
+    );
+
+    let folders = t.folders("named", At::Draft, "").unwrap();
+    let problem = folders.iter().find(|f| f.name == "problem").unwrap();
+    assert_eq!((problem.files, problem.draft_changes), (3, 1));
+    assert_eq!(
+        folders
+            .iter()
+            .find(|f| f.name == "html")
+            .unwrap()
+            .draft_changes,
+        0
+    );
+    let published = t.folders("named", At::Latest, "").unwrap();
+    assert!(published.iter().all(|f| f.draft_changes == 0));
+}
+
+/// A store scanned before names were recorded (rules version 1) gets them
+/// at its next open, with the links extracted again in the same pass.
+#[test]
+fn a_store_scanned_by_older_rules_gets_block_names_at_open() {
+    let t = TestStore::new();
+    t.create_collection("old", &CollectionMetadata::default())
+        .unwrap();
+    t.write(
+        "old",
+        "problem/p.xml",
+        br#"<problem display_name="Quiz"/>"#,
+        Source::Cli,
+    )
+    .unwrap();
+    let dir = t.data_dir();
+    let TestStore { dir: _keep, store } = t;
+    drop(store);
+    {
+        let conn = rusqlite::Connection::open(dir.join("store.db")).unwrap();
+        conn.execute_batch(
+            "UPDATE content_scan SET display_name = NULL, block_type = NULL;
+             UPDATE link_rules SET version = 1;",
+        )
+        .unwrap();
+    }
+    let store = blockstore::Store::open(&dir).unwrap();
+    let (_, rows) = store
+        .files_page("old", At::Draft, &FileQuery::default(), 0, 10)
+        .unwrap();
+    assert_eq!(rows[0].display_name.as_deref(), Some("Quiz"));
+    assert_eq!(rows[0].block_type.as_deref(), Some("problem"));
 }

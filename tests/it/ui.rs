@@ -213,6 +213,12 @@ fn a_page_load_hints_its_views_modules_and_first_api_answers() {
                 format!("/collections/{slug}/outline?version=draft"),
             ],
         ),
+        // A folder of the Files tab.
+        (
+            format!("/c/{slug}/files/html/"),
+            vec!["views/collection.js", "views/files.js"],
+            vec![format!("/collections/{slug}")],
+        ),
         (
             format!("/c/{slug}/f/html/intro.html"),
             vec!["views/file.js", "views/collection.js"],

@@ -1,15 +1,15 @@
 // `/c/SLUG[/outline|files|history|links]`: one collection. The header says
 // where it stands (versions, pending draft changes) and holds Publish and
-// Revert; the tabs are its OLX outline, its file tree (opened a folder at a
-// time, pages of 200 files, so a 100,000-file collection never loads whole),
-// its publish log as a timeline, and its link report.
+// Revert; the tabs are its OLX outline, its files (a folder at a time as a
+// table, `files.js`, so a 100,000-file collection never loads whole), its
+// publish log as a timeline, and its link report.
 
 import { h, replace, when, plural, debounce, confirmDialog, query, treeKeys, compareForm } from '../dom.js';
 import { api, collectionPath, enc } from '../api.js';
+import { filesTab } from './files.js';
 
 /** Above this many units the outline is not the default tab (it reads every unit). */
 const OUTLINE_DEFAULT_LIMIT = 10_000;
-const FILES_PAGE = 200;
 
 export const fileHref = (slug, path, params = {}) =>
   `/c/${enc(slug)}/f/${path.split('/').map(enc).join('/')}${query(params)}`;
@@ -382,80 +382,6 @@ async function outlineTab(ctx, summary, body, early) {
         h('p', { class: 'muted' }, 'Blocks the root does not reach.'),
         (() => { const t = h('ul', { class: 'outline tree', role: 'tree', 'aria-label': 'Orphans' }, outline.orphans.map((r) => outlineNode(slug, r, 2))); wireTree(t); return t; })())
       : null);
-}
-
-// ---------------------------------------------------------------------------
-// File tree
-
-function folderRow(ctx, slug, folder) {
-  const button = h('button', { class: 'toggle', 'aria-expanded': 'false', 'aria-label': `Open folder ${folder.path}` });
-  const label = h('span', { class: 'folder-name' }, folder.name + '/');
-  const li = h('li', { class: 'row folder', role: 'treeitem', 'aria-expanded': 'false', dataset: { path: folder.path } },
-    h('div', { class: 'node-row' }, button, label, h('span', { class: 'muted small' }, ` ${plural(folder.files, 'file')}`)));
-  let loaded = false;
-  const toggle = async () => {
-    const open = button.getAttribute('aria-expanded') !== 'true';
-    button.setAttribute('aria-expanded', String(open));
-    li.setAttribute('aria-expanded', String(open));
-    if (open && !loaded) {
-      loaded = true;
-      li.append(await folderList(ctx, slug, folder.path));
-    }
-    const group = li.querySelector(':scope > ul');
-    if (group) group.hidden = !open;
-  };
-  // The whole row opens the folder; the toggle is the keyboard's way in.
-  li.querySelector('.node-row').addEventListener('click', (e) => {
-    if (e.target.closest('a')) return;
-    toggle();
-  });
-  return li;
-}
-
-function fileRow(slug, f) {
-  const name = f.path.split('/').pop();
-  return h('li', { class: 'row file', role: 'treeitem', dataset: { path: f.path } },
-    h('div', { class: 'node-row' }, h('span', { class: 'toggle-space', 'aria-hidden': 'true' }),
-      h('a', { href: fileHref(slug, f.path) }, name),
-      h('span', { class: `badge ${f.kind}` }, f.kind),
-      f.version === null ? h('span', { class: 'flag pending', title: 'Changed in the draft, not published yet' }, 'draft') : null,
-      h('span', { class: 'muted small size' }, f.media_type)));
-}
-
-async function folderList(ctx, slug, prefix) {
-  const [folders, files] = await Promise.all([
-    api(collectionPath(slug, `/folders${query({ prefix })}`)),
-    api(collectionPath(slug, `/files${query({ prefix, direct: 'true', page_size: FILES_PAGE })}`)),
-  ]);
-  const ul = h('ul', { role: 'group' }, folders.map((f) => folderRow(ctx, slug, f)), files.results.map((f) => fileRow(slug, f)));
-  let next = files.next;
-  if (next) {
-    const more = h('button', { class: 'more' }, `Show more (${(files.count - files.results.length).toLocaleString()} left)`);
-    const moreLi = h('li', { class: 'row' }, more);
-    let shown = files.results.length;
-    more.addEventListener('click', async () => {
-      more.disabled = true;
-      const page = await api(next.replace(/^\/api\/v1/, ''));
-      moreLi.before(...page.results.map((f) => fileRow(slug, f)));
-      shown += page.results.length;
-      next = page.next;
-      more.textContent = `Show more (${(files.count - shown).toLocaleString()} left)`;
-      more.disabled = false;
-      if (!next) moreLi.remove();
-    });
-    ul.append(moreLi);
-  }
-  return ul;
-}
-
-async function filesTab(ctx, summary, body) {
-  const list = await folderList(ctx, summary.slug, '');
-  list.setAttribute('role', 'tree');
-  list.setAttribute('aria-label', 'Files');
-  list.id = 'file-tree';
-  list.classList.add('tree', 'files');
-  treeKeys(list);
-  replace(body, list);
 }
 
 // ---------------------------------------------------------------------------

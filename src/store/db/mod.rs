@@ -18,6 +18,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("sql/0002_version_uuid.sql"),
     ),
     ("0003_link_rules", include_str!("sql/0003_link_rules.sql")),
+    ("0004_block_names", include_str!("sql/0004_block_names.sql")),
 ];
 
 /// The schema version this binary writes.

@@ -195,6 +195,18 @@ pub struct Extracted {
     /// pointer), which `/jump_to_id/` and courseware links may name.
     #[serde(default)]
     pub blocks: Vec<InlineBlock>,
+    /// The root element of an XML file: the block the file defines (or
+    /// points to), with the `display_name` a person knows it by.
+    #[serde(default)]
+    pub root: Option<RootBlock>,
+}
+
+/// What a file's root element says about its block: its type (the tag) and
+/// its `display_name`, which the UI and CLI show in place of file names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RootBlock {
+    pub block_type: String,
+    pub display_name: Option<String>,
 }
 
 /// A block defined inside a file rather than in a file of its own (a
@@ -230,6 +242,7 @@ pub fn extract(path: &str, bytes: &[u8], syntax: Syntax) -> Extracted {
         links: out.links,
         problems: out.problems,
         blocks: out.blocks,
+        root: out.root,
     }
 }
 
@@ -241,6 +254,7 @@ pub fn extract(path: &str, bytes: &[u8], syntax: Syntax) -> Extracted {
 pub(super) struct Sink {
     links: Vec<RawLink>,
     blocks: Vec<InlineBlock>,
+    root: Option<RootBlock>,
     pub(super) problems: Vec<ParseProblem>,
     seen: HashSet<(LinkKind, Target, String)>,
 }
@@ -589,6 +603,17 @@ impl XmlState<'_> {
         }
 
         let is_root = self.stack.is_empty();
+        if is_root && self.roots == 0 {
+            let display_name = attrs
+                .iter()
+                .find(|a| a.key == "display_name")
+                .map(|a| a.value().trim().to_owned())
+                .filter(|v| !v.is_empty());
+            out.root = Some(RootBlock {
+                block_type: name.clone(),
+                display_name,
+            });
+        }
         if is_root {
             self.roots += 1;
             if self.roots == 2 {

@@ -17,8 +17,9 @@
 
 /// The version of the extraction rules. Stored links made by older rules are
 /// extracted again when a store is opened (`files::rescan_links`); bump it
-/// whenever `extract` would give other links for the same bytes.
-pub const RULES_VERSION: i64 = 1;
+/// whenever `extract` would give other links (or root blocks) for the same
+/// bytes. 2: the root block's type and display name are recorded.
+pub const RULES_VERSION: i64 = 2;
 
 pub mod bodies;
 pub mod course;
@@ -32,7 +33,7 @@ pub mod statics;
 
 pub use course::CourseKey;
 pub use extract::{
-    extract, Extracted, InlineBlock, LinkKind, ParseProblem, RawLink, Syntax, Target,
+    extract, Extracted, InlineBlock, LinkKind, ParseProblem, RawLink, RootBlock, Syntax, Target,
 };
 pub use resolve::{Context, Elsewhere, MemoryIndex, Nowhere, PathIndex, Resolution};
 pub use statics::asset_name_key;

@@ -553,30 +553,63 @@ fn publish_from_the_ui_shows_the_new_version_in_the_timeline() {
     b.navigate("collection", |b| b.back());
     assert_eq!(b.location(), format!("/c/{}", ui.slug));
 
-    // The files tab, a folder opened.
+    // The files tab: a table of the top folder; the html folder says it
+    // holds the draft change; its own URL lists it, names and all.
     b.navigate("collection", |b| b.click("nav.tabs a[data-tab=\"files\"]"));
-    b.wait_css("#file-tree .row[data-path]");
-    // A folder opens from its toggle (its name works too).
-    b.click("#file-tree .row.folder[data-path^=\"html\"] button.toggle");
-    b.wait_css(&format!("#file-tree .row{} a", attr_is("data-path", &body)));
-    b.screenshot("files");
-    // The file tree takes the same keys: Left closes the open folder from
-    // its toggle, Right opens it again and then moves to its first row.
-    let folder = "#file-tree .row.folder[data-path^=\"html\"]";
-    b.js(&format!(
-        "document.querySelector({}).focus();",
-        js_str(&format!("{folder} > .node-row > button.toggle"))
-    ));
-    b.press(Key::Left);
-    assert_eq!(b.attr(folder, "aria-expanded").as_deref(), Some("false"));
-    b.press(Key::Right);
-    assert_eq!(b.attr(folder, "aria-expanded").as_deref(), Some("true"));
-    b.press(Key::Right);
-    assert_eq!(
-        b.js("const li = document.activeElement.closest('li[role=treeitem]'); return li && li.parentElement.closest('li[role=treeitem]')?.dataset.path;"),
-        b.attr(folder, "data-path").map_or(Value::Null, Value::from),
-        "Right moved into the folder"
+    let html_folder = "#files-table tr.row.folder[data-path=\"html/\"]";
+    b.wait_css(html_folder);
+    assert!(
+        b.text(html_folder).contains("1 draft change inside"),
+        "{}",
+        b.text(html_folder)
     );
+    b.navigate("collection", |b| b.click(&format!("{html_folder} a")));
+    assert_eq!(b.location(), format!("/c/{}/files/html/", ui.slug));
+    let row = format!("#files-table tr.row{}", attr_is("data-path", &body));
+    b.wait_css(&row);
+    let name = b.text(&format!("{row} td.display-name"));
+    assert!(
+        !name.trim().is_empty(),
+        "the body shows its block's display name"
+    );
+    assert!(b.text(&format!("{row} td.changed")).contains("draft"));
+    assert!(b.exists(&format!("{row} td.changed .flag.pending")));
+    let published = "#files-table tr.row.file td.changed a[href*=\"/v/1\"]";
+    assert!(
+        b.exists(published),
+        "unchanged files say the version that last changed them"
+    );
+    b.screenshot("files");
+    // Sorted by display name, by the server, and said in the URL.
+    b.click("#files-table th button[data-sort=\"display_name\"]");
+    b.wait_css("#files-table[data-sort=\"display_name\"]");
+    assert!(
+        b.location().ends_with("?sort=display_name"),
+        "{}",
+        b.location()
+    );
+    let names: Vec<String> = serde_json::from_value(b.js(
+        "return [...document.querySelectorAll('#files-table tr.row.file td.display-name')].map((td) => td.textContent).filter(Boolean);",
+    ))
+    .unwrap();
+    let mut sorted = names.clone();
+    sorted.sort_by_key(|n| n.to_lowercase());
+    assert!(names.len() > 2 && names == sorted, "{names:?}");
+    // Filtered by the display name, the path following.
+    let word = name.split_whitespace().next().unwrap().to_string();
+    b.type_into("#files-filter", &word);
+    b.wait_js(
+        "the filter to apply",
+        &format!(
+            "const rows = [...document.querySelectorAll('#files-table tr.row')]; return rows.length > 0 && rows.every((r) => r.textContent.toLowerCase().includes({}));",
+            js_str(&word.to_lowercase())
+        ),
+    );
+    assert!(b.location().contains("q="), "{}", b.location());
+    // The breadcrumb goes back to the top folder.
+    b.navigate("collection", |b| b.click(".folder-crumbs a"));
+    assert_eq!(b.location(), format!("/c/{}/files", ui.slug));
+    b.wait_css(html_folder);
 
     // Publish with a message.
     let message = "Published from the browser test";
@@ -1165,7 +1198,7 @@ fn deep_links_and_reloads_render_every_view() {
         (
             format!("/c/{s}/files"),
             "collection",
-            "#file-tree .row".to_string(),
+            "#files-table .row".to_string(),
         ),
         (
             format!("/c/{s}/history"),
@@ -1347,7 +1380,7 @@ fn every_text_has_enough_contrast_in_light_and_dark() {
         (
             format!("/c/{s}/files"),
             "collection",
-            "#file-tree .row".to_string(),
+            "#files-table .row".to_string(),
         ),
         (
             format!("/c/{s}/history"),
