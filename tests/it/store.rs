@@ -1260,9 +1260,8 @@ fn listings_carry_display_names_and_the_version_that_changed_each_file() {
         },
         ..FileQuery::default()
     });
-    let paths = |rows: &[(String, Option<String>, Option<String>, Option<i64>)]| {
-        rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>()
-    };
+    type Row = (String, Option<String>, Option<String>, Option<i64>);
+    let paths = |rows: &[Row]| rows.iter().map(|r| r.0.clone()).collect::<Vec<_>>();
     assert_eq!(
         paths(&by_name),
         ["problem/p3.xml", "problem/p1.xml", "problem/p2.xml"],
