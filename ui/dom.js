@@ -176,3 +176,13 @@ export function compareForm({ states, from, to, ids = ['from', 'to'], button = '
     },
   }, pick(fromId, 'Compare', from), pick(toId, 'with', to), h('button', { id: buttonId, type: 'submit' }, button));
 }
+
+/**
+ * A file as a person knows it: its block's display name with the path as a
+ * subtitle, or the path alone when it has no name.
+ */
+export function named(name, path) {
+  return name
+    ? [h('span', { class: 'block-name' }, name), ' ', h('span', { class: 'path-sub' }, path)]
+    : path;
+}

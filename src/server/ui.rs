@@ -172,16 +172,18 @@ fn hints(path: &str, data: bool) -> String {
             "f" => &[
                 "views/file.js",
                 "views/collection.js",
+                "views/files.js",
                 "highlight.js",
                 "diff.js",
             ],
             "v" | "diff" => &[
                 "views/version.js",
                 "views/collection.js",
+                "views/files.js",
                 "highlight.js",
                 "diff.js",
             ],
-            "graph" => &["views/graph.js", "views/collection.js"],
+            "graph" => &["views/graph.js", "views/collection.js", "views/files.js"],
             _ => &[],
         };
         if plain(slug) && (tab || view == "files") {

@@ -63,9 +63,12 @@ impl Store {
                         && old_hash != new_hash,
                     old_hash,
                     new_hash,
+                    display_name: None,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
+        let mut entries = entries;
+        name_changes(&conn, cid, State::Version(number), &mut entries)?;
         Ok(CollectionVersionDetail { version, entries })
     }
 
@@ -226,12 +229,11 @@ impl Store {
         let conn = self.conn();
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let old = tree(&conn, cid, resolve_at(&conn, cid, &collection.slug, from)?)?;
-        let new = tree(&conn, cid, resolve_at(&conn, cid, &collection.slug, to)?)?;
-        Ok(Diff {
-            from,
-            to,
-            entries: diff_trees(old, new),
-        })
+        let to_state = resolve_at(&conn, cid, &collection.slug, to)?;
+        let new = tree(&conn, cid, to_state)?;
+        let mut entries = diff_trees(old, new);
+        name_changes(&conn, cid, to_state, &mut entries)?;
+        Ok(Diff { from, to, entries })
     }
 
     /// A unified text diff of one path between two states. A path that does not
@@ -293,6 +295,52 @@ impl Store {
     }
 }
 
+/// Names each change by its block's `display_name` (one indexed lookup per
+/// change): the content's own root element, or for an html body
+/// (`html/x.html`) its pointer's (`html/x.xml`) in `state`.
+pub(crate) fn name_changes(
+    conn: &Connection,
+    cid: i64,
+    state: State,
+    entries: &mut [Change],
+) -> Result<()> {
+    let mut name_of = conn.prepare_cached(
+        "SELECT display_name, block_type FROM content_scan WHERE hash = :hash AND syntax = 'xml'",
+    )?;
+    let mut named = |hash: &str| -> Result<Option<(Option<String>, String)>> {
+        Ok(name_of
+            .query_row(named_params! {":hash": hash}, |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?
+            .and_then(|(name, block_type): (Option<String>, Option<String>)| {
+                block_type.map(|t| (name, t))
+            }))
+    };
+    let mut bodies = Vec::new();
+    for (i, entry) in entries.iter_mut().enumerate() {
+        let hash = entry.new_hash.as_deref().or(entry.old_hash.as_deref());
+        match hash.map(&mut named).transpose()?.flatten() {
+            Some((name, _)) => entry.display_name = name,
+            None if entry.path.ends_with(".html") => bodies.push(i),
+            None => {}
+        }
+    }
+    for i in bodies {
+        let pointer = format!("{}.xml", entries[i].path.trim_end_matches(".html"));
+        let hash = match entries.iter().find(|e| e.path == pointer) {
+            Some(e) => e.new_hash.clone().or_else(|| e.old_hash.clone()),
+            None => file_at(conn, cid, &pointer, state)?.map(|f| f.hash),
+        };
+        if let Some((name, block_type)) = hash.as_deref().map(&mut named).transpose()?.flatten() {
+            if block_type == "html" {
+                entries[i].display_name = name;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Compares two trees by linkable uuid, so renames are seen as renames.
 pub(crate) fn diff_trees(old: Vec<FileEntry>, new: Vec<FileEntry>) -> Vec<Change> {
     let mut old_by_uuid: HashMap<String, FileEntry> =
@@ -309,6 +357,7 @@ pub(crate) fn diff_trees(old: Vec<FileEntry>, new: Vec<FileEntry>) -> Vec<Change
                 old_hash: None,
                 new_hash: Some(file.hash),
                 content_changed: false,
+                display_name: None,
             }),
             Some(before) if before.path != file.path => entries.push(Change {
                 status: ChangeStatus::Renamed,
@@ -317,6 +366,7 @@ pub(crate) fn diff_trees(old: Vec<FileEntry>, new: Vec<FileEntry>) -> Vec<Change
                 path: file.path,
                 old_path: Some(before.path),
                 content_changed: before.hash != file.hash,
+                display_name: None,
                 old_hash: Some(before.hash),
                 new_hash: Some(file.hash),
             }),
@@ -329,6 +379,7 @@ pub(crate) fn diff_trees(old: Vec<FileEntry>, new: Vec<FileEntry>) -> Vec<Change
                 old_hash: Some(before.hash),
                 new_hash: Some(file.hash),
                 content_changed: true,
+                display_name: None,
             }),
             Some(_) => {}
         }
@@ -343,6 +394,7 @@ pub(crate) fn diff_trees(old: Vec<FileEntry>, new: Vec<FileEntry>) -> Vec<Change
             old_hash: Some(before.hash),
             new_hash: None,
             content_changed: false,
+            display_name: None,
         });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path).then(a.status.cmp(&b.status)));

@@ -320,6 +320,9 @@ pub struct Change {
     pub new_hash: Option<String>,
     /// True when a renamed file's content changed too.
     pub content_changed: bool,
+    /// The block's `display_name` (the newer content's; a deleted file's
+    /// last), an html body showing its pointer's, as in file listings.
+    pub display_name: Option<String>,
 }
 
 /// A collection version with what changed in it.

@@ -225,6 +225,7 @@ impl Store {
             .map(change_of)
             .collect();
         changes.sort_by(|a, b| a.path.cmp(&b.path));
+        super::history::name_changes(&conn, cid, super::files::State::Draft, &mut changes)?;
         Ok(changes)
     }
 }
@@ -249,6 +250,7 @@ fn change_of(draft: &Draft) -> Change {
         content_changed: draft.old_hash.is_some()
             && draft.hash.is_some()
             && draft.old_hash != draft.hash,
+        display_name: None,
     }
 }
 

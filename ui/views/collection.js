@@ -4,7 +4,7 @@
 // table, `files.js`, so a 100,000-file collection never loads whole), its
 // publish log as a timeline, and its link report.
 
-import { h, replace, when, plural, debounce, confirmDialog, query, treeKeys, compareForm } from '../dom.js';
+import { h, replace, when, plural, debounce, confirmDialog, query, treeKeys, compareForm, named } from '../dom.js';
 import { api, collectionPath, enc } from '../api.js';
 import { filesTab } from './files.js';
 
@@ -25,7 +25,12 @@ export async function blockNames(slug, units) {
   const outline = await outlineFor(slug, units);
   const names = new Map();
   const walk = (node) => {
-    if (node.path && node.display_name && !names.has(node.path)) names.set(node.path, { name: node.display_name, type: node.block_type });
+    if (node.path && node.display_name && !names.has(node.path)) {
+      names.set(node.path, { name: node.display_name, type: node.block_type });
+      // An html block's body answers to its pointer's name, as in listings.
+      const body = node.block_type === 'html' && node.path.replace(/\.xml$/, '.html');
+      if (body && body !== node.path && !names.has(body)) names.set(body, { name: node.display_name, type: 'html body' });
+    }
     node.children?.forEach(walk);
   };
   outline?.roots.forEach(walk);
@@ -116,9 +121,11 @@ async function publishChecks(slug, s) {
   const before = new Set(latest.broken.filter((l) => l.loaded).map(key));
   const introduced = draft.broken.filter((l) => l.loaded && !before.has(key(l)));
   const changes = diff?.entries || [];
+  // A new broken link is in a changed file: named as its change is.
+  const changed = new Map(changes.map((c) => [c.path, c.display_name]));
   const SHOWN = 20;
   const changeItem = (c) => h('li', {}, h('span', { class: `badge change-${c.status}` }, c.status), ' ',
-    h('a', { href: fileHref(slug, c.path) }, c.path), c.old_path ? h('span', { class: 'muted small' }, ` (was ${c.old_path})`) : null);
+    h('a', { href: fileHref(slug, c.path) }, named(c.display_name, c.path)), c.old_path ? h('span', { class: 'muted small' }, ` (was ${c.old_path})`) : null);
   return h('div', { id: 'publish-checks', class: 'checks' },
     h('h3', {}, 'Changes'),
     changes.length
@@ -127,7 +134,7 @@ async function publishChecks(slug, s) {
     h('h3', {}, introduced.length ? `New broken links (${introduced.length})` : 'New broken links'),
     introduced.length
       ? h('ul', { id: 'publish-new-broken', class: 'plain' }, introduced.map((l) => h('li', { class: 'link', dataset: { status: 'broken' } },
-        h('span', { class: 'flag bad' }, 'broken'), ' ', h('a', { href: fileHref(slug, l.source_path) }, l.source_path), `:${l.line} → `, h('code', {}, l.written))))
+        h('span', { class: 'flag bad' }, 'broken'), ' ', h('a', { href: fileHref(slug, l.source_path) }, named(changed.get(l.source_path), `${l.source_path}:${l.line}`)), ' → ', h('code', {}, l.written))))
       : h('p', { class: 'muted' }, 'This publish breaks no link in content edx-platform loads.'),
     draft.malformed.length
       ? [h('h3', {}, `Units whose XML does not parse (${draft.malformed.length})`),
@@ -210,9 +217,9 @@ function search(ctx, slug) {
     if (!text) { results.hidden = true; return; }
     controller = new AbortController();
     const lower = text.toLowerCase();
-    const named = [];
+    const outlineHits = [];
     const walk = (node) => {
-      if (named.length < 20 && node.display_name && node.display_name.toLowerCase().includes(lower) && node.path) named.push(node);
+      if (outlineHits.length < 20 && node.display_name && node.display_name.toLowerCase().includes(lower) && node.path) outlineHits.push(node);
       node.children?.forEach(walk);
     };
     const outline = outlines.get(slug);
@@ -225,9 +232,10 @@ function search(ctx, slug) {
       if (e.name === 'AbortError') return;
     }
     replace(results,
-      named.map((n) => h('li', {}, h('a', { href: fileHref(slug, n.path) }, h('span', { class: 'badge' }, n.block_type), ' ', n.display_name, ' ', h('span', { class: 'muted' }, n.path)))),
-      paths.results.map((f) => h('li', {}, h('a', { href: fileHref(slug, f.path) }, h('span', { class: `badge ${f.kind}` }, f.kind), ' ', f.path))),
-      !named.length && !paths.results.length ? h('li', { class: 'muted' }, 'Nothing matches.') : null,
+      outlineHits.map((n) => h('li', {}, h('a', { href: fileHref(slug, n.path) }, h('span', { class: 'badge' }, n.block_type), ' ', named(n.display_name, n.path)))),
+      paths.results.filter((f) => !outlineHits.some((n) => n.path === f.path))
+        .map((f) => h('li', {}, h('a', { href: fileHref(slug, f.path) }, h('span', { class: `badge ${f.kind}` }, f.block_type || f.kind), ' ', named(f.display_name, f.path)))),
+      !outlineHits.length && !paths.results.length ? h('li', { class: 'muted' }, 'Nothing matches.') : null,
       paths.count > paths.results.length ? h('li', { class: 'muted' }, `${paths.count - paths.results.length} more paths match`) : null);
     results.hidden = false;
   }, 150);
@@ -431,7 +439,10 @@ async function historyTab(ctx, summary, body) {
 
 async function linksTab(ctx, summary, body) {
   const slug = summary.slug;
-  const report = await api(collectionPath(slug, '/links?version=draft'));
+  const [report, names] = await Promise.all([
+    api(collectionPath(slug, '/links?version=draft')),
+    blockNames(slug, summary.units).catch(() => new Map()),
+  ]);
   const paths = (list) => h('ul', { class: 'plain columns' }, list.map((p) => h('li', {}, h('a', { href: fileHref(slug, p) }, p))));
   const explain = (text) => h('p', { class: 'muted' }, text);
   // Every listed link in one table, filterable by status, kind and text.
@@ -452,7 +463,7 @@ async function linksTab(ctx, summary, body) {
   const tbody = h('tbody', {}, rows.map(([status, l]) => h('tr', { dataset: { status, kind: l.kind }, class: 'link' },
     h('td', {}, h('span', { class: `flag ${STATUS[status][0]}`, title: STATUS[status][1] }, status)),
     h('td', {}, h('span', { class: `badge link-${l.kind}` }, l.kind)),
-    h('td', {}, h('a', { href: fileHref(slug, l.source_path) }, l.source_path), l.line ? h('span', { class: 'muted' }, `:${l.line}`) : null),
+    h('td', {}, h('a', { href: fileHref(slug, l.source_path) }, named(names.get(l.source_path)?.name, l.source_path)), l.line ? h('span', { class: 'muted' }, `:${l.line}`) : null),
     h('td', {}, h('code', {}, l.written), missing(l) ? h('div', { class: 'muted small' }, missing(l)) : null))));
   const count = (status) => rows.filter(([s]) => s === status).length;
   const statusSelect = h('select', { id: 'links-status', 'aria-label': 'Status' },

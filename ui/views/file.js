@@ -4,11 +4,12 @@
 // same-origin), its metadata, its versions, a diff between any two of its
 // states, and the links it makes and receives, each a click away.
 
-import { h, replace, when, bytes, plural, query, compareForm } from '../dom.js';
+import { h, replace, when, bytes, plural, query, compareForm, named } from '../dom.js';
 import { api, collectionPath, encPath, enc, rawText, rawUrl, mediaUrl, token } from '../api.js';
 import { codeBlock, languageOf } from '../highlight.js';
 import { diffTable } from '../diff.js';
-import { fileHref, blockPlace } from './collection.js';
+import { fileHref, blockPlace, blockNames } from './collection.js';
+import { folderHref } from './files.js';
 
 /** Larger text files are offered as a download instead of shown. */
 const TEXT_LIMIT = 2 * 1024 * 1024;
@@ -208,13 +209,13 @@ async function contentSection(slug, file, version) {
     parts);
 }
 
-function linkItem(slug, link, direction) {
+function linkItem(slug, link, direction, names) {
   const r = link.resolution || {};
   const status = r.status || 'broken';
   const other = direction === 'out' ? r.path : link.source_path;
   const target = direction === 'out'
     ? (status === 'resolved' && other
-      ? h('a', { href: fileHref(slug, other) }, other)
+      ? h('a', { href: fileHref(slug, other) }, named(names.get(other)?.name, other))
       : status === 'collection'
         ? h('a', { href: r.path ? fileHref(r.collection, r.path) : `/c/${encodeURIComponent(r.collection)}` }, r.path ? `${r.collection}: ${r.path}` : r.collection)
         : status === 'external'
@@ -222,7 +223,7 @@ function linkItem(slug, link, direction) {
         : status === 'ambiguous'
           ? ['one of ', (r.paths || []).map((p, i) => [i ? ', ' : '', h('a', { href: fileHref(slug, p) }, p)])]
           : h('code', {}, link.written))
-    : h('a', { href: fileHref(slug, link.source_path) }, link.source_path);
+    : h('a', { href: fileHref(slug, link.source_path) }, named(names.get(link.source_path)?.name, link.source_path));
   return h('li', { class: `link ${status}`, dataset: { status } },
     h('span', { class: `badge link-${link.kind}` }, link.kind), ' ', target,
     direction === 'out' && status !== 'resolved' && status !== 'collection'
@@ -244,12 +245,15 @@ export async function render(ctx) {
   ]);
   const base = `/c/${enc(slug)}`;
   // The course's own name for it, and its place in the outline.
-  const place = await blockPlace(slug, summary.units, path).catch(() => null);
+  const [place, names] = await Promise.all([
+    blockPlace(slug, summary.units, path).catch(() => null),
+    blockNames(slug, summary.units).catch(() => new Map()),
+  ]);
   const fileName = path.split('/').pop();
   const name = place?.name || fileName;
   document.title = `${name} · ${summary.title || slug} · Blockstore`;
   ctx.crumbs([{ label: 'Collections', href: '/' }, { label: summary.title || slug, href: base },
-    ...path.split('/').map((part, i, all) => ({ label: part, href: i < all.length - 1 ? `${base}/files` : null }))]);
+    ...path.split('/').map((part, i, all) => ({ label: part, href: i < all.length - 1 ? folderHref(slug, all.slice(0, i + 1).join('/') + '/') : null }))]);
 
   // The states this path has: its published versions' collection versions, and the draft.
   const versions = history?.versions || [];
@@ -341,9 +345,9 @@ export async function render(ctx) {
           revisions.length ? h('details', {}, h('summary', {}, plural(revisions.length, 'draft revision')),
             h('ul', { class: 'plain small' }, revisions.map((r) => h('li', {}, when(r.created_at), ` ${r.source}, ${r.hash ? bytes(r.size) : 'deleted'}`)))) : null),
         h('section', {}, h('h2', {}, `Links out (${file.links.length})`, broken ? h('span', { class: 'flag bad' }, `${broken} broken`) : null),
-          file.links.length ? h('ul', { id: 'links-out', class: 'plain links' }, file.links.map((l) => linkItem(slug, l, 'out'))) : h('p', { class: 'muted', id: 'links-out' }, 'None.')),
+          file.links.length ? h('ul', { id: 'links-out', class: 'plain links' }, file.links.map((l) => linkItem(slug, l, 'out', names))) : h('p', { class: 'muted', id: 'links-out' }, 'None.')),
         h('section', {}, h('h2', {}, `Links in (${file.incoming.length})`),
-          file.incoming.length ? h('ul', { id: 'links-in', class: 'plain links' }, file.incoming.map((l) => linkItem(slug, l, 'in'))) : h('p', { class: 'muted', id: 'links-in' }, 'Nothing links here.')))));
+          file.incoming.length ? h('ul', { id: 'links-in', class: 'plain links' }, file.incoming.map((l) => linkItem(slug, l, 'in', names))) : h('p', { class: 'muted', id: 'links-in' }, 'Nothing links here.')))));
   return {
     onEvent: (type, data) => type === 'store.changed'
       || (data?.collection === summary.slug && (type !== 'draft.changed' || (data.paths || []).length === 0 || data.paths.some((p) => p === path || file.links.some((l) => l.resolution?.path === p) || file.incoming.some((l) => l.source_path === p))))

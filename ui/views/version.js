@@ -2,7 +2,7 @@
 // what differs between two collection states (versions or the draft). Each
 // changed file opens its own diff in place.
 
-import { h, replace, when, plural, query, compareForm } from '../dom.js';
+import { h, replace, when, plural, query, compareForm, named } from '../dom.js';
 import { api, collectionPath, enc } from '../api.js';
 import { diffTable } from '../diff.js';
 import { languageOf } from '../highlight.js';
@@ -32,7 +32,7 @@ function changeList(ctx, slug, entries, from, to) {
     return h('li', { dataset: { status: e.status, path: e.path } },
       h('span', { class: `status ${e.status}` }, e.status), ' ',
       h('span', { class: `badge ${e.kind}` }, e.kind), ' ',
-      h('a', { href: fileHref(slug, e.status === 'deleted' ? e.old_path || e.path : e.path, { v: state === 'draft' ? null : state, diff: canDiff ? `${from}..${to}` : null }) }, e.path),
+      h('a', { href: fileHref(slug, e.status === 'deleted' ? e.old_path || e.path : e.path, { v: state === 'draft' ? null : state, diff: canDiff ? `${from}..${to}` : null }) }, named(e.display_name, e.path)),
       e.old_path && e.old_path !== e.path ? h('span', { class: 'muted' }, ` (was ${e.old_path})`) : null,
       details);
   }));

@@ -140,6 +140,14 @@ impl Ui {
             .unwrap_or_default()
     }
 
+    /// The display name a listing gives `path` in the draft.
+    fn display_name(&self, path: &str) -> Option<String> {
+        let listing = self.get_json(&format!("files?prefix={path}&page_size=1"));
+        listing["results"][0]["display_name"]
+            .as_str()
+            .map(str::to_owned)
+    }
+
     /// Every file path under `prefix` in the draft.
     fn paths(&self, prefix: &str) -> Vec<String> {
         let mut out = Vec::new();
@@ -1530,6 +1538,9 @@ fn the_publish_dialog_lists_the_changes_and_a_broken_link_it_would_introduce() {
     let mut bytes = ui.raw(&body);
     bytes.extend_from_slice(b"\n<p><img src=\"/static/not-there-yet.png\"/></p>\n");
     ui.put(&body, &bytes);
+    let name = ui
+        .display_name(&body)
+        .expect("the body has its block's name");
     ui.open(&format!("/c/{}", ui.slug), "collection");
     b.click("button#publish");
     b.wait_css("#publish-checks");
@@ -1537,6 +1548,11 @@ fn the_publish_dialog_lists_the_changes_and_a_broken_link_it_would_introduce() {
         b.text("#publish-checks").contains(&body),
         "the change is listed: {}",
         b.text("#publish-checks")
+    );
+    assert_eq!(
+        b.text("#publish-checks li .block-name"),
+        name,
+        "by its block's name, the path below"
     );
     b.wait_css("#publish-new-broken li");
     assert!(
@@ -1547,6 +1563,12 @@ fn the_publish_dialog_lists_the_changes_and_a_broken_link_it_would_introduce() {
     );
     assert_eq!(b.count("#publish-new-broken li"), 1, "only the new one");
     b.screenshot("publish-dialog");
+    // The changes page names it the same way.
+    ui.open(&format!("/c/{}/diff", ui.slug), "diff");
+    let change = format!("ul.changes li{}", attr_is("data-path", &body));
+    b.wait_css(&change);
+    assert_eq!(b.text(&format!("{change} .block-name")), name);
+    assert!(b.text(&format!("{change} .path-sub")).contains(&body));
     b.assert_no_js_errors();
 }
 
@@ -1613,6 +1635,13 @@ fn a_file_page_speaks_the_courses_names_and_shows_its_place_in_the_outline() {
         b.text("h1")
     );
     assert!(b.text(".facts").contains(&body), "the path below it");
+    // Links in and out name the files they reach.
+    b.wait_css("ul#links-in li.link");
+    assert!(
+        b.text("ul#links-in").contains(&name),
+        "the pointer linking here, by name: {}",
+        b.text("ul#links-in")
+    );
     let crumbs = b.count("#outline-crumbs a");
     assert!(
         crumbs >= 3,
