@@ -180,6 +180,33 @@ function rawLink(slug, file, version) {
   }, 'Raw');
 }
 
+/**
+ * An html block is two files, its pointer (`html/x.xml`) and its body
+ * (`html/x.html`): either one's page shows both, the body first, as Studio
+ * shows the block. Any other file shows its own content.
+ */
+async function blockContent(slug, file, version) {
+  const bodyLink = file.links.find((l) => l.kind === 'body' && l.resolution?.status === 'resolved');
+  const pointerLink = file.incoming.find((l) => l.kind === 'body');
+  const partnerPath = bodyLink?.resolution.path || pointerLink?.source_path;
+  if (!partnerPath) return contentSection(slug, file, version);
+  const partner = await api(collectionPath(slug, `/files/${encPath(partnerPath)}${query({ version })}`)).catch(() => null);
+  if (!partner) return contentSection(slug, file, version);
+  const [body, pointer] = bodyLink ? [partner, file] : [file, partner];
+  const [bodySection, pointerSection] = await Promise.all([contentSection(slug, body, version), contentSection(slug, pointer, version)]);
+  const retitle = (section, what, f) => {
+    section.dataset.part = what;
+    const heading = section.querySelector('h2');
+    heading.textContent = `${what === 'body' ? 'Body' : 'Pointer'} (${stateLabel(version)}) `;
+    heading.append(f.path === file.path
+      ? h('code', { class: 'small' }, f.path)
+      : h('a', { href: fileHref(slug, f.path, { v: version === 'draft' ? null : version }) }, h('code', { class: 'small' }, f.path)));
+  };
+  retitle(bodySection, 'body', body);
+  retitle(pointerSection, 'pointer', pointer);
+  return h('div', { class: 'html-block', id: 'html-block' }, bodySection, pointerSection);
+}
+
 async function contentSection(slug, file, version) {
   const language = languageOf(file.path, file.media_type);
   const parts = [];
@@ -322,7 +349,7 @@ export async function render(ctx) {
     h('dt', {}, 'created'), h('dd', {}, when(file.created_at)),
     h('dt', {}, 'versions'), h('dd', {}, String(versions.filter((v) => v.number !== null).length)));
 
-  const content = diffSection ? null : await contentSection(slug, file, version);
+  const content = diffSection ? null : await blockContent(slug, file, version);
   const broken = file.links.filter((l) => l.resolution?.status === 'broken').length;
   replace(ctx.main,
     h('header', { class: 'page-head' },

@@ -1655,5 +1655,22 @@ fn a_file_page_speaks_the_courses_names_and_shows_its_place_in_the_outline() {
         "the tab's title too"
     );
     b.screenshot("file-names");
+    // An html block shows its body and its pointer together, the body
+    // first, from either file's page.
+    let parts = "return [...document.querySelectorAll('#html-block section.content')].map((s) => s.dataset.part + ' ' + s.querySelector('h2').textContent);";
+    for page in [&body, &xml] {
+        ui.open(&format!("/c/{}/f/{page}", ui.slug), "file");
+        let shown: Vec<String> = serde_json::from_value(b.js(parts)).unwrap();
+        assert_eq!(shown.len(), 2, "{page}: {shown:?}");
+        assert!(
+            shown[0].starts_with("body") && shown[0].contains(&body),
+            "{page}: {shown:?}"
+        );
+        assert!(
+            shown[1].starts_with("pointer") && shown[1].contains(&xml),
+            "{page}: {shown:?}"
+        );
+    }
+    b.screenshot("html-block");
     b.assert_no_js_errors();
 }
