@@ -570,12 +570,14 @@ pub(crate) async fn list_versions(
     paginate(versions, &page, &uri)
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/versions/{n}", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ("n" = i64, Path, description = "Collection version number", minimum = 1)), responses((status = 200, body = CollectionVersionDetail), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/versions/{n}", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ("n" = i64, Path, description = "Collection version number", minimum = 1), StatsQuery), responses((status = 200, body = CollectionVersionDetail), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn version_detail(
     State(state): State<AppState>,
     p: Result<Path<(String, String)>, PathRejection>,
+    q: Result<Query<StatsQuery>, QueryRejection>,
 ) -> ApiResult {
     let (c, n) = path(p)?;
+    let q = query(q)?;
     let n = match n.parse::<At>() {
         Ok(At::Version(n)) => n,
         _ => {
@@ -584,8 +586,27 @@ pub(crate) async fn version_detail(
             )))
         }
     };
-    let detail = state.blocking(move |s| s.version(&c, n)).await?;
+    let stats = flag("stats", q.stats.as_deref())?;
+    let detail = state
+        .blocking(move |s| {
+            let mut detail = s.version(&c, n)?;
+            if stats {
+                s.line_stats(&mut detail.entries)?;
+            }
+            Ok(detail)
+        })
+        .await?;
     Ok(Json(detail).into_response())
+}
+
+/// `stats=true`: count the lines each change adds and removes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct StatsQuery {
+    /// `true`: each text change carries `lines` (added, removed), for change
+    /// sets of up to 5,000 files.
+    #[param(pattern = "^(true|false)$")]
+    stats: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -603,6 +624,10 @@ pub(crate) struct DiffQuery {
         max_length = 1024
     )]
     path: Option<String>,
+    /// `true`: each text change carries `lines` (added, removed), for change
+    /// sets of up to 5,000 files.
+    #[param(pattern = "^(true|false)$")]
+    stats: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/collections/{c}/diff", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), DiffQuery), responses((status = 200, body = DiffAnswer), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
@@ -615,6 +640,7 @@ pub(crate) async fn diff(
     let q = query(q)?;
     let from = parse_at(q.from.as_deref(), At::Latest)?;
     let to = parse_at(q.to.as_deref(), At::Draft)?;
+    let stats = flag("stats", q.stats.as_deref())?;
     let body = state
         .blocking(move |s| match q.path {
             Some(p) => {
@@ -626,7 +652,13 @@ pub(crate) async fn diff(
                     diff,
                 }))
             }
-            None => Ok(DiffAnswer::Paths(s.diff(&c, from, to)?)),
+            None => {
+                let mut diff = s.diff(&c, from, to)?;
+                if stats {
+                    s.line_stats(&mut diff.entries)?;
+                }
+                Ok(DiffAnswer::Paths(diff))
+            }
         })
         .await?;
     Ok(Json(body).into_response())

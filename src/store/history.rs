@@ -64,6 +64,7 @@ impl Store {
                     old_hash,
                     new_hash,
                     display_name: None,
+                    lines: None,
                 })
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -295,6 +296,55 @@ impl Store {
     }
 }
 
+/// The most changes [`Store::line_stats`] counts lines of: beyond it a
+/// change set is too large to read whole for a summary.
+pub const LINE_STATS_LIMIT: usize = 5_000;
+
+impl Store {
+    /// Counts the lines each text change adds and removes (units, and assets
+    /// whose media type is text), reading both contents; binary files and
+    /// change sets larger than [`LINE_STATS_LIMIT`] are left without.
+    pub fn line_stats(&self, entries: &mut [Change]) -> Result<()> {
+        if entries.len() > LINE_STATS_LIMIT {
+            return Ok(());
+        }
+        for entry in entries.iter_mut() {
+            let Ok(path) = RelPath::existing(&entry.path) else {
+                continue;
+            };
+            let text = entry.kind == LinkableKind::Unit || {
+                let media = super::files::media_type(&path);
+                media.starts_with("text/") || media.ends_with("+xml") || media.ends_with("json")
+            };
+            if !text {
+                continue;
+            }
+            // A content gc has pruned is no error here: that change gets no count.
+            let read = |hash: &Option<String>| -> Option<String> {
+                Some(match hash {
+                    Some(hash) => {
+                        String::from_utf8_lossy(&self.blobs.read(hash, false).ok()?).into_owned()
+                    }
+                    None => String::new(),
+                })
+            };
+            let (Some(old), Some(new)) = (read(&entry.old_hash), read(&entry.new_hash)) else {
+                continue;
+            };
+            let mut stats = LineStats::default();
+            for change in similar::TextDiff::from_lines(&old, &new).iter_all_changes() {
+                match change.tag() {
+                    similar::ChangeTag::Insert => stats.added += 1,
+                    similar::ChangeTag::Delete => stats.removed += 1,
+                    similar::ChangeTag::Equal => {}
+                }
+            }
+            entry.lines = Some(stats);
+        }
+        Ok(())
+    }
+}
+
 /// Names each change by its block's `display_name` (one indexed lookup per
 /// change): the content's own root element, or for an html body
 /// (`html/x.html`) its pointer's (`html/x.xml`) in `state`.
@@ -358,6 +408,7 @@ pub(crate) fn diff_trees(old: Vec<FileEntry>, new: Vec<FileEntry>) -> Vec<Change
                 new_hash: Some(file.hash),
                 content_changed: false,
                 display_name: None,
+                lines: None,
             }),
             Some(before) if before.path != file.path => entries.push(Change {
                 status: ChangeStatus::Renamed,
@@ -367,6 +418,7 @@ pub(crate) fn diff_trees(old: Vec<FileEntry>, new: Vec<FileEntry>) -> Vec<Change
                 old_path: Some(before.path),
                 content_changed: before.hash != file.hash,
                 display_name: None,
+                lines: None,
                 old_hash: Some(before.hash),
                 new_hash: Some(file.hash),
             }),
@@ -380,6 +432,7 @@ pub(crate) fn diff_trees(old: Vec<FileEntry>, new: Vec<FileEntry>) -> Vec<Change
                 new_hash: Some(file.hash),
                 content_changed: true,
                 display_name: None,
+                lines: None,
             }),
             Some(_) => {}
         }
@@ -395,6 +448,7 @@ pub(crate) fn diff_trees(old: Vec<FileEntry>, new: Vec<FileEntry>) -> Vec<Change
             new_hash: None,
             content_changed: false,
             display_name: None,
+            lines: None,
         });
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path).then(a.status.cmp(&b.status)));

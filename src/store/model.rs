@@ -323,6 +323,17 @@ pub struct Change {
     /// The block's `display_name` (the newer content's; a deleted file's
     /// last), an html body showing its pointer's, as in file listings.
     pub display_name: Option<String>,
+    /// Lines added and removed, for a text file, when asked for
+    /// ([`Store::line_stats`]); None otherwise.
+    pub lines: Option<LineStats>,
+}
+
+/// How many lines a change adds and removes (an added file: all its lines
+/// added; a deleted one: all removed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct LineStats {
+    pub added: u64,
+    pub removed: u64,
 }
 
 /// A collection version with what changed in it.

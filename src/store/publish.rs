@@ -251,6 +251,7 @@ fn change_of(draft: &Draft) -> Change {
             && draft.hash.is_some()
             && draft.old_hash != draft.hash,
         display_name: None,
+        lines: None,
     }
 }
 

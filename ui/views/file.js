@@ -364,7 +364,7 @@ export async function render(ctx) {
         : null,
       h('p', { class: 'facts' }, h('code', {}, path), ' · ', stateLabel(version),
         version !== 'draft' ? [' · ', h('a', { href: fileHref(slug, path) }, 'see the draft')] : null)),
-    h('div', { class: 'columns-2' },
+    h('div', { class: `columns-2${diffSection && layout === 'split' ? ' wide' : ''}` },
       h('div', { class: 'primary-col' }, diffSection, content, isText(path, file.media_type) && states.length > 1 ? diffForm : null),
       h('aside', { class: 'side-col', 'aria-label': 'Details' },
         h('section', {}, h('h2', {}, 'Metadata'), meta),

@@ -1674,3 +1674,94 @@ fn a_file_page_speaks_the_courses_names_and_shows_its_place_in_the_outline() {
     b.screenshot("html-block");
     b.assert_no_js_errors();
 }
+
+#[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
+fn diffs_read_like_a_pull_request_summed_grouped_by_folder_and_full_width() {
+    let ui = Ui::demo();
+    let b = &ui.b;
+    let (xml, body, _) = ui.html_unit_with_image();
+    // One change: its diff is open at once, the page says +1 −0.
+    let mut bytes = b"<p>One more line.</p>\n".to_vec();
+    bytes.extend_from_slice(&ui.raw(&body));
+    ui.put(&body, &bytes);
+    ui.open(&format!("/c/{}/diff", ui.slug), "diff");
+    b.wait_css("ul.changes details.inline-diff[open] table.diff tr.add");
+    let summary = b.text("#changes-summary");
+    assert!(summary.starts_with("1 file changed"), "{summary}");
+    assert!(
+        summary.contains("+1") && summary.contains("−0"),
+        "{summary}"
+    );
+
+    // Sixty more (new files in two folders, one deletion): grouped by folder,
+    // closed, each group with its counts; a filter finds files by name.
+    for i in 0..30 {
+        ui.put(
+            &format!("problem/bulk{i:02}.xml"),
+            format!("<problem display_name=\"Bulk problem {i}\">\n<p>Q{i}</p>\n</problem>\n")
+                .as_bytes(),
+        );
+        ui.put(
+            &format!("html/bulk{i:02}.html"),
+            format!("<p>Page {i}</p>\n").as_bytes(),
+        );
+    }
+    ui.server
+        .request("DELETE", &ui.api(&format!("raw/{xml}")))
+        .send()
+        .expect(200);
+    ui.open(&format!("/c/{}/diff", ui.slug), "diff");
+    let summary = b.text("#changes-summary");
+    assert!(summary.starts_with("62 files changed"), "{summary}");
+    assert!(
+        summary.contains("+121") && summary.contains("−1"),
+        "30×3 + 30 + 1 lines added, the deleted pointer's line removed: {summary}"
+    );
+    let groups: Vec<String> = serde_json::from_value(b.js(
+        "return [...document.querySelectorAll('details.folder-group')].map((g) => g.dataset.folder + (g.open ? ' open' : ''));",
+    ))
+    .unwrap();
+    assert_eq!(groups, ["html/", "problem/"], "closed groups by folder");
+    assert_eq!(
+        b.count("ul.changes li"),
+        0,
+        "rows are built when a group opens"
+    );
+    b.type_into("#changes-filter", "bulk problem 7");
+    b.wait_css(
+        "details.folder-group[data-folder=\"problem/\"][open] li[data-path=\"problem/bulk07.xml\"]",
+    );
+    assert!(
+        b.js(
+            "return document.querySelector('details.folder-group[data-folder=\"html/\"]').hidden;"
+        ) == Value::Bool(true)
+    );
+    let visible = b.js("return [...document.querySelectorAll('ul.changes li')].filter((li) => !li.hidden).map((li) => li.dataset.path);");
+    assert_eq!(visible, json!(["problem/bulk07.xml"]));
+    // An added file's content is its diff: every line added.
+    b.click("li[data-path=\"problem/bulk07.xml\"] details.inline-diff summary");
+    b.wait_css("li[data-path=\"problem/bulk07.xml\"] table.diff tr.add");
+    assert_eq!(
+        b.count("li[data-path=\"problem/bulk07.xml\"] table.diff tr.del"),
+        0
+    );
+    b.screenshot("diff-grouped");
+
+    // A side-by-side diff on a file page takes the page's width.
+    ui.open(
+        &format!("/c/{}/f/{body}?diff=1..draft&layout=split", ui.slug),
+        "file",
+    );
+    b.wait_css(".columns-2.wide table.diff.split");
+    let (table, page) = (
+        b.js("return document.querySelector('table.diff.split').getBoundingClientRect().width;"),
+        b.js("return document.querySelector('main').getBoundingClientRect().width;"),
+    );
+    assert!(
+        table.as_f64().unwrap() > page.as_f64().unwrap() * 0.9,
+        "{table} of {page}"
+    );
+    b.screenshot("diff-split-wide");
+    b.assert_no_js_errors();
+}
