@@ -18,6 +18,7 @@ mod events;
 mod olx;
 mod openapi;
 mod raw;
+mod revisions;
 mod security;
 mod ui;
 
@@ -160,6 +161,7 @@ pub(crate) fn router(
     ));
     let timed = api::routes()
         .merge(raw::routes())
+        .merge(revisions::routes())
         .merge(openapi::routes())
         .layer(axum::middleware::from_fn_with_state(
             Some(options.request_timeout),

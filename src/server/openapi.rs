@@ -36,7 +36,8 @@ use utoipa::OpenApi;
         links, super::olx::import, super::olx::export, super::olx::outline, unit, asset, unit_versions,
         asset_versions, link, version_by_uuid, gc, seed, list_folders,
         super::raw::read_raw, super::raw::write_raw, super::raw::delete_raw,
-        super::events::events, openapi,
+        super::events::events, openapi, super::revisions::revision, super::revisions::revision_raw,
+        super::revisions::revision_diff, super::revisions::restore,
     ),
     components(schemas(
         ApiIndex, ErrorBody, ErrorDetail, Health, Page<CollectionSummary>, Page<FileEntry>, Page<crate::store::ListedFile>, crate::store::ListedFile,
@@ -48,7 +49,7 @@ use utoipa::OpenApi;
         RevertReport, Linkable, VersionDetail, GcReport, Event, LinkKind, Target, Resolution, ParseProblem,
         Syntax, crate::olx::ImportReport, crate::store::BatchReport, crate::olx::Outline,
         crate::olx::OutlineNode, crate::olx::OutlineKind, crate::olx::BrokenPointer,
-        crate::store::Folder, crate::olx::seed::SeedReport, crate::olx::seed::Seeded,
+        crate::store::Folder, crate::store::LineStats, super::revisions::RevisionDiff, super::revisions::RestoreAnswer, crate::olx::seed::SeedReport, crate::olx::seed::Seeded,
     )),
     modifiers(&BearerToken, &GuardAnswers),
     tags(

@@ -202,19 +202,14 @@ fn linkable_history(
         .query_map(named_params! {":id": linkable_id}, version_info)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut stmt = conn.prepare(
-        "SELECT path, hash, size, source, created_at FROM draft_revision
+        "SELECT draft_revision_id, path, hash, size, source, created_at FROM draft_revision
          WHERE linkable_id = :id ORDER BY draft_revision_id DESC",
     )?;
     let revisions = stmt
-        .query_map(named_params! {":id": linkable_id}, |r| {
-            Ok(DraftRevision {
-                path: r.get(0)?,
-                hash: r.get(1)?,
-                size: r.get::<_, i64>(2)? as u64,
-                source: r.get(3)?,
-                created_at: r.get(4)?,
-            })
-        })?
+        .query_map(
+            named_params! {":id": linkable_id},
+            super::revisions::revision_from_row,
+        )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(History {
         uuid,

@@ -28,6 +28,7 @@ pub mod model;
 pub mod path;
 pub mod progress;
 mod publish;
+mod revisions;
 
 pub use blobs::{hash_bytes, BlobStore, Stored};
 pub use cancel::Cancel;
@@ -49,6 +50,7 @@ pub use model::*;
 pub use path::RelPath;
 pub use progress::{NoProgress, Progress};
 pub use publish::PublishOptions;
+pub use revisions::Against;
 
 use rusqlite::{Connection, OptionalExtension};
 use std::fs;

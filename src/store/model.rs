@@ -230,6 +230,8 @@ pub struct VersionInfo {
 /// A save to a draft since it was created.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DraftRevision {
+    /// Its number in the store (`…/revisions/{id}`): later saves have larger ids.
+    pub id: i64,
     pub path: String,
     pub hash: Option<String>,
     pub size: u64,

@@ -1281,8 +1281,12 @@ fn the_openapi_document_is_valid_and_covers_every_endpoint() {
         // What the UI added: the empty state's seeding and the lazy file tree.
         ("/api/v1/seed", &["post"]),
         ("/api/v1/collections/{c}/folders", &["get"]),
-        // Issue 16: the API's root is an index of it.
+        // Issue 16: the API's root is an index of it; draft revisions.
         ("/api/v1", &["get"]),
+        ("/api/v1/collections/{c}/revisions/{id}", &["get"]),
+        ("/api/v1/collections/{c}/revisions/{id}/raw", &["get"]),
+        ("/api/v1/collections/{c}/revisions/{id}/diff", &["get"]),
+        ("/api/v1/collections/{c}/revisions/{id}/restore", &["post"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (path, methods) in design {
@@ -1611,4 +1615,113 @@ fn browsers_get_the_uis_not_found_page_and_the_api_root_is_an_index() {
     server
         .get(index["collections"].as_str().unwrap())
         .expect(200);
+}
+
+/// Every save to a draft is a revision that can be read back, compared with
+/// the draft or another save of the same file, and restored (a new save).
+#[test]
+fn draft_revisions_are_read_compared_and_restored_over_rest() {
+    let server = Server::start(&[]);
+    server
+        .json(
+            "POST",
+            &format!("{API}/collections"),
+            json!({"slug": "revs"}),
+        )
+        .expect(201);
+    let c = format!("{API}/collections/revs");
+    for text in ["<p>one</p>\n", "<p>two</p>\n", "<p>three</p>\n"] {
+        let written = server.put(&format!("{c}/raw/html/a.html"), text.as_bytes());
+        assert!(
+            written.status == 200 || written.status == 201,
+            "{}",
+            written.text()
+        );
+    }
+    server.put(&format!("{c}/raw/html/b.html"), b"<p>b</p>\n");
+    let history = server.get(&format!("{c}/history/html/a.html")).expect(200);
+    let revisions = history["revisions"].as_array().unwrap();
+    assert_eq!(revisions.len(), 3, "{history}");
+    let id = |i: usize| revisions[i]["id"].as_i64().unwrap();
+    let (third, second, first) = (id(0), id(1), id(2));
+    assert!(first < second && second < third, "newest first");
+
+    // Read back, with the path's type and inert headers.
+    let raw = server.get(&format!("{c}/revisions/{first}/raw"));
+    assert_eq!(raw.status, 200);
+    assert_eq!(raw.body, b"<p>one</p>\n");
+    assert!(raw.header("content-type").unwrap().starts_with("text/html"));
+    assert!(raw
+        .header("content-security-policy")
+        .unwrap()
+        .starts_with("sandbox"));
+    assert_eq!(
+        server.get(&format!("{c}/revisions/{first}")).expect(200)["path"],
+        "html/a.html"
+    );
+
+    // Compared with the draft, and with another save of the same file.
+    let diff = server
+        .get(&format!("{c}/revisions/{first}/diff"))
+        .expect(200);
+    assert_eq!(diff["against"], "draft");
+    let text = diff["diff"].as_str().unwrap();
+    assert!(
+        text.contains("-<p>one</p>") && text.contains("+<p>three</p>"),
+        "{text}"
+    );
+    let diff = server
+        .get(&format!("{c}/revisions/{first}/diff?against={second}"))
+        .expect(200);
+    assert!(diff["diff"].as_str().unwrap().contains("+<p>two</p>"));
+    let other_file = server.get(&format!("{c}/history/html/b.html")).expect(200)["revisions"][0]
+        ["id"]
+        .as_i64()
+        .unwrap();
+    let refused = server.get(&format!("{c}/revisions/{first}/diff?against={other_file}"));
+    refused.expect_error(400);
+    assert!(
+        refused.text().contains("different files"),
+        "{}",
+        refused.text()
+    );
+
+    // Restored: the draft holds the old bytes again, as a new save.
+    let restored = server
+        .json("POST", &format!("{c}/revisions/{first}/restore"), json!({}))
+        .expect(200);
+    assert_eq!(restored["outcome"], "modified");
+    assert_eq!(
+        server.get(&format!("{c}/raw/html/a.html")).body,
+        b"<p>one</p>\n"
+    );
+    let history = server.get(&format!("{c}/history/html/a.html")).expect(200);
+    assert_eq!(history["revisions"].as_array().unwrap().len(), 4);
+
+    // Unknown or foreign ids, and bad ones, change nothing.
+    server
+        .get(&format!("{c}/revisions/999999"))
+        .expect_error(404);
+    server.get(&format!("{c}/revisions/abc")).expect_error(400);
+    server
+        .get(&format!("{c}/revisions/{first}/diff?against=x"))
+        .expect_error(400);
+    server
+        .json(
+            "POST",
+            &format!("{API}/collections"),
+            json!({"slug": "other"}),
+        )
+        .expect(201);
+    server
+        .json(
+            "POST",
+            &format!("{API}/collections/other/revisions/{first}/restore"),
+            json!({}),
+        )
+        .expect_error(404);
+    assert_eq!(
+        server.get(&format!("{c}/raw/html/a.html")).body,
+        b"<p>one</p>\n"
+    );
 }
