@@ -4,7 +4,7 @@
 // same-origin), its metadata, its versions, a diff between any two of its
 // states, and the links it makes and receives, each a click away.
 
-import { h, replace, when, bytes, plural, query, compareForm, named } from '../dom.js';
+import { h, replace, when, bytes, plural, query, compareForm, named, confirmDialog } from '../dom.js';
 import { api, collectionPath, encPath, enc, rawText, rawUrl, mediaUrl, token } from '../api.js';
 import { codeBlock, languageOf } from '../highlight.js';
 import { diffTable } from '../diff.js';
@@ -181,6 +181,56 @@ function rawLink(slug, file, version) {
 }
 
 /**
+ * One draft revision (`?rev=ID`): what that save held, compared with the
+ * draft now or another save of the file, and a button to restore it (a new
+ * save, so the draft it replaces stays in the list).
+ */
+async function revisionSection(ctx, slug, path, revisions, revisionId) {
+  const revision = revisions.find((r) => String(r.id) === revisionId);
+  if (!revision) throw new Error(`This file has no draft revision ${revisionId} (gc drops old ones).`);
+  const against = ctx.search.get('against') || 'draft';
+  const others = revisions.filter((r) => r.id !== revision.id);
+  const [diff, text] = await Promise.all([
+    api(collectionPath(slug, `/revisions/${revision.id}/diff${query({ against })}`)),
+    revision.hash && isText(path, '') ? fetchRevisionText(slug, revision.id) : Promise.resolve(null),
+  ]);
+  const pick = h('select', { id: 'revision-against', 'aria-label': 'Compare with' },
+    h('option', { value: 'draft', selected: against === 'draft' }, 'the draft now'),
+    others.map((r) => h('option', { value: String(r.id), selected: against === String(r.id) }, `the save of ${new Date(r.created_at).toLocaleString()}`)));
+  pick.addEventListener('change', () => ctx.navigate(fileHref(slug, path, { rev: revision.id, against: pick.value === 'draft' ? null : pick.value }), { replaceState: true }));
+  const status = h('span', { class: 'action-status', role: 'status' });
+  const restore = h('button', { id: 'revision-restore', class: 'primary' }, 'Restore this revision');
+  restore.addEventListener('click', async () => {
+    const ok = await confirmDialog({
+      id: 'restore-dialog', title: 'Restore this revision', confirm: 'Restore', confirmId: 'restore-confirm',
+      body: h('p', {}, `The draft of ${path} gets the bytes saved ${new Date(revision.created_at).toLocaleString()}. The draft it replaces stays in the revisions.`),
+    });
+    if (!ok) return;
+    restore.disabled = true;
+    try {
+      const answer = await api(collectionPath(slug, `/revisions/${revision.id}/restore`), { method: 'POST', body: {} });
+      status.textContent = answer.outcome === 'unchanged' ? 'The draft already holds these bytes.' : 'Restored.';
+      ctx.navigate(fileHref(slug, path));
+    } catch (e) {
+      status.textContent = e.message;
+      restore.disabled = false;
+    }
+  });
+  return h('section', { class: 'content revision', id: 'revision', 'aria-label': 'Draft revision' },
+    h('div', { class: 'section-head' },
+      h('h2', {}, `Draft revision · saved `, when(revision.created_at), ` (${revision.source})`),
+      h('a', { href: fileHref(slug, path) }, 'Back to the draft')),
+    h('div', { class: 'toolbar' }, h('label', {}, 'Changes from this save to ', pick), revision.hash ? restore : null, status),
+    diff.diff.trim() ? diffTable(diff.diff, languageOf(path), 'unified', `Changes from revision ${revision.id}`) : h('p', { class: 'muted', id: 'revision-same' }, 'No difference.'),
+    text !== null ? [h('h3', {}, 'What this save held'), codeBlock(text, languageOf(path), `Revision ${revision.id} of ${path}`)] : null);
+}
+
+async function fetchRevisionText(slug, id) {
+  const response = await fetch(`/api/v1${collectionPath(slug, `/revisions/${id}/raw`)}`, { headers: token() ? { Authorization: `Bearer ${token()}` } : {} });
+  return response.ok ? response.text() : null;
+}
+
+/**
  * An html block is two files, its pointer (`html/x.xml`) and its body
  * (`html/x.html`): either one's page shows both, the body first, as Studio
  * shows the block. Any other file shows its own content.
@@ -349,7 +399,10 @@ export async function render(ctx) {
     h('dt', {}, 'created'), h('dd', {}, when(file.created_at)),
     h('dt', {}, 'versions'), h('dd', {}, String(versions.filter((v) => v.number !== null).length)));
 
-  const content = diffSection ? null : await blockContent(slug, file, version);
+  const revisionId = ctx.search.get('rev');
+  const content = revisionId !== null
+    ? await revisionSection(ctx, slug, path, revisions, revisionId)
+    : diffSection ? null : await blockContent(slug, file, version);
   const broken = file.links.filter((l) => l.resolution?.status === 'broken').length;
   replace(ctx.main,
     h('header', { class: 'page-head' },
@@ -369,8 +422,11 @@ export async function render(ctx) {
       h('aside', { class: 'side-col', 'aria-label': 'Details' },
         h('section', {}, h('h2', {}, 'Metadata'), meta),
         h('section', {}, h('h2', {}, 'Versions'), versions.length ? versionList : h('p', { class: 'muted' }, 'No history.'),
-          revisions.length ? h('details', {}, h('summary', {}, plural(revisions.length, 'draft revision')),
-            h('ul', { class: 'plain small' }, revisions.map((r) => h('li', {}, when(r.created_at), ` ${r.source}, ${r.hash ? bytes(r.size) : 'deleted'}`)))) : null),
+          revisions.length ? h('details', { id: 'revisions', open: revisionId !== null }, h('summary', {}, plural(revisions.length, 'draft revision')),
+            h('ol', { class: 'plain small revisions' }, revisions.map((r, i) => h('li', { dataset: { revision: r.id }, 'aria-current': String(r.id) === revisionId ? 'true' : null },
+              h('a', { href: fileHref(slug, path, { rev: r.id }) }, when(r.created_at)),
+              ` ${r.source}, ${r.hash ? bytes(r.size) : 'deleted'}`,
+              i === 0 ? h('span', { class: 'muted' }, ' (latest save)') : null)))) : null),
         h('section', {}, h('h2', {}, `Links out (${file.links.length})`, broken ? h('span', { class: 'flag bad' }, `${broken} broken`) : null),
           file.links.length ? h('ul', { id: 'links-out', class: 'plain links' }, file.links.map((l) => linkItem(slug, l, 'out', names))) : h('p', { class: 'muted', id: 'links-out' }, 'None.')),
         h('section', {}, h('h2', {}, `Links in (${file.incoming.length})`),

@@ -1765,3 +1765,75 @@ fn diffs_read_like_a_pull_request_summed_grouped_by_folder_and_full_width() {
     b.screenshot("diff-split-wide");
     b.assert_no_js_errors();
 }
+
+#[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
+fn a_draft_revision_opens_diffs_against_the_draft_or_another_save_and_restores() {
+    let ui = Ui::demo();
+    let b = &ui.b;
+    let (_, body, _) = ui.html_unit_with_image();
+    let original = ui.raw(&body);
+    for line in ["first", "second"] {
+        let mut bytes = original.clone();
+        bytes.extend_from_slice(format!("\n<p>The {line} save.</p>\n").as_bytes());
+        ui.put(&body, &bytes);
+    }
+    let history = ui.get_json(&format!("history/{body}"));
+    let revisions = history["revisions"].as_array().unwrap();
+    // The seed's own save, then the two above, newest first.
+    assert_eq!(revisions.len(), 3, "{history}");
+    let (latest, first) = (
+        revisions[0]["id"].as_i64().unwrap(),
+        revisions[1]["id"].as_i64().unwrap(),
+    );
+
+    ui.open(&format!("/c/{}/f/{body}", ui.slug), "file");
+    b.click("details#revisions summary");
+    b.navigate("file", |b| {
+        b.click(&format!("ol.revisions li[data-revision=\"{first}\"] a"))
+    });
+    assert!(
+        b.location().ends_with(&format!("?rev={first}")),
+        "{}",
+        b.location()
+    );
+    // From the first save to the draft: the first line goes, the second comes.
+    b.wait_css("#revision table.diff tr.del");
+    let changed = b.text("#revision table.diff");
+    assert!(
+        changed.contains("The first save.") && changed.contains("The second save."),
+        "{changed}"
+    );
+    // Against another save: the one after it, in the URL too.
+    b.navigate("file", |b| {
+        b.select("#revision-against", &latest.to_string())
+    });
+    assert!(
+        b.location().ends_with(&format!("against={latest}")),
+        "{}",
+        b.location()
+    );
+    b.wait_css("#revision table.diff tr.add");
+    b.screenshot("draft-revision");
+    // The latest save is the draft: no difference.
+    ui.open(&format!("/c/{}/f/{body}?rev={latest}", ui.slug), "file");
+    b.wait_css("#revision-same");
+    ui.open(&format!("/c/{}/f/{body}?rev={first}", ui.slug), "file");
+
+    // Restore the first save: the draft holds it again, a new revision.
+    b.click("#revision-restore");
+    b.wait_js(
+        "the restore dialog",
+        "const d = document.querySelector('dialog#restore-dialog'); return !!d && d.open;",
+    );
+    b.navigate("file", |b| b.click("#restore-confirm"));
+    assert_eq!(b.location(), format!("/c/{}/f/{body}", ui.slug));
+    let restored = String::from_utf8(ui.raw(&body)).unwrap();
+    assert!(
+        restored.contains("The first save.") && !restored.contains("The second save."),
+        "{restored}"
+    );
+    let history = ui.get_json(&format!("history/{body}"));
+    assert_eq!(history["revisions"].as_array().unwrap().len(), 4);
+    b.assert_no_js_errors();
+}
