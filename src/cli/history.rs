@@ -51,10 +51,10 @@ pub(crate) fn publish(store: &Store, out: &Output, args: PublishArgs) -> crate::
         out.json(&report)?;
     } else {
         println!(
-            "{}: published version {} ({} change(s))",
+            "{}: published version {} ({})",
             report.collection,
             report.number,
-            report.changes.len()
+            crate::store::plural(report.changes.len() as u64, "change")
         );
         print_changes(&report.changes);
         print_malformed(&report.malformed);
@@ -92,9 +92,9 @@ pub(crate) fn revert(store: &Store, out: &Output, args: RevertArgs) -> crate::Re
         out.json(&report)?;
     } else {
         println!(
-            "{}: discarded {} draft change(s)",
+            "{}: discarded {}",
             report.collection,
-            report.discarded.len()
+            crate::store::plural(report.discarded.len() as u64, "draft change")
         );
         for p in &report.discarded {
             println!("  {p}");

@@ -167,16 +167,7 @@ pub(crate) fn relative(rfc3339: &str, now: time::OffsetDateTime) -> String {
     }
 }
 
-/// `1 blob`, `2 blobs`: a count with its noun in the right number (every
-/// noun the CLI counts takes `s`).
-pub(crate) fn plural(n: impl Into<u64>, noun: &str) -> String {
-    let n = n.into();
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
+pub(crate) use crate::store::plural;
 
 #[cfg(test)]
 mod plural_tests {

@@ -146,7 +146,8 @@ fn page_of<T: Serialize>(
     let start = (page - 1).saturating_mul(size);
     if start >= count && page > 1 {
         return Err(ApiError::not_found(format!(
-            "page {page} is past the end ({count} item(s), {size} per page)"
+            "page {page} is past the end ({}, {size} per page)",
+            crate::store::plural(count as u64, "item")
         )));
     }
     let next = (start.saturating_add(size) < count).then(|| page_link(uri, page + 1));

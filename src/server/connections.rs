@@ -264,8 +264,8 @@ pub(crate) async fn serve(
     .await;
     if drained.is_err() {
         tracing::warn!(
-            "closing {} connection(s) still open after the {} s shutdown grace",
-            tasks.len(),
+            "closing {} still open after the {} s shutdown grace",
+            crate::store::plural(tasks.len() as u64, "connection"),
             limits.shutdown_grace.as_secs_f64()
         );
         tasks.shutdown().await;

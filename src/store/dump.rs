@@ -816,17 +816,18 @@ fn unpack(
     if expect != Expect::Blobs || present.len() as u64 != manifest.blobs || bytes != manifest.bytes
     {
         return Err(Error::Invalid(format!(
-            "{}: the dump is truncated or incomplete: its manifest lists the index, {} blob(s) \
-             and {} byte(s); the archive holds {}{} blob(s) and {bytes} byte(s)",
+            "{}: the dump is truncated or incomplete: its manifest lists the index, {} \
+             and {}; the archive holds {}{} and {}",
             file.display(),
-            manifest.blobs,
-            manifest.bytes,
+            super::plural(manifest.blobs, "blob"),
+            super::plural(manifest.bytes, "byte"),
             if expect == Expect::Blobs {
                 ""
             } else {
                 "no index, "
             },
-            present.len()
+            super::plural(present.len() as u64, "blob"),
+            super::plural(bytes, "byte")
         )));
     }
     // After the tar's end: only its zero padding, then the gzip trailer, whose

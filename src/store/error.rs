@@ -68,7 +68,7 @@ pub enum Error {
     })]
     NothingToPublish { collection: String, latest: i64 },
 
-    #[error("{collection}: strict publish refused: {} unit(s) do not parse: {}", paths.len(), paths.join(", "))]
+    #[error("{collection}: strict publish refused: {} {} not parse: {}", plural(paths.len() as u64, "unit"), if paths.len() == 1 { "does" } else { "do" }, paths.join(", "))]
     MalformedUnits {
         collection: String,
         paths: Vec<String>,
@@ -254,6 +254,18 @@ fn sqlite_no_space(e: &rusqlite::Error) -> bool {
                 || failure.extended_code == rusqlite::ffi::SQLITE_IOERR_SHMSIZE
         }
         _ => false,
+    }
+}
+
+/// `1 blob`, `2 blobs`: a count with its noun in the right number (every
+/// noun the store and the CLI count takes `s`), for messages that say "(s)"
+/// nowhere.
+pub fn plural(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

@@ -270,7 +270,10 @@ impl WriteLock {
             }
             let writers = state.writers;
             let what = move || {
-                format!("{writers} writer(s) of this process to finish, to collect garbage alone")
+                format!(
+                    "{} of this process to finish, to collect garbage alone",
+                    super::plural(writers as u64, "writer")
+                )
             };
             if let Err(e) = wait.tick(&what) {
                 state.sweeps_waiting -= 1;

@@ -108,9 +108,9 @@ impl std::fmt::Display for Notice {
                 if r.direction == "folder_written" {
                     write!(
                         f,
-                        "{}: start-up: the folder was empty; {verb} write {} file(s) into {}",
+                        "{}: start-up: the folder was empty; {verb} write {} into {}",
                         r.collection,
-                        r.written_to_folder.len(),
+                        crate::store::plural(r.written_to_folder.len() as u64, "file"),
                         r.dir.display()
                     )
                 } else {

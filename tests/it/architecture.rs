@@ -224,3 +224,44 @@ fn the_sync_layer_calls_the_store_never_sqlite_the_server_or_the_cli() {
         found.join("\n  ")
     );
 }
+
+/// Messages count in words ("1 change", "3 changes"), never "change(s)":
+/// no string literal in the code or the UI says "(s)".
+#[test]
+fn no_message_says_s_in_parentheses() {
+    let mut found = Vec::new();
+    let mut files = rust_files(&["src"]);
+    for dir in ["ui", "ui/views"] {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "js") {
+                files.push(path);
+            }
+        }
+    }
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.trim_start();
+            if code.starts_with("//") {
+                continue;
+            }
+            // A "(s)" right after a letter, inside a string (after a quote).
+            if let Some(at) = line.find("(s)") {
+                let before = &line[..at];
+                let in_string = before.matches('"').count() % 2 == 1
+                    || before.matches('`').count() % 2 == 1
+                    || before.matches('\'').count() % 2 == 1;
+                if in_string && before.ends_with(|c: char| c.is_alphabetic()) {
+                    found.push(format!("{}:{}: {}", relative(&file), i + 1, code));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "say the count in words (plural()):\n{}",
+        found.join("\n")
+    );
+}
