@@ -1,8 +1,9 @@
 // `/c/SLUG/f/PATH[?v=draft|N][&diff=A..B][&layout=split|unified]`: one unit
-// or asset. Its content (highlighted source, or a preview: image, video with
-// seeking, audio, PDF, and HTML/SVG only inside a sandboxed frame without
-// same-origin), its metadata, its versions, a diff between any two of its
-// states, and the links it makes and receives, each a click away.
+// or asset. Its content (highlighted source, or a preview: image with its
+// pixel size, SVG as an image at its own size, video with seeking, audio,
+// PDF, and HTML only inside a sandboxed frame without same-origin), its
+// metadata, its versions, a diff between any two of its states, and the
+// links it makes and receives, each a click away.
 
 import { h, replace, when, bytes, plural, query, compareForm } from '../dom.js';
 import { api, collectionPath, encPath, enc, rawText, rawUrl, mediaUrl, token } from '../api.js';
@@ -31,20 +32,20 @@ function later(element, url) {
 }
 
 /**
- * The preview of a file, or null. `text` is its source when it was read.
+ * The preview of a file, or null. `text` is its source when it was read;
+ * `showPixels(text)` is told an image's pixel size once it is known.
  *
  * Without a token every preview loads the raw URL, whose response carries
  * its own `sandbox` CSP for HTML/SVG. With a token, elements cannot send it,
- * so bytes are fetched with it: images, media and PDFs as blob: URLs, an HTML
- * page as a sandboxed `srcdoc` (its relative links to other assets do not
- * load), and SVG as an image, which never runs scripts. Stored HTML/SVG never
- * becomes a blob: URL: one opened in a tab of its own would share the UI's
- * origin.
+ * so bytes are fetched with it: images, media and PDFs as blob: URLs. An
+ * HTML page is a sandboxed `srcdoc` (its `/static/` references rewritten),
+ * and SVG an image of its text, which never runs scripts. Stored HTML/SVG
+ * never becomes a blob: URL: one opened in a tab of its own would share the
+ * UI's origin.
  */
-function previewOf(slug, file, version, text) {
+function previewOf(slug, file, version, text, showPixels) {
   const media = file.media_type;
   const label = `Preview of ${file.path}`;
-  const withToken = !!token();
   if (/html/.test(media)) {
     if (typeof text !== 'string') return null;
     // A sandboxed `srcdoc` (no scripts, no same-origin) whose /static/
@@ -55,16 +56,13 @@ function previewOf(slug, file, version, text) {
       () => { frame.srcdoc = text; });
     return frame;
   }
-  if (!withToken && media === 'image/svg+xml') {
-    // Stored HTML/SVG may carry scripts: a sandboxed frame (no allow-same-origin,
-    // no scripts) on a response that is itself `sandbox`ed by its CSP.
-    return h('iframe', { class: 'preview', sandbox: '', title: label, src: rawUrl(slug, file.path, version), referrerpolicy: 'no-referrer' });
-  }
-  if (media === 'image/svg+xml') {
-    return later(h('img', { class: 'preview', alt: label }), svgImageUrl(slug, file.path, version));
-  }
+  if (media === 'image/svg+xml') return svgPreview(slug, file, version, label, showPixels);
   if (media.startsWith('image/')) {
-    return later(h('img', { class: 'preview', alt: label }), mediaUrl(slug, file.path, version));
+    const image = h('img', {
+      class: 'preview', alt: label,
+      onload: () => showPixels(`${image.naturalWidth} × ${image.naturalHeight} px`),
+    });
+    return later(image, mediaUrl(slug, file.path, version));
   }
   if (media.startsWith('video/')) {
     return later(h('video', { class: 'preview', controls: true, preload: 'metadata', 'aria-label': label }), mediaUrl(slug, file.path, version));
@@ -145,11 +143,58 @@ async function dataUrl(url) {
   });
 }
 
-/** An SVG's bytes as a `data:` image URL (an image never runs its scripts). */
-async function svgImageUrl(slug, path, version) {
-  const text = await rawText(slug, path, version, TEXT_LIMIT);
-  if (text === null) throw new Error('too large to preview');
-  return `data:image/svg+xml;charset=utf-8,${encodeURIComponent(text)}`;
+/**
+ * An SVG as an image of its text (a `data:` URL: an image never runs its
+ * scripts, and the SVG is never put inline) at its own size: the width and
+ * height its root gives, or its viewBox's, scaled down only when wider than
+ * the column.
+ */
+function svgPreview(slug, file, version, label, showPixels) {
+  const image = h('img', { class: 'preview svg', alt: label });
+  rawText(slug, file.path, version, TEXT_LIMIT).then((text) => {
+    if (text === null) throw new Error('too large to preview');
+    const size = svgSize(text);
+    if (size) {
+      image.width = Math.round(size.width);
+      image.height = Math.round(size.height);
+    }
+    image.addEventListener('load', () => showPixels(size
+      ? `${round(size.width)} × ${round(size.height)} px${size.fromViewBox ? ' (its viewBox)' : ''}`
+      : `${image.naturalWidth} × ${image.naturalHeight} px (no size given)`));
+    image.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(text)}`;
+  }).catch((error) => {
+    image.replaceWith(h('p', { class: 'error' }, `No preview: ${error.message || error}`));
+  });
+  return image;
+}
+
+const round = (n) => Number(n.toFixed(2)).toLocaleString();
+
+/** CSS pixels per unit of an SVG length. */
+const UNITS = { '': 1, px: 1, pt: 4 / 3, pc: 16, mm: 96 / 25.4, cm: 96 / 2.54, in: 96 };
+
+/**
+ * An SVG's own size in CSS pixels, read from its root's `width`, `height`
+ * and `viewBox` (as a browser sizes it: a missing side from the viewBox's
+ * ratio), or null when it gives none. Parsed as data: nothing in it runs.
+ */
+function svgSize(text) {
+  const root = new DOMParser().parseFromString(text, 'image/svg+xml').documentElement;
+  if (root?.localName !== 'svg') return null;
+  const length = (value) => {
+    const m = /^\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*(px|pt|pc|mm|cm|in)?\s*$/i.exec(value || '');
+    const n = m ? Number(m[1]) * UNITS[(m[2] || '').toLowerCase()] : NaN;
+    return n > 0 ? n : null;
+  };
+  const width = length(root.getAttribute('width'));
+  const height = length(root.getAttribute('height'));
+  const box = (root.getAttribute('viewBox') || '').trim().split(/[\s,]+/).map(Number);
+  const ratio = box.length === 4 && box[2] > 0 && box[3] > 0 ? box[2] / box[3] : null;
+  if (width && height) return { width, height };
+  if (width && ratio) return { width, height: width / ratio };
+  if (height && ratio) return { width: height * ratio, height };
+  if (ratio) return { width: box[2], height: box[3], fromViewBox: true };
+  return null;
 }
 
 /**
@@ -179,7 +224,7 @@ function rawLink(slug, file, version) {
   }, 'Raw');
 }
 
-async function contentSection(slug, file, version) {
+async function contentSection(slug, file, version, showPixels) {
   const language = languageOf(file.path, file.media_type);
   const parts = [];
   let text;
@@ -189,7 +234,7 @@ async function contentSection(slug, file, version) {
       ? h('p', { class: 'muted' }, `This file is ${bytes(file.size)}: too large to show here. `, rawLink(slug, file, version))
       : codeBlock(text, language, `Source of ${file.path}`));
   }
-  const preview = previewOf(slug, file, version, text);
+  const preview = previewOf(slug, file, version, text, showPixels);
   if (preview && /html/.test(file.media_type)) {
     // An HTML page: source first, rendered preview (sandboxed) on request.
     const box = h('div', { class: 'preview-box', hidden: true }, preview);
@@ -306,11 +351,18 @@ export async function render(ctx) {
     }));
   const revisions = history?.revisions || [];
 
+  // An image's pixel size, next to its size once it has loaded.
+  const pixels = h('span', { class: 'pixels', hidden: true });
+  const showPixels = (value) => {
+    pixels.dataset.pixels = value;
+    pixels.textContent = ` · ${value}`;
+    pixels.hidden = false;
+  };
   const meta = h('dl', { class: 'meta' },
     h('dt', {}, 'uuid'), h('dd', { 'data-uuid': '' }, idValue(file.uuid, 'uuid')),
     h('dt', {}, 'kind'), h('dd', {}, file.kind),
     h('dt', {}, 'hash'), h('dd', { 'data-hash': '' }, idValue(file.hash, 'hash')),
-    h('dt', {}, 'size'), h('dd', { 'data-size': '' }, `${bytes(file.size)} (${file.size.toLocaleString()} bytes)`),
+    h('dt', {}, 'size'), h('dd', { 'data-size': '' }, `${bytes(file.size)} (${file.size.toLocaleString()} bytes)`, pixels),
     h('dt', {}, 'type'), h('dd', {}, file.media_type),
     h('dt', {}, 'changed in'), h('dd', {}, file.version === null
       ? 'the draft (unpublished)'
@@ -318,7 +370,7 @@ export async function render(ctx) {
     h('dt', {}, 'created'), h('dd', {}, when(file.created_at)),
     h('dt', {}, 'versions'), h('dd', {}, String(versions.filter((v) => v.number !== null).length)));
 
-  const content = diffSection ? null : await contentSection(slug, file, version);
+  const content = diffSection ? null : await contentSection(slug, file, version, showPixels);
   const broken = file.links.filter((l) => l.resolution?.status === 'broken').length;
   replace(ctx.main,
     h('header', { class: 'page-head' },
