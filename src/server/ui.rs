@@ -174,6 +174,7 @@ fn hints(path: &str, data: bool) -> String {
                 "views/collection.js",
                 "highlight.js",
                 "diff.js",
+                "problem.js",
             ],
             "v" | "diff" => &[
                 "views/version.js",

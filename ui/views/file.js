@@ -1,18 +1,23 @@
 // `/c/SLUG/f/PATH[?v=draft|N][&diff=A..B][&layout=split|unified]`: one unit
 // or asset. Its content (highlighted source, or a preview: image with its
 // pixel size, SVG as an image at its own size, video with seeking, audio,
-// PDF, and HTML only inside a sandboxed frame without same-origin), its
-// metadata, its versions, a diff between any two of its states, and the
-// links it makes and receives, each a click away.
+// PDF, HTML only inside a sandboxed frame without same-origin, and a capa
+// problem drawn as the LMS would, in such a frame too), its metadata, its
+// versions, a diff between any two of its states, and the links it makes and
+// receives, each a click away.
 
 import { h, replace, when, bytes, plural, query, compareForm } from '../dom.js';
 import { api, collectionPath, encPath, enc, rawText, rawUrl, mediaUrl, token } from '../api.js';
 import { codeBlock, languageOf } from '../highlight.js';
 import { diffTable } from '../diff.js';
 import { fileHref, blockPlace } from './collection.js';
+import { parseProblem, problemHtml } from '../problem.js';
 
 /** Larger text files are offered as a download instead of shown. */
 const TEXT_LIMIT = 2 * 1024 * 1024;
+
+/** Where capa problems live (in a course or a library export). */
+const PROBLEM_PATH = /(^|\/)problem\/[^/]+\.xml$/;
 
 const stateLabel = (v) => (v === 'draft' ? 'draft' : `version ${v}`);
 
@@ -102,20 +107,18 @@ function idValue(id, what) {
 const EMBED_LIMIT = 4 * 1024 * 1024;
 
 /**
- * `html` with each quoted reference the link rules resolve to one of the
- * collection's assets (`/static/NAME`, this course's `/c4x/` and `asset-v1:`
- * spellings) replaced by a URL the sandboxed frame can load: the asset's raw
- * URL at the same state, or, with a token (which a frame cannot send), its
- * bytes as a `data:` URL. What does not resolve is left as written.
+ * The collection's assets that `file` references, at `version`: a map from
+ * each reference as written that the link rules resolve to one of them
+ * (`/static/NAME`, this course's `/c4x/` and `asset-v1:` spellings) to a URL
+ * a sandboxed frame can load: the asset's raw URL at the same state, or,
+ * with a token (which a frame cannot send), its bytes as a `data:` URL.
  */
-async function withAssets(slug, file, version, html) {
+async function assetUrls(slug, file, version) {
   const answer = await api(collectionPath(slug, `/links?path=${encodeURIComponent(file.path)}&version=${enc(version)}`));
-  const seen = new Set();
-  let out = html;
+  const urls = new Map();
   for (const link of answer.links || []) {
     const r = link.resolution || {};
-    if (link.kind !== 'static' || r.status !== 'resolved' || seen.has(link.written)) continue;
-    seen.add(link.written);
+    if (link.kind !== 'static' || r.status !== 'resolved' || urls.has(link.written)) continue;
     let url = rawUrl(slug, r.path, version);
     if (token()) {
       try {
@@ -124,7 +127,20 @@ async function withAssets(slug, file, version, html) {
         continue;
       }
     }
-    for (const q of ['"', "'"]) out = out.split(q + link.written + q).join(q + url + q);
+    urls.set(link.written, url);
+  }
+  return urls;
+}
+
+/**
+ * `html` with each quoted reference to one of the collection's assets
+ * (`assetUrls`) replaced by its loadable URL, as the LMS rewrites them. What
+ * does not resolve is left as written.
+ */
+async function withAssets(slug, file, version, html) {
+  let out = html;
+  for (const [written, url] of await assetUrls(slug, file, version)) {
+    for (const q of ['"', "'"]) out = out.split(q + written + q).join(q + url + q);
   }
   return out;
 }
@@ -198,6 +214,50 @@ function svgSize(text) {
 }
 
 /**
+ * A problem's preview (drawn by `problem.js`, shown in a sandboxed `srcdoc`
+ * frame, its `/static/` images loaded as in an HTML preview) and its XML,
+ * as two tabs, the preview first.
+ */
+function problemTabs(slug, file, version, doc, source) {
+  const frame = h('iframe', { class: 'preview problem', sandbox: '', title: `Preview of ${file.path}`, referrerpolicy: 'no-referrer' });
+  assetUrls(slug, file, version).catch(() => new Map()).then((urls) => {
+    const page = problemHtml(doc, { assetUrl: (written) => urls.get(written) ?? null, width: frame.clientWidth || undefined });
+    // Fits a short problem; a long one scrolls inside (the CSS caps it), and the frame can be dragged taller.
+    frame.style.height = `${Math.min(page.height, Math.round(window.innerHeight * 0.75))}px`;
+    frame.srcdoc = page.html;
+  });
+  const panels = {
+    preview: h('div', { class: 'preview-box', role: 'tabpanel', id: 'problem-preview', 'aria-labelledby': 'tab-preview' }, frame),
+    xml: h('div', { role: 'tabpanel', id: 'problem-xml', 'aria-labelledby': 'tab-xml', hidden: true }, source),
+  };
+  const keys = ['preview', 'xml'];
+  const show = (key) => {
+    for (const [i, k] of keys.entries()) {
+      tabs[i].setAttribute('aria-selected', String(k === key));
+      tabs[i].tabIndex = k === key ? 0 : -1;
+      panels[k].hidden = k !== key;
+    }
+  };
+  const tabs = keys.map((key, i) => h('button', {
+    type: 'button', role: 'tab', id: `tab-${key}`, 'aria-controls': panels[key].id,
+    'aria-selected': String(i === 0), tabindex: i === 0 ? 0 : -1,
+    onclick: () => show(key),
+    onkeydown: (event) => {
+      if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
+      const next = (i + 1) % keys.length;
+      show(keys[next]);
+      tabs[next].focus();
+    },
+  }, key === 'preview' ? 'Preview' : 'XML'));
+  return [
+    h('div', { class: 'tab-row' },
+      h('div', { class: 'segmented', role: 'tablist', 'aria-label': 'Show the problem as' }, tabs),
+      h('span', { class: 'muted small' }, 'As a learner would see it, answers marked; scripts do not run.')),
+    panels.preview, panels.xml,
+  ];
+}
+
+/**
  * The "Raw" link. With a token a tab cannot send it, so the link downloads
  * the bytes instead (fetched with the token); stored HTML/SVG is never opened
  * as a page of the UI's origin.
@@ -234,7 +294,12 @@ async function contentSection(slug, file, version, showPixels) {
       ? h('p', { class: 'muted' }, `This file is ${bytes(file.size)}: too large to show here. `, rawLink(slug, file, version))
       : codeBlock(text, language, `Source of ${file.path}`));
   }
-  const preview = previewOf(slug, file, version, text, showPixels);
+  // A capa problem: drawn, with its XML a tab away; one that does not parse
+  // shows its XML and why.
+  const problem = typeof text === 'string' && PROBLEM_PATH.test(file.path) ? parseProblem(text) : null;
+  if (problem?.doc) parts.splice(0, parts.length, ...problemTabs(slug, file, version, problem.doc, parts[0]));
+  if (problem?.error) parts.unshift(h('p', { class: 'error', id: 'problem-error' }, `No preview: this problem’s XML does not parse. ${problem.error}`));
+  const preview = problem ? null : previewOf(slug, file, version, text, showPixels);
   if (preview && /html/.test(file.media_type)) {
     // An HTML page: source first, rendered preview (sandboxed) on request.
     const box = h('div', { class: 'preview-box', hidden: true }, preview);
