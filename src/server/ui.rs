@@ -175,6 +175,7 @@ fn hints(path: &str, data: bool) -> String {
                 "views/files.js",
                 "highlight.js",
                 "diff.js",
+                "problem.js",
             ],
             "v" | "diff" => &[
                 "views/version.js",

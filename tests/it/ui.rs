@@ -221,7 +221,7 @@ fn a_page_load_hints_its_views_modules_and_first_api_answers() {
         ),
         (
             format!("/c/{slug}/f/html/intro.html"),
-            vec!["views/file.js", "views/collection.js"],
+            vec!["views/file.js", "views/collection.js", "problem.js"],
             vec![],
         ),
         (format!("/c/{slug}/v/1"), vec!["views/version.js"], vec![]),

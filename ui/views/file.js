@@ -1,8 +1,10 @@
 // `/c/SLUG/f/PATH[?v=draft|N][&diff=A..B][&layout=split|unified]`: one unit
-// or asset. Its content (highlighted source, or a preview: image, video with
-// seeking, audio, PDF, and HTML/SVG only inside a sandboxed frame without
-// same-origin), its metadata, its versions, a diff between any two of its
-// states, and the links it makes and receives, each a click away.
+// or asset. Its content (highlighted source, or a preview: image with its
+// pixel size, SVG as an image at its own size, video with seeking, audio,
+// PDF, HTML only inside a sandboxed frame without same-origin, and a capa
+// problem drawn as the LMS would, in such a frame too), its metadata, its
+// versions, a diff between any two of its states, and the links it makes and
+// receives, each a click away.
 
 import { h, replace, when, bytes, plural, query, compareForm, named, confirmDialog } from '../dom.js';
 import { api, collectionPath, encPath, enc, rawText, rawUrl, mediaUrl, token } from '../api.js';
@@ -10,9 +12,13 @@ import { codeBlock, languageOf } from '../highlight.js';
 import { diffTable } from '../diff.js';
 import { fileHref, blockPlace, blockNames } from './collection.js';
 import { folderHref } from './files.js';
+import { parseProblem, problemHtml } from '../problem.js';
 
 /** Larger text files are offered as a download instead of shown. */
 const TEXT_LIMIT = 2 * 1024 * 1024;
+
+/** Where capa problems live (in a course or a library export). */
+const PROBLEM_PATH = /(^|\/)problem\/[^/]+\.xml$/;
 
 const stateLabel = (v) => (v === 'draft' ? 'draft' : `version ${v}`);
 
@@ -32,20 +38,20 @@ function later(element, url) {
 }
 
 /**
- * The preview of a file, or null. `text` is its source when it was read.
+ * The preview of a file, or null. `text` is its source when it was read;
+ * `showPixels(text)` is told an image's pixel size once it is known.
  *
  * Without a token every preview loads the raw URL, whose response carries
  * its own `sandbox` CSP for HTML/SVG. With a token, elements cannot send it,
- * so bytes are fetched with it: images, media and PDFs as blob: URLs, an HTML
- * page as a sandboxed `srcdoc` (its relative links to other assets do not
- * load), and SVG as an image, which never runs scripts. Stored HTML/SVG never
- * becomes a blob: URL: one opened in a tab of its own would share the UI's
- * origin.
+ * so bytes are fetched with it: images, media and PDFs as blob: URLs. An
+ * HTML page is a sandboxed `srcdoc` (its `/static/` references rewritten),
+ * and SVG an image of its text, which never runs scripts. Stored HTML/SVG
+ * never becomes a blob: URL: one opened in a tab of its own would share the
+ * UI's origin.
  */
-function previewOf(slug, file, version, text) {
+function previewOf(slug, file, version, text, showPixels) {
   const media = file.media_type;
   const label = `Preview of ${file.path}`;
-  const withToken = !!token();
   if (/html/.test(media)) {
     if (typeof text !== 'string') return null;
     // A sandboxed `srcdoc` (no scripts, no same-origin) whose /static/
@@ -56,16 +62,13 @@ function previewOf(slug, file, version, text) {
       () => { frame.srcdoc = text; });
     return frame;
   }
-  if (!withToken && media === 'image/svg+xml') {
-    // Stored HTML/SVG may carry scripts: a sandboxed frame (no allow-same-origin,
-    // no scripts) on a response that is itself `sandbox`ed by its CSP.
-    return h('iframe', { class: 'preview', sandbox: '', title: label, src: rawUrl(slug, file.path, version), referrerpolicy: 'no-referrer' });
-  }
-  if (media === 'image/svg+xml') {
-    return later(h('img', { class: 'preview', alt: label }), svgImageUrl(slug, file.path, version));
-  }
+  if (media === 'image/svg+xml') return svgPreview(slug, file, version, label, showPixels);
   if (media.startsWith('image/')) {
-    return later(h('img', { class: 'preview', alt: label }), mediaUrl(slug, file.path, version));
+    const image = h('img', {
+      class: 'preview', alt: label,
+      onload: () => showPixels?.(`${image.naturalWidth} × ${image.naturalHeight} px`),
+    });
+    return later(image, mediaUrl(slug, file.path, version));
   }
   if (media.startsWith('video/')) {
     return later(h('video', { class: 'preview', controls: true, preload: 'metadata', 'aria-label': label }), mediaUrl(slug, file.path, version));
@@ -105,20 +108,18 @@ function idValue(id, what) {
 const EMBED_LIMIT = 4 * 1024 * 1024;
 
 /**
- * `html` with each quoted reference the link rules resolve to one of the
- * collection's assets (`/static/NAME`, this course's `/c4x/` and `asset-v1:`
- * spellings) replaced by a URL the sandboxed frame can load: the asset's raw
- * URL at the same state, or, with a token (which a frame cannot send), its
- * bytes as a `data:` URL. What does not resolve is left as written.
+ * The collection's assets that `file` references, at `version`: a map from
+ * each reference as written that the link rules resolve to one of them
+ * (`/static/NAME`, this course's `/c4x/` and `asset-v1:` spellings) to a URL
+ * a sandboxed frame can load: the asset's raw URL at the same state, or,
+ * with a token (which a frame cannot send), its bytes as a `data:` URL.
  */
-async function withAssets(slug, file, version, html) {
+async function assetUrls(slug, file, version) {
   const answer = await api(collectionPath(slug, `/links?path=${encodeURIComponent(file.path)}&version=${enc(version)}`));
-  const seen = new Set();
-  let out = html;
+  const urls = new Map();
   for (const link of answer.links || []) {
     const r = link.resolution || {};
-    if (link.kind !== 'static' || r.status !== 'resolved' || seen.has(link.written)) continue;
-    seen.add(link.written);
+    if (link.kind !== 'static' || r.status !== 'resolved' || urls.has(link.written)) continue;
     let url = rawUrl(slug, r.path, version);
     if (token()) {
       try {
@@ -127,7 +128,20 @@ async function withAssets(slug, file, version, html) {
         continue;
       }
     }
-    for (const q of ['"', "'"]) out = out.split(q + link.written + q).join(q + url + q);
+    urls.set(link.written, url);
+  }
+  return urls;
+}
+
+/**
+ * `html` with each quoted reference to one of the collection's assets
+ * (`assetUrls`) replaced by its loadable URL, as the LMS rewrites them. What
+ * does not resolve is left as written.
+ */
+async function withAssets(slug, file, version, html) {
+  let out = html;
+  for (const [written, url] of await assetUrls(slug, file, version)) {
+    for (const q of ['"', "'"]) out = out.split(q + written + q).join(q + url + q);
   }
   return out;
 }
@@ -146,11 +160,102 @@ async function dataUrl(url) {
   });
 }
 
-/** An SVG's bytes as a `data:` image URL (an image never runs its scripts). */
-async function svgImageUrl(slug, path, version) {
-  const text = await rawText(slug, path, version, TEXT_LIMIT);
-  if (text === null) throw new Error('too large to preview');
-  return `data:image/svg+xml;charset=utf-8,${encodeURIComponent(text)}`;
+/**
+ * An SVG as an image of its text (a `data:` URL: an image never runs its
+ * scripts, and the SVG is never put inline) at its own size: the width and
+ * height its root gives, or its viewBox's, scaled down only when wider than
+ * the column.
+ */
+function svgPreview(slug, file, version, label, showPixels) {
+  const image = h('img', { class: 'preview svg', alt: label });
+  rawText(slug, file.path, version, TEXT_LIMIT).then((text) => {
+    if (text === null) throw new Error('too large to preview');
+    const size = svgSize(text);
+    if (size) {
+      image.width = Math.round(size.width);
+      image.height = Math.round(size.height);
+    }
+    image.addEventListener('load', () => showPixels?.(size
+      ? `${round(size.width)} × ${round(size.height)} px${size.fromViewBox ? ' (its viewBox)' : ''}`
+      : `${image.naturalWidth} × ${image.naturalHeight} px (no size given)`));
+    image.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(text)}`;
+  }).catch((error) => {
+    image.replaceWith(h('p', { class: 'error' }, `No preview: ${error.message || error}`));
+  });
+  return image;
+}
+
+const round = (n) => Number(n.toFixed(2)).toLocaleString();
+
+/** CSS pixels per unit of an SVG length. */
+const UNITS = { '': 1, px: 1, pt: 4 / 3, pc: 16, mm: 96 / 25.4, cm: 96 / 2.54, in: 96 };
+
+/**
+ * An SVG's own size in CSS pixels, read from its root's `width`, `height`
+ * and `viewBox` (as a browser sizes it: a missing side from the viewBox's
+ * ratio), or null when it gives none. Parsed as data: nothing in it runs.
+ */
+function svgSize(text) {
+  const root = new DOMParser().parseFromString(text, 'image/svg+xml').documentElement;
+  if (root?.localName !== 'svg') return null;
+  const length = (value) => {
+    const m = /^\s*([0-9]*\.?[0-9]+(?:e[-+]?[0-9]+)?)\s*(px|pt|pc|mm|cm|in)?\s*$/i.exec(value || '');
+    const n = m ? Number(m[1]) * UNITS[(m[2] || '').toLowerCase()] : NaN;
+    return n > 0 ? n : null;
+  };
+  const width = length(root.getAttribute('width'));
+  const height = length(root.getAttribute('height'));
+  const box = (root.getAttribute('viewBox') || '').trim().split(/[\s,]+/).map(Number);
+  const ratio = box.length === 4 && box[2] > 0 && box[3] > 0 ? box[2] / box[3] : null;
+  if (width && height) return { width, height };
+  if (width && ratio) return { width, height: width / ratio };
+  if (height && ratio) return { width: height * ratio, height };
+  if (ratio) return { width: box[2], height: box[3], fromViewBox: true };
+  return null;
+}
+
+/**
+ * A problem's preview (drawn by `problem.js`, shown in a sandboxed `srcdoc`
+ * frame, its `/static/` images loaded as in an HTML preview) and its XML,
+ * as two tabs, the preview first.
+ */
+function problemTabs(slug, file, version, doc, source) {
+  const frame = h('iframe', { class: 'preview problem', sandbox: '', title: `Preview of ${file.path}`, referrerpolicy: 'no-referrer' });
+  assetUrls(slug, file, version).catch(() => new Map()).then((urls) => {
+    const page = problemHtml(doc, { assetUrl: (written) => urls.get(written) ?? null, width: frame.clientWidth || undefined });
+    // Fits a short problem; a long one scrolls inside (the CSS caps it), and the frame can be dragged taller.
+    frame.style.height = `${Math.min(page.height, Math.round(window.innerHeight * 0.75))}px`;
+    frame.srcdoc = page.html;
+  });
+  const panels = {
+    preview: h('div', { class: 'preview-box', role: 'tabpanel', id: 'problem-preview', 'aria-labelledby': 'tab-preview' }, frame),
+    xml: h('div', { role: 'tabpanel', id: 'problem-xml', 'aria-labelledby': 'tab-xml', hidden: true }, source),
+  };
+  const keys = ['preview', 'xml'];
+  const show = (key) => {
+    for (const [i, k] of keys.entries()) {
+      tabs[i].setAttribute('aria-selected', String(k === key));
+      tabs[i].tabIndex = k === key ? 0 : -1;
+      panels[k].hidden = k !== key;
+    }
+  };
+  const tabs = keys.map((key, i) => h('button', {
+    type: 'button', role: 'tab', id: `tab-${key}`, 'aria-controls': panels[key].id,
+    'aria-selected': String(i === 0), tabindex: i === 0 ? 0 : -1,
+    onclick: () => show(key),
+    onkeydown: (event) => {
+      if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
+      const next = (i + 1) % keys.length;
+      show(keys[next]);
+      tabs[next].focus();
+    },
+  }, key === 'preview' ? 'Preview' : 'XML'));
+  return [
+    h('div', { class: 'tab-row' },
+      h('div', { class: 'segmented', role: 'tablist', 'aria-label': 'Show the problem as' }, tabs),
+      h('span', { class: 'muted small' }, 'As a learner would see it, answers marked; scripts do not run.')),
+    panels.preview, panels.xml,
+  ];
 }
 
 /**
@@ -235,13 +340,13 @@ async function fetchRevisionText(slug, id) {
  * (`html/x.html`): either one's page shows both, the body first, as Studio
  * shows the block. Any other file shows its own content.
  */
-async function blockContent(slug, file, version) {
+async function blockContent(slug, file, version, showPixels) {
   const bodyLink = file.links.find((l) => l.kind === 'body' && l.resolution?.status === 'resolved');
   const pointerLink = file.incoming.find((l) => l.kind === 'body');
   const partnerPath = bodyLink?.resolution.path || pointerLink?.source_path;
-  if (!partnerPath) return contentSection(slug, file, version);
+  if (!partnerPath) return contentSection(slug, file, version, showPixels);
   const partner = await api(collectionPath(slug, `/files/${encPath(partnerPath)}${query({ version })}`)).catch(() => null);
-  if (!partner) return contentSection(slug, file, version);
+  if (!partner) return contentSection(slug, file, version, showPixels);
   const [body, pointer] = bodyLink ? [partner, file] : [file, partner];
   const [bodySection, pointerSection] = await Promise.all([contentSection(slug, body, version), contentSection(slug, pointer, version)]);
   const retitle = (section, what, f) => {
@@ -257,7 +362,7 @@ async function blockContent(slug, file, version) {
   return h('div', { class: 'html-block', id: 'html-block' }, bodySection, pointerSection);
 }
 
-async function contentSection(slug, file, version) {
+async function contentSection(slug, file, version, showPixels) {
   const language = languageOf(file.path, file.media_type);
   const parts = [];
   let text;
@@ -267,7 +372,12 @@ async function contentSection(slug, file, version) {
       ? h('p', { class: 'muted' }, `This file is ${bytes(file.size)}: too large to show here. `, rawLink(slug, file, version))
       : codeBlock(text, language, `Source of ${file.path}`));
   }
-  const preview = previewOf(slug, file, version, text);
+  // A capa problem: drawn, with its XML a tab away; one that does not parse
+  // shows its XML and why.
+  const problem = typeof text === 'string' && PROBLEM_PATH.test(file.path) ? parseProblem(text) : null;
+  if (problem?.doc) parts.splice(0, parts.length, ...problemTabs(slug, file, version, problem.doc, parts[0]));
+  if (problem?.error) parts.unshift(h('p', { class: 'error', id: 'problem-error' }, `No preview: this problem’s XML does not parse. ${problem.error}`));
+  const preview = problem ? null : previewOf(slug, file, version, text, showPixels);
   if (preview && /html/.test(file.media_type)) {
     // An HTML page: source first, rendered preview (sandboxed) on request.
     const box = h('div', { class: 'preview-box', hidden: true }, preview);
@@ -387,11 +497,18 @@ export async function render(ctx) {
     }));
   const revisions = history?.revisions || [];
 
+  // An image's pixel size, next to its size once it has loaded.
+  const pixels = h('span', { class: 'pixels', hidden: true });
+  const showPixels = (value) => {
+    pixels.dataset.pixels = value;
+    pixels.textContent = ` · ${value}`;
+    pixels.hidden = false;
+  };
   const meta = h('dl', { class: 'meta' },
     h('dt', {}, 'uuid'), h('dd', { 'data-uuid': '' }, idValue(file.uuid, 'uuid')),
     h('dt', {}, 'kind'), h('dd', {}, file.kind),
     h('dt', {}, 'hash'), h('dd', { 'data-hash': '' }, idValue(file.hash, 'hash')),
-    h('dt', {}, 'size'), h('dd', { 'data-size': '' }, `${bytes(file.size)} (${file.size.toLocaleString()} bytes)`),
+    h('dt', {}, 'size'), h('dd', { 'data-size': '' }, `${bytes(file.size)} (${file.size.toLocaleString()} bytes)`, pixels),
     h('dt', {}, 'type'), h('dd', {}, file.media_type),
     h('dt', {}, 'changed in'), h('dd', {}, file.version === null
       ? 'the draft (unpublished)'
@@ -402,7 +519,7 @@ export async function render(ctx) {
   const revisionId = ctx.search.get('rev');
   const content = revisionId !== null
     ? await revisionSection(ctx, slug, path, revisions, revisionId)
-    : diffSection ? null : await blockContent(slug, file, version);
+    : diffSection ? null : await blockContent(slug, file, version, showPixels);
   const broken = file.links.filter((l) => l.resolution?.status === 'broken').length;
   replace(ctx.main,
     h('header', { class: 'page-head' },

@@ -11,6 +11,7 @@
 //! view is rendered, and the ids, classes and data attributes named below.
 
 mod harness;
+mod preview;
 
 use crate::common::*;
 use crate::server::{Resp, Server};
