@@ -39,18 +39,27 @@ export async function blockNames(slug, units) {
 }
 
 /** The draft outline, cached per collection; null when too large to read. */
-async function outlineFor(slug, units) {
+function outlineFor(slug, units) {
   // Kept a few seconds: a file page after an edit reads the new names.
   const cached = outlines.get(slug);
-  if (cached && Date.now() - (outlineTimes.get(slug) || 0) < 5000) return cached;
-  if (units > OUTLINE_DEFAULT_LIMIT) return cached || null;
-  const outline = await api(collectionPath(slug, '/outline?version=draft')).catch(() => null);
-  if (outline) {
-    outlines.set(slug, outline);
-    outlineTimes.set(slug, Date.now());
+  if (cached && Date.now() - (outlineTimes.get(slug) || 0) < 5000) return Promise.resolve(cached);
+  if (units > OUTLINE_DEFAULT_LIMIT) return Promise.resolve(cached || null);
+  // Callers at the same moment (a page's title and its link names) share one read.
+  if (!reading.has(slug)) {
+    reading.set(slug, api(collectionPath(slug, '/outline?version=draft')).catch(() => null).then((outline) => {
+      reading.delete(slug);
+      if (outline) {
+        outlines.set(slug, outline);
+        outlineTimes.set(slug, Date.now());
+      }
+      return outline || cached || null;
+    }));
   }
-  return outline || cached || null;
+  return reading.get(slug);
 }
+
+/** Outline reads under way, by collection. */
+const reading = new Map();
 
 /** When each cached outline was read. */
 const outlineTimes = new Map();

@@ -455,7 +455,8 @@ fn click_through_collections_outline_unit_diff_asset_and_back() {
     // Down the outline to the html block (from the collapsed root).
     ui.click_outline_node(&xml);
     assert_eq!(b.location(), format!("/c/{}/f/{xml}", ui.slug));
-    let code = b.text("pre.code");
+    // The block's page shows its body, then its pointer: the edited file.
+    let code = b.text("#html-block section[data-part=\"pointer\"] pre.code");
     assert!(
         code.contains("Edited in v2") || code.contains("edited in v2"),
         "the file view shows the draft (= version 2): {code}"
