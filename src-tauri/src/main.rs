@@ -5,12 +5,15 @@
 //! external URL, so the desktop shows exactly the UI a browser gets, talking
 //! to the store only through the REST API (and without Tauri IPC: no
 //! capability names that origin). The shell adds what a browser tab cannot
-//! do: a menu (open the data folder, open the page in the system browser,
+//! do: a native File menu (`menu.rs`: import a course or library from a
+//! folder or a `.tar.gz` picked in a native dialog, export the shown
+//! collection, open the data folder, open the page in the system browser,
 //! seed the samples, quit), one window per data dir (a second launch focuses
 //! the first), and a clean stop on Quit, on closing the window and on SIGTERM,
 //! which waits for in-flight requests and writes before the process exits.
-//! No model logic lives here: seeding is `olx::seed::seed_samples`, serving
-//! is `server::Server`.
+//! No model logic lives here: importing and exporting are `olx::import_path`
+//! and `olx::export` (called from `transfer.rs`, the menu's testable half),
+//! seeding is `olx::seed::seed_samples`, serving is `server::Server`.
 //!
 //! It prints one JSON line on stdout once the server listens
 //! (`{"url", "data_dir", "pid"}`) for scripts (`.ci/desktop-smoke`, the
@@ -23,27 +26,22 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tauri::async_runtime::JoinHandle;
-use tauri::menu::{Menu, MenuBuilder, MenuEvent, MenuItemBuilder, SubmenuBuilder};
 use tauri::{AppHandle, Manager, RunEvent, WebviewUrl, WebviewWindowBuilder};
-use tauri_plugin_dialog::{DialogExt, MessageDialogKind};
-use tauri_plugin_opener::OpenerExt;
 
-/// How long Quit waits for the server's in-flight requests and a running
-/// seed to finish before the process exits anyway. A write cut short is still
-/// safe (every write is one SQLite transaction, blobs come first), but
-/// finishing it is kinder.
+mod menu;
+mod transfer;
+
+/// How long Quit waits for the server's in-flight requests and the menu's
+/// running job to finish before the process exits anyway. A write cut short
+/// is still safe (every write is one SQLite transaction, blobs come first),
+/// but finishing it is kinder.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
 /// The window's label (Tauri's id for it).
 const WINDOW: &str = "main";
-
-const MENU_OPEN_DATA: &str = "open-data-folder";
-const MENU_OPEN_BROWSER: &str = "open-in-browser";
-const MENU_SEED: &str = "seed-samples";
-const MENU_QUIT: &str = "quit";
 
 /// The Blockstore appliance in a desktop window.
 #[derive(Debug, Parser)]
@@ -60,8 +58,14 @@ struct Shell {
     store: Arc<Store>,
     data_dir: PathBuf,
     url: String,
-    /// A seed started from the menu, awaited on exit.
-    seeding: Arc<Mutex<Option<JoinHandle<()>>>>,
+    /// The menu's background job (an import, an export or a seed), awaited
+    /// on exit.
+    job: Arc<Mutex<Option<menu::Job>>>,
+    /// Set on exit: a running import or export stops without committing.
+    stopping: Arc<AtomicBool>,
+    /// The folder the menu's last file dialog picked from: the next opens
+    /// there.
+    last_dir: Mutex<Option<PathBuf>>,
 }
 
 /// Why the app did not start: a message, and the exit code `blockstore` uses
@@ -166,15 +170,15 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                 .open_js_links_on_click(false)
                 .build(),
         )
-        .menu(build_menu)
-        .on_menu_event(on_menu_event)
+        .menu(menu::build)
+        .on_menu_event(menu::on_event)
         .setup(|app| {
             let url = app.state::<Shell>().url.clone();
             let url = url
                 .parse()
                 .map_err(|e| format!("the server URL {url}: {e}"))?;
             WebviewWindowBuilder::new(app, WINDOW, WebviewUrl::External(url))
-                .title("Blockstore")
+                .title(menu::TITLE)
                 .inner_size(1200.0, 800.0)
                 .min_inner_size(480.0, 360.0)
                 .build()?;
@@ -205,12 +209,15 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     let _ = writeln!(stdout, "{info}").and_then(|()| stdout.flush());
     tracing::info!(%url, data_dir = %data_dir.display(), "listening");
 
-    let seeding = Arc::new(Mutex::new(None));
+    let job = Arc::new(Mutex::new(None));
+    let stopping = Arc::new(AtomicBool::new(false));
     app.manage(Shell {
         store,
         data_dir,
         url,
-        seeding: seeding.clone(),
+        job: job.clone(),
+        stopping: stopping.clone(),
+        last_dir: Mutex::new(None),
     });
     // SIGTERM and Ctrl-C quit like the menu does, through the event loop.
     let handle = app.handle().clone();
@@ -226,16 +233,18 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         }
     });
 
-    // The window is gone: stop accepting, let in-flight requests and a
-    // running seed (the only other writer) finish.
+    // The window is gone: stop accepting, let in-flight requests and the
+    // menu's job finish (a seed runs to its end; an import or export stops at
+    // its next step without committing).
     tracing::info!("shutting down: finishing in-flight requests and writes");
     let _ = stop.send(());
-    let seed = seeding.lock().unwrap_or_else(|p| p.into_inner()).take();
+    stopping.store(true, Ordering::Relaxed);
+    let job = job.lock().unwrap_or_else(|p| p.into_inner()).take();
     let finished = tauri::async_runtime::block_on(async {
         // Made inside the runtime: a timer needs its clock.
         tokio::time::timeout(STOP_GRACE, async {
-            if let Some(seed) = seed {
-                let _ = seed.await;
+            if let Some(job) = job {
+                let _ = job.task.await;
             }
             serving.await
         })
@@ -267,96 +276,4 @@ fn focus_window(app: &AppHandle) {
         let _ = window.show();
         let _ = window.set_focus();
     }
-}
-
-fn build_menu(app: &AppHandle) -> tauri::Result<Menu<tauri::Wry>> {
-    let quit = MenuItemBuilder::with_id(MENU_QUIT, "Quit")
-        .accelerator("CmdOrCtrl+Q")
-        .build(app)?;
-    let file = SubmenuBuilder::new(app, "File")
-        .text(MENU_OPEN_DATA, "Open data folder")
-        .text(MENU_OPEN_BROWSER, "Open in browser")
-        .separator()
-        .text(MENU_SEED, "Seed sample course")
-        .separator()
-        .item(&quit)
-        .build()?;
-    MenuBuilder::new(app).item(&file).build()
-}
-
-fn on_menu_event(app: &AppHandle, event: MenuEvent) {
-    let shell = app.state::<Shell>();
-    match event.id().as_ref() {
-        MENU_OPEN_DATA => {
-            let dir = shell.data_dir.to_string_lossy().into_owned();
-            if let Err(e) = app.opener().open_path(dir.clone(), None::<&str>) {
-                tell(
-                    app,
-                    "Open data folder",
-                    format!("Could not open a file manager ({e}). The data folder is {dir}"),
-                );
-            }
-        }
-        MENU_OPEN_BROWSER => {
-            if let Err(e) = app.opener().open_url(shell.url.clone(), None::<&str>) {
-                tell(
-                    app,
-                    "Open in browser",
-                    format!(
-                        "Could not open a browser ({e}). Open {} yourself",
-                        shell.url
-                    ),
-                );
-            }
-        }
-        MENU_SEED => seed(app, &shell),
-        MENU_QUIT => app.exit(0),
-        other => tracing::debug!("menu item {other:?} has no action"),
-    }
-}
-
-/// Logs a failure of a menu action and shows it in a dialog: the menu has no
-/// other way to answer.
-fn tell(app: &AppHandle, title: &str, message: String) {
-    tracing::warn!("{title}: {message}");
-    app.dialog()
-        .message(message)
-        .title(title)
-        .kind(MessageDialogKind::Warning)
-        .show(|_| {});
-}
-
-/// Loads the sample course and library on the blocking pool. The page learns
-/// of the new collections from the server's event stream, like any other
-/// change; a refusal (already seeded) is shown.
-fn seed(app: &AppHandle, shell: &Shell) {
-    let mut seeding = shell.seeding.lock().unwrap_or_else(|p| p.into_inner());
-    if seeding
-        .as_ref()
-        .is_some_and(|task| !task.inner().is_finished())
-    {
-        tracing::info!("already seeding");
-        return;
-    }
-    let store = shell.store.clone();
-    let app = app.clone();
-    *seeding =
-        Some(tauri::async_runtime::spawn_blocking(
-            move || match blockstore::olx::seed::seed_samples(
-                &store,
-                &blockstore::store::NoProgress,
-            ) {
-                Ok(report) => {
-                    for seeded in &report.collections {
-                        tracing::info!(
-                            collection = %seeded.collection,
-                            files = seeded.files,
-                            versions = ?seeded.versions,
-                            "seeded"
-                        );
-                    }
-                }
-                Err(e) => tell(&app, "Seed sample course", e.to_string()),
-            },
-        ));
 }
