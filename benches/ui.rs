@@ -39,6 +39,11 @@ struct Options {
     loads: usize,
     units: u64,
     work: PathBuf,
+    /// Another `blockstore` binary (an earlier build) measured beside this one
+    /// for issue 16's figures, on its own data dir.
+    baseline: Option<PathBuf>,
+    /// Only issue 16's figures (4–6).
+    only_views: bool,
 }
 
 fn options() -> Result<Options, String> {
@@ -46,6 +51,8 @@ fn options() -> Result<Options, String> {
         loads: 10,
         units: 100_000,
         work: std::env::temp_dir().join("blockstore-bench-ui"),
+        baseline: None,
+        only_views: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -58,6 +65,8 @@ fn options() -> Result<Options, String> {
             "--loads" => options.loads = number("--loads")?.max(1) as usize,
             "--units" => options.units = number("--units")?,
             "--work" => options.work = args.next().ok_or("--work DIR")?.into(),
+            "--baseline" => options.baseline = Some(args.next().ok_or("--baseline BIN")?.into()),
+            "--only-views" => options.only_views = true,
             _ => {} // cargo bench passes --bench
         }
     }
@@ -69,7 +78,7 @@ fn main() -> ExitCode {
         Ok(o) => o,
         Err(e) => {
             eprintln!(
-                "usage: cargo bench --bench ui -- [--loads N] [--units N] [--work DIR] ({e})"
+                "usage: cargo bench --bench ui -- [--loads N] [--units N] [--work DIR] [--baseline BIN] [--only-views] ({e})"
             );
             return ExitCode::from(2);
         }
@@ -95,6 +104,12 @@ fn main() -> ExitCode {
     let _ = fs::remove_dir_all(&options.work);
     fs::create_dir_all(&options.work).expect("a work dir");
     eprintln!("machine: {}", machine(&options.work));
+    if options.only_views {
+        views(&options, &bins, &mut report);
+        println!("{}", report.markdown());
+        let _ = fs::remove_dir_all(&options.work);
+        return ExitCode::SUCCESS;
+    }
 
     // The stores: a generated course, and the demo course when it is here.
     let data = options.work.join("data");
@@ -217,6 +232,7 @@ fn main() -> ExitCode {
 
     drop(b);
     drop(server);
+    views(&options, &bins, &mut report);
     println!("{}", report.markdown());
     println!(
         "machine: {}; load average after: {}",
@@ -365,4 +381,210 @@ fn dir_size(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+// ---------------------------------------------------------------------------
+// Issue 16's figures: the views a person reads a course in.
+
+/// Units of the generated ~900-block course (html blocks are two files).
+const COURSE_UNITS: u64 = 1_300;
+/// Files changed between its versions 1 and 2.
+const CHANGED: usize = 800;
+/// Units of the generated course whose largest folder holds ~10,000 files.
+const FOLDER_UNITS: u64 = 25_000;
+
+/// 4. A ~900-block course's outline painted (≤ 500 ms) and the demo's (≤ 300
+///    ms, figure 2); 5. a version page listing 800 changed files, first
+///    paint (≤ 1 s); 6. the Files table of a ~10,000-file folder (≤ 500 ms).
+///    Each also on `--baseline`'s build, on a data dir of its own with the
+///    same trees, alternating loads so both see the same machine.
+fn views(options: &Options, bins: &Bins, report: &mut Report) {
+    let course = options.work.join("course900");
+    let folder_tree = options.work.join("folder10k");
+    eprintln!("generating a {COURSE_UNITS}-unit course and a {FOLDER_UNITS}-unit one");
+    bins.gen(&course, COURSE_UNITS, 60);
+    bins.gen(&folder_tree, FOLDER_UNITS, 100);
+    // Version 2 changes 800 files: each gets a comment line.
+    let mut units: Vec<PathBuf> = Vec::new();
+    for dir in ["html", "problem", "vertical", "video", "sequential"] {
+        let mut files: Vec<PathBuf> = fs::read_dir(course.join(dir))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        units.extend(files);
+    }
+    assert!(units.len() >= CHANGED, "the course has {} unit files", units.len());
+    let edited = options.work.join("course900-v2");
+    copy_tree(&course, &edited);
+    for path in units.iter().take(CHANGED) {
+        let target = edited.join(path.strip_prefix(&course).unwrap());
+        let mut text = fs::read(&target).unwrap();
+        text.extend_from_slice(b"\n<!-- edited for version 2 -->\n");
+        fs::write(&target, text).unwrap();
+    }
+
+    let mut builds = vec![("this build", bins.blockstore.clone())];
+    if let Some(baseline) = &options.baseline {
+        builds.push(("baseline", baseline.clone()));
+    }
+    let mut servers = Vec::new();
+    for (i, (name, binary)) in builds.iter().enumerate() {
+        let data = options.work.join(format!("views-data-{i}"));
+        let bs = |args: &[&std::ffi::OsStr]| {
+            let mut cmd = std::process::Command::new(binary);
+            cmd.arg("--data-dir").arg(&data).args(args);
+            cmd.env_remove("BLOCKSTORE_DATA_DIR");
+            run(&mut cmd);
+        };
+        eprintln!("{name}: importing the trees");
+        let o = |s: &str| std::ffi::OsString::from(s);
+        let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/fixtures/openedx-demo-course/demo-course/course");
+        let mut trees = vec![(course.clone(), "course900"), (edited.clone(), "course900"), (folder_tree.clone(), "folder10k")];
+        if demo.is_dir() {
+            trees.push((demo, "demo"));
+        }
+        for (tree, slug) in &trees {
+            bs(&[
+                o("import").as_os_str(),
+                tree.as_os_str(),
+                o("--collection").as_os_str(),
+                o(slug).as_os_str(),
+                o("--publish").as_os_str(),
+                o("-m").as_os_str(),
+                o("bench").as_os_str(),
+            ]);
+        }
+        let mut serve = std::process::Command::new(binary);
+        serve
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--json", "serve", "--addr", "127.0.0.1:0"])
+            .env_remove("BLOCKSTORE_TOKEN");
+        let server = Running::start(serve);
+        let url = server.url();
+        servers.push((*name, server, url));
+    }
+    let first = servers[0].2.clone();
+    let api = |path: &str| -> serde_json::Value {
+        let addr = first.trim_start_matches("http://").trim_end_matches('/');
+        let (status, body) = http(addr, path).expect("the API answers");
+        assert_eq!(status, 200, "{path}");
+        serde_json::from_slice(&body).unwrap()
+    };
+    let blocks = api("/api/v1/collections/course900/outline?version=draft")["blocks"].clone();
+    let changes = api("/api/v1/collections/course900/versions/2")["changes"].clone();
+    // The largest folder of the 25,000-unit course.
+    let folders = api("/api/v1/collections/folder10k/folders");
+    let (folder, files) = folders
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["path"].as_str().unwrap().to_string(), f["files"].as_u64().unwrap()))
+        .max_by_key(|(_, n)| *n)
+        .unwrap();
+    eprintln!("course900: {blocks} blocks, version 2: {changes} changes; folder {folder}: {files} files");
+
+    let have_demo = http(first.trim_start_matches("http://").trim_end_matches('/'), "/api/v1/collections/demo")
+        .is_some_and(|(status, _)| status == 200);
+    let mut cases: Vec<(u8, String, &str, String, f64)> = vec![
+        (4, format!("{blocks}-block course outline"), "/c/course900/outline", "collection".into(), 0.5),
+        (5, format!("version page listing {changes} changed files"), "/c/course900/v/2", "version".into(), 1.0),
+        (6, format!("Files table of the {} folder `{folder}` ({} files)", "largest", thousands(files)), "", "collection".into(), 0.5),
+    ];
+    if have_demo {
+        cases.insert(0, (2, "demo course outline (views run)".into(), "/c/demo/outline", "collection".into(), 0.3));
+    }
+    // The same folder sorted by display name (the server sorts all of it).
+    cases.push((6, format!("the same folder sorted by display name (`?sort=display_name`)"), "sorted", "collection".into(), 0.5));
+    for (figure, what, url, view, target) in cases {
+        let sorted = url == "sorted";
+        let mut medians = Vec::new();
+        for (name, _, server_url) in &servers {
+            if sorted && *name == "baseline" {
+                continue; // the old tree had no order but the path's
+            }
+            let b = Browser::launch(server_url);
+            let old_ui = *name == "baseline";
+            // The Files table's folder URL; the old UI opened folders in a
+            // tree by a click, timed to the folder's first rows.
+            let (url, click) = if figure == 6 && sorted {
+                (format!("/c/folder10k/files/{folder}?sort=display_name"), None)
+            } else if figure == 6 {
+                if old_ui {
+                    ("/c/folder10k/files".to_string(), Some(folder.clone()))
+                } else {
+                    (format!("/c/folder10k/files/{folder}"), None)
+                }
+            } else {
+                (url.to_string(), None)
+            };
+            let mut cold = Vec::new();
+            for _ in 0..options.loads {
+                b.fresh_tab();
+                clear_cache(&b);
+                b.goto(&url);
+                b.wait_ready(&view);
+                let mut ms = b
+                    .wait_js(
+                        "the bs:painted mark",
+                        "const m = performance.getEntriesByName('bs:painted'); \
+                         return m.length ? m[0].startTime - performance.getEntriesByType('navigation')[0].startTime : null;",
+                    )
+                    .as_f64()
+                    .unwrap_or(f64::NAN);
+                if let Some(folder) = &click {
+                    ms = b
+                        .js_async(&format!(
+                            "const done = arguments[arguments.length - 1];\
+                             document.querySelector('#file-tree .row.folder[data-path=\"{folder}\"] button.toggle').click();\
+                             const wait = () => document.querySelector('#file-tree .row.folder[data-path=\"{folder}\"] .row.file')\
+                               ? requestAnimationFrame(() => done(performance.now() - performance.getEntriesByType('navigation')[0].startTime))\
+                               : setTimeout(wait, 5);\
+                             wait();"
+                        ))
+                        .as_f64()
+                        .unwrap_or(f64::NAN);
+                }
+                eprintln!("  {name} {url}: {ms:.0} ms");
+                cold.push(ms / 1000.0);
+            }
+            b.screenshot(&format!("bench-view-{figure}-{}", if old_ui { "baseline" } else { "new" }));
+            medians.push((*name, median(&cold)));
+        }
+        let (_, mine) = medians[0];
+        report.add(
+            figure,
+            format!("{what}: navigation → first paint, median of {} cold loads", options.loads),
+            format!("≤ {}", secs(target)),
+            secs(mine),
+            verdict(mine <= target),
+        );
+        if let Some((_, base)) = medians.get(1) {
+            report.info(
+                figure,
+                format!(
+                    "the same on the baseline build{}",
+                    if figure == 6 { " (its tree: the top folder, then a click on the folder until its first rows show)" } else { "" }
+                ),
+                format!("{} ({:.2}× this build's time)", secs(*base), base / mine),
+            );
+        }
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap().flatten() {
+        let path = entry.path();
+        let dest = to.join(entry.file_name());
+        if path.is_dir() {
+            copy_tree(&path, &dest);
+        } else {
+            fs::copy(&path, &dest).unwrap();
+        }
+    }
 }
