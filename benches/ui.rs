@@ -416,7 +416,11 @@ fn views(options: &Options, bins: &Bins, report: &mut Report) {
         files.sort();
         units.extend(files);
     }
-    assert!(units.len() >= CHANGED, "the course has {} unit files", units.len());
+    assert!(
+        units.len() >= CHANGED,
+        "the course has {} unit files",
+        units.len()
+    );
     let edited = options.work.join("course900-v2");
     copy_tree(&course, &edited);
     for path in units.iter().take(CHANGED) {
@@ -443,7 +447,11 @@ fn views(options: &Options, bins: &Bins, report: &mut Report) {
         let o = |s: &str| std::ffi::OsString::from(s);
         let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../shared/fixtures/openedx-demo-course/demo-course/course");
-        let mut trees = vec![(course.clone(), "course900"), (edited.clone(), "course900"), (folder_tree.clone(), "folder10k")];
+        let mut trees = vec![
+            (course.clone(), "course900"),
+            (edited.clone(), "course900"),
+            (folder_tree.clone(), "folder10k"),
+        ];
         if demo.is_dir() {
             trees.push((demo, "demo"));
         }
@@ -483,23 +491,70 @@ fn views(options: &Options, bins: &Bins, report: &mut Report) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["path"].as_str().unwrap().to_string(), f["files"].as_u64().unwrap()))
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap().to_string(),
+                f["files"].as_u64().unwrap(),
+            )
+        })
         .max_by_key(|(_, n)| *n)
         .unwrap();
-    eprintln!("course900: {blocks} blocks, version 2: {changes} changes; folder {folder}: {files} files");
+    eprintln!(
+        "course900: {blocks} blocks, version 2: {changes} changes; folder {folder}: {files} files"
+    );
 
-    let have_demo = http(first.trim_start_matches("http://").trim_end_matches('/'), "/api/v1/collections/demo")
-        .is_some_and(|(status, _)| status == 200);
+    let have_demo = http(
+        first.trim_start_matches("http://").trim_end_matches('/'),
+        "/api/v1/collections/demo",
+    )
+    .is_some_and(|(status, _)| status == 200);
     let mut cases: Vec<(u8, String, &str, String, f64)> = vec![
-        (4, format!("{blocks}-block course outline"), "/c/course900/outline", "collection".into(), 0.5),
-        (5, format!("version page listing {changes} changed files"), "/c/course900/v/2", "version".into(), 1.0),
-        (6, format!("Files table of the {} folder `{folder}` ({} files)", "largest", thousands(files)), "", "collection".into(), 0.5),
+        (
+            4,
+            format!("{blocks}-block course outline"),
+            "/c/course900/outline",
+            "collection".into(),
+            0.5,
+        ),
+        (
+            5,
+            format!("version page listing {changes} changed files"),
+            "/c/course900/v/2",
+            "version".into(),
+            1.0,
+        ),
+        (
+            6,
+            format!(
+                "Files table of the {} folder `{folder}` ({} files)",
+                "largest",
+                thousands(files)
+            ),
+            "",
+            "collection".into(),
+            0.5,
+        ),
     ];
     if have_demo {
-        cases.insert(0, (2, "demo course outline (views run)".into(), "/c/demo/outline", "collection".into(), 0.3));
+        cases.insert(
+            0,
+            (
+                2,
+                "demo course outline (views run)".into(),
+                "/c/demo/outline",
+                "collection".into(),
+                0.3,
+            ),
+        );
     }
     // The same folder sorted by display name (the server sorts all of it).
-    cases.push((6, format!("the same folder sorted by display name (`?sort=display_name`)"), "sorted", "collection".into(), 0.5));
+    cases.push((
+        6,
+        format!("the same folder sorted by display name (`?sort=display_name`)"),
+        "sorted",
+        "collection".into(),
+        0.5,
+    ));
     for (figure, what, url, view, target) in cases {
         let sorted = url == "sorted";
         let mut medians = Vec::new();
@@ -512,7 +567,10 @@ fn views(options: &Options, bins: &Bins, report: &mut Report) {
             // The Files table's folder URL; the old UI opened folders in a
             // tree by a click, timed to the folder's first rows.
             let (url, click) = if figure == 6 && sorted {
-                (format!("/c/folder10k/files/{folder}?sort=display_name"), None)
+                (
+                    format!("/c/folder10k/files/{folder}?sort=display_name"),
+                    None,
+                )
             } else if figure == 6 {
                 if old_ui {
                     ("/c/folder10k/files".to_string(), Some(folder.clone()))
@@ -552,13 +610,19 @@ fn views(options: &Options, bins: &Bins, report: &mut Report) {
                 eprintln!("  {name} {url}: {ms:.0} ms");
                 cold.push(ms / 1000.0);
             }
-            b.screenshot(&format!("bench-view-{figure}-{}", if old_ui { "baseline" } else { "new" }));
+            b.screenshot(&format!(
+                "bench-view-{figure}-{}",
+                if old_ui { "baseline" } else { "new" }
+            ));
             medians.push((*name, median(&cold)));
         }
         let (_, mine) = medians[0];
         report.add(
             figure,
-            format!("{what}: navigation → first paint, median of {} cold loads", options.loads),
+            format!(
+                "{what}: navigation → first paint, median of {} cold loads",
+                options.loads
+            ),
             format!("≤ {}", secs(target)),
             secs(mine),
             verdict(mine <= target),

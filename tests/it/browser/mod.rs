@@ -1380,8 +1380,32 @@ fn every_text_has_enough_contrast_in_light_and_dark() {
         b"<img src=\"/static/not-there.png\">",
     );
     let s = &ui.slug;
+    let revision = ui.get_json(&format!("history/{xml}"))["revisions"][1]["id"]
+        .as_i64()
+        .unwrap();
+    let problem = ui
+        .paths("problem/")
+        .into_iter()
+        .find(|p| p.ends_with(".xml"))
+        .unwrap();
     let views = [
         ("/".to_string(), "collections", ".card".to_string()),
+        (
+            format!("/c/{s}/files/html/"),
+            "collection",
+            "#files-table .row".to_string(),
+        ),
+        (
+            format!("/c/{s}/diff?from=1&to=draft"),
+            "diff",
+            "ul.changes li".to_string(),
+        ),
+        (
+            format!("/c/{s}/f/{xml}?rev={revision}"),
+            "file",
+            "#revision".to_string(),
+        ),
+        (format!("/c/{s}/f/{problem}"), "file", "iframe".to_string()),
         (
             format!("/c/{s}/outline"),
             "collection",
@@ -1425,12 +1449,30 @@ fn every_text_has_enough_contrast_in_light_and_dark() {
         ),
     ];
     let mut failures = std::collections::BTreeSet::new();
+    // Every view is also kept as a screenshot, light and dark, to look at.
+    let shot = |url: &str, scheme: &str| {
+        let name: String = url
+            .trim_start_matches(&format!("/c/{s}"))
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let name = name.trim_matches('-');
+        format!(
+            "view-{scheme}-{}",
+            if name.is_empty() {
+                "collections"
+            } else {
+                &name[..name.len().min(60)]
+            }
+        )
+    };
     let mut check = |b: &Browser, scheme: &str| {
         for (url, view, shows) in &views {
             ui.open(url, view);
             b.wait_css(shows);
             // Let the collections cards' asynchronous counts land.
             std::thread::sleep(std::time::Duration::from_millis(300));
+            b.screenshot(&shot(url, scheme));
             for line in b.js(LOW_CONTRAST).as_array().cloned().unwrap_or_default() {
                 failures.insert(format!(
                     "{scheme} {view}: {}",
