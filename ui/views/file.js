@@ -478,7 +478,15 @@ export async function render(ctx) {
       states: choices, from: diffFrom, to: diffTo, ids: ['diff-from', 'diff-to'], button: 'Show diff', buttonId: 'show-diff',
       go: (from, to) => ctx.navigate(diffHref(from, to)),
     }),
-    diffParam ? h('a', { id: 'diff-swap', class: 'small', href: diffHref(diffTo, diffFrom) }, 'Swap') : null);
+    diffParam ? h('a', { id: 'diff-swap', class: 'small', href: diffHref(diffTo, diffFrom) }, 'Swap') : null,
+    // The newer side against the state this file had before it.
+    (() => {
+      const newer = order(diffFrom, diffTo) <= 0 ? diffFrom : diffTo;
+      const before = states[states.indexOf(newer) + 1];
+      return before && states.includes(newer) && `${before}..${newer}` !== diffParam
+        ? [' ', h('a', { id: 'diff-previous', class: 'small', href: diffHref(before, newer) }, `${stateLabel(newer)} vs previous`)]
+        : null;
+    })());
 
   const versionList = h('ol', { class: 'versions', 'aria-label': 'Versions' },
     versions.map((v, i) => {

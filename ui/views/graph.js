@@ -21,7 +21,7 @@ function nodeOf(slug, { key, path, label, sub, cls }) {
     svg('rect', { width: W, height: H, rx: 8, class: 'box' }),
     svg('text', { x: 12, y: 19, class: 'label' }, label.length > 30 ? label.slice(0, 29) + '…' : label),
     svg('text', { x: 12, y: 35, class: 'sub' }, sub.length > 38 ? sub.slice(0, 37) + '…' : sub),
-    svg('title', {}, path || label),
+    svg('title', {}, path && path !== label ? `${label}\n${path}` : label),
   ];
   const g = svg('g', { class: `node ${cls}`, dataset: { path: path || '', key } },
     href ? svg('a', { href, 'aria-label': `${label} (${sub})` }, box) : box,

@@ -183,7 +183,8 @@ export async function render(ctx) {
       h('p', { class: 'message' }, version.message || h('span', { class: 'muted' }, '(no message)')),
       h('p', { class: 'facts' }, 'Published ', when(version.created_at), ' · ', plural(version.changes, 'change'), ' · ', summaryLine(version.entries),
         version.pruned_at ? [' · ', h('span', { class: 'flag' }, 'pruned by gc')] : null)),
-    compare(previous || String(n), 'draft'),
+    // Defaults to what this page shows: the previous version → this one.
+    compare(previous || String(n), String(n)),
     changeList(ctx, slug, version.entries, previous, String(n)));
   return { onEvent: (type, data) => type === 'store.changed' || (data?.collection === summary.slug && type !== 'draft.changed') };
 }

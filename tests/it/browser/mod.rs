@@ -1555,6 +1555,25 @@ fn the_compare_form_shows_the_urls_states_and_swaps_them() {
         "swapped: {}",
         b.location()
     );
+    // The newer side against the state before it.
+    assert_eq!(b.text("a#diff-previous"), "draft vs previous");
+    b.navigate("file", |b| b.click("a#diff-previous"));
+    assert!(
+        b.location().contains(&format!("diff={one}..draft")),
+        "{}",
+        b.location()
+    );
+    // A version page's compare form starts at what the page shows: N-1 → N.
+    ui.open(&format!("/c/{}/v/{one}", ui.slug), "version");
+    let from = b.js("return document.querySelector('#from').value;");
+    let to = b.js("return document.querySelector('#to').value;");
+    assert_eq!(
+        (from.as_str(), to.as_str()),
+        (
+            Some((one - 1).to_string().as_str()),
+            Some(one.to_string().as_str())
+        )
+    );
     b.assert_no_js_errors();
 }
 
