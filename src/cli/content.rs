@@ -355,46 +355,17 @@ pub(crate) struct RenameArgs {
 pub(crate) fn rename(store: &Store, out: &Output, args: RenameArgs) -> crate::Result<ExitCode> {
     let (slug, from) = split_target(&args.from);
     let from = from.ok_or_else(|| Error::Invalid(format!("{:?}: give SLUG:PATH", args.from)))?;
-    // What pointed at the old path: after the rename, those references that
-    // no longer resolve are what the rename broke.
-    let pointing = store.links(slug, from, At::Draft, crate::store::Direction::In)?;
-    store.rename(slug, from, &args.to, Source::Cli)?;
-    let mut broken = Vec::new();
-    let sources: std::collections::BTreeSet<&str> =
-        pointing.iter().map(|l| l.source_path.as_str()).collect();
-    for source in sources {
-        let source = if source == from {
-            args.to.as_str()
-        } else {
-            source
-        };
-        for link in store.links(slug, source, At::Draft, crate::store::Direction::Out)? {
-            let was_pointing = pointing
-                .iter()
-                .any(|p| p.written == link.written && p.line == link.line);
-            if was_pointing
-                && matches!(
-                    link.resolution,
-                    crate::store::links::Resolution::Broken { .. }
-                )
-            {
-                broken.push(link);
-            }
-        }
-    }
+    let report = store.rename_reporting(slug, from, &args.to, Source::Cli)?;
     if out.json {
-        out.json(&serde_json::json!({
-            "collection": slug, "from": from, "to": args.to, "outcome": "renamed",
-            "broken": broken,
-        }))?;
+        out.json(&report)?;
     } else {
         println!("renamed: {slug}:{from} -> {}", args.to);
-        if !broken.is_empty() {
+        if !report.broken.is_empty() {
             eprintln!(
                 "warning: the rename broke {} (they named {from}):",
-                super::output::plural(broken.len() as u64, "reference")
+                super::output::plural(report.broken.len() as u64, "reference")
             );
-            for link in &broken {
+            for link in &report.broken {
                 eprintln!("  {}:{}  {}", link.source_path, link.line, link.written);
             }
         }

@@ -9,7 +9,7 @@ use crate::store::{
     At, Collection, CollectionMetadata, CollectionSummary, CollectionVersion,
     CollectionVersionDetail, Diff, Direction, FileEntry, FileQuery, Folder, GcOptions, GcReport,
     History, LinkInfo, LinkReport, Linkable, LinkableKind, ListedFile, PublishOptions,
-    PublishReport, RevertReport, Sort, VersionDetail,
+    PublishReport, RenameReport, RevertReport, Sort, Source, VersionDetail,
 };
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
@@ -41,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/collections/{c}/files/{*path}", get(file_detail))
         .route("/collections/{c}/publish", post(publish))
         .route("/collections/{c}/revert", post(revert))
+        .route("/collections/{c}/rename", post(rename))
         .route("/collections/{c}/versions", get(list_versions))
         .route("/collections/{c}/versions/{n}", get(version_detail))
         .route("/collections/{c}/diff", get(diff))
@@ -530,6 +531,33 @@ pub(crate) async fn publish(
         })
         .await?;
     Ok((StatusCode::CREATED, Json(report)).into_response())
+}
+
+/// A rename in the draft.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RenameBody {
+    /// The file's path now.
+    #[schema(max_length = 1024)]
+    from: String,
+    /// Its new path (the same rules as any path: relative, no `..`).
+    #[schema(max_length = 1024)]
+    to: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/collections/{c}/rename", tag = "files", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")), request_body = RenameBody, responses((status = 200, description = "Renamed in the draft; `broken` lists the references that named the old path and no longer resolve", body = RenameReport), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 409, description = "Conflict with the store's state", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not JSON", body = ErrorBody)))]
+pub(crate) async fn rename(
+    State(state): State<AppState>,
+    c: Result<Path<String>, PathRejection>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let c = path(c)?;
+    let body: RenameBody = object_json(&headers, &body, false)?;
+    let report = state
+        .blocking(move |s| s.rename_reporting(&c, &body.from, &body.to, Source::Api))
+        .await?;
+    Ok(Json(report).into_response())
 }
 
 #[derive(Debug, Default, Deserialize, ToSchema)]

@@ -32,7 +32,7 @@ use utoipa::OpenApi;
     paths(
         index, health, list_collections, create_collection, get_collection,
         update_collection, delete_collection, list_files, file_detail,
-        publish, revert, list_versions, version_detail, diff, history,
+        publish, revert, rename, list_versions, version_detail, diff, history,
         links, super::olx::import, super::olx::export, super::olx::outline, unit, asset, unit_versions,
         asset_versions, link, version_by_uuid, gc, seed, list_folders,
         super::raw::read_raw, super::raw::write_raw, super::raw::delete_raw,
@@ -49,7 +49,7 @@ use utoipa::OpenApi;
         RevertReport, Linkable, VersionDetail, GcReport, Event, LinkKind, Target, Resolution, ParseProblem,
         Syntax, crate::olx::ImportReport, crate::store::BatchReport, crate::olx::Outline,
         crate::olx::OutlineNode, crate::olx::OutlineKind, crate::olx::BrokenPointer,
-        crate::store::Folder, crate::store::LineStats, super::revisions::RevisionDiff, super::revisions::RestoreAnswer, crate::olx::seed::SeedReport, crate::olx::seed::Seeded,
+        crate::store::Folder, crate::store::LineStats, crate::store::RenameReport, RenameBody, super::revisions::RevisionDiff, super::revisions::RestoreAnswer, crate::olx::seed::SeedReport, crate::olx::seed::Seeded,
     )),
     modifiers(&BearerToken, &GuardAnswers),
     tags(

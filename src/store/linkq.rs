@@ -26,6 +26,45 @@ use rusqlite::{named_params, Connection};
 use std::cell::OnceCell;
 use std::collections::VecDeque;
 
+impl Store {
+    /// Renames a draft file (as [`Store::rename`]) and says which references
+    /// the rename broke: the links that named the old path and, read again in
+    /// their files (the renamed file's own at its new path), no longer
+    /// resolve.
+    pub fn rename_reporting(
+        &self,
+        key: &str,
+        from: &str,
+        to: &str,
+        source: Source,
+    ) -> Result<RenameReport> {
+        let pointing = self.links(key, from, At::Draft, Direction::In)?;
+        let outcome = self.rename(key, from, to, source)?;
+        let collection = self.collection(key)?.slug;
+        let mut broken = Vec::new();
+        let sources: std::collections::BTreeSet<&str> =
+            pointing.iter().map(|l| l.source_path.as_str()).collect();
+        for source in sources {
+            let source = if source == from { to } else { source };
+            for link in self.links(key, source, At::Draft, Direction::Out)? {
+                let was_pointing = pointing
+                    .iter()
+                    .any(|p| p.written == link.written && p.line == link.line);
+                if was_pointing && matches!(link.resolution, Resolution::Broken { .. }) {
+                    broken.push(link);
+                }
+            }
+        }
+        Ok(RenameReport {
+            collection,
+            from: from.to_string(),
+            to: to.to_string(),
+            outcome,
+            broken,
+        })
+    }
+}
+
 /// Which links of a file to list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {

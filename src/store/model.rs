@@ -338,6 +338,17 @@ pub struct LineStats {
     pub removed: u64,
 }
 
+/// What a rename did, and the references it broke: links that named the old
+/// path and no longer resolve (an author fixes them, or renames back).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RenameReport {
+    pub collection: String,
+    pub from: String,
+    pub to: String,
+    pub outcome: WriteOutcome,
+    pub broken: Vec<LinkInfo>,
+}
+
 /// A collection version with what changed in it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CollectionVersionDetail {

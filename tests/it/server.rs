@@ -1287,6 +1287,7 @@ fn the_openapi_document_is_valid_and_covers_every_endpoint() {
         ("/api/v1/collections/{c}/revisions/{id}/raw", &["get"]),
         ("/api/v1/collections/{c}/revisions/{id}/diff", &["get"]),
         ("/api/v1/collections/{c}/revisions/{id}/restore", &["post"]),
+        ("/api/v1/collections/{c}/rename", &["post"]),
     ];
     let paths = doc["paths"].as_object().unwrap();
     for (path, methods) in design {
@@ -1723,5 +1724,88 @@ fn draft_revisions_are_read_compared_and_restored_over_rest() {
     assert_eq!(
         server.get(&format!("{c}/raw/html/a.html")).body,
         b"<p>one</p>\n"
+    );
+}
+
+/// A rename over REST answers what it broke: the references that named the
+/// old path and no longer resolve. Bad names and clashes change nothing.
+#[test]
+fn a_rename_over_rest_lists_the_references_it_broke() {
+    let server = Server::start(&[]);
+    server
+        .json(
+            "POST",
+            &format!("{API}/collections"),
+            json!({"slug": "ren"}),
+        )
+        .expect(201);
+    let c = format!("{API}/collections/ren");
+    server.put(
+        &format!("{c}/raw/vertical/v.xml"),
+        b"<vertical>\n  <html url_name=\"intro\"/>\n</vertical>\n",
+    );
+    server.put(
+        &format!("{c}/raw/html/intro.xml"),
+        b"<html filename=\"intro\" display_name=\"Intro\"/>",
+    );
+    server.put(&format!("{c}/raw/html/intro.html"), b"<p>Hi</p>");
+    server.put(&format!("{c}/raw/html/other.xml"), b"<html/>");
+
+    let report = server
+        .json(
+            "POST",
+            &format!("{c}/rename"),
+            json!({"from": "html/intro.xml", "to": "html/welcome.xml"}),
+        )
+        .expect(200);
+    assert_eq!(report["outcome"], "renamed");
+    let broken = report["broken"].as_array().unwrap();
+    assert_eq!(broken.len(), 1, "{report}");
+    assert_eq!(broken[0]["source_path"], "vertical/v.xml");
+    assert_eq!(broken[0]["written"], "intro");
+    assert_eq!(server.get(&format!("{c}/raw/html/welcome.xml")).status, 200);
+
+    // A rename nothing names breaks nothing.
+    let clean = server
+        .json(
+            "POST",
+            &format!("{c}/rename"),
+            json!({"from": "html/other.xml", "to": "html/another.xml"}),
+        )
+        .expect(200);
+    assert_eq!(clean["broken"], json!([]));
+
+    // Refused, changing nothing: a clash, an unknown file, `..`, a bad body.
+    let clash = server.json(
+        "POST",
+        &format!("{c}/rename"),
+        json!({"from": "html/welcome.xml", "to": "html/intro.html"}),
+    );
+    assert_eq!(clash.expect_error(409), "conflict");
+    server
+        .json(
+            "POST",
+            &format!("{c}/rename"),
+            json!({"from": "html/none.xml", "to": "html/x.xml"}),
+        )
+        .expect_error(404);
+    server
+        .json(
+            "POST",
+            &format!("{c}/rename"),
+            json!({"from": "html/welcome.xml", "to": "../x.xml"}),
+        )
+        .expect_error(400);
+    server
+        .json(
+            "POST",
+            &format!("{c}/rename"),
+            json!({"from": "html/welcome.xml"}),
+        )
+        .expect_error(400);
+    assert_eq!(server.get(&format!("{c}/raw/html/welcome.xml")).status, 200);
+    assert_eq!(
+        server.get(&format!("{c}/raw/html/intro.html")).body,
+        b"<p>Hi</p>"
     );
 }
