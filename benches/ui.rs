@@ -550,7 +550,7 @@ fn views(options: &Options, bins: &Bins, report: &mut Report) {
     // The same folder sorted by display name (the server sorts all of it).
     cases.push((
         6,
-        format!("the same folder sorted by display name (`?sort=display_name`)"),
+        "the same folder sorted by display name (`?sort=display_name`)".to_string(),
         "sorted",
         "collection".into(),
         0.5,
