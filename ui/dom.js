@@ -98,15 +98,18 @@ export function debounce(f, ms) {
   };
 }
 
-/** A modal `<dialog>` asking to confirm; resolves to the form's values or null. */
-export function confirmDialog({ id, title, body, confirm, confirmId, danger }) {
+/**
+ * A modal `<dialog>` asking to confirm; resolves to the form's values or
+ * null. `cancel: false` makes it a notice with one button.
+ */
+export function confirmDialog({ id, title, body, confirm, confirmId, danger, cancel = true }) {
   return new Promise((resolve) => {
     const dialog = h('dialog', { id, 'aria-labelledby': `${id}-title` },
       h('form', { method: 'dialog' },
         h('h2', { id: `${id}-title` }, title),
         body,
         h('div', { class: 'actions' },
-          h('button', { value: 'cancel', type: 'submit', formnovalidate: true }, 'Cancel'),
+          cancel ? h('button', { value: 'cancel', type: 'submit', formnovalidate: true }, 'Cancel') : null,
           h('button', { id: confirmId, value: 'ok', type: 'submit', class: danger ? 'danger' : 'primary' }, confirm))));
     dialog.addEventListener('close', () => {
       const ok = dialog.returnValue === 'ok';

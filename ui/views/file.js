@@ -286,6 +286,49 @@ function rawLink(slug, file, version) {
 }
 
 /**
+ * Rename… : a new path for the file in the draft. The dialog says what links
+ * here (a rename may break those references); the answer lists the ones it
+ * did break, each a link to the file to fix.
+ */
+function renameButton(ctx, slug, path, file) {
+  const button = h('button', { id: 'rename', type: 'button' }, 'Rename…');
+  button.addEventListener('click', async () => {
+    const sources = [...new Set(file.incoming.map((l) => l.source_path))];
+    const values = await confirmDialog({
+      id: 'rename-dialog', title: `Rename ${path.split('/').pop()}`, confirm: 'Rename', confirmId: 'rename-confirm',
+      body: [
+        h('label', { for: 'rename-to' }, 'New path'),
+        h('input', { id: 'rename-to', name: 'to', value: path, required: true, autocomplete: 'off', spellcheck: 'false', size: 60 }),
+        sources.length
+          ? h('p', { class: 'muted' }, `${plural(sources.length, 'file')} link${sources.length === 1 ? 's' : ''} here; references by path break when it moves: `,
+            sources.slice(0, 5).join(', '), sources.length > 5 ? ` and ${sources.length - 5} more` : '', '.')
+          : h('p', { class: 'muted' }, 'Nothing links here.'),
+      ],
+    });
+    const to = values?.to?.trim();
+    if (!to || to === path) return;
+    try {
+      const report = await api(collectionPath(slug, '/rename'), { method: 'POST', body: { from: path, to } });
+      ctx.navigate(fileHref(slug, to));
+      if (report.broken.length) {
+        await confirmDialog({
+          id: 'rename-broke', title: `The rename broke ${plural(report.broken.length, 'reference')}`, confirm: 'OK', confirmId: 'rename-broke-ok', cancel: false,
+          body: [
+            h('p', {}, `These named ${path} and now name nothing:`),
+            h('ul', { id: 'rename-broken', class: 'plain' }, report.broken.map((l) => h('li', { class: 'link', dataset: { status: 'broken' } },
+              h('a', { href: fileHref(slug, l.source_path) }, `${l.source_path}:${l.line}`), ' ', h('code', {}, l.written)))),
+            h('p', { class: 'muted' }, 'Fix them, or rename the file back.'),
+          ],
+        });
+      }
+    } catch (e) {
+      await confirmDialog({ id: 'rename-failed', title: 'Not renamed', confirm: 'OK', confirmId: 'rename-failed-ok', cancel: false, body: h('p', { class: 'error' }, e.message) });
+    }
+  });
+  return button;
+}
+
+/**
  * One draft revision (`?rev=ID`): what that save held, compared with the
  * draft now or another save of the file, and a button to restore it (a new
  * save, so the draft it replaces stays in the list).
@@ -534,6 +577,7 @@ export async function render(ctx) {
       h('div', { class: 'title-row' },
         h('h1', { tabindex: -1 }, h('span', { class: `badge ${file.kind}` }, place?.type || file.kind), ' ', name),
         h('div', { class: 'actions' },
+          version === 'draft' ? renameButton(ctx, slug, path, file) : null,
           h('a', { id: 'graph-link', class: 'button', href: `${base}/graph/${encPath(path)}` }, 'Links picture'))),
       place?.ancestors.length
         ? h('nav', { id: 'outline-crumbs', class: 'outline-crumbs', 'aria-label': 'Place in the outline' },

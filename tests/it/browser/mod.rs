@@ -1900,3 +1900,44 @@ fn a_draft_revision_opens_diffs_against_the_draft_or_another_save_and_restores()
     assert_eq!(history["revisions"].as_array().unwrap().len(), 4);
     b.assert_no_js_errors();
 }
+
+#[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
+fn a_rename_from_the_file_page_lists_the_references_it_broke() {
+    let ui = Ui::demo();
+    let b = &ui.b;
+    let (xml, _, _) = ui.html_unit_with_image();
+    let parent = ui.parent(&xml).expect("the block has a parent");
+    ui.open(&format!("/c/{}/f/{xml}", ui.slug), "file");
+    b.click("button#rename");
+    b.wait_js(
+        "the rename dialog",
+        "const d = document.querySelector('dialog#rename-dialog'); return !!d && d.open;",
+    );
+    assert!(
+        b.text("dialog#rename-dialog").contains(&parent),
+        "the dialog names what links here: {}",
+        b.text("dialog#rename-dialog")
+    );
+    let to = "html/renamed-in-the-browser.xml";
+    b.js(&format!(
+        "document.querySelector('#rename-to').value = {};",
+        js_str(to)
+    ));
+    b.navigate("file", |b| b.click("#rename-confirm"));
+    assert_eq!(b.location(), format!("/c/{}/f/{to}", ui.slug));
+    b.wait_js(
+        "the broken references",
+        "const d = document.querySelector('dialog#rename-broke'); return !!d && d.open;",
+    );
+    assert!(
+        b.text("#rename-broken").contains(&parent),
+        "{}",
+        b.text("#rename-broken")
+    );
+    b.screenshot("rename-broke");
+    b.click("#rename-broke-ok");
+    assert_eq!(ui.server.get(&ui.api(&format!("raw/{to}"))).status, 200);
+    assert_eq!(ui.server.get(&ui.api(&format!("raw/{xml}"))).status, 404);
+    b.assert_no_js_errors();
+}
