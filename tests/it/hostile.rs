@@ -60,6 +60,15 @@ fn archive() -> Vec<u8> {
 /// with its path parameters filled in for the prepared collection.
 fn state_changing_routes(server: &Server) -> Vec<(String, String)> {
     let doc = server.get(&format!("{API}/openapi.json")).expect(200);
+    // A real, older save of the prepared file: its restore would change the draft.
+    let revisions = server
+        .get(&format!("{API}/collections/c/history/html/a.html"))
+        .expect(200)["revisions"]
+        .clone();
+    let revision = revisions[revisions.as_array().unwrap().len() - 1]["id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
     let mut routes = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for method in item.as_object().unwrap().keys() {
@@ -70,7 +79,8 @@ fn state_changing_routes(server: &Server) -> Vec<(String, String)> {
                 .replace("{c}", "c")
                 .replace("{path}", "html/a.html")
                 .replace("{uuid}", "00000000-0000-0000-0000-000000000000")
-                .replace("{number}", "1");
+                .replace("{number}", "1")
+                .replace("{id}", &revision);
             assert!(
                 !url.contains('{'),
                 "a path parameter is left unfilled in {url}"
@@ -97,6 +107,7 @@ fn hostile_body(method: &str, url: &str) -> (Option<&'static str>, Vec<u8>) {
     let body = match (method, url) {
         (_, u) if u.ends_with("/gc") => json!({"older_than_days": 0}),
         (_, u) if u.ends_with("/collections") => json!({"slug": "evil"}),
+        (_, u) if u.ends_with("/rename") => json!({"from": "html/a.html", "to": "html/evil.html"}),
         ("PATCH", _) => json!({"title": "defaced"}),
         _ => json!({}),
     };
