@@ -172,30 +172,43 @@ pub(crate) struct FilesArgs {
 pub(crate) fn files(store: &Store, out: &Output, args: FilesArgs) -> crate::Result<ExitCode> {
     let target = locate(&args.target)?;
     let at = target.at.unwrap_or(At::Draft);
-    let mut files = store.files(target.slug, at)?;
-    // `SLUG@N:FOLDER/` lists a folder, as --prefix does.
-    for prefix in [args.prefix.as_deref(), target.path].into_iter().flatten() {
-        files.retain(|f| f.path.starts_with(prefix));
+    // `SLUG@N:FOLDER/` lists a folder, as --prefix does (both: the longer).
+    let prefix = [args.prefix.as_deref(), target.path]
+        .into_iter()
+        .flatten()
+        .max_by_key(|p| p.len())
+        .unwrap_or_default();
+    let query = crate::store::FileQuery {
+        prefix: prefix.to_string(),
+        ..Default::default()
+    };
+    let (_, mut files) = store.files_page(target.slug, at, &query, 0, usize::MAX)?;
+    for p in [args.prefix.as_deref(), target.path].into_iter().flatten() {
+        files.retain(|f| f.file.path.starts_with(p));
     }
     if out.json {
         out.json(&files)?;
     } else {
+        // Each file's last change as the collection version it went out in
+        // (one numbering, as `log` speaks), and its block's name.
         println!(
-            "{:<10} {:>7} {:>10}  {:<5}  PATH",
-            "HASH", "VERSION", "SIZE", "KIND"
+            "{:<10} {:<12} {:>10}  {:<5}  {:<40}  NAME",
+            "HASH", "CHANGED IN", "SIZE", "KIND", "PATH"
         );
         for f in files {
-            let version = f
-                .version
-                .map(|n| format!("v{n}"))
-                .unwrap_or_else(|| "draft".into());
+            let changed = match (f.file.version, f.changed_in) {
+                (None, _) => "draft".to_string(),
+                (Some(_), Some(n)) => format!("version {n}"),
+                (Some(_), None) => "-".to_string(),
+            };
             println!(
-                "{} {:>7} {:>10}  {:<5}  {}",
-                &f.hash[..10],
-                version,
-                bytes(f.size),
-                f.kind.as_str(),
-                f.path
+                "{} {:<12} {:>10}  {:<5}  {:<40}  {}",
+                &f.file.hash[..10],
+                changed,
+                bytes(f.file.size),
+                f.file.kind.as_str(),
+                f.file.path,
+                f.display_name.as_deref().unwrap_or("")
             );
         }
     }

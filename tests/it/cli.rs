@@ -620,6 +620,17 @@ fn tables_have_headers_and_times_read_as_ages() {
         files.lines().next().unwrap().starts_with("HASH"),
         "a header: {files}"
     );
+    // Files speak collection versions and the course's names.
+    let welcome = files
+        .lines()
+        .find(|l| l.contains("html/html_welcome.xml"))
+        .unwrap_or_else(|| panic!("{files}"));
+    assert!(welcome.contains("version 1"), "{welcome}");
+    assert!(!welcome.contains(" v1 "), "{welcome}");
+    assert!(
+        welcome.trim_end().ends_with("Welcome to OLX in Practice"),
+        "the display name: {welcome}"
+    );
     let history = stdout(&run_cli(
         data,
         &["log", &format!("{SLUG}:html/html_welcome.html")],
