@@ -469,13 +469,15 @@ pub(crate) struct PublishBody {
     strict: bool,
 }
 
-/// A body that may be absent, empty or `null` (then `T::default()`), else
-/// must be a JSON object.
+/// A body that may be absent (no bytes) or `null` (then `T::default()`),
+/// else must be a JSON object.
 fn optional_json<T: serde::de::DeserializeOwned + Default>(
     headers: &axum::http::HeaderMap,
     body: &[u8],
 ) -> ApiResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    // Only no body at all: whitespace is no JSON document, and a client
+    // that sends one meant to send something.
+    if body.is_empty() {
         return Ok(T::default());
     }
     object_json(headers, body, true)
@@ -538,10 +540,16 @@ pub(crate) async fn publish(
 #[serde(deny_unknown_fields)]
 pub(crate) struct RenameBody {
     /// The file's path now.
-    #[schema(max_length = 1024)]
+    #[schema(
+        pattern = "^(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{0,62}|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{0,61}|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{1,61})(?:/(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{0,62}|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{0,61}|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{1,61}))*$",
+        max_length = 1024
+    )]
     from: String,
     /// Its new path (the same rules as any path: relative, no `..`).
-    #[schema(max_length = 1024)]
+    #[schema(
+        pattern = "^(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{0,62}|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{0,61}|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{1,61})(?:/(?:[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{0,62}|\\.[^./\\\\\\u0000-\\u001f\\u007f-\\u009f][^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{0,61}|\\.\\.[^/\\\\\\u0000-\\u001f\\u007f-\\u009f]{1,61}))*$",
+        max_length = 1024
+    )]
     to: String,
 }
 
