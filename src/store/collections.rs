@@ -84,12 +84,12 @@ impl Store {
 
     /// One collection by uuid or slug.
     pub fn collection(&self, key: &str) -> Result<Collection> {
-        Ok(Store::find_collection(&self.conn(), key)?.1)
+        Ok(Store::find_collection(&*self.reader()?, key)?.1)
     }
 
     /// Every collection with counts of its draft state, by slug.
     pub fn collections(&self) -> Result<Vec<CollectionSummary>> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let mut stmt = conn.prepare(
             "SELECT c.slug,
                 (SELECT count(*) FROM linkable l JOIN version v

@@ -634,7 +634,8 @@ impl Store {
 
     /// The live files of a collection state, sorted by path.
     pub fn files(&self, key: &str, at: At) -> Result<Vec<FileEntry>> {
-        let conn = self.conn();
+        let conn = self.reader()?;
+        let _snapshot = conn.unchecked_transaction()?;
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let at = resolve_at(&conn, cid, &collection.slug, at)?;
         tree(&conn, cid, at)
@@ -643,7 +644,8 @@ impl Store {
     /// One live file of a collection state.
     pub fn file(&self, key: &str, path: &str, at: At) -> Result<FileEntry> {
         let path = RelPath::existing(path)?;
-        let conn = self.conn();
+        let conn = self.reader()?;
+        let _snapshot = conn.unchecked_transaction()?;
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let resolved = resolve_at(&conn, cid, &collection.slug, at)?;
         file_at(&conn, cid, path.as_str(), resolved)?.ok_or_else(|| Error::FileNotFound {
@@ -1141,16 +1143,9 @@ pub(crate) struct ChangeCache<K, V> {
     kept: usize,
 }
 
-/// (`PRAGMA data_version`, `total_changes`) when an answer was read.
-pub(crate) type ChangeToken = (i64, u64);
-
-/// The index's change token now.
-pub(crate) fn change_token(conn: &Connection) -> Result<ChangeToken> {
-    let data_version: i64 = conn
-        .prepare_cached("PRAGMA data_version")?
-        .query_row([], |r| r.get(0))?;
-    Ok((data_version, conn.total_changes()))
-}
+/// `PRAGMA data_version` of the store's watcher connection when an answer
+/// was read (see [`Store::change_token`]).
+pub(crate) type ChangeToken = i64;
 
 impl<K: PartialEq, V: Clone> ChangeCache<K, V> {
     pub(crate) fn new(kept: usize) -> Self {

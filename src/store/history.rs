@@ -13,14 +13,15 @@ use std::collections::HashMap;
 impl Store {
     /// The publish log of a collection, newest first.
     pub fn versions(&self, key: &str) -> Result<Vec<CollectionVersion>> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let (cid, _) = Store::find_collection(&conn, key)?;
         collection_versions(&conn, cid, None)
     }
 
     /// One collection version with the changes it recorded.
     pub fn version(&self, key: &str, number: i64) -> Result<CollectionVersionDetail> {
-        let conn = self.conn();
+        let conn = self.reader()?;
+        let _snapshot = conn.unchecked_transaction()?;
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let version =
             collection_versions(&conn, cid, Some(number))?
@@ -77,7 +78,7 @@ impl Store {
     /// or, if it is deleted there, the last linkable that had that path).
     pub fn history(&self, key: &str, path: &str) -> Result<History> {
         let path = RelPath::existing(path)?;
-        let conn = self.conn();
+        let conn = self.reader()?;
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let found: Option<(i64, String, String)> = conn
             .query_row(
@@ -101,7 +102,7 @@ impl Store {
     /// the draft and in the latest version (either may be absent: deleted in the
     /// draft, or never published).
     pub fn linkable(&self, uuid: &str) -> Result<Linkable> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let _snapshot = conn.unchecked_transaction()?;
         let (_, cid, kind, slug) = find_linkable(&conn, uuid)?;
         let draft = file_by_uuid(&conn, cid, uuid, State::Draft)?;
@@ -125,7 +126,7 @@ impl Store {
 
     /// One version (numbered, or a draft) by its uuid.
     pub fn version_by_uuid(&self, uuid: &str) -> Result<VersionDetail> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let found = conn
             .prepare_cached(&format!(
                 "SELECT {VERSION_COLUMNS}, l.uuid, l.kind, c.slug
@@ -147,7 +148,7 @@ impl Store {
 
     /// The versions and draft revisions of a unit or asset by uuid.
     pub fn linkable_history(&self, uuid: &str) -> Result<History> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let _snapshot = conn.unchecked_transaction()?;
         let (linkable_id, _, kind, _) = find_linkable(&conn, uuid)?;
         linkable_history(&conn, linkable_id, uuid.to_string(), &kind)
@@ -222,7 +223,8 @@ fn linkable_history(
 impl Store {
     /// What changed from one collection state to another.
     pub fn diff(&self, key: &str, from: At, to: At) -> Result<Diff> {
-        let conn = self.conn();
+        let conn = self.reader()?;
+        let _snapshot = conn.unchecked_transaction()?;
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let old = tree(&conn, cid, resolve_at(&conn, cid, &collection.slug, from)?)?;
         let to_state = resolve_at(&conn, cid, &collection.slug, to)?;
@@ -237,7 +239,7 @@ impl Store {
     pub fn text_diff(&self, key: &str, path: &str, from: At, to: At) -> Result<String> {
         let path = RelPath::existing(path)?;
         let (old, new) = {
-            let conn = self.conn();
+            let conn = self.reader()?;
             let _snapshot = conn.unchecked_transaction()?;
             let (cid, collection) = Store::find_collection(&conn, key)?;
             let from_state = resolve_at(&conn, cid, &collection.slug, from)?;

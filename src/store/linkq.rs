@@ -202,7 +202,7 @@ impl Store {
         direction: Direction,
     ) -> Result<Vec<LinkInfo>> {
         let path = RelPath::existing(path)?;
-        let conn = self.conn();
+        let conn = self.reader()?;
         let _snapshot = conn.unchecked_transaction()?;
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let state = resolve_at(&conn, cid, &collection.slug, at)?;
@@ -256,7 +256,7 @@ impl Store {
     /// content, the first by collection and path speaks for them.
     pub fn link(&self, uuid: &str) -> Result<LinkInfo> {
         let candidates: Vec<(String, String)> = {
-            let conn = self.conn();
+            let conn = self.reader()?;
             let mut stmt = conn.prepare_cached(
                 "SELECT c.slug, v.path
                  FROM link k
@@ -295,13 +295,13 @@ impl Store {
     /// the collections page, so the last few are kept while the index is
     /// unchanged (see [`files::ChangeCache`]).
     pub fn link_report(&self, key: &str, at: At) -> Result<LinkReport> {
-        let conn = self.conn();
+        let token = self.change_token()?;
+        let conn = self.reader()?;
         // One read transaction: one consistent snapshot, and SQLite's lock is
         // taken once instead of once per query.
         let _snapshot = conn.unchecked_transaction()?;
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let state = resolve_at(&conn, cid, &collection.slug, at)?;
-        let token = files::change_token(&conn)?;
         if let Some(report) = self.reports.get(&(cid, state), token) {
             return Ok(LinkReport::clone(&report));
         }

@@ -8,7 +8,7 @@
 //! index does not change, so paging, sorting and filtering one reuse a read.
 
 use super::error::Result;
-use super::files::{change_token, is_latest, resolve_at, ChangeCache, State, FILE_COLUMNS};
+use super::files::{is_latest, resolve_at, ChangeCache, State, FILE_COLUMNS};
 use super::model::*;
 use super::Store;
 use rusqlite::{named_params, Connection};
@@ -181,10 +181,10 @@ impl Store {
     /// direct, contains, sort) filters the cached listing of its prefix, so a
     /// file tree's folders and files, and each search, read the index once.
     fn listing(&self, key: &str, at: At, query: &FileQuery) -> Result<Listing> {
-        let conn = self.conn();
+        let token = self.change_token()?;
+        let conn = self.reader()?;
         let (cid, collection) = Store::find_collection(&conn, key)?;
         let state = resolve_at(&conn, cid, &collection.slug, at)?;
-        let token = change_token(&conn)?;
         let listing_key = |query: &FileQuery| ListingKey {
             cid,
             state,

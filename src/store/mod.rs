@@ -61,7 +61,12 @@ use std::sync::{Mutex, MutexGuard};
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// The writer's connection (and reads that must see its transaction).
     conn: Mutex<Connection>,
+    /// Read connections, so reads wait neither on the writer nor on each other.
+    readers: db::Readers,
+    /// Asks `PRAGMA data_version` for the answer caches' change token.
+    watcher: Mutex<Connection>,
     blobs: BlobStore,
     /// Writers vs. GC's blob sweep; see `lock.rs`.
     lock: lock::WriteLock,
@@ -83,7 +88,10 @@ impl Store {
         let mut conn = db::open(&dir.join("store.db"))?;
         let blobs = BlobStore::open(dir.join("blobs"))?;
         files::rescan_links(&mut conn, &blobs)?;
+        let index = dir.join("store.db");
         Ok(Store {
+            readers: db::Readers::new(&index),
+            watcher: Mutex::new(db::open_watcher(&index)?),
             dir,
             conn: Mutex::new(conn),
             blobs,
@@ -108,6 +116,23 @@ impl Store {
     /// more than [`events::EVENT_BUFFER`] events behind is told how many it missed.
     pub fn subscribe(&self) -> events::Receiver<Event> {
         self.events.subscribe()
+    }
+
+    /// A read connection from the pool: for reads that need no write
+    /// transaction of their own; each statement (or an explicit read
+    /// transaction) sees a committed snapshot.
+    fn reader(&self) -> Result<db::Reader<'_>> {
+        self.readers.get()
+    }
+
+    /// The index's change token now: take it before reading what it guards,
+    /// so an answer is never filed under a token newer than its data.
+    fn change_token(&self) -> Result<files::ChangeToken> {
+        let watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
+        let data_version: i64 = watcher
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?;
+        Ok(data_version)
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

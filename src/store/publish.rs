@@ -217,7 +217,7 @@ impl Store {
 
     /// The pending draft changes of a collection (what publish would record).
     pub fn status(&self, key: &str) -> Result<Vec<Change>> {
-        let conn = self.conn();
+        let conn = self.reader()?;
         let (cid, _) = Store::find_collection(&conn, key)?;
         let mut changes: Vec<Change> = drafts(&conn, cid)?
             .iter()

@@ -66,7 +66,7 @@ impl Store {
     /// deletion).
     pub fn revision(&self, key: &str, id: i64) -> Result<(DraftRevision, Option<Vec<u8>>)> {
         let revision = {
-            let conn = self.conn();
+            let conn = self.reader()?;
             let (cid, collection) = Store::find_collection(&conn, key)?;
             find(&conn, cid, &collection.slug, id)?.0
         };
@@ -81,7 +81,7 @@ impl Store {
     /// another revision of the same file); a deletion diffs as nothing.
     pub fn revision_diff(&self, key: &str, id: i64, against: Against) -> Result<String> {
         let (revision, other, other_label) = {
-            let conn = self.conn();
+            let conn = self.reader()?;
             let (cid, collection) = Store::find_collection(&conn, key)?;
             let (revision, linkable) = find(&conn, cid, &collection.slug, id)?;
             match against {
@@ -129,7 +129,7 @@ impl Store {
     /// that was a deletion deletes the file.
     pub fn restore_revision(&self, key: &str, id: i64, source: Source) -> Result<WriteOutcome> {
         let (revision, path) = {
-            let conn = self.conn();
+            let conn = self.reader()?;
             let (cid, collection) = Store::find_collection(&conn, key)?;
             let (revision, linkable) = find(&conn, cid, &collection.slug, id)?;
             let path = draft_of(&conn, linkable)?.map_or_else(|| revision.path.clone(), |d| d.0);

@@ -1343,3 +1343,64 @@ fn a_store_scanned_by_older_rules_gets_block_names_at_open() {
     assert_eq!(rows[0].display_name.as_deref(), Some("Quiz"));
     assert_eq!(rows[0].block_type.as_deref(), Some("problem"));
 }
+
+/// Reads go to their own WAL connections: one that arrives while an import
+/// holds the write transaction (here: in its "committing" phase, inside the
+/// transaction) is answered at once, from the last commit, instead of
+/// waiting for the import to end.
+#[test]
+fn a_read_during_a_write_transaction_does_not_wait_and_sees_the_last_commit() {
+    use blockstore::store::Progress;
+    use std::sync::{mpsc, Arc, Mutex};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(blockstore::Store::open(dir.path()).unwrap());
+    store
+        .create_collection("c", &CollectionMetadata::default())
+        .unwrap();
+    store
+        .write("c", "html/a.html", b"<p>a</p>", Source::Cli)
+        .unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("html")).unwrap();
+    std::fs::write(tree.join("html/a.html"), b"<p>a</p>").unwrap();
+    std::fs::write(tree.join("html/b.html"), b"<p>b</p>").unwrap();
+
+    /// At "committing", reads from another thread and waits for the answer.
+    struct ReadMidCommit {
+        store: Arc<blockstore::Store>,
+        answer: Mutex<Option<(usize, bool)>>,
+    }
+    impl Progress for ReadMidCommit {
+        fn phase(&self, name: &str, _total: Option<u64>) {
+            if name != "committing" {
+                return;
+            }
+            let (send, receive) = mpsc::channel();
+            let store = self.store.clone();
+            std::thread::spawn(move || {
+                let files = store.files("c", At::Draft).unwrap().len();
+                let b = store.file("c", "html/b.html", At::Draft).is_ok();
+                let _ = send.send((files, b));
+            });
+            let answer = receive
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .expect("a read is answered while the import holds its write transaction");
+            *self.answer.lock().unwrap() = Some(answer);
+        }
+    }
+    let progress = ReadMidCommit {
+        store: store.clone(),
+        answer: Mutex::new(None),
+    };
+    let options = ImportOptions {
+        collection: Some("c".into()),
+        ..ImportOptions::default()
+    };
+    import_dir(&store, &tree, &options, &progress).unwrap();
+    assert_eq!(
+        *progress.answer.lock().unwrap(),
+        Some((1, false)),
+        "the read saw the last commit: one file, not yet the importing b.html"
+    );
+    assert!(store.file("c", "html/b.html", At::Draft).is_ok());
+}

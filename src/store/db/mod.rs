@@ -100,3 +100,108 @@ mod tests {
         assert_eq!(v, SCHEMA_VERSION);
     }
 }
+
+/// The most read connections a store keeps open: SQLite reads are CPU work,
+/// and this machine class has two cores; more would only queue in the kernel.
+pub const MAX_READERS: usize = 4;
+
+/// Opens a read-only connection to an index that [`open`] has migrated.
+fn open_reader(path: &Path) -> Result<Connection> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(Duration::from_secs(30))?;
+    conn.pragma_update(None, "cache_size", -16384)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    Ok(conn)
+}
+
+/// Read connections, opened as needed up to [`MAX_READERS`]. In WAL mode
+/// each reads its own snapshot, so reads wait neither on the writer's
+/// connection (and its transaction) nor on each other.
+#[derive(Debug)]
+pub(crate) struct Readers {
+    path: std::path::PathBuf,
+    /// Idle connections, and how many exist in all.
+    idle: std::sync::Mutex<(Vec<Connection>, usize)>,
+    returned: std::sync::Condvar,
+}
+
+impl Readers {
+    pub(crate) fn new(path: &Path) -> Readers {
+        Readers {
+            path: path.to_path_buf(),
+            idle: std::sync::Mutex::new((Vec::new(), 0)),
+            returned: std::sync::Condvar::new(),
+        }
+    }
+
+    /// A read connection: an idle one, a new one while fewer than
+    /// [`MAX_READERS`] exist, or the first one handed back.
+    pub(crate) fn get(&self) -> Result<Reader<'_>> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(conn) = idle.0.pop() {
+                return Ok(Reader {
+                    pool: self,
+                    conn: Some(conn),
+                });
+            }
+            if idle.1 < MAX_READERS {
+                idle.1 += 1;
+                drop(idle);
+                return match open_reader(&self.path) {
+                    Ok(conn) => Ok(Reader {
+                        pool: self,
+                        conn: Some(conn),
+                    }),
+                    Err(e) => {
+                        self.idle.lock().unwrap_or_else(|p| p.into_inner()).1 -= 1;
+                        Err(e)
+                    }
+                };
+            }
+            idle = self.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// A read connection lent by [`Readers`]; handed back when dropped.
+pub(crate) struct Reader<'a> {
+    pool: &'a Readers,
+    conn: Option<Connection>,
+}
+
+impl std::ops::Deref for Reader<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        self.conn.as_ref().expect("a lent connection")
+    }
+}
+
+impl Drop for Reader<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // A connection left inside a transaction (a panic mid-read) is
+            // closed rather than lent again.
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if conn.is_autocommit() {
+                idle.0.push(conn);
+            } else {
+                idle.1 -= 1;
+            }
+            drop(idle);
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
+/// A connection that only ever asks `PRAGMA data_version`: as it never
+/// writes, the number moves with every commit by any other connection (this
+/// process's writer or another process), which makes it the one change
+/// counter every answer cache of the store can share.
+pub(crate) fn open_watcher(path: &Path) -> Result<Connection> {
+    open_reader(path)
+}
