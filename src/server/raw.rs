@@ -77,23 +77,34 @@ pub(crate) async fn read_raw(
     let Path((c, path)) = p?;
     let Query(q) = q?;
     let at = parse_at(q.version.as_deref(), At::Draft)?;
-    let (file, blob) = state
-        .blocking(move |s| {
-            let file = s.file(&c, &path, at)?;
-            let mut blob = s.blobs().open_blob(&file.hash)?;
-            // Small contents (every unit, most assets) are read here, on the
-            // blocking thread that already has the file open: one hop to the
-            // blocking pool per request instead of one per read.
-            if file.size <= READ_WHOLE_LIMIT {
-                let mut bytes = Vec::with_capacity(file.size as usize);
-                blob.read_to_end(&mut bytes).map_err(|e| {
-                    crate::store::Error::io(format!("reading blob {}", file.hash), e)
-                })?;
-                return Ok((file, Content::Bytes(bytes.into())));
-            }
-            Ok((file, Content::File(blob)))
-        })
-        .await?;
+    // A small file read since the last commit comes from memory, with no
+    // hop to the blocking pool (`Store::cached_read`).
+    let cached = state.store.cached_read(&c, &path, at);
+    let (file, blob) = match cached {
+        Some((file, bytes)) => (file, Content::Bytes(axum::body::Bytes::from_owner(bytes))),
+        None => {
+            state
+                .blocking(move |s| {
+                    let (file, hot) = s.read_hot(&c, &path, at)?;
+                    if let Some(bytes) = hot {
+                        return Ok((file, Content::Bytes(axum::body::Bytes::from_owner(bytes))));
+                    }
+                    let mut blob = s.blobs().open_blob(&file.hash)?;
+                    // Mid-sized contents are read here, on the blocking thread
+                    // that already has the file open: one hop to the blocking
+                    // pool per request instead of one per read.
+                    if file.size <= READ_WHOLE_LIMIT {
+                        let mut bytes = Vec::with_capacity(file.size as usize);
+                        blob.read_to_end(&mut bytes).map_err(|e| {
+                            crate::store::Error::io(format!("reading blob {}", file.hash), e)
+                        })?;
+                        return Ok((file, Content::Bytes(bytes.into())));
+                    }
+                    Ok((file, Content::File(blob)))
+                })
+                .await?
+        }
+    };
     let tag = etag(&file.hash);
     let mut response_headers = HeaderMap::new();
     let h = |v: &str| {

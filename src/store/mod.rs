@@ -20,6 +20,7 @@ mod files;
 mod fsck;
 mod gc;
 mod history;
+mod hot;
 mod linkq;
 pub mod links;
 mod listing;
@@ -43,6 +44,7 @@ pub use events::Event;
 pub use files::{classify, media_type, BatchEntry, BatchReport, Classification, WriteSession};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::{GcOptions, GcReport};
+pub use hot::HOT_FILE_MAX;
 pub use linkq::Direction;
 pub use listing::{FileQuery, Folder, ListedFile, Sort, SortKey};
 pub use lock::{LockNotice, DEFAULT_LOCK_TIMEOUT};
@@ -76,6 +78,8 @@ pub struct Store {
     listings: listing::ListingCache,
     /// Recent link reports for [`Store::link_report`], likewise.
     reports: linkq::ReportCache,
+    /// Small files read often, while nothing commits ([`Store::cached_read`]).
+    hot: hot::HotFiles,
 }
 
 impl Store {
@@ -99,6 +103,7 @@ impl Store {
             events: events::Bus::default(),
             listings: listing::ListingCache::new(listing::LISTINGS_KEPT),
             reports: linkq::ReportCache::new(linkq::REPORTS_KEPT),
+            hot: hot::HotFiles::default(),
         })
     }
 

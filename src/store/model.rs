@@ -70,7 +70,7 @@ impl LinkableKind {
 }
 
 /// Which collection state to look at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum At {
     /// The working state: published files overlaid with drafts.

@@ -1404,3 +1404,46 @@ fn a_read_during_a_write_transaction_does_not_wait_and_sees_the_last_commit() {
     );
     assert!(store.file("c", "html/b.html", At::Draft).is_ok());
 }
+
+/// Small files read often come from memory, but only until the next commit,
+/// by this store or by another process: never a stale answer.
+#[test]
+fn hot_reads_are_served_from_memory_only_until_anything_commits() {
+    let t = TestStore::new();
+    t.create_collection("hot", &CollectionMetadata::default())
+        .unwrap();
+    t.write("hot", "html/a.html", b"<p>one</p>", Source::Cli)
+        .unwrap();
+    assert!(t.cached_read("hot", "html/a.html", At::Draft).is_none());
+    let (_, bytes) = t.read_hot("hot", "html/a.html", At::Draft).unwrap();
+    assert_eq!(&*bytes.unwrap(), b"<p>one</p>");
+    let (file, bytes) = t.cached_read("hot", "html/a.html", At::Draft).unwrap();
+    assert_eq!(
+        (&*bytes, file.path.as_str()),
+        (&b"<p>one</p>"[..], "html/a.html")
+    );
+    assert!(
+        t.cached_read("hot", "html/a.html", At::Latest).is_none(),
+        "each state its own entry"
+    );
+    // A write here retires it.
+    t.write("hot", "html/a.html", b"<p>two</p>", Source::Cli)
+        .unwrap();
+    assert!(t.cached_read("hot", "html/a.html", At::Draft).is_none());
+    let (_, bytes) = t.read_hot("hot", "html/a.html", At::Draft).unwrap();
+    assert_eq!(&*bytes.unwrap(), b"<p>two</p>");
+    // So does one by another process (another Store on the same dir).
+    let other = blockstore::Store::open(t.data_dir()).unwrap();
+    other
+        .write("hot", "html/a.html", b"<p>three</p>", Source::Cli)
+        .unwrap();
+    assert!(t.cached_read("hot", "html/a.html", At::Draft).is_none());
+    let (_, bytes) = t.read_hot("hot", "html/a.html", At::Draft).unwrap();
+    assert_eq!(&*bytes.unwrap(), b"<p>three</p>");
+    // Large files are not kept.
+    let big = vec![b'x'; blockstore::store::HOT_FILE_MAX as usize + 1];
+    t.write("hot", "static/big.bin", &big, Source::Cli).unwrap();
+    let (file, bytes) = t.read_hot("hot", "static/big.bin", At::Draft).unwrap();
+    assert!(bytes.is_none() && file.size == big.len() as u64);
+    assert!(t.cached_read("hot", "static/big.bin", At::Draft).is_none());
+}

@@ -1,0 +1,84 @@
+//! Small files read often, kept in memory: `GET raw` of a unit answered from
+//! a hash map instead of an index lookup and a blob read on a blocking
+//! thread. An entry is (collection key, state, path) → the file and its
+//! bytes, filed under the change token read before it was read, and served
+//! only while no commit has happened since (any commit, by this process or
+//! another, retires every entry at once). Published contents never change,
+//! but the draft and `latest` do, and a collection can be deleted and made
+//! again under its slug: the token covers all of it with one number.
+
+use super::files::ChangeToken;
+use super::model::{At, FileEntry};
+use super::Store;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Files up to this size are kept (every unit of a real course is far
+/// smaller); larger ones are streamed from their blob as before.
+pub const HOT_FILE_MAX: u64 = 64 * 1024;
+/// Bytes kept in all; past it the map starts again empty (reads that matter
+/// come back at once; a cache of a few thousand units needs no LRU).
+const HOT_BYTES_MAX: usize = 32 * 1024 * 1024;
+
+type Key = (String, At, String);
+
+#[derive(Debug, Default)]
+pub(crate) struct HotFiles {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    token: Option<ChangeToken>,
+    files: HashMap<Key, (FileEntry, Arc<[u8]>)>,
+    bytes: usize,
+}
+
+impl Store {
+    /// A small file's entry and bytes from memory, when the same request was
+    /// answered since the last commit; `None` otherwise (read it with
+    /// [`Store::read_hot`]). Costs one `PRAGMA data_version`, no blocking read.
+    pub fn cached_read(&self, key: &str, path: &str, at: At) -> Option<(FileEntry, Arc<[u8]>)> {
+        let token = self.change_token().ok()?;
+        let inner = self.hot.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.token != Some(token) {
+            return None;
+        }
+        inner
+            .files
+            .get(&(key.to_string(), at, path.to_string()))
+            .cloned()
+    }
+
+    /// Reads a file (as [`Store::file`]) and, when it is at most
+    /// [`HOT_FILE_MAX`] bytes, its verified bytes, remembering both for
+    /// [`Store::cached_read`]. A larger file comes back without bytes.
+    pub fn read_hot(
+        &self,
+        key: &str,
+        path: &str,
+        at: At,
+    ) -> super::Result<(FileEntry, Option<Arc<[u8]>>)> {
+        // The token first: an answer is never filed under a newer one.
+        let token = self.change_token()?;
+        let file = self.file(key, path, at)?;
+        if file.size > HOT_FILE_MAX {
+            return Ok((file, None));
+        }
+        let bytes: Arc<[u8]> = self.blobs.read(&file.hash, true)?.into();
+        let mut inner = self.hot.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.token != Some(token) || inner.bytes + bytes.len() > HOT_BYTES_MAX {
+            inner.files.clear();
+            inner.bytes = 0;
+            inner.token = Some(token);
+        }
+        inner.bytes += bytes.len();
+        if let Some((_, old)) = inner.files.insert(
+            (key.to_string(), at, path.to_string()),
+            (file.clone(), bytes.clone()),
+        ) {
+            inner.bytes -= old.len();
+        }
+        Ok((file, Some(bytes)))
+    }
+}
