@@ -8,6 +8,9 @@
 //!    `python3 -m http.server` for a ratio.
 //! 3. A page of 100 files from the 100,000-file collection (target p50 ≤ 5 ms),
 //!    with `wrk` on one connection.
+//!    With Debian's `nginx` installed, the same bytes from nginx too (the
+//!    issue 17 reference: `GET raw` ≥ 0.5× nginx). `--raw-only` runs only
+//!    this figure, on the sample course plus the 4 KB unit.
 //! 4. Reads during an import (issue 17): `wrk -t1 -c16 -d5s` on `GET raw` of a
 //!    unit, idle, then while the same server imports a 10,000-file `.tar.gz`
 //!    (`POST …/import?publish=true`, sent with curl); goal: p99 during the
@@ -160,6 +163,38 @@ fn main() {
         bin = PathBuf::from(args.get(i + 1).expect("--bin PATH"));
     }
     let work = tempfile::tempdir().expect("a scratch dir");
+    if args.iter().any(|a| a == "--raw-only") {
+        let data = work.path().join("small");
+        let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/sample-course");
+        let status = Command::new(&bin)
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("import")
+            .arg(&sample)
+            .args(["--collection", "big", "--publish"])
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let s = serve(&bin, &data);
+        let unit = unit_4k();
+        assert!(matches!(
+            put(
+                &s.addr,
+                "/api/v1/collections/big/raw/html/bench4k.html",
+                &unit
+            ),
+            200 | 201
+        ));
+        let url = format!(
+            "http://{}/api/v1/collections/big/raw/html/bench4k.html",
+            s.addr
+        );
+        for (what, target, measured, met) in raw_against_nginx(&url, &unit, work.path()) {
+            println!("| {what} | {target} | {measured} | {met} |");
+        }
+        return;
+    }
     if args.iter().any(|a| a == "--reads-under-import") {
         let data = work.path().join("small");
         let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/sample-course");
@@ -247,16 +282,7 @@ fn main() {
     );
 
     let s = serve(&bin, &data);
-    let unit: Vec<u8> = {
-        let mut v = b"<html><body>".to_vec();
-        while v.len() < 4096 - 14 {
-            v.extend_from_slice(b"<p>lorem ipsum dolor sit amet</p>\n");
-        }
-        v.truncate(4096 - 14);
-        v.extend_from_slice(b"</body></html>");
-        v
-    };
-    assert_eq!(unit.len(), 4096);
+    let unit = unit_4k();
     assert!(matches!(
         put(
             &s.addr,
@@ -338,6 +364,14 @@ fn main() {
             }
             let _ = py.kill();
             let _ = py.wait();
+            for (what, target, measured, met) in raw_against_nginx(&raw_url, &unit, work.path()) {
+                let met = match met.as_str() {
+                    "met" => Some(true),
+                    "–" => None,
+                    _ => Some(false),
+                };
+                row(&what, &target, measured, met);
+            }
         }
         eprintln!("[3] a page of 100 files from 100,000, wrk -t1 -c1 -d5s");
         let page_url = format!(
@@ -452,4 +486,104 @@ fn reads_under_import(
             if busy99 <= 2.0 * idle99 { "met".into() } else { "**not met**".into() },
         ),
     ]
+}
+
+/// A 4,096-byte HTML unit.
+fn unit_4k() -> Vec<u8> {
+    let mut v = b"<html><body>".to_vec();
+    while v.len() < 4096 - 14 {
+        v.extend_from_slice(b"<p>lorem ipsum dolor sit amet</p>\n");
+    }
+    v.truncate(4096 - 14);
+    v.extend_from_slice(b"</body></html>");
+    assert_eq!(v.len(), 4096);
+    v
+}
+
+/// `GET raw` of the unit at `url` and the same bytes from nginx (when Debian's
+/// `nginx` is installed; `worker_processes auto`, access log off), each
+/// `wrk -t2 -c32 -d10s`, and the ratio.
+fn raw_against_nginx(url: &str, unit: &[u8], work: &Path) -> Vec<(String, String, String, String)> {
+    let Some((rate, _, p99)) = wrk(url, 2, 32, 10) else {
+        return vec![];
+    };
+    let mut rows = vec![(
+        "`GET raw` 4 KB unit, wrk -t2 -c32: requests/s (p99)".to_string(),
+        "p99 ≤ 5 ms".to_string(),
+        format!("{rate:.0} ({p99:.2} ms)"),
+        if p99 <= 5.0 {
+            "met".into()
+        } else {
+            "**not met**".into()
+        },
+    )];
+    let nginx = ["/usr/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file());
+    let Some(nginx) = nginx else {
+        rows.push((
+            "nginx, same bytes".into(),
+            "–".into(),
+            "skipped: nginx is not installed (apt-get install nginx)".into(),
+            "–".into(),
+        ));
+        return rows;
+    };
+    let dir = work.join("nginx");
+    std::fs::create_dir_all(dir.join("www")).unwrap();
+    std::fs::write(dir.join("www/bench4k.html"), unit).unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let conf = dir.join("nginx.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "worker_processes auto;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\ndaemon off;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             server {{ listen 127.0.0.1:{port}; root {d}/www; }} }}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    let mut server = Command::new(&nginx)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("nginx starts");
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..200 {
+        if http(&addr, "/bench4k.html").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if let Some((ngx_rate, _, ngx_p99)) = wrk(&format!("http://{addr}/bench4k.html"), 2, 32, 10) {
+        rows.push((
+            "nginx, same bytes: requests/s (p99)".into(),
+            "–".into(),
+            format!("{ngx_rate:.0} ({ngx_p99:.2} ms)"),
+            "–".into(),
+        ));
+        rows.push((
+            "blockstore / nginx throughput".into(),
+            "≥ 0.5×".into(),
+            format!("{:.2}×", rate / ngx_rate),
+            if rate / ngx_rate >= 0.5 {
+                "met".into()
+            } else {
+                "**not met**".into()
+            },
+        ));
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    rows
 }
