@@ -164,19 +164,7 @@ fn main() {
     }
     let work = tempfile::tempdir().expect("a scratch dir");
     if args.iter().any(|a| a == "--raw-only") {
-        let data = work.path().join("small");
-        let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/sample-course");
-        let status = Command::new(&bin)
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("import")
-            .arg(&sample)
-            .args(["--collection", "big", "--publish"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let s = serve(&bin, &data);
+        let s = sample_server(&bin, work.path(), "big");
         let unit = unit_4k();
         assert!(matches!(
             put(
@@ -196,19 +184,7 @@ fn main() {
         return;
     }
     if args.iter().any(|a| a == "--reads-under-import") {
-        let data = work.path().join("small");
-        let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/sample-course");
-        let status = Command::new(&bin)
-            .arg("--data-dir")
-            .arg(&data)
-            .arg("import")
-            .arg(&sample)
-            .args(["--collection", "sample", "--publish"])
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let s = serve(&bin, &data);
+        let s = sample_server(&bin, work.path(), "sample");
         for (what, target, measured, met) in
             reads_under_import(&s, &gen, work.path(), "sample", "html/html_welcome.html")
         {
@@ -586,4 +562,21 @@ fn raw_against_nginx(url: &str, unit: &[u8], work: &Path) -> Vec<(String, String
     let _ = server.kill();
     let _ = server.wait();
     rows
+}
+
+/// A server on a fresh data dir holding the sample course as `slug`, published.
+fn sample_server(bin: &Path, work: &Path, slug: &str) -> Serving {
+    let data = work.join("small");
+    let sample = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/sample-course");
+    let status = Command::new(bin)
+        .arg("--data-dir")
+        .arg(&data)
+        .arg("import")
+        .arg(&sample)
+        .args(["--collection", slug, "--publish"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    serve(bin, &data)
 }

@@ -265,14 +265,7 @@ fn loads(b: &Browser, url: &str, view: &str, loads: usize, expand: bool) -> (Vec
         }
         b.goto(url);
         b.wait_ready(view);
-        let painted = b
-            .wait_js(
-                "the bs:painted mark",
-                "const m = performance.getEntriesByName('bs:painted'); \
-                 return m.length ? m[0].startTime - performance.getEntriesByType('navigation')[0].startTime : null;",
-            )
-            .as_f64()
-            .unwrap_or(f64::NAN);
+        let painted = painted_ms(b);
         let lcp = b
             .js_async(
                 "const done = arguments[arguments.length - 1]; let last = null;\
@@ -355,6 +348,17 @@ fn report_loads(
         ),
         format!("{} (LCP {})", ms(warm, false), ms(warm, true)),
     );
+}
+
+/// Milliseconds from the navigation's start to the UI's `bs:painted` mark.
+fn painted_ms(b: &Browser) -> f64 {
+    b.wait_js(
+        "the bs:painted mark",
+        "const m = performance.getEntriesByName('bs:painted'); \
+         return m.length ? m[0].startTime - performance.getEntriesByType('navigation')[0].startTime : null;",
+    )
+    .as_f64()
+    .unwrap_or(f64::NAN)
 }
 
 /// Empties the browser's HTTP cache (a first visit's conditions).
@@ -586,14 +590,7 @@ fn views(options: &Options, bins: &Bins, report: &mut Report) {
                 clear_cache(&b);
                 b.goto(&url);
                 b.wait_ready(&view);
-                let mut ms = b
-                    .wait_js(
-                        "the bs:painted mark",
-                        "const m = performance.getEntriesByName('bs:painted'); \
-                         return m.length ? m[0].startTime - performance.getEntriesByType('navigation')[0].startTime : null;",
-                    )
-                    .as_f64()
-                    .unwrap_or(f64::NAN);
+                let mut ms = painted_ms(&b);
                 if let Some(folder) = &click {
                     ms = b
                         .js_async(&format!(

@@ -13,7 +13,7 @@
 //! complete), and progress is text for the window's title ([`Status`]).
 
 use blockstore::olx::{self, ArchiveLimits, ExportReport, ImportOptions, ImportReport};
-use blockstore::store::{At, Progress, Source};
+use blockstore::store::{plural, short_bytes, At, Progress, Source};
 use blockstore::{Error, Result, Store};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,28 +147,6 @@ pub fn exported_message(report: &ExportReport) -> String {
         short_bytes(report.bytes),
         report.out.display()
     )
-}
-
-fn plural(n: u64, word: &str) -> String {
-    if n == 1 {
-        format!("1 {word}")
-    } else {
-        format!("{n} {word}s")
-    }
-}
-
-fn short_bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if n < 1024 {
-        return format!("{n} bytes");
-    }
-    let mut value = n as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// How often progress text is shown at most (phase changes are shown at

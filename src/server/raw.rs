@@ -121,7 +121,7 @@ pub(crate) async fn read_raw(
     );
     response_headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'"),
+        HeaderValue::from_static(INERT_CSP),
     );
     if let Some(value) = header_str(&headers, header::IF_NONE_MATCH)? {
         let matches = match entity_tags(value) {
@@ -204,6 +204,11 @@ pub(crate) async fn read_raw(
 
 /// Contents up to this size are served from memory; larger ones stream.
 const READ_WHOLE_LIMIT: u64 = 256 * 1024;
+
+/// The policy stored bytes are served under (raw files, draft revisions):
+/// stored HTML or SVG opened directly is sandboxed, so it never runs in the
+/// API's origin.
+pub(crate) const INERT_CSP: &str = "sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'";
 
 /// A blob's bytes, read whole, or its open file for streaming.
 enum Content {

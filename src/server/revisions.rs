@@ -77,7 +77,7 @@ pub(crate) async fn revision_raw(
     );
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self' data:; media-src 'self'; style-src 'unsafe-inline'"),
+        HeaderValue::from_static(super::raw::INERT_CSP),
     );
     Ok(response)
 }

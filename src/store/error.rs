@@ -271,6 +271,14 @@ pub fn plural(n: impl Into<u64>, noun: &str) -> String {
 
 /// `12582912` → `12.0 MiB (12582912 bytes)`.
 pub fn human_bytes(n: u64) -> String {
+    if n < 1024 {
+        return format!("{n} bytes");
+    }
+    format!("{} ({n} bytes)", short_bytes(n))
+}
+
+/// `12582912` → `12.0 MiB`; under 1 KiB, `512 bytes`.
+pub fn short_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
     if n < 1024 {
         return format!("{n} bytes");
@@ -281,7 +289,7 @@ pub fn human_bytes(n: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    format!("{value:.1} {} ({n} bytes)", UNITS[unit])
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

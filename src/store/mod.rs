@@ -39,7 +39,7 @@ pub use dump::{
     restore, DumpManifest, DumpReport, RestoreOptions, RestoreReport, DUMP_FORMAT,
     DUMP_FORMAT_VERSION,
 };
-pub use error::{human_bytes, is_no_space, plural, Error, ErrorKind, Result};
+pub use error::{human_bytes, is_no_space, plural, short_bytes, Error, ErrorKind, Result};
 pub use events::Event;
 pub use files::{classify, media_type, BatchEntry, BatchReport, Classification, WriteSession};
 pub use fsck::{FsckProblem, FsckReport};

@@ -6,13 +6,12 @@
 
 import { h, replace, when, plural, debounce, confirmDialog, query, treeKeys, compareForm, named } from '../dom.js';
 import { api, collectionPath, enc } from '../api.js';
-import { filesTab } from './files.js';
+import { filesTab, fileHref } from './files.js';
 
 /** Above this many units the outline is not the default tab (it reads every unit). */
 const OUTLINE_DEFAULT_LIMIT = 10_000;
 
-export const fileHref = (slug, path, params = {}) =>
-  `/c/${enc(slug)}/f/${path.split('/').map(enc).join('/')}${query(params)}`;
+export { fileHref };
 
 // The last outline read per collection, for the search box's display names.
 const outlines = new Map();

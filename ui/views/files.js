@@ -15,7 +15,9 @@ const PAGE = 200;
 export const folderHref = (slug, prefix = '', params = {}) =>
   `/c/${enc(slug)}/files${prefix ? '/' + prefix.split('/').map(enc).join('/') : ''}${query(params)}`;
 
-const fileHref = (slug, path) => `/c/${enc(slug)}/f/${path.split('/').map(enc).join('/')}`;
+/** `/c/SLUG/f/PATH` with `params`: a file's page. */
+export const fileHref = (slug, path, params = {}) =>
+  `/c/${enc(slug)}/f/${path.split('/').map(enc).join('/')}${query(params)}`;
 
 const COLUMNS = [
   ['path', 'Name'],
