@@ -149,12 +149,7 @@ fn side(store: &Store, hash: Option<&str>, kind: LinkableKind) -> crate::Result<
     let Some(hash) = hash else {
         return Ok(Side::Absent);
     };
-    let size = store
-        .blobs()
-        .open_blob(hash)?
-        .metadata()
-        .map_err(|e| crate::Error::io(format!("reading blob {hash}"), e))?
-        .len();
+    let size = store.blobs().size_of(hash)?;
     if size > MAX_TEXT {
         return Ok(Side::Binary(size));
     }

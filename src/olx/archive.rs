@@ -177,9 +177,12 @@ pub fn import_archive(
     );
     let result = read.and_then(|read| store.write_session(|session| {
         let blobs = session.blobs();
-        if let Some((path, _)) = read
-            .iter()
-            .find(|(_, s)| !std::fs::metadata(blobs.path_of(&s.hash)).is_ok_and(|m| m.len() == s.size))
+        // Inline blobs are held in memory until the transaction: only files
+        // can have been swept.
+        if let Some((path, _)) = read.iter().find(|(_, s)| {
+            s.inline.is_none()
+                && !std::fs::metadata(blobs.path_of(&s.hash)).is_ok_and(|m| m.len() == s.size)
+        })
         {
             return Err(Error::Conflict(format!(
                 "{name}: gc ran while the archive was read and removed the blob of {:?}; import it again",
@@ -190,7 +193,7 @@ pub fn import_archive(
         let by_path: HashMap<&str, &Stored> = files.iter().map(|(p, s)| (p.as_str(), s)).collect();
         let read_file = |path: &str| -> Option<Vec<u8>> {
             let stored = by_path.get(path)?;
-            blobs.read(&stored.hash, false).ok()
+            blobs.read_stored(stored).ok()
         };
         let slug = match &options.collection {
             Some(slug) => slug.clone(),
@@ -227,10 +230,10 @@ pub fn import_archive(
                     expect: None,
                 });
             }
-            let bytes = blobs.read(&blob.hash, false)?;
+            let bytes = blobs.read_stored(&blob)?;
             Ok(BatchEntry::new(path, blob, &bytes))
         });
-        report.changes = session.apply_creating(
+        report.applied(session.apply_creating(
             &slug,
             &metadata,
             entries,
@@ -239,7 +242,7 @@ pub fn import_archive(
             true,
             options.source,
             progress,
-        )?;
+        )?);
         Ok(report)
     }));
     let mut report = match result {

@@ -72,6 +72,12 @@ impl ImportReport {
         self.bytes += blob.size;
         self.new_blobs += u64::from(blob.new);
     }
+
+    /// Records what the batch did; inline blobs are new only once inserted.
+    pub(crate) fn applied(&mut self, changes: BatchReport) {
+        self.new_blobs += changes.inline_added;
+        self.changes = changes;
+    }
 }
 
 /// What importing a tree of `paths` into `slug`'s draft must delete (the
@@ -142,7 +148,7 @@ pub fn import_dir(
                 options.source,
                 progress,
             )?;
-            report.changes = changes;
+            report.applied(changes);
             Ok(report)
         })
     });
@@ -186,7 +192,7 @@ pub fn import_files(
             report.count(path, &blob);
             entries.push(Ok(BatchEntry::new(path.clone(), blob, bytes)));
         }
-        report.changes = session.apply_creating(
+        report.applied(session.apply_creating(
             slug,
             metadata,
             entries,
@@ -195,7 +201,7 @@ pub fn import_files(
             true,
             source,
             progress,
-        )?;
+        )?);
         Ok(report)
     })
 }

@@ -11,7 +11,7 @@
 use super::api::{parse_at, AtQuery};
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
-use crate::store::{At, Precondition, Source, WriteOutcome, Written};
+use crate::store::{At, BlobReader, Precondition, Source, WriteOutcome, Written};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -89,7 +89,12 @@ pub(crate) async fn read_raw(
                     if let Some(bytes) = hot {
                         return Ok((file, Content::Bytes(axum::body::Bytes::from_owner(bytes))));
                     }
-                    let mut blob = s.blobs().open_blob(&file.hash)?;
+                    let mut blob = match s.blobs().open_blob(&file.hash)? {
+                        BlobReader::Inline(bytes) => {
+                            return Ok((file, Content::Bytes(bytes.into_inner().into())));
+                        }
+                        BlobReader::File(blob) => blob,
+                    };
                     // Mid-sized contents are read here, on the blocking thread
                     // that already has the file open: one hop to the blocking
                     // pool per request instead of one per read.

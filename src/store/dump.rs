@@ -55,12 +55,13 @@
 //! directory holding anything that is not a store's is never replaced. The
 //! target's `logs/` folder is carried over; logs are never dumped.
 
+use super::blobs::files::BlobFiles;
 use super::blobs::is_hash;
 use super::debris;
 use super::error::{Error, Result};
 use super::gc::referenced_hashes;
 use super::path::RelPath;
-use super::{BlobStore, Progress, Store, SCHEMA_VERSION};
+use super::{Progress, Store, SCHEMA_VERSION};
 use blake2::digest::consts::U20;
 use blake2::{Blake2b, Digest};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
@@ -124,9 +125,13 @@ pub struct DumpManifest {
     /// Collections in the dump, and their slugs.
     pub collections: u64,
     pub slugs: Vec<String>,
-    /// Blobs in the dump and their total size.
+    /// Blob files in the dump (`blobs/…` entries) and their total size.
     pub blobs: u64,
     pub bytes: u64,
+    /// Blobs inside the index snapshot (small ones live in the index; absent
+    /// from dumps of schema 4 and older).
+    #[serde(default)]
+    pub inline_blobs: u64,
     /// Size and BLAKE2b-160 of `store.db`.
     pub index_bytes: u64,
     pub index_hash: String,
@@ -137,9 +142,12 @@ pub struct DumpManifest {
 pub struct DumpReport {
     pub file: PathBuf,
     pub collections: u64,
+    /// Blob files written beside the index.
     pub blobs: u64,
-    /// Blob bytes (uncompressed).
+    /// Their bytes (uncompressed).
     pub bytes: u64,
+    /// Blobs carried inside the index snapshot.
+    pub inline_blobs: u64,
     /// Size of the index snapshot (uncompressed).
     pub index_bytes: u64,
     /// Size of the archive written.
@@ -253,25 +261,25 @@ impl Store {
                 .ok_or_else(|| Error::Invalid(format!("{} is not UTF-8", index.display())))?;
             conn.execute("VACUUM INTO ?1", [target])?;
         }
-        let (schema_version, slugs, hashes) = {
+        let (schema_version, slugs, hashes, inline_blobs) = {
             let conn = Connection::open_with_flags(index, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
             let schema: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
             let slugs = conn
                 .prepare("SELECT slug FROM collection ORDER BY slug")?
                 .query_map([], |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            (schema, slugs, referenced_hashes(&conn)?)
+            // Inline blobs travel inside the index snapshot: verified here,
+            // as the files are below, and not carried again.
+            let inline = verify_inline(&conn)?;
+            let mut hashes = referenced_hashes(&conn)?;
+            hashes.retain(|hash| !inline.contains(hash));
+            (schema, slugs, hashes, inline.len() as u64)
         };
         let (index_bytes, index_hash) = hash_file(index)?;
         let mut blobs = Vec::with_capacity(hashes.len());
         let mut bytes = 0;
         for hash in hashes {
-            let size = fs::metadata(self.blobs.path_of(&hash))
-                .map_err(|e| match e.kind() {
-                    io::ErrorKind::NotFound => Error::MissingBlob(hash.clone()),
-                    _ => Error::io(format!("reading blob {hash}"), e),
-                })?
-                .len();
+            let size = self.blobs.size_of(&hash)?;
             bytes += size;
             blobs.push((hash, size));
         }
@@ -284,6 +292,7 @@ impl Store {
             collections: slugs.len() as u64,
             slugs,
             blobs: blobs.len() as u64,
+            inline_blobs,
             bytes,
             index_bytes,
             index_hash,
@@ -345,6 +354,7 @@ impl Store {
             collections: manifest.collections,
             blobs: manifest.blobs,
             bytes: manifest.bytes,
+            inline_blobs: manifest.inline_blobs,
             index_bytes,
             archive_bytes,
             schema_version,
@@ -574,7 +584,9 @@ fn build(
     archive: File,
     progress: &dyn Progress,
 ) -> Result<(DumpManifest, i64)> {
-    let blobs = BlobStore::open(staging.join("blobs"))?;
+    // Blobs arrive as files; small ones of an older dump move into the
+    // index when the staged store is first opened (`blobs::move_small_files`).
+    let blobs = BlobFiles::open(staging.join("blobs"))?;
     let (manifest, present) = unpack(file, archive, staging, &blobs, progress)?;
     progress.phase("checking", None);
     let db = staging.join("store.db");
@@ -617,7 +629,7 @@ fn unpack(
     file: &Path,
     archive: File,
     staging: &Path,
-    blobs: &BlobStore,
+    blobs: &BlobFiles,
     progress: &dyn Progress,
 ) -> Result<(DumpManifest, HashSet<String>)> {
     let corrupt = |e: io::Error| {
@@ -916,7 +928,7 @@ fn read_manifest(file: &Path, entry: &mut impl Read, size: u64) -> Result<DumpMa
 }
 
 /// Stores a blob read whole and checks it is the one its name says.
-fn store_blob(blobs: &BlobStore, file: &Path, hash: &str, bytes: &[u8]) -> Result<()> {
+fn store_blob(blobs: &BlobFiles, file: &Path, hash: &str, bytes: &[u8]) -> Result<()> {
     let stored = blobs.put_deferred(bytes)?;
     check_blob(file, hash, &stored.hash)
 }
@@ -981,8 +993,28 @@ fn check_index(
         Ok(Some(why)) => return Err(invalid(why)),
         Err(e) => return Err(invalid(format!("cannot be read ({e})"))),
     }
+    let inline = if manifest.schema_version >= INLINE_SCHEMA {
+        verify_inline(&conn).map_err(|e| match e {
+            Error::CorruptBlob { hash, actual } => {
+                invalid(format!("holds blob {hash} whose bytes hash to {actual}"))
+            }
+            e => invalid(e.to_string()),
+        })?
+    } else {
+        HashSet::new()
+    };
+    if inline.len() as u64 != manifest.inline_blobs {
+        return Err(invalid(format!(
+            "holds {}, the manifest says {}",
+            super::plural(inline.len() as u64, "inline blob"),
+            manifest.inline_blobs
+        )));
+    }
     let hashes = referenced_hashes(&conn).map_err(|e| invalid(e.to_string()))?;
-    if let Some(missing) = hashes.iter().find(|h| !present.contains(*h)) {
+    if let Some(missing) = hashes
+        .iter()
+        .find(|h| !present.contains(*h) && !inline.contains(*h))
+    {
         return Err(Error::Invalid(format!(
             "{}: the dump is incomplete: blob {missing}, which its index references, is not in it",
             file.display()
@@ -1017,6 +1049,27 @@ fn check_index(
         }
     }
     Ok(())
+}
+
+/// The first schema version with inline blobs (`blob` table).
+const INLINE_SCHEMA: i64 = 5;
+
+/// Re-hashes every inline blob of an index, streaming the rows; returns
+/// their hashes. A row whose bytes do not hash to its name is
+/// [`Error::CorruptBlob`].
+fn verify_inline(conn: &Connection) -> Result<HashSet<String>> {
+    let mut hashes = HashSet::new();
+    let mut stmt = conn.prepare("SELECT hash, bytes FROM blob")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let hash: String = row.get(0)?;
+        let actual = super::hash_bytes(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?);
+        if actual != hash {
+            return Err(Error::CorruptBlob { hash, actual });
+        }
+        hashes.insert(hash);
+    }
+    Ok(hashes)
 }
 
 /// Moves the built store in place of `target`. Returns where the replaced
@@ -1248,7 +1301,7 @@ impl<R: Read> Read for ReadErrors<'_, R> {
 
 /// A blob being dumped: exactly `left` bytes, hashed as they pass.
 struct Verified {
-    inner: File,
+    inner: super::BlobReader,
     hasher: Hasher,
     left: u64,
 }

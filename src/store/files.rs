@@ -105,6 +105,10 @@ pub struct BatchReport {
     pub renamed: Vec<(String, String)>,
     pub deleted: Vec<String>,
     pub unchanged: u64,
+    /// Inline blobs the batch added to the index (blob files a write adds
+    /// are counted by their writer, from [`Stored::new`]).
+    #[serde(skip)]
+    pub inline_added: u64,
 }
 
 impl BatchReport {
@@ -135,7 +139,9 @@ pub struct WriteSession<'s> {
 }
 
 impl WriteSession<'_> {
-    /// The blob store: write with `put_deferred`, then `apply` syncs it.
+    /// The blob store: write with `put_deferred` (small blobs come back held
+    /// for `apply`'s transaction), then `apply` syncs the files and inserts
+    /// the rest.
     pub fn blobs(&self) -> &super::BlobStore {
         &self.store.blobs
     }
@@ -273,7 +279,7 @@ impl Store {
             None => None,
         };
         self.with_write_lock(|| {
-            let blob = received.install(&self.blobs)?;
+            let blob = self.blobs.install(received)?;
             let entry = BatchEntry {
                 path,
                 blob,
@@ -532,8 +538,14 @@ impl Store {
             if let Some(expect) = &entry.expect {
                 check(expect, &collection.slug, &entry.path, current.as_ref())?;
             }
+            let unchanged = current
+                .as_ref()
+                .is_some_and(|c| c.hash.as_deref() == Some(entry.blob.hash.as_str()));
+            if !unchanged && super::blobs::insert_inline(&tx, &entry.blob)? {
+                report.inline_added += 1;
+            }
             match current {
-                Some(current) if current.hash.as_deref() == Some(entry.blob.hash.as_str()) => {
+                Some(_) if unchanged => {
                     report.unchanged += 1;
                 }
                 Some(current) => {

@@ -58,12 +58,8 @@ impl Store {
             progress.advance(1);
             report.blobs_checked += 1;
             match self.blobs.rehash(hash) {
-                Ok(actual) if actual == *hash => {
-                    report.bytes_checked += std::fs::metadata(self.blobs.path_of(hash))
-                        .map(|m| m.len())
-                        .unwrap_or(0);
-                }
-                Ok(actual) => report.problems.push(FsckProblem {
+                Ok((actual, size)) if actual == *hash => report.bytes_checked += size,
+                Ok((actual, _)) => report.problems.push(FsckProblem {
                     code: "corrupt_blob",
                     message: format!("blob {hash} hashes to {actual}"),
                 }),
@@ -74,13 +70,22 @@ impl Store {
                 Err(e) => return Err(e),
             }
         }
-        let listing = self.blobs.list()?;
+        let inline = super::blobs::inline_hashes(&self.conn())?;
+        let listing = self.blobs.files().list()?;
         let referenced: HashSet<&String> = referenced.iter().collect();
-        report.unreferenced_blobs = listing
-            .blobs
+        let inlined: HashSet<&String> = inline.iter().map(|(hash, _)| hash).collect();
+        // Unreferenced: rows and files nothing references, and files whose
+        // blob the index holds too (what a killed move leaves); gc removes both.
+        report.unreferenced_blobs = inline
             .iter()
+            .chain(&listing.blobs)
             .filter(|(hash, _)| !referenced.contains(hash))
-            .count() as u64;
+            .count() as u64
+            + listing
+                .blobs
+                .iter()
+                .filter(|(hash, _)| referenced.contains(hash) && inlined.contains(hash))
+                .count() as u64;
         report.stray_files = listing.stray.len() as u64;
         report.debris = super::debris::of_store(&self.dir)?.debris;
         Ok(report)

@@ -9,7 +9,7 @@
 //!    is set.
 //!
 //! Then draft revisions older than the cutoff, link rows of contents nothing
-//! uses, and blobs no row references are removed. A dry run does all of it in a
+//! uses, and blobs no row references (inline rows, then files) are removed. A dry run does all of it in a
 //! transaction that is rolled back, and reports the same numbers.
 
 use super::error::Result;
@@ -151,14 +151,34 @@ impl Store {
             [],
         )?;
         let referenced: HashSet<String> = referenced_hashes(&tx)?.into_iter().collect();
-        let listing = self.blobs.list()?;
-        let garbage: Vec<&(String, u64)> = listing
-            .blobs
+        // Inline blobs nothing references go with the rows, in this
+        // transaction; blob files after it commits.
+        let inline = super::blobs::inline_hashes(&tx)?;
+        let inline_garbage: Vec<&(String, u64)> = inline
             .iter()
             .filter(|(hash, _)| !referenced.contains(hash))
             .collect();
-        report.blobs_deleted = garbage.len() as u64;
-        report.bytes_freed = garbage.iter().map(|(_, size)| size).sum();
+        for (hash, _) in &inline_garbage {
+            tx.execute(
+                "DELETE FROM blob WHERE hash = :hash",
+                named_params! {":hash": hash},
+            )?;
+        }
+        let inline: HashSet<&String> = inline.iter().map(|(hash, _)| hash).collect();
+        let listing = self.blobs.files().list()?;
+        // A file whose blob the index holds too (a move into the index killed
+        // before it removed the file) is garbage as well.
+        let garbage: Vec<&(String, u64)> = listing
+            .blobs
+            .iter()
+            .filter(|(hash, _)| !referenced.contains(hash) || inline.contains(hash))
+            .collect();
+        report.blobs_deleted = (garbage.len() + inline_garbage.len()) as u64;
+        report.bytes_freed = garbage
+            .iter()
+            .chain(&inline_garbage)
+            .map(|(_, size)| size)
+            .sum();
         report.stray_files_deleted = listing.stray.len() as u64;
         if options.dry_run {
             tx.rollback()?;
@@ -170,10 +190,10 @@ impl Store {
         // Rows are gone and committed; the blobs are unreferenced, and writers are
         // held off by the exclusive lock, so removing them cannot dangle a row.
         for (hash, _) in garbage {
-            self.blobs.remove(hash)?;
+            self.blobs.files().remove(hash)?;
         }
         for stray in &listing.stray {
-            self.blobs.remove_stray(stray)?;
+            self.blobs.files().remove_stray(stray)?;
         }
         Ok(())
     }
@@ -190,7 +210,7 @@ impl Store {
                 referenced_hashes(&self.conn())?.into_iter().collect();
             for hash in hashes {
                 if !referenced.contains(hash) {
-                    self.blobs.remove(hash)?;
+                    self.blobs.files().remove(hash)?;
                 }
             }
             Ok(())

@@ -31,7 +31,7 @@ pub mod progress;
 mod publish;
 mod revisions;
 
-pub use blobs::{hash_bytes, BlobStore, Stored};
+pub use blobs::{hash_bytes, BlobReader, BlobStore, Stored, INLINE_MAX};
 pub use cancel::Cancel;
 pub use db::SCHEMA_VERSION;
 pub use debris::Debris;
@@ -66,7 +66,7 @@ pub struct Store {
     /// The writer's connection (and reads that must see its transaction).
     conn: Mutex<Connection>,
     /// Read connections, so reads wait neither on the writer nor on each other.
-    readers: db::Readers,
+    readers: std::sync::Arc<db::Readers>,
     /// Asks `PRAGMA data_version` for the answer caches' change token.
     watcher: Mutex<Connection>,
     blobs: BlobStore,
@@ -90,11 +90,13 @@ impl Store {
             .map_err(|e| Error::io(format!("creating data dir {}", dir.display()), e))?;
         let lock = lock::WriteLock::open(&dir.join("lock"))?;
         let mut conn = db::open(&dir.join("store.db"))?;
-        let blobs = BlobStore::open(dir.join("blobs"))?;
-        files::rescan_links(&mut conn, &blobs)?;
         let index = dir.join("store.db");
+        let readers = std::sync::Arc::new(db::Readers::new(&index));
+        let blobs = BlobStore::open(dir.join("blobs"), readers.clone())?;
+        blobs::move_small_files(&mut conn, blobs.files())?;
+        files::rescan_links(&mut conn, &blobs)?;
         Ok(Store {
-            readers: db::Readers::new(&index),
+            readers,
             watcher: Mutex::new(db::open_watcher(&index)?),
             dir,
             conn: Mutex::new(conn),

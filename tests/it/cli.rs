@@ -165,8 +165,7 @@ fn fsck_exits_5_when_a_blob_is_corrupt() {
     cli_json(data, &["import", course.to_str().unwrap()]);
     let files = cli_json(data, &["files", SLUG]);
     let hash = files[0]["hash"].as_str().unwrap();
-    let blob = data.join("blobs").join(&hash[..2]).join(&hash[2..]);
-    std::fs::write(&blob, b"not the original bytes").unwrap();
+    tamper_blob(data, hash, b"not the original bytes");
     let out = run_cli(data, &["fsck"]);
     assert_eq!(out.status.code(), Some(5), "{}", stdout(&out));
     assert!(stdout(&out).contains("corrupt_blob"), "{}", stdout(&out));
@@ -503,11 +502,7 @@ fn show_fails_on_a_corrupt_blob_after_streaming_it() {
     assert!(write.status.success(), "{}", stderr(&write));
     let files = cli_json(data, &["files", "c"]);
     let hash = files[0]["hash"].as_str().unwrap();
-    std::fs::write(
-        data.join("blobs").join(&hash[..2]).join(&hash[2..]),
-        b"damaged bytes!",
-    )
-    .unwrap();
+    tamper_blob(data, hash, b"damaged bytes!");
     let show = run_cli(data, &["show", "c:static/a.bin"]);
     assert!(!show.status.success(), "a damaged blob is a failure");
     assert!(stderr(&show).contains(hash), "{}", stderr(&show));

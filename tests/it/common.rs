@@ -216,11 +216,13 @@ pub fn observable(data: &Path) -> String {
     let mut out = snapshot(&store);
     let fsck = store.fsck(&blockstore::store::NoProgress).unwrap();
     out += &format!("fsck clean: {}\n", fsck.is_clean());
-    let mut blobs: Vec<String> = walkdir::WalkDir::new(data.join("blobs"))
-        .into_iter()
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.path().display().to_string())
+    // Every blob (inline or file) and every stray file beside them.
+    let listing = store.blobs().list().unwrap();
+    let mut blobs: Vec<String> = listing
+        .blobs
+        .iter()
+        .map(|(hash, size)| format!("{hash} {size}"))
+        .chain(listing.stray.iter().map(|p| p.display().to_string()))
         .collect();
     blobs.sort();
     out + &blobs.join("\n")
@@ -251,4 +253,52 @@ impl SplitMix64 {
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.below(hi - lo + 1)
     }
+}
+
+/// Overwrites the bytes of blob `hash` of the store in `data` wherever it
+/// lives (a row of the index or a file): how a test damages one.
+pub fn tamper_blob(data: &Path, hash: &str, bytes: &[u8]) {
+    let conn = rusqlite::Connection::open(data.join("store.db")).unwrap();
+    let rows = conn
+        .execute(
+            "UPDATE blob SET bytes = ?2 WHERE hash = ?1",
+            rusqlite::params![hash, bytes],
+        )
+        .unwrap();
+    if rows == 0 {
+        std::fs::write(blob_file(data, hash), bytes).unwrap();
+    }
+}
+
+/// Removes blob `hash` of the store in `data` wherever it lives.
+pub fn remove_blob(data: &Path, hash: &str) {
+    let conn = rusqlite::Connection::open(data.join("store.db")).unwrap();
+    let rows = conn
+        .execute("DELETE FROM blob WHERE hash = ?1", [hash])
+        .unwrap();
+    if rows == 0 {
+        std::fs::remove_file(blob_file(data, hash)).unwrap();
+    }
+}
+
+/// Where blob `hash` lives when it is a file.
+pub fn blob_file(data: &Path, hash: &str) -> std::path::PathBuf {
+    data.join("blobs").join(&hash[..2]).join(&hash[2..])
+}
+
+/// Turns the (closed) store in `data` into what a schema-4 binary wrote:
+/// every blob a file, no `blob` tables.
+pub fn to_schema_4(data: &Path) {
+    let conn = rusqlite::Connection::open(data.join("store.db")).unwrap();
+    {
+        let mut stmt = conn.prepare("SELECT hash, bytes FROM blob").unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            let hash: String = row.get(0).unwrap();
+            let bytes: Vec<u8> = row.get(1).unwrap();
+            std::fs::write(blob_file(data, &hash), bytes).unwrap();
+        }
+    }
+    conn.execute_batch("DROP TABLE blob; DROP TABLE blob_move; PRAGMA user_version = 4;")
+        .unwrap();
 }

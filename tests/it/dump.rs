@@ -62,6 +62,13 @@ fn seed_with(store: &Store, large_asset: bool) {
             .write("course", "static/video-poster.bin", &large(), Source::Cli)
             .unwrap();
     }
+    // Larger than the inline limit: a blob file, whatever else is inline.
+    let diagram: Vec<u8> = (0..blockstore::store::INLINE_MAX as usize + 4096)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    store
+        .write("course", "static/diagram.bin", &diagram, Source::Cli)
+        .unwrap();
     store
         .delete("course", "problem/prob_tree_depth.xml", Source::Cli)
         .unwrap();
@@ -217,7 +224,10 @@ fn a_restored_store_equals_the_dumped_one_in_every_listing_and_hash() {
     let file = source.dir.path().join("store.dump.tar.gz");
     let dumped = source.dump(&file, &NoProgress).unwrap();
     assert_eq!(dumped.collections, 2);
-    assert!(dumped.blobs > 40, "every referenced blob: {dumped:?}");
+    assert!(
+        dumped.blobs + dumped.inline_blobs > 40,
+        "every referenced blob: {dumped:?}"
+    );
     assert_eq!(
         dumped.archive_bytes,
         std::fs::metadata(&file).unwrap().len()
@@ -250,7 +260,7 @@ fn a_restored_store_equals_the_dumped_one_in_every_listing_and_hash() {
     assert!(fsck.is_clean(), "{:?}", fsck.problems);
     assert_eq!(fsck.unreferenced_blobs, 0);
     assert_eq!(fsck.stray_files, 0);
-    assert_eq!(fsck.blobs_checked, dumped.blobs);
+    assert_eq!(fsck.blobs_checked, dumped.blobs + dumped.inline_blobs);
 
     // The restored store goes on as the original would: the pending draft
     // publishes as version 3 in both, with the same changes.
@@ -773,20 +783,49 @@ fn a_dump_of_an_older_schema_is_migrated_on_restore() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.tar.gz");
     source.dump(&good, &NoProgress).unwrap();
-    // Turn the dump's index into a schema-1 one: 0002 added version.uuid.
+    // Turn the dump's index into a schema-1 one: 0002 added version.uuid,
+    // 0005 moved small blobs from files into the index.
     let mut entries = read_entries(&good);
     let db = dir.path().join("old.db");
     std::fs::write(&db, &entries[1].bytes).unwrap();
+    let mut blob_entries = Vec::new();
     {
         let conn = rusqlite::Connection::open(&db).unwrap();
+        let mut stmt = conn.prepare("SELECT hash, bytes FROM blob").unwrap();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            let hash: String = row.get(0).unwrap();
+            blob_entries.push(Entry {
+                name: format!("blockstore-dump/blobs/{}/{}", &hash[..2], &hash[2..]),
+                kind: tar::EntryType::Regular,
+                bytes: row.get(1).unwrap(),
+            });
+        }
+        drop(rows);
+        drop(stmt);
         conn.execute_batch(
             "DROP INDEX version_uuid; ALTER TABLE version DROP COLUMN uuid;
+             DROP TABLE blob; DROP TABLE blob_move;
              PRAGMA user_version = 1; VACUUM;",
         )
         .unwrap();
     }
+    assert!(
+        blob_entries.len() > 40,
+        "the seed's small blobs were inline"
+    );
     entries[1].bytes = std::fs::read(&db).unwrap();
     let mut m = manifest_of(&entries);
+    m["blobs"] = (m["blobs"].as_u64().unwrap() + blob_entries.len() as u64).into();
+    m["bytes"] = (m["bytes"].as_u64().unwrap()
+        + blob_entries
+            .iter()
+            .map(|e| e.bytes.len() as u64)
+            .sum::<u64>())
+    .into();
+    m.as_object_mut().unwrap().remove("inline_blobs");
+    entries.extend(blob_entries);
+    entries[2..].sort_by(|a, b| a.name.cmp(&b.name));
     m["schema_version"] = 1.into();
     m["index_bytes"] = entries[1].bytes.len().into();
     m["index_hash"] = blockstore::store::hash_bytes(&entries[1].bytes).into();

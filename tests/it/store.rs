@@ -283,7 +283,7 @@ fn two_collections_importing_the_same_tree_store_each_blob_once() {
     assert_eq!(
         blobs.blobs.len() as u64,
         a.new_blobs,
-        "one file per distinct content on disk"
+        "one blob per distinct content"
     );
 }
 
@@ -627,8 +627,8 @@ fn fsck_finds_a_corrupted_and_a_missing_blob() {
     assert!(t.fsck(&NoProgress).unwrap().is_clean());
     let a = t.file("demo", "a.xml", At::Draft).unwrap().hash;
     let b = t.file("demo", "b.xml", At::Draft).unwrap().hash;
-    std::fs::write(t.blobs().path_of(&a), b"<tampered/>").unwrap();
-    std::fs::remove_file(t.blobs().path_of(&b)).unwrap();
+    tamper_blob(&t.data_dir(), &a, b"<tampered/>");
+    remove_blob(&t.data_dir(), &b);
     let report = t.fsck(&NoProgress).unwrap();
     let codes: Vec<&str> = report.problems.iter().map(|p| p.code).collect();
     assert!(
@@ -1100,6 +1100,7 @@ fn a_schema_1_store_migrates_and_its_versions_get_uuids() {
     let TestStore { dir: _keep, store } = t;
     drop(store);
     // Turn it back into what a schema-1 binary wrote.
+    to_schema_4(&dir);
     {
         let conn = rusqlite::Connection::open(dir.join("store.db")).unwrap();
         conn.execute_batch(
@@ -1135,7 +1136,7 @@ fn the_blob_store_never_joins_a_non_hash_into_a_path() {
             blockstore::store::ErrorKind::Invalid,
             "{bad}: {err}"
         );
-        assert!(store.blobs().remove(bad).is_err(), "{bad}");
+        assert!(store.blobs().files().remove(bad).is_err(), "{bad}");
     }
 }
 

@@ -19,6 +19,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
     ),
     ("0003_link_rules", include_str!("sql/0003_link_rules.sql")),
     ("0004_block_names", include_str!("sql/0004_block_names.sql")),
+    (
+        "0005_inline_blobs",
+        include_str!("sql/0005_inline_blobs.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.

@@ -1,48 +1,24 @@
-//! The content-addressed blob store: bytes live once on disk, named by their
-//! BLAKE2b-160 hash (40 hex characters, the digest the old Blockstore and Learning
-//! Core use), sharded as `blobs/ab/cdef…`.
+//! Blob files: blobs larger than [`super::INLINE_MAX`] live on disk, one file
+//! each, named by their hash and sharded as `blobs/ab/cdef…`.
 //!
 //! A blob is written to a temp file inside the store, hashed while streaming,
 //! and renamed into place; an existing target means the bytes are already there.
 //! Durability is explicit: a single `put` fsyncs file and directory, while a batch
-//! (import) defers to one [`BlobStore::sync`] before the index commit that
+//! (import) defers to one [`BlobFiles::sync`] before the index commit that
 //! references the batch. Blobs are always durable before any row points at them,
 //! so a crash leaves only unreferenced blobs for `gc`, never a dangling row.
 //! Only this module creates, renames or removes blob files.
 
-use super::error::{Error, Result};
-use blake2::digest::consts::U20;
-use blake2::{Blake2b, Digest};
+use super::super::error::{Error, Result};
+use super::{hash_bytes, is_hash, Hasher, Stored};
+use blake2::Digest;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-type Hasher = Blake2b<U20>;
-
-/// Hex digest of `bytes`, as stored in the index.
-pub fn hash_bytes(bytes: &[u8]) -> String {
-    hex::encode(Hasher::digest(bytes))
-}
-
-/// Whether `s` looks like a blob hash (40 lowercase hex digits).
-pub fn is_hash(s: &str) -> bool {
-    s.len() == 40
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
-/// What a write did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
-    pub hash: String,
-    pub size: u64,
-    /// False when the bytes were already in the store (dedup).
-    pub new: bool,
-}
-
 #[derive(Debug)]
-pub struct BlobStore {
+pub struct BlobFiles {
     root: PathBuf,
     tmp: PathBuf,
     counter: AtomicU64,
@@ -63,15 +39,15 @@ const BACKGROUND_SYNC_BYTES: u64 = 32 * 1024 * 1024;
 /// of the whole filesystem is cheaper.
 const FSYNC_EACH_LIMIT: usize = 256;
 
-/// Files in the store that are not well-formed blobs, found by [`BlobStore::list`].
+/// Files in the store that are not well-formed blobs, found by [`BlobFiles::list`].
 #[derive(Debug, Default)]
 pub struct Listing {
     pub blobs: Vec<(String, u64)>,
     pub stray: Vec<PathBuf>,
 }
 
-impl BlobStore {
-    pub fn open(root: PathBuf) -> Result<BlobStore> {
+impl BlobFiles {
+    pub fn open(root: PathBuf) -> Result<BlobFiles> {
         let tmp = root.join("tmp");
         fs::create_dir_all(&tmp)
             .map_err(|e| Error::io(format!("creating blob store {}", root.display()), e))?;
@@ -84,7 +60,7 @@ impl BlobStore {
             }
             sync_dir(&root)?;
         }
-        Ok(BlobStore {
+        Ok(BlobFiles {
             root,
             tmp,
             counter: AtomicU64::new(0),
@@ -113,7 +89,7 @@ impl BlobStore {
         Ok(stored)
     }
 
-    /// Stores `bytes` without fsync; the caller must call [`BlobStore::sync`]
+    /// Stores `bytes` without fsync; the caller must call [`BlobFiles::sync`]
     /// before committing any row that references it.
     pub fn put_deferred(&self, bytes: &[u8]) -> Result<Stored> {
         self.put_bytes(bytes, false)
@@ -127,6 +103,7 @@ impl BlobStore {
             hash: hash.clone(),
             size,
             new,
+            inline: None,
         };
         if !durable {
             // A deferred write goes straight to its final name: nothing
@@ -300,7 +277,7 @@ impl BlobStore {
     /// The error for a failed write: [`Error::NoSpace`] (naming the data dir
     /// and what the write needed) when the disk is full, else [`Error::Io`].
     fn write_error(&self, context: String, e: io::Error, needed: u64) -> Error {
-        if !super::error::is_no_space(&e) {
+        if !super::super::error::is_no_space(&e) {
             return Error::io(context, e);
         }
         Error::NoSpace {
@@ -447,9 +424,9 @@ impl BlobStore {
         }
     }
 
-    /// Removes a stray file (temp leftovers) found by [`BlobStore::list`] —
+    /// Removes a stray file (temp leftovers) found by [`BlobFiles::list`] —
     /// unless it is a write in progress by now: it is removed while holding
-    /// its lock, which [`BlobStore::receive`] takes before it trusts a file.
+    /// its lock, which [`BlobFiles::receive`] takes before it trusts a file.
     pub fn remove_stray(&self, path: &Path) -> Result<()> {
         if !path.starts_with(&self.root) {
             return Err(Error::Invalid(format!(
@@ -483,14 +460,14 @@ fn same_file(file: &File, path: &Path) -> bool {
     }
 }
 
-/// Whether a temp file is a write in progress ([`BlobStore::receive`] holds
+/// Whether a temp file is a write in progress ([`BlobFiles::receive`] holds
 /// its lock): then it is no leftover, and gc must not take it.
 fn in_use(path: &Path) -> bool {
     File::open(path).is_ok_and(|f| matches!(f.try_lock_shared(), Err(fs::TryLockError::WouldBlock)))
 }
 
 /// Bytes received into the store's temp space, hashed, not yet a blob; see
-/// [`BlobStore::receive`].
+/// [`BlobFiles::receive`].
 #[derive(Debug)]
 pub struct Received {
     path: PathBuf,
@@ -511,7 +488,7 @@ impl Received {
     /// Makes the bytes a blob (or finds them already stored). Call it under
     /// the writers' lock, right before the transaction that references the
     /// blob, so no gc can sweep it in between.
-    pub fn install(mut self, blobs: &BlobStore) -> Result<Stored> {
+    pub fn install(mut self, blobs: &BlobFiles) -> Result<Stored> {
         let target = blobs.path_of(&self.hash);
         let (hash, size, durable) = (self.hash.clone(), self.size, self.durable);
         if blobs.reuse_existing(&target, &hash, size, durable)? {
@@ -519,6 +496,7 @@ impl Received {
                 hash,
                 size,
                 new: false,
+                inline: None,
             });
         }
         blobs.install(&self.path, &target, durable)?;
@@ -532,6 +510,7 @@ impl Received {
             hash,
             size,
             new: true,
+            inline: None,
         })
     }
 }
@@ -567,15 +546,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hash_is_blake2b_160_as_learning_core_computes_it() {
-        // hashlib.blake2b(b"", digest_size=20).hexdigest()
-        assert_eq!(hash_bytes(b""), "3345524abf6bbe1809449224b5972c41790b6cf2");
-    }
-
-    #[test]
     fn identical_bytes_are_stored_once_and_read_back_verified() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path().join("blobs")).unwrap();
+        let store = BlobFiles::open(dir.path().join("blobs")).unwrap();
         let a = store.put(b"hello").unwrap();
         let b = store.put_deferred(b"hello").unwrap();
         assert!(a.new && !b.new, "the second write must dedup");
@@ -593,7 +566,7 @@ mod tests {
     #[test]
     fn a_corrupted_blob_is_detected_on_verified_read() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path().join("blobs")).unwrap();
+        let store = BlobFiles::open(dir.path().join("blobs")).unwrap();
         let a = store.put(b"hello").unwrap();
         std::fs::write(store.path_of(&a.hash), b"jello").unwrap();
         assert!(matches!(
