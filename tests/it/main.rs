@@ -6,6 +6,7 @@ mod common;
 
 mod architecture;
 mod archive;
+mod blobs;
 mod browser;
 mod campaign;
 mod cli;
