@@ -17,6 +17,15 @@
 //!    import ≤ 2× the idle p99. `--reads-under-import` runs only this one, on
 //!    the sample course, and `--bin PATH` measures another build's binary.
 //!
+//! 5. The demo course over REST (issue 17): `benches/demo_rest.py` (Python's
+//!    `http.client`, one keep-alive connection) writes it one PUT per file,
+//!    publishes, and reads it back one GET per file, 3 runs on a fresh server;
+//!    goals ≤ 0.36 s and ≤ 0.22 s (100× the original Blockstore's 35.6 s and
+//!    22.3 s). Beside it, the floor a durable PUT cannot go under here: one
+//!    `fdatasync` of a 4 KiB write on the data dir's filesystem, times the
+//!    files. `--demo-rest` runs only this one (needs `python3` and
+//!    `../shared/fixtures`).
+//!
 //! Run with `cargo bench --bench server` (needs `wrk`: `apt-get install wrk`;
 //! without it the wrk figures are reported as skipped). Prints a Markdown
 //! table on stdout, progress on stderr. Nothing is asserted.
@@ -179,6 +188,12 @@ fn main() {
             s.addr
         );
         for (what, target, measured, met) in raw_against_nginx(&url, &unit, work.path()) {
+            println!("| {what} | {target} | {measured} | {met} |");
+        }
+        return;
+    }
+    if args.iter().any(|a| a == "--demo-rest") {
+        for (what, target, measured, met) in demo_rest(&bin, work.path()) {
             println!("| {what} | {target} | {measured} | {met} |");
         }
         return;
@@ -579,4 +594,82 @@ fn sample_server(bin: &Path, work: &Path, slug: &str) -> Serving {
         .unwrap();
     assert!(status.success());
     serve(bin, &data)
+}
+
+/// Figure 5: the demo course over REST, and the fsync floor beside it.
+fn demo_rest(bin: &Path, work: &Path) -> Vec<(String, String, String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tree = root.join("../shared/fixtures/openedx-demo-course/demo-course/course");
+    assert!(tree.is_dir(), "needs {}", tree.display());
+    let data = work.join("demo-rest");
+    let s = serve(bin, &data);
+    while http(&s.addr, "/api/v1/health").map(|r| r.0) != Some(200) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let out = Command::new("python3")
+        .arg(root.join("benches/demo_rest.py"))
+        .arg(format!("http://{}", s.addr))
+        .arg(&tree)
+        .args(["--runs", "3"])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = report["files"].as_u64().unwrap();
+    let runs = |key: &str| -> Vec<f64> {
+        report[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect()
+    };
+    let (mut put, mut get) = (runs("put_publish"), runs("get"));
+    let all = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (put_all, get_all) = (all(&put), all(&get));
+    let (put_median, get_median) = (median(&mut put), median(&mut get));
+    // The floor: one durable 4 KiB write's fdatasync on this filesystem.
+    let probe = data.join("fsync-probe");
+    let file = std::fs::File::create(&probe).unwrap();
+    let mut syncs = Vec::new();
+    for _ in 0..200 {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(&[7u8; 4096], 0).unwrap();
+        let t = Instant::now();
+        file.sync_data().unwrap();
+        syncs.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(file);
+    let _ = std::fs::remove_file(&probe);
+    let sync_ms = median(&mut syncs);
+    let met = |ok: bool| if ok { "met" } else { "**not met**" }.to_string();
+    vec![
+        (
+            format!("demo course ({files} files), one PUT per file + publish, http.client, median of 3 (runs)"),
+            "≤ 0.36 s".into(),
+            format!("{put_median:.3} s ({put_all}); {:.0}× the original Blockstore's 35.6 s", 35.6 / put_median),
+            met(put_median <= 0.36),
+        ),
+        (
+            "floor: one fdatasync per PUT on this filesystem (median of 200) × files".into(),
+            "–".into(),
+            format!("{sync_ms:.2} ms × {files} = {:.3} s", sync_ms * files as f64 / 1000.0),
+            "–".into(),
+        ),
+        (
+            "demo course read back, one GET per file, same client, median of 3 (runs)".to_string(),
+            "≤ 0.22 s".into(),
+            format!("{get_median:.3} s ({get_all}); {:.0}× the original's 22.3 s", 22.3 / get_median),
+            met(get_median <= 0.22),
+        ),
+    ]
 }

@@ -171,7 +171,10 @@ pub(crate) async fn read_raw(
                             .map_err(|e| {
                                 ApiError::from(crate::store::Error::io("seeking in a blob", e))
                             })?;
-                        Body::from_stream(tokio_util::io::ReaderStream::new(blob.take(len)))
+                        Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
+                            blob.take(len),
+                            STREAM_CHUNK,
+                        ))
                     }
                 };
                 return Ok((StatusCode::PARTIAL_CONTENT, response_headers, body).into_response());
@@ -200,15 +203,20 @@ pub(crate) async fn read_raw(
     response_headers.insert(header::CONTENT_LENGTH, h(&total.to_string()));
     let body = match blob {
         Content::Bytes(bytes) => Body::from(bytes),
-        Content::File(blob) => Body::from_stream(tokio_util::io::ReaderStream::new(
+        Content::File(blob) => Body::from_stream(tokio_util::io::ReaderStream::with_capacity(
             tokio::fs::File::from_std(blob),
+            STREAM_CHUNK,
         )),
     };
     Ok((StatusCode::OK, response_headers, body).into_response())
 }
 
 /// Contents up to this size are served from memory; larger ones stream.
-const READ_WHOLE_LIMIT: u64 = 256 * 1024;
+const READ_WHOLE_LIMIT: u64 = 1024 * 1024;
+
+/// Bytes a streamed content is read in per hop to the blocking pool (the
+/// default 4 KiB made a 3 MB asset 700 hops: 60 ms on loopback).
+const STREAM_CHUNK: usize = 256 * 1024;
 
 /// The policy stored bytes are served under (raw files, draft revisions):
 /// stored HTML or SVG opened directly is sandboxed, so it never runs in the

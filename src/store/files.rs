@@ -270,7 +270,24 @@ impl Store {
         // Fail before reading a byte when the collection is unknown or the
         // precondition already fails.
         self.precheck(key, &path, expect.as_ref())?;
-        let received = self.blobs.receive(reader, true)?;
+        // A small upload (most are) is held in memory and goes inline: no
+        // temp file, and the write's one commit is its one sync.
+        let mut head = Vec::with_capacity(8 * 1024);
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(&mut *reader, super::INLINE_MAX + 1),
+            &mut head,
+        )
+        .map_err(|e| Error::io("reading the bytes to store", e))?;
+        if head.len() as u64 <= super::INLINE_MAX {
+            return self.with_write_lock(|| {
+                let blob = self.blobs.put(&head)?;
+                let mut entry = BatchEntry::new(path, blob, &head);
+                entry.expect = expect;
+                self.apply_one_locked(key, entry, source)
+            });
+        }
+        let mut rest = std::io::Read::chain(std::io::Cursor::new(head), reader);
+        let received = self.blobs.receive(&mut rest, true)?;
         let scan = match classify(&path).syntax {
             Some(syntax) => {
                 let bytes = received.read()?;
