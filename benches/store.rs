@@ -1071,6 +1071,22 @@ fn storage(o: &Options, bins: &Bins, work: &Path, report: &mut Report) {
         })
         .collect();
     let mut pick = Pick(7);
+    // Sizes are taken settled: the WAL checkpointed into the index and
+    // truncated, as it is whenever the store is idle and closed.
+    let settle = |data: &Path| {
+        let conn = rusqlite::Connection::open(data.join("store.db")).expect("the index");
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .expect("a checkpoint");
+    };
+    settle(&data);
+    let (_, _, alloc_before) = dir_bytes(&data);
+    let parts = |data: &Path| {
+        ["store.db", "store.db-wal", "blobs"]
+            .map(|name| mb(dir_bytes(&data.join(name)).2))
+            .join(" / ")
+    };
+    let parts_before = parts(&data);
+    let unique_before = contents.bytes;
     let start = Instant::now();
     for p in 0..publishes {
         let mut chosen = HashSet::new();
@@ -1099,8 +1115,17 @@ fn storage(o: &Options, bins: &Bins, work: &Path, report: &mut Report) {
     }
     let loop_time = start.elapsed().as_secs_f64();
     let (links1, scans1, versions1) = link_rows(&data);
-    let (blob_files, blob_bytes, blob_alloc) = dir_bytes(&data.join("blobs"));
-    let ratio = blob_bytes as f64 / contents.bytes as f64;
+    let wal_at_most = mb(dir_bytes(&data.join("store.db-wal")).2);
+    settle(&data);
+    let (files_after, bytes_after, alloc_after) = dir_bytes(&data);
+    eprintln!("  WAL before the checkpoint: {wal_at_most}");
+    eprintln!(
+        "  store.db / WAL / blobs allocated: {parts_before} before, {} after",
+        parts(&data)
+    );
+    let new_unique = contents.bytes - unique_before;
+    let growth = alloc_after.saturating_sub(alloc_before);
+    let ratio = growth as f64 / new_unique as f64;
     report.info(
         5,
         format!("{publishes} publishes × {per} units written with `Store::write`"),
@@ -1114,23 +1139,25 @@ fn storage(o: &Options, bins: &Bins, work: &Path, report: &mut Report) {
         5,
         "unique content bytes written (distinct hashes)",
         format!(
-            "{} bytes in {} contents",
+            "{} bytes in {} contents, {} of them new in the publishes",
             thousands(contents.bytes),
-            thousands(contents.hashes.len() as u64)
+            thousands(contents.hashes.len() as u64),
+            thousands(new_unique)
         ),
     );
     report.add(
         5,
-        "blob bytes on disk (sum of file sizes under blobs/) / unique bytes",
-        "≤ 1.05",
+        "growth of the data dir's allocated size (`du`, index and WAL included) over the publishes / their new unique bytes",
+        "≤ 2",
         format!(
-            "{:.3} ({} bytes in {} files; {} allocated)",
+            "{:.2} ({} → {} allocated; {} files, {} bytes after)",
             ratio,
-            thousands(blob_bytes),
-            thousands(blob_files),
-            mb(blob_alloc)
+            mb(alloc_before),
+            mb(alloc_after),
+            thousands(files_after),
+            thousands(bytes_after)
         ),
-        verdict(ratio <= 1.05),
+        verdict(ratio <= 2.0),
     );
     report.info(
         5,
