@@ -3,7 +3,7 @@
 //! loads), ambiguous, external and platform links, orphans and malformed
 //! units.
 //!
-//! Links are stored per content (see `files::insert_scan`); here they are joined
+//! Links are stored per content (see `scan::insert_scan`); here they are joined
 //! to the files live in a state and resolved against that same state, this
 //! course's key and the rest of the store (libraries). What edx-platform loads
 //! (OLX-RULES "What edx-platform never loads") is decided here: the roots
@@ -12,7 +12,7 @@
 
 use super::blobs::BlobStore;
 use super::error::{Error, Result};
-use super::files::{self, classify, file_at, lookup_keys, resolve_at, tree, State};
+use super::files::{self, classify, file_at, resolve_at, tree, State};
 use super::links::resolve::resolve;
 use super::links::{
     asset_name_key, course, drafts, libraries, Context, CourseKey, Elsewhere, InlineBlock,
@@ -20,6 +20,7 @@ use super::links::{
 };
 use super::model::*;
 use super::path::RelPath;
+use super::scan::lookup_keys;
 use super::Store;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rusqlite::{named_params, Connection};

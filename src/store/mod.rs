@@ -30,6 +30,8 @@ pub mod path;
 pub mod progress;
 mod publish;
 mod revisions;
+mod scan;
+mod write;
 
 pub use blobs::{hash_bytes, BlobReader, BlobStore, Stored, INLINE_MAX};
 pub use cancel::Cancel;
@@ -41,7 +43,7 @@ pub use dump::{
 };
 pub use error::{human_bytes, is_no_space, plural, short_bytes, Error, ErrorKind, Result};
 pub use events::Event;
-pub use files::{classify, media_type, BatchEntry, BatchReport, Classification, WriteSession};
+pub use files::{classify, media_type, Classification};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::{GcOptions, GcReport};
 pub use hot::HOT_FILE_MAX;
@@ -53,6 +55,7 @@ pub use path::RelPath;
 pub use progress::{NoProgress, Progress};
 pub use publish::PublishOptions;
 pub use revisions::Against;
+pub use write::{BatchEntry, BatchReport, WriteSession};
 
 use rusqlite::{Connection, OptionalExtension};
 use std::fs;
@@ -94,7 +97,7 @@ impl Store {
         let readers = std::sync::Arc::new(db::Readers::new(&index));
         let blobs = BlobStore::open(dir.join("blobs"), readers.clone())?;
         blobs::move_small_files(&mut conn, blobs.files())?;
-        files::rescan_links(&mut conn, &blobs)?;
+        scan::rescan_links(&mut conn, &blobs)?;
         Ok(Store {
             readers,
             watcher: Mutex::new(db::open_watcher(&index)?),

@@ -1306,3 +1306,38 @@ fn killed_restores_leave_debris_that_fsck_reports_gc_and_the_next_restore_remove
         fingerprint(&Store::open(dir.path().join("source")).unwrap())
     );
 }
+
+#[test]
+fn a_dump_whose_index_holds_a_damaged_inline_blob_is_refused() {
+    let source = TestStore::new();
+    seed_with(&source, false);
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.tar.gz");
+    let dumped = source.dump(&good, &NoProgress).unwrap();
+    assert!(dumped.inline_blobs > 40, "{dumped:?}");
+    let mut entries = read_entries(&good);
+    let db = dir.path().join("index.db");
+    std::fs::write(&db, &entries[1].bytes).unwrap();
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute(
+            "UPDATE blob SET bytes = X'00' WHERE blob_id = (SELECT min(blob_id) FROM blob)",
+            [],
+        )
+        .unwrap();
+    }
+    entries[1].bytes = std::fs::read(&db).unwrap();
+    let mut m = manifest_of(&entries);
+    m["index_bytes"] = entries[1].bytes.len().into();
+    m["index_hash"] = blockstore::store::hash_bytes(&entries[1].bytes).into();
+    set_manifest(&mut entries, &m);
+    let bad = dir.path().join("bad.tar.gz");
+    write_entries(&bad, &entries);
+    let target = dir.path().join("restored");
+    let err = restore(&target, &bad, &RestoreOptions::default(), &NoProgress).unwrap_err();
+    assert!(
+        err.to_string().contains("hash to") && err.to_string().contains("corrupt"),
+        "{err}"
+    );
+    assert!(!target.exists(), "a refused restore creates nothing");
+}

@@ -16,7 +16,7 @@
 //! (`store::linkq`) from these links.
 
 /// The version of the extraction rules. Stored links made by older rules are
-/// extracted again when a store is opened (`files::rescan_links`); bump it
+/// extracted again when a store is opened (`scan::rescan_links`); bump it
 /// whenever `extract` would give other links (or root blocks) for the same
 /// bytes. 2: the root block's type and display name are recorded.
 pub const RULES_VERSION: i64 = 2;
