@@ -75,7 +75,7 @@ impl Cancel {
         f()
     }
 
-    fn begin_commit(&self) -> bool {
+    pub(crate) fn begin_commit(&self) -> bool {
         match self
             .0
             .compare_exchange(OPEN, COMMITTING, Ordering::AcqRel, Ordering::Acquire)
@@ -96,6 +96,12 @@ pub(crate) fn commit_point() -> Result<()> {
     } else {
         Err(Error::Interrupted)
     }
+}
+
+/// The work this thread runs for, if any: what a write handed to another
+/// thread (a group commit's leader) is withdrawn through.
+pub(crate) fn current() -> Option<Cancel> {
+    CURRENT.with(|c| c.borrow().clone())
 }
 
 /// Whether the work on this thread was withdrawn (to stop waiting early).

@@ -20,7 +20,7 @@ pub fn valid_slug(slug: &str) -> bool {
 /// Inserts a collection row (inside the caller's transaction, so an import can
 /// create its collection and fill it all or nothing).
 pub(crate) fn insert_collection(
-    tx: &rusqlite::Transaction,
+    tx: &rusqlite::Connection,
     slug: &str,
     metadata: &CollectionMetadata,
 ) -> Result<i64> {

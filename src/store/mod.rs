@@ -19,6 +19,7 @@ pub mod events;
 mod files;
 mod fsck;
 mod gc;
+mod group;
 mod history;
 mod hot;
 mod linkq;
@@ -83,6 +84,8 @@ pub struct Store {
     reports: linkq::ReportCache,
     /// Small files read often, while nothing commits ([`Store::cached_read`]).
     hot: hot::HotFiles,
+    /// Concurrent single-file writes, committed together.
+    group: group::GroupCommit,
 }
 
 impl Store {
@@ -109,6 +112,7 @@ impl Store {
             listings: listing::ListingCache::new(listing::LISTINGS_KEPT),
             reports: linkq::ReportCache::new(linkq::REPORTS_KEPT),
             hot: hot::HotFiles::default(),
+            group: group::GroupCommit::default(),
         })
     }
 

@@ -6,7 +6,7 @@ use super::error::Result;
 use super::files::classify;
 use super::links::{self, Extracted, Syntax, Target};
 use super::path::RelPath;
-use rusqlite::{named_params, Connection, Transaction};
+use rusqlite::{named_params, Connection};
 use std::collections::HashSet;
 
 /// Extracts every stored content's links again when they were made by older
@@ -57,7 +57,7 @@ pub(crate) fn rescan_links(conn: &mut Connection, blobs: &super::BlobStore) -> R
 
 /// Records the links and problems of one content, once per (hash, syntax).
 pub(crate) fn insert_scan(
-    tx: &Transaction,
+    tx: &Connection,
     hash: &str,
     syntax: Syntax,
     extracted: &Extracted,

@@ -13,7 +13,7 @@ use super::model::*;
 use super::path::RelPath;
 use super::scan::insert_scan;
 use super::{now, Store, Stored};
-use rusqlite::{named_params, Connection, OptionalExtension, Transaction};
+use rusqlite::{named_params, Connection, OptionalExtension};
 use std::collections::{HashMap, HashSet};
 
 /// One file to put into the draft: its path, its blob (already in the blob
@@ -154,6 +154,14 @@ impl WriteSession<'_> {
     }
 }
 
+/// What a batch wrote, before its commit is announced.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    report: BatchReport,
+    slug: String,
+    created: bool,
+}
+
 /// A linkable's draft-view state at a path.
 #[derive(Debug, Clone)]
 struct Current {
@@ -196,7 +204,7 @@ impl Store {
             let blob = self.blobs.put(bytes)?;
             let mut entry = BatchEntry::new(path, blob, bytes);
             entry.expect = expect;
-            self.apply_one_locked(key, entry, source)
+            self.write_grouped(key, entry, source)
         })
     }
 
@@ -231,7 +239,7 @@ impl Store {
                 let blob = self.blobs.put(&head)?;
                 let mut entry = BatchEntry::new(path, blob, &head);
                 entry.expect = expect;
-                self.apply_one_locked(key, entry, source)
+                self.write_grouped(key, entry, source)
             });
         }
         let mut rest = std::io::Read::chain(std::io::Cursor::new(head), reader);
@@ -251,7 +259,7 @@ impl Store {
                 scan,
                 expect,
             };
-            self.apply_one_locked(key, entry, source)
+            self.write_grouped(key, entry, source)
         })
     }
 
@@ -272,7 +280,12 @@ impl Store {
     }
 
     /// One file's write, answered from its own transaction.
-    fn apply_one_locked(&self, key: &str, entry: BatchEntry, source: Source) -> Result<Written> {
+    pub(crate) fn apply_one_locked(
+        &self,
+        key: &str,
+        entry: BatchEntry,
+        source: Source,
+    ) -> Result<Written> {
         let path = entry.path.clone();
         let (report, file) = self.apply_locked_then(
             key,
@@ -433,15 +446,77 @@ impl Store {
         detect_renames: bool,
         source: Source,
         progress: &dyn super::Progress,
-        then: impl FnOnce(&Transaction, i64) -> Result<T>,
+        then: impl FnOnce(&Connection, i64) -> Result<T>,
     ) -> Result<(BatchReport, T)> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let (cid, collection, created) = match (Store::find_collection(&tx, key), create) {
+        let (applied, answer) = self.apply_in(
+            &tx,
+            key,
+            create,
+            puts,
+            expected,
+            deletes,
+            detect_renames,
+            source,
+            progress,
+            then,
+        )?;
+        progress.phase("syncing", None);
+        self.blobs.sync()?;
+        progress.phase("committing", None);
+        super::cancel::commit_point()?;
+        tx.commit()?;
+        drop(conn);
+        Ok((self.announce(applied), answer))
+    }
+
+    /// Events of a committed batch; its report.
+    pub(crate) fn announce(&self, applied: Applied) -> BatchReport {
+        let Applied {
+            mut report,
+            slug,
+            created,
+        } = applied;
+        report.created.sort();
+        report.modified.sort();
+        report.renamed.sort();
+        report.deleted.sort();
+        if created {
+            self.events.emit(Event::CollectionCreated {
+                collection: slug.clone(),
+            });
+        }
+        if report.changed() > 0 {
+            self.events.emit(Event::DraftChanged {
+                collection: slug,
+                paths: report.paths(),
+            });
+        }
+        report
+    }
+
+    /// The batch's rows, written on `tx` (a transaction or a savepoint of
+    /// one), and `then`'s answer read from them; the caller commits.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn apply_in<T>(
+        &self,
+        tx: &Connection,
+        key: &str,
+        create: Option<&super::CollectionMetadata>,
+        puts: impl IntoIterator<Item = Result<BatchEntry>>,
+        expected: usize,
+        deletes: Vec<RelPath>,
+        detect_renames: bool,
+        source: Source,
+        progress: &dyn super::Progress,
+        then: impl FnOnce(&Connection, i64) -> Result<T>,
+    ) -> Result<(Applied, T)> {
+        let (cid, collection, created) = match (Store::find_collection(tx, key), create) {
             (Ok((cid, collection)), _) => (cid, collection, false),
             (Err(Error::CollectionNotFound(_)), Some(metadata)) => {
-                let cid = super::collections::insert_collection(&tx, key, metadata)?;
-                let (_, collection) = Store::find_collection(&tx, key)?;
+                let cid = super::collections::insert_collection(tx, key, metadata)?;
+                let (_, collection) = Store::find_collection(tx, key)?;
                 (cid, collection, true)
             }
             (Err(e), _) => return Err(e),
@@ -451,11 +526,11 @@ impl Store {
         let mut seen: HashSet<String> = HashSet::with_capacity(expected);
         // A large batch reads the draft state once instead of once per path.
         let preloaded = if expected + deletes.len() > 256 {
-            Some(draft_state(&tx, cid)?)
+            Some(draft_state(tx, cid)?)
         } else {
             None
         };
-        let lookup = |tx: &Transaction, cid: i64, path: &str| -> Result<Option<Current>> {
+        let lookup = |tx: &Connection, cid: i64, path: &str| -> Result<Option<Current>> {
             match &preloaded {
                 Some(map) => Ok(map.get(path).cloned()),
                 None => lookup(tx, cid, path),
@@ -465,7 +540,7 @@ impl Store {
         // Resolve deletions first, so renames can claim them.
         let mut deleted: Vec<(RelPath, Current)> = Vec::new();
         for path in deletes {
-            if let Some(current) = lookup(&tx, cid, path.as_str())?.filter(|c| c.hash.is_some()) {
+            if let Some(current) = lookup(tx, cid, path.as_str())?.filter(|c| c.hash.is_some()) {
                 deleted.push((path, current));
             }
         }
@@ -496,17 +571,17 @@ impl Store {
             }
             if let Some((syntax, extracted)) = &entry.scan {
                 if scanned.insert((entry.blob.hash.clone(), *syntax)) {
-                    insert_scan(&tx, &entry.blob.hash, *syntax, extracted)?;
+                    insert_scan(tx, &entry.blob.hash, *syntax, extracted)?;
                 }
             }
-            let current = lookup(&tx, cid, entry.path.as_str())?;
+            let current = lookup(tx, cid, entry.path.as_str())?;
             if let Some(expect) = &entry.expect {
                 check(expect, &collection.slug, &entry.path, current.as_ref())?;
             }
             let unchanged = current
                 .as_ref()
                 .is_some_and(|c| c.hash.as_deref() == Some(entry.blob.hash.as_str()));
-            if !unchanged && super::blobs::insert_inline(&tx, &entry.blob)? {
+            if !unchanged && super::blobs::insert_inline(tx, &entry.blob)? {
                 report.inline_added += 1;
             }
             match current {
@@ -516,7 +591,7 @@ impl Store {
                 Some(current) => {
                     let revived = current.hash.is_none();
                     next_version_id.forget();
-                    set_draft_blob(&tx, cid, &current, &entry, source)?;
+                    set_draft_blob(tx, cid, &current, &entry, source)?;
                     if revived {
                         report.created.push(entry.path.into_string());
                     } else {
@@ -532,14 +607,14 @@ impl Store {
                             claimed.insert(i);
                             let (old_path, current) = &deleted[i];
                             next_version_id.forget();
-                            set_draft_blob(&tx, cid, current, &entry, source)?;
+                            set_draft_blob(tx, cid, current, &entry, source)?;
                             report
                                 .renamed
                                 .push((old_path.to_string(), entry.path.into_string()));
                         }
                         _ => {
-                            let version_id = next_version_id.take(&tx)?;
-                            create_linkable(&tx, cid, &entry, source, version_id, &at)?;
+                            let version_id = next_version_id.take(tx)?;
+                            create_linkable(tx, cid, &entry, source, version_id, &at)?;
                             report.created.push(entry.path.into_string());
                         }
                     }
@@ -551,7 +626,7 @@ impl Store {
                 continue;
             }
             progress.advance(1);
-            set_draft(&tx, cid, current, path, None, source)?;
+            set_draft(tx, cid, current, path, None, source)?;
             report.deleted.push(path.to_string());
         }
         if report.changed() > 0 {
@@ -560,29 +635,15 @@ impl Store {
                 named_params! {":at": now(), ":cid": cid},
             )?;
         }
-        let answer = then(&tx, cid)?;
-        progress.phase("syncing", None);
-        self.blobs.sync()?;
-        progress.phase("committing", None);
-        super::cancel::commit_point()?;
-        tx.commit()?;
-        drop(conn);
-        report.created.sort();
-        report.modified.sort();
-        report.renamed.sort();
-        report.deleted.sort();
-        if created {
-            self.events.emit(Event::CollectionCreated {
-                collection: collection.slug.clone(),
-            });
-        }
-        if report.changed() > 0 {
-            self.events.emit(Event::DraftChanged {
-                collection: collection.slug,
-                paths: report.paths(),
-            });
-        }
-        Ok((report, answer))
+        let answer = then(tx, cid)?;
+        Ok((
+            Applied {
+                report,
+                slug: collection.slug,
+                created,
+            },
+            answer,
+        ))
     }
 
     /// A number that moves whenever another connection (another process)
@@ -637,7 +698,7 @@ impl Store {
     }
 }
 
-fn outcome(report: &BatchReport) -> WriteOutcome {
+pub(crate) fn outcome(report: &BatchReport) -> WriteOutcome {
     if !report.created.is_empty() {
         WriteOutcome::Created
     } else if !report.modified.is_empty() {
@@ -731,7 +792,7 @@ fn lookup(conn: &Connection, cid: i64, path: &str) -> Result<Option<Current>> {
 struct NextVersionId(Option<i64>);
 
 impl NextVersionId {
-    fn take(&mut self, tx: &Transaction) -> Result<i64> {
+    fn take(&mut self, tx: &Connection) -> Result<i64> {
         let id = match self.0 {
             Some(id) => id,
             None => {
@@ -754,7 +815,7 @@ impl NextVersionId {
 }
 
 fn create_linkable(
-    tx: &Transaction,
+    tx: &Connection,
     cid: i64,
     entry: &BatchEntry,
     source: Source,
@@ -804,7 +865,7 @@ fn create_linkable(
 }
 
 fn set_draft_blob(
-    tx: &Transaction,
+    tx: &Connection,
     cid: i64,
     current: &Current,
     entry: &BatchEntry,
@@ -823,7 +884,7 @@ fn set_draft_blob(
 /// Sets the draft of a linkable to `path` with `hash` (None: a tombstone),
 /// keeping the size of the current content for renames.
 fn set_draft(
-    tx: &Transaction,
+    tx: &Connection,
     cid: i64,
     current: &Current,
     path: &RelPath,
@@ -845,7 +906,7 @@ fn set_draft(
 }
 
 fn set_draft_row(
-    tx: &Transaction,
+    tx: &Connection,
     cid: i64,
     current: &Current,
     path: &RelPath,
@@ -934,7 +995,7 @@ fn set_draft_row(
 }
 
 fn insert_revision(
-    tx: &Transaction,
+    tx: &Connection,
     linkable_id: i64,
     path: &RelPath,
     hash: Option<&str>,

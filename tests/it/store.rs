@@ -1448,3 +1448,78 @@ fn hot_reads_are_served_from_memory_only_until_anything_commits() {
     assert!(bytes.is_none() && file.size == big.len() as u64);
     assert!(t.cached_read("hot", "static/big.bin", At::Draft).is_none());
 }
+
+#[test]
+fn concurrent_writes_share_commits_and_each_answer_is_its_own() {
+    use blockstore::store::{Error, Precondition, WriteOutcome};
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    let (threads, each) = (16, 20);
+    let shared_wins = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for n in 0..threads {
+            let (store, shared_wins) = (&t.store, &shared_wins);
+            scope.spawn(move || {
+                for i in 0..each {
+                    let path = format!("html/t{n}-{i}.html");
+                    let body = format!("<p>{n} {i}</p>");
+                    let written = store
+                        .write_if("demo", &path, body.as_bytes(), Source::Api, None)
+                        .unwrap();
+                    assert_eq!(written.outcome, WriteOutcome::Created);
+                    assert_eq!(written.file.path, path);
+                    assert_eq!(
+                        written.file.hash,
+                        blockstore::store::hash_bytes(body.as_bytes()),
+                        "the answer is this write's own"
+                    );
+                    if i == each / 2 {
+                        // All threads race to create one file: one wins, and
+                        // a loser refused inside a group (its savepoint rolled
+                        // back) takes no other write down with it.
+                        let body = format!("<p>{n}</p>");
+                        match store.write_if(
+                            "demo",
+                            "html/shared.html",
+                            body.as_bytes(),
+                            Source::Api,
+                            Some(Precondition::Absent),
+                        ) {
+                            Ok(_) => {
+                                shared_wins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Err(Error::PreconditionFailed { .. }) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(shared_wins.into_inner(), 1, "one writer creates the file");
+    let files = t.files("demo", At::Draft).unwrap();
+    assert_eq!(files.len(), threads * each + 1);
+    for file in files.iter().filter(|f| f.path != "html/shared.html") {
+        let (_, bytes) = t.read("demo", &file.path, At::Draft).unwrap();
+        let name = file
+            .path
+            .trim_start_matches("html/t")
+            .trim_end_matches(".html");
+        assert_eq!(
+            bytes,
+            format!("<p>{}</p>", name.replace('-', " ")).as_bytes()
+        );
+    }
+    let (groups, writes) = t.write_groups();
+    eprintln!("{writes} writes in {groups} commits");
+    assert!(
+        writes > (threads * each) as u64,
+        "every write went through a group ({writes})"
+    );
+    assert!(
+        groups < writes,
+        "{threads} concurrent writers shared no commit ({groups} groups for {writes} writes)"
+    );
+    assert!(t.fsck(&NoProgress).unwrap().is_clean());
+}
