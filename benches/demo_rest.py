@@ -9,7 +9,8 @@ new collection, so every PUT creates a file, as it did against a new bundle.
     python3 benches/demo_rest.py http://127.0.0.1:PORT TREE [--runs N]
 
 Prints one JSON object on stdout: files, bytes, and each run's seconds for
-"put_publish" and "get". Stdlib only; `cargo bench --bench server --
+"put_publish", "get" and "health" (as many GETs of /api/v1/health: the
+floor of the client and of the server's HTTP layers). Stdlib only; `cargo bench --bench server --
 --demo-rest` starts a server and runs it.
 """
 
@@ -51,7 +52,7 @@ def main():
     args = parser.parse_args()
     url = urllib.parse.urlparse(args.base)
     files = tree(args.tree)
-    put_publish, get = [], []
+    put_publish, get, health = [], [], []
     for run in range(args.runs):
         slug = f"demo-rest-{os.getpid()}-{run}"
         conn = http.client.HTTPConnection(url.hostname, url.port)
@@ -80,6 +81,12 @@ def main():
             if got != data:
                 sys.exit(f"GET {path}: other bytes than were written")
         get.append(time.perf_counter() - start)
+        # The floor of the client and the server's HTTP layers: as many
+        # requests that do nothing.
+        start = time.perf_counter()
+        for _ in files:
+            request(conn, "GET", "/api/v1/health")
+        health.append(time.perf_counter() - start)
         conn.close()
     print(
         json.dumps(
@@ -88,6 +95,7 @@ def main():
                 "bytes": sum(len(d) for _, d in files),
                 "put_publish": put_publish,
                 "get": get,
+                "health": health,
             }
         )
     )

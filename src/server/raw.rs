@@ -11,7 +11,7 @@
 use super::api::{parse_at, AtQuery};
 use super::error::{ApiError, ErrorBody};
 use super::AppState;
-use crate::store::{At, BlobReader, Precondition, Source, WriteOutcome, Written};
+use crate::store::{At, BlobReader, Precondition, Source, WriteOutcome, Written, INLINE_MAX};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -355,15 +355,36 @@ pub(crate) async fn write_raw(
     }
     let expect = precondition(&headers)?;
     let limit = state.upload_limit;
-    let (mut reader, upload) = upload_reader(&headers, body, limit)?;
-    let declared = upload.declared;
-    let Written { outcome, file } = state
-        .blocking(move |s| {
-            s.write_stream(&c, &path, &mut reader, Source::Api, expect)
-                .map_err(|e| e.needing_at_least(declared.unwrap_or(0)))
-        })
-        .await
-        .map_err(|e| upload.explain(e))?;
+    let small = header_str(&headers, header::CONTENT_LENGTH)?
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|n| *n <= INLINE_MAX.min(limit));
+    let Written { outcome, file } = match small {
+        // A small body (most units) is read here, on the runtime, and
+        // written inline in one hop to the blocking pool: no stream bridge.
+        Some(declared) => {
+            let bytes = axum::body::to_bytes(body, declared as usize)
+                .await
+                .map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "the request body could not be read: {e}; nothing was written"
+                    ))
+                })?;
+            state
+                .blocking(move |s| s.write_if(&c, &path, &bytes, Source::Api, expect))
+                .await?
+        }
+        None => {
+            let (mut reader, upload) = upload_reader(&headers, body, limit)?;
+            let declared = upload.declared;
+            state
+                .blocking(move |s| {
+                    s.write_stream(&c, &path, &mut reader, Source::Api, expect)
+                        .map_err(|e| e.needing_at_least(declared.unwrap_or(0)))
+                })
+                .await
+                .map_err(|e| upload.explain(e))?
+        }
+    };
     let status = if outcome == WriteOutcome::Created {
         StatusCode::CREATED
     } else {
