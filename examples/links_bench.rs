@@ -158,10 +158,10 @@ fn one(args: &Args, figure: Figure) -> Result<(), Failure> {
     let open = start.elapsed().as_secs_f64();
     let slug = args.collection.as_str();
     let start = Instant::now();
-    let dump = |name: &str, json: String| -> Result<(), Failure> {
+    let dump = |name: &str, value: &dyn erased::Json| -> Result<(), Failure> {
         if let Some(dir) = &args.dump {
             std::fs::create_dir_all(dir)?;
-            std::fs::write(dir.join(format!("{name}.json")), json)?;
+            std::fs::write(dir.join(format!("{name}.json")), value.pretty()?)?;
         }
         Ok(())
     };
@@ -170,7 +170,7 @@ fn one(args: &Args, figure: Figure) -> Result<(), Failure> {
             let report = store.link_report(slug, At::Draft)?;
             let secs = start.elapsed().as_secs_f64();
             std::hint::black_box(&report);
-            dump(figure.name(), serde_json::to_string_pretty(&report)?)?;
+            dump(figure.name(), &report)?;
             format!(
                 "secs={secs} broken={} ambiguous={} orphans={}",
                 report.broken.len(),
@@ -182,7 +182,7 @@ fn one(args: &Args, figure: Figure) -> Result<(), Failure> {
             let tree = outline(&store, slug, At::Draft)?;
             let secs = start.elapsed().as_secs_f64();
             std::hint::black_box(&tree);
-            dump(figure.name(), serde_json::to_string_pretty(&tree)?)?;
+            dump(figure.name(), &tree)?;
             format!("secs={secs} blocks={}", tree.blocks)
         }
         Figure::Page | Figure::Direct => {
@@ -195,9 +195,7 @@ fn one(args: &Args, figure: Figure) -> Result<(), Failure> {
             std::hint::black_box(&page);
             dump(
                 figure.name(),
-                serde_json::to_string_pretty(
-                    &serde_json::json!({"count": count, "results": page}),
-                )?,
+                &serde_json::json!({"count": count, "results": page}),
             )?;
             format!("secs={secs} count={count} rows={}", page.len())
         }
@@ -205,12 +203,24 @@ fn one(args: &Args, figure: Figure) -> Result<(), Failure> {
             let folders = store.folders(slug, At::Draft, "")?;
             let secs = start.elapsed().as_secs_f64();
             std::hint::black_box(&folders);
-            dump(figure.name(), serde_json::to_string_pretty(&folders)?)?;
+            dump(figure.name(), &folders)?;
             format!("secs={secs} folders={}", folders.len())
         }
     };
     println!("open={open} {items}");
     Ok(())
+}
+
+/// Answers written as JSON only when `--dump` asks (after the timing).
+mod erased {
+    pub trait Json {
+        fn pretty(&self) -> serde_json::Result<String>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn pretty(&self) -> serde_json::Result<String> {
+            serde_json::to_string_pretty(self)
+        }
+    }
 }
 
 /// One sample as the child printed it.
