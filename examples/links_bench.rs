@@ -1,25 +1,36 @@
-//! `links_bench` — the cold whole-collection link report and the cold outline
-//! of the generated 100,000-unit course, side by side, so that a rewrite of
-//! link extraction/resolution (`store::links`, `store::linkq`) and of the
-//! outline (`olx::outline`) can be compared against the code before it on the
-//! same store.
+//! `links_bench` — the cold whole-collection link report, the cold outline and
+//! the cold first listing page of the generated 100,000-unit course, side by
+//! side, so that a rewrite of link extraction/resolution (`store::links`,
+//! `store::linkq`), of the outline (`olx::outline`) and of listings
+//! (`store::listing`) can be compared against the code before it on the same
+//! store.
 //!
 //! ```text
 //! cargo run --release --example links_bench -- --data DIR --generate   # once
 //! cargo run --release --example links_bench -- --data DIR --samples 5  # each build
+//! cargo run --release --example links_bench -- --data DIR --samples 1 --dump OUT  # answers
 //! ```
 //!
-//! Two figures, each the first call in a freshly opened store:
+//! Five figures (`--only` picks some), each the first call in a freshly
+//! opened store:
 //!
-//! * `Store::link_report(SLUG, At::Draft)` (what `links SLUG --broken` asks),
-//! * `blockstore::olx::outline(&store, SLUG, At::Draft)`.
+//! * `report`: `Store::link_report(SLUG, At::Draft)` (what `links SLUG --broken` asks),
+//! * `outline`: `blockstore::olx::outline(&store, SLUG, At::Draft)`,
+//! * `page`: `Store::files_page` of the whole listing, first 100 rows (REST
+//!   `files` with no parameters),
+//! * `direct`: `Store::files_page` of the files directly at the top, first
+//!   100 rows (what the Files tab asks first, with `folders`),
+//! * `folders`: `Store::folders(SLUG, At::Draft, "")`.
+//!
+//! `--dump DIR` writes each answer as pretty JSON (`DIR/report.json`, …), so
+//! two builds' answers can be compared with `diff -r`.
 //!
 //! `Store` keeps recent link reports and listings in memory, so a second call
 //! in the same process measures the cache. Every sample is therefore a new
 //! process: this program runs itself with the hidden `--one report|outline`,
 //! which opens the store, times `Store::open` and then the one call, and
 //! prints the seconds and the item counts on one line; the parent interleaves
-//! the two figures, collects the samples and prints a Markdown table (median,
+//! the figures, collects the samples and prints a Markdown table (median,
 //! min, max, the median `Store::open`, and the item counts, which must agree
 //! between runs being compared). The operating system's page cache is not
 //! dropped: "cold" means a cold process and a cold `Store`, not a cold disk.
@@ -34,7 +45,7 @@
 //! is used.
 
 use blockstore::olx::{import_dir, outline, ImportOptions};
-use blockstore::store::{At, NoProgress, Store};
+use blockstore::store::{At, FileQuery, NoProgress, Store};
 use clap::{Parser, ValueEnum};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -64,6 +75,14 @@ struct Args {
     /// Assets in the generated tree (with --generate).
     #[arg(long, default_value_t = 10_000)]
     assets: u64,
+    /// Figures to measure (default: all), e.g. `--only report,page`.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Figure>,
+    /// Write each figure's answer as JSON into this folder (`report.json`,
+    /// `outline.json`, …), so two builds' answers can be compared byte for
+    /// byte (`cmp`/`diff -r`).
+    #[arg(long)]
+    dump: Option<PathBuf>,
     /// Internal: one sample of one figure, in this process.
     #[arg(long, hide = true, value_enum)]
     one: Option<Figure>,
@@ -73,13 +92,43 @@ struct Args {
 enum Figure {
     Report,
     Outline,
+    /// The first page (100 rows, the REST default) of the whole listing.
+    Page,
+    /// The first page of the files directly at the top (the Files tab).
+    Direct,
+    /// The folders at the top, with their counts (the Files tab's tree).
+    Folders,
 }
 
+/// Rows in a listing page: the REST API's default `page_size`.
+const PAGE_SIZE: usize = 100;
+
 impl Figure {
+    const ALL: [Figure; 5] = [
+        Figure::Report,
+        Figure::Outline,
+        Figure::Page,
+        Figure::Direct,
+        Figure::Folders,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             Figure::Report => "cold `Store::link_report(SLUG, At::Draft)`",
             Figure::Outline => "cold `olx::outline(&store, SLUG, At::Draft)`",
+            Figure::Page => "cold `Store::files_page(SLUG, At::Draft, all, 0, 100)`",
+            Figure::Direct => "cold `Store::files_page(SLUG, At::Draft, top direct, 0, 100)`",
+            Figure::Folders => "cold `Store::folders(SLUG, At::Draft, \"\")`",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Figure::Report => "report",
+            Figure::Outline => "outline",
+            Figure::Page => "page",
+            Figure::Direct => "direct",
+            Figure::Folders => "folders",
         }
     }
 }
@@ -109,11 +158,19 @@ fn one(args: &Args, figure: Figure) -> Result<(), Failure> {
     let open = start.elapsed().as_secs_f64();
     let slug = args.collection.as_str();
     let start = Instant::now();
+    let dump = |name: &str, value: &dyn erased::Json| -> Result<(), Failure> {
+        if let Some(dir) = &args.dump {
+            std::fs::create_dir_all(dir)?;
+            std::fs::write(dir.join(format!("{name}.json")), value.pretty()?)?;
+        }
+        Ok(())
+    };
     let items = match figure {
         Figure::Report => {
             let report = store.link_report(slug, At::Draft)?;
             let secs = start.elapsed().as_secs_f64();
             std::hint::black_box(&report);
+            dump(figure.name(), &report)?;
             format!(
                 "secs={secs} broken={} ambiguous={} orphans={}",
                 report.broken.len(),
@@ -125,11 +182,45 @@ fn one(args: &Args, figure: Figure) -> Result<(), Failure> {
             let tree = outline(&store, slug, At::Draft)?;
             let secs = start.elapsed().as_secs_f64();
             std::hint::black_box(&tree);
+            dump(figure.name(), &tree)?;
             format!("secs={secs} blocks={}", tree.blocks)
+        }
+        Figure::Page | Figure::Direct => {
+            let query = FileQuery {
+                direct: figure == Figure::Direct,
+                ..FileQuery::default()
+            };
+            let (count, page) = store.files_page(slug, At::Draft, &query, 0, PAGE_SIZE)?;
+            let secs = start.elapsed().as_secs_f64();
+            std::hint::black_box(&page);
+            dump(
+                figure.name(),
+                &serde_json::json!({"count": count, "results": page}),
+            )?;
+            format!("secs={secs} count={count} rows={}", page.len())
+        }
+        Figure::Folders => {
+            let folders = store.folders(slug, At::Draft, "")?;
+            let secs = start.elapsed().as_secs_f64();
+            std::hint::black_box(&folders);
+            dump(figure.name(), &folders)?;
+            format!("secs={secs} folders={}", folders.len())
         }
     };
     println!("open={open} {items}");
     Ok(())
+}
+
+/// Answers written as JSON only when `--dump` asks (after the timing).
+mod erased {
+    pub trait Json {
+        fn pretty(&self) -> serde_json::Result<String>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn pretty(&self) -> serde_json::Result<String> {
+            serde_json::to_string_pretty(self)
+        }
+    }
 }
 
 /// One sample as the child printed it.
@@ -154,7 +245,11 @@ fn parent(args: &Args) -> Result<(), Failure> {
         .into());
     }
     let exe = std::env::current_exe()?;
-    let figures = [Figure::Report, Figure::Outline];
+    let figures: Vec<Figure> = if args.only.is_empty() {
+        Figure::ALL.to_vec()
+    } else {
+        args.only.clone()
+    };
     let mut samples: Vec<Vec<Sample>> = figures.iter().map(|_| Vec::new()).collect();
     // Interleaved, so that drift of the machine spreads over both figures.
     for round in 1..=args.samples {
@@ -220,11 +315,13 @@ fn run_one(exe: &Path, args: &Args, figure: Figure) -> Result<Sample, Failure> {
         .arg(&args.data)
         .arg("--collection")
         .arg(&args.collection)
+        .args(
+            args.dump
+                .iter()
+                .flat_map(|d| [std::ffi::OsStr::new("--dump"), d.as_os_str()]),
+        )
         .arg("--one")
-        .arg(match figure {
-            Figure::Report => "report",
-            Figure::Outline => "outline",
-        })
+        .arg(figure.name())
         .stderr(std::process::Stdio::inherit())
         .output()?;
     if !out.status.success() {
@@ -269,6 +366,12 @@ fn describe_items(figure: Figure, items: &[(String, String)]) -> String {
             thousands(get("orphans"))
         ),
         Figure::Outline => format!("{} blocks", thousands(get("blocks"))),
+        Figure::Page | Figure::Direct => format!(
+            "{} rows of {}",
+            thousands(get("rows")),
+            thousands(get("count"))
+        ),
+        Figure::Folders => format!("{} folders", thousands(get("folders"))),
     }
 }
 

@@ -5,24 +5,28 @@
 //!
 //! Links are stored per content (see `scan::insert_scan`); here they are joined
 //! to the files live in a state and resolved against that same state, this
-//! course's key and the rest of the store (libraries). What edx-platform loads
+//! course's key and the rest of the store (libraries). The whole-state report
+//! reads its rows with a few set-based statements (the live files, the links
+//! of their contents, the parse problems) and never one query per file or
+//! content: at 100,000s of files, per-row lookups cost seconds. What edx-platform loads
 //! (OLX-RULES "What edx-platform never loads") is decided here: the roots
 //! (`course.xml`/`library.xml`, the course-level folders and policy, draft
 //! roots) and every file a loaded file's child, body or include link reaches.
 
 use super::blobs::BlobStore;
 use super::error::{Error, Result};
-use super::files::{self, classify, file_at, resolve_at, tree, State};
+use super::files::{self, classify, file_at, is_latest, resolve_at, tree, State};
 use super::links::resolve::resolve;
 use super::links::{
-    asset_name_key, course, drafts, libraries, Context, CourseKey, Elsewhere, InlineBlock,
-    LinkKind, MemoryIndex, ParseProblem, PathIndex, Resolution, Syntax, Target,
+    asset_name_key, course, drafts, libraries, Context, CourseKey, Elsewhere, IndexPath,
+    InlineBlock, LinkKind, MemoryIndex, ParseProblem, PathIndex, Resolution, Syntax, Target,
 };
 use super::model::*;
 use super::path::RelPath;
 use super::scan::lookup_keys;
 use super::Store;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use rusqlite::types::ValueRef;
 use rusqlite::{named_params, Connection};
 use std::cell::OnceCell;
 use std::collections::VecDeque;
@@ -291,10 +295,10 @@ impl Store {
     /// is one edx-platform loads), ambiguous, external and platform links,
     /// orphans, unlinked files and malformed units.
     ///
-    /// A 100,000-file collection's report takes over a second (one `link`
-    /// query per distinct content), and the UI asks for it on every visit to
-    /// the collections page, so the last few are kept while the index is
-    /// unchanged (see [`files::ChangeCache`]).
+    /// It is computed by a few set-based statements (see `compute_report`),
+    /// a few hundred milliseconds for a 100,000-file collection; the UI asks
+    /// for it on every visit to the collections page, so the last few are
+    /// kept while the index is unchanged (see [`files::ChangeCache`]).
     pub fn link_report(&self, key: &str, at: At) -> Result<LinkReport> {
         let token = self.change_token()?;
         let conn = self.reader()?;
@@ -328,16 +332,136 @@ enum Listed {
     Platform,
 }
 
+/// A live file of the state, with the columns the report reads.
+struct Live {
+    path: String,
+    hash: String,
+    kind: LinkableKind,
+    uuid: String,
+    version: Option<i64>,
+}
+
+/// The live files of a state with only the columns the report reads, in no
+/// particular order (the report sorts what it lists: sorting every file
+/// costs more).
+fn live_files(conn: &Connection, cid: i64, state: State) -> Result<Vec<Live>> {
+    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Live> {
+        Ok(Live {
+            path: r.get(0)?,
+            hash: r.get(1)?,
+            kind: if matches!(r.get_ref(2)?, ValueRef::Text(b"unit")) {
+                LinkableKind::Unit
+            } else {
+                LinkableKind::Asset
+            },
+            uuid: r.get(3)?,
+            version: r.get(4)?,
+        })
+    };
+    let live = LiveSql::of(conn, cid, state)?;
+    let files = conn
+        .prepare(&format!(
+            "SELECT v.path, v.hash, l.kind, l.uuid, v.number {}",
+            live.from
+        ))?
+        .query_map(live.params().as_slice(), row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(files)
+}
+
+/// The `FROM … WHERE …` naming the live versions of a state (`v`, with its
+/// linkable `l`), and its parameters.
+struct LiveSql {
+    from: &'static str,
+    cid: i64,
+    number: Option<i64>,
+}
+
+impl LiveSql {
+    fn of(conn: &Connection, cid: i64, state: State) -> Result<LiveSql> {
+        let (from, number) = match state {
+            State::Draft => (
+                "FROM linkable l JOIN version v
+                   ON v.version_id = coalesce(l.draft_version_id, l.published_version_id)
+                 WHERE l.collection_id = :cid AND v.hash IS NOT NULL",
+                None,
+            ),
+            // The latest version is what the published pointers name.
+            State::Version(n) if is_latest(conn, cid, n)? => (
+                "FROM linkable l JOIN version v ON v.version_id = l.published_version_id
+                 WHERE l.collection_id = :cid AND v.hash IS NOT NULL",
+                None,
+            ),
+            State::Version(n) => (
+                "FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
+                 WHERE v.collection_id = :cid AND v.published_in <= :n
+                   AND (v.superseded_in IS NULL OR v.superseded_in > :n) AND v.hash IS NOT NULL",
+                Some(n),
+            ),
+        };
+        Ok(LiveSql { from, cid, number })
+    }
+
+    fn params(&self) -> Vec<(&'static str, &dyn rusqlite::ToSql)> {
+        let mut params: Vec<(&'static str, &dyn rusqlite::ToSql)> = vec![(":cid", &self.cid)];
+        if let Some(n) = &self.number {
+            params.push((":n", n));
+        }
+        params
+    }
+}
+
+/// How the report reads the links of the live contents.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum LinkRead {
+    /// Every link row of the store in table order, those of live contents
+    /// kept here: when the state's files are a large part of the store (one
+    /// sequential pass costs ~0.25 µs a row, against ~1 µs for each index
+    /// probe by hash).
+    Scan,
+    /// The links of the live contents found by the hash index, in SQL: a
+    /// small collection in a large store.
+    Probe,
+}
+
+impl LinkRead {
+    /// Scans when the link rows ever written (the largest id: a cheap bound)
+    /// are at most four times the live files.
+    fn choose(conn: &Connection, files: usize) -> Result<LinkRead> {
+        let rows: Option<i64> = conn
+            .prepare_cached("SELECT max(link_id) FROM link")?
+            .query_row([], |r| r.get(0))?;
+        let rows = usize::try_from(rows.unwrap_or(0)).unwrap_or(usize::MAX);
+        Ok(if rows <= files.saturating_mul(4) {
+            LinkRead::Scan
+        } else {
+            LinkRead::Probe
+        })
+    }
+}
+
+/// No file (the end of a chain in [`compute_report`]'s content map).
+const NONE: usize = usize::MAX;
+
 /// [`Store::link_report`] without the cache, inside its snapshot.
+///
+/// Set-based: one statement reads the live files, one the links of their
+/// contents (see [`LinkRead`]) and one the parse problems; links are
+/// resolved against an in-memory index of the state, and the walks run over
+/// file positions, not paths.
 fn compute_report(
     conn: &Connection,
     blobs: &BlobStore,
     state: State,
     cid: i64,
 ) -> Result<LinkReport> {
-    let files = tree(conn, cid, state)?;
-    let mut index = MemoryIndex::new(files.iter().map(|f| f.path.as_str()));
-    add_inline_blocks(conn, &mut index, &files)?;
+    let files = live_files(conn, cid, state)?;
+    let mut index = MemoryIndex::borrowing(files.iter().map(|f| f.path.as_str()));
+    add_inline_blocks(
+        conn,
+        &mut index,
+        files.iter().map(|f| (f.path.as_str(), f.hash.as_str())),
+    )?;
     let shape = Shape::of(conn, blobs, cid, state)?;
     let lookups = StoreLookups::new(conn, blobs);
     let cx = Context {
@@ -345,17 +469,45 @@ fn compute_report(
         course: shape.course(),
         elsewhere: &lookups,
     };
-    let mut by_hash: HashMap<(&str, Syntax), Vec<&FileEntry>> = HashMap::new();
-    for file in &files {
-        if let Ok(path) = RelPath::existing(&file.path) {
-            if let Some(syntax) = classify(&path).syntax {
-                by_hash
-                    .entry((file.hash.as_str(), syntax))
-                    .or_default()
-                    .push(file);
+    // A live path's file (paths are unique in a state).
+    let position = |path: &str| index.position(path);
+    // The files each content is live in (with a syntax), as chains:
+    // `first[hash]`, then `next[i]` until NONE.
+    let syntax: Vec<Option<Syntax>> = files
+        .iter()
+        .map(|f| {
+            RelPath::existing(&f.path)
+                .ok()
+                .and_then(|path| classify(&path).syntax)
+        })
+        .collect();
+    let mut first: HashMap<&str, usize> = HashMap::with_capacity(files.len());
+    let mut next = vec![NONE; files.len()];
+    for (i, file) in files.iter().enumerate().rev() {
+        if syntax[i].is_some() {
+            if let Some(head) = first.insert(file.hash.as_str(), i) {
+                next[i] = head;
             }
         }
     }
+    let sources = |hash: &str, syntax_of_row: &str| {
+        let mut at = first.get(hash).copied().unwrap_or(NONE);
+        let wanted = [Syntax::Xml, Syntax::Html, Syntax::Json]
+            .into_iter()
+            .find(|s| s.as_str() == syntax_of_row);
+        let syntax = &syntax;
+        let next = &next;
+        std::iter::from_fn(move || {
+            while at != NONE {
+                let i = at;
+                at = next[i];
+                if wanted.is_some() && syntax[i] == wanted {
+                    return Some(i);
+                }
+            }
+            None
+        })
+    };
     let mut report = LinkReport {
         at: state.into(),
         links: 0,
@@ -369,121 +521,186 @@ fn compute_report(
         unlinked: Vec::new(),
         malformed: Vec::new(),
     };
-    // Edges for the walks: source path -> (kind, files reached).
-    let mut edges: HashMap<&str, Vec<(LinkKind, String)>> = HashMap::new();
-    let mut draft_roots: HashSet<&str> = HashSet::new();
-    let mut listed: Vec<(Listed, LinkInfo)> = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT k.hash, k.syntax, k.uuid, k.kind, k.target, k.written, k.line
-             FROM link k WHERE k.hash = :hash AND k.syntax = :syntax ORDER BY k.ordinal",
-    )?;
-    let mut problems_stmt = conn.prepare_cached(
-        "SELECT problems FROM content_scan WHERE hash = :hash AND syntax = :syntax AND problems != '[]'",
-    )?;
-    for ((hash, syntax), sources) in &by_hash {
-        let rows = stmt
-            .query_map(
-                named_params! {":hash": hash, ":syntax": syntax.as_str()},
-                LinkRow::from_row,
-            )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        if *syntax != Syntax::Html {
-            let problems: Option<String> =
-                rusqlite::OptionalExtension::optional(problems_stmt.query_row(
-                    named_params! {":hash": hash, ":syntax": syntax.as_str()},
-                    |r| r.get(0),
-                ))?;
-            if let Some(problems) = problems {
-                let problems: Vec<ParseProblem> = serde_json::from_str(&problems)?;
-                for source in sources {
-                    report.malformed.push(Malformed {
-                        path: source.path.clone(),
-                        syntax: *syntax,
-                        problems: problems.clone(),
-                    });
-                }
-            }
+    // Edges for the walks: (source, kind, target) by file position.
+    let mut edges: Vec<(usize, LinkKind, usize)> = Vec::new();
+    let mut draft_root = vec![false; files.len()];
+    // (list, source, ordinal, link): the ordinal orders a file's links on
+    // one line as the content lists them.
+    let mut listed: Vec<(Listed, usize, i64, LinkInfo)> = Vec::new();
+    let live = LiveSql::of(conn, cid, state)?;
+    let read = LinkRead::choose(conn, files.len())?;
+    let problems_sql = match read {
+        LinkRead::Scan => {
+            "SELECT hash, syntax, problems FROM content_scan WHERE problems != '[]'".to_owned()
         }
-        for row in rows {
-            let kind = row.kind()?;
-            let target: Target = serde_json::from_str(&row.target)?;
-            for source in sources {
-                let resolution = resolve(&cx, &source.path, &target);
-                report.links += 1;
-                // A draft root hangs under its parent; with no parent edx-platform
-                // drops it.
-                if kind == LinkKind::Parent && !resolution.paths().is_empty() {
-                    draft_roots.insert(source.path.as_str());
-                }
-                let list = match resolution {
-                    // Most links: the path moves into the walk's edges.
-                    Resolution::Resolved { path } => {
-                        edges
-                            .entry(source.path.as_str())
-                            .or_default()
-                            .push((kind, path));
-                        continue;
-                    }
-                    Resolution::Collection { .. } => continue,
-                    Resolution::Ambiguous { ref paths } => {
-                        edges
-                            .entry(source.path.as_str())
-                            .or_default()
-                            .extend(paths.iter().map(|p| (kind, p.clone())));
-                        Listed::Ambiguous
-                    }
-                    Resolution::Broken { .. } => Listed::Broken,
-                    Resolution::External => Listed::External,
-                    Resolution::Platform => Listed::Platform,
-                };
-                listed.push((list, row.info(source, target.clone(), resolution, false)?));
+        LinkRead::Probe => format!(
+            "SELECT hash, syntax, problems FROM content_scan
+             WHERE problems != '[]' AND hash IN (SELECT v.hash {})",
+            live.from
+        ),
+    };
+    {
+        let mut stmt = conn.prepare(&problems_sql)?;
+        let params = if read == LinkRead::Probe {
+            live.params()
+        } else {
+            Vec::new()
+        };
+        let mut rows = stmt.query(params.as_slice())?;
+        while let Some(r) = rows.next()? {
+            let (hash, syntax_of_row) = (text(r, 0)?, text(r, 1)?);
+            if syntax_of_row == Syntax::Html.as_str() {
+                continue;
+            }
+            let mut found = sources(hash, syntax_of_row).peekable();
+            if found.peek().is_none() {
+                continue;
+            }
+            let problems: Vec<ParseProblem> = serde_json::from_str(text(r, 2)?)?;
+            for i in found {
+                report.malformed.push(Malformed {
+                    path: files[i].path.clone(),
+                    syntax: syntax[i].unwrap_or(Syntax::Xml),
+                    problems: problems.clone(),
+                });
             }
         }
     }
-    // What edx-platform loads: the roots, then along loading links.
-    let live: HashMap<&str, &FileEntry> = files.iter().map(|f| (f.path.as_str(), f)).collect();
-    let mut loaded: HashSet<&str> = HashSet::new();
-    let mut queue: VecDeque<&str> = files
-        .iter()
-        .filter(|f| shape.is_root(&f.path, f.kind, draft_roots.contains(f.path.as_str())))
-        .map(|f| f.path.as_str())
-        .collect();
-    while let Some(path) = queue.pop_front() {
-        if !loaded.insert(path) {
+    let links_sql = match read {
+        LinkRead::Scan => "SELECT k.hash, k.syntax, k.uuid, k.kind, k.target, k.written, k.line,
+                                  k.ordinal
+                           FROM link k"
+            .to_owned(),
+        LinkRead::Probe => format!(
+            "SELECT k.hash, k.syntax, k.uuid, k.kind, k.target, k.written, k.line, k.ordinal
+             FROM link k WHERE k.hash IN (SELECT v.hash {})",
+            live.from
+        ),
+    };
+    let mut stmt = conn.prepare(&links_sql)?;
+    let params = if read == LinkRead::Probe {
+        live.params()
+    } else {
+        Vec::new()
+    };
+    let mut rows = stmt.query(params.as_slice())?;
+    while let Some(r) = rows.next()? {
+        let (hash, syntax_of_row) = (text(r, 0)?, text(r, 1)?);
+        let mut found = sources(hash, syntax_of_row).peekable();
+        if found.peek().is_none() {
             continue;
         }
-        for (kind, target) in edges.get(path).into_iter().flatten() {
-            if LOADING.contains(kind) {
-                if let Some((live_path, _)) = live.get_key_value(target.as_str()) {
-                    queue.push_back(live_path);
+        // Read in place; a link's own strings are copied only when it is
+        // listed (most links resolve and only become edges).
+        let kind_text = text(r, 3)?;
+        let kind = LinkKind::parse(kind_text)
+            .ok_or_else(|| Error::Invalid(format!("unknown link kind {kind_text}")))?;
+        let target: Target = serde_json::from_str(text(r, 4)?)?;
+        let ordinal: i64 = r.get(7)?;
+        let mut row: Option<LinkRow> = None;
+        for i in found {
+            let source = &files[i];
+            let resolution = resolve(&cx, &source.path, &target);
+            report.links += 1;
+            // A draft root hangs under its parent; with no parent edx-platform
+            // drops it.
+            if kind == LinkKind::Parent && !resolution.paths().is_empty() {
+                draft_root[i] = true;
+            }
+            let list = match resolution {
+                // Most links: the file reached moves into the walk's edges.
+                Resolution::Resolved { ref path } => {
+                    if let Some(j) = position(path) {
+                        edges.push((i, kind, j));
+                    }
+                    continue;
                 }
+                Resolution::Collection { .. } => continue,
+                Resolution::Ambiguous { ref paths } => {
+                    edges.extend(
+                        paths
+                            .iter()
+                            .filter_map(|p| position(p))
+                            .map(|j| (i, kind, j)),
+                    );
+                    Listed::Ambiguous
+                }
+                Resolution::Broken { .. } => Listed::Broken,
+                Resolution::External => Listed::External,
+                Resolution::Platform => Listed::Platform,
+            };
+            let row = match row {
+                Some(ref row) => row,
+                None => row.insert(LinkRow {
+                    uuid: text(r, 2)?.to_owned(),
+                    kind: kind_text.to_owned(),
+                    target: String::new(),
+                    written: text(r, 5)?.to_owned(),
+                    line: r.get(6)?,
+                }),
+            };
+            let info = row.info(
+                &source.path,
+                &source.uuid,
+                source.version,
+                target.clone(),
+                resolution,
+                false,
+            )?;
+            listed.push((list, i, ordinal, info));
+        }
+    }
+    // Each file's edges together (by source), for the walk.
+    edges.sort_unstable_by_key(|&(source, _, _)| source);
+    let mut starts = vec![0usize; files.len() + 1];
+    for &(source, _, _) in &edges {
+        starts[source + 1] += 1;
+    }
+    for i in 0..files.len() {
+        starts[i + 1] += starts[i];
+    }
+    let edges_of = |i: usize| &edges[starts[i]..starts[i + 1]];
+    // What edx-platform loads: the roots, then along loading links.
+    let mut loaded = vec![false; files.len()];
+    let mut queue: VecDeque<usize> = (0..files.len())
+        .filter(|&i| shape.is_root(&files[i].path, files[i].kind, draft_root[i]))
+        .collect();
+    while let Some(i) = queue.pop_front() {
+        if std::mem::replace(&mut loaded[i], true) {
+            continue;
+        }
+        for &(_, kind, target) in edges_of(i) {
+            if LOADING.contains(&kind) && !loaded[target] {
+                queue.push_back(target);
             }
         }
     }
     // In use: loaded, or an asset a loaded file names.
-    let mut used: HashSet<&str> = HashSet::new();
-    for path in &loaded {
-        for (kind, target) in edges.get(path).into_iter().flatten() {
-            if USING.contains(kind) {
-                if let Some((live_path, _)) = live.get_key_value(target.as_str()) {
-                    used.insert(live_path);
-                }
-            }
+    let mut used = loaded.clone();
+    for &(source, kind, target) in &edges {
+        if loaded[source] && USING.contains(&kind) {
+            used[target] = true;
         }
     }
-    report.orphans = files
-        .iter()
-        .filter(|f| !loaded.contains(f.path.as_str()) && !used.contains(f.path.as_str()))
-        .map(|f| f.path.clone())
+    report.orphans = (0..files.len())
+        .filter(|&i| !used[i])
+        .map(|i| files[i].path.clone())
         .collect();
-    let linked: HashSet<&str> = edges.values().flatten().map(|(_, p)| p.as_str()).collect();
-    report.unlinked = files
-        .iter()
-        .filter(|f| !linked.contains(f.path.as_str()))
-        .map(|f| f.path.clone())
+    report.orphans.sort_unstable();
+    let mut linked = vec![false; files.len()];
+    for &(_, _, target) in &edges {
+        linked[target] = true;
+    }
+    report.unlinked = (0..files.len())
+        .filter(|&i| !linked[i])
+        .map(|i| files[i].path.clone())
         .collect();
-    for (list, mut info) in listed {
-        info.loaded = loaded.contains(info.source_path.as_str());
+    report.unlinked.sort_unstable();
+    // A file's links on one line in the order its content lists them.
+    listed
+        .sort_by(|a, b| (&a.3.source_path, a.3.line, a.2).cmp(&(&b.3.source_path, b.3.line, b.2)));
+    for (list, source, _, mut info) in listed {
+        info.loaded = loaded[source];
         match list {
             Listed::Broken => {
                 if info.loaded {
@@ -498,17 +715,25 @@ fn compute_report(
             Listed::Platform => report.platform.push(info),
         }
     }
-    let order =
-        |a: &LinkInfo, b: &LinkInfo| (&a.source_path, a.line).cmp(&(&b.source_path, b.line));
-    // Broken links in loaded content first: those are the course's.
+    // Broken links in loaded content first: those are the course's (a
+    // stable sort keeps the order above within each group).
     report
         .broken
-        .sort_by(|a, b| b.loaded.cmp(&a.loaded).then_with(|| order(a, b)));
-    report.ambiguous.sort_by(order);
-    report.external.sort_by(order);
-    report.platform.sort_by(order);
+        .sort_by_key(|link| std::cmp::Reverse(link.loaded));
     report.malformed.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(report)
+}
+
+/// Column `i` of a row as text, borrowed (no copy).
+fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str> {
+    match r.get_ref(i)? {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes)
+            .map_err(|e| Error::Invalid(format!("column {i} is not UTF-8: {e}"))),
+        other => Err(Error::Invalid(format!(
+            "column {i} is {:?}, not text",
+            other.data_type()
+        ))),
+    }
 }
 
 /// Whether edx-platform loads one file: it is a root, or a loaded file's
@@ -576,7 +801,9 @@ impl LinkRow {
 
     fn info(
         &self,
-        source: &FileEntry,
+        source_path: &str,
+        source_uuid: &str,
+        source_version: Option<i64>,
         target: Target,
         resolution: Resolution,
         loaded: bool,
@@ -584,9 +811,9 @@ impl LinkRow {
         Ok(LinkInfo {
             uuid: self.uuid.clone(),
             kind: self.kind()?,
-            source_path: source.path.clone(),
-            source_uuid: source.uuid.clone(),
-            source_version: source.version,
+            source_path: source_path.to_owned(),
+            source_uuid: source_uuid.to_owned(),
+            source_version,
             loaded,
             written: self.written.clone(),
             line: self.line,
@@ -598,7 +825,14 @@ impl LinkRow {
     fn resolve(self, source: &FileEntry, cx: &Context<'_>, loaded: bool) -> Result<LinkInfo> {
         let target: Target = serde_json::from_str(&self.target)?;
         let resolution = resolve(cx, &source.path, &target);
-        self.info(source, target, resolution, loaded)
+        self.info(
+            &source.path,
+            &source.uuid,
+            source.version,
+            target,
+            resolution,
+            loaded,
+        )
     }
 }
 
@@ -683,7 +917,14 @@ fn incoming(
             }
             let resolution = resolve(cx, &source.path, &target);
             if resolution.paths().iter().any(|p| p == path) {
-                out.push(row.info(&source, target.clone(), resolution, false)?);
+                out.push(row.info(
+                    &source.path,
+                    &source.uuid,
+                    source.version,
+                    target.clone(),
+                    resolution,
+                    false,
+                )?);
             }
         }
     }
@@ -717,10 +958,10 @@ fn tree_with_hash(conn: &Connection, cid: i64, state: State, hash: &str) -> Resu
 /// Adds the blocks the state's XML files define inline to `index`. Few
 /// contents define any (hand-written courses), so they are read in one pass
 /// over the scans that have some.
-fn add_inline_blocks(
+fn add_inline_blocks<'f, P: IndexPath>(
     conn: &Connection,
-    index: &mut MemoryIndex,
-    files: &[FileEntry],
+    index: &mut MemoryIndex<P>,
+    files: impl IntoIterator<Item = (&'f str, &'f str)>,
 ) -> Result<()> {
     let mut stmt = conn.prepare_cached(
         "SELECT hash, blocks FROM content_scan WHERE syntax = 'xml' AND blocks != '[]'",
@@ -731,17 +972,17 @@ fn add_inline_blocks(
     if defining.is_empty() {
         return Ok(());
     }
-    for file in files {
-        let Some(blocks) = defining.get(&file.hash) else {
+    for (path, hash) in files {
+        let Some(blocks) = defining.get(hash) else {
             continue;
         };
-        let is_xml = RelPath::existing(&file.path)
+        let is_xml = RelPath::existing(path)
             .ok()
             .and_then(|p| classify(&p).syntax)
             == Some(Syntax::Xml);
         if is_xml {
             let blocks: Vec<InlineBlock> = serde_json::from_str(blocks)?;
-            index.add_inline(&file.path, &blocks);
+            index.add_inline(path, &blocks);
         }
     }
     Ok(())
@@ -773,7 +1014,11 @@ impl<'c> SqlIndex<'c> {
             let mut index = MemoryIndex::new(files.iter().map(|f| f.path.as_str()));
             // Without its inline blocks a url_name may look missing; that is
             // the worst a failed read does here.
-            let _ = add_inline_blocks(self.conn, &mut index, &files);
+            let _ = add_inline_blocks(
+                self.conn,
+                &mut index,
+                files.iter().map(|f| (f.path.as_str(), f.hash.as_str())),
+            );
             index
         })
     }

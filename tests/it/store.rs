@@ -1312,6 +1312,132 @@ fn listings_carry_display_names_and_the_version_that_changed_each_file() {
     assert!(published.iter().all(|f| f.draft_changes == 0));
 }
 
+/// A first page is read by its own bounded query, and folders by one pass;
+/// both must answer exactly what the whole listing does (in every state,
+/// with every filter, and with folder names that sort apart from their
+/// paths: `a-b/` comes before `a/`).
+#[test]
+fn first_pages_and_folders_answer_as_the_whole_listing_does() {
+    use blockstore::store::LinkableKind;
+    let t = TestStore::new();
+    t.create_collection("pages", &CollectionMetadata::default())
+        .unwrap();
+    let files: &[(&str, &[u8])] = &[
+        (
+            "course.xml",
+            br#"<course url_name="r" org="o" course="c"/>"#,
+        ),
+        ("a/x.xml", br#"<vertical display_name="A x"/>"#),
+        ("a/deep/y.xml", br#"<problem display_name="Y"/>"#),
+        ("a-b/z.xml", br#"<html display_name="Z"/>"#),
+        ("a.txt", b"top"),
+        (
+            "html/h.xml",
+            br#"<html filename="h" display_name="Named h"/>"#,
+        ),
+        ("html/h.html", b"<p>body</p>"),
+        ("html/other.html", b"<p>no pointer</p>"),
+        ("static/\u{e9}t\u{e9}.png", b"png"),
+        ("static/img/b.png", b"png2"),
+    ];
+    for (path, bytes) in files {
+        t.write("pages", path, bytes, Source::Cli).unwrap();
+    }
+    publish(&t, "pages", "one");
+    t.write(
+        "pages",
+        "a/new.xml",
+        br#"<html display_name="New"/>"#,
+        Source::Cli,
+    )
+    .unwrap();
+    t.delete("pages", "a-b/z.xml", Source::Cli).unwrap();
+    publish(&t, "pages", "two");
+    t.write(
+        "pages",
+        "a/x.xml",
+        br#"<vertical display_name="A x 2"/>"#,
+        Source::Cli,
+    )
+    .unwrap();
+    t.write(
+        "pages",
+        "html/h.xml",
+        br#"<html filename="h" display_name="Renamed"/>"#,
+        Source::Cli,
+    )
+    .unwrap();
+    t.delete("pages", "a.txt", Source::Cli).unwrap();
+    let mut queries = Vec::new();
+    for prefix in [
+        "",
+        "a",
+        "a/",
+        "a-",
+        "html/",
+        "static/",
+        "static/\u{e9}",
+        "zzz/",
+    ] {
+        for kind in [None, Some(LinkableKind::Unit), Some(LinkableKind::Asset)] {
+            for direct in [false, true] {
+                queries.push(FileQuery {
+                    prefix: prefix.to_string(),
+                    kind,
+                    direct,
+                    ..FileQuery::default()
+                });
+            }
+        }
+    }
+    for at in [At::Draft, At::Latest, At::Version(1)] {
+        for query in &queries {
+            for limit in [1, 2, 100] {
+                // A store of its own, so no kept listing answers instead.
+                let fresh = blockstore::Store::open(t.data_dir()).unwrap();
+                let first = fresh.files_page("pages", at, query, 0, limit).unwrap();
+                let (count, all) = fresh.files_page("pages", at, query, 0, usize::MAX).unwrap();
+                let expected: Vec<_> = all.into_iter().take(limit).collect();
+                assert_eq!(first, (count, expected), "{at:?} {query:?} limit {limit}");
+            }
+        }
+        for prefix in ["", "a/", "html/", "static/", "zzz/"] {
+            let fresh = blockstore::Store::open(t.data_dir()).unwrap();
+            let folders = fresh.folders("pages", at, prefix).unwrap();
+            let query = FileQuery {
+                prefix: prefix.to_string(),
+                ..FileQuery::default()
+            };
+            let (_, all) = fresh
+                .files_page("pages", at, &query, 0, usize::MAX)
+                .unwrap();
+            let mut expected: Vec<(String, usize, usize)> = Vec::new();
+            for row in &all {
+                let rest = &row.file.path[prefix.len()..];
+                let Some((name, _)) = rest.split_once('/') else {
+                    continue;
+                };
+                let draft = usize::from(row.file.version.is_none());
+                match expected.last_mut() {
+                    Some(last) if last.0 == name => {
+                        last.1 += 1;
+                        last.2 += draft;
+                    }
+                    _ => expected.push((name.to_string(), 1, draft)),
+                }
+            }
+            let got: Vec<_> = folders
+                .iter()
+                .map(|f| (f.name.clone(), f.files, f.draft_changes))
+                .collect();
+            assert_eq!(got, expected, "{at:?} folders of {prefix:?}");
+            assert!(folders
+                .iter()
+                .all(|f| f.path == format!("{prefix}{}/", f.name)));
+        }
+    }
+}
+
 /// A store scanned before names were recorded (rules version 1) gets them
 /// at its next open, with the links extracted again in the same pass.
 #[test]

@@ -35,5 +35,5 @@ pub use course::CourseKey;
 pub use extract::{
     extract, Extracted, InlineBlock, LinkKind, ParseProblem, RawLink, RootBlock, Syntax, Target,
 };
-pub use resolve::{Context, Elsewhere, MemoryIndex, Nowhere, PathIndex, Resolution};
+pub use resolve::{Context, Elsewhere, IndexPath, MemoryIndex, Nowhere, PathIndex, Resolution};
 pub use statics::asset_name_key;

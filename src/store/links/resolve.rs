@@ -5,7 +5,8 @@
 //! external URL or one of edx-platform's own files. The rules themselves live
 //! in the sibling modules named after OLX-RULES.md's sections.
 
-use foldhash::{HashMap, HashSet};
+use foldhash::HashMap;
+use std::cell::OnceCell;
 
 use super::course::CourseKey;
 use super::extract::Target;
@@ -247,58 +248,109 @@ fn from_candidates(mut paths: Vec<String>, missing: Vec<String>) -> Resolution {
     }
 }
 
-/// An in-memory `PathIndex` built from a list of live paths.
-#[derive(Debug, Default)]
-pub struct MemoryIndex {
-    paths: HashSet<String>,
+/// An in-memory `PathIndex` built from a list of live paths: owning them
+/// (`MemoryIndex::new`), or borrowing them (`MemoryIndex::borrowing`) from a
+/// caller that holds them anyway, such as the link report over a state's
+/// 100,000s of files, where copying and freeing each path cost more than
+/// resolving every link. The asset-name and url_name maps are built on first
+/// use: most states' links ask only whether a path exists.
+#[derive(Debug)]
+pub struct MemoryIndex<P = String> {
+    /// Each path, with its position in the list the index was built from.
+    paths: HashMap<P, usize>,
     /// `asset_name_key` of the part after `static/` -> paths.
-    static_keys: HashMap<String, Vec<String>>,
-    /// `name` of `<type>/<name>.xml` -> paths.
-    url_names: HashMap<String, Vec<String>>,
+    static_keys: OnceCell<HashMap<String, Vec<P>>>,
+    /// The `<type>` folders of block files `<type>/<name>.xml`, sorted: a
+    /// url_name's files are found by asking each (there are a few types,
+    /// and 100,000s of block files).
+    block_types: Vec<P>,
     /// url_name -> (block type, defining file) of blocks defined inline.
     inline: HashMap<String, Vec<(String, String)>>,
 }
 
-impl MemoryIndex {
-    pub fn new<'a>(paths: impl IntoIterator<Item = &'a str>) -> MemoryIndex {
-        let mut index = MemoryIndex::default();
-        for path in paths {
-            if !index.paths.insert(path.to_owned()) {
-                continue;
-            }
-            if let Some(name) = path.strip_prefix("static/") {
-                index
-                    .static_keys
-                    .entry(asset_name_key(name))
-                    .or_default()
-                    .push(path.to_owned());
-            }
-            // Block files are `<type>/<url_name>.xml`; assets are not blocks.
-            if let Some((kind, file)) = path.split_once('/') {
-                if let Some(name) = file.strip_suffix(".xml") {
-                    let block = !kind.is_empty() && kind != "static" && kind != "drafts";
-                    if block && !name.is_empty() && !file.contains('/') {
-                        index
-                            .url_names
-                            .entry(name.to_owned())
-                            .or_default()
-                            .push(path.to_owned());
-                    }
-                }
-            }
-        }
-        for list in index
-            .static_keys
-            .values_mut()
-            .chain(index.url_names.values_mut())
-        {
-            list.sort();
-        }
-        index
+/// A path a [`MemoryIndex`] holds: owned, or borrowed for as long as the index.
+pub trait IndexPath: std::borrow::Borrow<str> + std::hash::Hash + Eq + Ord + Clone {
+    /// The part `range` of this path, as the same kind of path.
+    fn part(&self, range: std::ops::Range<usize>) -> Self;
+}
+
+impl IndexPath for String {
+    fn part(&self, range: std::ops::Range<usize>) -> String {
+        self[range].to_owned()
+    }
+}
+
+impl IndexPath for &str {
+    fn part(&self, range: std::ops::Range<usize>) -> Self {
+        &self[range]
+    }
+}
+
+impl Default for MemoryIndex {
+    fn default() -> MemoryIndex {
+        MemoryIndex::new([])
     }
 }
 
 impl MemoryIndex {
+    pub fn new<'a>(paths: impl IntoIterator<Item = &'a str>) -> MemoryIndex {
+        MemoryIndex::build(paths.into_iter().map(str::to_owned))
+    }
+}
+
+impl<'a> MemoryIndex<&'a str> {
+    /// An index whose paths are borrowed from the caller's.
+    pub fn borrowing(paths: impl IntoIterator<Item = &'a str>) -> MemoryIndex<&'a str> {
+        MemoryIndex::build(paths)
+    }
+}
+
+impl<P: IndexPath> MemoryIndex<P> {
+    fn build(paths: impl IntoIterator<Item = P>) -> Self {
+        let paths = paths.into_iter();
+        let mut index = MemoryIndex {
+            paths: HashMap::with_capacity_and_hasher(paths.size_hint().0, Default::default()),
+            static_keys: OnceCell::new(),
+            block_types: Vec::new(),
+            inline: HashMap::default(),
+        };
+        let mut block_types: std::collections::HashSet<P, foldhash::fast::RandomState> =
+            Default::default();
+        for (i, path) in paths.enumerate() {
+            if let Some(block_type) = block_type_of(path.borrow()) {
+                if !block_types.contains(block_type) {
+                    block_types.insert(path.part(0..block_type.len()));
+                }
+            }
+            // The first of duplicates keeps its position.
+            index.paths.entry(path).or_insert(i);
+        }
+        index.block_types = block_types.into_iter().collect();
+        index.block_types.sort();
+        index
+    }
+
+    /// Where `path` was in the list the index was built from (the first
+    /// place, for a path listed twice).
+    pub fn position(&self, path: &str) -> Option<usize> {
+        self.paths.get(path).copied()
+    }
+
+    fn static_keys(&self) -> &HashMap<String, Vec<P>> {
+        self.static_keys.get_or_init(|| {
+            let mut keys: HashMap<String, Vec<P>> = HashMap::default();
+            for path in self.paths.keys() {
+                if let Some(name) = path.borrow().strip_prefix("static/") {
+                    keys.entry(asset_name_key(name))
+                        .or_default()
+                        .push(path.clone());
+                }
+            }
+            keys.values_mut().for_each(|list| list.sort());
+            keys
+        })
+    }
+
     /// Records the blocks a live file (not under `drafts/`) defines inline.
     pub fn add_inline(&mut self, path: &str, blocks: &[super::extract::InlineBlock]) {
         if path.starts_with(drafts::FOLDER) {
@@ -315,15 +367,38 @@ impl MemoryIndex {
     }
 }
 
-impl PathIndex for MemoryIndex {
+/// The type of a block file `<type>/<name>.xml` (`name` not empty, no
+/// deeper folder; assets and drafts are not block files).
+fn block_type_of(path: &str) -> Option<&str> {
+    let (kind, file) = path.split_once('/')?;
+    let name = file.strip_suffix(".xml")?;
+    let block = !kind.is_empty() && kind != "static" && kind != "drafts";
+    (block && !name.is_empty() && !file.contains('/')).then_some(kind)
+}
+
+impl<P: IndexPath> PathIndex for MemoryIndex<P> {
     fn exists(&self, path: &str) -> bool {
-        self.paths.contains(path)
+        self.paths.contains_key(path)
     }
     fn static_by_key(&self, key: &str) -> Vec<String> {
-        self.static_keys.get(key).cloned().unwrap_or_default()
+        self.static_keys()
+            .get(key)
+            .into_iter()
+            .flatten()
+            .map(|p| p.borrow().to_owned())
+            .collect()
     }
     fn by_url_name(&self, url_name: &str) -> Vec<String> {
-        let mut out = self.url_names.get(url_name).cloned().unwrap_or_default();
+        let mut out: Vec<String> = Vec::new();
+        if !url_name.is_empty() && !url_name.contains('/') {
+            for block_type in &self.block_types {
+                let path = format!("{}/{url_name}.xml", block_type.borrow());
+                if self.exists(&path) {
+                    out.push(path);
+                }
+            }
+            out.sort();
+        }
         out.extend(
             self.inline
                 .get(url_name)
