@@ -1649,3 +1649,27 @@ fn concurrent_writes_share_commits_and_each_answer_is_its_own() {
     );
     assert!(t.fsck(&NoProgress).unwrap().is_clean());
 }
+
+#[test]
+fn closing_a_store_checkpoints_and_removes_its_wal() {
+    let t = TestStore::new();
+    t.create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    t.write("demo", "a.xml", b"<a/>", Source::Cli).unwrap();
+    // Reads open the pool's connections, which now outlive nothing.
+    t.files("demo", At::Draft).unwrap();
+    t.read("demo", "a.xml", At::Draft).unwrap();
+    let data = t.data_dir();
+    assert!(
+        data.join("store.db-wal").exists(),
+        "an open store has a WAL"
+    );
+    let TestStore { dir: _keep, store } = t;
+    drop(store);
+    assert!(
+        !data.join("store.db-wal").exists(),
+        "the last connection to close checkpoints the WAL and removes it"
+    );
+    let store = blockstore::Store::open(&data).unwrap();
+    assert_eq!(store.read("demo", "a.xml", At::Draft).unwrap().1, b"<a/>");
+}
