@@ -68,7 +68,7 @@ use std::sync::{Mutex, MutexGuard};
 pub struct Store {
     dir: PathBuf,
     /// Read connections, so reads wait neither on the writer nor on each other.
-    readers: std::sync::Arc<db::Readers>,
+    readers: db::Readers,
     /// Asks `PRAGMA data_version` for the answer caches' change token.
     watcher: Mutex<Connection>,
     blobs: BlobStore,
@@ -101,8 +101,8 @@ impl Store {
         let lock = lock::WriteLock::open(&dir.join("lock"))?;
         let mut conn = db::open(&dir.join("store.db"))?;
         let index = dir.join("store.db");
-        let readers = std::sync::Arc::new(db::Readers::new(&index));
-        let blobs = BlobStore::open(dir.join("blobs"), readers.clone())?;
+        let readers = db::Readers::new(&index);
+        let blobs = BlobStore::open(dir.join("blobs"), &index)?;
         blobs::move_small_files(&mut conn, blobs.files())?;
         scan::rescan_links(&mut conn, &blobs)?;
         Ok(Store {

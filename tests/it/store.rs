@@ -1673,3 +1673,35 @@ fn closing_a_store_checkpoints_and_removes_its_wal() {
     let store = blockstore::Store::open(&data).unwrap();
     assert_eq!(store.read("demo", "a.xml", At::Draft).unwrap().1, b"<a/>");
 }
+
+#[test]
+fn many_concurrent_link_reports_never_wait_on_each_other_for_blob_reads() {
+    // Each report holds a read connection while it reads blobs (the course
+    // file, library files): with more reports than read connections, blob
+    // reads must not need one of the same connections.
+    let t = TestStore::new();
+    for n in 0..5 {
+        import(&t, &sample_course(), &format!("c{n}"));
+    }
+    t.write("c0", "html/x.html", b"<p>x</p>", Source::Cli)
+        .unwrap();
+    // Detached threads on a store of their own: a deadlock fails the test
+    // at the deadline instead of hanging it.
+    let store = std::sync::Arc::new(blockstore::Store::open(t.data_dir()).unwrap());
+    let (done, finished) = std::sync::mpsc::channel();
+    for n in 0..8 {
+        let (store, done) = (store.clone(), done.clone());
+        std::thread::spawn(move || {
+            let report = store.link_report(&format!("c{}", n % 5), At::Draft);
+            let _ = done.send(report.map(|r| r.broken.len()));
+        });
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for _ in 0..8 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        finished
+            .recv_timeout(left)
+            .expect("a link report is stuck: the read pool deadlocked")
+            .expect("a link report");
+    }
+}

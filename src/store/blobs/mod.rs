@@ -67,19 +67,24 @@ pub struct Stored {
     pub inline: Option<Arc<[u8]>>,
 }
 
-/// Both homes of the blobs: the index's `blob` table (read through the
-/// store's read connections) and the blob files.
+/// Both homes of the blobs: the index's `blob` table and the blob files.
+///
+/// Inline blobs are read through read connections of the blob store's own:
+/// a reader that holds one of the store's connections (a link report inside
+/// its read transaction) reads blobs while holding it, and a shared pool
+/// would deadlock once every connection was held by such a reader waiting
+/// for one more. A blob read holds nothing while it waits for its own.
 #[derive(Debug)]
 pub struct BlobStore {
     files: BlobFiles,
-    index: Arc<Readers>,
+    index: Readers,
 }
 
 impl BlobStore {
-    pub(crate) fn open(root: PathBuf, index: Arc<Readers>) -> Result<BlobStore> {
+    pub(crate) fn open(root: PathBuf, index: &std::path::Path) -> Result<BlobStore> {
         Ok(BlobStore {
             files: BlobFiles::open(root)?,
-            index,
+            index: Readers::new(index),
         })
     }
 
