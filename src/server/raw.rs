@@ -370,7 +370,10 @@ pub(crate) async fn write_raw(
                     ))
                 })?;
             state
-                .blocking(move |s| s.write_if(&c, &path, &bytes, Source::Api, expect))
+                .blocking(move |s| {
+                    s.write_if(&c, &path, &bytes, Source::Api, expect)
+                        .map_err(|e| e.needing_at_least(declared))
+                })
                 .await?
         }
         None => {

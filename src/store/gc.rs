@@ -171,7 +171,15 @@ impl Store {
         let garbage: Vec<&(String, u64)> = listing
             .blobs
             .iter()
-            .filter(|(hash, _)| !referenced.contains(hash) || inline.contains(hash))
+            .filter(|(hash, _)| {
+                !referenced.contains(hash)
+                    // The file copy goes only when the row is sound.
+                    || (inline.contains(hash)
+                        && super::blobs::read_inline(&tx, hash)
+                            .ok()
+                            .flatten()
+                            .is_some_and(|bytes| super::hash_bytes(&bytes) == **hash))
+            })
             .collect();
         report.blobs_deleted = (garbage.len() + inline_garbage.len()) as u64;
         report.bytes_freed = garbage

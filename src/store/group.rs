@@ -80,8 +80,10 @@ impl Store {
         match answer {
             Some(Answer::Done(result)) => result,
             Some(Answer::Alone(entry)) => self.apply_one_locked(key, entry, source),
-            None => Err(Error::Invalid(
-                "a grouped write was left unanswered".to_string(),
+            // The leader panicked mid-group (its transaction rolled back).
+            None => Err(Error::io(
+                "committing a group of writes",
+                std::io::Error::other("the write was left unanswered; nothing of it was written"),
             )),
         }
     }
@@ -105,10 +107,21 @@ impl Store {
         let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         {
             Ok(tx) => tx,
+            // Another process held the index for the whole busy timeout:
+            // every job would wait as long again, one after the other.
+            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+                for job in jobs {
+                    *lock(&job.answer) = Some(Answer::Done(Err(Error::Busy(format!(
+                        "another process kept the store's index locked: {e}; try again"
+                    )))));
+                }
+                return;
+            }
             Err(_) => return alone(jobs),
         };
         let mut results: Vec<(Job, Result<JobDone>)> = Vec::with_capacity(jobs.len());
-        for job in jobs {
+        let mut jobs = jobs.into_iter();
+        while let Some(job) = jobs.next() {
             let result = (|| {
                 let mut savepoint = tx.savepoint()?;
                 let path = job.entry.path.clone();
@@ -131,7 +144,22 @@ impl Store {
                 savepoint.commit()?;
                 Ok(applied)
             })();
+            let failed = result.is_err();
             results.push((job, result));
+            // Some errors (a full disk, an I/O error) make SQLite roll back
+            // the whole transaction, not just the statement: what this group
+            // wrote so far is gone, so every job runs again alone.
+            if failed && tx.is_autocommit() {
+                drop(tx);
+                drop(conn);
+                return alone(
+                    results
+                        .into_iter()
+                        .map(|(job, _)| job)
+                        .chain(jobs)
+                        .collect(),
+                );
+            }
         }
         let committed = self.blobs.sync().and_then(|()| Ok(tx.commit()?));
         drop(conn);

@@ -581,7 +581,10 @@ impl Store {
             let unchanged = current
                 .as_ref()
                 .is_some_and(|c| c.hash.as_deref() == Some(entry.blob.hash.as_str()));
-            if !unchanged && super::blobs::insert_inline(tx, &entry.blob)? {
+            // Even when unchanged: a blob still missing from its home (a
+            // file the move to the index could not read) is repaired by
+            // writing its bytes again.
+            if super::blobs::insert_inline(tx, &entry.blob)? {
                 report.inline_added += 1;
             }
             match current {

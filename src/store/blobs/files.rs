@@ -313,9 +313,22 @@ impl BlobFiles {
         if pending.is_empty() {
             return Ok(());
         }
+        let result = self.sync_these(&pending);
+        if result.is_err() {
+            // Still unsynced: another writer's `sync` must not find the list
+            // empty and commit rows over them.
+            self.pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend(pending);
+        }
+        result
+    }
+
+    fn sync_these(&self, pending: &[PathBuf]) -> Result<()> {
         if pending.len() <= FSYNC_EACH_LIMIT || !cfg!(target_os = "linux") {
             let mut shards = std::collections::BTreeSet::new();
-            for path in &pending {
+            for path in pending {
                 match File::open(path).and_then(|f| f.sync_all()) {
                     Ok(()) => {}
                     // Discarded since (the write that stored it failed and
@@ -523,7 +536,7 @@ impl Drop for Received {
     }
 }
 
-struct HashWriter<'a>(&'a mut Hasher);
+pub(super) struct HashWriter<'a>(pub(super) &'a mut Hasher);
 
 impl Write for HashWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

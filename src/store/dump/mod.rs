@@ -269,8 +269,8 @@ impl Store {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             // Inline blobs travel inside the index snapshot: verified here,
             // as the files are below, and not carried again.
-            let inline = verify_inline(&conn)?;
             let mut hashes = referenced_hashes(&conn)?;
+            let inline = verify_inline(&conn, &hashes.iter().cloned().collect())?;
             hashes.retain(|hash| !inline.contains(hash));
             (schema, slugs, hashes, inline.len() as u64)
         };
@@ -431,18 +431,22 @@ fn sync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io(format!("syncing directory {}", dir.display()), e))
 }
 
-/// Re-hashes every inline blob of an index, streaming the rows; returns
-/// their hashes. A row whose bytes do not hash to its name is
-/// [`Error::CorruptBlob`].
-fn verify_inline(conn: &Connection) -> Result<HashSet<String>> {
+/// Re-hashes every inline blob of an index that `referenced` names,
+/// streaming the rows; returns the hashes of all rows. A referenced row
+/// whose bytes do not hash to its name is [`Error::CorruptBlob`]; an
+/// unreferenced one is garbage, as fsck sees it, which gc removes.
+fn verify_inline(conn: &Connection, referenced: &HashSet<String>) -> Result<HashSet<String>> {
     let mut hashes = HashSet::new();
     let mut stmt = conn.prepare("SELECT hash, bytes FROM blob")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let hash: String = row.get(0)?;
-        let actual = super::hash_bytes(row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?);
-        if actual != hash {
-            return Err(Error::CorruptBlob { hash, actual });
+        if referenced.contains(&hash) {
+            let bytes = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            let actual = super::hash_bytes(bytes);
+            if actual != hash {
+                return Err(Error::CorruptBlob { hash, actual });
+            }
         }
         hashes.insert(hash);
     }

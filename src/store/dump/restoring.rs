@@ -648,8 +648,9 @@ fn check_index(
         Ok(Some(why)) => return Err(invalid(why)),
         Err(e) => return Err(invalid(format!("cannot be read ({e})"))),
     }
+    let hashes = referenced_hashes(&conn).map_err(|e| invalid(e.to_string()))?;
     let inline = if manifest.schema_version >= INLINE_SCHEMA {
-        verify_inline(&conn).map_err(|e| match e {
+        verify_inline(&conn, &hashes.iter().cloned().collect()).map_err(|e| match e {
             Error::CorruptBlob { hash, actual } => {
                 invalid(format!("holds blob {hash} whose bytes hash to {actual}"))
             }
@@ -665,7 +666,6 @@ fn check_index(
             manifest.inline_blobs
         )));
     }
-    let hashes = referenced_hashes(&conn).map_err(|e| invalid(e.to_string()))?;
     if let Some(missing) = hashes
         .iter()
         .find(|h| !present.contains(*h) && !inline.contains(*h))
