@@ -161,6 +161,36 @@ pub fn import_archive(
     limits: ArchiveLimits,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
+    import_archive_holding(
+        store,
+        reader,
+        format,
+        name,
+        options,
+        limits,
+        progress,
+        HELD_INLINE_MAX,
+    )
+}
+
+/// Bytes of small (inline) blobs an archive import holds in memory until its
+/// transaction; past it, small entries wait in blob files and are read back
+/// one by one as the transaction inserts them (a 50,000-entry archive of
+/// 16 KiB files would otherwise hold 800 MiB).
+const HELD_INLINE_MAX: u64 = 64 * 1024 * 1024;
+
+/// [`import_archive`], holding at most `held_max` bytes of inline blobs.
+#[allow(clippy::too_many_arguments)]
+fn import_archive_holding(
+    store: &Store,
+    reader: &mut dyn Read,
+    format: ArchiveFormat,
+    name: &str,
+    options: &ImportOptions,
+    limits: ArchiveLimits,
+    progress: &dyn Progress,
+    held_max: u64,
+) -> Result<ImportReport> {
     let mut new_blobs = Vec::new();
     // The archive is read without the writers' lock: a slow upload must not
     // hold off gc (and, behind gc's waiting exclusive lock, every writer).
@@ -174,6 +204,7 @@ pub fn import_archive(
         limits,
         progress,
         &mut new_blobs,
+        held_max,
     );
     let result = read.and_then(|read| store.write_session(|session| {
         let blobs = session.blobs();
@@ -221,7 +252,15 @@ pub fn import_archive(
         let expected = files.len();
         // Units are scanned for links with their final (stripped) paths, read
         // back from the blob store they were just written to.
-        let entries = files.into_iter().map(|(path, blob)| {
+        // Small blobs that waited in files go inline now, one at a time; their
+        // files are removed once the rows are committed.
+        let spilled = std::cell::RefCell::new(Vec::new());
+        let entries = files.into_iter().map(|(path, mut blob)| {
+            if blob.inline.is_none() && blob.size <= crate::store::INLINE_MAX {
+                let bytes = blobs.files().read(&blob.hash, true)?;
+                spilled.borrow_mut().push(blob.hash.clone());
+                blob.inline = Some(bytes.into());
+            }
             if crate::store::classify(&path).syntax.is_none() {
                 return Ok(BatchEntry {
                     path,
@@ -243,6 +282,10 @@ pub fn import_archive(
             options.source,
             progress,
         )?);
+        // Committed: the rows hold those blobs now (reads look there first).
+        for hash in spilled.into_inner() {
+            blobs.files().remove(&hash)?;
+        }
         Ok(report)
     }));
     let mut report = match result {
@@ -388,6 +431,7 @@ impl std::error::Error for RatioExceeded {}
 /// Reads every entry, storing file contents as blobs; returns (path, blob) in
 /// archive order. Blobs new to the store are pushed to `new_blobs` as they are
 /// written, so a caller can discard them when the archive is refused.
+#[allow(clippy::too_many_arguments)]
 fn read_entries(
     blobs: &BlobStore,
     reader: &mut dyn Read,
@@ -396,8 +440,10 @@ fn read_entries(
     limits: ArchiveLimits,
     progress: &dyn Progress,
     new_blobs: &mut Vec<String>,
+    held_max: u64,
 ) -> Result<Vec<(RelPath, Stored)>> {
     let count = Cell::new(0u64);
+    let mut held = 0u64;
     let compressed = Cell::new(0u64);
     let decoded: Box<dyn Read + '_> = match format {
         // Concatenated gzip members are one stream (as gzip -d reads them).
@@ -634,7 +680,22 @@ fn read_entries(
                     .take(size)
                     .read_to_end(&mut buf)
                     .map_err(stream_error)?;
-                blobs.put_deferred(&buf).map_err(write_error)?
+                if size <= crate::store::INLINE_MAX && held + size > held_max {
+                    // Too much held already: this one waits in a blob file
+                    // (discarded with the others if the import fails; read
+                    // back when its row is inserted). Not new to the store
+                    // as a blob: its row counts it.
+                    let mut stored = blobs.files().put_deferred(&buf).map_err(write_error)?;
+                    if stored.new {
+                        new_blobs.push(stored.hash.clone());
+                        stored.new = false;
+                    }
+                    stored
+                } else {
+                    let stored = blobs.put_deferred(&buf).map_err(write_error)?;
+                    held += stored.inline.as_ref().map_or(0, |b| b.len() as u64);
+                    stored
+                }
             } else {
                 let read_failed = Cell::new(false);
                 let mut watched = Watched {
@@ -716,4 +777,80 @@ fn strip_top_folder(files: Vec<(RelPath, Stored)>) -> (Vec<(RelPath, Stored)>, O
         })
         .collect();
     (stripped, Some(top))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sample course as a `.tar.gz` in memory, and its files.
+    fn sample_archive() -> (Vec<u8>, Vec<(String, Vec<u8>)>) {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample-course");
+        let mut files = Vec::new();
+        let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
+            let entry = entry.unwrap();
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let rel = entry.path().strip_prefix(&root).unwrap();
+            let rel = rel.to_str().unwrap().to_string();
+            let bytes = std::fs::read(entry.path()).unwrap();
+            tar.append_path_with_name(entry.path(), &rel).unwrap();
+            files.push((rel, bytes));
+        }
+        (tar.into_inner().unwrap().finish().unwrap(), files)
+    }
+
+    #[test]
+    fn an_archive_past_the_held_limit_waits_in_files_and_still_lands_inline() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (archive, files) = sample_archive();
+        let options = ImportOptions {
+            collection: Some("held".into()),
+            ..ImportOptions::default()
+        };
+        // Nothing held: every non-empty small entry waits in a file.
+        let report = import_archive_holding(
+            &store,
+            &mut archive.as_slice(),
+            ArchiveFormat::TarGz,
+            "sample.tar.gz",
+            &options,
+            ArchiveLimits::default(),
+            &crate::store::NoProgress,
+            0,
+        )
+        .unwrap();
+        let distinct: HashSet<String> = files
+            .iter()
+            .map(|(_, b)| crate::store::hash_bytes(b))
+            .collect();
+        assert_eq!(
+            report.new_blobs,
+            distinct.len() as u64,
+            "each blob counted once"
+        );
+        for (path, bytes) in &files {
+            let (_, read) = store.read("held", path, crate::store::At::Draft).unwrap();
+            assert_eq!(&read, bytes, "{path}");
+        }
+        let on_disk = store.blobs().files().list().unwrap();
+        assert!(
+            on_disk
+                .blobs
+                .iter()
+                .all(|(_, size)| *size > crate::store::INLINE_MAX),
+            "no small blob is left as a file: {:?}",
+            on_disk.blobs
+        );
+        assert!(on_disk.stray.is_empty());
+        let fsck = store.fsck(&crate::store::NoProgress).unwrap();
+        assert!(fsck.is_clean(), "{:?}", fsck.problems);
+        assert_eq!(fsck.unreferenced_blobs, 0);
+    }
 }
