@@ -485,6 +485,18 @@ fn set_manifest(entries: &mut [Entry], manifest: &serde_json::Value) {
     entries[0].bytes = serde_json::to_vec(manifest).unwrap();
 }
 
+/// Changes a dump's index with `edit` (through a copy at `db`) and makes its
+/// manifest agree, as a hand-made dump would.
+fn edit_index(entries: &mut [Entry], db: &Path, edit: impl FnOnce(&rusqlite::Connection)) {
+    std::fs::write(db, &entries[1].bytes).unwrap();
+    edit(&rusqlite::Connection::open(db).unwrap());
+    entries[1].bytes = std::fs::read(db).unwrap();
+    let mut m = manifest_of(entries);
+    m["index_bytes"] = entries[1].bytes.len().into();
+    m["index_hash"] = blockstore::store::hash_bytes(&entries[1].bytes).into();
+    set_manifest(entries, &m);
+}
+
 fn first_blob(entries: &[Entry]) -> usize {
     entries
         .iter()
@@ -971,21 +983,14 @@ fn a_dump_whose_index_carries_a_trigger_is_refused() {
     // blob store, were it restored and run.
     let mut entries = read_entries(&good);
     let db = dir.path().join("planted.db");
-    std::fs::write(&db, &entries[1].bytes).unwrap();
-    {
-        let conn = rusqlite::Connection::open(&db).unwrap();
+    edit_index(&mut entries, &db, |conn| {
         conn.execute_batch(
             "CREATE TRIGGER planted AFTER INSERT ON version BEGIN
                UPDATE version SET hash = '../../../../etc/passwd' WHERE version_id = NEW.version_id;
              END; VACUUM;",
         )
         .unwrap();
-    }
-    entries[1].bytes = std::fs::read(&db).unwrap();
-    let mut m = manifest_of(&entries);
-    m["index_bytes"] = entries[1].bytes.len().into();
-    m["index_hash"] = blockstore::store::hash_bytes(&entries[1].bytes).into();
-    set_manifest(&mut entries, &m);
+    });
     let planted = dir.path().join("planted.tar.gz");
     write_entries(&planted, &entries);
     let target = dir.path().join("restored");
@@ -1317,20 +1322,13 @@ fn a_dump_whose_index_holds_a_damaged_inline_blob_is_refused() {
     assert!(dumped.inline_blobs > 40, "{dumped:?}");
     let mut entries = read_entries(&good);
     let db = dir.path().join("index.db");
-    std::fs::write(&db, &entries[1].bytes).unwrap();
-    {
-        let conn = rusqlite::Connection::open(&db).unwrap();
+    edit_index(&mut entries, &db, |conn| {
         conn.execute(
             "UPDATE blob SET bytes = X'00' WHERE blob_id = (SELECT min(blob_id) FROM blob)",
             [],
         )
         .unwrap();
-    }
-    entries[1].bytes = std::fs::read(&db).unwrap();
-    let mut m = manifest_of(&entries);
-    m["index_bytes"] = entries[1].bytes.len().into();
-    m["index_hash"] = blockstore::store::hash_bytes(&entries[1].bytes).into();
-    set_manifest(&mut entries, &m);
+    });
     let bad = dir.path().join("bad.tar.gz");
     write_entries(&bad, &entries);
     let target = dir.path().join("restored");

@@ -380,13 +380,7 @@ impl BlobFiles {
             .read_to_end(&mut bytes)
             .map_err(|e| Error::io(format!("reading blob {hash}"), e))?;
         if verify {
-            let actual = hash_bytes(&bytes);
-            if actual != hash {
-                return Err(Error::CorruptBlob {
-                    hash: hash.to_string(),
-                    actual,
-                });
-            }
+            return super::verified(hash, bytes);
         }
         Ok(bytes)
     }

@@ -161,13 +161,7 @@ impl BlobStore {
             }
         };
         if verify {
-            let actual = hash_bytes(&bytes);
-            if actual != hash {
-                return Err(Error::CorruptBlob {
-                    hash: hash.to_string(),
-                    actual,
-                });
-            }
+            return verified(hash, bytes);
         }
         Ok(bytes)
     }
@@ -234,6 +228,18 @@ impl BlobStore {
         let conn = self.index.get()?;
         read_inline(&conn, hash)
     }
+}
+
+/// `bytes` if they hash to `hash`, else [`Error::CorruptBlob`].
+pub(crate) fn verified(hash: &str, bytes: Vec<u8>) -> Result<Vec<u8>> {
+    let actual = hash_bytes(&bytes);
+    if actual != hash {
+        return Err(Error::CorruptBlob {
+            hash: hash.to_string(),
+            actual,
+        });
+    }
+    Ok(bytes)
 }
 
 /// A small blob as held for its transaction; `None` when it is a file's.
