@@ -70,17 +70,9 @@ impl BlobFiles {
         })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Where the blob with this hash lives (whether or not it exists).
     pub fn path_of(&self, hash: &str) -> PathBuf {
         self.root.join(&hash[..2]).join(&hash[2..])
-    }
-
-    pub fn contains(&self, hash: &str) -> bool {
-        self.path_of(hash).is_file()
     }
 
     /// Stores `bytes` durably (file and directory fsynced) and returns its hash.
@@ -180,7 +172,8 @@ impl BlobFiles {
         }
     }
 
-    /// Streams `reader` into the store, hashing as it goes; never holds it whole.
+    /// Streams `reader` into the store, hashing as it goes; never holds it
+    /// whole (a restore's large blobs, always files).
     pub fn put_reader(&self, reader: &mut dyn Read, durable: bool) -> Result<Stored> {
         self.receive(reader, durable)?.install(self)
     }
@@ -385,15 +378,6 @@ impl BlobFiles {
         Ok(bytes)
     }
 
-    /// Re-hashes a blob by streaming it; returns the actual hash.
-    pub fn rehash(&self, hash: &str) -> Result<String> {
-        let mut file = self.open_blob(hash)?;
-        let mut hasher = Hasher::new();
-        io::copy(&mut file, &mut HashWriter(&mut hasher))
-            .map_err(|e| Error::io(format!("reading blob {hash}"), e))?;
-        Ok(hex::encode(hasher.finalize()))
-    }
-
     /// Every blob on disk with its size, and stray files (temp leftovers, junk).
     pub fn list(&self) -> Result<Listing> {
         let mut listing = Listing::default();
@@ -580,6 +564,5 @@ mod tests {
             store.read(&a.hash, true),
             Err(Error::CorruptBlob { .. })
         ));
-        assert_ne!(store.rehash(&a.hash).unwrap(), a.hash);
     }
 }
