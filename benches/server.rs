@@ -126,16 +126,28 @@ fn median(v: &mut [f64]) -> f64 {
 
 /// (requests/s, p50 ms, p99 ms) from `wrk --latency`.
 fn wrk(url: &str, threads: u32, connections: u32, seconds: u32) -> Option<(f64, f64, f64)> {
-    let out = Command::new("wrk")
-        .args([
-            &format!("-t{threads}"),
-            &format!("-c{connections}"),
-            &format!("-d{seconds}s"),
-            "--latency",
-            url,
-        ])
-        .output()
-        .ok()?;
+    wrk_with(url, threads, connections, seconds, None)
+}
+
+/// [`wrk`], its requests made by a Lua `script` when given.
+fn wrk_with(
+    url: &str,
+    threads: u32,
+    connections: u32,
+    seconds: u32,
+    script: Option<&Path>,
+) -> Option<(f64, f64, f64)> {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        &format!("-t{threads}"),
+        &format!("-c{connections}"),
+        &format!("-d{seconds}s"),
+        "--latency",
+    ]);
+    if let Some(script) = script {
+        cmd.arg("-s").arg(script);
+    }
+    let out = cmd.arg(url).output().ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
     let rate = text
         .lines()
@@ -700,24 +712,9 @@ end
     .unwrap();
     let url = format!("http://{}/", s.addr);
     let run = |connections: u32| {
-        let out = Command::new("wrk")
-            .args([
-                "-t1",
-                &format!("-c{connections}"),
-                "-d5s",
-                "--latency",
-                "-s",
-            ])
-            .arg(&script)
-            .arg(&url)
-            .output()
-            .expect("wrk runs");
-        let text = String::from_utf8_lossy(&out.stdout).to_string();
-        assert!(!text.contains("Non-2xx"), "{text}");
-        text.lines()
-            .find(|l| l.starts_with("Requests/sec:"))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .expect("a rate")
+        wrk_with(&url, 1, connections, 5, Some(&script))
+            .expect("wrk runs")
+            .0
     };
     let one = run(1);
     let sixteen = run(16);
