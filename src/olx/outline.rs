@@ -56,11 +56,14 @@
 
 use crate::store::links::pointers::{self, CONTAINERS, LEAVES, NOT_POINTERS};
 use crate::store::links::{drafts, LinkKind, Target};
-use crate::store::{classify, At, FileEntry, RelPath, Result, Store};
+use crate::store::path::MAX_NAME_BYTES;
+use crate::store::{classify_path, At, Content, Result, Store};
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap, HashSet};
+// A fast hasher: an outline looks up 100,000s of paths.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 /// What kind of tree a collection state holds, from its top-level files.
@@ -182,7 +185,7 @@ pub fn outline(store: &Store, key: &str, at: At) -> Result<Outline> {
             .map_or(At::Draft, At::Version),
         other => other,
     };
-    let files = store.files(&collection, at)?;
+    let files = store.contents(&collection, at)?;
     let mut walk = Walk::new(store, &files);
 
     let kind = if walk.live.contains_key("course.xml") {
@@ -233,13 +236,13 @@ pub fn outline(store: &Store, key: &str, at: At) -> Result<Outline> {
         broken,
         truncated,
         parsed,
-        reached,
         ..
     } = walk;
+    let parsed: Vec<Arc<Parsed>> = parsed.into_values().collect();
     // The parsed files (an element tree each) and the file list are freed on
     // a thread of their own: for 100,000 files that is a tenth of a second
     // the answer need not wait for.
-    std::thread::spawn(move || drop((parsed, reached, files)));
+    std::thread::spawn(move || drop((parsed, files)));
     Ok(Outline {
         collection,
         at,
@@ -308,7 +311,10 @@ fn is_block_file(path: &str) -> bool {
     if NOT_BLOCK_FOLDERS.contains(&folder) || drafts::is_skipped(path) {
         return false;
     }
-    RelPath::new(path).is_ok_and(|p| classify(&p).syntax == Some(crate::store::links::Syntax::Xml))
+    // A stored path is valid; `RelPath::new` would refuse only an over-long
+    // name, which `export` cannot write back either.
+    !path.split('/').any(|c| c.len() > MAX_NAME_BYTES)
+        && classify_path(path).syntax == Some(crate::store::links::Syntax::Xml)
 }
 
 /// Whether a file is under `drafts/`, where its pointers resolve.
@@ -350,8 +356,13 @@ fn url_name_of_path(path: &str) -> Option<String> {
 #[derive(Debug, Default)]
 struct Element {
     name: String,
-    /// Attribute names and unescaped values, in document order.
-    attrs: Vec<(String, String)>,
+    /// The attributes the outline reads ([`OUTLINE_ATTRS`]), names and
+    /// unescaped values, in document order: a problem's dozen others are
+    /// not kept.
+    attrs: Vec<(&'static str, String)>,
+    /// It has exactly the pointer attributes (`pointers::is_pointer_attrs`,
+    /// asked of all of them).
+    pointer_attrs: bool,
     /// Has child elements, a comment or non-blank text (an inline definition,
     /// not a pointer).
     has_content: bool,
@@ -362,9 +373,10 @@ struct Element {
 
 impl Element {
     fn attr(&self, key: &str) -> Option<&str> {
+        debug_assert!(OUTLINE_ATTRS.contains(&key), "{key} is not kept");
         self.attrs
             .iter()
-            .find(|(k, _)| k == key)
+            .find(|(k, _)| *k == key)
             .map(|(_, v)| v.as_str())
     }
 }
@@ -511,22 +523,40 @@ fn close(stack: &mut [Frame], out: &mut Parsed, element: Element) {
     }
 }
 
+/// The attributes the outline reads; an element keeps only these.
+const OUTLINE_ATTRS: &[&str] = &[
+    "url_name",
+    "display_name",
+    "filename",
+    "xblock-family",
+    "definition",
+    "source",
+    "index_in_children_list",
+    "parent_url",
+    "parent_sequential_url",
+];
+
 /// An element from its start tag; `is_root` when it is the file's root.
 fn element_of(e: &BytesStart<'_>, is_root: bool) -> std::result::Result<Element, String> {
     let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
+    let mut keys = Vec::new();
     let mut attrs = Vec::new();
     for attr in e.attributes() {
         let attr = attr.map_err(|err| format!("bad attribute: {err}"))?;
-        let key = String::from_utf8_lossy(attr.key.as_ref()).into_owned();
-        let value = match attr.unescape_value() {
-            Ok(value) => value.into_owned(),
-            // An unknown entity: keep the value as written.
-            Err(_) => String::from_utf8_lossy(&attr.value).into_owned(),
-        };
-        attrs.push((key, value));
+        let key = String::from_utf8_lossy(attr.key.into_inner());
+        if let Some(&kept) = OUTLINE_ATTRS.iter().find(|k| **k == key) {
+            let value = match attr.unescape_value() {
+                Ok(value) => value.into_owned(),
+                // An unknown entity: keep the value as written.
+                Err(_) => String::from_utf8_lossy(&attr.value).into_owned(),
+            };
+            attrs.push((kept, value));
+        }
+        keys.push(key);
     }
     let tag = name.as_str();
-    let has_family = attrs.iter().any(|(k, _)| k == "xblock-family");
+    let pointer_attrs = pointers::is_pointer_attrs(tag, keys.iter().map(|k| k.as_ref()));
+    let has_family = attrs.iter().any(|(k, _)| *k == "xblock-family");
     // Recorded elements are always in pointer position (their parent is a
     // container, or they are the root), as extraction requires.
     let container =
@@ -534,6 +564,7 @@ fn element_of(e: &BytesStart<'_>, is_root: bool) -> std::result::Result<Element,
     Ok(Element {
         name,
         attrs,
+        pointer_attrs,
         has_content: false,
         container,
         children: Vec::new(),
@@ -604,8 +635,7 @@ fn classify_child(el: &Element) -> Child<'_> {
     if el.has_content {
         return Child::Inline(el);
     }
-    let pointer_attrs = pointers::is_pointer_attrs(tag, el.attrs.iter().map(|(k, _)| k.as_str()));
-    match el.attr("url_name").filter(|_| pointer_attrs) {
+    match el.attr("url_name").filter(|_| el.pointer_attrs) {
         Some(url_name) => Child::Pointer {
             block_type: tag,
             written: url_name,
@@ -625,18 +655,73 @@ fn target_of(paths: &[String]) -> Target {
     }
 }
 
+/// The file to read for a live entry, or what the outline says of a file it
+/// does not read (not in the state, too large).
+fn unread(entry: Option<&Content>) -> std::result::Result<&Content, Parsed> {
+    match entry {
+        None => Err(Parsed {
+            error: Some("not in this state".to_owned()),
+            ..Parsed::default()
+        }),
+        Some(entry) if entry.size > MAX_FILE_BYTES => Err(Parsed {
+            error: Some(format!(
+                "not read: {} bytes is more than the outline reads ({MAX_FILE_BYTES})",
+                entry.size
+            )),
+            ..Parsed::default()
+        }),
+        Some(entry) => Ok(entry),
+    }
+}
+
+/// A file parsed from its bytes, or the reason it could not be read.
+fn parse_read(bytes: Result<Vec<u8>>) -> Parsed {
+    match bytes {
+        Ok(bytes) => parse(&bytes),
+        Err(err) => Parsed {
+            error: Some(format!("not read: {err}")),
+            ..Parsed::default()
+        },
+    }
+}
+
+/// Reads and parses `paths` with their blobs read in one go, in hash order
+/// (the blob index's). Files it could not start reading are left out: the
+/// walk reads those itself.
+fn parse_share<'a>(
+    store: &Store,
+    live: &HashMap<&'a str, &'a Content>,
+    paths: &[&'a str],
+) -> HashMap<&'a str, Arc<Parsed>> {
+    let mut out = HashMap::with_capacity(paths.len());
+    let mut reads = Vec::with_capacity(paths.len());
+    for &path in paths {
+        match unread(live.get(path).copied()) {
+            Ok(entry) => reads.push((path, entry.hash.as_str())),
+            Err(parsed) => {
+                out.insert(path, Arc::new(parsed));
+            }
+        }
+    }
+    reads.sort_unstable_by_key(|&(_, hash)| hash);
+    let _ = store.blobs().read_many(reads, |path, bytes| {
+        out.insert(path, Arc::new(parse_read(bytes)));
+    });
+    out
+}
+
 // ---------------------------------------------------------------------------
 // The walk
 // ---------------------------------------------------------------------------
 
 struct Walk<'a> {
     store: &'a Store,
-    live: HashMap<&'a str, &'a FileEntry>,
-    parsed: HashMap<String, Arc<Parsed>>,
+    live: HashMap<&'a str, &'a Content>,
+    parsed: HashMap<&'a str, Arc<Parsed>>,
     /// Every file a node was made for.
-    reached: HashSet<String>,
+    reached: HashSet<&'a str>,
     /// Files being expanded on the current branch.
-    on_path: Vec<String>,
+    on_path: Vec<&'a str>,
     nodes: u64,
     truncated: bool,
     broken: Vec<BrokenPointer>,
@@ -644,11 +729,11 @@ struct Walk<'a> {
 }
 
 impl<'a> Walk<'a> {
-    fn new(store: &'a Store, files: &'a [FileEntry]) -> Walk<'a> {
+    fn new(store: &'a Store, files: &'a [Content]) -> Walk<'a> {
         Walk::with_live(store, files.iter().map(|f| (f.path.as_str(), f)).collect())
     }
 
-    fn with_live(store: &'a Store, live: HashMap<&'a str, &'a FileEntry>) -> Walk<'a> {
+    fn with_live(store: &'a Store, live: HashMap<&'a str, &'a Content>) -> Walk<'a> {
         Walk {
             store,
             live,
@@ -662,32 +747,27 @@ impl<'a> Walk<'a> {
         }
     }
 
-    /// Reads and parses `paths` (files the walk is about to ask for) on the
-    /// machine's cores, a share each, before the walk asks for them one at a
-    /// time: reading and parsing every block file is most of an outline's
-    /// cost (100,000 of them take about a second on one core). The answers
-    /// are the same: each file is read and parsed by `parsed` either way.
-    fn prefetch(&mut self, paths: &[&str]) {
+    /// Reads and parses `paths` (files the walk is about to ask for) before
+    /// the walk asks for them one at a time: on the machine's cores, a share
+    /// each, for a large outline, and each share's blobs in one go
+    /// (`BlobStore::read_many`): reading every block file is most of an
+    /// outline's cost. The answers are the same: each file is parsed by
+    /// `parse_entry` either way.
+    fn prefetch(&mut self, paths: &[&'a str]) {
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(PREFETCH_THREADS);
-        if threads < 2 || paths.len() < PREFETCH_MIN {
-            return;
-        }
         let store = self.store;
         let live = &self.live;
-        let read: Vec<HashMap<String, Arc<Parsed>>> = std::thread::scope(|scope| {
+        if threads < 2 || paths.len() < PREFETCH_MIN {
+            let parsed = parse_share(store, live, paths);
+            self.parsed.extend(parsed);
+            return;
+        }
+        let read: Vec<HashMap<&str, Arc<Parsed>>> = std::thread::scope(|scope| {
             let workers: Vec<_> = paths
                 .chunks(paths.len().div_ceil(threads))
-                .map(|share| {
-                    scope.spawn(move || {
-                        let mut walk = Walk::with_live(store, live.clone());
-                        for path in share {
-                            walk.parsed(path);
-                        }
-                        walk.parsed
-                    })
-                })
+                .map(|share| scope.spawn(move || parse_share(store, live, share)))
                 .collect();
             // A worker that panicked read nothing: the walk reads its share.
             workers.into_iter().filter_map(|w| w.join().ok()).collect()
@@ -702,28 +782,15 @@ impl<'a> Walk<'a> {
         if let Some(parsed) = self.parsed.get(path) {
             return parsed.clone();
         }
-        let parsed = match self.live.get(path) {
-            None => Parsed {
-                error: Some("not in this state".to_owned()),
-                ..Parsed::default()
-            },
-            Some(entry) if entry.size > MAX_FILE_BYTES => Parsed {
-                error: Some(format!(
-                    "not read: {} bytes is more than the outline reads ({MAX_FILE_BYTES})",
-                    entry.size
-                )),
-                ..Parsed::default()
-            },
-            Some(entry) => match self.store.blobs().read(&entry.hash, false) {
-                Ok(bytes) => parse(&bytes),
-                Err(err) => Parsed {
-                    error: Some(format!("not read: {err}")),
-                    ..Parsed::default()
-                },
-            },
+        let live = self.live.get_key_value(path).map(|(k, v)| (*k, *v));
+        let parsed = match unread(live.map(|(_, entry)| entry)) {
+            Ok(entry) => parse_read(self.store.blobs().read(&entry.hash, false)),
+            Err(parsed) => parsed,
         };
         let parsed = Arc::new(parsed);
-        self.parsed.insert(path.to_owned(), parsed.clone());
+        if let Some((path, _)) = live {
+            self.parsed.insert(path, parsed.clone());
+        }
         parsed
     }
 
@@ -745,11 +812,11 @@ impl<'a> Walk<'a> {
         paths.iter().map(|p| format!("{root}{p}")).collect()
     }
 
-    fn first_live(&self, paths: &[String]) -> Option<String> {
+    /// The first of `paths` that is live, as the state names it.
+    fn first_live(&self, paths: &[String]) -> Option<&'a str> {
         paths
             .iter()
-            .find(|p| self.live.contains_key(p.as_str()))
-            .cloned()
+            .find_map(|p| self.live.get_key_value(p.as_str()).map(|(k, _)| *k))
     }
 
     /// The node of a block file. `pointer` is the pointer's (block type,
@@ -757,7 +824,7 @@ impl<'a> Walk<'a> {
     /// pointer's tag, whatever the file's root element is.
     fn file_node(
         &mut self,
-        path: &str,
+        path: &'a str,
         pointer: Option<(&str, &str)>,
         depth: usize,
     ) -> OutlineNode {
@@ -776,9 +843,9 @@ impl<'a> Walk<'a> {
             error: None,
             children: Vec::new(),
         };
-        self.reached.insert(path.to_owned());
+        self.reached.insert(path);
         let expand = self.count();
-        if self.on_path.iter().any(|p| p == path) {
+        if self.on_path.contains(&path) {
             node.cycle = true;
             return node;
         }
@@ -804,7 +871,7 @@ impl<'a> Walk<'a> {
             self.truncated = true;
             return node;
         }
-        self.on_path.push(path.to_owned());
+        self.on_path.push(path);
         // A root that is itself a pointer (`course.xml`: `<course url_name="2026"
         // org=… course=…/>`, or a legacy `filename=` on the root of a file a
         // pointer loaded) stands for the file it names.
@@ -835,10 +902,16 @@ impl<'a> Walk<'a> {
         paths: &[String],
         depth: usize,
     ) -> OutlineNode {
-        let paths = Self::resolve(source, paths);
-        match self.first_live(&paths) {
-            Some(path) => self.file_node(&path, Some((block_type, written)), depth),
+        // Outside `drafts/` the candidates are the full paths already.
+        let found = if drafts::root_of(source).is_empty() {
+            self.first_live(paths)
+        } else {
+            self.first_live(&Self::resolve(source, paths))
+        };
+        match found {
+            Some(path) => self.file_node(path, Some((block_type, written)), depth),
             None => {
+                let paths = Self::resolve(source, paths);
                 let target = target_of(&paths);
                 self.missing(source, LinkKind::Child, block_type, written, &target);
                 let path = paths.first().cloned().unwrap_or_default();
@@ -895,8 +968,8 @@ impl<'a> Walk<'a> {
                         let mut node = leaf(block_type, id, relative, false);
                         node.external = Some(source.to_owned());
                         node
-                    } else if self.live.contains_key(target_path.as_str()) {
-                        self.file_node(&target_path, None, depth + 1)
+                    } else if let Some(live) = self.first_live(std::slice::from_ref(&target_path)) {
+                        self.file_node(live, None, depth + 1)
                     } else {
                         let target = Target::Path {
                             path: target_path.clone(),
@@ -956,7 +1029,7 @@ impl<'a> Walk<'a> {
                 match as_child {
                     Some(Child::Pointer { paths, .. }) => {
                         if let Some(p) = self.first_live(&Self::resolve(path, &paths)) {
-                            out.push(p);
+                            out.push(p.to_owned());
                         }
                         continue;
                     }
@@ -987,7 +1060,7 @@ impl<'a> Walk<'a> {
     /// `index_in_children_list`, in place of the parent's child with the same
     /// url_name (the published copy) if there is one. Gives the nodes of the
     /// draft roots whose parent is not in the tree.
-    fn hang_drafts(&mut self, root: &mut OutlineNode, blocks: &[&str]) -> Vec<OutlineNode> {
+    fn hang_drafts(&mut self, root: &mut OutlineNode, blocks: &[&'a str]) -> Vec<OutlineNode> {
         // (index_in_children_list, path, the parent's (type, url_name)).
         type DraftRoot<'p> = (usize, &'p str, Option<(String, String)>);
         let mut found: Vec<DraftRoot<'_>> = Vec::new();
@@ -1045,7 +1118,7 @@ impl<'a> Walk<'a> {
     /// Trees for a set of block files nothing outside the set reaches: the
     /// ones no other file of the set points at, then, for groups that only
     /// point at each other, the first of each group by path; sorted by path.
-    fn forest(&mut self, paths: &[&str]) -> Vec<OutlineNode> {
+    fn forest(&mut self, paths: &[&'a str]) -> Vec<OutlineNode> {
         let set: HashSet<&str> = paths.iter().copied().collect();
         let mut referenced: BTreeSet<String> = BTreeSet::new();
         for path in paths {

@@ -15,7 +15,7 @@
 
 use super::blobs::BlobStore;
 use super::error::{Error, Result};
-use super::files::{self, classify, file_at, is_latest, resolve_at, tree, State};
+use super::files::{self, classify, classify_path, file_at, resolve_at, tree, LiveSql, State};
 use super::links::resolve::resolve;
 use super::links::{
     asset_name_key, course, drafts, libraries, Context, CourseKey, Elsewhere, IndexPath,
@@ -369,48 +369,6 @@ fn live_files(conn: &Connection, cid: i64, state: State) -> Result<Vec<Live>> {
     Ok(files)
 }
 
-/// The `FROM … WHERE …` naming the live versions of a state (`v`, with its
-/// linkable `l`), and its parameters.
-struct LiveSql {
-    from: &'static str,
-    cid: i64,
-    number: Option<i64>,
-}
-
-impl LiveSql {
-    fn of(conn: &Connection, cid: i64, state: State) -> Result<LiveSql> {
-        let (from, number) = match state {
-            State::Draft => (
-                "FROM linkable l JOIN version v
-                   ON v.version_id = coalesce(l.draft_version_id, l.published_version_id)
-                 WHERE l.collection_id = :cid AND v.hash IS NOT NULL",
-                None,
-            ),
-            // The latest version is what the published pointers name.
-            State::Version(n) if is_latest(conn, cid, n)? => (
-                "FROM linkable l JOIN version v ON v.version_id = l.published_version_id
-                 WHERE l.collection_id = :cid AND v.hash IS NOT NULL",
-                None,
-            ),
-            State::Version(n) => (
-                "FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
-                 WHERE v.collection_id = :cid AND v.published_in <= :n
-                   AND (v.superseded_in IS NULL OR v.superseded_in > :n) AND v.hash IS NOT NULL",
-                Some(n),
-            ),
-        };
-        Ok(LiveSql { from, cid, number })
-    }
-
-    fn params(&self) -> Vec<(&'static str, &dyn rusqlite::ToSql)> {
-        let mut params: Vec<(&'static str, &dyn rusqlite::ToSql)> = vec![(":cid", &self.cid)];
-        if let Some(n) = &self.number {
-            params.push((":n", n));
-        }
-        params
-    }
-}
-
 /// How the report reads the links of the live contents.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum LinkRead {
@@ -475,11 +433,7 @@ fn compute_report(
     // `first[hash]`, then `next[i]` until NONE.
     let syntax: Vec<Option<Syntax>> = files
         .iter()
-        .map(|f| {
-            RelPath::existing(&f.path)
-                .ok()
-                .and_then(|path| classify(&path).syntax)
-        })
+        .map(|f| classify_path(&f.path).syntax)
         .collect();
     let mut first: HashMap<&str, usize> = HashMap::with_capacity(files.len());
     let mut next = vec![NONE; files.len()];

@@ -44,7 +44,7 @@ pub use dump::{
 };
 pub use error::{human_bytes, is_no_space, plural, short_bytes, Error, ErrorKind, Result};
 pub use events::Event;
-pub use files::{classify, media_type, Classification};
+pub use files::{classify, classify_path, media_type, Classification};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::{GcOptions, GcReport};
 pub use hot::HOT_FILE_MAX;

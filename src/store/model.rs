@@ -125,6 +125,14 @@ pub struct FileEntry {
     pub garbage_collect: bool,
 }
 
+/// A live file as far as its bytes go: what reading a whole state needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    pub path: String,
+    pub hash: String,
+    pub size: u64,
+}
+
 /// Where a write came from, kept on each draft revision.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]

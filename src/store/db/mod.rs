@@ -118,6 +118,7 @@ fn open_reader(path: &Path) -> Result<Connection> {
     conn.busy_timeout(Duration::from_secs(30))?;
     conn.pragma_update(None, "cache_size", -16384)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    conn.pragma_update(None, "mmap_size", 256i64 << 20)?;
     Ok(conn)
 }
 
