@@ -64,8 +64,17 @@ def summary(seconds):
 
 
 def loadavg():
+    """The load averages, and the share of the last 10 s in which some task
+    waited on I/O (Linux PSI), as a run starts: the machine is shared."""
     try:
         with open("/proc/loadavg") as f:
-            return [float(x) for x in f.read().split()[:3]]
+            load = [float(x) for x in f.read().split()[:3]]
     except OSError:
         return None
+    try:
+        with open("/proc/pressure/io") as f:
+            some = f.readline().split()
+        load.append(float(some[1].split("=")[1]))
+    except (OSError, IndexError, ValueError):
+        pass
+    return load

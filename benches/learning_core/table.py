@@ -106,9 +106,18 @@ def main():
         for la in (lc.get("loadavg") or []) + (app.get("loadavg") or [])
         if la
     ]
+    io = [
+        la[3]
+        for lc, app in rounds
+        for la in (lc.get("loadavg") or []) + (app.get("loadavg") or [])
+        if la and len(la) > 3
+    ]
     if loads:
-        print(f"1-minute load average at the start of each run: {min(loads):.2f}–{max(loads):.2f} "
-              f"(median {statistics.median(loads):.2f}) on {os.cpu_count()} cores.")
+        line = (f"At the start of each run: 1-minute load average {min(loads):.2f}–{max(loads):.2f} "
+                f"(median {statistics.median(loads):.2f}) on {os.cpu_count()} cores")
+        if io:
+            line += f"; I/O pressure (PSI some avg10) {min(io):.1f}–{max(io):.1f}%"
+        print(line + ".")
 
 
 if __name__ == "__main__":
