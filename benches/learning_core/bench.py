@@ -136,7 +136,7 @@ def main():
     storage_root = get_storage().location
 
     results = {"import": [], "publish": [], "read": [], "edit": []}
-    load = []
+    load, probes = [], []
     for run in range(args.runs):
         # A fresh, migrated database and an empty Media storage for each run.
         db = os.path.join(work, f"run{run}.sqlite3")
@@ -146,6 +146,7 @@ def main():
         shutil.rmtree(storage_root, ignore_errors=True)
         lp_key = f"lib:OpenedX:demo-{os.getpid()}-{run}"
         load.append(common.loadavg())
+        probes.append(common.fsync_probe(work))
 
         # import
         start = time.perf_counter()
@@ -258,6 +259,7 @@ def main():
                 "text_media": sum(1 for v in where.values() if v[3]),
                 "edit_paths": targets,
                 "loadavg": load,
+                "fsync_probe_ms": probes,
                 "seconds": results,
                 "ms": {k: common.summary(v) for k, v in results.items()},
             }

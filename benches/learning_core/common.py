@@ -7,6 +7,7 @@ same 8 files the same way.
 
 import os
 import statistics
+import time
 
 EDITS = 8
 
@@ -61,6 +62,20 @@ def summary(seconds):
         "max_ms": max(ms),
         "runs_ms": [round(m, 3) for m in ms],
     }
+
+
+def fsync_probe(directory, count=16):
+    """Milliseconds per fsync of a fresh 4 KiB file in ``directory`` right now:
+    what the disk, shared with other work, charges a durable write."""
+    start = time.perf_counter()
+    for i in range(count):
+        path = os.path.join(directory, f".fsync-probe-{i}")
+        with open(path, "wb") as f:
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+        os.remove(path)
+    return (time.perf_counter() - start) * 1000 / count
 
 
 def loadavg():

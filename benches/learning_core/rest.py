@@ -146,7 +146,7 @@ def main():
 
     names = ["import", "publish", "read", "edit", "import_gz", "health"]
     results = {k: [] for k in names}
-    load, reports = [], []
+    load, reports, probes = [], [], []
     for run in range(args.runs):
         server = Server(args.binary)
         try:
@@ -154,6 +154,7 @@ def main():
             request(conn, "GET", "/api/v1/health")  # open the connection
             slug = f"demo-{run}"
             load.append(common.loadavg())
+            probes.append(common.fsync_probe(server.dir))
 
             start = time.perf_counter()
             report = request(
@@ -246,6 +247,7 @@ def main():
                 "edit_paths": targets,
                 "import_report": reports[0] if reports else None,
                 "loadavg": load,
+                "fsync_probe_ms": probes,
                 "seconds": results,
                 "ms": {k: common.summary(v) for k, v in results.items()},
             }

@@ -118,6 +118,19 @@ def main():
         if io:
             line += f"; I/O pressure (PSI some avg10) {min(io):.1f}–{max(io):.1f}%"
         print(line + ".")
+    probes = [(p, s * 1000) for _, app in rounds
+              for p, s in zip(app.get("fsync_probe_ms") or [], app["seconds"]["import"])]
+    if probes:
+        quiet = [ms for p, ms in probes if p <= 2]
+        busy = [ms for p, ms in probes if p > 2]
+        line = (f"fsync of a 4 KiB file just before each appliance import: "
+                f"{min(p for p, _ in probes):.1f}–{max(p for p, _ in probes):.1f} ms "
+                f"(the disk is shared); appliance import")
+        if quiet:
+            line += f" after a probe ≤ 2 ms: median {fmt(statistics.median(quiet))} ms ({len(quiet)} runs)"
+        if busy:
+            line += f"{',' if quiet else ''} after a slower probe: median {fmt(statistics.median(busy))} ms ({len(busy)} runs)"
+        print(line + ".")
 
 
 if __name__ == "__main__":
