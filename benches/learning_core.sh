@@ -10,7 +10,9 @@
 # LC_VENV ($HOME/.cache/blockstore-lc-venv, made and reused; outside the repo),
 # LC_PIN (openedx-core==0.36.*), BLOCKSTORE_BIN (default
 # $CARGO_TARGET_DIR or target/, release/blockstore, built if missing), LC_OUT
-# (where the JSON and the table go; a new /tmp dir by default).
+# (where the JSON and the table go; a new /tmp dir by default),
+# LC_QUIET_FSYNC_MS (unset: none; else before each run wait, up to 2 min,
+# until a 4 KiB fsync on the temp dir's disk takes at most this many ms).
 #
 # Each round runs benches/learning_core/bench.py (openedx-core in-process in
 # the venv's Django, SQLite in a temp dir) and benches/learning_core/rest.py
@@ -23,6 +25,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 tree=${1:-$repo/../shared/fixtures/openedx-demo-course/demo-course}
 rounds=${LC_ROUNDS:-3}
 runs=${LC_RUNS:-5}
+quiet=${LC_QUIET_FSYNC_MS:-0}
 venv=${LC_VENV:-$HOME/.cache/blockstore-lc-venv}
 pin=${LC_PIN:-openedx-core==0.36.*}
 out=${LC_OUT:-$(mktemp -d "${TMPDIR:-/tmp}/lc-bench.XXXXXX")}
@@ -54,11 +57,11 @@ echo "load before: $(cat /proc/loadavg)" | tee "$out/load.txt" >&2
 for round in $(seq 1 "$rounds"); do
     lc() {
         "$venv/bin/python" "$repo/benches/learning_core/bench.py" "$tree" --runs "$runs" \
-            >"$out/round-$round-lc.json"
+            --quiet-fsync-ms "$quiet" >"$out/round-$round-lc.json"
     }
     appliance() {
         "$venv/bin/python" "$repo/benches/learning_core/rest.py" "$out/blockstore" "$tree" \
-            --runs "$runs" >"$out/round-$round-appliance.json"
+            --runs "$runs" --quiet-fsync-ms "$quiet" >"$out/round-$round-appliance.json"
     }
     if [ $((round % 2)) -eq 1 ]; then lc; appliance; else appliance; lc; fi
     echo "round $round done, load: $(cat /proc/loadavg)" | tee -a "$out/load.txt" >&2

@@ -78,6 +78,18 @@ def fsync_probe(directory, count=16):
     return (time.perf_counter() - start) * 1000 / count
 
 
+def probe_disk(directory, quiet_ms=0.0, timeout=120.0):
+    """The fsync probe before a run; with ``quiet_ms``, first wait (up to
+    ``timeout`` seconds) until an fsync costs no more than that, so a run
+    does not start while other work on the shared disk is flushing."""
+    deadline = time.monotonic() + timeout
+    probe = fsync_probe(directory)
+    while quiet_ms and probe > quiet_ms and time.monotonic() < deadline:
+        time.sleep(0.5)
+        probe = fsync_probe(directory)
+    return probe
+
+
 def loadavg():
     """The load averages, and the share of the last 10 s in which some task
     waited on I/O (Linux PSI), as a run starts: the machine is shared."""

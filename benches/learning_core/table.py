@@ -56,7 +56,10 @@ def main():
         f"{lc0['python']}) in-process vs {app0['blockstore']} over REST "
         f"(http.client, one keep-alive connection); {lc0['files']} files, "
         f"{lc0['bytes']:,} bytes, {lc0['components']} Learning Core components; "
-        f"{len(rounds)} rounds x {runs // len(rounds)} runs per side.\n"
+        f"{len(rounds)} rounds x {runs // len(rounds)} runs per side"
+        + (f"; each run waited for a 4 KiB fsync ≤ {lc0['quiet_fsync_ms']:g} ms"
+           if lc0.get("quiet_fsync_ms") else "")
+        + ".\n"
     )
     print("| figure | Learning Core ms: median (range) | appliance ms: median (range) "
           "| ratio: pooled (rounds) | goal | met |")
