@@ -51,6 +51,12 @@ The mapping (closest to how Studio's library import and lp_load store OLX):
   component's assets; with no block in the tree owning an asset, each asset is
   its own component of type ``static``.
 
+Durability differs: Django's FileSystemStorage writes Media files without
+fsync and SQLite (Django's defaults: rollback journal, synchronous=FULL)
+fsyncs at each commit; the appliance fsyncs every file blob it stores before
+its commit. Neither side is changed here; the table says when the shared disk
+made fsync slow (common.fsync_probe).
+
 Prints one JSON object: versions, counts and each figure's seconds per run.
 """
 
