@@ -314,3 +314,46 @@ fn a_move_killed_at_any_moment_loses_nothing_and_the_next_open_finishes_it() {
     // Finished by a child, or by this open.
     assert_moved(&data, &expected);
 }
+
+/// `BlobStore::read_many` (an outline's reads) answers each item once with
+/// its bytes from either home, and a missing blob with the error a single
+/// read gives, without failing the others.
+#[test]
+fn many_blobs_read_at_once_come_from_both_homes_and_a_missing_one_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .create_collection("c", &blockstore::store::CollectionMetadata::default())
+        .unwrap();
+    let small = b"<html display_name=\"small\"/>".to_vec();
+    let large = vec![b'x'; INLINE_MAX as usize + 1];
+    store
+        .write("c", "html/small.xml", &small, Default::default())
+        .unwrap();
+    store
+        .write("c", "static/large.bin", &large, Default::default())
+        .unwrap();
+    let files = store.files("c", At::Draft).unwrap();
+    let hash_of = |path: &str| files.iter().find(|f| f.path == path).unwrap().hash.clone();
+    let (small_hash, large_hash) = (hash_of("html/small.xml"), hash_of("static/large.bin"));
+    let missing = "0".repeat(40);
+    let mut answers = BTreeMap::new();
+    store
+        .blobs()
+        .read_many(
+            [
+                ("large", large_hash.as_str()),
+                ("missing", missing.as_str()),
+                ("small", small_hash.as_str()),
+                ("small again", small_hash.as_str()),
+            ],
+            |key, bytes| assert!(answers.insert(key, bytes).is_none(), "{key} twice"),
+        )
+        .unwrap();
+    assert_eq!(answers.len(), 4);
+    assert_eq!(answers["small"].as_ref().unwrap(), &small);
+    assert_eq!(answers["small again"].as_ref().unwrap(), &small);
+    assert_eq!(answers["large"].as_ref().unwrap(), &large);
+    let err = answers["missing"].as_ref().unwrap_err().to_string();
+    assert!(err.contains(&missing), "{err}");
+}
