@@ -554,6 +554,20 @@ fn compute_report(
         let mut row: Option<LinkRow> = None;
         for i in found {
             let source = &files[i];
+            // Most links name one path under the course's root: a live one
+            // is an edge, found by its position directly (what `resolve`
+            // answers, without its copy of the path and second lookup).
+            if let Target::Path { path } = &target {
+                if let Some(j) = position(path).filter(|_| drafts::root_of(&source.path).is_empty())
+                {
+                    report.links += 1;
+                    if kind == LinkKind::Parent {
+                        draft_root[i] = true;
+                    }
+                    edges.push((i, kind, j));
+                    continue;
+                }
+            }
             let resolution = resolve(&cx, &source.path, &target);
             report.links += 1;
             // A draft root hangs under its parent; with no parent edx-platform
