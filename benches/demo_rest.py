@@ -24,8 +24,10 @@ import urllib.parse
 
 
 def tree(root):
+    """Every file under ``root`` as sorted (relative path, bytes)."""
     files = []
-    for dirpath, _, names in os.walk(root):
+    for dirpath, dirnames, names in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d != ".git"]
         for name in names:
             full = os.path.join(dirpath, name)
             rel = os.path.relpath(full, root).replace(os.sep, "/")

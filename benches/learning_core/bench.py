@@ -114,13 +114,7 @@ def plan(files):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("tree")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument(
-        "--quiet-fsync-ms",
-        type=float,
-        default=0.0,
-        help="before each run, wait (up to 2 min) until a 4 KiB fsync takes at most this",
-    )
+    common.add_run_options(parser)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
     args = parser.parse_args()
 

@@ -7,9 +7,25 @@ same 8 files the same way.
 
 import os
 import statistics
+import sys
 import time
 
+# One copy of the REST client's helpers: demo_rest.py's (benches/).
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from demo_rest import request, tree  # noqa: E402,F401
+
 EDITS = 8
+
+
+def add_run_options(parser):
+    """The options both sides' scripts take after their positional ones."""
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument(
+        "--quiet-fsync-ms",
+        type=float,
+        default=0.0,
+        help="before each run, wait (up to 2 min) until a 4 KiB fsync takes at most this",
+    )
 
 
 def tree_root(root):
@@ -20,20 +36,6 @@ def tree_root(root):
     if len(entries) == 1 and os.path.isdir(os.path.join(root, entries[0])):
         return os.path.join(root, entries[0]), entries[0]
     return root, os.path.basename(os.path.normpath(root))
-
-
-def tree(root):
-    """Every file under ``root`` as sorted (relative path, bytes)."""
-    files = []
-    for dirpath, dirnames, names in os.walk(root):
-        dirnames[:] = [d for d in dirnames if d != ".git"]
-        for name in names:
-            full = os.path.join(dirpath, name)
-            rel = os.path.relpath(full, root).replace(os.sep, "/")
-            with open(full, "rb") as f:
-                files.append((rel, f.read()))
-    files.sort()
-    return files
 
 
 def edit_targets(files):

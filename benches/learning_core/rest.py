@@ -52,15 +52,6 @@ sys.path.insert(0, HERE)
 import common  # noqa: E402
 
 
-def request(conn, method, path, body=None, headers=None):
-    conn.request(method, path, body=body, headers=headers or {})
-    response = conn.getresponse()
-    data = response.read()
-    if response.status >= 300:
-        sys.exit(f"{method} {path}: {response.status} {data[:200]!r}")
-    return data
-
-
 def archive(top, files):
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
@@ -107,7 +98,7 @@ class Server:
                 sys.exit(f"the server exited with {self.proc.returncode}: see {self.log.name}")
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                request(conn, "GET", "/api/v1/health")
+                common.request(conn, "GET", "/api/v1/health")
                 conn.close()
                 return
             except OSError:
@@ -131,13 +122,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
     parser.add_argument("tree")
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument(
-        "--quiet-fsync-ms",
-        type=float,
-        default=0.0,
-        help="before each run, wait (up to 2 min) until a 4 KiB fsync takes at most this",
-    )
+    common.add_run_options(parser)
     parser.add_argument("--keep", action="store_true", help="keep the data dirs")
     args = parser.parse_args()
 
@@ -157,13 +142,13 @@ def main():
         server = Server(args.binary)
         try:
             conn = http.client.HTTPConnection("127.0.0.1", server.port)
-            request(conn, "GET", "/api/v1/health")  # open the connection
+            common.request(conn, "GET", "/api/v1/health")  # open the connection
             slug = f"demo-{run}"
             probes.append(common.probe_disk(server.dir, args.quiet_fsync_ms))
             load.append(common.loadavg())
 
             start = time.perf_counter()
-            report = request(
+            report = common.request(
                 conn,
                 "POST",
                 f"/api/v1/collections/{slug}/import",
@@ -176,7 +161,7 @@ def main():
             reports.append(report)
 
             start = time.perf_counter()
-            request(
+            common.request(
                 conn,
                 "POST",
                 f"/api/v1/collections/{slug}/publish",
@@ -187,20 +172,20 @@ def main():
 
             start = time.perf_counter()
             for path, data in files:
-                got = request(conn, "GET", f"/api/v1/collections/{slug}/raw/{quote(path)}")
+                got = common.request(conn, "GET", f"/api/v1/collections/{slug}/raw/{quote(path)}")
                 if got != data:
                     sys.exit(f"GET {path}: other bytes than were written")
             results["read"].append(time.perf_counter() - start)
 
             start = time.perf_counter()
             for i, path in enumerate(targets):
-                request(
+                common.request(
                     conn,
                     "PUT",
                     f"/api/v1/collections/{slug}/raw/{quote(path)}",
                     common.edited(data_of[path], f"{run}.{i}"),
                 )
-            request(
+            common.request(
                 conn,
                 "POST",
                 f"/api/v1/collections/{slug}/publish",
@@ -211,7 +196,7 @@ def main():
 
             # The edits are there, published.
             for i, path in enumerate(targets):
-                got = request(
+                got = common.request(
                     conn,
                     "GET",
                     f"/api/v1/collections/{slug}/raw/{quote(path)}?version=latest",
@@ -220,7 +205,7 @@ def main():
                     sys.exit(f"edit {path}: not published")
 
             start = time.perf_counter()
-            request(
+            common.request(
                 conn,
                 "POST",
                 f"/api/v1/collections/{slug}-gz/import",
@@ -231,7 +216,7 @@ def main():
 
             start = time.perf_counter()
             for _ in files:
-                request(conn, "GET", "/api/v1/health")
+                common.request(conn, "GET", "/api/v1/health")
             results["health"].append(time.perf_counter() - start)
             conn.close()
         finally:
