@@ -599,7 +599,20 @@ fn raw_against_nginx(url: &str, unit: &[u8], work: &Path) -> Vec<(String, String
             },
         ));
     }
-    let _ = server.kill();
+    // nginx's workers outlive a killed master: ask the master to stop them
+    // (`-s stop`, SIGTERM), and kill it only if it does not.
+    let stopped = Command::new(&nginx)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(&dir)
+        .args(["-s", "stop"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !stopped {
+        let _ = server.kill();
+    }
     let _ = server.wait();
     rows
 }
