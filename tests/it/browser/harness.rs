@@ -89,11 +89,17 @@ impl Browser {
                 ],
             }),
         );
-        // A browser that fails to start on a loaded machine gets two more
-        // tries, each with a new driver.
+        // A driver or a browser that fails to start on a loaded machine gets
+        // two more tries, each with a new driver.
         let mut last_error = String::new();
         for _ in 0..3 {
-            let (mut driver, driver_port) = start_chromedriver();
+            let (mut driver, driver_port) = match start_chromedriver() {
+                Ok(started) => started,
+                Err(e) => {
+                    last_error = e;
+                    continue;
+                }
+            };
             let url = format!("http://127.0.0.1:{driver_port}");
             let connected = rt.block_on(async {
                 ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -552,15 +558,32 @@ impl Drop for Browser {
 }
 
 /// Starts chromedriver on a port it picks and returns it with that port.
-fn start_chromedriver() -> (Child, u16) {
+fn start_chromedriver() -> Result<(Child, u16), String> {
     let mut child = Command::new(CHROMEDRIVER)
         .arg("--port=0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{CHROMEDRIVER} starts: {e}"));
     let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    // What it says on stderr, kept for the message if it never starts
+    // (drained all along, so the driver never blocks on a full pipe).
+    let said = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = said.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            let mut kept = keep.lock().unwrap_or_else(|p| p.into_inner());
+            if kept.len() < 16 * 1024 {
+                kept.extend_from_slice(&buf[..n]);
+            }
+        }
+    });
     let (tx, rx) = std::sync::mpsc::channel();
     // Read its banner until the port line; keep draining afterwards so the
     // driver never blocks on a full pipe.
@@ -583,11 +606,16 @@ fn start_chromedriver() -> (Child, u16) {
         }
     });
     match rx.recv_timeout(WAIT) {
-        Ok(Some(port)) => (child, port),
+        Ok(Some(port)) => Ok((child, port)),
         other => {
             let _ = child.kill();
-            let _ = child.wait();
-            panic!("chromedriver did not say which port it listens on: {other:?}");
+            let status = child.wait();
+            let said = said.lock().unwrap_or_else(|p| p.into_inner());
+            Err(format!(
+                "chromedriver did not say which port it listens on ({other:?}; it exited: \
+                 {status:?}); its stderr: {}",
+                String::from_utf8_lossy(&said)
+            ))
         }
     }
 }
