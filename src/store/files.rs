@@ -118,17 +118,17 @@ impl Store {
 }
 
 /// The last few answers of one kind (file listings, link reports), each with
-/// the index's change token at the time it was read (`PRAGMA data_version`,
-/// which moves when another connection commits, and this connection's
-/// `total_changes`): any commit, here or in another process, retires them.
+/// the index's change token at the time it was read (`db::ChangeWatch`: it
+/// moves with every commit): any commit, here or in another process,
+/// retires them.
 #[derive(Debug)]
 pub(crate) struct ChangeCache<K, V> {
     entries: std::sync::Mutex<Vec<(K, ChangeToken, V)>>,
     kept: usize,
 }
 
-/// `PRAGMA data_version` of the store's watcher connection when an answer
-/// was read (see [`Store::change_token`]).
+/// The index's change token when an answer was read (see
+/// [`Store::change_token`]).
 pub(crate) type ChangeToken = i64;
 
 impl<K: PartialEq, V: Clone> ChangeCache<K, V> {

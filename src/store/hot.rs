@@ -37,7 +37,7 @@ struct Inner {
 impl Store {
     /// A small file's entry and bytes from memory, when the same request was
     /// answered since the last commit; `None` otherwise (read it with
-    /// [`Store::read_hot`]). Costs one `PRAGMA data_version`, no blocking read.
+    /// [`Store::read_hot`]). Costs one read of the change token, no blocking read.
     pub fn cached_read(&self, key: &str, path: &str, at: At) -> Option<(FileEntry, Arc<[u8]>)> {
         let token = self.change_token().ok()?;
         let inner = self.hot.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -131,7 +131,7 @@ impl Store {
     ///
     /// A 100,000-file listing takes a few hundred milliseconds to read, so the
     /// last few listings are kept and reused while the index is unchanged (by
-    /// this process, or by another one: SQLite's `data_version`). Paging
+    /// this process, or by another one: the change token). Paging
     /// through a large collection then costs one read, not one per page.
     pub fn files_page(
         &self,

@@ -69,8 +69,8 @@ pub struct Store {
     dir: PathBuf,
     /// Read connections, so reads wait neither on the writer nor on each other.
     readers: db::Readers,
-    /// Asks `PRAGMA data_version` for the answer caches' change token.
-    watcher: Mutex<Connection>,
+    /// The answer caches' change token.
+    watch: db::ChangeWatch,
     blobs: BlobStore,
     /// Writers vs. GC's blob sweep; see `lock.rs`.
     lock: lock::WriteLock,
@@ -107,7 +107,7 @@ impl Store {
         scan::rescan_links(&mut conn, &blobs)?;
         Ok(Store {
             readers,
-            watcher: Mutex::new(db::open_watcher(&index)?),
+            watch: db::ChangeWatch::open(&index)?,
             dir,
             conn: Mutex::new(conn),
             blobs,
@@ -146,11 +146,7 @@ impl Store {
     /// The index's change token now: take it before reading what it guards,
     /// so an answer is never filed under a token newer than its data.
     fn change_token(&self) -> Result<files::ChangeToken> {
-        let watcher = self.watcher.lock().unwrap_or_else(|p| p.into_inner());
-        let data_version: i64 = watcher
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        Ok(data_version)
+        self.watch.token()
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {

@@ -10,6 +10,9 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;
 
+mod watch;
+pub(crate) use watch::ChangeWatch;
+
 /// The migrations, in order. The schema version is their count.
 const MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("sql/0001_init.sql")),
@@ -201,12 +204,4 @@ impl Drop for Reader<'_> {
             self.pool.returned.notify_one();
         }
     }
-}
-
-/// A connection that only ever asks `PRAGMA data_version`: as it never
-/// writes, the number moves with every commit by any other connection (this
-/// process's writer or another process), which makes it the one change
-/// counter every answer cache of the store can share.
-pub(crate) fn open_watcher(path: &Path) -> Result<Connection> {
-    open_reader(path)
 }
