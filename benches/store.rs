@@ -1118,6 +1118,12 @@ fn storage(o: &Options, bins: &Bins, work: &Path, report: &mut Report) {
     let wal_at_most = mb(dir_bytes(&data.join("store.db-wal")).2);
     settle(&data);
     let (files_after, bytes_after, alloc_after) = dir_bytes(&data);
+    if o.keep {
+        // For a look at where the bytes went (`dbstat`), as measured.
+        let kept = work.join("storage-after-publishes.db");
+        fs::copy(data.join("store.db"), &kept).expect("keeping the index");
+        eprintln!("  index after the publishes kept in {}", kept.display());
+    }
     eprintln!("  WAL before the checkpoint: {wal_at_most}");
     eprintln!(
         "  store.db / WAL / blobs allocated: {parts_before} before, {} after",

@@ -344,8 +344,12 @@ fn readable(line: &str) -> String {
             out.push_str(&format!(" {key}={}", text(value)));
         }
     }
+    // The span's fields, unless the line repeats them (a request's line
+    // names its method and URI itself).
+    let own = record.get("fields").and_then(|f| f.as_object());
     if let Some(serde_json::Value::Object(span)) = record.get("span") {
-        for (key, value) in span.iter().filter(|(k, _)| *k != "name") {
+        let repeated = |k: &str| own.is_some_and(|f| f.contains_key(k));
+        for (key, value) in span.iter().filter(|(k, _)| *k != "name" && !repeated(k)) {
             out.push_str(&format!(" {key}={}", text(value)));
         }
     }
@@ -439,6 +443,12 @@ mod log_tests {
         assert_eq!(
             super::readable(line),
             "11:02:25 INFO  listening addr=127.0.0.1:8000"
+        );
+        let request = r#"{"timestamp":"2026-12-03T11:02:26.000001Z","level":"INFO","fields":{"message":"request","method":"PUT","uri":"/api/v1/x","status":201,"latency_ms":0.5},"target":"blockstore::server::log","span":{"method":"PUT","uri":"/api/v1/x","name":"request"}}"#;
+        assert_eq!(
+            super::readable(request),
+            "11:02:26 INFO  request method=PUT uri=/api/v1/x status=201 latency_ms=0.5",
+            "the span's fields are not repeated"
         );
         assert_eq!(super::readable("not json"), "not json", "as it is");
     }

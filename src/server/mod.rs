@@ -5,7 +5,7 @@
 //! and turns the result or the error into JSON. Nothing of the model lives
 //! here. The layers around the routes are DESIGN.md's security defaults (a
 //! `Host` allowlist, an optional bearer token, body limits, timeouts, no
-//! wildcard CORS) and request logging with `tracing`.
+//! wildcard CORS) and the request log (`log.rs`).
 //!
 //! [`Server::bind`] + [`Server::run`] is what `blockstore serve` and the
 //! desktop shell call; [`router`] alone is what tests could mount.
@@ -15,6 +15,7 @@ mod connections;
 mod deadline;
 mod error;
 mod events;
+mod log;
 mod olx;
 mod openapi;
 mod raw;
@@ -31,7 +32,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 
 /// How to serve.
 #[derive(Debug, Clone)]
@@ -227,11 +227,7 @@ pub(crate) fn router(
                 .expose_headers([axum::http::header::ETAG]),
         );
     }
-    Ok(app.layer(
-        TraceLayer::new_for_http()
-            .make_span_with(DefaultMakeSpan::new().level(tracing::Level::INFO))
-            .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-    ))
+    Ok(app.layer(axum::middleware::from_fn(log::requests)))
 }
 
 /// A bound server, ready to run.

@@ -1183,24 +1183,62 @@ fn a_token_guards_the_api_and_non_loopback_needs_one() {
 #[test]
 fn sigterm_stops_the_server_cleanly_and_the_log_file_records_requests() {
     let mut server = Server::start(&[]);
+    // A read that succeeds is logged at debug only; a write and a refused
+    // request are in the file.
     server.get(&format!("{API}/health")).expect(200);
+    server
+        .json(
+            "POST",
+            &format!("{API}/collections"),
+            json!({"slug": "logged"}),
+        )
+        .expect(201);
+    server
+        .put(
+            &format!("{API}/collections/logged/raw/html/a.html"),
+            b"<p>a</p>",
+        )
+        .expect(201);
+    server
+        .get(&format!("{API}/collections/nowhere"))
+        .expect(404);
     let status = server.stop();
     assert!(status.success(), "a clean exit on SIGTERM: {status:?}");
     let logs = run_cli(&server.data, &["--json", "logs"]);
     assert!(logs.status.success());
     let text = stdout(&logs);
+    let records: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let request = |uri: &str| {
+        records
+            .iter()
+            .find(|r| r["fields"]["uri"] == uri)
+            .cloned()
+            .unwrap_or_else(|| panic!("a JSON line for {uri} (--json prints them raw): {text}"))
+    };
+    let put = request("/api/v1/collections/logged/raw/html/a.html");
+    assert_eq!(put["fields"]["method"], "PUT");
+    assert_eq!(put["fields"]["status"], 201);
+    assert_eq!(put["level"], "INFO");
+    assert_eq!(
+        request("/api/v1/collections/nowhere")["fields"]["status"],
+        404
+    );
     assert!(
-        text.lines()
-            .any(|l| serde_json::from_str::<Value>(l).is_ok() && l.contains("/api/v1/health")),
-        "the log file has a JSON line for the request (--json prints them raw): {text}"
+        !text.contains("/api/v1/health"),
+        "a successful read is not in the file: {text}"
     );
     let readable = stdout(&run_cli(&server.data, &["logs"]));
     let line = readable
         .lines()
-        .find(|l| l.contains("/api/v1/health"))
+        .find(|l| l.contains("/api/v1/collections/logged/raw/html/a.html"))
         .unwrap_or_else(|| panic!("a readable line for the request: {readable}"));
     assert!(
-        serde_json::from_str::<Value>(line).is_err() && line.contains("INFO"),
+        serde_json::from_str::<Value>(line).is_err()
+            && line.contains("INFO")
+            && line.contains("status=201"),
         "without --json a line reads as text: {line}"
     );
     let last = run_cli(&server.data, &["logs", "-n", "1"]);
