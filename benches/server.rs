@@ -61,6 +61,8 @@ fn build() -> (PathBuf, PathBuf) {
             "blockstore",
             "--example",
             "gen_olx",
+            "--example",
+            "raw_floor",
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
@@ -599,6 +601,43 @@ fn raw_against_nginx(url: &str, unit: &[u8], work: &Path) -> Vec<(String, String
             },
         ));
     }
+    // The floor of this server stack: a minimal axum server, the same
+    // runtime, the same bytes from memory (`examples/raw_floor.rs`).
+    let floor_port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let floor_addr = format!("127.0.0.1:{floor_port}");
+    let mut floor = Command::new(release_dir().join("examples/raw_floor"))
+        .arg(&floor_addr)
+        .arg(dir.join("www/bench4k.html"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("raw_floor starts");
+    for _ in 0..200 {
+        if http(&floor_addr, "/bench4k.html").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if let Some((floor_rate, _, floor_p99)) =
+        wrk(&format!("http://{floor_addr}/bench4k.html"), 2, 32, 10)
+    {
+        rows.push((
+            "floor: minimal axum, same runtime, same bytes from memory (`examples/raw_floor.rs`): requests/s (p99)".into(),
+            "–".into(),
+            format!("{floor_rate:.0} ({floor_p99:.2} ms)"),
+            "–".into(),
+        ));
+        rows.push((
+            "blockstore / floor throughput".into(),
+            "–".into(),
+            format!("{:.2}×", rate / floor_rate),
+            "–".into(),
+        ));
+    }
+    let _ = floor.kill();
+    let _ = floor.wait();
     // nginx's workers outlive a killed master: ask the master to stop them
     // (`-s stop`, SIGTERM), and kill it only if it does not.
     let stopped = Command::new(&nginx)

@@ -24,37 +24,37 @@ pub(crate) type ApiResult<T = Response> = Result<T, ApiError>;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(index))
-        .route("/health", get(health))
+        .route("/api/v1", get(index))
+        .route(v1!("/health"), get(health))
         .route(
-            "/collections",
+            v1!("/collections"),
             get(list_collections).post(create_collection),
         )
         .route(
-            "/collections/{c}",
+            v1!("/collections/{c}"),
             get(get_collection)
                 .patch(update_collection)
                 .delete(delete_collection),
         )
-        .route("/collections/{c}/files", get(list_files))
-        .route("/collections/{c}/folders", get(list_folders))
-        .route("/collections/{c}/files/{*path}", get(file_detail))
-        .route("/collections/{c}/publish", post(publish))
-        .route("/collections/{c}/revert", post(revert))
-        .route("/collections/{c}/rename", post(rename))
-        .route("/collections/{c}/versions", get(list_versions))
-        .route("/collections/{c}/versions/{n}", get(version_detail))
-        .route("/collections/{c}/diff", get(diff))
-        .route("/collections/{c}/history/{*path}", get(history))
-        .route("/collections/{c}/links", get(links))
-        .route("/units/{uuid}", get(unit))
-        .route("/assets/{uuid}", get(asset))
-        .route("/units/{uuid}/versions", get(unit_versions))
-        .route("/assets/{uuid}/versions", get(asset_versions))
-        .route("/links/{uuid}", get(link))
-        .route("/versions/{uuid}", get(version_by_uuid))
-        .route("/gc", post(gc))
-        .route("/seed", post(seed))
+        .route(v1!("/collections/{c}/files"), get(list_files))
+        .route(v1!("/collections/{c}/folders"), get(list_folders))
+        .route(v1!("/collections/{c}/files/{*path}"), get(file_detail))
+        .route(v1!("/collections/{c}/publish"), post(publish))
+        .route(v1!("/collections/{c}/revert"), post(revert))
+        .route(v1!("/collections/{c}/rename"), post(rename))
+        .route(v1!("/collections/{c}/versions"), get(list_versions))
+        .route(v1!("/collections/{c}/versions/{n}"), get(version_detail))
+        .route(v1!("/collections/{c}/diff"), get(diff))
+        .route(v1!("/collections/{c}/history/{*path}"), get(history))
+        .route(v1!("/collections/{c}/links"), get(links))
+        .route(v1!("/units/{uuid}"), get(unit))
+        .route(v1!("/assets/{uuid}"), get(asset))
+        .route(v1!("/units/{uuid}/versions"), get(unit_versions))
+        .route(v1!("/assets/{uuid}/versions"), get(asset_versions))
+        .route(v1!("/links/{uuid}"), get(link))
+        .route(v1!("/versions/{uuid}"), get(version_by_uuid))
+        .route(v1!("/gc"), post(gc))
+        .route(v1!("/seed"), post(seed))
 }
 
 // ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/events", get(events))
+    Router::new().route(v1!("/events"), get(events))
 }
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "server", responses((status = 200, description = "Server-sent events: `event:` is the type (draft.changed, collection.published, collection.reverted, collection.created, collection.deleted, gc.finished, store.changed (another process committed), or lagged), `data:` the Event as JSON", content_type = "text/event-stream", body = Event), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody)))]

@@ -34,9 +34,9 @@ use utoipa::IntoParams;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/collections/{c}/import", post(import))
-        .route("/collections/{c}/export", get(export))
-        .route("/collections/{c}/outline", get(outline))
+        .route(v1!("/collections/{c}/import"), post(import))
+        .route(v1!("/collections/{c}/export"), get(export))
+        .route(v1!("/collections/{c}/outline"), get(outline))
 }
 
 #[utoipa::path(get, path = "/api/v1/collections/{c}/outline", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), AtQuery), responses((status = 200, description = "The block tree (course → chapter → sequential → vertical → block) with display names, orphans and broken pointers", body = crate::olx::Outline), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]

@@ -151,7 +151,7 @@ impl utoipa::Modify for GuardAnswers {
 }
 
 pub(crate) fn routes() -> Router<AppState> {
-    Router::new().route("/openapi.json", get(openapi))
+    Router::new().route(v1!("/openapi.json"), get(openapi))
 }
 
 /// The document, built once.

@@ -27,7 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new().route(
-        "/collections/{c}/raw/{*path}",
+        v1!("/collections/{c}/raw/{*path}"),
         get(read_raw).put(write_raw).delete(delete_raw),
     )
 }
@@ -80,10 +80,13 @@ pub(crate) async fn read_raw(
     // A small file read since the last commit comes from memory, with no
     // hop to the blocking pool (`Store::cached_read`).
     let cached = state.store.cached_read(&c, &path, at);
-    let (file, blob) = match cached {
-        Some((file, bytes)) => (file, Content::Bytes(axum::body::Bytes::from_owner(bytes))),
+    let (file, blob): (std::borrow::Cow<'_, _>, _) = match &cached {
+        Some(hot) => (
+            std::borrow::Cow::Borrowed(&hot.file),
+            Content::Bytes(axum::body::Bytes::from_owner(hot.bytes.clone())),
+        ),
         None => {
-            state
+            let (file, blob) = state
                 .blocking(move |s| {
                     let (file, hot) = s.read_hot(&c, &path, at)?;
                     if let Some(bytes) = hot {
@@ -107,7 +110,8 @@ pub(crate) async fn read_raw(
                     }
                     Ok((file, Content::File(blob)))
                 })
-                .await?
+                .await?;
+            (std::borrow::Cow::Owned(file), blob)
         }
     };
     let tag = etag(&file.hash);

@@ -18,10 +18,19 @@ use utoipa::{IntoParams, ToSchema};
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route("/collections/{c}/revisions/{id}", get(revision))
-        .route("/collections/{c}/revisions/{id}/raw", get(revision_raw))
-        .route("/collections/{c}/revisions/{id}/diff", get(revision_diff))
-        .route("/collections/{c}/revisions/{id}/restore", post(restore))
+        .route(v1!("/collections/{c}/revisions/{id}"), get(revision))
+        .route(
+            v1!("/collections/{c}/revisions/{id}/raw"),
+            get(revision_raw),
+        )
+        .route(
+            v1!("/collections/{c}/revisions/{id}/diff"),
+            get(revision_diff),
+        )
+        .route(
+            v1!("/collections/{c}/revisions/{id}/restore"),
+            post(restore),
+        )
 }
 
 fn id(text: &str) -> ApiResult<i64> {

@@ -20,7 +20,16 @@ pub const HOT_FILE_MAX: u64 = 64 * 1024;
 /// come back at once; a cache of a few thousand units needs no LRU).
 const HOT_BYTES_MAX: usize = 32 * 1024 * 1024;
 
-type Key = (String, At, String);
+/// A kept file: its entry and its verified bytes.
+#[derive(Debug)]
+pub struct HotFile {
+    pub file: FileEntry,
+    pub bytes: Arc<[u8]>,
+}
+
+/// Collection key → path → the states kept of it. Nested so that a lookup
+/// by `&str` allocates nothing (a tuple key would need owned strings).
+type Files = HashMap<String, HashMap<String, Vec<(At, Arc<HotFile>)>>>;
 
 #[derive(Debug, Default)]
 pub(crate) struct HotFiles {
@@ -30,24 +39,26 @@ pub(crate) struct HotFiles {
 #[derive(Debug, Default)]
 struct Inner {
     token: Option<ChangeToken>,
-    files: HashMap<Key, (FileEntry, Arc<[u8]>)>,
+    files: Files,
     bytes: usize,
 }
 
 impl Store {
     /// A small file's entry and bytes from memory, when the same request was
     /// answered since the last commit; `None` otherwise (read it with
-    /// [`Store::read_hot`]). Costs one read of the change token, no blocking read.
-    pub fn cached_read(&self, key: &str, path: &str, at: At) -> Option<(FileEntry, Arc<[u8]>)> {
+    /// [`Store::read_hot`]). Costs one read of the change token, no blocking
+    /// read, no copy.
+    pub fn cached_read(&self, key: &str, path: &str, at: At) -> Option<Arc<HotFile>> {
         let token = self.change_token().ok()?;
         let inner = self.hot.inner.lock().unwrap_or_else(|p| p.into_inner());
         if inner.token != Some(token) {
             return None;
         }
-        inner
-            .files
-            .get(&(key.to_string(), at, path.to_string()))
-            .cloned()
+        let states = inner.files.get(key)?.get(path)?;
+        states
+            .iter()
+            .find(|(kept, _)| *kept == at)
+            .map(|(_, hot)| hot.clone())
     }
 
     /// Reads a file (as [`Store::file`]) and, when it is at most
@@ -72,13 +83,24 @@ impl Store {
             inner.bytes = 0;
             inner.token = Some(token);
         }
-        inner.bytes += bytes.len();
-        if let Some((_, old)) = inner.files.insert(
-            (key.to_string(), at, path.to_string()),
-            (file.clone(), bytes.clone()),
-        ) {
-            inner.bytes -= old.len();
-        }
+        let hot = Arc::new(HotFile {
+            file: file.clone(),
+            bytes: bytes.clone(),
+        });
+        let states = inner
+            .files
+            .entry(key.to_string())
+            .or_default()
+            .entry(path.to_string())
+            .or_default();
+        let replaced = match states.iter_mut().find(|(kept, _)| *kept == at) {
+            Some((_, old)) => Some(std::mem::replace(old, hot).bytes.len()),
+            None => {
+                states.push((at, hot));
+                None
+            }
+        };
+        inner.bytes = inner.bytes + bytes.len() - replaced.unwrap_or(0);
         Ok((file, Some(bytes)))
     }
 }

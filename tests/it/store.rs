@@ -1544,9 +1544,9 @@ fn hot_reads_are_served_from_memory_only_until_anything_commits() {
     assert!(t.cached_read("hot", "html/a.html", At::Draft).is_none());
     let (_, bytes) = t.read_hot("hot", "html/a.html", At::Draft).unwrap();
     assert_eq!(&*bytes.unwrap(), b"<p>one</p>");
-    let (file, bytes) = t.cached_read("hot", "html/a.html", At::Draft).unwrap();
+    let hot = t.cached_read("hot", "html/a.html", At::Draft).unwrap();
     assert_eq!(
-        (&*bytes, file.path.as_str()),
+        (&*hot.bytes, hot.file.path.as_str()),
         (&b"<p>one</p>"[..], "html/a.html")
     );
     assert!(
