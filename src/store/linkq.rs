@@ -23,7 +23,7 @@ use super::links::{
 };
 use super::model::*;
 use super::path::RelPath;
-use super::scan::lookup_keys;
+use super::scan::{link_uuid, lookup_keys, parse_link_uuid};
 use super::Store;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rusqlite::types::ValueRef;
@@ -269,12 +269,18 @@ impl Store {
                  JOIN linkable l ON l.linkable_id = v.linkable_id
                    AND v.version_id = coalesce(l.draft_version_id, l.published_version_id)
                  JOIN collection c ON c.collection_id = l.collection_id
-                 WHERE k.uuid = :uuid
+                 WHERE k.hash >= :prefix AND k.hash < :prefix || 'g'
+                   AND k.syntax = :syntax AND k.ordinal = :ordinal
                  ORDER BY c.slug, v.path LIMIT 64",
             )?;
-            let rows = stmt.query_map(named_params! {":uuid": uuid}, |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })?;
+            // The uuid names its content by a hash prefix (`scan::link_uuid`).
+            let Some((prefix, syntax, ordinal)) = parse_link_uuid(uuid) else {
+                return Err(Error::NotFound(format!("link {uuid:?}")));
+            };
+            let rows = stmt.query_map(
+                named_params! {":prefix": prefix, ":syntax": syntax.as_str(), ":ordinal": ordinal},
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
             rows.collect::<rusqlite::Result<_>>()?
         };
         for (slug, path) in candidates {
@@ -523,12 +529,12 @@ fn compute_report(
         }
     }
     let links_sql = match read {
-        LinkRead::Scan => "SELECT k.hash, k.syntax, k.uuid, k.kind, k.target, k.written, k.line,
+        LinkRead::Scan => "SELECT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line,
                                   k.ordinal
                            FROM link k"
             .to_owned(),
         LinkRead::Probe => format!(
-            "SELECT k.hash, k.syntax, k.uuid, k.kind, k.target, k.written, k.line, k.ordinal
+            "SELECT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line, k.ordinal
              FROM link k WHERE k.hash IN (SELECT v.hash {})",
             live.from
         ),
@@ -609,7 +615,7 @@ fn compute_report(
             let row = match row {
                 Some(ref row) => row,
                 None => row.insert(LinkRow {
-                    uuid: text(r, 2)?.to_owned(),
+                    uuid: link_uuid(hash, syntax_of_row, ordinal),
                     kind: kind_text.to_owned(),
                     target: String::new(),
                     written: text(r, 5)?.to_owned(),
@@ -776,9 +782,10 @@ struct LinkRow {
 }
 
 impl LinkRow {
+    /// From `hash, syntax, ordinal, kind, target, written, line`.
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LinkRow> {
         Ok(LinkRow {
-            uuid: r.get(2)?,
+            uuid: link_uuid(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?, r.get(2)?),
             kind: r.get(3)?,
             target: r.get(4)?,
             written: r.get(5)?,
@@ -836,7 +843,7 @@ fn links_of_content(conn: &Connection, file: &FileEntry) -> Result<Vec<LinkRow>>
         return Ok(Vec::new());
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT k.hash, k.syntax, k.uuid, k.kind, k.target, k.written, k.line
+        "SELECT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line
          FROM link k WHERE k.hash = :hash AND k.syntax = :syntax ORDER BY k.ordinal",
     )?;
     let rows = stmt
@@ -881,7 +888,7 @@ fn incoming(
         }
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT k.hash, k.syntax, k.uuid, k.kind, k.target, k.written, k.line
+        "SELECT DISTINCT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line
          FROM link k WHERE k.target_path IN (SELECT value FROM json_each(:paths))
             OR k.target_key IN (SELECT value FROM json_each(:keys))",
     )?;

@@ -79,13 +79,12 @@ pub(crate) fn insert_scan(
         return Ok(());
     }
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO link (uuid, hash, syntax, ordinal, kind, target, written, line, target_path, target_key)
-         VALUES (:uuid, :hash, :syntax, :ordinal, :kind, :target, :written, :line, :target_path, :target_key)",
+        "INSERT INTO link (hash, syntax, ordinal, kind, target, written, line, target_path, target_key)
+         VALUES (:hash, :syntax, :ordinal, :kind, :target, :written, :line, :target_path, :target_key)",
     )?;
     for (ordinal, link) in extracted.links.iter().enumerate() {
         let (target_path, target_key) = lookup_keys(&link.target);
         stmt.execute(named_params! {
-            ":uuid": uuid::Uuid::now_v7().to_string(),
             ":hash": hash,
             ":syntax": syntax.as_str(),
             ":ordinal": ordinal as i64,
@@ -98,6 +97,62 @@ pub(crate) fn insert_scan(
         })?;
     }
     Ok(())
+}
+
+/// A link's uuid, made from what identifies the link: the first 10 bytes of
+/// its content's hash, the syntax the content was read as, and its ordinal
+/// in the content, as a version 8 UUID (RFC 9562: the layout is ours). It is
+/// the same in every store and after every rescan, and [`parse_link_uuid`]
+/// takes it back apart, so the `link` table needs no uuid column or index.
+///
+/// ```text
+/// bytes 0-5  hash 0-5   6  version 8 | syntax   7  hash 6
+///       8    variant    9-11  hash 7-9          12-15  ordinal (big-endian)
+/// ```
+pub(crate) fn link_uuid(hash: &str, syntax: &str, ordinal: i64) -> String {
+    let mut h = [0u8; 10];
+    for (i, byte) in h.iter_mut().enumerate() {
+        *byte = hash
+            .get(2 * i..2 * i + 2)
+            .and_then(|x| u8::from_str_radix(x, 16).ok())
+            .unwrap_or(0);
+    }
+    let code = match syntax {
+        "xml" => 0,
+        "html" => 1,
+        _ => 2,
+    };
+    let ordinal = u32::try_from(ordinal).unwrap_or(u32::MAX).to_be_bytes();
+    let bytes = [
+        h[0], h[1], h[2], h[3], h[4], h[5], code, h[6], 0, h[7], h[8], h[9], ordinal[0],
+        ordinal[1], ordinal[2], ordinal[3],
+    ];
+    uuid::Uuid::new_v8(bytes).to_string()
+}
+
+/// What [`link_uuid`] made a uuid from: the hash's first 20 hex digits, the
+/// syntax and the ordinal; `None` for any other uuid.
+pub(crate) fn parse_link_uuid(text: &str) -> Option<(String, Syntax, i64)> {
+    let uuid = uuid::Uuid::parse_str(text).ok()?;
+    if uuid.get_version_num() != 8 {
+        return None;
+    }
+    let b = uuid.as_bytes();
+    let syntax = match b[6] & 0x0f {
+        0 => Syntax::Xml,
+        1 => Syntax::Html,
+        2 => Syntax::Json,
+        _ => return None,
+    };
+    if b[8] & 0x3f != 0 {
+        return None;
+    }
+    let prefix: String = [b[0], b[1], b[2], b[3], b[4], b[5], b[7], b[9], b[10], b[11]]
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect();
+    let ordinal = u32::from_be_bytes([b[12], b[13], b[14], b[15]]);
+    Some((prefix, syntax, i64::from(ordinal)))
 }
 
 /// The indexed keys a link is found by when looking for incoming links: the
@@ -138,5 +193,37 @@ pub(crate) fn lookup_keys(target: &Target) -> (Option<String>, Option<String>) {
         Target::Library { org, library } => (None, Some(format!("library:{org}+{library}"))),
         Target::Collection { collection, .. } => (None, Some(format!("collection:{collection}"))),
         Target::Url { .. } => (None, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_uuid_is_made_from_its_content_syntax_and_ordinal_and_taken_apart_again() {
+        let hash = "cbabc621b2468284d94ffb67e2a52468c2f1d478";
+        let uuid = link_uuid(hash, "html", 70_000);
+        assert_eq!(uuid, link_uuid(hash, "html", 70_000), "the same every time");
+        let parsed = uuid::Uuid::parse_str(&uuid).unwrap();
+        assert_eq!(parsed.get_version_num(), 8);
+        assert_eq!(
+            parse_link_uuid(&uuid),
+            Some(("cbabc621b2468284d94f".to_string(), Syntax::Html, 70_000))
+        );
+        for other in [
+            link_uuid(hash, "xml", 70_000),
+            link_uuid(hash, "html", 69_999),
+            link_uuid("cbabc621b2468284d94e00000000000000000000", "html", 70_000),
+        ] {
+            assert_ne!(other, uuid, "each part counts");
+        }
+        assert_eq!(
+            parse_link_uuid(&link_uuid(hash, "json", 0)).map(|p| p.1),
+            Some(Syntax::Json)
+        );
+        // A random uuid (as the previous release gave links) is not one.
+        assert_eq!(parse_link_uuid(&uuid::Uuid::now_v7().to_string()), None);
+        assert_eq!(parse_link_uuid("not-a-uuid"), None);
     }
 }

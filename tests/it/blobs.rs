@@ -213,6 +213,41 @@ fn a_store_written_by_the_previous_release_moves_its_small_blobs_into_the_index(
         .unwrap();
     assert_eq!(gc.blobs_deleted, 0);
     assert!(store.fsck(&NoProgress).unwrap().is_clean());
+    // Its links were extracted again, with uuids made from their contents
+    // (schema 6), each found back by its uuid.
+    let links = store
+        .links(
+            "course",
+            "chapter/ch_references.xml",
+            At::Draft,
+            blockstore::store::Direction::Out,
+        )
+        .unwrap();
+    assert!(!links.is_empty(), "the chapter links its sequentials");
+    for link in &links {
+        let uuid = uuid::Uuid::parse_str(&link.uuid).unwrap();
+        assert_eq!(uuid.get_version_num(), 8, "{}", link.uuid);
+        let found = store.link(&link.uuid).unwrap();
+        assert_eq!(
+            (found.uuid.as_str(), found.line, &found.target),
+            (link.uuid.as_str(), link.line, &link.target)
+        );
+    }
+    drop(store);
+    let reopened = Store::open(&data).unwrap();
+    let again = reopened
+        .links(
+            "course",
+            "chapter/ch_references.xml",
+            At::Draft,
+            blockstore::store::Direction::Out,
+        )
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|l| &l.uuid).collect::<Vec<_>>(),
+        links.iter().map(|l| &l.uuid).collect::<Vec<_>>(),
+        "the same uuids in the next process"
+    );
 }
 
 /// Not a test on its own: the child process of the kill test, which opens

@@ -26,6 +26,7 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0005_inline_blobs",
         include_str!("sql/0005_inline_blobs.sql"),
     ),
+    ("0006_link_uuids", include_str!("sql/0006_link_uuids.sql")),
 ];
 
 /// The schema version this binary writes.
