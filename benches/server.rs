@@ -72,6 +72,22 @@ fn build() -> (PathBuf, PathBuf) {
     (dir.join("blockstore"), dir.join("examples").join("gen_olx"))
 }
 
+/// A loopback port nothing listens on now.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits (up to 2 s) until a server just started answers `path` on `addr`.
+fn wait_until_serving(addr: &str, path: &str) {
+    for _ in 0..200 {
+        if http(addr, path).is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn put(addr: &str, path: &str, body: &[u8]) -> u16 {
     let mut stream = TcpStream::connect(addr).expect("connect");
     write!(
@@ -340,10 +356,7 @@ fn main() {
             let static_dir = work.path().join("static");
             std::fs::create_dir_all(&static_dir).unwrap();
             std::fs::write(static_dir.join("bench4k.html"), &unit).unwrap();
-            let port = {
-                let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-                l.local_addr().unwrap().port()
-            };
+            let port = free_port();
             let mut py = Command::new("python3")
                 .args([
                     "-m",
@@ -358,12 +371,7 @@ fn main() {
                 .spawn()
                 .expect("python3 http.server starts");
             let py_addr = format!("127.0.0.1:{port}");
-            for _ in 0..200 {
-                if http(&py_addr, "/bench4k.html").is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            wait_until_serving(&py_addr, "/bench4k.html");
             if let Some((py_rate, _, py_p99)) =
                 wrk(&format!("http://{py_addr}/bench4k.html"), 2, 32, 10)
             {
@@ -551,10 +559,7 @@ fn raw_against_nginx(url: &str, unit: &[u8], work: &Path) -> Vec<(String, String
     let dir = work.join("nginx");
     std::fs::create_dir_all(dir.join("www")).unwrap();
     std::fs::write(dir.join("www/bench4k.html"), unit).unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let port = free_port();
     let conf = dir.join("nginx.conf");
     std::fs::write(
         &conf,
@@ -577,12 +582,7 @@ fn raw_against_nginx(url: &str, unit: &[u8], work: &Path) -> Vec<(String, String
         .spawn()
         .expect("nginx starts");
     let addr = format!("127.0.0.1:{port}");
-    for _ in 0..200 {
-        if http(&addr, "/bench4k.html").is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until_serving(&addr, "/bench4k.html");
     if let Some((ngx_rate, _, ngx_p99)) = wrk(&format!("http://{addr}/bench4k.html"), 2, 32, 10) {
         rows.push((
             "nginx, same bytes: requests/s (p99)".into(),
@@ -603,10 +603,7 @@ fn raw_against_nginx(url: &str, unit: &[u8], work: &Path) -> Vec<(String, String
     }
     // The floor of this server stack: a minimal axum server, the same
     // runtime, the same bytes from memory (`examples/raw_floor.rs`).
-    let floor_port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    let floor_port = free_port();
     let floor_addr = format!("127.0.0.1:{floor_port}");
     let mut floor = Command::new(release_dir().join("examples/raw_floor"))
         .arg(&floor_addr)
@@ -614,12 +611,7 @@ fn raw_against_nginx(url: &str, unit: &[u8], work: &Path) -> Vec<(String, String
         .stdout(Stdio::null())
         .spawn()
         .expect("raw_floor starts");
-    for _ in 0..200 {
-        if http(&floor_addr, "/bench4k.html").is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until_serving(&floor_addr, "/bench4k.html");
     if let Some((floor_rate, _, floor_p99)) =
         wrk(&format!("http://{floor_addr}/bench4k.html"), 2, 32, 10)
     {

@@ -6,7 +6,7 @@
 //!
 //! Why reads are quiet: a browser UI, a Studio or a load test reads far
 //! more than it writes, and a line per read buried the writes and errors
-//! the log is read for. It also cost a quarter of a cached `GET raw`
+//! the log is read for. It also cost a third of a cached `GET raw`
 //! (formatting the line twice, for stderr and the file, and writing both;
 //! writing from a thread of its own gained nothing: BENCHMARKS.md, issue 17).
 //!

@@ -47,7 +47,7 @@ pub use events::Event;
 pub use files::{classify, classify_path, media_type, Classification};
 pub use fsck::{FsckProblem, FsckReport};
 pub use gc::{GcOptions, GcReport};
-pub use hot::HOT_FILE_MAX;
+pub use hot::{HotFile, HOT_FILE_MAX};
 pub use linkq::Direction;
 pub use listing::{FileQuery, Folder, ListedFile, Sort, SortKey};
 pub use lock::{LockNotice, DEFAULT_LOCK_TIMEOUT};

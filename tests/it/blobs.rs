@@ -215,14 +215,17 @@ fn a_store_written_by_the_previous_release_moves_its_small_blobs_into_the_index(
     assert!(store.fsck(&NoProgress).unwrap().is_clean());
     // Its links were extracted again, with uuids made from their contents
     // (schema 6), each found back by its uuid.
-    let links = store
-        .links(
-            "course",
-            "chapter/ch_references.xml",
-            At::Draft,
-            blockstore::store::Direction::Out,
-        )
-        .unwrap();
+    let chapter_links = |store: &Store| {
+        store
+            .links(
+                "course",
+                "chapter/ch_references.xml",
+                At::Draft,
+                blockstore::store::Direction::Out,
+            )
+            .unwrap()
+    };
+    let links = chapter_links(&store);
     assert!(!links.is_empty(), "the chapter links its sequentials");
     for link in &links {
         let uuid = uuid::Uuid::parse_str(&link.uuid).unwrap();
@@ -234,15 +237,7 @@ fn a_store_written_by_the_previous_release_moves_its_small_blobs_into_the_index(
         );
     }
     drop(store);
-    let reopened = Store::open(&data).unwrap();
-    let again = reopened
-        .links(
-            "course",
-            "chapter/ch_references.xml",
-            At::Draft,
-            blockstore::store::Direction::Out,
-        )
-        .unwrap();
+    let again = chapter_links(&Store::open(&data).unwrap());
     assert_eq!(
         again.iter().map(|l| &l.uuid).collect::<Vec<_>>(),
         links.iter().map(|l| &l.uuid).collect::<Vec<_>>(),
