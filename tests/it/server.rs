@@ -1847,3 +1847,44 @@ fn a_rename_over_rest_lists_the_references_it_broke() {
         b"<p>Hi</p>"
     );
 }
+
+/// A file `GET raw` answers from memory is never older than a commit by
+/// another process: writes, a publish, a checkpointing gc and a delete by
+/// CLI processes (each opens and closes its own connections, as the last
+/// one to close a store would) are seen by the very next read.
+#[test]
+fn a_cached_read_sees_every_commit_of_other_processes_at_once() {
+    let server = Server::start(&[]);
+    server
+        .json("POST", &format!("{API}/collections"), json!({"slug": "x"}))
+        .expect(201);
+    let url = format!("{API}/collections/x/raw/html/a.html");
+    server.put(&url, b"<p>one</p>").expect(201);
+    let read = |expected: &str| {
+        // Twice: the second answer comes from memory.
+        for _ in 0..2 {
+            let got = server.get(&url);
+            assert_eq!((got.status, got.text().as_str()), (200, expected));
+        }
+    };
+    read("<p>one</p>");
+    let cli = |args: &[&str], stdin: &[u8]| {
+        let out = run_cli_stdin(&server.data, args, Some(stdin));
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    for (i, text) in ["<p>two</p>", "<p>three</p>", "<p>four</p>"]
+        .into_iter()
+        .enumerate()
+    {
+        cli(&["write", "x:html/a.html"], text.as_bytes());
+        read(text);
+        if i == 1 {
+            cli(&["publish", "x", "-m", "from the CLI"], b"");
+            read(text);
+            cli(&["gc", "--older-than", "0d"], b"");
+            read(text);
+        }
+    }
+    cli(&["delete", "x:html/a.html"], b"");
+    server.get(&url).expect_error(404);
+}
