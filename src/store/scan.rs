@@ -89,7 +89,7 @@ pub(crate) fn insert_scan(
             ":syntax": syntax.as_str(),
             ":ordinal": ordinal as i64,
             ":kind": link.kind.as_str(),
-            ":target": serde_json::to_string(&link.target)?,
+            ":target": stored_json(&link.target)?,
             ":written": link.written,
             ":line": link.line,
             ":target_path": target_path,
@@ -97,6 +97,31 @@ pub(crate) fn insert_scan(
         })?;
     }
     Ok(())
+}
+
+/// A link's target as the `link` table's `target` column holds it: empty
+/// for a one-path target (most links: its path is the row's `target_path`,
+/// so the JSON would only repeat it), JSON for any other. Rows written
+/// before hold JSON for every target; [`stored_target`] reads both.
+fn stored_json(target: &Target) -> Result<String> {
+    Ok(match target {
+        Target::Path { .. } => String::new(),
+        other => serde_json::to_string(other)?,
+    })
+}
+
+/// A link's target from its `target` and `target_path` columns (see
+/// `stored_json`).
+pub(crate) fn stored_target(json: &str, target_path: Option<&str>) -> Result<Target> {
+    match (json, target_path) {
+        ("", Some(path)) => Ok(Target::Path {
+            path: path.to_owned(),
+        }),
+        ("", None) => Err(super::error::Error::Invalid(
+            "a link row with neither a target nor a target path".into(),
+        )),
+        (json, _) => Ok(serde_json::from_str(json)?),
+    }
 }
 
 /// A link's uuid, made from what identifies the link: the first 10 bytes of
@@ -199,6 +224,40 @@ pub(crate) fn lookup_keys(target: &Target) -> (Option<String>, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_one_path_target_is_stored_as_its_path_and_others_as_json_and_both_read_back() {
+        let path = Target::Path {
+            path: "static/a \"b\".png".into(),
+        };
+        let (target_path, _) = lookup_keys(&path);
+        assert_eq!(stored_json(&path).unwrap(), "");
+        assert_eq!(
+            stored_target("", target_path.as_deref()).unwrap(),
+            path,
+            "read back from its target_path"
+        );
+        // A row written before keeps its JSON, and reads the same.
+        let json = serde_json::to_string(&path).unwrap();
+        assert_eq!(stored_target(&json, target_path.as_deref()).unwrap(), path);
+        for other in [
+            Target::AnyOf {
+                paths: vec!["a.xml".into(), "b.xml".into()],
+            },
+            Target::UrlName {
+                url_name: "x".into(),
+            },
+        ] {
+            let stored = stored_json(&other).unwrap();
+            assert!(!stored.is_empty());
+            let (target_path, _) = lookup_keys(&other);
+            assert_eq!(
+                stored_target(&stored, target_path.as_deref()).unwrap(),
+                other
+            );
+        }
+        assert!(stored_target("", None).is_err(), "nothing to read");
+    }
 
     #[test]
     fn a_link_uuid_is_made_from_its_content_syntax_and_ordinal_and_taken_apart_again() {

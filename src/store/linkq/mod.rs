@@ -24,7 +24,7 @@ use super::links::{
 };
 use super::model::*;
 use super::path::RelPath;
-use super::scan::{link_uuid, lookup_keys, parse_link_uuid};
+use super::scan::{link_uuid, lookup_keys, parse_link_uuid, stored_target};
 use super::Store;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rusqlite::types::ValueRef;
@@ -353,21 +353,28 @@ fn is_loaded(
 struct LinkRow {
     uuid: String,
     kind: String,
+    /// As stored: JSON, or empty for a one-path target (`scan::stored_target`).
     target: String,
+    target_path: Option<String>,
     written: String,
     line: u32,
 }
 
 impl LinkRow {
-    /// From `hash, syntax, ordinal, kind, target, written, line`.
+    /// From `hash, syntax, ordinal, kind, target, written, line, target_path`.
     fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LinkRow> {
         Ok(LinkRow {
             uuid: link_uuid(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?, r.get(2)?),
             kind: r.get(3)?,
             target: r.get(4)?,
+            target_path: r.get(7)?,
             written: r.get(5)?,
             line: r.get(6)?,
         })
+    }
+
+    fn target(&self) -> Result<Target> {
+        stored_target(&self.target, self.target_path.as_deref())
     }
 
     fn kind(&self) -> Result<LinkKind> {
@@ -399,7 +406,7 @@ impl LinkRow {
     }
 
     fn resolve(self, source: &FileEntry, cx: &Context<'_>, loaded: bool) -> Result<LinkInfo> {
-        let target: Target = serde_json::from_str(&self.target)?;
+        let target = self.target()?;
         let resolution = resolve(cx, &source.path, &target);
         self.info(
             &source.path,
@@ -420,7 +427,7 @@ fn links_of_content(conn: &Connection, file: &FileEntry) -> Result<Vec<LinkRow>>
         return Ok(Vec::new());
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line
+        "SELECT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line, k.target_path
          FROM link k WHERE k.hash = :hash AND k.syntax = :syntax ORDER BY k.ordinal",
     )?;
     let rows = stmt
@@ -465,7 +472,8 @@ fn incoming(
         }
     }
     let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line
+        "SELECT DISTINCT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line,
+                k.target_path
          FROM link k WHERE k.target_path IN (SELECT value FROM json_each(:paths))
             OR k.target_key IN (SELECT value FROM json_each(:keys))",
     )?;
@@ -483,7 +491,7 @@ fn incoming(
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut out = Vec::new();
     for (hash, syntax, row) in candidates {
-        let target: Target = serde_json::from_str(&row.target)?;
+        let target = row.target()?;
         for source in tree_with_hash(conn, cid, state, &hash)? {
             let source_syntax = RelPath::existing(&source.path)
                 .ok()

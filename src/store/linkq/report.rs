@@ -245,11 +245,12 @@ fn compute_report(
     }
     let links_sql = match read {
         LinkRead::Scan => "SELECT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line,
-                                  k.ordinal
+                                  k.target_path
                            FROM link k"
             .to_owned(),
         LinkRead::Probe => format!(
-            "SELECT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line, k.ordinal
+            "SELECT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line,
+                    k.target_path
              FROM link k WHERE k.hash IN (SELECT v.hash {})",
             live.from
         ),
@@ -273,9 +274,18 @@ fn compute_report(
         let kind = LinkKind::parse(kind_text)
             .ok_or_else(|| Error::Invalid(format!("unknown link kind {kind_text}")))?;
         let target_json = text(r, 4)?;
-        let one_path = one_path_target(target_json);
+        let target_path = match r.get_ref(7)? {
+            ValueRef::Null => None,
+            _ => Some(text(r, 7)?),
+        };
+        // Stored as its path alone (`scan::stored_target`), or, in rows
+        // written before, as JSON read without a parser when it can be.
+        let one_path = match target_json {
+            "" => target_path,
+            json => one_path_target(json),
+        };
         let mut parsed: Option<Target> = None;
-        let ordinal: i64 = r.get(7)?;
+        let ordinal: i64 = r.get(2)?;
         let mut row: Option<LinkRow> = None;
         for i in found {
             let source = &files[i];
@@ -296,7 +306,7 @@ fn compute_report(
             }
             let target = match parsed {
                 Some(ref target) => target,
-                None => parsed.insert(serde_json::from_str(target_json)?),
+                None => parsed.insert(stored_target(target_json, target_path)?),
             };
             let resolution = resolve(&cx, &source.path, target);
             report.links += 1;
@@ -332,7 +342,9 @@ fn compute_report(
                 None => row.insert(LinkRow {
                     uuid: link_uuid(hash, syntax_of_row, ordinal),
                     kind: kind_text.to_owned(),
+                    // The target is already read (`info` takes it).
                     target: String::new(),
+                    target_path: None,
                     written: text(r, 5)?.to_owned(),
                     line: r.get(6)?,
                 }),
@@ -425,7 +437,8 @@ fn compute_report(
     Ok(report)
 }
 
-/// The path of a `Target::Path` as the `link` table stores it, read without
+/// The path of a `Target::Path` stored as JSON (as rows written before
+/// one-path targets were stored by their path alone hold it), read without
 /// a JSON parser: `{"type":"path","path":"P"}` with nothing in `P` that
 /// JSON escapes (a quote, a backslash, a control character), so `P` is the
 /// path itself. Anything else (another target, an escaped path) is `None`
