@@ -119,6 +119,33 @@ impl LinkRead {
             LinkRead::Probe
         })
     }
+
+    /// `SELECT columns FROM table` (with `filter`, if any), for a probe
+    /// narrowed to the contents live in the state; and its parameters.
+    fn statement<'l>(
+        self,
+        columns: &str,
+        table: &str,
+        filter: Option<&str>,
+        live: &'l LiveSql,
+    ) -> (String, Vec<(&'static str, &'l dyn rusqlite::ToSql)>) {
+        let mut conditions: Vec<String> = filter.into_iter().map(str::to_owned).collect();
+        if self == LinkRead::Probe {
+            conditions.push(format!("hash IN (SELECT v.hash {})", live.from));
+        }
+        let sql = match conditions.is_empty() {
+            true => format!("SELECT {columns} FROM {table}"),
+            false => format!(
+                "SELECT {columns} FROM {table} WHERE {}",
+                conditions.join(" AND ")
+            ),
+        };
+        let params = match self {
+            LinkRead::Probe => live.params(),
+            LinkRead::Scan => Vec::new(),
+        };
+        (sql, params)
+    }
 }
 
 /// No file (the end of a chain in [`compute_report`]'s content map).
@@ -206,23 +233,14 @@ fn compute_report(
     let mut listed: Vec<(Listed, usize, i64, LinkInfo)> = Vec::new();
     let live = LiveSql::of(conn, cid, state)?;
     let read = LinkRead::choose(conn, files.len())?;
-    let problems_sql = match read {
-        LinkRead::Scan => {
-            "SELECT hash, syntax, problems FROM content_scan WHERE problems != '[]'".to_owned()
-        }
-        LinkRead::Probe => format!(
-            "SELECT hash, syntax, problems FROM content_scan
-             WHERE problems != '[]' AND hash IN (SELECT v.hash {})",
-            live.from
-        ),
-    };
     {
-        let mut stmt = conn.prepare(&problems_sql)?;
-        let params = if read == LinkRead::Probe {
-            live.params()
-        } else {
-            Vec::new()
-        };
+        let (sql, params) = read.statement(
+            "hash, syntax, problems",
+            "content_scan",
+            Some("problems != '[]'"),
+            &live,
+        );
+        let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query(params.as_slice())?;
         while let Some(r) = rows.next()? {
             let (hash, syntax_of_row) = (text(r, 0)?, text(r, 1)?);
@@ -243,24 +261,13 @@ fn compute_report(
             }
         }
     }
-    let links_sql = match read {
-        LinkRead::Scan => "SELECT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line,
-                                  k.target_path
-                           FROM link k"
-            .to_owned(),
-        LinkRead::Probe => format!(
-            "SELECT k.hash, k.syntax, k.ordinal, k.kind, k.target, k.written, k.line,
-                    k.target_path
-             FROM link k WHERE k.hash IN (SELECT v.hash {})",
-            live.from
-        ),
-    };
-    let mut stmt = conn.prepare(&links_sql)?;
-    let params = if read == LinkRead::Probe {
-        live.params()
-    } else {
-        Vec::new()
-    };
+    let (sql, params) = read.statement(
+        "hash, syntax, ordinal, kind, target, written, line, target_path",
+        "link",
+        None,
+        &live,
+    );
+    let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query(params.as_slice())?;
     while let Some(r) = rows.next()? {
         let (hash, syntax_of_row) = (text(r, 0)?, text(r, 1)?);
