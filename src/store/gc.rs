@@ -128,7 +128,10 @@ impl Store {
             "UPDATE collection_version SET pruned_at = :at
              WHERE pruned_at IS NULL AND created_at < :cutoff
                AND number < (SELECT max(number) FROM collection_version m
-                             WHERE m.collection_id = collection_version.collection_id)",
+                             WHERE m.collection_id = collection_version.collection_id)
+               AND number NOT IN (SELECT base_number FROM named_draft d
+                                  WHERE d.collection_id = collection_version.collection_id
+                                    AND base_number IS NOT NULL)",
             named_params! {":at": at, ":cutoff": options.cutoff},
         )? as u64;
         report.versions_deleted = tx.execute(
@@ -147,7 +150,8 @@ impl Store {
             named_params! {":cutoff": options.cutoff},
         )? as u64;
         tx.execute(
-            "DELETE FROM content_scan WHERE hash NOT IN (SELECT hash FROM version WHERE hash IS NOT NULL)",
+            "DELETE FROM content_scan WHERE hash NOT IN (SELECT hash FROM version WHERE hash IS NOT NULL)
+               AND hash NOT IN (SELECT hash FROM named_draft_change WHERE hash IS NOT NULL)",
             [],
         )?;
         let referenced: HashSet<String> = referenced_hashes(&tx)?.into_iter().collect();
@@ -254,13 +258,26 @@ impl Store {
 }
 
 /// Every blob hash the index references, sorted: each version's (drafts
-/// included) and each draft revision's. What gc keeps, fsck verifies, a dump
-/// carries and a failed import may not discard.
+/// included), each draft revision's and each named draft's staged change's.
+/// What gc keeps, fsck verifies, a dump carries and a failed import may not
+/// discard.
 pub(crate) fn referenced_hashes(conn: &rusqlite::Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT hash FROM version WHERE hash IS NOT NULL
-         UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL ORDER BY 1",
+    // A dump's index is checked before it is migrated: one older than named
+    // drafts (schema 7) has no staged changes to name.
+    let named: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'named_draft_change'",
+        [],
+        |r| r.get(0),
     )?;
+    let sql = if named {
+        "SELECT hash FROM version WHERE hash IS NOT NULL
+         UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL
+         UNION SELECT hash FROM named_draft_change WHERE hash IS NOT NULL ORDER BY 1"
+    } else {
+        "SELECT hash FROM version WHERE hash IS NOT NULL
+         UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL ORDER BY 1"
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }

@@ -459,7 +459,8 @@ fn collection_versions(
 ) -> Result<Vec<CollectionVersion>> {
     let mut stmt = conn.prepare(
         "SELECT cv.number, cv.message, cv.created_at, cv.pruned_at, cv.metadata,
-                (SELECT count(*) FROM collection_version_change c WHERE c.collection_version_id = cv.collection_version_id)
+                (SELECT count(*) FROM collection_version_change c WHERE c.collection_version_id = cv.collection_version_id),
+                cv.committed_from
          FROM collection_version cv
          WHERE cv.collection_id = :cid AND (:n IS NULL OR cv.number = :n) ORDER BY cv.number DESC",
     )?;
@@ -473,6 +474,9 @@ fn collection_versions(
                 pruned_at: r.get(3)?,
                 metadata: serde_json::from_str(&metadata).unwrap_or(serde_json::Value::Null),
                 changes: r.get::<_, i64>(5)? as u64,
+                committed_from: r
+                    .get::<_, Option<String>>(6)?
+                    .and_then(|from| serde_json::from_str(&from).ok()),
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -293,6 +293,13 @@ pub struct CollectionVersion {
     pub pruned_at: Option<String>,
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
+    /// Set when the version was committed from a named draft: `draft`,
+    /// `draft_uuid`, `base` (the version it was staged over) and `latest`
+    /// (the latest version before it; newer than `base` when the commit
+    /// overwrote newer versions).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub committed_from: Option<serde_json::Value>,
 }
 
 /// How a path differs between two collection states.

@@ -299,6 +299,11 @@ pub fn to_schema_4(data: &Path) {
             std::fs::write(blob_file(data, &hash), bytes).unwrap();
         }
     }
-    conn.execute_batch("DROP TABLE blob; DROP TABLE blob_move; PRAGMA user_version = 4;")
-        .unwrap();
+    conn.execute_batch(
+        "DROP TABLE blob; DROP TABLE blob_move;
+         DROP TABLE named_draft_change; DROP TABLE named_draft;
+         ALTER TABLE collection_version DROP COLUMN committed_from;
+         PRAGMA user_version = 4;",
+    )
+    .unwrap();
 }

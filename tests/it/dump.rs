@@ -818,6 +818,8 @@ fn a_dump_of_an_older_schema_is_migrated_on_restore() {
         conn.execute_batch(
             "DROP INDEX version_uuid; ALTER TABLE version DROP COLUMN uuid;
              DROP TABLE blob; DROP TABLE blob_move;
+             DROP TABLE named_draft_change; DROP TABLE named_draft;
+             ALTER TABLE collection_version DROP COLUMN committed_from;
              PRAGMA user_version = 1; VACUUM;",
         )
         .unwrap();

@@ -18,6 +18,7 @@ mod export;
 mod full_disk;
 mod hostile;
 mod links;
+mod named;
 mod names;
 mod olx_rules;
 mod outline;

@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("sql/0005_inline_blobs.sql"),
     ),
     ("0006_link_uuids", include_str!("sql/0006_link_uuids.sql")),
+    (
+        "0007_named_drafts",
+        include_str!("sql/0007_named_drafts.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
