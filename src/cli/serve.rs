@@ -28,6 +28,17 @@ pub(crate) struct ServeArgs {
     /// Require `Authorization: Bearer TOKEN` on every API call.
     #[arg(long, env = "BLOCKSTORE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Serve the Blockstore v1 REST API under /blockstore/api/v1/ to clients
+    /// sending `Authorization: Token KEY` (edx-platform's
+    /// BLOCKSTORE_API_AUTH_TOKEN); repeatable. Off without a key.
+    #[arg(
+        long = "v1-token",
+        value_name = "KEY",
+        env = "BLOCKSTORE_V1_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    v1_tokens: Vec<String>,
     /// Another name the Host header may carry (besides localhost and the
     /// bound address); repeatable.
     #[arg(long = "allow-host", value_name = "NAME")]
@@ -185,6 +196,7 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
         max_connections: args.max_connections as usize,
         shutdown_grace: Duration::from_secs(args.shutdown_timeout),
         lock_timeout: Duration::from_secs(args.lock_timeout),
+        v1_tokens: args.v1_tokens,
     };
     // The folders are brought level before the first request is served, and
     // followed from then on.

@@ -11,6 +11,7 @@ use crate::store::{
     History, LinkInfo, LinkReport, Linkable, LinkableKind, ListedFile, PublishOptions,
     PublishReport, RenameReport, RevertReport, Sort, Source, VersionDetail,
 };
+use crate::store::{NamedDraft, StagedChange};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{StatusCode, Uri};
@@ -43,6 +44,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route(v1!("/collections/{c}/revert"), post(revert))
         .route(v1!("/collections/{c}/rename"), post(rename))
         .route(v1!("/collections/{c}/versions"), get(list_versions))
+        .route(v1!("/collections/{c}/drafts"), get(list_named_drafts))
+        .route(v1!("/collections/{c}/drafts/{name}"), get(named_draft))
         .route(v1!("/collections/{c}/versions/{n}"), get(version_detail))
         .route(v1!("/collections/{c}/diff"), get(diff))
         .route(v1!("/collections/{c}/history/{*path}"), get(history))
@@ -605,6 +608,39 @@ pub(crate) async fn list_versions(
     let page = query(page)?;
     let versions = state.blocking(move |s| s.versions(&c)).await?;
     paginate(versions, &page, &uri)
+}
+
+#[utoipa::path(get, path = "/api/v1/collections/{c}/drafts", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")), responses((status = 200, description = "The collection's named drafts (besides its working draft), by name", body = Vec<NamedDraft>), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn list_named_drafts(
+    State(state): State<AppState>,
+    c: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let c = path(c)?;
+    let drafts = state.blocking(move |s| s.named_drafts(Some(&c))).await?;
+    Ok(Json(drafts).into_response())
+}
+
+/// A named draft with its staged changes.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct NamedDraftDetail {
+    #[serde(flatten)]
+    draft: NamedDraft,
+    changes: Vec<StagedChange>,
+}
+
+#[utoipa::path(get, path = "/api/v1/collections/{c}/drafts/{name}", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ("name" = String, Path, description = "The named draft's name")), responses((status = 200, description = "The named draft and its staged changes (a null hash: a deletion)", body = NamedDraftDetail), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+pub(crate) async fn named_draft(
+    State(state): State<AppState>,
+    p: Result<Path<(String, String)>, PathRejection>,
+) -> ApiResult {
+    let (c, name) = path(p)?;
+    let (draft, changes) = state
+        .blocking(move |s| {
+            let draft = s.named_draft_by_name(&c, &name)?;
+            s.named_draft_changes(&draft.uuid)
+        })
+        .await?;
+    Ok(Json(NamedDraftDetail { draft, changes }).into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/collections/{c}/versions/{n}", tag = "history", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ("n" = i64, Path, description = "Collection version number", minimum = 1), StatsQuery), responses((status = 200, body = CollectionVersionDetail), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]

@@ -31,6 +31,7 @@ mod raw;
 mod revisions;
 mod security;
 mod ui;
+mod v1;
 
 pub use error::ApiError;
 
@@ -72,6 +73,9 @@ pub struct ServeOptions {
     pub shutdown_grace: Duration,
     /// How long a write waits behind a gc before it gets 503.
     pub lock_timeout: Duration,
+    /// Keys of the Blockstore v1 API (`Authorization: Token KEY`); with none
+    /// it is off.
+    pub v1_tokens: Vec<String>,
 }
 
 impl Default for ServeOptions {
@@ -93,6 +97,7 @@ impl Default for ServeOptions {
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(10),
             lock_timeout: Duration::from_secs(10),
+            v1_tokens: Vec::new(),
         }
     }
 }
@@ -141,6 +146,8 @@ pub(crate) struct Shared {
     pub archive_limits: crate::olx::ArchiveLimits,
     /// Flips to true when shutdown starts, ending the event streams.
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The Blockstore v1 API's keys (none: it is off).
+    pub v1_tokens: v1::Tokens,
 }
 
 impl AppState {
@@ -205,10 +212,24 @@ pub(crate) fn router(
             .layer(axum::extract::DefaultBodyLimit::max(
                 options.json_limit as usize,
             ));
+    // The v1 API: its own body limit (a draft PATCH carries files as base64,
+    // 4/3 of their size), the same deadline.
+    let v1_limit = options
+        .upload_limit
+        .saturating_mul(4)
+        .checked_div(3)
+        .unwrap_or(u64::MAX)
+        .saturating_add(options.json_limit)
+        .min(usize::MAX as u64) as usize;
+    let v1 = v1::routes(v1_limit).layer(axum::middleware::from_fn_with_state(
+        Some(options.request_timeout),
+        deadline::deadline,
+    ));
     let data_hints = options.token.is_none();
     let page = move |uri| ui::page(uri, data_hints);
     let mut app = Router::new()
         .merge(api)
+        .merge(v1)
         .route("/", axum::routing::get(page))
         .route("/c/{*view}", axum::routing::get(page))
         .route("/ui/{id}/{*file}", axum::routing::get(ui::asset))
@@ -321,6 +342,7 @@ impl Server {
             upload_limit: options.upload_limit,
             archive_limits: options.archive_limits,
             shutdown: shutdown_rx,
+            v1_tokens: v1::Tokens::new(&options.v1_tokens),
         }));
         let app = router(state, options, addr)?;
         Ok(Server {

@@ -38,6 +38,7 @@ use utoipa::OpenApi;
         super::raw::read_raw, super::raw::write_raw, super::raw::delete_raw,
         super::events::events, openapi, super::revisions::revision, super::revisions::revision_raw,
         super::revisions::revision_diff, super::revisions::restore,
+        super::api::list_named_drafts, super::api::named_draft,
     ),
     components(schemas(
         ApiIndex, ErrorBody, ErrorDetail, Health, Page<CollectionSummary>, Page<FileEntry>, Page<crate::store::ListedFile>, crate::store::ListedFile,
@@ -50,6 +51,7 @@ use utoipa::OpenApi;
         Syntax, crate::olx::ImportReport, crate::store::BatchReport, crate::olx::Outline,
         crate::olx::OutlineNode, crate::olx::OutlineKind, crate::olx::BrokenPointer,
         crate::store::Folder, crate::store::LineStats, crate::store::RenameReport, RenameBody, super::revisions::RevisionDiff, super::revisions::RestoreAnswer, crate::olx::seed::SeedReport, crate::olx::seed::Seeded,
+        crate::store::NamedDraft, crate::store::StagedChange, super::api::NamedDraftDetail,
     )),
     modifiers(&BearerToken, &GuardAnswers),
     tags(

@@ -57,6 +57,22 @@ pub(crate) fn insert_collection(
     Ok(tx.last_insert_rowid())
 }
 
+/// Deletes a collection's rows (its history cascades), inside the caller's
+/// transaction.
+pub(crate) fn delete_collection_rows(tx: &rusqlite::Connection, id: i64) -> Result<()> {
+    // Pointers first, so the cascade meets no deferred reference.
+    tx.execute(
+        "UPDATE linkable SET draft_version_id = NULL, published_version_id = NULL
+         WHERE collection_id = :id",
+        named_params! {":id": id},
+    )?;
+    tx.execute(
+        "DELETE FROM collection WHERE collection_id = :id",
+        named_params! {":id": id},
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// Creates a collection. The slug must be unique and URL-safe.
     pub fn create_collection(
@@ -177,16 +193,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (id, collection) = Store::find_collection(&tx, key)?;
-        // Pointers first, so the cascade meets no deferred reference.
-        tx.execute(
-            "UPDATE linkable SET draft_version_id = NULL, published_version_id = NULL
-             WHERE collection_id = :id",
-            named_params! {":id": id},
-        )?;
-        tx.execute(
-            "DELETE FROM collection WHERE collection_id = :id",
-            named_params! {":id": id},
-        )?;
+        delete_collection_rows(&tx, id)?;
         super::cancel::commit_point()?;
         tx.commit()?;
         drop(conn);

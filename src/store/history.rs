@@ -74,6 +74,42 @@ impl Store {
         Ok(CollectionVersionDetail { version, entries })
     }
 
+    /// Sets a collection version's message (Blockstore v1's
+    /// `change_description`, the one thing of a version that may change).
+    pub fn set_version_message(&self, key: &str, number: i64, message: &str) -> Result<()> {
+        let conn = self.conn();
+        let (cid, collection) = Store::find_collection(&conn, key)?;
+        let changed = conn.execute(
+            "UPDATE collection_version SET message = :message WHERE collection_id = :cid AND number = :n",
+            named_params! {":message": message, ":cid": cid, ":n": number},
+        )?;
+        if changed == 0 {
+            return Err(Error::VersionNotFound {
+                collection: collection.slug,
+                number,
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether a collection holds a content in any version, draft or named
+    /// draft: what may be served by its hash under the collection's name.
+    pub fn collection_has_content(&self, key: &str, hash: &str) -> Result<bool> {
+        let conn = self.reader()?;
+        let (cid, _) = Store::find_collection(&conn, key)?;
+        let found: Option<i64> = conn
+            .prepare_cached(
+                "SELECT 1 FROM version WHERE hash = :hash AND collection_id = :cid
+                 UNION ALL
+                 SELECT 1 FROM named_draft_change c JOIN named_draft d ON d.named_draft_id = c.named_draft_id
+                 WHERE c.hash = :hash AND d.collection_id = :cid
+                 LIMIT 1",
+            )?
+            .query_row(named_params! {":hash": hash, ":cid": cid}, |r| r.get(0))
+            .optional()?;
+        Ok(found.is_some())
+    }
+
     /// The versions and draft revisions of the linkable at `path` (in the draft,
     /// or, if it is deleted there, the last linkable that had that path).
     pub fn history(&self, key: &str, path: &str) -> Result<History> {

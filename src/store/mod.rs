@@ -10,6 +10,7 @@
 
 pub mod blobs;
 mod cancel;
+mod collection_groups;
 mod collections;
 mod db;
 mod debris;
@@ -37,6 +38,7 @@ mod write;
 
 pub use blobs::{hash_bytes, BlobReader, BlobStore, Stored, INLINE_MAX};
 pub use cancel::Cancel;
+pub use collection_groups::CollectionGroup;
 pub use db::SCHEMA_VERSION;
 pub use debris::Debris;
 pub use dump::{
@@ -178,7 +180,9 @@ impl Store {
     fn find_collection(conn: &Connection, key: &str) -> Result<(i64, Collection)> {
         conn.prepare_cached(
             "SELECT collection_id, uuid, slug, title, description, owner, author, license,
-                    created_at, updated_at
+                    created_at, updated_at,
+                    (SELECT g.uuid FROM collection_group g WHERE g.group_id = collection.group_id),
+                    v1_slug
              FROM collection WHERE slug = :key OR uuid = :key",
         )?
         .query_row(rusqlite::named_params! {":key": key}, |row| {
@@ -194,6 +198,8 @@ impl Store {
                     license: row.get(7)?,
                     created_at: row.get(8)?,
                     updated_at: row.get(9)?,
+                    group: row.get(10)?,
+                    v1_slug: row.get(11)?,
                 },
             ))
         })

@@ -20,6 +20,14 @@ pub struct Collection {
     pub license: String,
     pub created_at: String,
     pub updated_at: String,
+    /// The uuid of the group the collection is in (Blockstore v1's
+    /// "collection" of bundles), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// Its Blockstore v1 slug, when that is not `slug` (v1 slugs may be
+    /// Unicode and need not be unique).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub v1_slug: Option<String>,
 }
 
 /// The metadata fields a caller may set on a collection.

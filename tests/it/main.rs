@@ -27,3 +27,4 @@ mod server;
 mod store;
 mod sync;
 mod ui;
+mod v1;

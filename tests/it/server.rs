@@ -1301,6 +1301,8 @@ fn the_openapi_document_is_valid_and_covers_every_endpoint() {
         ("/api/v1/collections/{c}/revert", &["post"]),
         ("/api/v1/collections/{c}/versions", &["get"]),
         ("/api/v1/collections/{c}/versions/{n}", &["get"]),
+        ("/api/v1/collections/{c}/drafts", &["get"]),
+        ("/api/v1/collections/{c}/drafts/{name}", &["get"]),
         ("/api/v1/collections/{c}/diff", &["get"]),
         ("/api/v1/collections/{c}/history/{path}", &["get"]),
         ("/api/v1/collections/{c}/links", &["get"]),

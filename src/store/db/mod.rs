@@ -31,6 +31,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_named_drafts",
         include_str!("sql/0007_named_drafts.sql"),
     ),
+    (
+        "0008_collection_groups",
+        include_str!("sql/0008_collection_groups.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
