@@ -52,6 +52,7 @@ use utoipa::OpenApi;
         crate::olx::OutlineNode, crate::olx::OutlineKind, crate::olx::BrokenPointer,
         crate::store::Folder, crate::store::LineStats, crate::store::RenameReport, RenameBody, super::revisions::RevisionDiff, super::revisions::RestoreAnswer, crate::olx::seed::SeedReport, crate::olx::seed::Seeded,
         crate::store::NamedDraft, crate::store::StagedChange, super::api::NamedDraftDetail,
+        crate::store::Dependency, crate::store::DependencyRef,
     )),
     modifiers(&BearerToken, &GuardAnswers),
     tags(

@@ -71,7 +71,12 @@ impl Store {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         let mut entries = entries;
         name_changes(&conn, cid, State::Version(number), &mut entries)?;
-        Ok(CollectionVersionDetail { version, entries })
+        let dependencies = super::dependencies::of_version(&conn, cid, number)?;
+        Ok(CollectionVersionDetail {
+            version,
+            entries,
+            dependencies,
+        })
     }
 
     /// Sets a collection version's message (Blockstore v1's

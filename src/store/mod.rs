@@ -14,6 +14,7 @@ mod collection_groups;
 mod collections;
 mod db;
 mod debris;
+mod dependencies;
 mod dump;
 pub mod error;
 pub mod events;
@@ -41,6 +42,7 @@ pub use cancel::Cancel;
 pub use collection_groups::CollectionGroup;
 pub use db::SCHEMA_VERSION;
 pub use debris::Debris;
+pub use dependencies::{snapshot_digest, Dependency, DependencyRef};
 pub use dump::{
     restore, DumpManifest, DumpReport, RestoreOptions, RestoreReport, DUMP_FORMAT,
     DUMP_FORMAT_VERSION,

@@ -378,6 +378,10 @@ pub struct CollectionVersionDetail {
     #[serde(flatten)]
     pub version: CollectionVersion,
     pub entries: Vec<Change>,
+    /// The version's dependencies on other collections' versions, by name
+    /// (left out when there are none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<super::dependencies::Dependency>,
 }
 
 /// The difference between two collection states.

@@ -16,6 +16,7 @@
 //! Staged contents are blobs like any other: gc keeps them, fsck checks them,
 //! a dump carries them.
 
+use super::dependencies::Dependency;
 use super::error::{Error, Result};
 use super::events::Event;
 use super::files::{classify, contents, media_type, State};
@@ -266,10 +267,40 @@ impl Store {
         Ok((draft, files.into_values().collect()))
     }
 
+    /// A named draft's dependencies: its base's with its staged changes
+    /// applied, by name, each with whether it is staged. A staged value stays
+    /// staged after a commit (as Blockstore's did) until the draft is deleted.
+    pub fn named_draft_dependencies(
+        &self,
+        uuid: &str,
+    ) -> Result<(NamedDraft, Vec<(Dependency, bool)>)> {
+        let conn = self.reader()?;
+        let (draft, id, cid) = find(&conn, uuid)?;
+        let base = match draft.base {
+            Some(n) => super::dependencies::of_version(&conn, cid, n)?,
+            None => Vec::new(),
+        };
+        let staged = super::dependencies::staged(&conn, id)?;
+        Ok((draft, super::dependencies::composed(base, &staged)))
+    }
+
     /// Stages changes in a named draft: each path's new bytes or its
     /// deletion, replacing what was staged for it; other paths stay as they
     /// are. The draft's `updated_at` moves even when `changes` is empty.
     pub fn stage(&self, uuid: &str, changes: &[(RelPath, Stage<'_>)]) -> Result<NamedDraft> {
+        self.stage_with_dependencies(uuid, changes, &[])
+    }
+
+    /// Like [`Store::stage`], with dependency changes too: each name's new
+    /// target (a collection uuid and a version, 0 for its latest) or its
+    /// deletion. A target version that does not exist, or one that would
+    /// make a cycle, refuses the whole change ([`Error::Invalid`]).
+    pub fn stage_with_dependencies(
+        &self,
+        uuid: &str,
+        changes: &[(RelPath, Stage<'_>)],
+        dependencies: &[(String, Option<(String, i64)>)],
+    ) -> Result<NamedDraft> {
         // Reject a path given twice before anything is written.
         let mut seen = std::collections::HashSet::new();
         for (path, _) in changes {
@@ -294,7 +325,14 @@ impl Store {
             }
             let mut conn = self.conn();
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let (_, id, _) = find(&tx, uuid)?;
+            let (draft, id, cid) = find(&tx, uuid)?;
+            super::dependencies::stage(
+                &tx,
+                id,
+                (cid, &draft.collection_uuid),
+                draft.base,
+                dependencies,
+            )?;
             for (path, entry) in &entries {
                 let (hash, size) = match entry {
                     Some(entry) => {
@@ -345,7 +383,8 @@ impl Store {
     /// draft's base overlaid with its changes (even when that equals the
     /// latest version, and even when the base is older than the latest,
     /// whose newer changes it then undoes, as Blockstore did). The draft is
-    /// rebased on the new version and its changes cleared. The working draft's
+    /// rebased on the new version and its file changes cleared (its staged
+    /// dependency changes stay, as Blockstore's did). The working draft's
     /// pending edits stay pending.
     pub fn commit_named_draft(&self, uuid: &str, message: &str) -> Result<PublishReport> {
         self.with_write_lock(|| {
@@ -389,6 +428,17 @@ impl Store {
                 },
             )?;
             let cv_id = tx.last_insert_rowid();
+            let base_dependencies = match draft.base {
+                Some(n) => super::dependencies::of_version(&tx, cid, n)?,
+                None => Vec::new(),
+            };
+            let staged = super::dependencies::staged(&tx, id)?;
+            let dependencies: Vec<Dependency> =
+                super::dependencies::composed(base_dependencies, &staged)
+                    .into_iter()
+                    .map(|(d, _)| d)
+                    .collect();
+            super::dependencies::record(&tx, cv_id, &dependencies)?;
             let changes = publish_tree(&tx, cid, cv_id, number, &target, message, &at, &collection.slug)?;
             tx.execute(
                 "DELETE FROM named_draft_change WHERE named_draft_id = :id",

@@ -84,6 +84,9 @@ impl Store {
             },
         )?;
         let cv_id = tx.last_insert_rowid();
+        if latest > 0 {
+            super::dependencies::carry_forward(&tx, cid, latest, cv_id)?;
+        }
         let mut changes = Vec::with_capacity(drafts.len());
         for draft in &drafts {
             if draft.hash.is_none() && draft.published_version_id.is_none() {

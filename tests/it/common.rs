@@ -301,6 +301,7 @@ pub fn to_schema_4(data: &Path) {
     }
     conn.execute_batch(
         "DROP TABLE blob; DROP TABLE blob_move;
+         DROP TABLE named_draft_dependency; DROP TABLE collection_version_dependency;
          DROP TABLE named_draft_change; DROP TABLE named_draft;
          DROP INDEX collection_group_member; DROP TABLE collection_group;
          ALTER TABLE collection DROP COLUMN group_id; ALTER TABLE collection DROP COLUMN v1_slug;

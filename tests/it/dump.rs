@@ -818,7 +818,8 @@ fn a_dump_of_an_older_schema_is_migrated_on_restore() {
         conn.execute_batch(
             "DROP INDEX version_uuid; ALTER TABLE version DROP COLUMN uuid;
              DROP TABLE blob; DROP TABLE blob_move;
-             DROP TABLE named_draft_change; DROP TABLE named_draft;
+             DROP TABLE named_draft_dependency; DROP TABLE collection_version_dependency;
+         DROP TABLE named_draft_change; DROP TABLE named_draft;
          DROP INDEX collection_group_member; DROP TABLE collection_group;
          ALTER TABLE collection DROP COLUMN group_id; ALTER TABLE collection DROP COLUMN v1_slug;
              ALTER TABLE collection_version DROP COLUMN committed_from;

@@ -701,3 +701,227 @@ fn v1_writes_show_natively_and_native_writes_show_in_v1() {
     assert_eq!(c.server.get("/api/v1/collections/lib").status, 404);
     assert_eq!(c.server.get("/api/v1/collections/plain").status, 200);
 }
+
+impl Client {
+    fn set_draft_link(&self, draft: &str, name: &str, target: Option<(&str, i64)>) -> Resp {
+        let value = match target {
+            Some((bundle, version)) => json!({"bundle_uuid": bundle, "version": version}),
+            None => Value::Null,
+        };
+        self.api(
+            "PATCH",
+            &format!("drafts/{draft}"),
+            Some(json!({"links": {name: value}})),
+        )
+    }
+
+    /// `get_bundle_links`: the latest version's links.
+    fn bundle_links(&self, bundle: &str) -> Value {
+        let b = self.get_bundle(bundle);
+        let n = b["versions"].as_array().unwrap().len();
+        self.api("GET", &format!("bundle_versions/{bundle},{n}"), None)
+            .expect(200)["snapshot"]["links"]
+            .clone()
+    }
+}
+
+#[test]
+fn test_links() {
+    let c = Client::start();
+    let coll = c.create_collection("Test Collection")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lib1 = c.create_bundle(&coll, "lib1", "Library 1", "")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lib2 = c.create_bundle(&coll, "lib2", "Library 1", "")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let course = c.create_bundle(&coll, "course", "Library 1", "")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lib1_draft = c.get_or_create_bundle_draft(&lib1, "test-draft")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lib2_draft = c.get_or_create_bundle_draft(&lib2, "other-draft")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let course_draft = c.get_or_create_bundle_draft(&course, "test-draft")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    c.write_draft_file(&lib1_draft, "lib1-data.txt", "hello world");
+    c.commit_draft(&lib1_draft);
+    c.write_draft_file(&lib2_draft, "lib2-data.txt", "hello world");
+    c.commit_draft(&lib2_draft);
+    assert_eq!(c.bundle_links(&lib2), json!({}), "no links yet");
+
+    c.set_draft_link(&lib2_draft, "lib2_to_lib1", Some((&lib1, 1)))
+        .expect(204);
+    let links = c.get_draft(&lib2_draft)["staged_draft"]["links"].clone();
+    assert_eq!(
+        links["lib2_to_lib1"]["direct"]["bundle_uuid"],
+        lib1.as_str()
+    );
+    assert_eq!(links["lib2_to_lib1"]["direct"]["version"], 1);
+    assert_eq!(
+        keys(&links["lib2_to_lib1"]["direct"]),
+        ["bundle_uuid", "snapshot_digest", "version"]
+    );
+    c.commit_draft(&lib2_draft);
+
+    c.set_draft_link(&course_draft, "course_to_lib2", Some((&lib2, 2)))
+        .expect(204);
+    c.commit_draft(&course_draft);
+    let links = c.bundle_links(&course);
+    let link = &links["course_to_lib2"];
+    assert_eq!(link["direct"]["bundle_uuid"], lib2.as_str());
+    assert_eq!(link["direct"]["version"], 2);
+    assert_eq!(link["indirect"][0]["bundle_uuid"], lib1.as_str());
+    assert_eq!(link["indirect"][0]["version"], 1);
+    assert_eq!(
+        keys(&link["indirect"][0]),
+        ["bundle_uuid", "snapshot_digest", "version"]
+    );
+    // The dependency's digest is its target version's.
+    let lib2_v2 = c
+        .api("GET", &format!("bundle_versions/{lib2},2"), None)
+        .expect(200);
+    assert_eq!(
+        link["direct"]["snapshot_digest"],
+        lib2_v2["snapshot"]["hash_digest"]
+    );
+
+    c.set_draft_link(&course_draft, "course_to_lib2", None)
+        .expect(204);
+    let links = &c.get_draft(&course_draft)["staged_draft"]["links"];
+    assert_eq!(links, &json!({}), "the draft's links are empty");
+    // Natively too: the version's dependencies.
+    let native = c
+        .server
+        .get(&format!("/api/v1/collections/course/versions/1"))
+        .expect(200);
+    assert_eq!(native["dependencies"][0]["name"], "course_to_lib2");
+}
+
+#[test]
+fn link_cycles_and_bad_links_are_refused_and_links_stay_modified_after_commit() {
+    // Blockstore's contract tests `simple_links` and `link_cycle`.
+    let c = Client::start();
+    let coll = c.create_collection("C")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut bundles = Vec::new();
+    let mut drafts = Vec::new();
+    for slug in ["a", "b", "c"] {
+        let b = c.create_bundle(&coll, slug, slug, "")["uuid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let d = c.get_or_create_bundle_draft(&b, "d")["uuid"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        c.commit_draft(&d);
+        bundles.push(b);
+        drafts.push(d);
+    }
+    let (a, b, cc) = (&bundles[0], &bundles[1], &bundles[2]);
+    // A direct self-link is a cycle (the original let it through).
+    assert_eq!(
+        c.set_draft_link(&drafts[0], "self", Some((a, 1)))
+            .expect(400),
+        json!(["Link cycle detected: Cannot create draft."])
+    );
+    // a -> b -> c, then c -> a closes a three-bundle cycle.
+    c.set_draft_link(&drafts[1], "to_c", Some((cc, 1)))
+        .expect(204);
+    c.commit_draft(&drafts[1]);
+    c.set_draft_link(&drafts[0], "to_b", Some((b, 2)))
+        .expect(204);
+    c.commit_draft(&drafts[0]);
+    assert_eq!(
+        c.set_draft_link(&drafts[2], "to_a", Some((a, 2)))
+            .expect(400),
+        json!(["Link cycle detected: Cannot create draft."])
+    );
+    let before = c.get_draft(&drafts[2]);
+    for (value, message) in [
+        (
+            json!({"version": 1}),
+            "Link x has no 'bundle_uuid' specified.",
+        ),
+        (
+            json!({"bundle_uuid": a}),
+            "Link x has no 'version' specified.",
+        ),
+        (
+            json!({"bundle_uuid": a, "version": true}),
+            "Link x: True must be an integer.",
+        ),
+        (
+            json!({"bundle_uuid": "not-a-uuid", "version": 1}),
+            "Link x: not-a-uuid is not a valid UUID.",
+        ),
+    ] {
+        let resp = c.api(
+            "PATCH",
+            &format!("drafts/{}", drafts[2]),
+            Some(json!({"links": {"x": value}, "files": {"f.txt": base64_of(b"f")}})),
+        );
+        assert_eq!(resp.expect(400), json!([message]));
+    }
+    let missing = c.set_draft_link(&drafts[2], "x", Some((a, 9)));
+    assert_eq!(
+        missing.expect(400),
+        json!([format!(
+            "BundleVersion ({a}, 9) referenced in Link x does not exist."
+        )])
+    );
+    assert_eq!(
+        c.get_draft(&drafts[2]),
+        before,
+        "nothing was staged, files included"
+    );
+    // version 0: the latest, kept as 0.
+    let e = c.create_bundle(&coll, "e", "e", "")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let e_draft = c.get_or_create_bundle_draft(&e, "d")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.commit_draft(&e_draft);
+    c.commit_draft(&e_draft);
+    c.set_draft_link(&drafts[2], "latest_e", Some((&e, 0)))
+        .expect(204);
+    let link = &c.get_draft(&drafts[2])["staged_draft"]["links"]["latest_e"];
+    assert_eq!(link["direct"]["version"], 0);
+    assert_eq!(link["modified"], true);
+    c.commit_draft(&drafts[2]);
+    let after = &c.get_draft(&drafts[2])["staged_draft"]["links"]["latest_e"];
+    assert_eq!(
+        after["modified"], true,
+        "a committed link stays modified, as the original's did"
+    );
+    let version = c.bundle_links(cc);
+    assert_eq!(version["latest_e"]["direct"]["version"], 0);
+    assert!(version["latest_e"].get("modified").is_none());
+    // A native publish keeps the version's links.
+    c.server
+        .put("/api/v1/collections/c/raw/x.txt", b"x")
+        .expect(201);
+    c.server
+        .json("POST", "/api/v1/collections/c/publish", json!({}))
+        .expect(201);
+    assert_eq!(c.bundle_links(cc), version);
+}

@@ -2,9 +2,9 @@
 //! deletions) exactly as the original validated them, all checks before any
 //! write; a commit makes a collection version of the draft and rebases it.
 
-use super::shapes::{committed_url, snapshot_digest, text, uuid_field};
+use super::shapes::{committed_url, link_out, text, uuid_field, LinkOut};
 use super::{json_response, v1_time, Call, V1Error, V1Result};
-use crate::store::{At, NamedDraft, RelPath, Stage};
+use crate::store::{NamedDraft, RelPath, Stage};
 use axum::http::StatusCode;
 use base64::Engine;
 use serde::Serialize;
@@ -28,7 +28,7 @@ struct StagedOut {
     created_at: String,
     updated_at: String,
     files: BTreeMap<String, DraftFileOut>,
-    links: BTreeMap<String, Value>,
+    links: BTreeMap<String, LinkOut>,
 }
 
 #[derive(Serialize)]
@@ -108,26 +108,20 @@ pub(crate) async fn create(call: &Call) -> V1Result {
 }
 
 pub(crate) async fn get(call: &Call, id: String) -> V1Result {
-    let (draft, files, base) = call
+    let (draft, files, base, links) = call
         .store(move |s| {
             let (draft, files) = s.named_draft_files(&id)?;
-            // The base's digest, from the base version as it is stored.
             let base = match draft.base {
-                Some(n) => {
-                    let version = s.version(&draft.collection_uuid, n)?.version;
-                    let files = s.files(&draft.collection_uuid, At::Version(n))?;
-                    Some((version.created_at, files))
-                }
+                Some(n) => Some(s.snapshot_digest(&draft.collection_uuid, n)?),
                 None => None,
             };
-            Ok((draft, files, base))
+            let (_, links) = s.named_draft_dependencies(&id)?;
+            Ok((draft, files, base, links))
         })
         .await?;
     let bundle = draft.collection_uuid.clone();
     let staged = StagedOut {
-        base_snapshot: base
-            .as_ref()
-            .map(|(created_at, files)| snapshot_digest(&bundle, created_at, files, &[])),
+        base_snapshot: base,
         created_at: v1_time(&draft.created_at),
         updated_at: v1_time(&draft.updated_at),
         files: files
@@ -149,7 +143,10 @@ pub(crate) async fn get(call: &Call, id: String) -> V1Result {
                 )
             })
             .collect(),
-        links: BTreeMap::new(),
+        links: links
+            .iter()
+            .map(|(d, modified)| (d.name.clone(), link_out(d, Some(*modified))))
+            .collect(),
     };
     Ok(json_response(
         StatusCode::OK,
@@ -259,12 +256,18 @@ pub(crate) async fn patch(call: &Call, id: String) -> V1Result {
             ]))
         }
     }
-    if let Some(links) = body.get("links").filter(|l| !l.is_null()) {
-        if !links.as_object().is_some_and(|l| l.is_empty()) {
+    let mut links: Vec<(String, Option<(String, i64)>)> = Vec::new();
+    match body.get("links") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(given)) => {
+            for (name, value) in given {
+                links.push((name.clone(), link_change(name, value)?));
+            }
+        }
+        Some(_) => {
             return Err(V1Error::List(vec![
-                "Links between bundles are not supported by this server yet; nothing was changed"
-                    .into(),
-            ]));
+                "\"links\" must map names to {\"bundle_uuid\", \"version\"} or null".into(),
+            ]))
         }
     }
     call.store(move |s| {
@@ -280,12 +283,63 @@ pub(crate) async fn patch(call: &Call, id: String) -> V1Result {
                 )
             })
             .collect();
-        s.stage(&id, &changes)
+        s.stage_with_dependencies(&id, &changes, &links)
     })
-    .await?;
+    .await
+    .map_err(|e| match e {
+        // The store's refusals of a link (no such version, a cycle) carry
+        // the original's messages.
+        V1Error::Native(e) if e.status == StatusCode::BAD_REQUEST => V1Error::List(vec![e.message]),
+        other => other,
+    })?;
     Ok(axum::response::IntoResponse::into_response(
         StatusCode::NO_CONTENT,
     ))
+}
+
+/// One link of a PATCH: its target (a bundle uuid and a version, 0 for the
+/// latest) or None to delete it, checked as the original did.
+fn link_change(name: &str, value: &Value) -> Result<Option<(String, i64)>, V1Error> {
+    let refuse = |m: String| Err(V1Error::List(vec![m]));
+    let link = match value {
+        Value::Null => return Ok(None),
+        Value::Object(link) => link,
+        _ => return refuse(format!("Link {name} has no 'bundle_uuid' specified.")),
+    };
+    let Some(bundle) = link.get("bundle_uuid") else {
+        return refuse(format!("Link {name} has no 'bundle_uuid' specified."));
+    };
+    let Some(version) = link.get("version") else {
+        return refuse(format!("Link {name} has no 'version' specified."));
+    };
+    let version = match version {
+        Value::Bool(b) => {
+            return refuse(format!(
+                "Link {name}: {} must be an integer.",
+                if *b { "True" } else { "False" }
+            ))
+        }
+        Value::Number(n) if n.is_i64() => n.as_i64().unwrap_or_default(),
+        other => return refuse(format!("Link {name}: {other} must be an integer.")),
+    };
+    let text = match bundle {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let lower = text.to_ascii_lowercase();
+    let plain = lower.replace('-', "");
+    if plain.len() != 32 || !plain.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return refuse(format!("Link {name}: {text} is not a valid UUID."));
+    }
+    let uuid = format!(
+        "{}-{}-{}-{}-{}",
+        &plain[..8],
+        &plain[8..12],
+        &plain[12..16],
+        &plain[16..20],
+        &plain[20..]
+    );
+    Ok(Some((uuid, version)))
 }
 
 pub(crate) async fn commit(call: &Call, id: String) -> V1Result {

@@ -4,7 +4,9 @@
 //! emitted them.
 
 use super::{is_uuid, json_response, media, v1_time, Call, V1Error, V1Result};
-use crate::store::{At, Collection, CollectionGroup, CollectionMetadata, FileEntry, NamedDraft};
+use crate::store::{
+    At, Collection, CollectionGroup, CollectionMetadata, Dependency, DependencyRef, NamedDraft,
+};
 use axum::http::StatusCode;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -46,7 +48,7 @@ pub(crate) struct SnapshotOut {
     hash_digest: String,
     created_at: String,
     files: BTreeMap<String, FileOut>,
-    links: BTreeMap<String, Value>,
+    links: BTreeMap<String, LinkOut>,
 }
 
 #[derive(Serialize)]
@@ -105,21 +107,35 @@ pub(crate) fn committed_url(call: &Call, bundle: &str, path: &str, hash: &str) -
     ))
 }
 
-/// A snapshot's digest: BLAKE2b-160 of the compact JSON of
-/// `[bundle uuid, created_at, [[path, [false, size, hash]] …], [link names]]`
-/// — the original's recipe over what we store; clients treat it as opaque.
-pub(crate) fn snapshot_digest(
-    bundle: &str,
-    created_at: &str,
-    files: &[FileEntry],
-    links: &[String],
-) -> String {
-    let files: Vec<Value> = files
-        .iter()
-        .map(|f| serde_json::json!([f.path, [false, f.size, f.hash]]))
-        .collect();
-    let doc = serde_json::json!([bundle, v1_time(created_at), files, links]);
-    crate::store::hash_bytes(doc.to_string().as_bytes())
+/// A dependency as v1 showed a link: `direct`, `indirect` (and, in a
+/// draft, `modified`), each reference exactly `bundle_uuid, version,
+/// snapshot_digest`.
+pub(crate) fn link_out(d: &Dependency, modified: Option<bool>) -> LinkOut {
+    let reference = |r: &DependencyRef| RefOut {
+        bundle_uuid: r.collection.clone(),
+        version: r.version,
+        snapshot_digest: r.snapshot_digest.clone(),
+    };
+    LinkOut {
+        direct: reference(&d.direct),
+        indirect: d.indirect.iter().map(reference).collect(),
+        modified,
+    }
+}
+
+#[derive(Serialize)]
+pub(crate) struct LinkOut {
+    direct: RefOut,
+    indirect: Vec<RefOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    modified: Option<bool>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct RefOut {
+    bundle_uuid: String,
+    version: i64,
+    snapshot_digest: String,
 }
 
 /// DRF's checks of one string field.
@@ -438,19 +454,20 @@ pub(crate) async fn version_out(
 ) -> Result<VersionOut, V1Error> {
     bundle_key(call, &uuid).await?;
     let key = uuid.clone();
-    let (version, files) = call
+    let (version, files, dependencies, digest) = call
         .store(move |s| {
             let version = s.version(&key, number)?.version;
-            let files = if with_snapshot {
-                s.files(&key, At::Version(number))?
-            } else {
-                Vec::new()
-            };
-            Ok((version, files))
+            if !with_snapshot {
+                return Ok((version, Vec::new(), Vec::new(), String::new()));
+            }
+            let files = s.files(&key, At::Version(number))?;
+            let dependencies = s.dependencies(&key, number)?;
+            let digest = s.snapshot_digest(&key, number)?;
+            Ok((version, files, dependencies, digest))
         })
         .await?;
     let snapshot = with_snapshot.then(|| SnapshotOut {
-        hash_digest: snapshot_digest(&uuid, &version.created_at, &files, &[]),
+        hash_digest: digest,
         created_at: v1_time(&version.created_at),
         files: files
             .iter()
@@ -465,7 +482,10 @@ pub(crate) async fn version_out(
                 )
             })
             .collect(),
-        links: BTreeMap::new(),
+        links: dependencies
+            .into_iter()
+            .map(|d| (d.name.clone(), link_out(&d, None)))
+            .collect(),
     });
     Ok(VersionOut {
         bundle: call.url(&format!("api/v1/bundles/{uuid}")),

@@ -35,6 +35,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_collection_groups",
         include_str!("sql/0008_collection_groups.sql"),
     ),
+    (
+        "0009_dependencies",
+        include_str!("sql/0009_dependencies.sql"),
+    ),
 ];
 
 /// The schema version this binary writes.
