@@ -806,7 +806,7 @@ fn test_links() {
     // Natively too: the version's dependencies.
     let native = c
         .server
-        .get(&format!("/api/v1/collections/course/versions/1"))
+        .get("/api/v1/collections/course/versions/1")
         .expect(200);
     assert_eq!(native["dependencies"][0]["name"], "course_to_lib2");
 }
