@@ -308,39 +308,46 @@ impl Store {
                 return Err(Error::Invalid(format!("{path} appears twice")));
             }
         }
+        // Links are extracted before the writers' lock is taken (CPU work
+        // that holds no one up); blobs are written under it, so gc cannot
+        // sweep one before its row commits.
+        let scans: Vec<_> = changes
+            .iter()
+            .map(|(path, stage)| match stage {
+                Stage::Put(bytes) => super::files::classify(path)
+                    .syntax
+                    .map(|syntax| (syntax, super::links::extract(path.as_str(), bytes, syntax))),
+                Stage::Delete => None,
+            })
+            .collect();
         self.with_write_lock(|| {
-            // Blobs first, durable before the rows that name them commit.
-            let mut entries = Vec::with_capacity(changes.len());
-            for (path, stage) in changes {
-                entries.push(match stage {
-                    Stage::Put(bytes) => {
-                        let blob = self.blobs.put(bytes)?;
-                        (
-                            path,
-                            Some(super::BatchEntry::new(path.clone(), blob, bytes)),
-                        )
-                    }
-                    Stage::Delete => (path, None),
+            let mut blobs = Vec::with_capacity(changes.len());
+            for (_, stage) in changes {
+                blobs.push(match stage {
+                    Stage::Put(bytes) => Some(self.blobs.put(bytes)?),
+                    Stage::Delete => None,
                 });
             }
             let mut conn = self.conn();
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            let (draft, id, cid) = find(&tx, uuid)?;
-            super::dependencies::stage(
-                &tx,
-                id,
-                (cid, &draft.collection_uuid),
-                draft.base,
-                dependencies,
-            )?;
-            for (path, entry) in &entries {
-                let (hash, size) = match entry {
-                    Some(entry) => {
-                        super::blobs::insert_inline(&tx, &entry.blob)?;
-                        if let Some((syntax, extracted)) = &entry.scan {
-                            super::scan::insert_scan(&tx, &entry.blob.hash, *syntax, extracted)?;
+            let (mut draft, id, cid) = find(&tx, uuid)?;
+            if !dependencies.is_empty() {
+                super::dependencies::stage(
+                    &tx,
+                    id,
+                    (cid, &draft.collection_uuid),
+                    draft.base,
+                    dependencies,
+                )?;
+            }
+            for (((path, _), blob), scan) in changes.iter().zip(&blobs).zip(&scans) {
+                let (hash, size) = match blob {
+                    Some(blob) => {
+                        super::blobs::insert_inline(&tx, blob)?;
+                        if let Some((syntax, extracted)) = scan {
+                            super::scan::insert_scan(&tx, &blob.hash, *syntax, extracted)?;
                         }
-                        (Some(entry.blob.hash.as_str()), entry.blob.size as i64)
+                        (Some(blob.hash.as_str()), blob.size as i64)
                     }
                     None => (None, 0),
                 };
@@ -352,11 +359,11 @@ impl Store {
                     ":id": id, ":path": path.as_str(), ":hash": hash, ":size": size,
                 })?;
             }
-            tx.execute(
+            draft.updated_at = now();
+            tx.prepare_cached(
                 "UPDATE named_draft SET updated_at = :at WHERE named_draft_id = :id",
-                named_params! {":at": now(), ":id": id},
-            )?;
-            let (draft, _, _) = find(&tx, uuid)?;
+            )?
+            .execute(named_params! {":at": draft.updated_at, ":id": id})?;
             super::cancel::commit_point()?;
             tx.commit()?;
             Ok(draft)
@@ -468,15 +475,77 @@ impl Store {
     }
 }
 
-/// The latest published file of each path: linkable, its version, number,
-/// hash.
-struct Published {
+/// A linkable of the collection as a commit finds it: what it publishes
+/// next, and its working-draft version.
+#[derive(Clone)]
+struct Known {
     linkable_id: i64,
     uuid: String,
     kind: LinkableKind,
-    version_id: i64,
     last_number: i64,
-    hash: String,
+    /// The published version (a live file or a tombstone).
+    published: Option<i64>,
+    published_hash: Option<String>,
+    /// The working draft's version: (id, path, hash).
+    draft: Option<(i64, String, Option<String>)>,
+}
+
+/// Every linkable of collection `cid` that a commit may publish to, keyed
+/// three ways: by the path of its live published file, of its working-draft
+/// file (unpublished ones), and of its published tombstone. One query, so a
+/// commit of 1,000s of files asks SQLite nothing per file.
+struct Linkables {
+    live: BTreeMap<String, Known>,
+    drafted: BTreeMap<String, Known>,
+    tombstones: BTreeMap<String, Known>,
+}
+
+fn linkables(tx: &Connection, cid: i64) -> Result<Linkables> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT l.linkable_id, l.uuid, l.kind, l.last_number, l.published_version_id,
+                p.path, p.hash, l.draft_version_id, d.path, d.hash
+         FROM linkable l
+         LEFT JOIN version p ON p.version_id = l.published_version_id
+         LEFT JOIN version d ON d.version_id = l.draft_version_id
+         WHERE l.collection_id = :cid ORDER BY l.linkable_id",
+    )?;
+    let mut rows = stmt.query(named_params! {":cid": cid})?;
+    let mut out = Linkables {
+        live: BTreeMap::new(),
+        drafted: BTreeMap::new(),
+        tombstones: BTreeMap::new(),
+    };
+    while let Some(r) = rows.next()? {
+        let published_path: Option<String> = r.get(5)?;
+        let draft_id: Option<i64> = r.get(7)?;
+        let draft = match draft_id {
+            Some(id) => Some((id, r.get::<_, String>(8)?, r.get::<_, Option<String>>(9)?)),
+            None => None,
+        };
+        let known = Known {
+            linkable_id: r.get(0)?,
+            uuid: r.get(1)?,
+            kind: LinkableKind::from_sql(&r.get::<_, String>(2)?),
+            last_number: r.get(3)?,
+            published: r.get(4)?,
+            published_hash: r.get(6)?,
+            draft,
+        };
+        match (&published_path, &known.published_hash) {
+            (Some(path), Some(_)) => {
+                out.live.insert(path.clone(), known.clone());
+            }
+            // Later rows win: the newest tombstone of a path.
+            (Some(path), None) => {
+                out.tombstones.insert(path.clone(), known.clone());
+            }
+            (None, _) => {}
+        }
+        if let Some((_, path, Some(_))) = &known.draft {
+            out.drafted.insert(path.clone(), known);
+        }
+    }
+    Ok(out)
 }
 
 /// Publishes `target` (path → content) as collection version `number`
@@ -495,141 +564,77 @@ fn publish_tree(
     at: &str,
     slug: &str,
 ) -> Result<Vec<Change>> {
-    let mut published: BTreeMap<String, Published> = BTreeMap::new();
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT v.path, l.linkable_id, l.uuid, l.kind, v.version_id, l.last_number, v.hash
-             FROM linkable l JOIN version v ON v.version_id = l.published_version_id
-             WHERE l.collection_id = :cid AND v.hash IS NOT NULL",
-        )?;
-        let rows = stmt.query_map(named_params! {":cid": cid}, |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                Published {
-                    linkable_id: r.get(1)?,
-                    uuid: r.get(2)?,
-                    kind: LinkableKind::from_sql(&r.get::<_, String>(3)?),
-                    version_id: r.get(4)?,
-                    last_number: r.get(5)?,
-                    hash: r.get(6)?,
-                },
-            ))
-        })?;
-        for row in rows {
-            let (path, p) = row?;
-            published.insert(path, p);
-        }
-    }
+    let known = linkables(tx, cid)?;
+    let publish = Publish {
+        tx,
+        cid,
+        cv_id,
+        number,
+        message,
+        at,
+    };
     let mut changes = Vec::new();
     for (path, (hash, size)) in target {
-        match published.get(path) {
-            Some(p) if &p.hash == hash => {}
-            Some(p) => {
-                publish_version(
-                    tx,
-                    cid,
-                    p.linkable_id,
-                    p.last_number,
-                    Some(p.version_id),
-                    path,
-                    Some((hash, *size)),
-                    number,
-                    message,
-                    at,
-                )?;
-                log_change(
-                    tx,
-                    cv_id,
-                    p.linkable_id,
-                    Some(p.last_number),
-                    p.last_number + 1,
-                    path,
-                    Some(&p.hash),
-                    Some(hash),
-                )?;
+        match known.live.get(path) {
+            Some(k) if k.published_hash.as_ref() == Some(hash) => {}
+            Some(k) => {
+                publish.version(k, path, Some((hash, *size)))?;
                 changes.push(change(
                     ChangeStatus::Modified,
-                    &p.uuid,
-                    p.kind,
+                    k,
                     path,
-                    Some(&p.hash),
+                    k.published_hash.as_ref(),
                     Some(hash),
                 ));
             }
             None => {
-                let rel = RelPath::existing(path)?;
-                let (linkable_id, uuid, kind, last_number) =
-                    linkable_for_new_path(tx, cid, &rel, at, slug)?;
-                let old = tx.query_row(
-                    "SELECT published_version_id FROM linkable WHERE linkable_id = :id",
-                    named_params! {":id": linkable_id},
-                    |r| r.get::<_, Option<i64>>(0),
-                )?;
-                publish_version(
-                    tx,
-                    cid,
-                    linkable_id,
-                    last_number,
-                    old,
-                    path,
-                    Some((hash, *size)),
-                    number,
-                    message,
-                    at,
-                )?;
-                log_change(
-                    tx,
-                    cv_id,
-                    linkable_id,
-                    old.map(|_| last_number),
-                    last_number + 1,
-                    path,
-                    None,
-                    Some(hash),
-                )?;
-                changes.push(change(
-                    ChangeStatus::Added,
-                    &uuid,
-                    kind,
-                    path,
-                    None,
-                    Some(hash),
-                ));
+                let k = match (known.drafted.get(path), known.tombstones.get(path)) {
+                    (Some(k), _) => {
+                        if k.published.is_some() && k.published_hash.is_some() {
+                            return Err(Error::Conflict(format!(
+                                "{slug}: the working draft renames a published file to {path}, \
+                                 which this commit adds; publish or revert the working draft's \
+                                 rename first"
+                            )));
+                        }
+                        k.clone()
+                    }
+                    (None, Some(k)) => k.clone(),
+                    (None, None) => {
+                        let rel = RelPath::existing(path)?;
+                        let uuid = uuid::Uuid::now_v7().to_string();
+                        let kind = classify(&rel).kind;
+                        tx.prepare_cached(
+                            "INSERT INTO linkable (uuid, collection_id, kind, created_at)
+                             VALUES (:uuid, :cid, :kind, :at)",
+                        )?
+                        .execute(named_params! {":uuid": uuid, ":cid": cid, ":kind": kind.as_str(), ":at": at})?;
+                        Known {
+                            linkable_id: tx.last_insert_rowid(),
+                            uuid,
+                            kind,
+                            last_number: 0,
+                            published: None,
+                            published_hash: None,
+                            draft: None,
+                        }
+                    }
+                };
+                publish.version(&k, path, Some((hash, *size)))?;
+                changes.push(change(ChangeStatus::Added, &k, path, None, Some(hash)));
             }
         }
     }
-    for (path, p) in &published {
+    for (path, k) in &known.live {
         if target.contains_key(path) {
             continue;
         }
-        publish_version(
-            tx,
-            cid,
-            p.linkable_id,
-            p.last_number,
-            Some(p.version_id),
-            path,
-            None,
-            number,
-            message,
-            at,
-        )?;
-        log_change(
-            tx,
-            cv_id,
-            p.linkable_id,
-            Some(p.last_number),
-            p.last_number + 1,
-            path,
-            Some(&p.hash),
-            None,
-        )?;
+        publish.version(k, path, None)?;
         changes.push(change(
             ChangeStatus::Deleted,
-            &p.uuid,
-            p.kind,
+            k,
             path,
-            Some(&p.hash),
+            k.published_hash.as_ref(),
             None,
         ));
     }
@@ -639,16 +644,15 @@ fn publish_tree(
 
 fn change(
     status: ChangeStatus,
-    uuid: &str,
-    kind: LinkableKind,
+    k: &Known,
     path: &str,
     old_hash: Option<&String>,
     new_hash: Option<&String>,
 ) -> Change {
     Change {
         status,
-        uuid: uuid.to_string(),
-        kind,
+        uuid: k.uuid.clone(),
+        kind: k.kind,
         path: path.to_string(),
         old_path: None,
         old_hash: old_hash.cloned(),
@@ -659,133 +663,76 @@ fn change(
     }
 }
 
-/// The linkable a path new to the published state is published as: the one
-/// the working draft created there (not yet published), or the one whose
-/// published tombstone is there, else a new one. A working-draft file renamed
-/// onto the path from a published one would make two files share it: refused.
-fn linkable_for_new_path(
-    tx: &Connection,
+/// One commit's publishing of versions.
+struct Publish<'a> {
+    tx: &'a Connection,
     cid: i64,
-    path: &RelPath,
-    at: &str,
-    slug: &str,
-) -> Result<(i64, String, LinkableKind, i64)> {
-    // (linkable, uuid, kind, last number, published version)
-    type Candidate = (i64, String, String, i64, Option<i64>);
-    let row = |sql: &str| -> Result<Option<Candidate>> {
-        Ok(tx
-            .query_row(
-                sql,
-                named_params! {":cid": cid, ":path": path.as_str()},
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )
-            .optional()?)
-    };
-    let drafted = row(
-        "SELECT l.linkable_id, l.uuid, l.kind, l.last_number, l.published_version_id
-         FROM linkable l JOIN version v ON v.version_id = l.draft_version_id
-         WHERE l.collection_id = :cid AND v.path = :path AND v.hash IS NOT NULL
-         ORDER BY l.linkable_id DESC LIMIT 1",
-    )?;
-    if let Some((id, uuid, kind, last, published)) = drafted {
-        if published.is_some() {
-            let live: Option<String> = tx
-                .query_row(
-                    "SELECT v.path FROM linkable l JOIN version v ON v.version_id = l.published_version_id
-                     WHERE l.linkable_id = :id AND v.hash IS NOT NULL",
-                    named_params! {":id": id},
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(live) = live {
-                return Err(Error::Conflict(format!(
-                    "{slug}: the working draft renames {live} to {path}, which this commit adds; \
-                     publish or revert the working draft's rename first"
-                )));
-            }
-        }
-        return Ok((id, uuid, LinkableKind::from_sql(&kind), last));
-    }
-    let tombstone = row(
-        "SELECT l.linkable_id, l.uuid, l.kind, l.last_number, l.published_version_id
-         FROM linkable l JOIN version v ON v.version_id = l.published_version_id
-         WHERE l.collection_id = :cid AND v.path = :path AND v.hash IS NULL
-         ORDER BY l.linkable_id DESC LIMIT 1",
-    )?;
-    if let Some((id, uuid, kind, last, _)) = tombstone {
-        return Ok((id, uuid, LinkableKind::from_sql(&kind), last));
-    }
-    let uuid = uuid::Uuid::now_v7().to_string();
-    let kind = classify(path).kind;
-    tx.execute(
-        "INSERT INTO linkable (uuid, collection_id, kind, created_at) VALUES (:uuid, :cid, :kind, :at)",
-        named_params! {":uuid": uuid, ":cid": cid, ":kind": kind.as_str(), ":at": at},
-    )?;
-    Ok((tx.last_insert_rowid(), uuid, kind, 0))
+    cv_id: i64,
+    number: i64,
+    message: &'a str,
+    at: &'a str,
 }
 
-/// Inserts linkable `linkable_id`'s next published version (content, or a
-/// tombstone for None), supersedes `old`, and points the linkable at it. A
-/// working-draft version equal to what is now published is no change any
-/// more and goes.
-#[allow(clippy::too_many_arguments)]
-fn publish_version(
-    tx: &Connection,
-    cid: i64,
-    linkable_id: i64,
-    last_number: i64,
-    old: Option<i64>,
-    path: &str,
-    content: Option<(&String, u64)>,
-    number: i64,
-    message: &str,
-    at: &str,
-) -> Result<()> {
-    let rel = RelPath::existing(path)?;
-    let (hash, size) = match content {
-        Some((hash, size)) => (Some(hash.as_str()), size as i64),
-        None => (None, 0),
-    };
-    tx.prepare_cached(
-        "INSERT INTO version (uuid, linkable_id, collection_id, number, path, hash, size, media_type,
-            created_at, message, published_in)
-         VALUES (:uuid, :linkable_id, :cid, :number, :path, :hash, :size, :media_type, :at, :message, :cv)",
-    )?
-    .execute(named_params! {
-        ":uuid": uuid::Uuid::now_v7().to_string(), ":linkable_id": linkable_id, ":cid": cid,
-        ":number": last_number + 1, ":path": path, ":hash": hash, ":size": size,
-        ":media_type": media_type(&rel), ":at": at, ":message": message, ":cv": number,
-    })?;
-    let version_id = tx.last_insert_rowid();
-    if let Some(old) = old {
-        tx.prepare_cached("UPDATE version SET superseded_in = :cv WHERE version_id = :id")?
-            .execute(named_params! {":cv": number, ":id": old})?;
-    }
-    tx.prepare_cached(
-        "UPDATE linkable SET published_version_id = :v, last_number = :n WHERE linkable_id = :id",
-    )?
-    .execute(named_params! {":v": version_id, ":n": last_number + 1, ":id": linkable_id})?;
-    // The working draft's version of this file, if it now equals the
-    // published one, is no pending change.
-    let redundant: Option<i64> = tx
-        .query_row(
-            "SELECT d.version_id FROM linkable l JOIN version d ON d.version_id = l.draft_version_id
-             WHERE l.linkable_id = :id AND d.path = :path AND d.hash IS :hash",
-            named_params! {":id": linkable_id, ":path": path, ":hash": hash},
-            |r| r.get(0),
+impl Publish<'_> {
+    /// Inserts linkable `k`'s next published version (content, or a
+    /// tombstone for None), supersedes its published one, points it at the
+    /// new one and logs the change. A working-draft version equal to what is
+    /// now published is no pending change any more and goes.
+    fn version(&self, k: &Known, path: &str, content: Option<(&String, u64)>) -> Result<()> {
+        let tx = self.tx;
+        let rel = RelPath::existing(path)?;
+        let (hash, size) = match content {
+            Some((hash, size)) => (Some(hash.as_str()), size as i64),
+            None => (None, 0),
+        };
+        let to_number = k.last_number + 1;
+        tx.prepare_cached(
+            "INSERT INTO version (uuid, linkable_id, collection_id, number, path, hash, size, media_type,
+                created_at, message, published_in)
+             VALUES (:uuid, :linkable_id, :cid, :number, :path, :hash, :size, :media_type, :at, :message, :cv)",
+        )?
+        .execute(named_params! {
+            ":uuid": uuid::Uuid::now_v7().to_string(), ":linkable_id": k.linkable_id, ":cid": self.cid,
+            ":number": to_number, ":path": path, ":hash": hash, ":size": size,
+            ":media_type": media_type(&rel), ":at": self.at, ":message": self.message, ":cv": self.number,
+        })?;
+        let version_id = tx.last_insert_rowid();
+        if let Some(old) = k.published {
+            tx.prepare_cached("UPDATE version SET superseded_in = :cv WHERE version_id = :id")?
+                .execute(named_params! {":cv": self.number, ":id": old})?;
+        }
+        let redundant = k
+            .draft
+            .as_ref()
+            .filter(|(_, d_path, d_hash)| d_path == path && d_hash.as_deref() == hash)
+            .map(|(id, _, _)| *id);
+        tx.prepare_cached(
+            "UPDATE linkable SET published_version_id = :v, last_number = :n,
+                draft_version_id = CASE WHEN :redundant THEN NULL ELSE draft_version_id END
+             WHERE linkable_id = :id",
+        )?
+        .execute(named_params! {
+            ":v": version_id, ":n": to_number, ":redundant": redundant.is_some(), ":id": k.linkable_id,
+        })?;
+        if let Some(draft) = redundant {
+            tx.prepare_cached("DELETE FROM version WHERE version_id = :id")?
+                .execute(named_params! {":id": draft})?;
+        }
+        let (from_number, from_hash) = match k.published {
+            Some(_) => (Some(k.last_number), k.published_hash.as_ref()),
+            None => (None, None),
+        };
+        log_change(
+            tx,
+            self.cv_id,
+            k.linkable_id,
+            from_number,
+            to_number,
+            path,
+            from_hash,
+            hash.map(str::to_string).as_ref(),
         )
-        .optional()?;
-    if let Some(draft) = redundant {
-        tx.execute(
-            "UPDATE linkable SET draft_version_id = NULL WHERE linkable_id = :id",
-            named_params! {":id": linkable_id},
-        )?;
-        tx.execute(
-            "DELETE FROM version WHERE version_id = :id",
-            named_params! {":id": draft},
-        )?;
     }
-    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]

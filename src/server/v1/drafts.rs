@@ -205,8 +205,6 @@ fn decode(name: &str, value: &str) -> Result<Vec<u8>, String> {
 }
 
 pub(crate) async fn patch(call: &Call, id: String) -> V1Result {
-    let key = id.clone();
-    call.store(move |s| s.named_draft(&key)).await?;
     let body: Value = if call.body.is_empty() {
         Value::Object(Default::default())
     } else {
