@@ -109,6 +109,115 @@ pub(crate) struct LogArgs {
     target: String,
 }
 
+/// How `log` says a version came from a named draft, and whether its base
+/// was older than the latest version it overwrote.
+fn committed_from(from: &serde_json::Value) -> String {
+    let name = from["draft"].as_str().unwrap_or("?");
+    match (from["base"].as_i64(), from["latest"].as_i64()) {
+        (base, Some(latest)) if base != Some(latest) => format!(
+            "committed from draft {name:?}, based on {} (older than version {latest}, whose later changes it undid)",
+            base.map(|b| format!("version {b}")).unwrap_or_else(|| "no version".into())
+        ),
+        _ => format!("committed from draft {name:?}"),
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DraftsArgs {
+    /// The collection (slug or uuid).
+    slug: String,
+    /// A named draft: show its staged changes instead of listing the drafts.
+    name: Option<String>,
+}
+
+/// `blockstore drafts SLUG [NAME]`: the named drafts of a collection, or
+/// one's staged changes (A added, M modified, D deleted, against its base).
+pub(crate) fn drafts(store: &Store, out: &Output, args: DraftsArgs) -> crate::Result<ExitCode> {
+    let Some(name) = args.name else {
+        let drafts = store.named_drafts(Some(&args.slug))?;
+        if out.json {
+            out.json(&drafts)?;
+        } else if drafts.is_empty() {
+            println!(
+                "{}: no named drafts (Blockstore v1 clients make them; the working draft is `blockstore status {}`)",
+                args.slug, args.slug
+            );
+        } else {
+            println!(
+                "{:<24}  {:<10}  {:>7}  {:<16}  UUID",
+                "NAME", "BASE", "CHANGES", "UPDATED"
+            );
+            for d in drafts {
+                let (_, changes) = store.named_draft_changes(&d.uuid)?;
+                println!(
+                    "{:<24}  {:<10}  {:>7}  {:<16}  {}",
+                    d.name,
+                    d.base
+                        .map(|b| format!("version {b}"))
+                        .unwrap_or_else(|| "-".into()),
+                    changes.len(),
+                    out.when(&d.updated_at),
+                    d.uuid
+                );
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let draft = store.named_draft_by_name(&args.slug, &name)?;
+    let (_, changes) = store.named_draft_changes(&draft.uuid)?;
+    let (_, dependencies) = store.named_draft_dependencies(&draft.uuid)?;
+    if out.json {
+        out.json(&serde_json::json!({
+            "draft": draft,
+            "changes": changes,
+            "dependencies": dependencies
+                .iter()
+                .map(|(d, modified)| serde_json::json!({"dependency": d, "modified": modified}))
+                .collect::<Vec<_>>(),
+        }))?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let base_paths: std::collections::HashSet<String> = match draft.base {
+        Some(n) => store
+            .files(&args.slug, crate::store::At::Version(n))?
+            .into_iter()
+            .map(|f| f.path)
+            .collect(),
+        None => Default::default(),
+    };
+    println!(
+        "{}: draft {:?} ({}), based on {}, updated {}",
+        draft.collection,
+        draft.name,
+        draft.uuid,
+        draft
+            .base
+            .map(|b| format!("version {b}"))
+            .unwrap_or_else(|| "no version".into()),
+        out.when(&draft.updated_at)
+    );
+    if changes.is_empty() {
+        println!("no staged file changes");
+    }
+    for c in &changes {
+        let letter = match (&c.hash, base_paths.contains(&c.path)) {
+            (None, _) => 'D',
+            (Some(_), true) => 'M',
+            (Some(_), false) => 'A',
+        };
+        println!("{letter} {}", c.path);
+    }
+    for (d, modified) in &dependencies {
+        if *modified {
+            println!(
+                "L {} -> collection {} version {}",
+                d.name, d.direct.collection, d.direct.version
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub(crate) fn log(store: &Store, out: &Output, args: LogArgs) -> crate::Result<ExitCode> {
     let (slug, path) = split_target(&args.target);
     match path {
@@ -131,6 +240,9 @@ pub(crate) fn log(store: &Store, out: &Output, args: LogArgs) -> crate::Result<E
                         out.when(&v.created_at),
                         super::output::plural(v.changes, "change")
                     );
+                    if let Some(from) = &v.committed_from {
+                        println!("    {}", committed_from(from));
+                    }
                     if !v.message.is_empty() {
                         println!("    {}", v.message);
                     }

@@ -86,6 +86,9 @@ enum Command {
     Rename(content::RenameArgs),
     /// Show the pending draft changes of a collection.
     Status(history::StatusArgs),
+    /// List a collection's named drafts (SLUG), or show one's staged changes
+    /// (SLUG NAME). Blockstore v1 clients write through named drafts.
+    Drafts(history::DraftsArgs),
     /// Publish every draft of a collection as a new collection version.
     Publish(history::PublishArgs),
     /// Discard the drafts of a collection (SLUG) or of one path (SLUG:PATH).
@@ -234,6 +237,7 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         Command::Delete(args) => content::delete(&store, &out, args),
         Command::Rename(args) => content::rename(&store, &out, args),
         Command::Status(args) => history::status(&store, &out, args),
+        Command::Drafts(args) => history::drafts(&store, &out, args),
         Command::Publish(args) => history::publish(&store, &out, args),
         Command::Revert(args) => history::revert(&store, &out, args),
         Command::Log(args) => history::log(&store, &out, args),

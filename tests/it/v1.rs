@@ -925,3 +925,65 @@ fn link_cycles_and_bad_links_are_refused_and_links_stay_modified_after_commit() 
         .expect(201);
     assert_eq!(c.bundle_links(cc), version);
 }
+
+#[test]
+fn the_cli_lists_named_drafts_shows_their_changes_and_logs_stale_commits() {
+    let c = Client::start();
+    let coll = c.create_collection("G")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bundle = c.create_bundle(&coll, "lib", "L", "")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let one = c.get_or_create_bundle_draft(&bundle, "one")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.write_draft_file(&one, "keep.txt", "k");
+    c.write_draft_file(&one, "gone.txt", "g");
+    c.commit_draft(&one);
+    let two = c.get_or_create_bundle_draft(&bundle, "two")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.write_draft_file(&one, "new.txt", "n");
+    c.commit_draft(&one);
+    c.write_draft_file(&two, "keep.txt", "k2");
+    c.write_draft_file(&two, "added.txt", "a");
+    c.api(
+        "PATCH",
+        &format!("drafts/{two}"),
+        Some(json!({"files": {"gone.txt": null}})),
+    )
+    .expect(204);
+
+    let data = &c.server.data;
+    let listed = crate::common::run_cli(data, &["drafts", "lib"]);
+    let text = crate::common::stdout(&listed);
+    assert!(text.contains("one") && text.contains("two"), "{text}");
+    let shown = crate::common::stdout(&crate::common::run_cli(data, &["drafts", "lib", "two"]));
+    let lines: Vec<&str> = shown.lines().skip(1).collect();
+    assert_eq!(
+        lines,
+        ["A added.txt", "D gone.txt", "M keep.txt"],
+        "{shown}"
+    );
+    let json = crate::common::cli_json(data, &["drafts", "lib", "two"]);
+    assert_eq!(json["draft"]["base"], 1);
+
+    c.commit_draft(&two);
+    let log = crate::common::stdout(&crate::common::run_cli(data, &["log", "lib"]));
+    assert!(
+        log.contains("committed from draft \"two\", based on version 1 (older than version 2"),
+        "{log}"
+    );
+    let missing = crate::common::run_cli(data, &["drafts", "lib", "nope"]);
+    assert!(!missing.status.success());
+    assert!(
+        crate::common::stderr(&missing).contains("no draft named"),
+        "{}",
+        crate::common::stderr(&missing)
+    );
+}
