@@ -177,14 +177,6 @@ pub(crate) fn drafts(store: &Store, out: &Output, args: DraftsArgs) -> crate::Re
         }))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let base_paths: std::collections::HashSet<String> = match draft.base {
-        Some(n) => store
-            .files(&args.slug, crate::store::At::Version(n))?
-            .into_iter()
-            .map(|f| f.path)
-            .collect(),
-        None => Default::default(),
-    };
     println!(
         "{}: draft {:?} ({}), based on {}, updated {}",
         draft.collection,
@@ -200,12 +192,7 @@ pub(crate) fn drafts(store: &Store, out: &Output, args: DraftsArgs) -> crate::Re
         println!("no staged file changes");
     }
     for c in &changes {
-        let letter = match (&c.hash, base_paths.contains(&c.path)) {
-            (None, _) => 'D',
-            (Some(_), true) => 'M',
-            (Some(_), false) => 'A',
-        };
-        println!("{letter} {}", c.path);
+        println!("{} {}", c.status.letter(), c.path);
     }
     for (d, modified) in &dependencies {
         if *modified {

@@ -49,6 +49,10 @@ pub struct StagedChange {
     /// The new content; None: the path is deleted.
     pub hash: Option<String>,
     pub size: u64,
+    /// Against the draft's base: added, modified or deleted (a deletion of
+    /// a path the base lacks, or new bytes equal to the base's, is staged
+    /// all the same and shows as deleted or modified).
+    pub status: ChangeStatus,
 }
 
 /// A file of a named draft's composed view (its base overlaid with its
@@ -105,14 +109,28 @@ fn latest_number(conn: &Connection, cid: i64) -> Result<Option<i64>> {
 }
 
 fn changes_of(conn: &Connection, draft_id: i64) -> Result<Vec<StagedChange>> {
+    // A change's status needs to know whether the base has its path.
     let rows = conn
         .prepare_cached(
-            "SELECT path, hash, size FROM named_draft_change WHERE named_draft_id = :id ORDER BY path",
+            "SELECT c.path, c.hash, c.size,
+                    EXISTS (SELECT 1 FROM version v
+                            WHERE v.collection_id = d.collection_id AND v.path = c.path
+                              AND v.hash IS NOT NULL AND v.published_in <= d.base_number
+                              AND (v.superseded_in IS NULL OR v.superseded_in > d.base_number))
+             FROM named_draft_change c JOIN named_draft d ON d.named_draft_id = c.named_draft_id
+             WHERE c.named_draft_id = :id ORDER BY c.path",
         )?
         .query_map(named_params! {":id": draft_id}, |r| {
+            let hash: Option<String> = r.get(1)?;
+            let in_base: bool = r.get(3)?;
             Ok(StagedChange {
                 path: r.get(0)?,
-                hash: r.get(1)?,
+                status: match (&hash, in_base) {
+                    (None, _) => ChangeStatus::Deleted,
+                    (Some(_), true) => ChangeStatus::Modified,
+                    (Some(_), false) => ChangeStatus::Added,
+                },
+                hash,
                 size: r.get::<_, i64>(2)? as u64,
             })
         })?

@@ -403,15 +403,57 @@ async function outlineTab(ctx, summary, body, early) {
 // ---------------------------------------------------------------------------
 // History
 
+/** How a version committed from a named draft says so; a warning when its
+ * base was older than the version it overwrote. */
+function committedFrom(from) {
+  if (!from) return null;
+  const stale = from.latest !== null && from.latest !== undefined && from.base !== from.latest;
+  return h('p', { class: 'small committed-from', dataset: { stale: String(stale) } },
+    `Committed from draft “${from.draft}”`,
+    stale
+      ? h('span', { class: 'flag warn', title: 'Blockstore v1 semantics: a draft commits its base plus its changes, even over newer versions.' },
+        `based on ${from.base ? `version ${from.base}` : 'no version'}, older than version ${from.latest}: its later changes were undone`)
+      : null);
+}
+
+/** One named draft: its base and age, and its staged changes when opened. */
+function namedDraft(slug, d) {
+  const list = h('ul', { class: 'changes plain' });
+  const details = h('details', { class: 'named-draft', dataset: { draft: d.name } },
+    h('summary', {}, h('strong', {}, d.name), ' · ',
+      d.base ? h('a', { href: `/c/${enc(slug)}/v/${d.base}` }, `based on version ${d.base}`) : 'no base version',
+      ' · updated ', when(d.updated_at)),
+    list);
+  details.addEventListener('toggle', async () => {
+    if (!details.open || details.dataset.loaded) return;
+    details.dataset.loaded = 'true';
+    try {
+      const detail = await api(collectionPath(slug, `/drafts/${enc(d.name)}`));
+      replace(list, detail.changes.length
+        ? detail.changes.map((c) => h('li', { dataset: { status: c.status, path: c.path } },
+          h('div', { class: 'change-row' }, h('span', { class: `status ${c.status}` }, c.status), ' ', h('code', {}, c.path),
+            c.hash ? h('span', { class: 'muted small' }, ` ${c.size} bytes`) : null)))
+        : h('li', { class: 'muted' }, 'No staged file changes.'));
+    } catch (err) {
+      replace(list, h('li', { class: 'error' }, err.message));
+    }
+  });
+  return h('li', {}, details);
+}
+
 async function historyTab(ctx, summary, body) {
   const slug = summary.slug;
-  const first = await api(collectionPath(slug, '/versions?page_size=50'));
+  const [first, drafts] = await Promise.all([
+    api(collectionPath(slug, '/versions?page_size=50')),
+    api(collectionPath(slug, '/drafts')).catch(() => []),
+  ]);
   const item = (v) => h('li', { dataset: { version: v.number } },
     h('div', { class: 'dot', 'aria-hidden': 'true' }),
     h('div', { class: 'entry' },
       h('a', { class: 'version-link', href: `/c/${enc(slug)}/v/${v.number}` }, `Version ${v.number}`),
       ' ', when(v.created_at), ' · ', plural(v.changes, 'change'),
       v.pruned_at ? h('span', { class: 'flag' }, 'pruned by gc') : null,
+      committedFrom(v.committed_from),
       h('p', { class: 'message' }, v.message || h('span', { class: 'muted' }, '(no message)')),
       v.number > 1 ? h('a', { class: 'small', href: `/c/${enc(slug)}/diff${query({ from: v.number - 1, to: v.number })}` }, `Compare with version ${v.number - 1}`) : null));
   const timeline = h('ol', { class: 'timeline', 'aria-label': 'Publish log' },
@@ -436,10 +478,16 @@ async function historyTab(ctx, summary, body) {
     to: 'draft',
     go: (from, to) => ctx.navigate(`/c/${enc(slug)}/diff${query({ from, to })}`),
   });
+  const namedSection = drafts.length
+    ? h('section', { id: 'named-drafts' }, h('h2', {}, `Named drafts (${drafts.length})`),
+      h('p', { class: 'muted' }, 'Staged changes over a base version, as Blockstore v1 clients write them; each commits into a version of its own. The working draft above is separate.'),
+      h('ul', { class: 'plain' }, drafts.map((d) => namedDraft(slug, d))))
+    : null;
   replace(body,
     first.count ? compare : null,
     first.count || summary.draft_changes ? timeline : h('p', { class: 'muted' }, 'Nothing published yet. Publish the draft to make version 1.'),
-    more);
+    more,
+    namedSection);
 }
 
 // ---------------------------------------------------------------------------

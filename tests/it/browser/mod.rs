@@ -1941,3 +1941,83 @@ fn a_rename_from_the_file_page_lists_the_references_it_broke() {
     assert_eq!(ui.server.get(&ui.api(&format!("raw/{xml}"))).status, 404);
     b.assert_no_js_errors();
 }
+
+// ---------------------------------------------------------------------------
+// Named drafts (issue 18).
+
+#[test]
+#[ignore = "needs chromium, chromedriver and ../shared fixtures"]
+fn the_history_lists_named_drafts_their_changes_and_a_stale_commit() {
+    use blockstore::store::{RelPath, Stage};
+    let ui = Ui::demo();
+    let b = &ui.b;
+    let (xml, body, _) = ui.html_unit_with_image();
+    // Blockstore v1 clients make named drafts; here the library does, in
+    // this process, beside the server.
+    let store = blockstore::Store::open(&ui.server.data).unwrap();
+    let old = store.create_named_draft(&ui.slug, "old").unwrap();
+    let studio = store.create_named_draft(&ui.slug, "studio_draft").unwrap();
+    store
+        .stage(
+            &studio.uuid,
+            &[
+                (RelPath::new(&body).unwrap(), Stage::Put(b"<p>staged</p>")),
+                (
+                    RelPath::new("html/added.html").unwrap(),
+                    Stage::Put(b"<p>new</p>"),
+                ),
+                (RelPath::new(&xml).unwrap(), Stage::Delete),
+            ],
+        )
+        .unwrap();
+    store
+        .stage(
+            &old.uuid,
+            &[(RelPath::new("about/x.html").unwrap(), Stage::Put(b"x"))],
+        )
+        .unwrap();
+    assert_eq!(
+        store
+            .commit_named_draft(&old.uuid, "from old")
+            .unwrap()
+            .number,
+        2
+    );
+    drop(store);
+
+    ui.open(&format!("/c/{}/history", ui.slug), "collection");
+    b.wait_css("section#named-drafts details[data-draft=\"studio_draft\"]");
+    assert_eq!(b.count("section#named-drafts details.named-draft"), 2);
+    assert!(b
+        .text("section#named-drafts details[data-draft=\"studio_draft\"] summary")
+        .contains("based on version 1"));
+    b.click("section#named-drafts details[data-draft=\"studio_draft\"] summary");
+    let row = |status: &str, path: &str| {
+        format!(
+            "details[data-draft=\"studio_draft\"] li[data-status=\"{status}\"]{}",
+            attr_is("data-path", path)
+        )
+    };
+    b.wait_css(&row("modified", &body));
+    b.wait_css(&row("added", "html/added.html"));
+    b.wait_css(&row("deleted", &xml));
+    assert!(b
+        .text("ol.timeline li[data-version=\"2\"]")
+        .contains("Committed from draft “old”"));
+    assert!(!b.exists("ol.timeline li[data-version=\"2\"] .committed-from[data-stale=\"true\"]"));
+
+    // Committing the other draft now, from its older base, is flagged.
+    let store = blockstore::Store::open(&ui.server.data).unwrap();
+    assert_eq!(
+        store.commit_named_draft(&studio.uuid, "").unwrap().number,
+        3
+    );
+    drop(store);
+    ui.open(&format!("/c/{}/history", ui.slug), "collection");
+    b.wait_css("ol.timeline li[data-version=\"3\"] .committed-from[data-stale=\"true\"]");
+    assert!(b
+        .text("ol.timeline li[data-version=\"3\"] .committed-from")
+        .contains("older than version 2"));
+    b.screenshot("named-drafts");
+    b.assert_no_js_errors();
+}
