@@ -11,7 +11,8 @@ the original's figures and `demo_rest.py` were taken.
     python3 benches/v1_rest.py http://127.0.0.1:PORT TREE KEY [--runs N]
 
 Prints one JSON object: files, bytes, and each run's seconds for "write"
-(the PATCHes), "commit", "read" (the version + every file URL). Stdlib only;
+(the PATCHes), "commit", "read" (the version + every file URL), "index" (as many GETs of the API's index:
+the floor of the client and the HTTP layers). Stdlib only;
 `cargo bench --bench server -- --v1-rest` starts a server and runs it.
 """
 
@@ -53,7 +54,7 @@ def main():
             sys.exit(f"{method} {path}: {response.status} {data[:300]!r}")
         return json.loads(data) if data and response.status != 204 else None
 
-    write, commit, read = [], [], []
+    write, commit, read, index = [], [], [], []
     for run in range(args.runs):
         collection = call("POST", api + "collections", json.dumps({"title": f"bench {run}"}))
         bundle = call(
@@ -90,6 +91,12 @@ def main():
             if response.status != 200 or got != data:
                 sys.exit(f"GET {file_url.path}: {response.status}, other bytes than were written")
         read.append(time.perf_counter() - start)
+        # The floor of the client and the server's HTTP layers: as many
+        # authenticated requests that touch no store (the API's index).
+        start = time.perf_counter()
+        for _ in files:
+            call("GET", api)
+        index.append(time.perf_counter() - start)
     conn.close()
     print(
         json.dumps(
@@ -99,6 +106,7 @@ def main():
                 "write": write,
                 "commit": commit,
                 "read": read,
+                "index": index,
             }
         )
     )

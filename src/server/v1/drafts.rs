@@ -170,14 +170,18 @@ fn file_name(path: &str) -> Option<RelPath> {
 /// Python's non-validating base64: characters outside the alphabet are
 /// dropped, missing padding is an error.
 fn decode(name: &str, value: &str) -> Result<Vec<u8>, String> {
-    let kept: String = value
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
-        .collect();
-    let data: String = kept.trim_end_matches('=').to_string();
+    let alphabet = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=');
+    // Clients send clean base64 (the usual case is checked, not copied).
+    let kept: std::borrow::Cow<'_, [u8]> = if value.bytes().all(|b| alphabet(&b)) {
+        std::borrow::Cow::Borrowed(value.as_bytes())
+    } else {
+        std::borrow::Cow::Owned(value.bytes().filter(alphabet).collect())
+    };
+    let data_len = kept.iter().rposition(|b| *b != b'=').map_or(0, |p| p + 1);
+    let data = &kept[..data_len];
     let padding_error =
         || format!("Error decoding file {name}: Incorrect padding (check if it's base64 encoded?)");
-    if data.contains('=') {
+    if data.contains(&b'=') {
         // Padding in the middle: data after the end of the encoding.
         return Err(padding_error());
     }
@@ -190,18 +194,14 @@ fn decode(name: &str, value: &str) -> Result<Vec<u8>, String> {
     if !kept.len().is_multiple_of(4) {
         return Err(padding_error());
     }
-    base64::engine::general_purpose::STANDARD_NO_PAD
-        .decode(data.as_bytes())
-        .or_else(|_| {
-            base64::engine::GeneralPurpose::new(
-                &base64::alphabet::STANDARD,
-                base64::engine::GeneralPurposeConfig::new()
-                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
-                    .with_decode_allow_trailing_bits(true),
-            )
-            .decode(data.as_bytes())
-        })
-        .map_err(|_| padding_error())
+    base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    )
+    .decode(data)
+    .map_err(|_| padding_error())
 }
 
 pub(crate) async fn patch(call: &Call, id: String) -> V1Result {
