@@ -987,3 +987,131 @@ fn the_cli_lists_named_drafts_shows_their_changes_and_logs_stale_commits() {
         crate::common::stderr(&missing)
     );
 }
+
+#[test]
+fn the_contract_tests_lists_updates_forms_filters_and_links() {
+    // What Blockstore's `test_contract.py` checks beyond the client's tests.
+    let c = Client::start();
+    // Collections: list of several, update by PUT, a form-encoded create
+    // (the contract tests post form data).
+    let one = c.create_collection("One");
+    let form = c
+        .server
+        .request("POST", "/blockstore/api/v1/collections")
+        .header("Authorization", &format!("Token {KEY}"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("title=Two+%F0%9F%94%A5".as_bytes())
+        .send()
+        .expect(201);
+    assert_eq!(form["title"], "Two 🔥");
+    let listed = c.api("GET", "collections", None).expect(200);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let put = c
+        .api(
+            "PUT",
+            &format!("collections/{}", one["uuid"].as_str().unwrap()),
+            Some(json!({"title": "Renamed"})),
+        )
+        .expect(200);
+    assert_eq!(put["title"], "Renamed");
+    assert_eq!(
+        c.api(
+            "PUT",
+            &format!("collections/{}", one["uuid"].as_str().unwrap()),
+            Some(json!({}))
+        )
+        .expect(400),
+        json!({"title": ["This field is required."]}),
+        "PUT needs the required fields"
+    );
+
+    // Bundles: without a description, absolute URLs, the uuid filter.
+    let coll = one["uuid"].as_str().unwrap();
+    let created = c
+        .api(
+            "POST",
+            "bundles",
+            Some(json!({"collection_uuid": coll, "slug": "plain", "title": "Plain"})),
+        )
+        .expect(201);
+    assert_eq!(created["description"], "");
+    let uuid = created["uuid"].as_str().unwrap();
+    assert_eq!(
+        created["url"],
+        format!("http://{}/blockstore/api/v1/bundles/{uuid}", c.server.addr).as_str()
+    );
+    let other = c.create_bundle(coll, "other", "Other", "");
+    let both = format!("{uuid},{}", other["uuid"].as_str().unwrap());
+    let filtered = c
+        .api("GET", &format!("bundles?uuid={both}"), None)
+        .expect(200);
+    assert_eq!(filtered.as_array().unwrap().len(), 2);
+    let just_one = c
+        .api("GET", &format!("bundles?uuid={uuid}"), None)
+        .expect(200);
+    assert_eq!(just_one.as_array().unwrap().len(), 1);
+    assert_eq!(just_one[0]["uuid"], uuid);
+
+    // A new draft's staged view is empty; the bundle maps its name to it.
+    let draft = c
+        .api(
+            "POST",
+            "drafts",
+            Some(json!({"bundle_uuid": uuid, "name": "d", "title": "ignored"})),
+        )
+        .expect(201);
+    assert!(draft.get("staged_draft").is_none(), "create leaves it out");
+    let d = draft["uuid"].as_str().unwrap();
+    let staged = c.get_draft(d)["staged_draft"].clone();
+    assert_eq!(
+        (
+            staged["base_snapshot"].clone(),
+            staged["files"].clone(),
+            staged["links"].clone()
+        ),
+        (Value::Null, json!({}), json!({}))
+    );
+    assert_eq!(c.get_bundle(uuid)["drafts"]["d"], draft["url"]);
+    let all_drafts = c.api("GET", "drafts", None).expect(200);
+    assert_eq!(all_drafts.as_array().unwrap().len(), 1);
+    assert!(all_drafts[0].get("staged_draft").is_none());
+
+    // Links: a draft's link is the version's apart from `modified`; a
+    // second one; both deleted.
+    c.write_draft_file(d, "a.txt", "a");
+    c.commit_draft(d);
+    let target = c.create_bundle(coll, "target", "Target", "")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = c.get_or_create_bundle_draft(&target, "t")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.commit_draft(&t);
+    c.set_draft_link(d, "first", Some((&target, 1))).expect(204);
+    c.commit_draft(d);
+    let mut in_draft = c.get_draft(d)["staged_draft"]["links"]["first"].clone();
+    in_draft.as_object_mut().unwrap().remove("modified");
+    assert_eq!(in_draft, c.bundle_links(uuid)["first"]);
+    c.set_draft_link(d, "second", Some((&target, 1)))
+        .expect(204);
+    c.commit_draft(d);
+    assert_eq!(keys(&c.bundle_links(uuid)), ["first", "second"]);
+    c.api(
+        "PATCH",
+        &format!("drafts/{d}"),
+        Some(json!({"links": {"first": null, "second": null}})),
+    )
+    .expect(204);
+    assert_eq!(c.get_draft(d)["staged_draft"]["links"], json!({}));
+    c.commit_draft(d);
+    assert_eq!(c.bundle_links(uuid), json!({}));
+    // OPTIONS and HEAD wherever GET is.
+    let options = c.api("OPTIONS", "bundles", None);
+    assert_eq!(options.status, 200);
+    assert!(options.header("allow").unwrap().contains("POST"));
+    let head = c.api("HEAD", &format!("bundles/{uuid}"), None);
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+}
