@@ -1115,3 +1115,114 @@ fn the_contract_tests_lists_updates_forms_filters_and_links() {
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
 }
+
+#[test]
+fn cross_site_requests_to_every_v1_write_are_refused_and_change_nothing() {
+    let c = Client::start();
+    let coll = c.create_collection("G")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let bundle = c.create_bundle(&coll, "b", "B", "")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let d = c.get_or_create_bundle_draft(&bundle, "d")["uuid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.write_draft_file(&d, "a.txt", "a");
+    c.commit_draft(&d);
+    c.write_draft_file(&d, "a.txt", "staged");
+    // Everything a v1 client can see, and the store's own view.
+    let seen = |c: &Client| {
+        let mut all = vec![
+            c.api("GET", "collections", None).expect(200),
+            c.api("GET", "bundles", None).expect(200),
+            c.api("GET", "bundle_versions", None).expect(200),
+            c.api("GET", "drafts", None).expect(200),
+            c.get_draft(&d),
+        ];
+        all.push(json!(crate::common::observable(&c.server.data)));
+        all
+    };
+    let before = seen(&c);
+    let writes = [
+        ("POST", "collections".to_string(), json!({"title": "evil"})),
+        (
+            "PUT",
+            format!("collections/{coll}"),
+            json!({"title": "evil"}),
+        ),
+        (
+            "PATCH",
+            format!("collections/{coll}"),
+            json!({"title": "evil"}),
+        ),
+        ("DELETE", format!("collections/{coll}"), json!({})),
+        (
+            "POST",
+            "bundles".into(),
+            json!({"collection_uuid": coll, "slug": "evil", "title": "evil"}),
+        ),
+        (
+            "PUT",
+            format!("bundles/{bundle}"),
+            json!({"collection_uuid": coll, "slug": "evil", "title": "evil"}),
+        ),
+        (
+            "PATCH",
+            format!("bundles/{bundle}"),
+            json!({"title": "evil"}),
+        ),
+        ("DELETE", format!("bundles/{bundle}"), json!({})),
+        (
+            "PATCH",
+            format!("bundle_versions/{bundle},1"),
+            json!({"change_description": "evil"}),
+        ),
+        (
+            "POST",
+            "drafts".into(),
+            json!({"bundle_uuid": bundle, "name": "evil"}),
+        ),
+        (
+            "PATCH",
+            format!("drafts/{d}"),
+            json!({"files": {"a.txt": base64_of(b"evil")}}),
+        ),
+        ("DELETE", format!("drafts/{d}"), json!({})),
+        ("POST", format!("drafts/{d}/commit"), json!({})),
+    ];
+    for (method, path, body) in &writes {
+        for (site, origin) in [
+            (Some("cross-site"), None),
+            (None, Some("http://evil.example")),
+            (Some("same-site"), Some("http://127.0.0.1:1")),
+        ] {
+            let mut req = c
+                .server
+                .request(method, &format!("/blockstore/api/v1/{path}"))
+                .header("Authorization", &format!("Token {KEY}"))
+                .header("Content-Type", "text/plain")
+                .body(body.to_string().as_bytes());
+            if let Some(site) = site {
+                req = req.header("Sec-Fetch-Site", site);
+            }
+            if let Some(origin) = origin {
+                req = req.header("Origin", origin);
+            }
+            let resp = req.send();
+            assert_eq!(resp.status, 403, "{method} {path}: {}", resp.text());
+        }
+    }
+    assert_eq!(seen(&c), before, "no cross-site write changed anything");
+    // The same writes from a client that is not a browser do change it.
+    c.api(
+        "PATCH",
+        &format!("drafts/{d}"),
+        Some(json!({"files": {"a.txt": base64_of(b"mine")}})),
+    )
+    .expect(204);
+    assert_ne!(seen(&c), before);
+}
