@@ -680,6 +680,39 @@ fn sample_server(bin: &Path, work: &Path, slug: &str) -> Serving {
     serve(bin, &data)
 }
 
+/// Runs a Python bench script and parses the JSON object it prints.
+fn python_report(script: &Path, args: &[String]) -> serde_json::Value {
+    let out = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A report's list of per-run seconds under `key`.
+fn runs_of(report: &serde_json::Value, key: &str) -> Vec<f64> {
+    report[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+/// Per-run seconds as the table lists them.
+fn listed(v: &[f64]) -> String {
+    v.iter()
+        .map(|x| format!("{x:.3}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Figure 5: the demo course over REST, and the fsync floor beside it.
 fn demo_rest(bin: &Path, work: &Path) -> Vec<(String, String, String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -693,38 +726,20 @@ fn demo_rest(bin: &Path, work: &Path) -> Vec<(String, String, String, String)> {
     while http(&s.addr, "/api/v1/health").map(|r| r.0) != Some(200) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let out = Command::new("python3")
-        .arg(root.join("benches/demo_rest.py"))
-        .arg(format!("http://{}", s.addr))
-        .arg(&tree)
-        .args(["--runs", "3"])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let report = python_report(
+        &root.join("benches/demo_rest.py"),
+        &[
+            format!("http://{}", s.addr),
+            tree.display().to_string(),
+            "--runs".into(),
+            "3".into(),
+        ],
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let files = report["files"].as_u64().unwrap();
-    let runs = |key: &str| -> Vec<f64> {
-        report[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect()
-    };
-    let (mut put, mut get) = (runs("put_publish"), runs("get"));
-    let all = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.3}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let (put_all, get_all) = (all(&put), all(&get));
+    let (mut put, mut get) = (runs_of(&report, "put_publish"), runs_of(&report, "get"));
+    let (put_all, get_all) = (listed(&put), listed(&get));
     let (put_median, get_median) = (median(&mut put), median(&mut get));
-    let mut health = runs("health");
+    let mut health = runs_of(&report, "health");
     let health_median = median(&mut health);
     let commit_after = commit_probe(&data);
     let met = |ok: bool| if ok { "met" } else { "**not met**" }.to_string();
@@ -783,37 +798,20 @@ fn v1_rest(bin: &Path, work: &Path) -> Vec<(String, String, String, String)> {
     while http(&s.addr, "/api/v1/health").map(|r| r.0) != Some(200) {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let out = Command::new("python3")
-        .arg(root.join("benches/v1_rest.py"))
-        .arg(format!("http://{}", s.addr))
-        .arg(&tree)
-        .arg(key)
-        .args(["--runs", "3"])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let report = python_report(
+        &root.join("benches/v1_rest.py"),
+        &[
+            format!("http://{}", s.addr),
+            tree.display().to_string(),
+            key.into(),
+            "--runs".into(),
+            "3".into(),
+        ],
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let files = report["files"].as_u64().unwrap();
-    let runs = |key: &str| -> Vec<f64> {
-        report[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap())
-            .collect()
-    };
-    let all = |v: &[f64]| {
-        v.iter()
-            .map(|x| format!("{x:.3}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let runs = |key: &str| runs_of(&report, key);
     let (mut write, mut commit, mut read) = (runs("write"), runs("commit"), runs("read"));
-    let (write_all, commit_all, read_all) = (all(&write), all(&commit), all(&read));
+    let (write_all, commit_all, read_all) = (listed(&write), listed(&commit), listed(&read));
     let (write, commit, read) = (median(&mut write), median(&mut commit), median(&mut read));
     let index = median(&mut runs("index"));
     let commit_after = commit_probe(&data);

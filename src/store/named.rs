@@ -431,13 +431,7 @@ impl Store {
             }
             let number = latest.unwrap_or(0) + 1;
             let at = now();
-            let metadata = serde_json::json!({
-                "title": collection.title,
-                "description": collection.description,
-                "owner": collection.owner,
-                "author": collection.author,
-                "license": collection.license,
-            });
+            let metadata = super::publish::version_metadata(&collection);
             let committed_from = serde_json::json!({
                 "draft": draft.name,
                 "draft_uuid": draft.uuid,

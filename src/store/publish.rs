@@ -42,13 +42,7 @@ impl Store {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let (cid, collection) = Store::find_collection(&tx, key)?;
         let drafts = drafts(&tx, cid)?;
-        let metadata = serde_json::json!({
-            "title": collection.title,
-            "description": collection.description,
-            "owner": collection.owner,
-            "author": collection.author,
-            "license": collection.license,
-        });
+        let metadata = version_metadata(&collection);
         let (latest, latest_metadata): (i64, Option<String>) = tx.query_row(
             "SELECT coalesce(max(number), 0),
                     (SELECT metadata FROM collection_version WHERE collection_id = :cid ORDER BY number DESC LIMIT 1)
@@ -231,6 +225,18 @@ impl Store {
         super::history::name_changes(&conn, cid, super::files::State::Draft, &mut changes)?;
         Ok(changes)
     }
+}
+
+/// The collection metadata a collection version records (what a later
+/// publish compares to decide whether metadata alone changed).
+pub(crate) fn version_metadata(collection: &Collection) -> serde_json::Value {
+    serde_json::json!({
+        "title": collection.title,
+        "description": collection.description,
+        "owner": collection.owner,
+        "author": collection.author,
+        "license": collection.license,
+    })
 }
 
 fn change_of(draft: &Draft) -> Change {

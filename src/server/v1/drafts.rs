@@ -3,7 +3,7 @@
 //! write; a commit makes a collection version of the draft and rebases it.
 
 use super::shapes::{committed_url, link_out, text, uuid_field, LinkOut};
-use super::{json_response, v1_time, Call, V1Error, V1Result};
+use super::{canonical_uuid, json_response, v1_time, Call, V1Error, V1Result};
 use crate::store::{NamedDraft, RelPath, Stage};
 use axum::http::StatusCode;
 use base64::Engine;
@@ -324,19 +324,9 @@ fn link_change(name: &str, value: &Value) -> Result<Option<(String, i64)>, V1Err
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let lower = text.to_ascii_lowercase();
-    let plain = lower.replace('-', "");
-    if plain.len() != 32 || !plain.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let Some(uuid) = canonical_uuid(&text) else {
         return refuse(format!("Link {name}: {text} is not a valid UUID."));
-    }
-    let uuid = format!(
-        "{}-{}-{}-{}-{}",
-        &plain[..8],
-        &plain[8..12],
-        &plain[12..16],
-        &plain[16..20],
-        &plain[20..]
-    );
+    };
     Ok(Some((uuid, version)))
 }
 

@@ -253,6 +253,23 @@ pub(crate) fn is_uuid(s: &str) -> bool {
         })
 }
 
+/// A UUID as Django's `UUIDField` took it (hex with or without dashes, any
+/// case), in its canonical lowercase form; None when it is not one.
+pub(crate) fn canonical_uuid(text: &str) -> Option<String> {
+    let plain = text.to_ascii_lowercase().replace('-', "");
+    if plain.len() != 32 || !plain.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(format!(
+        "{}-{}-{}-{}-{}",
+        &plain[..8],
+        &plain[8..12],
+        &plain[12..16],
+        &plain[16..20],
+        &plain[20..]
+    ))
+}
+
 /// The original's time format: UTC, microseconds, `Z`; no fraction when it
 /// is zero.
 pub(crate) fn v1_time(stored: &str) -> String {

@@ -3,7 +3,7 @@
 //! a struct whose fields are the exact key set, in the order the original
 //! emitted them.
 
-use super::{is_uuid, json_response, media, v1_time, Call, V1Error, V1Result};
+use super::{canonical_uuid, is_uuid, json_response, media, v1_time, Call, V1Error, V1Result};
 use crate::store::{
     At, Collection, CollectionGroup, CollectionMetadata, Dependency, DependencyRef, NamedDraft,
 };
@@ -176,18 +176,8 @@ pub(crate) fn uuid_field(
     errors: &mut BTreeMap<String, Vec<String>>,
 ) -> Option<String> {
     let value = text(fields, name, required, 100, false, errors)?;
-    let lower = value.to_ascii_lowercase();
-    let plain = lower.replace('-', "");
-    if plain.len() == 32 && plain.bytes().all(|b| b.is_ascii_hexdigit()) {
-        let canonical = format!(
-            "{}-{}-{}-{}-{}",
-            &plain[..8],
-            &plain[8..12],
-            &plain[12..16],
-            &plain[16..20],
-            &plain[20..]
-        );
-        return Some(canonical);
+    if let Some(uuid) = canonical_uuid(&value) {
+        return Some(uuid);
     }
     errors.insert(
         name.to_string(),
@@ -360,47 +350,18 @@ pub(crate) async fn get_bundle(call: &Call, uuid: String) -> V1Result {
     ))
 }
 
-pub(crate) async fn create_bundle(call: &Call) -> V1Result {
-    let fields = call.fields()?;
-    let mut errors = BTreeMap::new();
-    let group = uuid_field(&fields, "collection_uuid", true, &mut errors);
-    let slug = text(&fields, "slug", true, 10_000, false, &mut errors);
-    if let Some(slug) = &slug {
-        if !valid_v1_slug(slug) {
-            errors.insert("slug".into(), vec![SLUG_MESSAGE.into()]);
-        }
-    }
-    let title = text(&fields, "title", true, 180, false, &mut errors);
-    let description = text(&fields, "description", false, 10_000, true, &mut errors);
-    if let Some(group) = &group {
-        let key = group.clone();
-        if call.store(move |s| s.group(&key)).await.is_err() {
-            errors.insert(
-                "collection_uuid".into(),
-                vec![format!("Object with uuid={group} does not exist.")],
-            );
-        }
-    }
-    done(errors)?;
-    let metadata = CollectionMetadata {
-        title,
-        description: Some(description.unwrap_or_default()),
-        ..CollectionMetadata::default()
-    };
-    let slug = slug.unwrap_or_default();
-    let collection = call
-        .store(move |s| s.create_grouped_collection(group.as_deref(), &slug, &metadata))
-        .await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &bundle_out(call, &collection, None, &[]),
-    ))
+/// A bundle's fields from a create (`required`: all but the description)
+/// or an update (PUT: the same; PATCH: any), checked as the original's
+/// serializer did, every field's errors together.
+struct BundleFields {
+    group: Option<String>,
+    slug: Option<String>,
+    title: Option<String>,
+    description: Option<String>,
 }
 
-pub(crate) async fn update_bundle(call: &Call, uuid: String) -> V1Result {
-    bundle_key(call, &uuid).await?;
+async fn bundle_fields(call: &Call, required: bool) -> Result<BundleFields, V1Error> {
     let fields = call.fields()?;
-    let required = call.method == axum::http::Method::PUT;
     let mut errors = BTreeMap::new();
     let group = uuid_field(&fields, "collection_uuid", required, &mut errors);
     let slug = text(&fields, "slug", required, 10_000, false, &mut errors);
@@ -421,6 +382,40 @@ pub(crate) async fn update_bundle(call: &Call, uuid: String) -> V1Result {
         }
     }
     done(errors)?;
+    Ok(BundleFields {
+        group,
+        slug,
+        title,
+        description,
+    })
+}
+
+pub(crate) async fn create_bundle(call: &Call) -> V1Result {
+    let f = bundle_fields(call, true).await?;
+    let metadata = CollectionMetadata {
+        title: f.title,
+        description: Some(f.description.unwrap_or_default()),
+        ..CollectionMetadata::default()
+    };
+    let (group, slug) = (f.group, f.slug.unwrap_or_default());
+    let collection = call
+        .store(move |s| s.create_grouped_collection(group.as_deref(), &slug, &metadata))
+        .await?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &bundle_out(call, &collection, None, &[]),
+    ))
+}
+
+pub(crate) async fn update_bundle(call: &Call, uuid: String) -> V1Result {
+    bundle_key(call, &uuid).await?;
+    let required = call.method == axum::http::Method::PUT;
+    let BundleFields {
+        group,
+        slug,
+        title,
+        description,
+    } = bundle_fields(call, required).await?;
     let key = uuid.clone();
     call.store(move |s| {
         if title.is_some() || description.is_some() {
