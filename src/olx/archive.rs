@@ -137,6 +137,13 @@ pub enum LimitOptions {
     Serve,
 }
 
+impl ArchiveLimits {
+    /// How to raise the limit `name`, for a refusal's message.
+    pub(crate) fn options_hint(&self, name: &str) -> String {
+        self.options.raise(name)
+    }
+}
+
 impl LimitOptions {
     /// How to raise the limit `name` (`max-bytes`, `max-entries`, `max-ratio`).
     fn raise(self, name: &str) -> String {
@@ -318,6 +325,13 @@ pub fn import_path(
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let mut reader = io::BufReader::with_capacity(256 * 1024, file);
     let name = path.display().to_string();
+    // A zip is a Learning Core backup (`lp_dump`).
+    let head =
+        io::BufRead::fill_buf(&mut reader).map_err(|e| Error::io(format!("reading {name}"), e))?;
+    if name.to_ascii_lowercase().ends_with(".zip") || super::learning_core::is_zip(head) {
+        drop(reader);
+        return super::learning_core::import_backup(store, path, options, limits, progress);
+    }
     let format = match ArchiveFormat::for_name(&name) {
         Some(format) => format,
         None => {
@@ -325,7 +339,7 @@ pub fn import_path(
                 .map_err(|e| Error::io(format!("reading {name}"), e))?;
             ArchiveFormat::sniff(head).ok_or_else(|| {
                 Error::Invalid(format!(
-                    "{name} is neither a folder nor a .tar.gz/.tgz/.tar archive; give an OLX export's folder or archive"
+                    "{name} is neither a folder, a .tar.gz/.tgz/.tar archive nor a Learning Core backup (.zip); give an OLX export's folder or archive, or a library's backup"
                 ))
             })?
         }

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod export;
 pub mod import;
+pub mod learning_core;
 pub mod outline;
 pub mod seed;
 

@@ -17,6 +17,7 @@ mod dump;
 mod export;
 mod full_disk;
 mod hostile;
+mod learning_core;
 mod links;
 mod named;
 mod names;

@@ -1,0 +1,414 @@
+//! Learning Core backups in, with zips these tests write as `lp_dump` does
+//! (`entities/…/component_versions/vN/`, TOML per entity, folder names
+//! `slugify`d and hashed on clashes): the tree each state becomes, and
+//! hostile or broken backups refused with nothing changed.
+
+use crate::common::*;
+use blockstore::olx::{import_path, ArchiveLimits, ImportOptions};
+use blockstore::store::{At, NoProgress};
+use std::io::Write;
+
+/// A zip of (name, bytes); a name ending in `/` is a folder entry.
+fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut out = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut out);
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        for (name, bytes) in entries {
+            if let Some(folder) = name.strip_suffix('/') {
+                zip.add_directory(folder, options).unwrap();
+            } else {
+                zip.start_file(*name, options).unwrap();
+                zip.write_all(bytes).unwrap();
+            }
+        }
+        zip.finish().unwrap();
+    }
+    out.into_inner()
+}
+
+/// A zip with two entries named `a.txt` (the writer refuses to make one:
+/// the second's name is patched in place).
+fn duplicate_names() -> Vec<u8> {
+    let zip = zip_of(&[
+        ("package.toml", PACKAGE.as_bytes()),
+        ("a.txt", b"1"),
+        ("q.txt", b"2"),
+    ]);
+    let mut out = Vec::with_capacity(zip.len());
+    let mut i = 0;
+    while i < zip.len() {
+        if zip[i..].starts_with(b"q.txt") {
+            out.extend_from_slice(b"a.txt");
+            i += 5;
+        } else {
+            out.push(zip[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+const PACKAGE: &str = r#"[meta]
+format_version = 1
+created_at = 2026-12-03T23:23:29.751757Z
+
+[learning_package]
+title = "Test Library"
+key = "lib:TestOrg:test-lib"
+description = "A library from Learning Core"
+created = 2025-01-02T03:04:05Z
+updated = 2025-01-02T03:04:05Z
+"#;
+
+fn component(
+    key: &str,
+    draft: Option<i64>,
+    published: Option<i64>,
+    titles: &[(i64, &str)],
+) -> String {
+    let mut t = format!(
+        "[entity]\ncan_stand_alone = true\nkey = \"{key}\"\ncreated = 2025-01-02T03:05:05Z\n\n"
+    );
+    if let Some(d) = draft {
+        t += &format!("[entity.draft]\nversion_num = {d}\n\n");
+    }
+    t += "[entity.published]\n";
+    if let Some(p) = published {
+        t += &format!("version_num = {p}\n");
+    }
+    t += "\n# ### Versions\n";
+    for (n, title) in titles {
+        t += &format!("\n[[version]]\ntitle = \"{title}\"\nversion_num = {n}\n");
+    }
+    t
+}
+
+/// A backup with what `lp_dump` writes for the awkward cases.
+fn sample() -> Vec<u8> {
+    let problem = component(
+        "xblock.v1:problem:intro",
+        Some(2),
+        Some(1),
+        &[(2, "Intro v2"), (1, "Intro")],
+    );
+    let odd = component(
+        "xblock.v1:problem:My Problem.v2",
+        Some(1),
+        Some(1),
+        &[(1, "Odd key")],
+    );
+    let html_shared = component(
+        "xblock.v1:html:shared",
+        Some(1),
+        Some(1),
+        &[(1, "Shared html")],
+    );
+    let problem_shared = component(
+        "xblock.v1:problem:shared",
+        Some(1),
+        Some(1),
+        &[(1, "Shared problem")],
+    );
+    let gone = component(
+        "xblock.v1:html:gone",
+        None,
+        Some(1),
+        &[(1, "Deleted in the draft")],
+    );
+    let unit = "[entity]\ncan_stand_alone = true\nkey = \"unit-1\"\ncreated = 2025-01-02T03:05:05Z\n\n[entity.draft]\nversion_num = 1\n\n[entity.published]\nversion_num = 1\n\n[entity.container.unit]\n\n[[version]]\ntitle = \"Unit & <one>\"\nversion_num = 1\n\n[version.container]\nchildren = [\"xblock.v1:problem:intro\", \"xblock.v1:problem:My Problem.v2\", \"xblock.v1:html:elsewhere\"]\n".to_string();
+    let collection = "[collection]\ntitle = \"Mine\"\nkey = \"mine\"\ndescription = \"\"\ncreated = 2025-01-02T03:05:05Z\nentities = [\"xblock.v1:problem:intro\", \"unit-1\"]\n";
+    zip_of(&[
+        ("package.toml", PACKAGE.as_bytes()),
+        ("entities/", b""),
+        ("entities/unit-1.toml", unit.as_bytes()),
+        ("entities/xblock.v1/problem/intro.toml", problem.as_bytes()),
+        (
+            "entities/xblock.v1/problem/intro/component_versions/v1/block.xml",
+            b"<problem>one</problem>",
+        ),
+        (
+            "entities/xblock.v1/problem/intro/component_versions/v1/static/a.png",
+            b"\x89PNG one",
+        ),
+        (
+            "entities/xblock.v1/problem/intro/component_versions/v1/static/empty.txt",
+            b"",
+        ),
+        (
+            "entities/xblock.v1/problem/intro/component_versions/v2/block.xml",
+            b"<problem>two</problem>",
+        ),
+        (
+            "entities/xblock.v1/problem/intro/component_versions/v2/static/empty.txt",
+            b"",
+        ),
+        // slugify("My Problem.v2") is the folder; the key is in the TOML.
+        (
+            "entities/xblock.v1/problem/my-problemv2.toml",
+            odd.as_bytes(),
+        ),
+        (
+            "entities/xblock.v1/problem/my-problemv2/component_versions/v1/block.xml",
+            b"<problem>odd</problem>",
+        ),
+        (
+            "entities/xblock.v1/html/shared.toml",
+            html_shared.as_bytes(),
+        ),
+        (
+            "entities/xblock.v1/html/shared/component_versions/v1/block.xml",
+            b"<html>shared</html>",
+        ),
+        // The second "shared" got a hashed folder.
+        (
+            "entities/xblock.v1/problem/shared_ba2abe.toml",
+            problem_shared.as_bytes(),
+        ),
+        (
+            "entities/xblock.v1/problem/shared_ba2abe/component_versions/v1/block.xml",
+            b"<problem>shared</problem>",
+        ),
+        ("entities/xblock.v1/html/gone.toml", gone.as_bytes()),
+        (
+            "entities/xblock.v1/html/gone/component_versions/v1/block.xml",
+            b"<html>gone</html>",
+        ),
+        ("collections/mine.toml", collection.as_bytes()),
+    ])
+}
+
+fn import(t: &TestStore, zip: &[u8]) -> blockstore::store::Result<blockstore::olx::ImportReport> {
+    let path = t.dir.path().join("backup.zip");
+    std::fs::write(&path, zip).unwrap();
+    import_path(
+        t,
+        &path,
+        &ImportOptions::default(),
+        ArchiveLimits::default(),
+        &NoProgress,
+    )
+}
+
+fn read(t: &TestStore, at: At, path: &str) -> Option<Vec<u8>> {
+    t.read("TestOrg.test-lib", path, at).ok().map(|(_, b)| b)
+}
+
+#[test]
+fn a_backup_becomes_a_published_version_and_its_draft_differences() {
+    let t = TestStore::new();
+    let report = import(&t, &sample()).unwrap();
+    assert_eq!(report.collection, "TestOrg.test-lib");
+    let c = t.collection("TestOrg.test-lib").unwrap();
+    assert_eq!(c.title, "Test Library");
+    assert_eq!(c.description, "A library from Learning Core");
+    let v1 = At::Version(1);
+    // Components by their own keys, byte for byte, empty files included.
+    assert_eq!(
+        read(&t, v1, "problem/intro/definition.xml").unwrap(),
+        b"<problem>one</problem>"
+    );
+    assert_eq!(
+        read(&t, v1, "problem/intro/static/a.png").unwrap(),
+        b"\x89PNG one"
+    );
+    assert_eq!(read(&t, v1, "problem/intro/static/empty.txt").unwrap(), b"");
+    assert_eq!(
+        read(&t, v1, "problem/My Problem.v2/definition.xml").unwrap(),
+        b"<problem>odd</problem>"
+    );
+    assert_eq!(
+        read(&t, v1, "html/shared/definition.xml").unwrap(),
+        b"<html>shared</html>"
+    );
+    assert_eq!(
+        read(&t, v1, "problem/shared/definition.xml").unwrap(),
+        b"<problem>shared</problem>"
+    );
+    assert_eq!(
+        read(&t, v1, "html/gone/definition.xml").unwrap(),
+        b"<html>gone</html>"
+    );
+    // The unit names its children in order, an unknown one kept visibly.
+    let unit = String::from_utf8(read(&t, v1, "vertical/unit-1/definition.xml").unwrap()).unwrap();
+    assert_eq!(
+        unit,
+        "<vertical display_name=\"Unit &amp; &lt;one&gt;\">\n  <xblock-include definition=\"problem/intro\"/>\n  <xblock-include definition=\"problem/My Problem.v2\"/>\n  <!-- a child not in the backup: xblock.v1:html:elsewhere -->\n</vertical>\n"
+    );
+    // What OLX cannot say, and Learning Core's collections, verbatim.
+    assert_eq!(
+        read(&t, v1, "learning_core/package.toml").unwrap(),
+        PACKAGE.as_bytes()
+    );
+    assert!(read(&t, v1, "learning_core/collections/mine.toml").is_some());
+    let entities: toml::Table =
+        String::from_utf8(read(&t, v1, "learning_core/entities.toml").unwrap())
+            .unwrap()
+            .parse()
+            .unwrap();
+    let listed = entities["entity"].as_array().unwrap();
+    assert_eq!(listed.len(), 6);
+    let intro = listed
+        .iter()
+        .find(|e| e["key"].as_str() == Some("xblock.v1:problem:intro"))
+        .unwrap();
+    assert_eq!(
+        (intro["title"].as_str(), intro["version_num"].as_integer()),
+        (Some("Intro"), Some(1))
+    );
+    assert_eq!(intro["folder"].as_str(), Some("problem/intro"));
+
+    // The draft: the later version, a deletion, the draft's titles.
+    let status: Vec<(char, String)> = t
+        .status("TestOrg.test-lib")
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.status.letter(), c.path))
+        .collect();
+    assert_eq!(
+        status,
+        [
+            ('D', "html/gone/definition.xml".to_string()),
+            ('M', "learning_core/entities.toml".into()),
+            ('M', "problem/intro/definition.xml".into()),
+            ('D', "problem/intro/static/a.png".into()),
+        ]
+    );
+    let draft_entities =
+        String::from_utf8(read(&t, At::Draft, "learning_core/entities.toml").unwrap()).unwrap();
+    assert!(
+        draft_entities.contains("Intro v2") && !draft_entities.contains("Deleted in the draft")
+    );
+    // The outline reads it as a bundle.
+    let outline = blockstore::olx::outline(&t, "TestOrg.test-lib", At::Version(1)).unwrap();
+    assert_eq!(outline.kind, blockstore::olx::OutlineKind::Bundle);
+    // Importing it again changes nothing.
+    let again = import(&t, &sample()).unwrap();
+    assert_eq!(again.changes.changed(), 0);
+    assert_eq!(t.versions("TestOrg.test-lib").unwrap().len(), 1);
+}
+
+#[test]
+fn hostile_and_broken_backups_are_refused_naming_the_entry_and_change_nothing() {
+    let t = TestStore::new();
+    import(&t, &sample()).unwrap();
+    let before = observable(&t.data_dir());
+    let unit_without_files = component(
+        "xblock.v1:html:nofiles",
+        Some(1),
+        Some(1),
+        &[(1, "No files")],
+    );
+    let missing_version = component("xblock.v1:html:v9", Some(9), Some(9), &[(1, "One")]);
+    let stray_member =
+        "[collection]\ntitle = \"x\"\nkey = \"x\"\nentities = [\"xblock.v1:html:nobody\"]\n";
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            zip_of(&[("package.toml", PACKAGE.as_bytes()), ("../evil.txt", b"x")]),
+            "../evil.txt",
+        ),
+        (
+            zip_of(&[("package.toml", PACKAGE.as_bytes()), ("/abs.txt", b"x")]),
+            "/abs.txt",
+        ),
+        (duplicate_names(), "appears twice"),
+        (
+            zip_of(&[("entities/x.toml", b"[entity]\nkey='x'")]),
+            "no package.toml",
+        ),
+        (
+            zip_of(&[("package.toml", b"not [toml")]),
+            "package.toml is not valid TOML",
+        ),
+        (
+            zip_of(&[("package.toml", b"[learning_package]\nkey = 'lib:a:b'\n")]),
+            "format_version",
+        ),
+        (
+            zip_of(&[
+                ("package.toml", PACKAGE.as_bytes()),
+                (
+                    "entities/xblock.v1/html/nofiles.toml",
+                    unit_without_files.as_bytes(),
+                ),
+            ]),
+            "component_versions/v1/block.xml",
+        ),
+        (
+            zip_of(&[
+                ("package.toml", PACKAGE.as_bytes()),
+                (
+                    "entities/xblock.v1/html/v9.toml",
+                    missing_version.as_bytes(),
+                ),
+            ]),
+            "version_num = 9",
+        ),
+        (
+            zip_of(&[
+                ("package.toml", PACKAGE.as_bytes()),
+                ("collections/x.toml", stray_member.as_bytes()),
+            ]),
+            "xblock.v1:html:nobody",
+        ),
+        (
+            b"PK\x03\x04 this is not a zip at all".to_vec(),
+            "not a readable zip",
+        ),
+    ];
+    for (zip, expected) in cases {
+        let err = import(&t, &zip).expect_err(expected).to_string();
+        assert!(err.contains(expected), "{expected:?} in: {err}");
+        assert!(err.contains("backup.zip"), "names the file: {err}");
+    }
+    // A bomb: stopped at the limit.
+    let big = vec![0u8; 2 * 1024 * 1024];
+    let bomb = zip_of(&[("package.toml", PACKAGE.as_bytes()), ("big.bin", &big)]);
+    let path = t.dir.path().join("bomb.zip");
+    std::fs::write(&path, bomb).unwrap();
+    let limits = ArchiveLimits {
+        max_bytes: 1024 * 1024,
+        ..ArchiveLimits::default()
+    };
+    let err = import_path(&t, &path, &ImportOptions::default(), limits, &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("limit"), "{err}");
+    assert_eq!(
+        observable(&t.data_dir()),
+        before,
+        "no refused backup changed anything"
+    );
+}
+
+#[test]
+fn a_real_lp_dump_imports_with_every_file_lp_load_would_lose() {
+    // tests/learning_core/sample.zip: written by openedx-core 0.36's lp_dump
+    // (tests/learning_core/make_samples.py; its FORMAT.md describes it).
+    let t = TestStore::new();
+    let zip = std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap();
+    let report = import(&t, &zip).unwrap();
+    let slug = report.collection.clone();
+    assert_eq!(slug, "SampleOrg.sample-lib");
+    let at = |at: At, path: &str| t.read(&slug, path, at).ok().map(|(_, b)| b);
+    let v1 = At::Version(1);
+    // A key slugify changes, and the second of two types sharing a key (a
+    // hashed folder in the zip): lp_load restores them with no files.
+    assert!(at(v1, "problem/My Problem.v2/definition.xml").is_some());
+    assert!(at(v1, "problem/My Problem.v2/static/figure.png").is_some());
+    assert!(at(v1, "problem/shared/definition.xml").is_some());
+    assert!(at(v1, "html/shared/definition.xml").is_some());
+    assert_eq!(at(v1, "html/intro-html/static/empty.bin").unwrap(), b"");
+    // A component deleted in the draft, one only in the draft.
+    assert!(at(v1, "html/to-delete/definition.xml").is_some());
+    assert!(at(At::Draft, "html/to-delete/definition.xml").is_none());
+    assert!(at(v1, "video/Draft Only/definition.xml").is_none());
+    assert!(at(At::Draft, "video/Draft Only/definition.xml").is_some());
+    // The section → subsection → units tree reads as an outline.
+    let outline = blockstore::olx::outline(&t, &slug, v1).unwrap();
+    assert_eq!(
+        outline.roots[0].display_name.as_deref(),
+        Some("Section One")
+    );
+    assert_eq!(outline.roots[0].children[0].children.len(), 2, "two units");
+    assert_eq!(outline.broken.len(), 0);
+}
