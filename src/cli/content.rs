@@ -25,6 +25,13 @@ pub(crate) struct ExportArgs {
     /// Export the draft (the default).
     #[arg(long)]
     draft: bool,
+    /// `olx` (a folder or .tar.gz/.tar, by OUT's name), or `learning-core`:
+    /// a Learning Core backup zip that `lp_load` loads, of a collection
+    /// imported from one (the default for an OUT ending in .zip). Its
+    /// published state is the latest version (or --at N's), its drafts the
+    /// working draft's differences.
+    #[arg(long, value_name = "FORMAT", value_parser = ["olx", "learning-core"])]
+    format: Option<String>,
 }
 
 pub(crate) fn export(store: &Store, out: &Output, args: ExportArgs) -> crate::Result<ExitCode> {
@@ -44,9 +51,26 @@ pub(crate) fn export(store: &Store, out: &Output, args: ExportArgs) -> crate::Re
         }
         (a, b) => a.or(b).unwrap_or(At::Draft),
     };
+    let learning_core = match args.format.as_deref() {
+        Some(format) => format == "learning-core",
+        None => args
+            .out
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .ends_with(".zip"),
+    };
     let report = {
         let bar = out.progress();
-        crate::olx::export(store, target.slug, at, &args.out, &bar)?
+        if learning_core {
+            let version = match at {
+                At::Version(n) => Some(n),
+                At::Latest => store.versions(target.slug)?.first().map(|v| v.number),
+                At::Draft => None,
+            };
+            crate::olx::learning_core::export_backup(store, target.slug, version, &args.out, &bar)?
+        } else {
+            crate::olx::export(store, target.slug, at, &args.out, &bar)?
+        }
     };
     if out.json {
         out.json(&report)?;

@@ -412,3 +412,106 @@ fn a_real_lp_dump_imports_with_every_file_lp_load_would_lose() {
     assert_eq!(outline.roots[0].children[0].children.len(), 2, "two units");
     assert_eq!(outline.broken.len(), 0);
 }
+
+/// Every file of a state, path → content hash.
+fn state(t: &TestStore, slug: &str, at: At) -> Vec<(String, String)> {
+    t.files(slug, at)
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.path, f.hash))
+        .collect()
+}
+
+#[test]
+fn an_exported_backup_imports_back_to_the_same_collection() {
+    for source in [
+        sample(),
+        std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap(),
+    ] {
+        let t = TestStore::new();
+        let slug = import(&t, &source).unwrap().collection;
+        let out = t.dir.path().join("out").join("backup.zip");
+        std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+        let report =
+            blockstore::olx::learning_core::export_backup(&t, &slug, None, &out, &NoProgress)
+                .unwrap();
+        assert!(report.files > 0);
+        let again = TestStore::new();
+        std::fs::copy(&out, again.dir.path().join("backup.zip")).unwrap();
+        let path = again.dir.path().join("backup.zip");
+        again_import(&again, &path);
+        for at in [At::Version(1), At::Draft] {
+            assert_eq!(
+                state(&again, &slug, at),
+                state(&t, &slug, at),
+                "{slug} {at}"
+            );
+        }
+        // An existing path is never overwritten.
+        let err = blockstore::olx::learning_core::export_backup(&t, &slug, None, &out, &NoProgress)
+            .unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+    }
+    // A collection that never came from a backup says what to do instead.
+    let t = TestStore::new();
+    t.create_collection("plain", &Default::default()).unwrap();
+    let err = blockstore::olx::learning_core::export_backup(
+        &t,
+        "plain",
+        None,
+        &t.dir.path().join("plain.zip"),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("entities.toml"), "{err}");
+}
+
+fn again_import(t: &TestStore, path: &std::path::Path) {
+    import_path(
+        t,
+        path,
+        &ImportOptions::default(),
+        ArchiveLimits::default(),
+        &NoProgress,
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_cli_imports_and_exports_backups() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let zip = repo().join("tests/learning_core/sample.zip");
+    let imported = cli_json(&data, &["import", zip.to_str().unwrap()]);
+    assert_eq!(imported["collection"], "SampleOrg.sample-lib");
+    let out = dir.path().join("again.backup");
+    let exported = run_cli(
+        &data,
+        &[
+            "export",
+            "SampleOrg.sample-lib",
+            out.to_str().unwrap(),
+            "--format",
+            "learning-core",
+        ],
+    );
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    assert!(std::fs::read(&out).unwrap().starts_with(b"PK\x03\x04"));
+    // By its name, a .zip is a backup too; --at exports one version alone.
+    let v1 = dir.path().join("v1.zip");
+    let exported = run_cli(
+        &data,
+        &["export", "SampleOrg.sample-lib@1", v1.to_str().unwrap()],
+    );
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    // A backup with a bad entry: exit 2, the file and the entry named.
+    let bad = dir.path().join("bad.zip");
+    std::fs::write(
+        &bad,
+        zip_of(&[("package.toml", PACKAGE.as_bytes()), ("../x", b"x")]),
+    )
+    .unwrap();
+    let refused = run_cli(&data, &["import", bad.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("bad.zip") && stderr(&refused).contains("../x"));
+}

@@ -29,6 +29,9 @@
 //! published state's has the published titles, the draft's the draft's.
 
 mod read;
+mod write;
+
+pub use write::export_backup;
 
 use super::{import_files, ImportOptions, ImportReport};
 use crate::store::{CollectionMetadata, Error, Progress, PublishOptions, RelPath, Result, Store};
@@ -158,6 +161,10 @@ fn slug_of(key: &str) -> String {
     }
 }
 
+/// How a container's XML keeps a child the backup did not hold (export
+/// reads it back).
+const UNKNOWN_CHILD: &str = "a child not in the backup: ";
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum State {
     Published,
@@ -268,7 +275,7 @@ fn tree(backup: &Backup, state: State, zip_name: &str) -> Result<Vec<(RelPath, V
                         // Learning Core drops a child it does not hold; it is
                         // kept here, visibly.
                         None => xml.push_str(&format!(
-                            "  <!-- a child not in the backup: {} -->\n",
+                            "  <!-- {UNKNOWN_CHILD}{} -->\n",
                             xml_escape(child).replace("--", "&#45;&#45;")
                         )),
                     }

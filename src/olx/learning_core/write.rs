@@ -1,0 +1,467 @@
+//! Writing a collection in the layout `mod.rs` describes back out as a
+//! Learning Core backup that `lp_load` loads: the latest version (or the one
+//! asked for) as the package's published state, the working draft's
+//! differences as its drafts.
+//!
+//! Entities come from `learning_core/entities.toml` (their keys, kinds,
+//! titles, creation times, version numbers); their contents from the tree
+//! (a component's folder; a container's children from its
+//! `<xblock-include>`s, in order), so edits made here travel. Each entity's
+//! TOML and folder are named by its exact key, not `slugify`'d: `lp_load`
+//! looks a component's files up by its key, and so finds them all (the
+//! files of a key `slugify` changes are lost when `lp_dump` names folders).
+
+use crate::olx::ExportReport;
+use crate::store::{At, Error, Progress, Result, Store};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+/// One entity as `entities.toml` lists it in one state.
+#[derive(Debug, Clone)]
+struct Listed {
+    key: String,
+    kind: String,
+    folder: String,
+    can_stand_alone: bool,
+    created: Option<toml::value::Datetime>,
+    title: String,
+    version_num: i64,
+}
+
+/// An entity in one state: what it lists, and its contents (a component's
+/// media key → bytes; a container's children keys).
+#[derive(Debug, Clone, PartialEq)]
+struct Content {
+    title: String,
+    files: BTreeMap<String, Vec<u8>>,
+    children: Vec<String>,
+}
+
+/// One state of the collection: path → bytes, read lazily.
+struct StateFiles {
+    files: BTreeMap<String, String>,
+}
+
+fn listed_of(bytes: &[u8], what: &str) -> Result<Vec<Listed>> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| Error::Invalid(format!("{what} is not UTF-8")))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| Error::Invalid(format!("{what}: {}", e.message())))?;
+    let mut out = Vec::new();
+    for e in table
+        .get("entity")
+        .and_then(|v| v.as_array())
+        .cloned()
+        .unwrap_or_default()
+    {
+        let Some(t) = e.as_table() else { continue };
+        let s = |k: &str| {
+            t.get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        out.push(Listed {
+            key: s("key"),
+            kind: s("kind"),
+            folder: s("folder"),
+            can_stand_alone: t
+                .get("can_stand_alone")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(true),
+            created: t.get("created").and_then(|v| v.as_datetime()).cloned(),
+            title: s("title"),
+            version_num: t
+                .get("version_num")
+                .and_then(|v| v.as_integer())
+                .unwrap_or(1),
+        });
+    }
+    Ok(out)
+}
+
+/// A container's children as its XML names them, in order: an
+/// `<xblock-include definition="FOLDER"/>`, or the comment import writes for
+/// a child the backup did not hold (its key).
+#[derive(Debug)]
+enum Child {
+    Folder(String),
+    Key(String),
+}
+
+fn children_of(xml: &[u8]) -> Vec<Child> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e)) if e.name().as_ref() == b"xblock-include" => {
+                for a in e.attributes().flatten() {
+                    if a.key.as_ref() == b"definition" {
+                        if let Ok(v) = a.unescape_value() {
+                            out.push(Child::Folder(v.into_owned()));
+                        }
+                    }
+                }
+            }
+            Ok(Event::Comment(c)) => {
+                let text = String::from_utf8_lossy(&c).into_owned();
+                if let Some(key) = text.trim().strip_prefix(super::UNKNOWN_CHILD) {
+                    let key = key
+                        .replace("&#45;&#45;", "--")
+                        .replace("&quot;", "\"")
+                        .replace("&gt;", ">")
+                        .replace("&lt;", "<")
+                        .replace("&amp;", "&");
+                    out.push(Child::Key(key));
+                }
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    out
+}
+
+impl StateFiles {
+    fn of(store: &Store, key: &str, at: At) -> Result<StateFiles> {
+        Ok(StateFiles {
+            files: store
+                .files(key, at)?
+                .into_iter()
+                .map(|f| (f.path, f.hash))
+                .collect(),
+        })
+    }
+
+    fn read(&self, store: &Store, path: &str) -> Result<Option<Vec<u8>>> {
+        match self.files.get(path) {
+            Some(hash) => Ok(Some(store.blobs().read(hash, true)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Each listed entity's content in this state.
+    fn contents(
+        &self,
+        store: &Store,
+        listed: &[Listed],
+        keys_by_folder: &BTreeMap<String, String>,
+    ) -> Result<BTreeMap<String, Content>> {
+        let mut out = BTreeMap::new();
+        for e in listed {
+            let prefix = format!("{}/", e.folder);
+            let mut content = Content {
+                title: e.title.clone(),
+                files: BTreeMap::new(),
+                children: Vec::new(),
+            };
+            let Some(definition) = self.read(store, &format!("{prefix}definition.xml"))? else {
+                continue;
+            };
+            if e.kind == "component" {
+                for (path, hash) in self.files.range(prefix.clone()..) {
+                    let Some(rest) = path.strip_prefix(&prefix) else {
+                        break;
+                    };
+                    let media = if rest == "definition.xml" {
+                        "block.xml"
+                    } else {
+                        rest
+                    };
+                    content
+                        .files
+                        .insert(media.to_string(), store.blobs().read(hash, true)?);
+                }
+            } else {
+                content.children = children_of(&definition)
+                    .into_iter()
+                    .map(|child| match child {
+                        Child::Folder(folder) => {
+                            keys_by_folder.get(&folder).cloned().unwrap_or(folder)
+                        }
+                        Child::Key(key) => key,
+                    })
+                    .collect();
+            }
+            out.insert(e.key.clone(), content);
+        }
+        Ok(out)
+    }
+}
+
+/// Exports collection `key` as a Learning Core backup at `out` (a new
+/// `.zip`): `at` (a version) as the published state with no drafts, or, by
+/// default, the latest version and the working draft.
+pub fn export_backup(
+    store: &Store,
+    key: &str,
+    at: Option<i64>,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<ExportReport> {
+    if std::fs::symlink_metadata(out).is_ok() {
+        return Err(Error::Invalid(format!(
+            "{} already exists; export into a new path (nothing is overwritten)",
+            out.display()
+        )));
+    }
+    let collection = store.collection(key)?;
+    progress.phase("exporting", None);
+    let latest = store.versions(key)?.first().map(|v| v.number);
+    let (published_at, draft_at) = match at {
+        Some(n) => (Some(At::Version(n)), At::Version(n)),
+        None => (latest.map(At::Version), At::Draft),
+    };
+    let draft = StateFiles::of(store, key, draft_at)?;
+    let published = published_at
+        .map(|a| StateFiles::of(store, key, a))
+        .transpose()?;
+    let listed_in = |state: &StateFiles| -> Result<Vec<Listed>> {
+        match state.read(store, "learning_core/entities.toml")? {
+            Some(bytes) => listed_of(&bytes, "learning_core/entities.toml"),
+            None => Ok(Vec::new()),
+        }
+    };
+    let draft_listed = listed_in(&draft)?;
+    let published_listed = match &published {
+        Some(p) => listed_in(p)?,
+        None => Vec::new(),
+    };
+    if draft_listed.is_empty() && published_listed.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no learning_core/entities.toml, so it did not come from a Learning Core backup; \
+             exporting other collections as backups is not supported yet (export it as OLX instead)",
+            collection.slug
+        )));
+    }
+    let mut keys_by_folder = BTreeMap::new();
+    for e in published_listed.iter().chain(&draft_listed) {
+        keys_by_folder.insert(e.folder.clone(), e.key.clone());
+    }
+    let draft_contents = draft.contents(store, &draft_listed, &keys_by_folder)?;
+    let published_contents = match &published {
+        Some(p) => p.contents(store, &published_listed, &keys_by_folder)?,
+        None => BTreeMap::new(),
+    };
+    let mut entities: BTreeMap<String, Listed> = BTreeMap::new();
+    for e in published_listed.iter().chain(&draft_listed) {
+        entities.entry(e.key.clone()).or_insert_with(|| e.clone());
+    }
+    let package = published
+        .as_ref()
+        .map(|p| p.read(store, "learning_core/package.toml"))
+        .transpose()?
+        .flatten()
+        .or(draft.read(store, "learning_core/package.toml")?)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "{}: learning_core/package.toml is missing; restore it (it came with the backup)",
+                collection.slug
+            ))
+        })?;
+    let collections: Vec<(String, String)> = draft
+        .files
+        .iter()
+        .filter_map(|(p, h)| {
+            p.strip_prefix("learning_core/collections/")
+                .map(|name| (name.to_string(), h.clone()))
+        })
+        .collect();
+
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{} names no file", out.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let written = (|| -> Result<(u64, u64)> {
+        let file = std::fs::File::create(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+        let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(1));
+        let (mut files, mut bytes) = (0u64, 0u64);
+        let mut put = |zip: &mut zip::ZipWriter<_>, path: &str, data: &[u8]| -> Result<()> {
+            zip.start_file(path, options)
+                .map_err(|e| Error::Invalid(format!("writing {path} into the zip: {e}")))?;
+            zip.write_all(data)
+                .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+            files += 1;
+            bytes += data.len() as u64;
+            Ok(())
+        };
+        put(&mut zip, "package.toml", &package)?;
+        for (key, e) in &entities {
+            let pub_content = published_contents.get(key);
+            let draft_content = draft_contents.get(key);
+            let pub_num = published_listed
+                .iter()
+                .find(|l| &l.key == key)
+                .map(|l| l.version_num)
+                .filter(|_| pub_content.is_some());
+            let draft_num = match (pub_num, draft_content) {
+                (_, None) => None,
+                (Some(p), Some(d)) if Some(d) == pub_content => Some(p),
+                (Some(p), Some(_)) => Some(
+                    draft_listed
+                        .iter()
+                        .find(|l| &l.key == key)
+                        .map(|l| l.version_num)
+                        .filter(|n| *n > p)
+                        .unwrap_or(p + 1),
+                ),
+                (None, Some(_)) => Some(
+                    draft_listed
+                        .iter()
+                        .find(|l| &l.key == key)
+                        .map(|l| l.version_num)
+                        .unwrap_or(1),
+                ),
+            };
+            let mut versions: Vec<(i64, &Content)> = Vec::new();
+            if let (Some(n), Some(c)) = (draft_num, draft_content) {
+                versions.push((n, c));
+            }
+            if let (Some(n), Some(c)) = (pub_num, pub_content) {
+                if Some(n) != draft_num {
+                    versions.push((n, c));
+                }
+            }
+            if versions.is_empty() {
+                continue;
+            }
+            let toml_text = entity_toml(e, draft_num, pub_num, &versions)?;
+            if e.kind == "component" {
+                let mut parts = key.splitn(3, ':');
+                let (ns, ty, local) = (
+                    parts.next().unwrap_or("xblock.v1"),
+                    parts.next().unwrap_or("unknown"),
+                    parts.next().unwrap_or(key),
+                );
+                let base = format!("entities/{ns}/{ty}/{local}");
+                put(&mut zip, &format!("{base}.toml"), toml_text.as_bytes())?;
+                for (n, c) in &versions {
+                    for (media, data) in &c.files {
+                        put(
+                            &mut zip,
+                            &format!("{base}/component_versions/v{n}/{media}"),
+                            data,
+                        )?;
+                    }
+                }
+            } else {
+                put(
+                    &mut zip,
+                    &format!("entities/{key}.toml"),
+                    toml_text.as_bytes(),
+                )?;
+            }
+            progress.advance(1);
+        }
+        for (file, hash) in &collections {
+            let data = store.blobs().read(hash, true)?;
+            put(&mut zip, &format!("collections/{file}"), &data)?;
+        }
+        let mut inner = zip
+            .finish()
+            .map_err(|e| Error::Invalid(format!("finishing the zip: {e}")))?;
+        inner
+            .flush()
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        Ok((files, bytes))
+    })();
+    let (files, bytes) = match written {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    #[allow(clippy::disallowed_methods)]
+    std::fs::rename(&tmp, out).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(format!("moving the export into {}", out.display()), e)
+    })?;
+    Ok(ExportReport {
+        collection: collection.slug,
+        at: at.map(At::Version).unwrap_or(At::Draft),
+        out: out.to_path_buf(),
+        files,
+        bytes,
+    })
+}
+
+/// An entity's TOML as `lp_dump` writes it (keys as `toml.py` names them).
+fn entity_toml(
+    e: &Listed,
+    draft: Option<i64>,
+    published: Option<i64>,
+    versions: &[(i64, &Content)],
+) -> Result<String> {
+    let mut entity = toml::Table::new();
+    entity.insert("can_stand_alone".into(), e.can_stand_alone.into());
+    entity.insert("key".into(), e.key.clone().into());
+    if let Some(created) = &e.created {
+        entity.insert("created".into(), toml::Value::Datetime(*created));
+    }
+    if let Some(n) = draft {
+        entity.insert(
+            "draft".into(),
+            toml::Value::Table(toml::Table::from_iter([(
+                "version_num".to_string(),
+                n.into(),
+            )])),
+        );
+    }
+    let mut published_table = toml::Table::new();
+    if let Some(n) = published {
+        published_table.insert("version_num".into(), n.into());
+    }
+    entity.insert("published".into(), toml::Value::Table(published_table));
+    if e.kind != "component" {
+        entity.insert(
+            "container".into(),
+            toml::Value::Table(toml::Table::from_iter([(
+                e.kind.clone(),
+                toml::Value::Table(toml::Table::new()),
+            )])),
+        );
+    }
+    let mut doc = toml::Table::new();
+    doc.insert("entity".into(), toml::Value::Table(entity));
+    let list: Vec<toml::Value> = versions
+        .iter()
+        .map(|(n, c)| {
+            let mut v = toml::Table::new();
+            let title = if c.title.is_empty() {
+                e.key.clone()
+            } else {
+                c.title.clone()
+            };
+            v.insert("title".into(), title.into());
+            v.insert("version_num".into(), (*n).into());
+            if e.kind != "component" {
+                v.insert(
+                    "container".into(),
+                    toml::Value::Table(toml::Table::from_iter([(
+                        "children".to_string(),
+                        toml::Value::Array(c.children.iter().map(|k| k.clone().into()).collect()),
+                    )])),
+                );
+            }
+            toml::Value::Table(v)
+        })
+        .collect();
+    doc.insert("version".into(), toml::Value::Array(list));
+    toml::to_string(&doc).map_err(|e| Error::Invalid(format!("writing an entity's TOML: {e}")))
+}
