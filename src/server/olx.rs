@@ -65,7 +65,7 @@ pub(crate) struct ImportQuery {
     message: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/collections/{c}/import", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid; created if missing", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ImportQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An OLX export as .tar.gz or .tar, recognised by its first bytes (Content-Type application/gzip, application/x-tar or application/octet-stream); one top-level folder such as course/ is stripped, and the draft becomes exactly its tree"), responses((status = 201, description = "Imported into a new collection", body = ImportReport), (status = 200, description = "Imported into an existing collection", body = ImportReport), (status = 400, description = "Not an archive, or a refused one (unsafe entries, over the size, entry or expansion-ratio limits of `blockstore serve --archive-max-bytes/--archive-max-entries/--archive-max-ratio`, truncated); nothing was imported", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not an archive type", body = ErrorBody), (status = 507, description = "The disk holding the data dir is full; nothing was imported", body = ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/collections/{c}/import", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid; created if missing", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ImportQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An OLX export as .tar.gz or .tar, or a Learning Core backup (.zip, as lp_dump writes it), recognised by its first bytes (Content-Type application/gzip, application/x-tar, application/zip or application/octet-stream); a tar's one top-level folder such as course/ is stripped, and the draft becomes exactly its tree (a backup: its published state a new version, its draft's differences the draft)"), responses((status = 201, description = "Imported into a new collection", body = ImportReport), (status = 200, description = "Imported into an existing collection", body = ImportReport), (status = 400, description = "Not an archive, or a refused one (unsafe entries, over the size, entry or expansion-ratio limits of `blockstore serve --archive-max-bytes/--archive-max-entries/--archive-max-ratio`, truncated); nothing was imported", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not an archive type", body = ErrorBody), (status = 507, description = "The disk holding the data dir is full; nothing was imported", body = ErrorBody)))]
 pub(crate) async fn import(
     State(state): State<AppState>,
     p: Result<Path<String>, PathRejection>,
@@ -93,6 +93,8 @@ pub(crate) async fn import(
             "application/x-gtar",
             "application/x-compressed-tar",
             "application/octet-stream",
+            "application/zip",
+            "application/x-zip-compressed",
         ];
         if !accepted.iter().any(|a| a.eq_ignore_ascii_case(essence)) {
             return Err(ApiError::new(
@@ -121,6 +123,35 @@ pub(crate) async fn import(
                 return Err(crate::store::Error::Invalid(
                     "the request body is empty: send a .tar.gz or .tar of an OLX export".into(),
                 ));
+            }
+            if crate::olx::learning_core::is_zip(head) {
+                // A Learning Core backup: a zip is read from its end, so the
+                // body is spooled to a temp file first (within the upload
+                // limit), removed when the import ends.
+                let spool = std::env::temp_dir().join(format!(
+                    "blockstore-upload-{}-{}.zip",
+                    std::process::id(),
+                    uuid::Uuid::new_v4()
+                ));
+                let copied = (|| -> std::io::Result<()> {
+                    let mut file = std::fs::File::create(&spool)?;
+                    io::copy(&mut reader, &mut file)?;
+                    file.sync_all()
+                })();
+                let result = copied
+                    .map_err(|e| crate::store::Error::io("receiving the backup", e))
+                    .and_then(|()| {
+                        crate::olx::learning_core::import_backup_named(
+                            s,
+                            &spool,
+                            "request body",
+                            &options,
+                            archive_limits,
+                            &NoProgress,
+                        )
+                    });
+                let _ = std::fs::remove_file(&spool);
+                return result;
             }
             let format = ArchiveFormat::sniff(head).ok_or_else(|| {
                 crate::store::Error::Invalid(

@@ -515,3 +515,40 @@ fn the_cli_imports_and_exports_backups() {
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(stderr(&refused).contains("bad.zip") && stderr(&refused).contains("../x"));
 }
+
+#[test]
+fn a_backup_posted_to_the_rest_import_is_imported() {
+    let server = crate::server::Server::start(&[]);
+    let zip = std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap();
+    let report = server
+        .request("POST", "/api/v1/collections/lib/import")
+        .header("Content-Type", "application/zip")
+        .body(&zip)
+        .send()
+        .expect(201);
+    assert_eq!(report["collection"], "lib");
+    let raw =
+        server.get("/api/v1/collections/lib/raw/problem/My%20Problem.v2/definition.xml?version=1");
+    assert_eq!(raw.status, 200, "{}", raw.text());
+    // A broken one: 400, nothing imported.
+    let bad = zip_of(&[("package.toml", PACKAGE.as_bytes()), ("../x", b"x")]);
+    let refused = server
+        .request("POST", "/api/v1/collections/other/import")
+        .header("Content-Type", "application/zip")
+        .body(&bad)
+        .send();
+    assert_eq!(refused.expect_error(400), "invalid");
+    assert_eq!(server.get("/api/v1/collections/other").status, 404);
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with(&format!(
+                "blockstore-upload-{}-",
+                server.child.as_ref().unwrap().id()
+            ))
+        })
+        .collect();
+    assert!(leftovers.is_empty(), "the spooled upload is removed");
+}

@@ -53,7 +53,27 @@ pub fn import_backup(
     limits: super::ArchiveLimits,
     progress: &dyn Progress,
 ) -> Result<ImportReport> {
-    let name = path.display().to_string();
+    import_backup_named(
+        store,
+        path,
+        &path.display().to_string(),
+        options,
+        limits,
+        progress,
+    )
+}
+
+/// [`import_backup`], naming the backup `name` in messages (an upload's
+/// temp file is "request body").
+pub fn import_backup_named(
+    store: &Store,
+    path: &Path,
+    name: &str,
+    options: &ImportOptions,
+    limits: super::ArchiveLimits,
+    progress: &dyn Progress,
+) -> Result<ImportReport> {
+    let name = name.to_string();
     progress.phase("reading", None);
     let file = std::fs::File::open(path).map_err(|e| Error::io(format!("reading {name}"), e))?;
     let backup = read::read(std::io::BufReader::new(file), &name, limits)?;
