@@ -5,7 +5,8 @@ package, backed up with ``lp_dump``; ``blockstore import`` of that zip vs
 recorded too, for the export figure.
 
     $HOME/.cache/blockstore-lc-venv/bin/python benches/learning_core/backup_bench.py \
-        [--tree DIR] [--bin PATH] [--lc-runs 3] [--import-runs 5] [--keep-zip FILE]
+        [--mapping bench|course-static] [--tree DIR] [--bin PATH] \
+        [--lc-runs 3] [--import-runs 5] [--keep-zip FILE]
 
 1. In a fresh temp SQLite DB (bench's settings.py), the demo course's files
    become a learning package "lib:DemoX:demo" exactly as bench.py's import
@@ -15,6 +16,11 @@ recorded too, for the export figure.
    ``static`` component each), all in one transaction inside
    bulk_draft_changes_for, then publish_all_drafts. ``lp_dump`` of it is
    timed (median of --lc-runs).
+   With ``--mapping course-static`` the 140 components bench.plan makes
+   without a block.xml (10 about/, 3 info/, 3 policies/ files, 124 static/
+   assets) are folded into the course root component (``course:course``) as
+   file Media ``static/PATH``, so every component has a block.xml (which
+   ``blockstore import`` requires; see BACKUP_RESULTS.md).
 2. ``lp_load`` of the zip, each run into a fresh copy of a migrated DB (with
    its user) and an empty Media storage; only the call_command is timed.
    After the first run, every source file is looked up in the restored
@@ -37,6 +43,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from collections import Counter
 from datetime import datetime, timezone
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,6 +60,30 @@ USER = "author"
 
 def log(*a):
     print(*a, file=sys.stderr, flush=True)
+
+
+def plan_course_static(files):
+    """bench.plan, except that the components it makes without a
+    ``block.xml`` (about/, info/, policies/ files and each static/ asset) are
+    not components: their files become file Media of the course root's
+    component (``course:course``, from course.xml), keyed ``static/PATH``
+    (``static/NAME`` for assets, ``static/about/overview.html`` ...), the way
+    Learning Core keeps a component's assets. Every component then has a
+    block.xml."""
+    groups, _ = bench.plan(files)
+    root = ("course", "course")
+    assert root in groups, "no course.xml"
+    out = {}
+    moved = []
+    for ident, members in groups.items():
+        if any(key == "block.xml" for _, key, _, _ in members):
+            out[ident] = list(members)
+        else:
+            for path, _, _, mime in members:
+                key = path if path.startswith("static/") else "static/" + path
+                moved.append((path, key, False, mime))
+    out[root] = out[root] + moved
+    return out
 
 
 def build_package(api, files, groups, user):
@@ -137,7 +168,19 @@ def zip_stats(path):
     with zipfile.ZipFile(path) as z:
         infos = z.infolist()
     files = [i for i in infos if not i.is_dir()]
+    names = {i.filename for i in files}
+    # component TOMLs: entities/NS/TYPE/NAME.toml; their files: .../NAME/component_versions/vN/
+    no_block = []
+    for n in sorted(names):
+        parts = n.split("/")
+        if len(parts) == 4 and n.endswith(".toml"):
+            stem = n[: -len(".toml")]
+            versions = {m.split("/")[5] for m in names if m.startswith(stem + "/component_versions/")}
+            for v in sorted(versions) or ["v1"]:
+                if f"{stem}/component_versions/{v}/block.xml" not in names:
+                    no_block.append(f"{n} ({v})")
     return {
+        "components_without_block_xml": no_block,
         "entries": len(infos),
         "files": len(files),
         "uncompressed_bytes": sum(i.file_size for i in files),
@@ -152,12 +195,17 @@ def main():
     parser.add_argument("--lc-runs", type=int, default=3)
     parser.add_argument("--import-runs", type=int, default=5)
     parser.add_argument("--keep-zip", help="copy the lp_dump zip here")
+    parser.add_argument(
+        "--mapping", choices=("bench", "course-static"), default="bench",
+        help="bench: bench.py's plan (default); course-static: files of block-less "
+        "components become static files of the course root component",
+    )
     args = parser.parse_args()
     binary = os.path.abspath(args.bin)
 
     root, _ = common.tree_root(args.tree)
     files = common.tree(root)
-    groups, _ = bench.plan(files)
+    groups = bench.plan(files)[0] if args.mapping == "bench" else plan_course_static(files)
     data_of = dict(files)
     source = {ident: {} for ident in groups}
     for (ctype, local), members in groups.items():
@@ -221,7 +269,8 @@ def main():
             shutil.copyfile(zip_path, args.keep_zip)
         zstats = zip_stats(zip_path)
         zip_bytes = os.path.getsize(zip_path)
-        log(f"zip: {zip_bytes} bytes, {zstats}")
+        log(f"zip: {zip_bytes} bytes, {zstats['files']} files, "
+            f"{len(zstats['components_without_block_xml'])} component versions without block.xml")
 
         # 2. lp_load (timed), each into a fresh DB + empty Media storage
         load_s, load_loadavg = [], []
@@ -310,11 +359,13 @@ def main():
             "import_ratio": (round(med(load_s) / med(import_s), 2) if import_s else None),
             **result,
             "zip": zstats,
+            "mapping": args.mapping,
             "source": {
                 "tree": root,
                 "files": len(files),
                 "bytes": sum(map(len, data_of.values())),
                 "components": len(groups),
+                "component_types": dict(sorted(Counter(t for t, _ in groups).items())),
                 "lp_key": LP_KEY,
             },
             "lp_load_check": restore_check,
