@@ -600,7 +600,9 @@ fn the_cli_names_the_archive_and_exits_2_on_a_hostile_one() {
     let out = run_cli(&data, &["import", text.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("is neither a folder, a .tar.gz/.tgz/.tar archive nor a Learning Core backup"),
+        stderr(&out).contains(
+            "is neither a folder, a .tar.gz/.tgz/.tar archive nor a Learning Core backup"
+        ),
         "{}",
         stderr(&out)
     );

@@ -117,6 +117,7 @@ fn sample() -> Vec<u8> {
         Some(1),
         &[(1, "Deleted in the draft")],
     );
+    let blank = component("xblock.v1:html:blank", Some(1), Some(1), &[(1, "Blank")]);
     let unit = "[entity]\ncan_stand_alone = true\nkey = \"unit-1\"\ncreated = 2025-01-02T03:05:05Z\n\n[entity.draft]\nversion_num = 1\n\n[entity.published]\nversion_num = 1\n\n[entity.container.unit]\n\n[[version]]\ntitle = \"Unit & <one>\"\nversion_num = 1\n\n[version.container]\nchildren = [\"xblock.v1:problem:intro\", \"xblock.v1:problem:My Problem.v2\", \"xblock.v1:html:elsewhere\"]\n".to_string();
     let collection = "[collection]\ntitle = \"Mine\"\nkey = \"mine\"\ndescription = \"\"\ncreated = 2025-01-02T03:05:05Z\nentities = [\"xblock.v1:problem:intro\", \"unit-1\"]\n";
     zip_of(&[
@@ -175,6 +176,10 @@ fn sample() -> Vec<u8> {
             "entities/xblock.v1/html/gone/component_versions/v1/block.xml",
             b"<html>gone</html>",
         ),
+        // lp_dump writes no empty text file: an empty block.xml leaves an
+        // empty version folder.
+        ("entities/xblock.v1/html/blank.toml", blank.as_bytes()),
+        ("entities/xblock.v1/html/blank/component_versions/v1/", b""),
         ("collections/mine.toml", collection.as_bytes()),
     ])
 }
@@ -248,7 +253,7 @@ fn a_backup_becomes_a_published_version_and_its_draft_differences() {
             .parse()
             .unwrap();
     let listed = entities["entity"].as_array().unwrap();
-    assert_eq!(listed.len(), 6);
+    assert_eq!(listed.len(), 7, "the blank component too");
     let intro = listed
         .iter()
         .find(|e| e["key"].as_str() == Some("xblock.v1:problem:intro"))
@@ -333,7 +338,7 @@ fn hostile_and_broken_backups_are_refused_naming_the_entry_and_change_nothing() 
                     unit_without_files.as_bytes(),
                 ),
             ]),
-            "component_versions/v1/block.xml",
+            "component_versions/v1/ folder",
         ),
         (
             zip_of(&[

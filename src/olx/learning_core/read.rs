@@ -111,6 +111,7 @@ pub(crate) fn read<R: Read + Seek>(
     // Every entry's bytes, by its name; folders only checked.
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut seen: HashSet<String> = HashSet::new();
+    let mut folders: HashSet<String> = HashSet::new();
     let mut total: u64 = 0;
     for i in 0..zip.len() {
         let mut entry = zip
@@ -148,6 +149,7 @@ pub(crate) fn read<R: Read + Seek>(
             return Err(bad(zip_name, format!("entry {raw:?} appears twice")));
         }
         if entry.is_dir() {
+            folders.insert(name);
             continue;
         }
         let room = limits.max_bytes.saturating_sub(total);
@@ -183,7 +185,7 @@ pub(crate) fn read<R: Read + Seek>(
         }
         files.insert(name, bytes);
     }
-    parse(files, zip_name)
+    parse(files, &folders, zip_name)
 }
 
 /// The number of entries a zip's end of central directory record declares
@@ -236,7 +238,11 @@ fn string(table: &toml::Table, key: &str) -> Option<String> {
 }
 
 /// The TOML and files of a backup, as `lp_load` reads them.
-fn parse(mut files: BTreeMap<String, Vec<u8>>, zip_name: &str) -> Result<Backup> {
+fn parse(
+    mut files: BTreeMap<String, Vec<u8>>,
+    folders: &HashSet<String>,
+    zip_name: &str,
+) -> Result<Backup> {
     let package_toml = files.remove("package.toml").ok_or_else(|| {
         bad(
             zip_name,
@@ -292,9 +298,9 @@ fn parse(mut files: BTreeMap<String, Vec<u8>>, zip_name: &str) -> Result<Backup>
             continue;
         }
         let table = toml_of(zip_name, name, &files[name])?;
-        backup
-            .entities
-            .push(entity(zip_name, name, stem, depth, &table, &files)?);
+        backup.entities.push(entity(
+            zip_name, name, stem, depth, &table, &files, folders,
+        )?);
     }
     let keys: HashSet<&str> = backup.entities.iter().map(|e| e.key.as_str()).collect();
     if keys.len() != backup.entities.len() {
@@ -328,6 +334,7 @@ fn entity(
     depth: usize,
     table: &toml::Table,
     files: &BTreeMap<String, Vec<u8>>,
+    folders: &HashSet<String>,
 ) -> Result<Entity> {
     let e = table
         .get("entity")
@@ -401,10 +408,13 @@ fn entity(
                 };
                 out.files.insert(media.to_string(), bytes.clone());
             }
-            if !out.files.contains_key("block.xml") {
+            // lp_dump writes no empty text file (an empty block.xml
+            // included), so a version may hold no files; but its folder is
+            // there. One the zip lacks altogether is refused.
+            if out.files.is_empty() && !folders.contains(prefix.trim_end_matches('/')) {
                 return Err(bad(
                     zip_name,
-                    format!("{name} names version {n}, but the zip has no {prefix}block.xml"),
+                    format!("{name} names version {n}, but the zip has no {prefix} folder"),
                 ));
             }
         } else {

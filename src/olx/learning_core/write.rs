@@ -41,6 +41,8 @@ struct Content {
 /// One state of the collection: path → bytes, read lazily.
 struct StateFiles {
     files: BTreeMap<String, String>,
+    /// The keys this state's `entities.toml` lists.
+    listed: std::collections::HashSet<String>,
 }
 
 fn listed_of(bytes: &[u8], what: &str) -> Result<Vec<Listed>> {
@@ -135,7 +137,12 @@ impl StateFiles {
                 .into_iter()
                 .map(|f| (f.path, f.hash))
                 .collect(),
+            listed: Default::default(),
         })
+    }
+
+    fn listed_here(&self, key: &str) -> bool {
+        self.listed.contains(key)
     }
 
     fn read(&self, store: &Store, path: &str) -> Result<Option<Vec<u8>>> {
@@ -160,10 +167,14 @@ impl StateFiles {
                 files: BTreeMap::new(),
                 children: Vec::new(),
             };
-            let Some(definition) = self.read(store, &format!("{prefix}definition.xml"))? else {
-                continue;
-            };
+            let definition = self.read(store, &format!("{prefix}definition.xml"))?;
             if e.kind == "component" {
+                // A component may have no files at all (lp_dump keeps no
+                // empty text, an empty block.xml included): it is still one
+                // while the state's entities.toml lists it.
+                if !self.listed_here(&e.key) {
+                    continue;
+                }
                 for (path, hash) in self.files.range(prefix.clone()..) {
                     let Some(rest) = path.strip_prefix(&prefix) else {
                         break;
@@ -178,6 +189,9 @@ impl StateFiles {
                         .insert(media.to_string(), store.blobs().read(hash, true)?);
                 }
             } else {
+                let Some(definition) = definition else {
+                    continue;
+                };
                 content.children = children_of(&definition)
                     .into_iter()
                     .map(|child| match child {
@@ -217,8 +231,8 @@ pub fn export_backup(
         Some(n) => (Some(At::Version(n)), At::Version(n)),
         None => (latest.map(At::Version), At::Draft),
     };
-    let draft = StateFiles::of(store, key, draft_at)?;
-    let published = published_at
+    let mut draft = StateFiles::of(store, key, draft_at)?;
+    let mut published = published_at
         .map(|a| StateFiles::of(store, key, a))
         .transpose()?;
     let listed_in = |state: &StateFiles| -> Result<Vec<Listed>> {
@@ -232,6 +246,10 @@ pub fn export_backup(
         Some(p) => listed_in(p)?,
         None => Vec::new(),
     };
+    draft.listed = draft_listed.iter().map(|e| e.key.clone()).collect();
+    if let Some(p) = &mut published {
+        p.listed = published_listed.iter().map(|e| e.key.clone()).collect();
+    }
     if draft_listed.is_empty() && published_listed.is_empty() {
         return Err(Error::Invalid(format!(
             "{}: no learning_core/entities.toml, so it did not come from a Learning Core backup; \
@@ -351,6 +369,11 @@ pub fn export_backup(
                 let base = format!("entities/{ns}/{ty}/{local}");
                 put(&mut zip, &format!("{base}.toml"), toml_text.as_bytes())?;
                 for (n, c) in &versions {
+                    // The folder, even empty: a version without files is one.
+                    let folder = format!("{base}/component_versions/v{n}");
+                    zip.add_directory(&folder, options).map_err(|e| {
+                        Error::Invalid(format!("writing {folder} into the zip: {e}"))
+                    })?;
                     for (media, data) in &c.files {
                         put(
                             &mut zip,
