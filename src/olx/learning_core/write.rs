@@ -305,12 +305,32 @@ pub fn export_backup(
         let file = std::fs::File::create(&tmp)
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
         let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
+        // Text is deflated; media that is compressed already (images,
+        // video, fonts, PDFs: most of a library's bytes) is stored, as
+        // recompressing it costs time for nothing (lp_dump stores all).
         let options = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        let deflated = options
             .compression_method(zip::CompressionMethod::Deflated)
             .compression_level(Some(1));
+        let options_for = |path: &str| {
+            let text = mime_guess::from_path(path)
+                .first()
+                .map(|m| {
+                    m.type_() == mime_guess::mime::TEXT
+                        || matches!(m.subtype().as_str(), "xml" | "json" | "javascript" | "toml")
+                        || m.suffix().is_some_and(|s| s == "xml")
+                })
+                .unwrap_or(true);
+            if text {
+                deflated
+            } else {
+                options
+            }
+        };
         let (mut files, mut bytes) = (0u64, 0u64);
         let mut put = |zip: &mut zip::ZipWriter<_>, path: &str, data: &[u8]| -> Result<()> {
-            zip.start_file(path, options)
+            zip.start_file(path, options_for(path))
                 .map_err(|e| Error::Invalid(format!("writing {path} into the zip: {e}")))?;
             zip.write_all(data)
                 .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
