@@ -53,7 +53,7 @@ import bench  # noqa: E402  (its plan(): the demo course -> components mapping)
 import common  # noqa: E402
 
 DEFAULT_TREE = "/work/shared/fixtures/openedx-demo-course/demo-course"
-DEFAULT_BIN = "/work/main/target/release/blockstore"
+DEFAULT_BIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "target", "release", "blockstore")
 LP_KEY = "lib:DemoX:demo"
 USER = "author"
 
@@ -327,6 +327,27 @@ def main():
             else:
                 shutil.rmtree(data_dir, ignore_errors=True)
 
+        # 4. blockstore export of what was imported (timed: process wall
+        # time), a new zip each run
+        export_s = []
+        if first_dir is not None:
+            slug = json.loads(
+                subprocess.run([binary, "--data-dir", first_dir, "collections", "--json"],
+                               capture_output=True, text=True).stdout
+            )[0]["slug"]
+            for run in range(args.import_runs):
+                out_zip = os.path.join(tempfile.mkdtemp(prefix="bs-backup-export-", dir="/tmp"), "out.zip")
+                cmd = [binary, "--data-dir", first_dir, "export", slug, out_zip, "--format", "learning-core"]
+                t = time.perf_counter()
+                proc = subprocess.run(cmd, capture_output=True)
+                export_s.append(time.perf_counter() - t)
+                shutil.rmtree(os.path.dirname(out_zip), ignore_errors=True)
+                if proc.returncode != 0:
+                    log(f"blockstore export FAILED: {proc.stderr.decode(errors='replace')}")
+                    export_s.pop()
+                    break
+                log(f"  export run {run}: {export_s[-1]:.3f} s")
+
         imported = None
         if first_dir is not None:
             cols = subprocess.run([binary, "--data-dir", first_dir, "collections", "--json"],
@@ -357,6 +378,8 @@ def main():
             "lp_load_s": [round(s, 4) for s in load_s],
             "import_s": [round(s, 4) for s in import_s],
             "import_ratio": (round(med(load_s) / med(import_s), 2) if import_s else None),
+            "export_s": [round(s, 4) for s in export_s],
+            "export_ratio": (round(med(dump_s) / med(export_s), 2) if export_s else None),
             **result,
             "zip": zstats,
             "mapping": args.mapping,
