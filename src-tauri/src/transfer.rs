@@ -404,7 +404,8 @@ mod tests {
         std::fs::write(&text, b"just some text").unwrap();
         let e = import_path(&store, &text, &NoProgress).unwrap_err();
         assert!(
-            e.to_string().contains("is neither a folder, a .tar.gz/.tgz/.tar archive nor"),
+            e.to_string()
+                .contains("is neither a folder, a .tar.gz/.tgz/.tar archive nor"),
             "{e}"
         );
 
