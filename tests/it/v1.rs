@@ -147,6 +147,14 @@ fn base64_of(bytes: &[u8]) -> String {
     out
 }
 
+/// An answer's `uuid`.
+fn uuid_of(v: &Value) -> String {
+    v["uuid"]
+        .as_str()
+        .expect("the answer has a uuid")
+        .to_string()
+}
+
 fn keys(v: &Value) -> Vec<&str> {
     let mut k: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
     k.sort_unstable();
@@ -186,7 +194,7 @@ fn test_collection_crud() {
     let coll = c.create_collection("Fire 🔥 Collection");
     assert_eq!(coll["title"], "Fire 🔥 Collection");
     assert_eq!(keys(&coll), ["title", "url", "uuid"]);
-    let uuid = coll["uuid"].as_str().unwrap().to_string();
+    let uuid = uuid_of(&coll);
     let v4 = uuid::Uuid::parse_str(&uuid).unwrap();
     assert_eq!(
         v4.get_version_num(),
@@ -344,16 +352,10 @@ fn a_drafts_view_flags_its_changes_and_keeps_committed_urls() {
     // Blockstore's contract test `editing_draft`.
     let c = Client::start();
     let coll = c.create_collection("C");
-    let bundle = c.create_bundle(coll["uuid"].as_str().unwrap(), "Ηαρργ", "Unicode slug", "")
-        ["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let bundle =
+        uuid_of(&c.create_bundle(coll["uuid"].as_str().unwrap(), "Ηαρργ", "Unicode slug", ""));
     assert_eq!(c.get_bundle(&bundle)["slug"], "Ηαρργ");
-    let d = c.get_or_create_bundle_draft(&bundle, "studio_draft")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let d = uuid_of(&c.get_or_create_bundle_draft(&bundle, "studio_draft"));
     assert_eq!(
         c.get_draft(&d)["staged_draft"]["base_snapshot"],
         Value::Null
@@ -448,14 +450,8 @@ fn a_drafts_view_flags_its_changes_and_keeps_committed_urls() {
 fn bad_edits_are_refused_as_the_original_did_and_change_nothing() {
     let c = Client::start();
     let coll = c.create_collection("C");
-    let bundle = c.create_bundle(coll["uuid"].as_str().unwrap(), "b", "B", "")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let d = c.get_or_create_bundle_draft(&bundle, "d")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let bundle = uuid_of(&c.create_bundle(coll["uuid"].as_str().unwrap(), "b", "B", ""));
+    let d = uuid_of(&c.get_or_create_bundle_draft(&bundle, "d"));
     c.write_draft_file(&d, "ok.txt", "ok");
     let before = c.get_draft(&d);
     let refusals = [
@@ -625,14 +621,8 @@ fn tokens_are_checked_as_drf_did_and_no_key_means_off() {
 fn v1_writes_show_natively_and_native_writes_show_in_v1() {
     let c = Client::start();
     let coll = c.create_collection("Group");
-    let bundle = c.create_bundle(coll["uuid"].as_str().unwrap(), "lib", "Library", "")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let d = c.get_or_create_bundle_draft(&bundle, "studio_draft")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let bundle = uuid_of(&c.create_bundle(coll["uuid"].as_str().unwrap(), "lib", "Library", ""));
+    let d = uuid_of(&c.get_or_create_bundle_draft(&bundle, "studio_draft"));
     c.write_draft_file(&d, "problem/p1/definition.xml", "<problem/>");
     c.commit_draft(&d);
     // Natively: the bundle is a collection named by its slug, with a version.
@@ -728,34 +718,13 @@ impl Client {
 #[test]
 fn test_links() {
     let c = Client::start();
-    let coll = c.create_collection("Test Collection")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let lib1 = c.create_bundle(&coll, "lib1", "Library 1", "")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let lib2 = c.create_bundle(&coll, "lib2", "Library 1", "")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let course = c.create_bundle(&coll, "course", "Library 1", "")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let lib1_draft = c.get_or_create_bundle_draft(&lib1, "test-draft")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let lib2_draft = c.get_or_create_bundle_draft(&lib2, "other-draft")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let course_draft = c.get_or_create_bundle_draft(&course, "test-draft")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let coll = uuid_of(&c.create_collection("Test Collection"));
+    let lib1 = uuid_of(&c.create_bundle(&coll, "lib1", "Library 1", ""));
+    let lib2 = uuid_of(&c.create_bundle(&coll, "lib2", "Library 1", ""));
+    let course = uuid_of(&c.create_bundle(&coll, "course", "Library 1", ""));
+    let lib1_draft = uuid_of(&c.get_or_create_bundle_draft(&lib1, "test-draft"));
+    let lib2_draft = uuid_of(&c.get_or_create_bundle_draft(&lib2, "other-draft"));
+    let course_draft = uuid_of(&c.get_or_create_bundle_draft(&course, "test-draft"));
 
     c.write_draft_file(&lib1_draft, "lib1-data.txt", "hello world");
     c.commit_draft(&lib1_draft);
@@ -815,21 +784,12 @@ fn test_links() {
 fn link_cycles_and_bad_links_are_refused_and_links_stay_modified_after_commit() {
     // Blockstore's contract tests `simple_links` and `link_cycle`.
     let c = Client::start();
-    let coll = c.create_collection("C")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let coll = uuid_of(&c.create_collection("C"));
     let mut bundles = Vec::new();
     let mut drafts = Vec::new();
     for slug in ["a", "b", "c"] {
-        let b = c.create_bundle(&coll, slug, slug, "")["uuid"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let d = c.get_or_create_bundle_draft(&b, "d")["uuid"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let b = uuid_of(&c.create_bundle(&coll, slug, slug, ""));
+        let d = uuid_of(&c.get_or_create_bundle_draft(&b, "d"));
         c.commit_draft(&d);
         bundles.push(b);
         drafts.push(d);
@@ -892,14 +852,8 @@ fn link_cycles_and_bad_links_are_refused_and_links_stay_modified_after_commit() 
         "nothing was staged, files included"
     );
     // version 0: the latest, kept as 0.
-    let e = c.create_bundle(&coll, "e", "e", "")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let e_draft = c.get_or_create_bundle_draft(&e, "d")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let e = uuid_of(&c.create_bundle(&coll, "e", "e", ""));
+    let e_draft = uuid_of(&c.get_or_create_bundle_draft(&e, "d"));
     c.commit_draft(&e_draft);
     c.commit_draft(&e_draft);
     c.set_draft_link(&drafts[2], "latest_e", Some((&e, 0)))
@@ -929,25 +883,13 @@ fn link_cycles_and_bad_links_are_refused_and_links_stay_modified_after_commit() 
 #[test]
 fn the_cli_lists_named_drafts_shows_their_changes_and_logs_stale_commits() {
     let c = Client::start();
-    let coll = c.create_collection("G")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bundle = c.create_bundle(&coll, "lib", "L", "")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let one = c.get_or_create_bundle_draft(&bundle, "one")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let coll = uuid_of(&c.create_collection("G"));
+    let bundle = uuid_of(&c.create_bundle(&coll, "lib", "L", ""));
+    let one = uuid_of(&c.get_or_create_bundle_draft(&bundle, "one"));
     c.write_draft_file(&one, "keep.txt", "k");
     c.write_draft_file(&one, "gone.txt", "g");
     c.commit_draft(&one);
-    let two = c.get_or_create_bundle_draft(&bundle, "two")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let two = uuid_of(&c.get_or_create_bundle_draft(&bundle, "two"));
     c.write_draft_file(&one, "new.txt", "n");
     c.commit_draft(&one);
     c.write_draft_file(&two, "keep.txt", "k2");
@@ -1080,14 +1022,8 @@ fn the_contract_tests_lists_updates_forms_filters_and_links() {
     // second one; both deleted.
     c.write_draft_file(d, "a.txt", "a");
     c.commit_draft(d);
-    let target = c.create_bundle(coll, "target", "Target", "")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let t = c.get_or_create_bundle_draft(&target, "t")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let target = uuid_of(&c.create_bundle(coll, "target", "Target", ""));
+    let t = uuid_of(&c.get_or_create_bundle_draft(&target, "t"));
     c.commit_draft(&t);
     c.set_draft_link(d, "first", Some((&target, 1))).expect(204);
     c.commit_draft(d);
@@ -1119,18 +1055,9 @@ fn the_contract_tests_lists_updates_forms_filters_and_links() {
 #[test]
 fn cross_site_requests_to_every_v1_write_are_refused_and_change_nothing() {
     let c = Client::start();
-    let coll = c.create_collection("G")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let bundle = c.create_bundle(&coll, "b", "B", "")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let d = c.get_or_create_bundle_draft(&bundle, "d")["uuid"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let coll = uuid_of(&c.create_collection("G"));
+    let bundle = uuid_of(&c.create_bundle(&coll, "b", "B", ""));
+    let d = uuid_of(&c.get_or_create_bundle_draft(&bundle, "d"));
     c.write_draft_file(&d, "a.txt", "a");
     c.commit_draft(&d);
     c.write_draft_file(&d, "a.txt", "staged");
