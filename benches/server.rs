@@ -121,11 +121,17 @@ struct Serving {
 }
 
 fn serve(bin: &Path, data: &Path) -> Serving {
+    serve_with(bin, data, &[])
+}
+
+/// [`serve`] with more `serve` options.
+fn serve_with(bin: &Path, data: &Path, extra: &[&str]) -> Serving {
     let started = Instant::now();
     let mut cmd = Command::new(bin);
     cmd.arg("--data-dir")
         .arg(data)
-        .args(["--json", "serve", "--addr", "127.0.0.1:0"]);
+        .args(["--json", "serve", "--addr", "127.0.0.1:0"])
+        .args(extra);
     let running = common::Running::start(cmd);
     let addr = running.url().trim_start_matches("http://").to_string();
     Serving {
@@ -713,6 +719,30 @@ fn listed(v: &[f64]) -> String {
         .join(", ")
 }
 
+/// The floor row of a durable-write figure: per file, one bare commit
+/// (measured before and after the runs) plus one request that does nothing
+/// (`requests`: their total seconds, same client).
+fn floor_row(
+    what: &str,
+    before_ms: f64,
+    after_ms: f64,
+    requests: f64,
+    files: u64,
+) -> (String, String, String, String) {
+    let f = files as f64;
+    (
+        format!("floor: per file, one bare SQLite commit (WAL, FULL, settled; median of 200) + {what}"),
+        "–".into(),
+        format!(
+            "({before_ms:.2} ms before the runs, {after_ms:.2} ms after + {:.2} ms) × {files} = {:.3} s to {:.3} s",
+            requests * 1000.0 / f,
+            before_ms.min(after_ms) * f / 1000.0 + requests,
+            before_ms.max(after_ms) * f / 1000.0 + requests
+        ),
+        "–".into(),
+    )
+}
+
 /// Figure 5: the demo course over REST, and the fsync floor beside it.
 fn demo_rest(bin: &Path, work: &Path) -> Vec<(String, String, String, String)> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -750,16 +780,12 @@ fn demo_rest(bin: &Path, work: &Path) -> Vec<(String, String, String, String)> {
             format!("{put_median:.3} s ({put_all}); {:.0}× the original Blockstore's 35.6 s", 35.6 / put_median),
             met(put_median <= 0.36),
         ),
-        (
-            "floor: per file, one bare SQLite commit (WAL, FULL, settled; median of 200) + one request that does nothing (GET /api/v1/health, same client)".into(),
-            "–".into(),
-            format!(
-                "({commit_before:.2} ms before the runs, {commit_after:.2} ms after + {:.2} ms) × {files} = {:.3} s to {:.3} s",
-                health_median * 1000.0 / files as f64,
-                commit_before.min(commit_after) * files as f64 / 1000.0 + health_median,
-                commit_before.max(commit_after) * files as f64 / 1000.0 + health_median
-            ),
-            "–".into(),
+        floor_row(
+            "one request that does nothing (GET /api/v1/health, same client)",
+            commit_before,
+            commit_after,
+            health_median,
+            files,
         ),
         (
             "demo course read back, one GET per file, same client, median of 3 (runs)".to_string(),
@@ -777,23 +803,7 @@ fn v1_rest(bin: &Path, work: &Path) -> Vec<(String, String, String, String)> {
     assert!(tree.is_dir(), "needs {}", tree.display());
     let data = work.join("v1-rest");
     let key = "bench-key";
-    let started = Instant::now();
-    let mut cmd = Command::new(bin);
-    cmd.arg("--data-dir").arg(&data).args([
-        "--json",
-        "serve",
-        "--addr",
-        "127.0.0.1:0",
-        "--v1-token",
-        key,
-    ]);
-    let running = common::Running::start(cmd);
-    let addr = running.url().trim_start_matches("http://").to_string();
-    let s = Serving {
-        running,
-        addr,
-        started,
-    };
+    let s = serve_with(bin, &data, &["--v1-token", key]);
     let commit_before = commit_probe(&data);
     while http(&s.addr, "/api/v1/health").map(|r| r.0) != Some(200) {
         std::thread::sleep(Duration::from_millis(5));
@@ -828,16 +838,12 @@ fn v1_rest(bin: &Path, work: &Path) -> Vec<(String, String, String, String)> {
             ),
             met(write <= 0.35),
         ),
-        (
-            "floor: per file, one bare SQLite commit (WAL, FULL, settled; median of 200) + one authenticated request that does nothing (GET of the v1 index, same client)".into(),
-            "–".into(),
-            format!(
-                "({commit_before:.2} ms before, {commit_after:.2} ms after + {:.2} ms) × {files} = {:.3} s to {:.3} s",
-                index * 1000.0 / files as f64,
-                commit_before.min(commit_after) * files as f64 / 1000.0 + index,
-                commit_before.max(commit_after) * files as f64 / 1000.0 + index
-            ),
-            "–".into(),
+        floor_row(
+            "one authenticated request that does nothing (GET of the v1 index, same client)",
+            commit_before,
+            commit_after,
+            index,
+            files,
         ),
         (
             "v1: commit of that draft".into(),
