@@ -83,6 +83,17 @@ pub(crate) fn export(store: &Store, out: &Output, args: ExportArgs) -> crate::Re
             bytes(report.bytes),
             report.out.display()
         );
+        if report.left_out > 0 {
+            println!(
+                "  {} of {} not in the package: a Learning Core package holds blocks and the \
+                 files they link to, not a course's policies or assets no block names",
+                match report.left_out {
+                    1 => "1 file".to_string(),
+                    n => format!("{n} files"),
+                },
+                report.collection
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

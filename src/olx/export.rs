@@ -50,6 +50,15 @@ pub struct ExportReport {
     pub out: PathBuf,
     pub files: u64,
     pub bytes: u64,
+    /// Files of the state the export has no place for (a Learning Core
+    /// package holds blocks and the files they link to, not a course's
+    /// policies or assets no block names); 0 for an OLX export.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left_out: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Exports the state `at` of collection `key` to `out` (which must not exist).
@@ -115,6 +124,7 @@ pub fn export(
         out: out.to_path_buf(),
         files: files.len() as u64,
         bytes,
+        left_out: 0,
     })
 }
 

@@ -457,18 +457,228 @@ fn an_exported_backup_imports_back_to_the_same_collection() {
             .unwrap_err();
         assert!(err.to_string().contains("already exists"), "{err}");
     }
-    // A collection that never came from a backup says what to do instead.
+}
+
+/// The entries of a zip, name → bytes (folders left out).
+fn unzip(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut out = std::collections::BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut entry = zip.by_index(i).unwrap();
+        if entry.is_dir() {
+            continue;
+        }
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        out.insert(entry.name().unwrap().to_string(), bytes);
+    }
+    out
+}
+
+fn toml_of(bytes: &[u8]) -> toml::Table {
+    std::str::from_utf8(bytes).unwrap().parse().unwrap()
+}
+
+#[test]
+fn an_olx_library_becomes_a_package_of_components_and_comes_back_as_written() {
     let t = TestStore::new();
-    t.create_collection("plain", &Default::default()).unwrap();
-    let err = blockstore::olx::learning_core::export_backup(
+    let options = ImportOptions {
+        collection: Some("questions".into()),
+        publish: true,
+        ..ImportOptions::default()
+    };
+    import_path(
         &t,
-        "plain",
-        None,
-        &t.dir.path().join("plain.zip"),
+        &sample_library(),
+        &options,
+        ArchiveLimits::default(),
         &NoProgress,
     )
-    .unwrap_err();
-    assert!(err.to_string().contains("entities.toml"), "{err}");
+    .unwrap();
+    // A draft edit: the package's draft differs from its published state.
+    let edited = b"<problem display_name=\"Edited\"><p>new</p></problem>\n";
+    t.write(
+        "questions",
+        "problem/lib_prob_root_file.xml",
+        edited,
+        Default::default(),
+    )
+    .unwrap();
+    let out = t.dir.path().join("questions.zip");
+    let report =
+        blockstore::olx::learning_core::export_backup(&t, "questions", None, &out, &NoProgress)
+            .unwrap();
+    assert_eq!(report.left_out, 0, "a library's every file is a block");
+    let zip = unzip(&out);
+
+    // The library is the package: its key and title from library.xml.
+    let package = toml_of(&zip["package.toml"]);
+    let lp = package["learning_package"].as_table().unwrap();
+    assert_eq!(lp["key"].as_str(), Some("lib:BlockstoreX:OLXQuestions"));
+    assert_eq!(lp["title"].as_str(), Some("OLX Practice Question Bank"));
+    assert_eq!(package["meta"]["format_version"].as_integer(), Some(1));
+
+    // Each block a component, its file byte for byte as block.xml.
+    for name in ["lib_prob_body_file", "lib_prob_asset_name"] {
+        let base = format!("entities/xblock.v1/problem/{name}");
+        let entity = toml_of(&zip[&format!("{base}.toml")]);
+        assert_eq!(
+            entity["entity"]["key"].as_str(),
+            Some(format!("xblock.v1:problem:{name}").as_str())
+        );
+        assert_eq!(
+            entity["entity"]["published"]["version_num"].as_integer(),
+            Some(1)
+        );
+        assert_eq!(
+            entity["entity"]["draft"]["version_num"].as_integer(),
+            Some(1)
+        );
+        let original = std::fs::read(sample_library().join(format!("problem/{name}.xml"))).unwrap();
+        assert_eq!(
+            zip[&format!("{base}/component_versions/v1/block.xml")],
+            original
+        );
+    }
+    // The edited one: published v1 as it was, the draft a v2 with the edit.
+    let base = "entities/xblock.v1/problem/lib_prob_root_file";
+    let entity = toml_of(&zip[&format!("{base}.toml")]);
+    assert_eq!(
+        entity["entity"]["published"]["version_num"].as_integer(),
+        Some(1)
+    );
+    assert_eq!(
+        entity["entity"]["draft"]["version_num"].as_integer(),
+        Some(2)
+    );
+    let versions = entity["version"].as_array().unwrap();
+    assert_eq!(versions[0]["title"].as_str(), Some("Edited"));
+    assert_eq!(
+        zip[&format!("{base}/component_versions/v2/block.xml")],
+        edited
+    );
+    assert_eq!(
+        zip[&format!("{base}/component_versions/v1/block.xml")],
+        std::fs::read(sample_library().join("problem/lib_prob_root_file.xml")).unwrap()
+    );
+
+    // Imported back: the bundle layout, each block as written, in both states.
+    let again = TestStore::new();
+    let slug = import(&again, &std::fs::read(&out).unwrap())
+        .unwrap()
+        .collection;
+    assert_eq!(slug, "BlockstoreX.OLXQuestions");
+    let read = |at: At, path: &str| again.read(&slug, path, at).map(|(_, b)| b).ok();
+    assert_eq!(
+        read(At::Version(1), "problem/lib_prob_root_file/definition.xml").unwrap(),
+        std::fs::read(sample_library().join("problem/lib_prob_root_file.xml")).unwrap()
+    );
+    assert_eq!(
+        read(At::Draft, "problem/lib_prob_root_file/definition.xml").unwrap(),
+        edited
+    );
+}
+
+#[test]
+fn an_olx_course_becomes_sections_subsections_units_and_components_with_their_assets() {
+    let t = TestStore::new();
+    let options = ImportOptions {
+        collection: Some("course".into()),
+        publish: true,
+        ..ImportOptions::default()
+    };
+    import_path(
+        &t,
+        &sample_course(),
+        &options,
+        ArchiveLimits::default(),
+        &NoProgress,
+    )
+    .unwrap();
+    let out = t.dir.path().join("course.zip");
+    let report =
+        blockstore::olx::learning_core::export_backup(&t, "course", Some(1), &out, &NoProgress)
+            .unwrap();
+    // about/overview.html, course/2026.xml and the two policies have no
+    // place in a package; every asset is linked from some block.
+    assert_eq!(report.left_out, 4);
+    let zip = unzip(&out);
+    let package = toml_of(&zip["package.toml"]);
+    assert_eq!(
+        package["learning_package"]["key"].as_str(),
+        Some("lib:BlockstoreX:OLX101")
+    );
+
+    // The tree: a unit lists its components in order, a subsection its
+    // units, a section its subsections.
+    let children = |key: &str| -> (String, Vec<String>) {
+        let t = toml_of(&zip[&format!("entities/{key}.toml")]);
+        let kind = t["entity"]["container"]
+            .as_table()
+            .unwrap()
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        let list = t["version"][0]["container"]["children"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        (kind, list)
+    };
+    assert_eq!(
+        children("vert_welcome"),
+        (
+            "unit".to_string(),
+            vec![
+                "xblock.v1:html:html_welcome".to_string(),
+                "xblock.v1:video:video_olx_tour".to_string()
+            ]
+        )
+    );
+    let (kind, units) = children("seq_orientation");
+    assert_eq!(kind, "subsection");
+    assert!(units.contains(&"vert_welcome".to_string()), "{units:?}");
+    let (kind, subsections) = children("ch_welcome");
+    assert_eq!(kind, "section");
+    assert!(subsections.contains(&"seq_orientation".to_string()));
+
+    // An html block with a body file: the body inline, as Learning Core
+    // keeps html; the image it shows beside it, byte for byte.
+    let base = "entities/xblock.v1/html/html_welcome/component_versions/v1";
+    let block = String::from_utf8(zip[&format!("{base}/block.xml")].clone()).unwrap();
+    let body = std::fs::read_to_string(sample_course().join("html/html_welcome.html")).unwrap();
+    assert!(
+        block.starts_with("<html display_name=\"Welcome to OLX in Practice\"><![CDATA[")
+            && block.contains(&body),
+        "{block}"
+    );
+    assert_eq!(
+        zip[&format!("{base}/static/blockstorex-logo.png")],
+        std::fs::read(sample_course().join("static/blockstorex-logo.png")).unwrap()
+    );
+    // A problem keeps its file as written, with the asset it names.
+    let base = "entities/xblock.v1/problem/prob_identify_folder/component_versions/v1";
+    assert_eq!(
+        zip[&format!("{base}/block.xml")],
+        std::fs::read(sample_course().join("problem/prob_identify_folder.xml")).unwrap()
+    );
+    assert!(zip.contains_key(&format!("{base}/static/olx-tree.png")));
+    // --at: one version, no drafts.
+    assert!(!zip.keys().any(|k| k.contains("/v2/")));
+
+    // An empty collection is an empty package, named after it.
+    t.create_collection("plain", &Default::default()).unwrap();
+    let empty = t.dir.path().join("plain.zip");
+    blockstore::olx::learning_core::export_backup(&t, "plain", None, &empty, &NoProgress).unwrap();
+    let zip = unzip(&empty);
+    assert_eq!(zip.len(), 1);
+    assert_eq!(
+        toml_of(&zip["package.toml"])["learning_package"]["key"].as_str(),
+        Some("lib:blockstore:plain")
+    );
 }
 
 fn again_import(t: &TestStore, path: &std::path::Path) {

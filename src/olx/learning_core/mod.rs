@@ -28,10 +28,11 @@
 //! is a draft deletion). `entities.toml` is a file like the others: the
 //! published state's has the published titles, the draft's the draft's.
 
+mod from_olx;
 mod read;
 mod write;
 
-pub use write::export_backup;
+pub use write::{export_backup, write_backup, Written};
 
 use super::{import_files, ImportOptions, ImportReport};
 use crate::store::{CollectionMetadata, Error, Progress, PublishOptions, RelPath, Result, Store};

@@ -19,23 +19,23 @@ use std::path::Path;
 
 /// One entity as `entities.toml` lists it in one state.
 #[derive(Debug, Clone)]
-struct Listed {
-    key: String,
-    kind: String,
-    folder: String,
-    can_stand_alone: bool,
-    created: Option<toml::value::Datetime>,
-    title: String,
-    version_num: i64,
+pub(super) struct Listed {
+    pub key: String,
+    pub kind: String,
+    pub folder: String,
+    pub can_stand_alone: bool,
+    pub created: Option<toml::value::Datetime>,
+    pub title: String,
+    pub version_num: i64,
 }
 
 /// An entity in one state: what it lists, and its contents (a component's
 /// media key → bytes; a container's children keys).
 #[derive(Debug, Clone, PartialEq)]
-struct Content {
-    title: String,
-    files: BTreeMap<String, Vec<u8>>,
-    children: Vec<String>,
+pub(super) struct Content {
+    pub title: String,
+    pub files: BTreeMap<String, Vec<u8>>,
+    pub children: Vec<String>,
 }
 
 /// One state of the collection: path → bytes, read lazily.
@@ -208,9 +208,27 @@ impl StateFiles {
     }
 }
 
+/// A collection's states as a package: each state's entities and their
+/// contents, and what goes beside them.
+struct Package {
+    package_toml: Vec<u8>,
+    published_listed: Vec<Listed>,
+    published_contents: BTreeMap<String, Content>,
+    draft_listed: Vec<Listed>,
+    draft_contents: BTreeMap<String, Content>,
+    /// Learning Core collections of entities: file name → TOML.
+    collections: Vec<(String, Vec<u8>)>,
+    /// Files of the exported state no entity carries.
+    left_out: u64,
+}
+
 /// Exports collection `key` as a Learning Core backup at `out` (a new
 /// `.zip`): `at` (a version) as the published state with no drafts, or, by
 /// default, the latest version and the working draft.
+///
+/// A collection that came from a backup is written from what its import
+/// kept (`learning_core/`); any other (an OLX library, a course, a bundle)
+/// is read as `from_olx` describes.
 pub fn export_backup(
     store: &Store,
     key: &str,
@@ -224,6 +242,67 @@ pub fn export_backup(
             out.display()
         )));
     }
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("{} names no file", out.display())))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let written = (|| -> Result<Written> {
+        let file = std::fs::File::create(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let mut file = std::io::BufWriter::new(file);
+        let written = write_backup(store, key, at, &mut file, progress)?;
+        file.flush()
+            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
+        Ok(written)
+    })();
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    #[allow(clippy::disallowed_methods)]
+    std::fs::rename(&tmp, out).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(format!("moving the export into {}", out.display()), e)
+    })?;
+    Ok(ExportReport {
+        collection: written.collection,
+        at: at.map(At::Version).unwrap_or(At::Draft),
+        out: out.to_path_buf(),
+        files: written.files,
+        bytes: written.bytes,
+        left_out: written.left_out,
+    })
+}
+
+/// What [`write_backup`] wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    /// The collection's slug.
+    pub collection: String,
+    pub files: u64,
+    pub bytes: u64,
+    /// Files of the exported state no entity carries (see `from_olx`).
+    pub left_out: u64,
+}
+
+/// Writes collection `key` as a Learning Core backup into `w` (see
+/// [`export_backup`]); the REST export writes into a temp file it then sends.
+pub fn write_backup<W: Write + std::io::Seek>(
+    store: &Store,
+    key: &str,
+    at: Option<i64>,
+    w: W,
+    progress: &dyn Progress,
+) -> Result<Written> {
     let collection = store.collection(key)?;
     progress.phase("exporting", None);
     let latest = store.versions(key)?.first().map(|v| v.number);
@@ -231,6 +310,28 @@ pub fn export_backup(
         Some(n) => (Some(At::Version(n)), At::Version(n)),
         None => (latest.map(At::Version), At::Draft),
     };
+    let package = match from_backup(store, &collection, published_at, draft_at)? {
+        Some(package) => package,
+        None => from_olx(store, &collection, published_at, draft_at)?,
+    };
+    let (files, bytes) = write_zip(&package, w, progress)?;
+    Ok(Written {
+        collection: collection.slug,
+        files,
+        bytes,
+        left_out: package.left_out,
+    })
+}
+
+/// The package a collection imported from a backup is, from what its import
+/// kept in `learning_core/`; `None` when it has no `entities.toml`.
+fn from_backup(
+    store: &Store,
+    collection: &crate::store::Collection,
+    published_at: Option<At>,
+    draft_at: At,
+) -> Result<Option<Package>> {
+    let key = collection.slug.as_str();
     let mut draft = StateFiles::of(store, key, draft_at)?;
     let mut published = published_at
         .map(|a| StateFiles::of(store, key, a))
@@ -246,16 +347,12 @@ pub fn export_backup(
         Some(p) => listed_in(p)?,
         None => Vec::new(),
     };
+    if draft_listed.is_empty() && published_listed.is_empty() {
+        return Ok(None);
+    }
     draft.listed = draft_listed.iter().map(|e| e.key.clone()).collect();
     if let Some(p) = &mut published {
         p.listed = published_listed.iter().map(|e| e.key.clone()).collect();
-    }
-    if draft_listed.is_empty() && published_listed.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{}: no learning_core/entities.toml, so it did not come from a Learning Core backup; \
-             exporting other collections as backups is not supported yet (export it as OLX instead)",
-            collection.slug
-        )));
     }
     let mut keys_by_folder = BTreeMap::new();
     for e in published_listed.iter().chain(&draft_listed) {
@@ -266,11 +363,7 @@ pub fn export_backup(
         Some(p) => p.contents(store, &published_listed, &keys_by_folder)?,
         None => BTreeMap::new(),
     };
-    let mut entities: BTreeMap<String, Listed> = BTreeMap::new();
-    for e in published_listed.iter().chain(&draft_listed) {
-        entities.entry(e.key.clone()).or_insert_with(|| e.clone());
-    }
-    let package = published
+    let package_toml = published
         .as_ref()
         .map(|p| p.read(store, "learning_core/package.toml"))
         .transpose()?
@@ -282,166 +375,230 @@ pub fn export_backup(
                 collection.slug
             ))
         })?;
-    let collections: Vec<(String, String)> = draft
-        .files
+    let mut collections = Vec::new();
+    for (path, hash) in &draft.files {
+        if let Some(name) = path.strip_prefix("learning_core/collections/") {
+            collections.push((name.to_string(), store.blobs().read(hash, true)?));
+        }
+    }
+    // What the entities carry: their folders, and learning_core/ itself.
+    let folders: Vec<String> = draft_listed
         .iter()
-        .filter_map(|(p, h)| {
-            p.strip_prefix("learning_core/collections/")
-                .map(|name| (name.to_string(), h.clone()))
-        })
+        .map(|e| format!("{}/", e.folder))
         .collect();
+    let left_out = draft
+        .files
+        .keys()
+        .filter(|p| {
+            !p.starts_with("learning_core/") && !folders.iter().any(|f| p.starts_with(f.as_str()))
+        })
+        .count() as u64;
+    Ok(Some(Package {
+        package_toml,
+        published_listed,
+        published_contents,
+        draft_listed,
+        draft_contents,
+        collections,
+        left_out,
+    }))
+}
 
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .ok_or_else(|| Error::Invalid(format!("{} names no file", out.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
-    let written = (|| -> Result<(u64, u64)> {
-        let file = std::fs::File::create(&tmp)
-            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-        let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-        // Text is deflated; media that is compressed already (images,
-        // video, fonts, PDFs: most of a library's bytes) is stored, as
-        // recompressing it costs time for nothing (lp_dump stores all).
-        let options = zip::write::SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored);
-        let deflated = options
-            .compression_method(zip::CompressionMethod::Deflated)
-            .compression_level(Some(1));
-        let options_for = |path: &str| {
-            let text = mime_guess::from_path(path)
-                .first()
-                .map(|m| {
-                    m.type_() == mime_guess::mime::TEXT
-                        || matches!(m.subtype().as_str(), "xml" | "json" | "javascript" | "toml")
-                        || m.suffix().is_some_and(|s| s == "xml")
-                })
-                .unwrap_or(true);
-            if text {
-                deflated
-            } else {
-                options
-            }
-        };
-        let (mut files, mut bytes) = (0u64, 0u64);
-        let mut put = |zip: &mut zip::ZipWriter<_>, path: &str, data: &[u8]| -> Result<()> {
-            zip.start_file(path, options_for(path))
-                .map_err(|e| Error::Invalid(format!("writing {path} into the zip: {e}")))?;
-            zip.write_all(data)
-                .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-            files += 1;
-            bytes += data.len() as u64;
-            Ok(())
-        };
-        put(&mut zip, "package.toml", &package)?;
-        for (key, e) in &entities {
-            let pub_content = published_contents.get(key);
-            let draft_content = draft_contents.get(key);
-            let pub_num = published_listed
-                .iter()
-                .find(|l| &l.key == key)
-                .map(|l| l.version_num)
-                .filter(|_| pub_content.is_some());
-            let draft_num = match (pub_num, draft_content) {
-                (_, None) => None,
-                (Some(p), Some(d)) if Some(d) == pub_content => Some(p),
-                (Some(p), Some(_)) => Some(
-                    draft_listed
-                        .iter()
-                        .find(|l| &l.key == key)
-                        .map(|l| l.version_num)
-                        .filter(|n| *n > p)
-                        .unwrap_or(p + 1),
-                ),
-                (None, Some(_)) => Some(
-                    draft_listed
-                        .iter()
-                        .find(|l| &l.key == key)
-                        .map(|l| l.version_num)
-                        .unwrap_or(1),
-                ),
-            };
-            let mut versions: Vec<(i64, &Content)> = Vec::new();
-            if let (Some(n), Some(c)) = (draft_num, draft_content) {
-                versions.push((n, c));
-            }
-            if let (Some(n), Some(c)) = (pub_num, pub_content) {
-                if Some(n) != draft_num {
-                    versions.push((n, c));
-                }
-            }
-            if versions.is_empty() {
-                continue;
-            }
-            let toml_text = entity_toml(e, draft_num, pub_num, &versions)?;
-            if e.kind == "component" {
-                let mut parts = key.splitn(3, ':');
-                let (ns, ty, local) = (
-                    parts.next().unwrap_or("xblock.v1"),
-                    parts.next().unwrap_or("unknown"),
-                    parts.next().unwrap_or(key),
-                );
-                let base = format!("entities/{ns}/{ty}/{local}");
-                put(&mut zip, &format!("{base}.toml"), toml_text.as_bytes())?;
-                for (n, c) in &versions {
-                    // The folder, even empty: a version without files is one.
-                    let folder = format!("{base}/component_versions/v{n}");
-                    zip.add_directory(&folder, options).map_err(|e| {
-                        Error::Invalid(format!("writing {folder} into the zip: {e}"))
-                    })?;
-                    for (media, data) in &c.files {
-                        put(
-                            &mut zip,
-                            &format!("{base}/component_versions/v{n}/{media}"),
-                            data,
-                        )?;
-                    }
-                }
-            } else {
-                put(
-                    &mut zip,
-                    &format!("entities/{key}.toml"),
-                    toml_text.as_bytes(),
-                )?;
-            }
-            progress.advance(1);
+/// The package any other collection is (see `from_olx`): the library (or
+/// course) its root file names, else one named after the collection.
+fn from_olx(
+    store: &Store,
+    collection: &crate::store::Collection,
+    published_at: Option<At>,
+    draft_at: At,
+) -> Result<Package> {
+    let draft = super::from_olx::state(store, collection, draft_at)?;
+    let published = published_at
+        .map(|a| super::from_olx::state(store, collection, a))
+        .transpose()?;
+    let (key, root_title) = published
+        .as_ref()
+        .and_then(|p| p.identity.clone())
+        .or(draft.identity.clone())
+        .unwrap_or_else(|| (format!("lib:blockstore:{}", collection.slug), None));
+    let title = root_title
+        .or(Some(collection.title.clone()))
+        .filter(|t| !t.trim().is_empty())
+        .unwrap_or_else(|| collection.slug.clone());
+    let time = |text: &str| text.parse::<toml::value::Datetime>().ok();
+    let updated = store
+        .versions(&collection.slug)?
+        .first()
+        .map(|v| v.created_at.clone())
+        .unwrap_or_else(|| collection.updated_at.clone());
+    let mut package = toml::Table::new();
+    let mut meta = toml::Table::new();
+    meta.insert("format_version".into(), 1.into());
+    if let Some(now) = time(&crate::store::now()) {
+        meta.insert("created_at".into(), toml::Value::Datetime(now));
+    }
+    meta.insert("origin_server".into(), "blockstore".into());
+    package.insert("meta".into(), toml::Value::Table(meta));
+    let mut lp = toml::Table::new();
+    lp.insert("title".into(), title.into());
+    lp.insert("key".into(), key.into());
+    lp.insert("description".into(), collection.description.clone().into());
+    for (name, text) in [("created", &collection.created_at), ("updated", &updated)] {
+        if let Some(t) = time(text) {
+            lp.insert(name.into(), toml::Value::Datetime(t));
         }
-        for (file, hash) in &collections {
-            let data = store.blobs().read(hash, true)?;
-            put(&mut zip, &format!("collections/{file}"), &data)?;
-        }
-        let mut inner = zip
-            .finish()
-            .map_err(|e| Error::Invalid(format!("finishing the zip: {e}")))?;
-        inner
-            .flush()
-            .map_err(|e| Error::io(format!("writing {}", tmp.display()), e))?;
-        Ok((files, bytes))
-    })();
-    let (files, bytes) = match written {
-        Ok(w) => w,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(e);
+    }
+    package.insert("learning_package".into(), toml::Value::Table(lp));
+    let package_toml = toml::to_string(&package)
+        .map_err(|e| Error::Invalid(format!("writing package.toml: {e}")))?
+        .into_bytes();
+    let left_out = (draft.paths - draft.used.len().min(draft.paths)) as u64;
+    let (published_listed, published_contents) = match published {
+        Some(p) => (p.listed, p.contents),
+        None => (Vec::new(), BTreeMap::new()),
+    };
+    Ok(Package {
+        package_toml,
+        published_listed,
+        published_contents,
+        draft_listed: draft.listed,
+        draft_contents: draft.contents,
+        collections: Vec::new(),
+        left_out,
+    })
+}
+
+/// Writes `package` as the zip `lp_load` reads.
+fn write_zip<W: Write + std::io::Seek>(
+    package: &Package,
+    w: W,
+    progress: &dyn Progress,
+) -> Result<(u64, u64)> {
+    let Package {
+        package_toml,
+        published_listed,
+        published_contents,
+        draft_listed,
+        draft_contents,
+        collections,
+        ..
+    } = package;
+    let mut entities: BTreeMap<String, Listed> = BTreeMap::new();
+    for e in published_listed.iter().chain(draft_listed) {
+        entities.entry(e.key.clone()).or_insert_with(|| e.clone());
+    }
+    let mut zip = zip::ZipWriter::new(w);
+    // Text is deflated; media that is compressed already (images, video,
+    // fonts, PDFs: most of a library's bytes) is stored, as recompressing it
+    // costs time for nothing (lp_dump stores all).
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    let deflated = options
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    let options_for = |path: &str| {
+        let text = mime_guess::from_path(path)
+            .first()
+            .map(|m| {
+                m.type_() == mime_guess::mime::TEXT
+                    || matches!(m.subtype().as_str(), "xml" | "json" | "javascript" | "toml")
+                    || m.suffix().is_some_and(|s| s == "xml")
+            })
+            .unwrap_or(true);
+        if text {
+            deflated
+        } else {
+            options
         }
     };
-    #[allow(clippy::disallowed_methods)]
-    std::fs::rename(&tmp, out).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(format!("moving the export into {}", out.display()), e)
-    })?;
-    Ok(ExportReport {
-        collection: collection.slug,
-        at: at.map(At::Version).unwrap_or(At::Draft),
-        out: out.to_path_buf(),
-        files,
-        bytes,
-    })
+    let (mut files, mut bytes) = (0u64, 0u64);
+    let mut put = |zip: &mut zip::ZipWriter<W>, path: &str, data: &[u8]| -> Result<()> {
+        zip.start_file(path, options_for(path))
+            .map_err(|e| Error::Invalid(format!("writing {path} into the zip: {e}")))?;
+        zip.write_all(data)
+            .map_err(|e| Error::io("writing the backup", e))?;
+        files += 1;
+        bytes += data.len() as u64;
+        Ok(())
+    };
+    put(&mut zip, "package.toml", package_toml)?;
+    for (key, e) in &entities {
+        let pub_content = published_contents.get(key);
+        let draft_content = draft_contents.get(key);
+        let pub_num = published_listed
+            .iter()
+            .find(|l| &l.key == key)
+            .map(|l| l.version_num)
+            .filter(|_| pub_content.is_some());
+        let draft_num = match (pub_num, draft_content) {
+            (_, None) => None,
+            (Some(p), Some(d)) if Some(d) == pub_content => Some(p),
+            (Some(p), Some(_)) => Some(
+                draft_listed
+                    .iter()
+                    .find(|l| &l.key == key)
+                    .map(|l| l.version_num)
+                    .filter(|n| *n > p)
+                    .unwrap_or(p + 1),
+            ),
+            (None, Some(_)) => Some(
+                draft_listed
+                    .iter()
+                    .find(|l| &l.key == key)
+                    .map(|l| l.version_num)
+                    .unwrap_or(1),
+            ),
+        };
+        let mut versions: Vec<(i64, &Content)> = Vec::new();
+        if let (Some(n), Some(c)) = (draft_num, draft_content) {
+            versions.push((n, c));
+        }
+        if let (Some(n), Some(c)) = (pub_num, pub_content) {
+            if Some(n) != draft_num {
+                versions.push((n, c));
+            }
+        }
+        if versions.is_empty() {
+            continue;
+        }
+        let toml_text = entity_toml(e, draft_num, pub_num, &versions)?;
+        if e.kind == "component" {
+            let mut parts = key.splitn(3, ':');
+            let (ns, ty, local) = (
+                parts.next().unwrap_or("xblock.v1"),
+                parts.next().unwrap_or("unknown"),
+                parts.next().unwrap_or(key),
+            );
+            let base = format!("entities/{ns}/{ty}/{local}");
+            put(&mut zip, &format!("{base}.toml"), toml_text.as_bytes())?;
+            for (n, c) in &versions {
+                // The folder, even empty: a version without files is one.
+                let folder = format!("{base}/component_versions/v{n}");
+                zip.add_directory(&folder, options)
+                    .map_err(|e| Error::Invalid(format!("writing {folder} into the zip: {e}")))?;
+                for (media, data) in &c.files {
+                    put(
+                        &mut zip,
+                        &format!("{base}/component_versions/v{n}/{media}"),
+                        data,
+                    )?;
+                }
+            }
+        } else {
+            put(
+                &mut zip,
+                &format!("entities/{key}.toml"),
+                toml_text.as_bytes(),
+            )?;
+        }
+        progress.advance(1);
+    }
+    for (file, data) in collections {
+        put(&mut zip, &format!("collections/{file}"), data)?;
+    }
+    zip.finish()
+        .map_err(|e| Error::Invalid(format!("finishing the zip: {e}")))?;
+    Ok((files, bytes))
 }
 
 /// An entity's TOML as `lp_dump` writes it (keys as `toml.py` names them).
