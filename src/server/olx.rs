@@ -100,7 +100,7 @@ pub(crate) async fn import(
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                format!("Content-Type {essence:?} is no archive: send the .tar.gz as application/gzip (or a .tar as application/x-tar)"),
+                format!("Content-Type {essence:?} is no archive: send the .tar.gz as application/gzip (a .tar as application/x-tar, a Learning Core backup as application/zip)"),
             ));
         }
     }
@@ -121,7 +121,7 @@ pub(crate) async fn import(
                 .map_err(|e| crate::store::Error::io("reading the request body", e))?;
             if head.is_empty() {
                 return Err(crate::store::Error::Invalid(
-                    "the request body is empty: send a .tar.gz or .tar of an OLX export".into(),
+                    "the request body is empty: send a .tar.gz or .tar of an OLX export, or a Learning Core backup (.zip)".into(),
                 ));
             }
             if crate::olx::learning_core::is_zip(head) {
@@ -155,7 +155,7 @@ pub(crate) async fn import(
             }
             let format = ArchiveFormat::sniff(head).ok_or_else(|| {
                 crate::store::Error::Invalid(
-                    "the request body is neither gzip nor tar: send a .tar.gz or .tar of an OLX export"
+                    "the request body is neither gzip, tar nor zip: send a .tar.gz or .tar of an OLX export, or a Learning Core backup (.zip)"
                         .into(),
                 )
             })?;
@@ -183,12 +183,15 @@ pub(crate) async fn import(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct ExportQuery {
-    /// `tar.gz` (the default) or `tar`.
-    #[param(pattern = "^(tar\\.gz|tar)$")]
+    /// `tar.gz` (the default) or `tar`: the OLX tree; `learning-core`: a
+    /// Learning Core backup (`lp_load` reads it), the state asked for as its
+    /// published state, or by default the latest version and the draft's
+    /// differences as its drafts.
+    #[param(pattern = "^(tar\\.gz|tar|learning-core)$")]
     format: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/collections/{c}/export", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), AtQuery, ExportQuery), responses((status = 200, description = "A reproducible archive: one top-level folder (course/, library/ or the slug), sorted entries, fixed mtimes and owners", content((Vec<u8> = "application/gzip"), (Vec<u8> = "application/x-tar"))), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/collections/{c}/export", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), AtQuery, ExportQuery), responses((status = 200, description = "A reproducible archive: one top-level folder (course/, library/ or the slug), sorted entries, fixed mtimes and owners", content((Vec<u8> = "application/gzip"), (Vec<u8> = "application/x-tar"), (Vec<u8> = "application/zip"))), (status = 400, description = "Bad input: a malformed body, path or parameter", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody)))]
 pub(crate) async fn export(
     State(state): State<AppState>,
     p: Result<Path<String>, PathRejection>,
@@ -202,9 +205,10 @@ pub(crate) async fn export(
     let (format, extension, media_type) = match q.format.as_deref() {
         None | Some("tar.gz") => (ExportFormat::TarGz, "tar.gz", "application/gzip"),
         Some("tar") => (ExportFormat::Tar, "tar", "application/x-tar"),
+        Some("learning-core") => return export_backup(state, c, at).await,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "format={other:?}: use tar.gz or tar"
+                "format={other:?}: use tar.gz, tar or learning-core"
             )))
         }
     };
@@ -242,6 +246,91 @@ pub(crate) async fn export(
     let mut response = (StatusCode::OK, body).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(media_type));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+/// The export as a Learning Core backup. A zip is written with seeks, so it
+/// is built whole in a temp file first (unlinked once open), then sent: any
+/// error is an answer with a status, not a broken download.
+async fn export_backup(
+    state: AppState,
+    c: String,
+    at: crate::store::At,
+) -> Result<Response, ApiError> {
+    let (slug, file) = state
+        .blocking(move |s| {
+            let collection = s.collection(&c)?;
+            let version = match at {
+                crate::store::At::Version(n) => {
+                    s.version(&collection.slug, n)?;
+                    Some(n)
+                }
+                crate::store::At::Latest => s.versions(&collection.slug)?.first().map(|v| v.number),
+                crate::store::At::Draft => None,
+            };
+            let path = std::env::temp_dir().join(format!(
+                "blockstore-export-{}-{}.zip",
+                std::process::id(),
+                uuid::Uuid::new_v4()
+            ));
+            let written = (|| -> crate::store::Result<std::fs::File> {
+                let file = std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .map_err(|e| crate::store::Error::io("creating the backup's temp file", e))?;
+                let _ = std::fs::remove_file(&path);
+                let mut out = io::BufWriter::new(file);
+                crate::olx::learning_core::write_backup(
+                    s,
+                    &collection.slug,
+                    version,
+                    &mut out,
+                    &NoProgress,
+                )?;
+                let mut file = out
+                    .into_inner()
+                    .map_err(|e| crate::store::Error::io("writing the backup", e.into_error()))?;
+                io::Seek::seek(&mut file, io::SeekFrom::Start(0))
+                    .map_err(|e| crate::store::Error::io("reading the backup back", e))?;
+                Ok(file)
+            })();
+            let _ = std::fs::remove_file(&path);
+            Ok((collection.slug, written?))
+        })
+        .await?;
+    let name = match at {
+        crate::store::At::Version(n) => format!("{slug}-v{n}.zip"),
+        crate::store::At::Latest => format!("{slug}-latest.zip"),
+        crate::store::At::Draft => format!("{slug}-draft.zip"),
+    };
+    let length = file.metadata().map(|m| m.len()).ok();
+    let (sender, receiver) = tokio::sync::mpsc::channel::<io::Result<Bytes>>(8);
+    tokio::task::spawn_blocking(move || {
+        let mut file = file;
+        let mut out = ChannelWriter {
+            sender: sender.clone(),
+            buf: Vec::with_capacity(CHUNK),
+        };
+        if let Err(e) = io::copy(&mut file, &mut out).and_then(|_| out.flush()) {
+            tracing::warn!(error = %e, "export stopped");
+            let _ = sender.blocking_send(Err(e));
+        }
+    });
+    let body = Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(receiver));
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    if let Some(length) = length {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }

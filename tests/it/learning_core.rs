@@ -766,4 +766,90 @@ fn a_backup_posted_to_the_rest_import_is_imported() {
         })
         .collect();
     assert!(leftovers.is_empty(), "the spooled upload is removed");
+
+    // Out again as a backup: the latest version and the draft, or one version.
+    let exported = server.get("/api/v1/collections/lib/export?format=learning-core");
+    assert_eq!(exported.status, 200, "{}", exported.text());
+    assert_eq!(exported.header("content-type"), Some("application/zip"));
+    assert!(exported
+        .header("content-disposition")
+        .is_some_and(|d| d.contains("lib-draft.zip")));
+    let report = server
+        .request("POST", "/api/v1/collections/again/import")
+        .header("Content-Type", "application/zip")
+        .body(&exported.body)
+        .send()
+        .expect(201);
+    assert_eq!(report["collection"], "again");
+    for version in ["1", "draft"] {
+        let files = |c: &str| {
+            let page = server
+                .get(&format!(
+                    "/api/v1/collections/{c}/files?version={version}&page_size=1000"
+                ))
+                .expect(200);
+            assert!(page["count"].as_u64().unwrap() > 10);
+            let mut listed: Vec<(String, String)> = page["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| (f["path"].to_string(), f["hash"].to_string()))
+                .collect();
+            listed.sort();
+            listed
+        };
+        assert_eq!(files("again"), files("lib"), "@{version}");
+    }
+    let v1 = server.get("/api/v1/collections/lib/export?format=learning-core&version=1");
+    assert_eq!(v1.status, 200);
+    assert!(v1.body.starts_with(b"PK\x03\x04"));
+    // An OLX library written through REST goes out as a package too.
+    server
+        .json(
+            "POST",
+            "/api/v1/collections",
+            serde_json::json!({"slug": "olx"}),
+        )
+        .expect(201);
+    server
+        .put(
+            "/api/v1/collections/olx/raw/library.xml",
+            br#"<library org="O" library="L" display_name="D"><html url_name="h"/></library>"#,
+        )
+        .expect(201);
+    server
+        .put(
+            "/api/v1/collections/olx/raw/html/h.xml",
+            br#"<html display_name="H"><p>hi</p></html>"#,
+        )
+        .expect(201);
+    let olx = server.get("/api/v1/collections/olx/export?format=learning-core");
+    assert_eq!(olx.status, 200, "{}", olx.text());
+    let path = std::env::temp_dir().join(format!("olx-{}.zip", std::process::id()));
+    std::fs::write(&path, &olx.body).unwrap();
+    let zip = unzip(&path);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(
+        zip["entities/xblock.v1/html/h/component_versions/v1/block.xml"],
+        br#"<html display_name="H"><p>hi</p></html>"#
+    );
+    // Unknown collection or version, or a bad format: 4xx with JSON.
+    assert_eq!(
+        server
+            .get("/api/v1/collections/nope/export?format=learning-core")
+            .expect_error(404),
+        "not_found"
+    );
+    assert_eq!(
+        server
+            .get("/api/v1/collections/lib/export?format=learning-core&version=9")
+            .status,
+        404
+    );
+    assert_eq!(
+        server
+            .get("/api/v1/collections/lib/export?format=zip")
+            .expect_error(400),
+        "invalid"
+    );
 }
