@@ -56,7 +56,7 @@ pub(crate) fn build(app: &AppHandle) -> tauri::Result<Menu<Wry>> {
         .item(&item(IMPORT_FOLDER, "Import Folder…", "CmdOrCtrl+O")?)
         .item(&item(
             IMPORT_ARCHIVE,
-            "Import Archive (.tar.gz)…",
+            "Import Archive (.tar.gz, .zip)…",
             "CmdOrCtrl+Shift+O",
         )?)
         .item(&item(EXPORT, "Export Collection…", "CmdOrCtrl+E")?)
@@ -253,8 +253,8 @@ fn pick_import(app: &AppHandle, archive: bool) {
         dialog
             .set_title("Import a course or library archive")
             .add_filter(
-                "OLX export (.tar.gz, .tgz, .tar)",
-                &["tar.gz", "tgz", "tar"],
+                "OLX export or Learning Core backup (.tar.gz, .tgz, .tar, .zip)",
+                &["tar.gz", "tgz", "tar", "zip"],
             )
             .pick_file(picked);
     } else {
@@ -356,7 +356,8 @@ fn pick_export(app: &AppHandle) {
         .set_parent(&window)
         .set_title(format!("Export the draft of {slug}"))
         .set_file_name(transfer::export_file_name(&slug))
-        .add_filter("OLX export (.tar.gz)", &["tar.gz", "tgz", "tar"]);
+        .add_filter("OLX export (.tar.gz)", &["tar.gz", "tgz", "tar"])
+        .add_filter("Learning Core backup (.zip)", &["zip"]);
     if let Some(dir) = start_dir(app, true) {
         dialog = dialog.set_directory(dir);
     }

@@ -7,7 +7,10 @@
 //! `blockstore export SLUG OUT` call it: a folder or an archive, the slug
 //! derived the same way (`ORG.COURSE.RUN` from `course.xml`, `ORG.LIBRARY`
 //! from `library.xml`, else the folder's or archive's name), into the draft,
-//! not published; an export of the draft as a reproducible `.tar.gz`. What
+//! not published (a Learning Core backup `.zip`: its published state a
+//! version, its draft's differences the draft, as the CLI imports it); an
+//! export of the draft as a reproducible `.tar.gz`, or as a Learning Core
+//! backup when the name ends in `.zip`. What
 //! the desktop adds: a save dialog has already asked before replacing a file,
 //! so an export may replace one (atomically, after the new archive is
 //! complete), and progress is text for the window's title ([`Status`]).
@@ -21,7 +24,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Imports a course or library, a folder or a `.tar.gz`/`.tgz`/`.tar`
-/// archive, into the draft of the collection its `course.xml` or
+/// archive (or a Learning Core backup `.zip`), into the draft of the collection its `course.xml` or
 /// `library.xml` names (created if missing), as `blockstore import PATH` does
 /// with the default limits.
 pub fn import_path(store: &Store, path: &Path, progress: &dyn Progress) -> Result<ImportReport> {
@@ -36,7 +39,8 @@ pub fn import_path(store: &Store, path: &Path, progress: &dyn Progress) -> Resul
 }
 
 /// Exports the draft of collection `key` (slug or uuid) as an archive at
-/// `dest`, replacing a file already there (the save dialog asked first):
+/// `dest` (a `.zip`: a Learning Core backup of the latest version and the
+/// draft's differences), replacing a file already there (the save dialog asked first):
 /// the new archive is written beside it and renamed over it only once
 /// complete, so a failed export leaves the old file as it was. `dest` should
 /// name an archive ([`archive_path`]); a directory there is refused.
@@ -53,8 +57,15 @@ pub fn export_collection(
             dest.display()
         )));
     }
+    let write = |to: &Path| {
+        if is_backup(to) {
+            olx::learning_core::export_backup(store, key, None, to, progress)
+        } else {
+            olx::export(store, key, At::Draft, to, progress)
+        }
+    };
     if existing.is_none() {
-        return olx::export(store, key, At::Draft, dest, progress);
+        return write(dest);
     }
     // The library never overwrites: export to a new name beside `dest` (same
     // folder, same file system, same extension so the same format), then
@@ -65,7 +76,7 @@ pub fn export_collection(
         .unwrap_or_default();
     let fresh = dest.with_file_name(format!(".new-{}-{name}", std::process::id()));
     let _ = std::fs::remove_file(&fresh);
-    let mut report = olx::export(store, key, At::Draft, &fresh, progress)?;
+    let mut report = write(&fresh)?;
     if let Err(e) = std::fs::rename(&fresh, dest) {
         let _ = std::fs::remove_file(&fresh);
         return Err(Error::io(format!("replacing {}", dest.display()), e));
@@ -74,15 +85,22 @@ pub fn export_collection(
     Ok(report)
 }
 
+/// Whether an export to `path` is a Learning Core backup (its name ends in
+/// `.zip`).
+fn is_backup(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+}
+
 /// The archive a save dialog's answer names: `dest` itself when it ends in
-/// `.tar.gz`, `.tgz` or `.tar`, else `dest` with `.tar.gz` added (a name
-/// typed without one would otherwise export a folder).
+/// `.tar.gz`, `.tgz`, `.tar` or `.zip`, else `dest` with `.tar.gz` added (a
+/// name typed without one would otherwise export a folder).
 pub fn archive_path(dest: &Path) -> PathBuf {
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    if olx::ArchiveFormat::for_name(&name).is_some() {
+    if olx::ArchiveFormat::for_name(&name).is_some() || is_backup(dest) {
         dest.to_path_buf()
     } else {
         let mut with = dest.as_os_str().to_owned();
@@ -140,13 +158,26 @@ pub fn imported_message(path: &Path, report: &ImportReport) -> String {
 
 /// What a finished export tells the user.
 pub fn exported_message(report: &ExportReport) -> String {
-    format!(
-        "Exported the draft of {}: {}, {}, to {}.",
+    let what = if is_backup(&report.out) {
+        "the latest version and the draft"
+    } else {
+        "the draft"
+    };
+    let mut message = format!(
+        "Exported {what} of {}: {}, {}, to {}.",
         report.collection,
         plural(report.files, "file"),
         short_bytes(report.bytes),
         report.out.display()
-    )
+    );
+    if report.left_out > 0 {
+        message += &format!(
+            "\n{} of the collection are not in the backup: a Learning Core package holds \
+             blocks and the files they link to, not a course's policies or assets no block names.",
+            plural(report.left_out, "file")
+        );
+    }
+    message
 }
 
 /// How often progress text is shown at most (phase changes are shown at
@@ -449,6 +480,62 @@ mod tests {
     }
 
     #[test]
+    fn a_learning_core_backup_imports_and_a_zip_export_is_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = store(tmp.path());
+        let backup =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/learning_core/sample.zip");
+        let report = import_path(&store, &backup, &NoProgress).unwrap();
+        assert_eq!(report.collection, "SampleOrg.sample-lib");
+        assert!(store.versions(&report.collection).unwrap().len() == 1);
+        let message = imported_message(&backup, &report);
+        assert!(
+            message.contains("into a new collection, SampleOrg.sample-lib"),
+            "{message}"
+        );
+
+        // Exported to a .zip (replacing the file the dialog confirmed), it
+        // is a backup that imports as the same collection.
+        let dest = tmp.path().join("lib.zip");
+        std::fs::write(&dest, b"an older export").unwrap();
+        let exported = export_collection(&store, &report.collection, &dest, &NoProgress).unwrap();
+        assert!(std::fs::read(&dest).unwrap().starts_with(b"PK\x03\x04"));
+        assert!(
+            exported_message(&exported)
+                .starts_with("Exported the latest version and the draft of SampleOrg.sample-lib"),
+            "{}",
+            exported_message(&exported)
+        );
+        let other = tempfile::tempdir().unwrap();
+        let other = self::store(other.path());
+        import_path(&other, &dest, &NoProgress).unwrap();
+        let hashes = |store: &Store, at: At| {
+            store
+                .files("SampleOrg.sample-lib", at)
+                .unwrap()
+                .into_iter()
+                .map(|f| (f.path, f.hash))
+                .collect::<Vec<_>>()
+        };
+        for at in [At::Version(1), At::Draft] {
+            assert_eq!(hashes(&other, at), hashes(&store, at), "{at}");
+        }
+
+        // A course exported as a backup says what a package has no place for.
+        let slug = import_path(&store, &sample_course(), &NoProgress)
+            .unwrap()
+            .collection;
+        let dest = tmp.path().join("course.zip");
+        let exported = export_collection(&store, &slug, &dest, &NoProgress).unwrap();
+        assert!(exported.left_out > 0);
+        assert!(
+            exported_message(&exported).contains("are not in the backup"),
+            "{}",
+            exported_message(&exported)
+        );
+    }
+
+    #[test]
     fn a_save_dialog_answer_becomes_an_archive_name() {
         assert_eq!(
             archive_path(Path::new("/t/x.tar.gz")),
@@ -456,6 +543,10 @@ mod tests {
         );
         assert_eq!(archive_path(Path::new("/t/x.TGZ")), Path::new("/t/x.TGZ"));
         assert_eq!(archive_path(Path::new("/t/x.tar")), Path::new("/t/x.tar"));
+        assert_eq!(
+            archive_path(Path::new("/t/lib.zip")),
+            Path::new("/t/lib.zip")
+        );
         assert_eq!(
             archive_path(Path::new("/t/course")),
             Path::new("/t/course.tar.gz")

@@ -324,9 +324,9 @@ fn tree(backup: &Backup, state: State, zip_name: &str) -> Result<Vec<(RelPath, V
         listed.push(toml::Value::Table(t));
     }
     entities.insert("entity".into(), toml::Value::Array(listed));
+    // The same package imports as the same bytes whatever its zip is called.
     let text = format!(
-        "# The Learning Core entities of this collection state: what OLX cannot say.\n# Written by `blockstore import` from {}.\n\n{}",
-        zip_name.rsplit('/').next().unwrap_or(zip_name),
+        "# The Learning Core entities of this collection state: what OLX cannot say.\n# Written by `blockstore import` from a Learning Core backup.\n\n{}",
         toml::to_string(&entities).map_err(|e| Error::Invalid(format!("writing entities.toml: {e}")))?
     );
     out.push((
