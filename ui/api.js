@@ -52,6 +52,17 @@ export async function api(path, { method = 'GET', body, signal } = {}) {
   return response.json();
 }
 
+/** POSTs bytes (a File, a Blob) and reads the JSON answer. */
+export async function upload(path, body, contentType) {
+  const response = await fetch(BASE + path, {
+    method: 'POST',
+    body,
+    headers: headers({ Accept: 'application/json', 'Content-Type': contentType }),
+  });
+  if (!response.ok) throw await failure(response);
+  return response.json();
+}
+
 export function enc(segment) {
   return encodeURIComponent(segment);
 }

@@ -34,6 +34,7 @@ use utoipa::IntoParams;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
+        .route(v1!("/import"), post(import_named))
         .route(v1!("/collections/{c}/import"), post(import))
         .route(v1!("/collections/{c}/export"), get(export))
         .route(v1!("/collections/{c}/outline"), get(outline))
@@ -63,6 +64,21 @@ pub(crate) struct ImportQuery {
     publish: Option<String>,
     /// The publish message (with `publish=true`).
     message: Option<String>,
+    /// The uploaded file's name (`course.tar.gz`), for messages, and on
+    /// `POST /api/v1/import` the slug's fallback when the archive is no
+    /// course, library or backup (as `blockstore import FILE` names it).
+    name: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/import", tag = "archives", params(ImportQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "As for /api/v1/collections/{c}/import; the collection is named as `blockstore import FILE` names it: ORG.COURSE.RUN from course.xml, ORG.LIBRARY from library.xml, a backup's package key, else the archive's top folder or `name`"), responses((status = 201, description = "Imported into a new collection", body = ImportReport), (status = 200, description = "Imported into an existing collection", body = ImportReport), (status = 400, description = "Not an archive, or a refused one, or no collection name can be derived; nothing was imported", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not an archive type", body = ErrorBody), (status = 507, description = "The disk holding the data dir is full; nothing was imported", body = ErrorBody)))]
+pub(crate) async fn import_named(
+    State(state): State<AppState>,
+    q: Result<Query<ImportQuery>, QueryRejection>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let Query(q) = q?;
+    import_body(state, None, q, headers, body).await
 }
 
 #[utoipa::path(post, path = "/api/v1/collections/{c}/import", tag = "archives", params(("c" = String, Path, description = "Collection slug or uuid; created if missing", pattern = "^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$"), ImportQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "An OLX export as .tar.gz or .tar, or a Learning Core backup (.zip, as lp_dump writes it), recognised by its first bytes (Content-Type application/gzip, application/x-tar, application/zip or application/octet-stream); a tar's one top-level folder such as course/ is stripped, and the draft becomes exactly its tree (a backup: its published state a new version, its draft's differences the draft)"), responses((status = 201, description = "Imported into a new collection", body = ImportReport), (status = 200, description = "Imported into an existing collection", body = ImportReport), (status = 400, description = "Not an archive, or a refused one (unsafe entries, over the size, entry or expansion-ratio limits of `blockstore serve --archive-max-bytes/--archive-max-entries/--archive-max-ratio`, truncated); nothing was imported", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 404, description = "Unknown collection, path, version or uuid", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not an archive type", body = ErrorBody), (status = 507, description = "The disk holding the data dir is full; nothing was imported", body = ErrorBody)))]
@@ -75,6 +91,25 @@ pub(crate) async fn import(
 ) -> Result<Response, ApiError> {
     let Path(c) = p?;
     let Query(q) = q?;
+    import_body(state, Some(c), q, headers, body).await
+}
+
+/// An import into `c`, or into the collection the archive names.
+async fn import_body(
+    state: AppState,
+    c: Option<String>,
+    q: ImportQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if let Some(name) = &q.name {
+        if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "name: give the uploaded file's name (1 to 255 characters, no control characters)",
+            ));
+        }
+    }
+    let name = q.name.clone().unwrap_or_else(|| "request body".into());
     let publish = match q.publish.as_deref() {
         None | Some("false") => false,
         Some("true") => true,
@@ -108,7 +143,7 @@ pub(crate) async fn import(
     let archive_limits = state.archive_limits;
     let (limited, upload) = upload_reader(&headers, body, limit)?;
     let options = ImportOptions {
-        collection: Some(c),
+        collection: c,
         publish,
         message: q.message,
         source: Source::Api,
@@ -144,7 +179,7 @@ pub(crate) async fn import(
                         crate::olx::learning_core::import_backup_named(
                             s,
                             &spool,
-                            "request body",
+                            &name,
                             &options,
                             archive_limits,
                             &NoProgress,
@@ -163,7 +198,7 @@ pub(crate) async fn import(
                 s,
                 &mut reader,
                 format,
-                "request body",
+                &name,
                 &options,
                 archive_limits,
                 &NoProgress,

@@ -33,7 +33,7 @@ use utoipa::OpenApi;
         index, health, list_collections, create_collection, get_collection,
         update_collection, delete_collection, list_files, file_detail,
         publish, revert, rename, list_versions, version_detail, diff, history,
-        links, super::olx::import, super::olx::export, super::olx::outline, unit, asset, unit_versions,
+        links, super::olx::import_named, super::olx::import, super::olx::export, super::olx::outline, unit, asset, unit_versions,
         asset_versions, link, version_by_uuid, gc, seed, list_folders,
         super::raw::read_raw, super::raw::write_raw, super::raw::delete_raw,
         super::events::events, openapi, super::revisions::revision, super::revisions::revision_raw,

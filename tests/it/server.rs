@@ -1306,6 +1306,7 @@ fn the_openapi_document_is_valid_and_covers_every_endpoint() {
         ("/api/v1/collections/{c}/diff", &["get"]),
         ("/api/v1/collections/{c}/history/{path}", &["get"]),
         ("/api/v1/collections/{c}/links", &["get"]),
+        ("/api/v1/import", &["post"]),
         ("/api/v1/collections/{c}/import", &["post"]),
         ("/api/v1/collections/{c}/export", &["get"]),
         ("/api/v1/collections/{c}/outline", &["get"]),

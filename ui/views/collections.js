@@ -1,7 +1,47 @@
 // `/`: every collection as a card; an empty store offers the sample course.
+// Import takes an OLX export (.tar.gz, .tar) or a Learning Core backup
+// (.zip), named as `blockstore import FILE` names it.
 
 import { h, replace, when, plural } from '../dom.js';
-import { api, collectionPath } from '../api.js';
+import { api, collectionPath, enc, upload } from '../api.js';
+
+/** What a file's name says it is, for the upload's Content-Type. */
+function archiveType(name) {
+  const lower = name.toLowerCase();
+  if (lower.endsWith('.tar.gz') || lower.endsWith('.tgz')) return 'application/gzip';
+  if (lower.endsWith('.tar')) return 'application/x-tar';
+  if (lower.endsWith('.zip')) return 'application/zip';
+  return 'application/octet-stream';
+}
+
+/** The Import button: pick an archive, import it, open its collection. */
+function importControl(ctx) {
+  const input = h('input', { type: 'file', id: 'import-file', accept: '.tar.gz,.tgz,.tar,.zip', hidden: true });
+  const button = h('button', {
+    id: 'import', type: 'button',
+    title: 'An OLX export of a course or library (.tar.gz, .tar), or a Learning Core backup (.zip) as lp_dump writes it',
+  }, 'Import…');
+  const status = h('p', { id: 'import-status', role: 'status' });
+  button.addEventListener('click', () => input.click());
+  input.addEventListener('change', async () => {
+    const file = input.files[0];
+    if (!file) return;
+    button.disabled = true;
+    status.className = '';
+    status.textContent = `Importing ${file.name}…`;
+    try {
+      const report = await upload(`/import?name=${enc(file.name)}`, file, archiveType(file.name));
+      ctx.navigate(`/c/${encodeURIComponent(report.collection)}`);
+    } catch (e) {
+      status.className = 'error';
+      status.textContent = `Could not import ${file.name}: ${e.message}`;
+    } finally {
+      button.disabled = false;
+      input.value = '';
+    }
+  });
+  return h('div', { class: 'import actions' }, button, input, status);
+}
 
 function count(label, value, attr, extra = {}) {
   return h('div', { class: 'count', ...extra },
@@ -68,12 +108,14 @@ export async function render(ctx) {
       h('h1', { tabindex: -1 }, 'Collections'),
       h('section', { id: 'empty-state', class: 'empty' },
         h('h2', {}, 'No collections yet'),
-        h('p', {}, 'Load the bundled sample course (two published versions, links and assets) and its question library to look around, or import your own OLX export with ',
+        h('p', {}, 'Load the bundled sample course (two published versions, links and assets) and its question library to look around, or import your own: an OLX export (.tar.gz), a Learning Core backup (.zip), or a folder with ',
           h('code', {}, 'blockstore import DIR'), ' or ', h('code', {}, 'blockstore sync SLUG DIR'), '.'),
-        seed, status));
+        h('div', { class: 'actions' }, seed, importControl(ctx)), status));
   } else {
     replace(ctx.main,
-      h('h1', { tabindex: -1 }, 'Collections ', h('span', { class: 'muted small' }, plural(first.count, 'collection'))),
+      h('div', { class: 'toolbar' },
+        h('h1', { tabindex: -1 }, 'Collections ', h('span', { class: 'muted small' }, plural(first.count, 'collection'))),
+        importControl(ctx)),
       list, more);
   }
   return { onEvent: (type) => type !== 'lagged' };

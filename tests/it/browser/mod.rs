@@ -1291,6 +1291,66 @@ fn an_empty_store_offers_the_sample_and_seeds_it() {
     b.assert_no_js_errors();
 }
 
+#[test]
+#[ignore = "needs chromium and chromedriver"]
+fn the_collections_page_imports_a_backup_or_an_export_and_opens_it() {
+    let ui = Ui::empty();
+    let b = &ui.b;
+    ui.open("/", "collections");
+    // Chromium's file chooser is the input's: WebDriver types the path in.
+    let choose = |path: &Path| {
+        let input = b.find("#import-file");
+        let path = path.to_str().unwrap().to_string();
+        b.run(async move { input.send_keys(&path).await })
+            .expect("choosing a file");
+    };
+    // A broken backup: the server's message, nothing imported.
+    let bad = ui._dir.path().join("broken.zip");
+    std::fs::write(&bad, b"PK\x03\x04 not really a zip").unwrap();
+    choose(&bad);
+    b.wait_css("#import-status.error");
+    b.screenshot("import-refused");
+    let message = b.text("#import-status");
+    assert!(message.contains("Could not import broken.zip"), "{message}");
+    assert_eq!(
+        ui.server.get(&format!("{API}/collections")).expect(200)["count"],
+        0
+    );
+    // A Learning Core backup: imported under its package's name, opened.
+    b.navigate("collection", |_| {
+        choose(&repo().join("tests/learning_core/sample.zip"))
+    });
+    assert!(
+        b.location().ends_with("/c/SampleOrg.sample-lib"),
+        "{}",
+        b.location()
+    );
+    let versions = ui
+        .server
+        .get(&format!("{API}/collections/SampleOrg.sample-lib/versions"))
+        .expect(200);
+    assert_eq!(versions["count"], 1, "its published state is version 1");
+    // An OLX export (.tar.gz) from the list page's toolbar.
+    ui.open("/", "collections");
+    let archive = ui._dir.path().join("course.tar.gz");
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(repo().join("examples"))
+        .arg("sample-course")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    b.navigate("collection", |_| choose(&archive));
+    assert!(
+        b.location().ends_with("/c/BlockstoreX.OLX101.2026"),
+        "{}",
+        b.location()
+    );
+    b.assert_no_js_errors();
+}
+
 // ---------------------------------------------------------------------------
 // 7. Contrast: every visible text of the main views, light and dark.
 
