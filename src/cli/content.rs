@@ -16,7 +16,8 @@ pub(crate) struct ExportArgs {
     /// The collection (slug or uuid), optionally SLUG@N, SLUG@draft or
     /// SLUG@latest.
     slug: String,
-    /// Where to write: a new directory, or a file ending in .tar.gz, .tgz or .tar.
+    /// Where to write: a new directory, a file ending in .tar.gz, .tgz or .tar, or one ending
+    /// in .zip (a Learning Core backup).
     out: PathBuf,
     /// Export this state: a version number, `latest` or `draft` (the
     /// default). `--version N` is the older spelling.

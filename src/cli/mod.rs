@@ -64,9 +64,10 @@ enum Command {
     /// Print the server's log as readable lines (--json: the raw JSON
     /// records); -f follows it.
     Logs(serve::LogsArgs),
-    /// Import an OLX export (course or library) or any tree into a collection's draft.
+    /// Import an OLX export (course or library), any tree, or a Learning Core backup (.zip).
     Import(content::ImportArgs),
-    /// Export the draft or a published version as a directory or .tar.gz (reproducible).
+    /// Export the draft or a published version as a directory, a .tar.gz (reproducible) or a
+    /// Learning Core backup (.zip).
     Export(content::ExportArgs),
     /// Load the bundled sample course and library (or --from any export) to browse.
     Seed(seed::SeedArgs),

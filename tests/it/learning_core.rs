@@ -918,3 +918,57 @@ fn an_import_with_no_collection_is_named_as_the_cli_names_it() {
         "the refusals imported nothing"
     );
 }
+
+#[test]
+fn a_components_static_links_reach_its_own_files_and_nothing_is_orphaned() {
+    use blockstore::store::links::Resolution;
+    use blockstore::store::Direction;
+    let t = TestStore::new();
+    let slug = import(
+        &t,
+        &std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap(),
+    )
+    .unwrap()
+    .collection;
+    // `/static/photo.png` in a component's block.xml is its own file, as
+    // Learning Core's runtime serves it (not the collection's static/).
+    let out = t
+        .links(
+            &slug,
+            "html/intro-html/definition.xml",
+            At::Draft,
+            Direction::Out,
+        )
+        .unwrap();
+    let photo = out
+        .iter()
+        .find(|l| l.written.contains("photo.png"))
+        .expect("the img link");
+    assert_eq!(
+        photo.resolution,
+        Resolution::Resolved {
+            path: "html/intro-html/static/photo.png".into()
+        }
+    );
+    let incoming = t
+        .links(
+            &slug,
+            "html/intro-html/static/photo.png",
+            At::Draft,
+            Direction::In,
+        )
+        .unwrap();
+    assert_eq!(incoming.len(), 1, "{incoming:?}");
+    assert_eq!(incoming[0].source_path, "html/intro-html/definition.xml");
+    // Every file is a component's, a container's or the package's record.
+    for at in [At::Version(1), At::Draft] {
+        let report = t.link_report(&slug, at).unwrap();
+        assert_eq!(report.broken_loaded, 0, "{at}: {:?}", report.broken);
+        assert!(report.orphans.is_empty(), "{at}: {:?}", report.orphans);
+    }
+    // A file beside no block is still an orphan.
+    t.write(&slug, "stray/loose.png", b"x", Default::default())
+        .unwrap();
+    let report = t.link_report(&slug, At::Draft).unwrap();
+    assert_eq!(report.orphans, vec!["stray/loose.png".to_string()]);
+}

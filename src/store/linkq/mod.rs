@@ -123,7 +123,10 @@ impl Shape {
     /// (`draft_root`: the file is under `drafts/` and names its parent).
     fn is_root(&self, path: &str, kind: LinkableKind, draft_root: bool) -> bool {
         match self {
-            Shape::Tree => kind == LinkableKind::Unit,
+            // A Learning Core package's record (`learning_core/`, see
+            // `olx::learning_core`) is collection-level, like a course's
+            // policies.
+            Shape::Tree => kind == LinkableKind::Unit || path.starts_with("learning_core/"),
             Shape::Course(_) | Shape::Library => {
                 path == "course.xml"
                     || path == "library.xml"
@@ -457,7 +460,14 @@ fn incoming(
     let mut keys: Vec<String> = paths.iter().map(|p| format!("path:{p}")).collect();
     let name = path.rsplit('/').next().unwrap_or(path);
     keys.push(format!("name:{name}"));
-    if let Some(name) = path.strip_prefix("static/") {
+    // A collection asset (`static/NAME`), or a bundle block's own
+    // (`TYPE/ID/static/NAME`, which its definition.xml reaches first).
+    let static_name = path.strip_prefix("static/").or_else(|| {
+        path.split_once("/static/")
+            .filter(|(folder, _)| folder.contains('/') && !folder.starts_with("drafts/"))
+            .map(|(_, name)| name)
+    });
+    if let Some(name) = static_name {
         let (_, key) = lookup_keys(&Target::Static {
             name: name.to_string(),
         });

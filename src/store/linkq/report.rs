@@ -402,6 +402,27 @@ fn compute_report(
             used[target] = true;
         }
     }
+    // A bundle block's folder is the block's: the files beside a loaded
+    // `TYPE/ID/definition.xml` are its own (Learning Core attaches each to the
+    // component, Blockstore's runtime served them), so in use.
+    if matches!(shape, Shape::Tree) {
+        let blocks: std::collections::HashSet<&str> = (0..files.len())
+            .filter(|&i| loaded[i])
+            .filter_map(|i| bundle_folder(&files[i].path))
+            .collect();
+        if !blocks.is_empty() {
+            for (i, file) in files.iter().enumerate() {
+                if !used[i]
+                    && file
+                        .path
+                        .match_indices('/')
+                        .any(|(at, _)| blocks.contains(&file.path[..=at]))
+                {
+                    used[i] = true;
+                }
+            }
+        }
+    }
     report.orphans = (0..files.len())
         .filter(|&i| !used[i])
         .map(|i| files[i].path.clone())
@@ -501,4 +522,12 @@ mod tests {
         }
         assert_eq!(one_path_target(r#"{"type":"path","path":"a"} "#), None);
     }
+}
+
+/// The folder (`TYPE/ID/`) of a bundle block's `TYPE/ID/definition.xml`,
+/// two or more folders deep outside `drafts/`.
+fn bundle_folder(path: &str) -> Option<&str> {
+    let folder = path.strip_suffix("definition.xml")?;
+    (folder.ends_with('/') && folder.matches('/').count() >= 2 && !path.starts_with("drafts/"))
+        .then_some(folder)
 }

@@ -144,7 +144,17 @@ pub fn resolve(cx: &Context<'_>, source: &str, target: &Target) -> Resolution {
                     .collect(),
             )
         }
-        Target::Static { name } => resolve_static(index, name),
+        Target::Static { name } => {
+            // A bundle block (`TYPE/ID/definition.xml`: Blockstore's bundles,
+            // Learning Core components) serves `/static/` from its own
+            // folder first, as their runtimes do.
+            if let Some(own) = bundle_static(source, name) {
+                if index.exists(&own) {
+                    return Resolution::Resolved { path: own };
+                }
+            }
+            resolve_static(index, name)
+        }
         Target::CourseAsset {
             org,
             course,
@@ -223,6 +233,20 @@ pub fn resolve(cx: &Context<'_>, source: &str, target: &Target) -> Resolution {
 
 /// A `/static/` name: edx-platform's own files first, then the file of that
 /// path, then the files whose asset name (`asset_name_key`) matches.
+/// Where a bundle block's own copy of `/static/NAME` lives: beside its
+/// `definition.xml` (`TYPE/ID/static/NAME`), for a definition two or more
+/// folders deep outside `drafts/`; `None` for any other file.
+fn bundle_static(source: &str, name: &str) -> Option<String> {
+    let folder = source.strip_suffix("definition.xml")?;
+    if !folder.ends_with('/') || folder.matches('/').count() < 2 || source.starts_with("drafts/") {
+        return None;
+    }
+    if name.is_empty() || is_platform(name) {
+        return None;
+    }
+    Some(format!("{folder}static/{name}"))
+}
+
 fn resolve_static(index: &dyn PathIndex, name: &str) -> Resolution {
     if is_platform(name) {
         return Resolution::Platform;
@@ -471,6 +495,42 @@ mod tests {
             at(&index, "drafts/vertical/v.xml", &y),
             resolved("drafts/html/y.xml"),
             "drafts root"
+        );
+    }
+
+    #[test]
+    fn a_bundle_block_serves_static_from_its_own_folder_first() {
+        let index = MemoryIndex::new([
+            "problem/p/definition.xml",
+            "problem/p/static/fig.png",
+            "static/fig.png",
+            "static/logo.png",
+            "html/h/definition.xml",
+        ]);
+        assert_eq!(
+            at(&index, "problem/p/definition.xml", &asset("fig.png")),
+            resolved("problem/p/static/fig.png"),
+            "its own copy"
+        );
+        assert_eq!(
+            at(&index, "html/h/definition.xml", &asset("fig.png")),
+            resolved("static/fig.png"),
+            "another block's copy is not its own: the collection's"
+        );
+        assert_eq!(
+            at(&index, "problem/p/definition.xml", &asset("logo.png")),
+            resolved("static/logo.png"),
+            "none of its own: the collection's"
+        );
+        assert_eq!(
+            at(&index, "vertical/v.xml", &asset("fig.png")),
+            resolved("static/fig.png"),
+            "an OLX file is no bundle block"
+        );
+        assert_eq!(
+            at(&index, "definition.xml", &asset("fig.png")),
+            resolved("static/fig.png"),
+            "nor a top-level definition.xml"
         );
     }
 
