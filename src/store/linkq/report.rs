@@ -478,6 +478,14 @@ fn one_path_target(json: &str) -> Option<&str> {
     (!path.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)).then_some(path)
 }
 
+/// The folder (`TYPE/ID/`) of a bundle block's `TYPE/ID/definition.xml`,
+/// two or more folders deep outside `drafts/`.
+fn bundle_folder(path: &str) -> Option<&str> {
+    let folder = path.strip_suffix("definition.xml")?;
+    (folder.ends_with('/') && folder.matches('/').count() >= 2 && !path.starts_with("drafts/"))
+        .then_some(folder)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -522,12 +530,4 @@ mod tests {
         }
         assert_eq!(one_path_target(r#"{"type":"path","path":"a"} "#), None);
     }
-}
-
-/// The folder (`TYPE/ID/`) of a bundle block's `TYPE/ID/definition.xml`,
-/// two or more folders deep outside `drafts/`.
-fn bundle_folder(path: &str) -> Option<&str> {
-    let folder = path.strip_suffix("definition.xml")?;
-    (folder.ends_with('/') && folder.matches('/').count() >= 2 && !path.starts_with("drafts/"))
-        .then_some(folder)
 }
