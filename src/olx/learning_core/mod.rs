@@ -39,6 +39,7 @@ use crate::store::{CollectionMetadata, Error, Progress, PublishOptions, RelPath,
 use read::{Backup, Entity, Kind, Version};
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Whether a file's first bytes are a zip's (a local file header).
 pub fn is_zip(head: &[u8]) -> bool {
@@ -241,7 +242,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// Everything one state of the package is, as (path, bytes).
-fn tree(backup: &Backup, state: State, zip_name: &str) -> Result<Vec<(RelPath, Vec<u8>)>> {
+fn tree(backup: &Backup, state: State, zip_name: &str) -> Result<Vec<(RelPath, Arc<Vec<u8>>)>> {
     let folders: BTreeMap<&str, String> = backup
         .entities
         .iter()
@@ -254,7 +255,7 @@ fn tree(backup: &Backup, state: State, zip_name: &str) -> Result<Vec<(RelPath, V
             ))
         })
     };
-    let mut out: Vec<(RelPath, Vec<u8>)> = Vec::new();
+    let mut out: Vec<(RelPath, Arc<Vec<u8>>)> = Vec::new();
     let mut entities = toml::Table::new();
     let mut listed = Vec::new();
     for e in &backup.entities {
@@ -277,7 +278,7 @@ fn tree(backup: &Backup, state: State, zip_name: &str) -> Result<Vec<(RelPath, V
                     } else {
                         media.clone()
                     };
-                    out.push((path(format!("{folder}/{name}"))?, bytes.clone()));
+                    out.push((path(format!("{folder}/{name}"))?, Arc::clone(bytes)));
                 }
             }
             kind => {
@@ -302,7 +303,10 @@ fn tree(backup: &Backup, state: State, zip_name: &str) -> Result<Vec<(RelPath, V
                     }
                 }
                 xml.push_str(&format!("</{tag}>\n"));
-                out.push((path(format!("{folder}/definition.xml"))?, xml.into_bytes()));
+                out.push((
+                    path(format!("{folder}/definition.xml"))?,
+                    Arc::new(xml.into_bytes()),
+                ));
             }
         }
         let mut t = toml::Table::new();
@@ -331,16 +335,16 @@ fn tree(backup: &Backup, state: State, zip_name: &str) -> Result<Vec<(RelPath, V
     );
     out.push((
         path("learning_core/entities.toml".into())?,
-        text.into_bytes(),
+        Arc::new(text.into_bytes()),
     ));
     out.push((
         path("learning_core/package.toml".into())?,
-        backup.package_toml.clone(),
+        Arc::new(backup.package_toml.clone()),
     ));
     for (file, bytes) in &backup.collections {
         out.push((
             path(format!("learning_core/collections/{file}"))?,
-            bytes.clone(),
+            Arc::new(bytes.clone()),
         ));
     }
     out.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));

@@ -9,6 +9,7 @@ use crate::olx::ArchiveLimits;
 use crate::store::{Error, Result};
 use std::collections::{BTreeMap, HashSet};
 use std::io::{Read, Seek};
+use std::sync::Arc;
 
 /// A whole backup, as read.
 #[derive(Debug, Default)]
@@ -63,7 +64,9 @@ pub(crate) struct Entity {
 pub(crate) struct Version {
     pub number: i64,
     pub title: String,
-    pub files: BTreeMap<String, Vec<u8>>,
+    /// Shared with the zip's entry (and the other state's version): a
+    /// backup's bytes are held once however many states name them.
+    pub files: BTreeMap<String, Arc<Vec<u8>>>,
     pub children: Vec<String>,
 }
 
@@ -109,7 +112,7 @@ pub(crate) fn read<R: Read + Seek>(
         ));
     }
     // Every entry's bytes, by its name; folders only checked.
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+    let mut files: BTreeMap<String, Arc<Vec<u8>>> = BTreeMap::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut folders: HashSet<String> = HashSet::new();
     let mut total: u64 = 0;
@@ -183,7 +186,7 @@ pub(crate) fn read<R: Read + Seek>(
                 ),
             ));
         }
-        files.insert(name, bytes);
+        files.insert(name, Arc::new(bytes));
     }
     parse(files, &folders, zip_name)
 }
@@ -239,7 +242,7 @@ fn string(table: &toml::Table, key: &str) -> Option<String> {
 
 /// The TOML and files of a backup, as `lp_load` reads them.
 fn parse(
-    mut files: BTreeMap<String, Vec<u8>>,
+    mut files: BTreeMap<String, Arc<Vec<u8>>>,
     folders: &HashSet<String>,
     zip_name: &str,
 ) -> Result<Backup> {
@@ -268,7 +271,7 @@ fn parse(
         title: string(lp, "title").unwrap_or_default(),
         description: string(lp, "description").unwrap_or_default(),
         package_key,
-        package_toml,
+        package_toml: package_toml.to_vec(),
         ..Backup::default()
     };
     let names: Vec<String> = files.keys().cloned().collect();
@@ -280,7 +283,7 @@ fn parse(
                     .get("collection")
                     .and_then(|c| c.as_table())
                     .ok_or_else(|| bad(zip_name, format!("{name} has no [collection] table")))?;
-                backup.collections.push((rest.to_string(), bytes));
+                backup.collections.push((rest.to_string(), bytes.to_vec()));
             }
             continue;
         }
@@ -333,7 +336,7 @@ fn entity(
     stem: &str,
     depth: usize,
     table: &toml::Table,
-    files: &BTreeMap<String, Vec<u8>>,
+    files: &BTreeMap<String, Arc<Vec<u8>>>,
     folders: &HashSet<String>,
 ) -> Result<Entity> {
     let e = table
@@ -406,7 +409,7 @@ fn entity(
                 let Some(media) = path.strip_prefix(&prefix) else {
                     break;
                 };
-                out.files.insert(media.to_string(), bytes.clone());
+                out.files.insert(media.to_string(), Arc::clone(bytes));
             }
             // lp_dump writes no empty text file (an empty block.xml
             // included), so a version may hold no files; but its folder is
