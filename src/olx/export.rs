@@ -61,23 +61,16 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// Exports the state `at` of collection `key` to `out` (which must not exist).
-pub fn export(
-    store: &Store,
-    key: &str,
-    at: At,
-    out: &Path,
-    progress: &dyn Progress,
-) -> Result<ExportReport> {
+/// Where an export to `out` is written before it is renamed into place
+/// (`.NAME.partial-PID` beside it), once `out` is known not to exist (an
+/// export never overwrites) and its folder to exist.
+pub(crate) fn partial_path(out: &Path) -> Result<PathBuf> {
     if fs::symlink_metadata(out).is_ok() {
         return Err(Error::Invalid(format!(
             "{} already exists; export into a new path (nothing is overwritten)",
             out.display()
         )));
     }
-    let collection = store.collection(key)?;
-    let files = store.files(key, at)?;
-    let format = ExportFormat::for_path(out);
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -93,7 +86,21 @@ pub fn export(
         .ok_or_else(|| Error::Invalid(format!("{} names no file", out.display())))?
         .to_string_lossy()
         .into_owned();
-    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    Ok(parent.join(format!(".{name}.partial-{}", std::process::id())))
+}
+
+/// Exports the state `at` of collection `key` to `out` (which must not exist).
+pub fn export(
+    store: &Store,
+    key: &str,
+    at: At,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<ExportReport> {
+    let tmp = partial_path(out)?;
+    let collection = store.collection(key)?;
+    let files = store.files(key, at)?;
+    let format = ExportFormat::for_path(out);
     let _ = fs::remove_dir_all(&tmp);
     let _ = fs::remove_file(&tmp);
     progress.phase("exporting", Some(files.len() as u64));

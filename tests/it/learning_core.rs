@@ -857,61 +857,42 @@ fn a_backup_posted_to_the_rest_import_is_imported() {
 #[test]
 fn an_import_with_no_collection_is_named_as_the_cli_names_it() {
     let server = crate::server::Server::start(&[]);
+    let import = |name: &str, content_type: &str, body: &[u8]| {
+        server
+            .request("POST", &format!("/api/v1/import?name={name}"))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+    };
     let zip = std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap();
-    let report = server
-        .request("POST", "/api/v1/import?name=sample.zip")
-        .header("Content-Type", "application/zip")
-        .body(&zip)
-        .send()
-        .expect(201);
+    let report = import("sample.zip", "application/zip", &zip).expect(201);
     assert_eq!(report["collection"], "SampleOrg.sample-lib");
     // A course export: ORG.COURSE.RUN from its course.xml.
     let course = crate::archive::RawTar::new()
         .tree(&sample_course(), "course")
         .tar_gz();
-    let report = server
-        .request("POST", "/api/v1/import?name=whatever.tar.gz")
-        .header("Content-Type", "application/gzip")
-        .body(&course)
-        .send()
-        .expect(201);
+    let report = import("whatever.tar.gz", "application/gzip", &course).expect(201);
     assert_eq!(report["collection"], "BlockstoreX.OLX101.2026");
     // Any other tree: its one top folder's name, else the archive's.
     let tree = crate::archive::RawTar::new()
         .file("notes/a.html", b"<p>a</p>")
         .tar_gz();
-    let report = server
-        .request("POST", "/api/v1/import?name=my-notes.tar.gz")
-        .header("Content-Type", "application/gzip")
-        .body(&tree)
-        .send()
-        .expect(201);
+    let report = import("my-notes.tar.gz", "application/gzip", &tree).expect(201);
     assert_eq!(report["collection"], "notes");
     let tree = crate::archive::RawTar::new()
         .file("a.html", b"<p>a</p>")
         .file("b/c.html", b"<p>c</p>")
         .tar_gz();
-    let report = server
-        .request("POST", "/api/v1/import?name=my-notes.tar.gz")
-        .header("Content-Type", "application/gzip")
-        .body(&tree)
-        .send()
-        .expect(201);
+    let report = import("my-notes.tar.gz", "application/gzip", &tree).expect(201);
     assert_eq!(report["collection"], "my-notes");
     // A refused archive names the file it was given.
-    let refused = server
-        .request("POST", "/api/v1/import?name=broken.zip")
-        .header("Content-Type", "application/zip")
-        .body(b"PK\x03\x04 not a zip")
-        .send();
+    let refused = import("broken.zip", "application/zip", b"PK\x03\x04 not a zip");
     assert_eq!(refused.status, 400);
     assert!(refused.text().contains("broken.zip"), "{}", refused.text());
-    let bad_name = server
-        .request("POST", "/api/v1/import?name=")
-        .header("Content-Type", "application/zip")
-        .body(&zip)
-        .send();
-    assert_eq!(bad_name.expect_error(400), "invalid");
+    assert_eq!(
+        import("", "application/zip", &zip).expect_error(400),
+        "invalid"
+    );
     assert_eq!(
         server.get("/api/v1/collections").expect(200)["count"],
         4,

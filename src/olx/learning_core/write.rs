@@ -236,22 +236,7 @@ pub fn export_backup(
     out: &Path,
     progress: &dyn Progress,
 ) -> Result<ExportReport> {
-    if std::fs::symlink_metadata(out).is_ok() {
-        return Err(Error::Invalid(format!(
-            "{} already exists; export into a new path (nothing is overwritten)",
-            out.display()
-        )));
-    }
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .ok_or_else(|| Error::Invalid(format!("{} names no file", out.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let tmp = crate::olx::export::partial_path(out)?;
     let written = (|| -> Result<Written> {
         let file = std::fs::File::create(&tmp)
             .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
