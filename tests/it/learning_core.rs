@@ -953,3 +953,30 @@ fn a_components_static_links_reach_its_own_files_and_nothing_is_orphaned() {
     let report = t.link_report(&slug, At::Draft).unwrap();
     assert_eq!(report.orphans, vec!["stray/loose.png".to_string()]);
 }
+
+#[test]
+fn an_export_over_a_damaged_blob_fails_naming_the_file_and_leaves_no_zip() {
+    let t = TestStore::new();
+    let slug = import(
+        &t,
+        &std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap(),
+    )
+    .unwrap()
+    .collection;
+    let (entry, _) = t
+        .read(&slug, "problem/intro-problem/static/diagram.png", At::Version(1))
+        .unwrap();
+    tamper_blob(&t.data_dir(), &entry.hash, b"short");
+    let out = t.dir.path().join("out.zip");
+    let err = blockstore::olx::learning_core::export_backup(&t, &slug, None, &out, &NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("diagram.png") && err.contains("fsck"), "{err}");
+    assert!(!out.exists());
+    let left: Vec<_> = std::fs::read_dir(t.dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
+        .collect();
+    assert!(left.is_empty(), "no partial file is left: {left:?}");
+}

@@ -24,7 +24,7 @@
 //! What a package has no place for (a course's policies, about pages, assets
 //! no block links to) is counted in the export's `left_out`.
 
-use super::write::{Content, Listed};
+use super::write::{Content, Listed, Media};
 use crate::olx::outline::{OutlineKind, OutlineNode};
 use crate::store::links::extract::{extract, LinkKind, Syntax, Target};
 use crate::store::links::resolve::resolve;
@@ -47,10 +47,10 @@ pub(super) struct PackageState {
 /// Reads the state `at` of `collection` as a package.
 pub(super) fn state(store: &Store, collection: &Collection, at: At) -> Result<PackageState> {
     let outline = crate::olx::outline(store, &collection.slug, at)?;
-    let files: HashMap<String, String> = store
+    let files: HashMap<String, (String, u64)> = store
         .files(&collection.slug, at)?
         .into_iter()
-        .map(|f| (f.path, f.hash))
+        .map(|f| (f.path, (f.hash, f.size)))
         .collect();
     let index = MemoryIndex::new(files.keys().map(String::as_str));
     let created = version_time(store, collection, at)?;
@@ -58,6 +58,7 @@ pub(super) fn state(store: &Store, collection: &Collection, at: At) -> Result<Pa
         store,
         files: &files,
         index: &index,
+        sorted: files.keys().map(String::as_str).collect(),
         course: None,
         created,
         listed: Vec::new(),
@@ -68,7 +69,7 @@ pub(super) fn state(store: &Store, collection: &Collection, at: At) -> Result<Pa
     };
     let root_attrs = |path: &str| -> Result<Option<Vec<(String, String)>>> {
         Ok(match walk.files.get(path) {
-            Some(hash) => course::root_attrs(&store.blobs().read(hash, true)?),
+            Some((hash, _)) => course::root_attrs(&store.blobs().read(hash, true)?),
             None => None,
         })
     };
@@ -92,7 +93,7 @@ pub(super) fn state(store: &Store, collection: &Collection, at: At) -> Result<Pa
         OutlineKind::Course => {
             let attrs = root_attrs("course.xml")?;
             let bytes = match files.get("course.xml") {
-                Some(hash) => store.blobs().read(hash, true)?,
+                Some((hash, _)) => store.blobs().read(hash, true)?,
                 None => Vec::new(),
             };
             walk.course = course::course_key(&bytes);
@@ -151,8 +152,10 @@ fn version_time(
 
 struct Walk<'a> {
     store: &'a Store,
-    files: &'a HashMap<String, String>,
+    files: &'a HashMap<String, (String, u64)>,
     index: &'a MemoryIndex,
+    /// The state's paths in order, for a folder's files.
+    sorted: BTreeSet<&'a str>,
     course: Option<course::CourseKey>,
     created: Option<toml::value::Datetime>,
     listed: Vec<Listed>,
@@ -167,9 +170,19 @@ struct Walk<'a> {
 impl Walk<'_> {
     fn read(&self, path: &str) -> Result<Option<Vec<u8>>> {
         match self.files.get(path) {
-            Some(hash) => Ok(Some(self.store.blobs().read(hash, true)?)),
+            Some((hash, _)) => Ok(Some(self.store.blobs().read(hash, true)?)),
             None => Ok(None),
         }
+    }
+
+    /// The stored file at `path`, as a component's media (not read).
+    fn blob(&mut self, path: &str) -> Option<Media> {
+        let (hash, size) = self.files.get(path)?;
+        self.used.insert(path.to_string());
+        Some(Media::Blob {
+            hash: hash.clone(),
+            size: *size,
+        })
     }
 
     /// Makes `node` (and what is under it) entities; its key.
@@ -257,17 +270,18 @@ impl Walk<'_> {
     }
 
     /// A component's media: `block.xml` and the files it links to.
-    fn component_files(&mut self, node: &OutlineNode) -> Result<BTreeMap<String, Vec<u8>>> {
+    fn component_files(&mut self, node: &OutlineNode) -> Result<BTreeMap<String, Media>> {
         let mut out = BTreeMap::new();
         let Some(file) = self.read(&node.path)? else {
             return Ok(out);
         };
-        self.used.insert(node.path.clone());
-        let mut block = if node.inline {
-            element_of(&file, &node.block_type, node.url_name.as_deref()).unwrap_or(file)
-        } else {
-            file
-        };
+        let own_file = self.blob(&node.path);
+        // The block as Learning Core keeps it: its file as it is, an inline
+        // block cut out of its parent's, an html body inlined.
+        let mut made = None;
+        if node.inline {
+            made = element_of(&file, &node.block_type, node.url_name.as_deref());
+        }
         let course = self.course.clone();
         let cx = Context {
             index: self.index,
@@ -284,9 +298,10 @@ impl Walk<'_> {
                 }
             }
         };
-        statics(&block, Syntax::Xml, &mut linked);
+        let block = made.as_deref().unwrap_or(&file);
+        statics(block, Syntax::Xml, &mut linked);
         if node.block_type == "html" {
-            let body = extract(&node.path, &block, Syntax::Xml)
+            let body = extract(&node.path, block, Syntax::Xml)
                 .links
                 .into_iter()
                 .find(|l| l.kind == LinkKind::Body && matches!(l.target, Target::Body { .. }))
@@ -295,42 +310,45 @@ impl Walk<'_> {
                 if let Some(text) = self.read(&body_path)? {
                     self.used.insert(body_path);
                     statics(&text, Syntax::Html, &mut linked);
-                    block = html_inline(&block, &text);
+                    made = Some(html_inline(block, &text));
                 }
             }
         }
         // A bundle block's folder holds its own files.
         if let Some(folder) = node.path.strip_suffix("definition.xml") {
             if !node.inline && folder.ends_with('/') {
-                let mut own: Vec<&String> = self
-                    .files
-                    .keys()
-                    .filter(|p| p.starts_with(folder) && p.as_str() != node.path)
+                let own: Vec<String> = self
+                    .sorted
+                    .range(folder..)
+                    .take_while(|p| p.starts_with(folder))
+                    .filter(|p| **p != node.path)
+                    .map(|p| p.to_string())
                     .collect();
-                own.sort();
                 for path in own {
-                    let media = path[folder.len()..].to_string();
-                    if let Some(bytes) = self.read(path)? {
-                        self.used.insert(path.clone());
-                        out.insert(media, bytes);
+                    if let Some(media) = self.blob(&path) {
+                        out.insert(path[folder.len()..].to_string(), media);
                     }
                 }
             }
         }
         for path in linked {
-            let media = if path.starts_with("static/") {
+            let key = if path.starts_with("static/") {
                 path.clone()
             } else {
                 format!("static/{path}")
             };
-            if out.contains_key(&media) {
+            if out.contains_key(&key) {
                 continue;
             }
-            if let Some(bytes) = self.read(&path)? {
-                self.used.insert(path);
-                out.insert(media, bytes);
+            if let Some(media) = self.blob(&path) {
+                out.insert(key, media);
             }
         }
+        let block = match (made, own_file) {
+            (Some(made), _) => Media::Made(made),
+            (None, Some(own)) => own,
+            (None, None) => Media::Made(file),
+        };
         out.insert("block.xml".to_string(), block);
         Ok(out)
     }

@@ -34,13 +34,22 @@ pub(super) struct Listed {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Content {
     pub title: String,
-    pub files: BTreeMap<String, Vec<u8>>,
+    pub files: BTreeMap<String, Media>,
     pub children: Vec<String>,
+}
+
+/// A file of a component version: a stored blob (streamed into the zip as
+/// it is written, and compared between states by its hash), or bytes made
+/// for the package (an html body inlined, an inline block cut out).
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Media {
+    Blob { hash: String, size: u64 },
+    Made(Vec<u8>),
 }
 
 /// One state of the collection: path → bytes, read lazily.
 struct StateFiles {
-    files: BTreeMap<String, String>,
+    files: BTreeMap<String, (String, u64)>,
     /// The keys this state's `entities.toml` lists.
     listed: std::collections::HashSet<String>,
 }
@@ -135,7 +144,7 @@ impl StateFiles {
             files: store
                 .files(key, at)?
                 .into_iter()
-                .map(|f| (f.path, f.hash))
+                .map(|f| (f.path, (f.hash, f.size)))
                 .collect(),
             listed: Default::default(),
         })
@@ -147,7 +156,7 @@ impl StateFiles {
 
     fn read(&self, store: &Store, path: &str) -> Result<Option<Vec<u8>>> {
         match self.files.get(path) {
-            Some(hash) => Ok(Some(store.blobs().read(hash, true)?)),
+            Some((hash, _)) => Ok(Some(store.blobs().read(hash, true)?)),
             None => Ok(None),
         }
     }
@@ -167,7 +176,6 @@ impl StateFiles {
                 files: BTreeMap::new(),
                 children: Vec::new(),
             };
-            let definition = self.read(store, &format!("{prefix}definition.xml"))?;
             if e.kind == "component" {
                 // A component may have no files at all (lp_dump keeps no
                 // empty text, an empty block.xml included): it is still one
@@ -175,7 +183,7 @@ impl StateFiles {
                 if !self.listed_here(&e.key) {
                     continue;
                 }
-                for (path, hash) in self.files.range(prefix.clone()..) {
+                for (path, (hash, size)) in self.files.range(prefix.clone()..) {
                     let Some(rest) = path.strip_prefix(&prefix) else {
                         break;
                     };
@@ -184,12 +192,14 @@ impl StateFiles {
                     } else {
                         rest
                     };
-                    content
-                        .files
-                        .insert(media.to_string(), store.blobs().read(hash, true)?);
+                    let blob = Media::Blob {
+                        hash: hash.clone(),
+                        size: *size,
+                    };
+                    content.files.insert(media.to_string(), blob);
                 }
             } else {
-                let Some(definition) = definition else {
+                let Some(definition) = self.read(store, &format!("{prefix}definition.xml"))? else {
                     continue;
                 };
                 content.children = children_of(&definition)
@@ -299,7 +309,7 @@ pub fn write_backup<W: Write + std::io::Seek>(
         Some(package) => package,
         None => from_olx(store, &collection, published_at, draft_at)?,
     };
-    let (files, bytes) = write_zip(&package, w, progress)?;
+    let (files, bytes) = write_zip(store, &package, w, progress)?;
     Ok(Written {
         collection: collection.slug,
         files,
@@ -361,7 +371,7 @@ fn from_backup(
             ))
         })?;
     let mut collections = Vec::new();
-    for (path, hash) in &draft.files {
+    for (path, (hash, _)) in &draft.files {
         if let Some(name) = path.strip_prefix("learning_core/collections/") {
             collections.push((name.to_string(), store.blobs().read(hash, true)?));
         }
@@ -455,6 +465,7 @@ fn from_olx(
 
 /// Writes `package` as the zip `lp_load` reads.
 fn write_zip<W: Write + std::io::Seek>(
+    store: &Store,
     package: &Package,
     w: W,
     progress: &dyn Progress,
@@ -497,16 +508,27 @@ fn write_zip<W: Write + std::io::Seek>(
         }
     };
     let (mut files, mut bytes) = (0u64, 0u64);
-    let mut put = |zip: &mut zip::ZipWriter<W>, path: &str, data: &[u8]| -> Result<()> {
+    // One entry from `data`; `size`, when given, is what it must hold (a
+    // blob of another length is a damaged store: fail, not write it wrong).
+    let mut put = |zip: &mut zip::ZipWriter<W>,
+                   path: &str,
+                   data: &mut dyn std::io::Read,
+                   size: Option<u64>|
+     -> Result<()> {
         zip.start_file(path, options_for(path))
             .map_err(|e| Error::Invalid(format!("writing {path} into the zip: {e}")))?;
-        zip.write_all(data)
-            .map_err(|e| Error::io("writing the backup", e))?;
+        let copied = std::io::copy(data, zip).map_err(|e| Error::io("writing the backup", e))?;
+        if size.is_some_and(|size| size != copied) {
+            return Err(Error::Invalid(format!(
+                "{path}: its stored content holds {copied} bytes, not the {} recorded (run `blockstore fsck`)",
+                size.unwrap_or_default()
+            )));
+        }
         files += 1;
-        bytes += data.len() as u64;
+        bytes += copied;
         Ok(())
     };
-    put(&mut zip, "package.toml", package_toml)?;
+    put(&mut zip, "package.toml", &mut package_toml.as_slice(), None)?;
     for (key, e) in &entities {
         let pub_content = published_contents.get(key);
         let draft_content = draft_contents.get(key);
@@ -555,31 +577,47 @@ fn write_zip<W: Write + std::io::Seek>(
                 parts.next().unwrap_or(key),
             );
             let base = format!("entities/{ns}/{ty}/{local}");
-            put(&mut zip, &format!("{base}.toml"), toml_text.as_bytes())?;
+            put(
+                &mut zip,
+                &format!("{base}.toml"),
+                &mut toml_text.as_bytes(),
+                None,
+            )?;
             for (n, c) in &versions {
                 // The folder, even empty: a version without files is one.
                 let folder = format!("{base}/component_versions/v{n}");
                 zip.add_directory(&folder, options)
                     .map_err(|e| Error::Invalid(format!("writing {folder} into the zip: {e}")))?;
                 for (media, data) in &c.files {
-                    put(
-                        &mut zip,
-                        &format!("{base}/component_versions/v{n}/{media}"),
-                        data,
-                    )?;
+                    let path = format!("{base}/component_versions/v{n}/{media}");
+                    match data {
+                        Media::Made(made) => put(&mut zip, &path, &mut made.as_slice(), None)?,
+                        Media::Blob { hash, size } => put(
+                            &mut zip,
+                            &path,
+                            &mut store.blobs().open_blob(hash)?,
+                            Some(*size),
+                        )?,
+                    }
                 }
             }
         } else {
             put(
                 &mut zip,
                 &format!("entities/{key}.toml"),
-                toml_text.as_bytes(),
+                &mut toml_text.as_bytes(),
+                None,
             )?;
         }
         progress.advance(1);
     }
     for (file, data) in collections {
-        put(&mut zip, &format!("collections/{file}"), data)?;
+        put(
+            &mut zip,
+            &format!("collections/{file}"),
+            &mut data.as_slice(),
+            None,
+        )?;
     }
     zip.finish()
         .map_err(|e| Error::Invalid(format!("finishing the zip: {e}")))?;
