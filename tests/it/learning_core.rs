@@ -964,7 +964,11 @@ fn an_export_over_a_damaged_blob_fails_naming_the_file_and_leaves_no_zip() {
     .unwrap()
     .collection;
     let (entry, _) = t
-        .read(&slug, "problem/intro-problem/static/diagram.png", At::Version(1))
+        .read(
+            &slug,
+            "problem/intro-problem/static/diagram.png",
+            At::Version(1),
+        )
         .unwrap();
     tamper_blob(&t.data_dir(), &entry.hash, b"short");
     let out = t.dir.path().join("out.zip");
@@ -979,4 +983,62 @@ fn an_export_over_a_damaged_blob_fails_naming_the_file_and_leaves_no_zip() {
         .filter(|e| e.file_name().to_string_lossy().contains(".partial-"))
         .collect();
     assert!(left.is_empty(), "no partial file is left: {left:?}");
+}
+
+#[test]
+fn a_block_added_after_the_import_travels_as_a_new_entity() {
+    let t = TestStore::new();
+    let slug = import(
+        &t,
+        &std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap(),
+    )
+    .unwrap()
+    .collection;
+    let write = |path: &str, bytes: &[u8]| {
+        t.write(&slug, path, bytes, Default::default()).unwrap();
+    };
+    let block = br#"<problem display_name="Added here"><p>new</p></problem>"#;
+    write("problem/added one/definition.xml", block);
+    write("problem/added one/static/a.png", b"png");
+    let (_, unit) = t
+        .read(&slug, "vertical/unit-1/definition.xml", At::Draft)
+        .unwrap();
+    let unit = String::from_utf8(unit).unwrap().replace(
+        "</vertical>",
+        "  <xblock-include definition=\"problem/added one\"/>\n</vertical>",
+    );
+    write("vertical/unit-1/definition.xml", unit.as_bytes());
+    let out = t.dir.path().join("out.zip");
+    blockstore::olx::learning_core::export_backup(&t, &slug, None, &out, &NoProgress).unwrap();
+    let zip = unzip(&out);
+    let base = "entities/xblock.v1/problem/added one";
+    let entity = toml_of(&zip[&format!("{base}.toml")]);
+    assert_eq!(
+        entity["entity"]["key"].as_str(),
+        Some("xblock.v1:problem:added one")
+    );
+    assert_eq!(
+        entity["entity"]["draft"]["version_num"].as_integer(),
+        Some(1)
+    );
+    assert!(entity["entity"]["published"].get("version_num").is_none());
+    assert_eq!(entity["version"][0]["title"].as_str(), Some("Added here"));
+    assert_eq!(
+        zip[&format!("{base}/component_versions/v1/block.xml")],
+        block
+    );
+    assert_eq!(
+        zip[&format!("{base}/component_versions/v1/static/a.png")],
+        b"png"
+    );
+    // The unit's draft names it, after its own children.
+    let unit = toml_of(&zip["entities/unit-1.toml"]);
+    let children: Vec<&str> = unit["version"][0]["container"]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(children.last(), Some(&"xblock.v1:problem:added one"));
+    assert_eq!(unit["entity"]["draft"]["version_num"].as_integer(), Some(3));
 }

@@ -216,6 +216,32 @@ fn folder_name(key: &str) -> String {
     out
 }
 
+/// The key a folder name stands for: [`folder_name`] undone (`%XX` back to
+/// its byte).
+fn key_of_folder(folder: &str) -> String {
+    let bytes = folder.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    let key = String::from_utf8_lossy(&out).into_owned();
+    if key == "\0" {
+        String::new()
+    } else {
+        key
+    }
+}
+
 /// Where an entity lives in the tree: `TYPE/KEY` (components) or
 /// `vertical|sequential|chapter/KEY` (containers).
 fn folder_of(e: &Entity) -> String {
@@ -368,6 +394,9 @@ mod tests {
         assert_eq!(folder_name("My Problem.v2"), "My Problem.v2");
         assert_eq!(folder_name("a/b%c"), "a%2Fb%25c");
         assert_eq!(folder_name(".."), "%2E%2E");
+        for key in ["My Problem.v2", "a/b%c", "..", "x\ty", "é/ü"] {
+            assert_eq!(key_of_folder(&folder_name(key)), key);
+        }
         assert_eq!(slug_of("lib:SampleOrg:sample-lib"), "SampleOrg.sample-lib");
         assert_eq!(slug_of("lib:Org:a b"), "Org.a-b");
         assert!(is_zip(b"PK\x03\x04rest"));

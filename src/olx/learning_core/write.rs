@@ -337,13 +337,24 @@ fn from_backup(
             None => Ok(Vec::new()),
         }
     };
-    let draft_listed = listed_in(&draft)?;
-    let published_listed = match &published {
+    let mut draft_listed = listed_in(&draft)?;
+    let mut published_listed = match &published {
         Some(p) => listed_in(p)?,
         None => Vec::new(),
     };
     if draft_listed.is_empty() && published_listed.is_empty() {
         return Ok(None);
+    }
+    // Blocks added here (a `TYPE/ID/definition.xml` no entity lists) travel
+    // as new entities.
+    let known: std::collections::HashSet<String> = published_listed
+        .iter()
+        .chain(&draft_listed)
+        .map(|e| e.folder.clone())
+        .collect();
+    draft_listed.extend(unlisted(store, &draft, &known)?);
+    if let Some(p) = &published {
+        published_listed.extend(unlisted(store, p, &known)?);
     }
     draft.listed = draft_listed.iter().map(|e| e.key.clone()).collect();
     if let Some(p) = &mut published {
@@ -397,6 +408,64 @@ fn from_backup(
         collections,
         left_out,
     }))
+}
+
+/// The blocks of a state no entity lists (`TYPE/ID/definition.xml` added
+/// after the import) as new entities: `vertical`, `sequential` and
+/// `chapter` folders as units, subsections and sections keyed `ID`, any
+/// other as the component `xblock.v1:TYPE:ID` (the folder names decoded as
+/// `mod.rs` encodes keys), titled by their `display_name`.
+fn unlisted(
+    store: &Store,
+    state: &StateFiles,
+    known: &std::collections::HashSet<String>,
+) -> Result<Vec<Listed>> {
+    let mut out = Vec::new();
+    for path in state.files.keys() {
+        let Some(folder) = path.strip_suffix("/definition.xml") else {
+            continue;
+        };
+        let mut parts = folder.split('/');
+        let (Some(ty), Some(id), None) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if known.contains(folder) || matches!(ty, "learning_core" | "drafts" | "static") {
+            continue;
+        }
+        let (kind, key) = match ty {
+            "vertical" => ("unit", super::key_of_folder(id)),
+            "sequential" => ("subsection", super::key_of_folder(id)),
+            "chapter" => ("section", super::key_of_folder(id)),
+            _ => (
+                "component",
+                format!(
+                    "xblock.v1:{}:{}",
+                    super::key_of_folder(ty),
+                    super::key_of_folder(id)
+                ),
+            ),
+        };
+        let title = state
+            .read(store, path)?
+            .and_then(|bytes| crate::store::links::course::root_attrs(&bytes))
+            .and_then(|attrs| {
+                attrs
+                    .into_iter()
+                    .find(|(k, v)| k == "display_name" && !v.trim().is_empty())
+                    .map(|(_, v)| v)
+            })
+            .unwrap_or_else(|| super::key_of_folder(id));
+        out.push(Listed {
+            key,
+            kind: kind.to_string(),
+            folder: folder.to_string(),
+            can_stand_alone: true,
+            created: crate::store::now().parse().ok(),
+            title,
+            version_num: 1,
+        });
+    }
+    Ok(out)
 }
 
 /// The package any other collection is (see `from_olx`): the library (or
