@@ -67,6 +67,7 @@ pub(crate) struct ImportQuery {
     /// The uploaded file's name (`course.tar.gz`), for messages, and on
     /// `POST /api/v1/import` the slug's fallback when the archive is no
     /// course, library or backup (as `blockstore import FILE` names it).
+    #[param(min_length = 1, max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")]
     name: Option<String>,
 }
 
@@ -103,7 +104,7 @@ async fn import_body(
     body: Body,
 ) -> Result<Response, ApiError> {
     if let Some(name) = &q.name {
-        if name.is_empty() || name.len() > 255 || name.chars().any(char::is_control) {
+        if name.is_empty() || name.chars().count() > 255 || name.chars().any(char::is_control) {
             return Err(ApiError::bad_request(
                 "name: give the uploaded file's name (1 to 255 characters, no control characters)",
             ));
