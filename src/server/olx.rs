@@ -67,7 +67,11 @@ pub(crate) struct ImportQuery {
     /// The uploaded file's name (`course.tar.gz`), for messages, and on
     /// `POST /api/v1/import` the slug's fallback when the archive is no
     /// course, library or backup (as `blockstore import FILE` names it).
-    #[param(min_length = 1, max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")]
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
     name: Option<String>,
 }
 
