@@ -64,9 +64,7 @@ pub(crate) struct ImportQuery {
     publish: Option<String>,
     /// The publish message (with `publish=true`).
     message: Option<String>,
-    /// The uploaded file's name (`course.tar.gz`), for messages, and on
-    /// `POST /api/v1/import` the slug's fallback when the archive is no
-    /// course, library or backup (as `blockstore import FILE` names it).
+    /// The uploaded file's name (`course.tar.gz`), for messages.
     #[param(
         min_length = 1,
         max_length = 255,
@@ -75,14 +73,38 @@ pub(crate) struct ImportQuery {
     name: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/import", tag = "archives", params(ImportQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "As for /api/v1/collections/{c}/import; the collection is named as `blockstore import FILE` names it: ORG.COURSE.RUN from course.xml, ORG.LIBRARY from library.xml, a backup's package key, else the archive's top folder or `name`"), responses((status = 201, description = "Imported into a new collection", body = ImportReport), (status = 200, description = "Imported into an existing collection", body = ImportReport), (status = 400, description = "Not an archive, or a refused one, or no collection name can be derived; nothing was imported", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not an archive type", body = ErrorBody), (status = 507, description = "The disk holding the data dir is full; nothing was imported", body = ErrorBody)))]
+/// `?name=&publish=&message=` of an import that names its own collection.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct NamedImportQuery {
+    /// The uploaded file's name (`course.tar.gz`): the collection's name
+    /// when the archive is no course, library or backup, and in messages.
+    #[param(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
+    name: String,
+    /// `true`: publish right after importing.
+    #[param(pattern = "^(true|false)$")]
+    publish: Option<String>,
+    /// The publish message (with `publish=true`).
+    message: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/import", tag = "archives", params(NamedImportQuery), request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "As for /api/v1/collections/{c}/import; the collection is named as `blockstore import FILE` names it: ORG.COURSE.RUN from course.xml, ORG.LIBRARY from library.xml, a backup's package key, else the archive's one top folder or `name` without its extension"), responses((status = 201, description = "Imported into a new collection", body = ImportReport), (status = 200, description = "Imported into an existing collection", body = ImportReport), (status = 400, description = "Not an archive, or a refused one, or no collection name can be derived; nothing was imported", body = ErrorBody), (status = 401, description = "A token is set and the request lacks it", body = ErrorBody), (status = 403, description = "The Host header is not this server (DNS rebinding guard)", body = ErrorBody), (status = 413, description = "The body is over the limit", body = ErrorBody), (status = 415, description = "The body is not an archive type", body = ErrorBody), (status = 507, description = "The disk holding the data dir is full; nothing was imported", body = ErrorBody)))]
 pub(crate) async fn import_named(
     State(state): State<AppState>,
-    q: Result<Query<ImportQuery>, QueryRejection>,
+    q: Result<Query<NamedImportQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let Query(q) = q?;
+    let q = ImportQuery {
+        publish: q.publish,
+        message: q.message,
+        name: Some(q.name),
+    };
     import_body(state, None, q, headers, body).await
 }
 

@@ -893,6 +893,12 @@ fn an_import_with_no_collection_is_named_as_the_cli_names_it() {
         import("", "application/zip", &zip).expect_error(400),
         "invalid"
     );
+    let unnamed = server
+        .request("POST", "/api/v1/import")
+        .header("Content-Type", "application/zip")
+        .body(&zip)
+        .send();
+    assert_eq!(unnamed.expect_error(400), "invalid");
     assert_eq!(
         server.get("/api/v1/collections").expect(200)["count"],
         4,
