@@ -608,6 +608,11 @@ fn an_olx_course_becomes_sections_subsections_units_and_components_with_their_as
         package["learning_package"]["key"].as_str(),
         Some("lib:BlockstoreX:OLX101")
     );
+    // Its title is the course's display name, from its own file.
+    assert_eq!(
+        package["learning_package"]["title"].as_str(),
+        Some("OLX in Practice")
+    );
 
     // The tree: a unit lists its components in order, a subsection its
     // units, a section its subsections.

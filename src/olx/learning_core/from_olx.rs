@@ -67,40 +67,30 @@ pub(super) fn state(store: &Store, collection: &Collection, at: At) -> Result<Pa
         containers: HashMap::new(),
         seen: HashMap::new(),
     };
-    let root_attrs = |path: &str| -> Result<Option<Vec<(String, String)>>> {
-        Ok(match walk.files.get(path) {
-            Some((hash, _)) => course::root_attrs(&store.blobs().read(hash, true)?),
-            None => None,
-        })
-    };
-    let attr = |attrs: &Option<Vec<(String, String)>>, k: &str| {
-        attrs
-            .as_ref()
-            .and_then(|a| a.iter().find(|(key, _)| key == k))
-            .map(|(_, v)| v.clone())
-            .filter(|v| !v.is_empty())
-    };
+    // A library's or course's root file names the package (its title is
+    // the root block's display name, which a course keeps in its own file).
     let identity = match outline.kind {
-        OutlineKind::Library => {
-            let attrs = root_attrs("library.xml")?;
-            match (attr(&attrs, "org"), attr(&attrs, "library")) {
-                (Some(org), Some(library)) => {
-                    Some((format!("lib:{org}:{library}"), attr(&attrs, "display_name")))
-                }
-                _ => None,
-            }
-        }
-        OutlineKind::Course => {
-            let attrs = root_attrs("course.xml")?;
-            let bytes = match files.get("course.xml") {
-                Some((hash, _)) => store.blobs().read(hash, true)?,
-                None => Vec::new(),
+        kind @ (OutlineKind::Library | OutlineKind::Course) => {
+            let (file, name) = match kind {
+                OutlineKind::Library => ("library.xml", "library"),
+                _ => ("course.xml", "course"),
             };
-            walk.course = course::course_key(&bytes);
-            match (attr(&attrs, "org"), attr(&attrs, "course")) {
-                (Some(org), Some(course)) => {
-                    Some((format!("lib:{org}:{course}"), attr(&attrs, "display_name")))
-                }
+            let bytes = walk.read(file)?.unwrap_or_default();
+            if kind == OutlineKind::Course {
+                walk.course = course::course_key(&bytes);
+            }
+            let attrs = course::root_attrs(&bytes).unwrap_or_default();
+            let attr = |k: &str| {
+                attrs
+                    .iter()
+                    .find(|(key, v)| key == k && !v.is_empty())
+                    .map(|(_, v)| v.clone())
+            };
+            match (attr("org"), attr(name)) {
+                (Some(org), Some(name)) => Some((
+                    format!("lib:{org}:{name}"),
+                    outline.roots.first().and_then(|r| r.display_name.clone()),
+                )),
                 _ => None,
             }
         }
