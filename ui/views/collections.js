@@ -14,8 +14,12 @@ function archiveType(name) {
   return 'application/octet-stream';
 }
 
-/** The Import button: pick an archive, import it, open its collection. */
-function importControl(ctx) {
+/**
+ * The Import button: pick an archive, import it, open its collection. While
+ * it runs, `busy.now` is set: the page does not repaint for the events the
+ * import itself sends (which would drop the button and its status).
+ */
+function importControl(ctx, busy) {
   const input = h('input', { type: 'file', id: 'import-file', accept: '.tar.gz,.tgz,.tar,.zip', hidden: true });
   const button = h('button', {
     id: 'import', type: 'button',
@@ -27,6 +31,7 @@ function importControl(ctx) {
     const file = input.files[0];
     if (!file) return;
     button.disabled = true;
+    busy.now = true;
     status.className = '';
     status.textContent = `Importing ${file.name}…`;
     try {
@@ -36,6 +41,7 @@ function importControl(ctx) {
       status.className = 'error';
       status.textContent = `Could not import ${file.name}: ${e.message}`;
     } finally {
+      busy.now = false;
       button.disabled = false;
       input.value = '';
     }
@@ -79,6 +85,7 @@ export async function render(ctx) {
   ctx.crumbs([{ label: 'Collections', href: '/' }]);
   document.title = 'Collections · Blockstore';
   const first = await api('/collections?page_size=100');
+  const busy = { now: false };
   const list = h('ul', { class: 'cards' }, first.results.map(card));
   let next = first.next;
   const more = h('button', { class: 'more', hidden: !next }, 'Show more collections');
@@ -110,13 +117,13 @@ export async function render(ctx) {
         h('h2', {}, 'No collections yet'),
         h('p', {}, 'Load the bundled sample course (two published versions, links and assets) and its question library to look around, or import your own: an OLX export (.tar.gz), a Learning Core backup (.zip), or a folder with ',
           h('code', {}, 'blockstore import DIR'), ' or ', h('code', {}, 'blockstore sync SLUG DIR'), '.'),
-        h('div', { class: 'actions' }, seed, importControl(ctx)), status));
+        h('div', { class: 'actions' }, seed, importControl(ctx, busy)), status));
   } else {
     replace(ctx.main,
       h('div', { class: 'toolbar' },
         h('h1', { tabindex: -1 }, 'Collections ', h('span', { class: 'muted small' }, plural(first.count, 'collection'))),
-        importControl(ctx)),
+        importControl(ctx, busy)),
       list, more);
   }
-  return { onEvent: (type) => type !== 'lagged' };
+  return { onEvent: (type) => type !== 'lagged' && !busy.now };
 }
