@@ -159,12 +159,12 @@ pub fn imported_message(path: &Path, report: &ImportReport) -> String {
 /// What a finished export tells the user.
 pub fn exported_message(report: &ExportReport) -> String {
     let what = if is_backup(&report.out) {
-        "the latest version and the draft"
+        "as a Learning Core backup"
     } else {
-        "the draft"
+        "the draft of"
     };
     let mut message = format!(
-        "Exported {what} of {}: {}, {}, to {}.",
+        "Exported {what} {}: {}, {}, to {}.",
         report.collection,
         plural(report.files, "file"),
         short_bytes(report.bytes),
@@ -172,8 +172,9 @@ pub fn exported_message(report: &ExportReport) -> String {
     );
     if report.left_out > 0 {
         message += &format!(
-            "\n{} of the collection are not in the backup: a Learning Core package holds \
-             blocks and the files they link to, not a course's policies or assets no block names.",
+            "\n{} of the collection not in the backup: a Learning Core package holds blocks \
+             and the files they link to (not a course's policies, assets no block names, or \
+             files lp_load would misread).",
             plural(report.left_out, "file")
         );
     }
@@ -529,7 +530,7 @@ mod tests {
         let exported = export_collection(&store, &slug, &dest, &NoProgress).unwrap();
         assert!(exported.left_out > 0);
         assert!(
-            exported_message(&exported).contains("are not in the backup"),
+            exported_message(&exported).contains("not in the backup"),
             "{}",
             exported_message(&exported)
         );

@@ -87,11 +87,9 @@ pub(crate) fn export(store: &Store, out: &Output, args: ExportArgs) -> crate::Re
         if report.left_out > 0 {
             println!(
                 "  {} of {} not in the package: a Learning Core package holds blocks and the \
-                 files they link to, not a course's policies or assets no block names",
-                match report.left_out {
-                    1 => "1 file".to_string(),
-                    n => format!("{n} files"),
-                },
+                 files they link to (not a course's policies, assets no block names, or files \
+                 lp_load would misread)",
+                crate::store::plural(report.left_out, "file"),
                 report.collection
             );
         }

@@ -331,8 +331,7 @@ fn in_root(path: &str) -> &str {
 
 /// `{type}/{id}/definition.xml`.
 fn is_definition(path: &str) -> bool {
-    let parts: Vec<&str> = path.split('/').collect();
-    parts.len() == 3 && parts[2] == "definition.xml" && !parts[0].is_empty() && !parts[1].is_empty()
+    crate::store::links::bundle_folder(path).is_some()
 }
 
 /// The url_name a block file's name gives it: `vertical/x.xml` → `x`,

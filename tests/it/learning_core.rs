@@ -1053,3 +1053,105 @@ fn a_block_added_after_the_import_travels_as_a_new_entity() {
     assert_eq!(children.last(), Some(&"xblock.v1:problem:added one"));
     assert_eq!(unit["entity"]["draft"]["version_num"].as_integer(), Some(3));
 }
+
+/// A collection of the files given, in its draft.
+fn tree_store(files: &[(&str, &[u8])]) -> TestStore {
+    let t = TestStore::new();
+    t.create_collection("c", &Default::default()).unwrap();
+    for (path, bytes) in files {
+        t.write("c", path, bytes, Default::default()).unwrap();
+    }
+    t
+}
+
+fn export_zip(
+    t: &TestStore,
+) -> (
+    blockstore::olx::ExportReport,
+    std::collections::BTreeMap<String, Vec<u8>>,
+) {
+    let out = t.dir.path().join("c.zip");
+    let report =
+        blockstore::olx::learning_core::export_backup(t, "c", None, &out, &NoProgress).unwrap();
+    (report, unzip(&out))
+}
+
+#[test]
+fn a_bundle_block_goes_out_with_its_own_files_once_and_the_collections_it_links() {
+    let t = tree_store(&[
+        (
+            "problem/p/definition.xml",
+            br#"<problem display_name="P"><img src="/static/fig.png"/><img src="/static/logo.png"/></problem>"#,
+        ),
+        ("problem/p/static/fig.png", b"own"),
+        ("problem/p/static/data.toml", b"x = 1"),
+        ("static/fig.png", b"the collection's"),
+        ("static/logo.png", b"logo"),
+    ]);
+    let (report, zip) = export_zip(&t);
+    let v1 = "entities/xblock.v1/problem/p/component_versions/v1";
+    let media: Vec<&str> = zip
+        .keys()
+        .filter_map(|k| k.strip_prefix(&format!("{v1}/")))
+        .collect();
+    // Its own fig.png (not the collection's), the collection's logo, once
+    // each; the .toml lp_load would take for an entity is left out.
+    assert_eq!(media, ["block.xml", "static/fig.png", "static/logo.png"]);
+    assert_eq!(zip[&format!("{v1}/static/fig.png")], b"own");
+    assert_eq!(zip[&format!("{v1}/static/logo.png")], b"logo");
+    // Left out: the collection's fig.png (no block uses it) and data.toml.
+    assert_eq!(report.left_out, 2);
+}
+
+#[test]
+fn inline_blocks_without_url_names_become_one_component_each() {
+    let t = tree_store(&[(
+        "vertical/v.xml",
+        br#"<vertical display_name="V"><html display_name="A">a</html><html display_name="B">b</html></vertical>"#,
+    )]);
+    let (_, zip) = export_zip(&t);
+    let unit = toml_of(&zip["entities/v.toml"]);
+    let children: Vec<&str> = unit["version"][0]["container"]["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        children,
+        ["xblock.v1:html:v-html-1", "xblock.v1:html:v-html-2"]
+    );
+    assert_eq!(
+        zip["entities/xblock.v1/html/v-html-1/component_versions/v1/block.xml"],
+        br#"<html display_name="A">a</html>"#
+    );
+    assert_eq!(
+        zip["entities/xblock.v1/html/v-html-2/component_versions/v1/block.xml"],
+        br#"<html display_name="B">b</html>"#
+    );
+}
+
+#[test]
+fn a_key_no_file_can_be_named_by_is_refused_and_nothing_is_written() {
+    let t = TestStore::new();
+    let slug = import(
+        &t,
+        &std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap(),
+    )
+    .unwrap()
+    .collection;
+    // A folder added here whose key (decoded) climbs out of entities/.
+    t.write(
+        &slug,
+        "problem/a%2F..%2F..%2Fx/definition.xml",
+        b"<problem/>",
+        Default::default(),
+    )
+    .unwrap();
+    let out = t.dir.path().join("out.zip");
+    let err = blockstore::olx::learning_core::export_backup(&t, &slug, None, &out, &NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cannot be named in a backup"), "{err}");
+    assert!(!out.exists());
+}

@@ -62,9 +62,9 @@ def state(bs, slug, at, work):
 
 
 def without_comments(data):
-    """entities.toml without its comment (which names the zip it came from),
-    titles with their ends' white space stripped: Learning Core's serializer
-    strips a title's white space on load (DRF's `trim_whitespace`), its loss."""
+    """entities.toml without its comments, titles with their ends' white
+    space stripped: Learning Core's serializer strips a title's white space
+    on load (DRF's `trim_whitespace`), its loss."""
     lines = (line for line in data.split(b"\n") if not line.startswith(b"#"))
     return b"\n".join(
         re.sub(rb'^title = "(\s*)(.*?)(\s*)"$', rb'title = "\2"', line) for line in lines
@@ -149,8 +149,6 @@ def main():
                 kind, url_name = m.groups()
                 stored = published.get(f"{kind}/{url_name}/definition.xml")
                 if stored is None:
-                    if kind == "html":
-                        continue  # a body-only html file's block is checked below
                     problems.append(f"{name}: {path} is not in the tree after Learning Core")
                     continue
                 blocks += 1

@@ -29,7 +29,7 @@ use crate::olx::outline::{OutlineKind, OutlineNode};
 use crate::store::links::extract::{extract, LinkKind, Syntax, Target};
 use crate::store::links::resolve::resolve;
 use crate::store::links::{course, Context, MemoryIndex, Nowhere};
-use crate::store::{At, Collection, Result, Store};
+use crate::store::{At, Collection, Error, Result, Store};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// One state of the collection as a package sees it.
@@ -47,6 +47,13 @@ pub(super) struct PackageState {
 /// Reads the state `at` of `collection` as a package.
 pub(super) fn state(store: &Store, collection: &Collection, at: At) -> Result<PackageState> {
     let outline = crate::olx::outline(store, &collection.slug, at)?;
+    if outline.truncated {
+        return Err(Error::Invalid(format!(
+            "{} ({at}): its block tree is deeper or larger than the outline reads, so it cannot be \
+             exported as a package whole; nothing was written",
+            collection.slug
+        )));
+    }
     let files: HashMap<String, (String, u64)> = store
         .files(&collection.slug, at)?
         .into_iter()
@@ -64,7 +71,10 @@ pub(super) fn state(store: &Store, collection: &Collection, at: At) -> Result<Pa
         listed: Vec::new(),
         contents: BTreeMap::new(),
         used: BTreeSet::new(),
-        containers: HashMap::new(),
+        taken: HashMap::new(),
+        unnamed: HashMap::new(),
+        nth: None,
+        parents: HashMap::new(),
         seen: HashMap::new(),
     };
     // A library's or course's root file names the package (its title is
@@ -151,8 +161,14 @@ struct Walk<'a> {
     listed: Vec<Listed>,
     contents: BTreeMap<String, Content>,
     used: BTreeSet<String>,
-    /// Container keys taken, and by which block (type, file, url_name).
-    containers: HashMap<String, (String, String, Option<String>)>,
+    /// Keys taken, and by which block (type, file, url_name or place).
+    taken: HashMap<String, (String, String, Option<String>)>,
+    /// Inline blocks without a url_name met so far, per (file, type).
+    unnamed: HashMap<(String, String), usize>,
+    /// The place of the inline block being read among its unnamed siblings.
+    nth: Option<usize>,
+    /// The files inline blocks are cut from, read once.
+    parents: HashMap<String, std::sync::Arc<Vec<u8>>>,
     /// Blocks already made entities (type, file, url_name) → key.
     seen: HashMap<(String, String, Option<String>), String>,
 }
@@ -180,10 +196,25 @@ impl Walk<'_> {
         if node.external.is_some() {
             return Ok(None);
         }
-        let local = node.url_name.clone().unwrap_or_else(|| {
-            let stem = node.path.rsplit('/').next().unwrap_or(&node.path);
-            stem.strip_suffix(".xml").unwrap_or(stem).to_string()
+        // An inline block without a url_name is told from its siblings by
+        // its place among them.
+        let nth = (node.inline && node.url_name.is_none()).then(|| {
+            let count = self
+                .unnamed
+                .entry((node.path.clone(), node.block_type.clone()))
+                .or_insert(0);
+            *count += 1;
+            *count - 1
         });
+        let stem = {
+            let name = node.path.rsplit('/').next().unwrap_or(&node.path);
+            name.strip_suffix(".xml").unwrap_or(name).to_string()
+        };
+        let local = match (&node.url_name, nth) {
+            (Some(url_name), _) => url_name.clone(),
+            (None, Some(n)) => format!("{stem}-{}-{}", node.block_type, n + 1),
+            (None, None) => stem,
+        };
         let kind = match node.block_type.as_str() {
             "chapter" => "section",
             "sequential" => "subsection",
@@ -193,31 +224,28 @@ impl Walk<'_> {
         let identity = (
             node.block_type.clone(),
             node.path.clone(),
-            node.url_name.clone(),
+            node.url_name.clone().or(nth.map(|n| format!("#{n}"))),
         );
         if let Some(key) = self.seen.get(&identity) {
             return Ok(Some(key.clone()));
         }
-        let key = if kind == "component" {
-            format!("xblock.v1:{}:{local}", node.block_type)
+        // Two blocks never share a key: the second gets a suffix.
+        let ty = &node.block_type;
+        let mut key = if kind == "component" {
+            format!("xblock.v1:{ty}:{local}")
         } else {
-            let mut key = local.clone();
-            let mut n = 1;
-            while self
-                .containers
-                .get(&key)
-                .is_some_and(|owner| owner != &identity)
-            {
-                n += 1;
-                key = if n == 2 {
-                    format!("{}-{local}", node.block_type)
-                } else {
-                    format!("{}-{local}-{n}", node.block_type)
-                };
-            }
-            self.containers.insert(key.clone(), identity.clone());
-            key
+            local.clone()
         };
+        let mut n = 1;
+        while self.taken.get(&key).is_some_and(|owner| owner != &identity) {
+            n += 1;
+            key = match (kind, n) {
+                ("component", _) => format!("xblock.v1:{ty}:{local}-{n}"),
+                (_, 2) => format!("{ty}-{local}"),
+                _ => format!("{ty}-{local}-{n}"),
+            };
+        }
+        self.taken.insert(key.clone(), identity.clone());
         // A missing block is named (Learning Core drops a child it does not
         // hold) but is no entity; a cycle's repeat is the entity above.
         if node.missing || node.cycle || self.contents.contains_key(&key) {
@@ -225,6 +253,7 @@ impl Walk<'_> {
         }
         self.seen.insert(identity, key.clone());
         let title = node.display_name.clone().unwrap_or_else(|| local.clone());
+        self.nth = nth;
         let mut content = Content {
             title: title.clone(),
             files: BTreeMap::new(),
@@ -262,7 +291,23 @@ impl Walk<'_> {
     /// A component's media: `block.xml` and the files it links to.
     fn component_files(&mut self, node: &OutlineNode) -> Result<BTreeMap<String, Media>> {
         let mut out = BTreeMap::new();
-        let Some(file) = self.read(&node.path)? else {
+        let file = if node.inline {
+            // Many inline blocks share a parent file: read it once.
+            match self.parents.get(&node.path) {
+                Some(file) => Some(std::sync::Arc::clone(file)),
+                None => {
+                    let file = self.read(&node.path)?.map(std::sync::Arc::new);
+                    if let Some(file) = &file {
+                        self.parents
+                            .insert(node.path.clone(), std::sync::Arc::clone(file));
+                    }
+                    file
+                }
+            }
+        } else {
+            self.read(&node.path)?.map(std::sync::Arc::new)
+        };
+        let Some(file) = file else {
             return Ok(out);
         };
         let own_file = self.blob(&node.path);
@@ -270,7 +315,12 @@ impl Walk<'_> {
         // block cut out of its parent's, an html body inlined.
         let mut made = None;
         if node.inline {
-            made = element_of(&file, &node.block_type, node.url_name.as_deref());
+            made = element_of(
+                &file,
+                &node.block_type,
+                node.url_name.as_deref(),
+                self.nth.unwrap_or(0),
+            );
         }
         let course = self.course.clone();
         let cx = Context {
@@ -305,31 +355,28 @@ impl Walk<'_> {
             }
         }
         // A bundle block's folder holds its own files.
-        if let Some(folder) = node.path.strip_suffix("definition.xml") {
-            if !node.inline && folder.ends_with('/') {
-                let own: Vec<String> = self
-                    .sorted
-                    .range(folder..)
-                    .take_while(|p| p.starts_with(folder))
-                    .filter(|p| **p != node.path)
-                    .map(|p| p.to_string())
-                    .collect();
-                for path in own {
-                    if let Some(media) = self.blob(&path) {
-                        out.insert(path[folder.len()..].to_string(), media);
-                    }
+        let own_folder = crate::store::links::bundle_folder(&node.path).filter(|_| !node.inline);
+        if let Some(folder) = own_folder {
+            let own: Vec<String> = self
+                .sorted
+                .range(folder..)
+                .take_while(|p| p.starts_with(folder))
+                .filter(|p| **p != node.path)
+                .map(|p| p.to_string())
+                .collect();
+            for path in own {
+                if let Some(media) = self.blob(&path) {
+                    out.insert(path[folder.len()..].to_string(), media);
                 }
             }
         }
         for path in linked {
-            let key = if path.starts_with("static/") {
-                path.clone()
-            } else {
-                format!("static/{path}")
-            };
-            if out.contains_key(&key) {
+            // Its own files are in already; the collection's are served
+            // from the component's `static/` in Learning Core.
+            if !path.starts_with("static/") || out.contains_key(&path) {
                 continue;
             }
+            let key = path.clone();
             if let Some(media) = self.blob(&path) {
                 out.insert(key, media);
             }
@@ -337,7 +384,7 @@ impl Walk<'_> {
         let block = match (made, own_file) {
             (Some(made), _) => Media::Made(made),
             (None, Some(own)) => own,
-            (None, None) => Media::Made(file),
+            (None, None) => Media::Made(file.to_vec()),
         };
         out.insert("block.xml".to_string(), block);
         Ok(out)
@@ -345,8 +392,9 @@ impl Walk<'_> {
 }
 
 /// The element `<TAG url_name="URL_NAME" …>…</TAG>` as written in `xml`
-/// (the first `TAG` without a `url_name` when `url_name` is `None`).
-fn element_of(xml: &[u8], tag: &str, url_name: Option<&str>) -> Option<Vec<u8>> {
+/// (the `nth` `TAG` without a `url_name` when `url_name` is `None`).
+fn element_of(xml: &[u8], tag: &str, url_name: Option<&str>, nth: usize) -> Option<Vec<u8>> {
+    let mut skip = nth;
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut buf = Vec::new();
@@ -371,6 +419,11 @@ fn element_of(xml: &[u8], tag: &str, url_name: Option<&str>) -> Option<Vec<u8>> 
             own.as_deref() == url_name
         };
         if !matches {
+            buf.clear();
+            continue;
+        }
+        if url_name.is_none() && skip > 0 {
+            skip -= 1;
             buf.clear();
             continue;
         }
@@ -426,14 +479,25 @@ mod tests {
     fn an_inline_block_is_cut_out_of_its_parent_as_written() {
         let xml = br#"<vertical><html url_name="a">x</html><done url_name="d" xblock-family="xblock.v1"/><problem url_name="p"><p><problem/></p></problem></vertical>"#;
         assert_eq!(
-            element_of(xml, "done", Some("d")).unwrap(),
+            element_of(xml, "done", Some("d"), 0).unwrap(),
             br#"<done url_name="d" xblock-family="xblock.v1"/>"#
         );
         assert_eq!(
-            element_of(xml, "problem", Some("p")).unwrap(),
+            element_of(xml, "problem", Some("p"), 0).unwrap(),
             br#"<problem url_name="p"><p><problem/></p></problem>"#
         );
-        assert!(element_of(xml, "problem", Some("q")).is_none());
+        assert!(element_of(xml, "problem", Some("q"), 0).is_none());
+        let unnamed =
+            b"<vertical><html>a</html><html url_name=\"n\">b</html><html>c</html></vertical>";
+        assert_eq!(
+            element_of(unnamed, "html", None, 0).unwrap(),
+            b"<html>a</html>"
+        );
+        assert_eq!(
+            element_of(unnamed, "html", None, 1).unwrap(),
+            b"<html>c</html>"
+        );
+        assert!(element_of(unnamed, "html", None, 2).is_none());
     }
 
     #[test]

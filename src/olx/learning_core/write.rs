@@ -309,12 +309,12 @@ pub fn write_backup<W: Write + std::io::Seek>(
         Some(package) => package,
         None => from_olx(store, &collection, published_at, draft_at)?,
     };
-    let (files, bytes) = write_zip(store, &package, w, progress)?;
+    let (files, bytes, skipped) = write_zip(store, &package, w, progress)?;
     Ok(Written {
         collection: collection.slug,
         files,
         bytes,
-        left_out: package.left_out,
+        left_out: package.left_out + skipped,
     })
 }
 
@@ -347,15 +347,23 @@ fn from_backup(
     }
     // Blocks added here (a `TYPE/ID/definition.xml` no entity lists) travel
     // as new entities.
-    let known: std::collections::HashSet<String> = published_listed
-        .iter()
-        .chain(&draft_listed)
-        .map(|e| e.folder.clone())
-        .collect();
-    draft_listed.extend(unlisted(store, &draft, &known)?);
+    let mut known = Known {
+        folders: published_listed
+            .iter()
+            .chain(&draft_listed)
+            .map(|e| e.folder.clone())
+            .collect(),
+        keys: published_listed
+            .iter()
+            .chain(&draft_listed)
+            .map(|e| e.key.clone())
+            .collect(),
+        added: BTreeMap::new(),
+    };
     if let Some(p) = &published {
-        published_listed.extend(unlisted(store, p, &known)?);
+        published_listed.extend(unlisted(store, p, &mut known)?);
     }
+    draft_listed.extend(unlisted(store, &draft, &mut known)?);
     draft.listed = draft_listed.iter().map(|e| e.key.clone()).collect();
     if let Some(p) = &mut published {
         p.listed = published_listed.iter().map(|e| e.key.clone()).collect();
@@ -387,16 +395,21 @@ fn from_backup(
             collections.push((name.to_string(), store.blobs().read(hash, true)?));
         }
     }
-    // What the entities carry: their folders, and learning_core/ itself.
-    let folders: Vec<String> = draft_listed
-        .iter()
-        .map(|e| format!("{}/", e.folder))
-        .collect();
+    // What the entities carry: their folders (`TYPE/KEY`), and
+    // learning_core/ itself.
+    let folders: std::collections::HashSet<&str> =
+        draft_listed.iter().map(|e| e.folder.as_str()).collect();
     let left_out = draft
         .files
         .keys()
         .filter(|p| {
-            !p.starts_with("learning_core/") && !folders.iter().any(|f| p.starts_with(f.as_str()))
+            let mut parts = p.splitn(3, '/');
+            let (ty, id, rest) = (parts.next(), parts.next(), parts.next());
+            let folder = match (ty, id, rest) {
+                (Some(ty), Some(id), Some(_)) => &p[..ty.len() + 1 + id.len()],
+                _ => "",
+            };
+            !p.starts_with("learning_core/") && !folders.contains(folder)
         })
         .count() as u64;
     Ok(Some(Package {
@@ -415,11 +428,16 @@ fn from_backup(
 /// `chapter` folders as units, subsections and sections keyed `ID`, any
 /// other as the component `xblock.v1:TYPE:ID` (the folder names decoded as
 /// `mod.rs` encodes keys), titled by their `display_name`.
-fn unlisted(
-    store: &Store,
-    state: &StateFiles,
-    known: &std::collections::HashSet<String>,
-) -> Result<Vec<Listed>> {
+/// What [`unlisted`] checks new entities against: the listed entities'
+/// folders and keys, and the keys it gave added folders (the same in both
+/// states).
+struct Known {
+    folders: std::collections::HashSet<String>,
+    keys: std::collections::HashSet<String>,
+    added: BTreeMap<String, String>,
+}
+
+fn unlisted(store: &Store, state: &StateFiles, known: &mut Known) -> Result<Vec<Listed>> {
     let mut out = Vec::new();
     for path in state.files.keys() {
         let Some(folder) = path.strip_suffix("/definition.xml") else {
@@ -429,10 +447,10 @@ fn unlisted(
         let (Some(ty), Some(id), None) = (parts.next(), parts.next(), parts.next()) else {
             continue;
         };
-        if known.contains(folder) || matches!(ty, "learning_core" | "drafts" | "static") {
+        if known.folders.contains(folder) || matches!(ty, "learning_core" | "drafts" | "static") {
             continue;
         }
-        let (kind, key) = match ty {
+        let (kind, base) = match ty {
             "vertical" => ("unit", super::key_of_folder(id)),
             "sequential" => ("subsection", super::key_of_folder(id)),
             "chapter" => ("section", super::key_of_folder(id)),
@@ -455,6 +473,21 @@ fn unlisted(
                     .map(|(_, v)| v)
             })
             .unwrap_or_else(|| super::key_of_folder(id));
+        // A key no other entity has: the same for this folder in both states.
+        let key = match known.added.get(folder) {
+            Some(key) => key.clone(),
+            None => {
+                let mut key = base.clone();
+                let mut n = 1;
+                while known.keys.contains(&key) {
+                    n += 1;
+                    key = format!("{base}-{n}");
+                }
+                known.keys.insert(key.clone());
+                known.added.insert(folder.to_string(), key.clone());
+                key
+            }
+        };
         out.push(Listed {
             key,
             kind: kind.to_string(),
@@ -538,7 +571,7 @@ fn write_zip<W: Write + std::io::Seek>(
     package: &Package,
     w: W,
     progress: &dyn Progress,
-) -> Result<(u64, u64)> {
+) -> Result<(u64, u64, u64)> {
     let Package {
         package_toml,
         published_listed,
@@ -552,6 +585,7 @@ fn write_zip<W: Write + std::io::Seek>(
     for e in published_listed.iter().chain(draft_listed) {
         entities.entry(e.key.clone()).or_insert_with(|| e.clone());
     }
+    let (published_numbers, draft_numbers) = (numbers(published_listed), numbers(draft_listed));
     let mut zip = zip::ZipWriter::new(w);
     // Text is deflated; media that is compressed already (images, video,
     // fonts, PDFs: most of a library's bytes) is stored, as recompressing it
@@ -576,7 +610,7 @@ fn write_zip<W: Write + std::io::Seek>(
             options
         }
     };
-    let (mut files, mut bytes) = (0u64, 0u64);
+    let (mut files, mut bytes, mut skipped) = (0u64, 0u64, 0u64);
     // One entry from `data`; `size`, when given, is what it must hold (a
     // blob of another length is a damaged store: fail, not write it wrong).
     let mut put = |zip: &mut zip::ZipWriter<W>,
@@ -601,29 +635,21 @@ fn write_zip<W: Write + std::io::Seek>(
     for (key, e) in &entities {
         let pub_content = published_contents.get(key);
         let draft_content = draft_contents.get(key);
-        let pub_num = published_listed
-            .iter()
-            .find(|l| &l.key == key)
-            .map(|l| l.version_num)
+        let pub_num = published_numbers
+            .get(key.as_str())
+            .copied()
             .filter(|_| pub_content.is_some());
         let draft_num = match (pub_num, draft_content) {
             (_, None) => None,
             (Some(p), Some(d)) if Some(d) == pub_content => Some(p),
             (Some(p), Some(_)) => Some(
-                draft_listed
-                    .iter()
-                    .find(|l| &l.key == key)
-                    .map(|l| l.version_num)
+                draft_numbers
+                    .get(key.as_str())
+                    .copied()
                     .filter(|n| *n > p)
                     .unwrap_or(p + 1),
             ),
-            (None, Some(_)) => Some(
-                draft_listed
-                    .iter()
-                    .find(|l| &l.key == key)
-                    .map(|l| l.version_num)
-                    .unwrap_or(1),
-            ),
+            (None, Some(_)) => Some(draft_numbers.get(key.as_str()).copied().unwrap_or(1)),
         };
         let mut versions: Vec<(i64, &Content)> = Vec::new();
         if let (Some(n), Some(c)) = (draft_num, draft_content) {
@@ -638,13 +664,23 @@ fn write_zip<W: Write + std::io::Seek>(
             continue;
         }
         let toml_text = entity_toml(e, draft_num, pub_num, &versions)?;
+        // Entities are files named by their keys, as lp_load reads them.
+        let unnameable = |why: &str| {
+            Error::Invalid(format!(
+                "the entity {key:?} cannot be named in a backup ({why}); rename its block \
+                 (its folder or url_name) and export again; nothing was written"
+            ))
+        };
         if e.kind == "component" {
-            let mut parts = key.splitn(3, ':');
-            let (ns, ty, local) = (
-                parts.next().unwrap_or("xblock.v1"),
-                parts.next().unwrap_or("unknown"),
-                parts.next().unwrap_or(key),
-            );
+            let parts: Vec<&str> = key.splitn(3, ':').collect();
+            let [ns, ty, local] = parts[..] else {
+                return Err(unnameable("a component's key is NAMESPACE:TYPE:LOCAL"));
+            };
+            if ![ns, ty, local].into_iter().all(segment_ok) {
+                return Err(unnameable(
+                    "a part of it is empty, `.`, `..` or holds `/`, `\\` or NUL",
+                ));
+            }
             let base = format!("entities/{ns}/{ty}/{local}");
             put(
                 &mut zip,
@@ -658,6 +694,15 @@ fn write_zip<W: Write + std::io::Seek>(
                 zip.add_directory(&folder, options)
                     .map_err(|e| Error::Invalid(format!("writing {folder} into the zip: {e}")))?;
                 for (media, data) in &c.files {
+                    // lp_load reads any `entities/**.toml` as an entity
+                    // (and then fails the whole load): such a file is left
+                    // out, and counted.
+                    if media.to_ascii_lowercase().ends_with(".toml")
+                        || !media.split('/').all(segment_ok)
+                    {
+                        skipped += 1;
+                        continue;
+                    }
                     let path = format!("{base}/component_versions/v{n}/{media}");
                     match data {
                         Media::Made(made) => put(&mut zip, &path, &mut made.as_slice(), None)?,
@@ -671,6 +716,11 @@ fn write_zip<W: Write + std::io::Seek>(
                 }
             }
         } else {
+            if !segment_ok(key) {
+                return Err(unnameable(
+                    "it is empty, `.`, `..` or holds `/`, `\\` or NUL",
+                ));
+            }
             put(
                 &mut zip,
                 &format!("entities/{key}.toml"),
@@ -690,7 +740,20 @@ fn write_zip<W: Write + std::io::Seek>(
     }
     zip.finish()
         .map_err(|e| Error::Invalid(format!("finishing the zip: {e}")))?;
-    Ok((files, bytes))
+    Ok((files, bytes, skipped))
+}
+
+/// Each listed entity's version number, by key.
+fn numbers(listed: &[Listed]) -> std::collections::HashMap<&str, i64> {
+    listed
+        .iter()
+        .map(|l| (l.key.as_str(), l.version_num))
+        .collect()
+}
+
+/// Whether `part` can be one segment of an entry name in the zip.
+fn segment_ok(part: &str) -> bool {
+    !part.is_empty() && part != "." && part != ".." && !part.contains(['/', '\\', '\0'])
 }
 
 /// An entity's TOML as `lp_dump` writes it (keys as `toml.py` names them).

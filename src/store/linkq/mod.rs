@@ -462,11 +462,9 @@ fn incoming(
     keys.push(format!("name:{name}"));
     // A collection asset (`static/NAME`), or a bundle block's own
     // (`TYPE/ID/static/NAME`, which its definition.xml reaches first).
-    let static_name = path.strip_prefix("static/").or_else(|| {
-        path.split_once("/static/")
-            .filter(|(folder, _)| folder.contains('/') && !folder.starts_with("drafts/"))
-            .map(|(_, name)| name)
-    });
+    let static_name = path
+        .strip_prefix("static/")
+        .or_else(|| crate::store::links::bundle_static_name(path));
     if let Some(name) = static_name {
         let (_, key) = lookup_keys(&Target::Static {
             name: name.to_string(),

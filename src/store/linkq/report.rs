@@ -408,7 +408,7 @@ fn compute_report(
     if matches!(shape, Shape::Tree) {
         let blocks: std::collections::HashSet<&str> = (0..files.len())
             .filter(|&i| loaded[i])
-            .filter_map(|i| bundle_folder(&files[i].path))
+            .filter_map(|i| crate::store::links::bundle_folder(&files[i].path))
             .collect();
         if !blocks.is_empty() {
             for (i, file) in files.iter().enumerate() {
@@ -476,14 +476,6 @@ fn one_path_target(json: &str) -> Option<&str> {
         .strip_prefix(r#"{"type":"path","path":""#)?
         .strip_suffix(r#""}"#)?;
     (!path.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20)).then_some(path)
-}
-
-/// The folder (`TYPE/ID/`) of a bundle block's `TYPE/ID/definition.xml`,
-/// two or more folders deep outside `drafts/`.
-fn bundle_folder(path: &str) -> Option<&str> {
-    let folder = path.strip_suffix("definition.xml")?;
-    (folder.ends_with('/') && folder.matches('/').count() >= 2 && !path.starts_with("drafts/"))
-        .then_some(folder)
 }
 
 #[cfg(test)]

@@ -31,6 +31,34 @@ pub mod pointers;
 pub mod resolve;
 pub mod statics;
 
+/// The folder (`TYPE/ID/`) of a bundle block's definition, when `path` is
+/// one (`TYPE/ID/definition.xml`: Blockstore's bundle convention, which
+/// Learning Core packages are imported as). Such a block owns the files
+/// under its folder and serves `/static/NAME` from `TYPE/ID/static/NAME`
+/// first, as Blockstore's and Learning Core's runtimes do.
+pub fn bundle_folder(path: &str) -> Option<&str> {
+    let folder = path.strip_suffix("definition.xml")?;
+    let mut parts = folder.split('/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(ty), Some(id), Some(""), None) if !ty.is_empty() && !id.is_empty() => Some(folder),
+        _ => None,
+    }
+}
+
+/// The `/static/` name a bundle block's own file answers to:
+/// `TYPE/ID/static/NAME` → `NAME`.
+pub fn bundle_static_name(path: &str) -> Option<&str> {
+    let mut parts = path.splitn(4, '/');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(ty), Some(id), Some("static"), Some(name))
+            if !ty.is_empty() && !id.is_empty() && !name.is_empty() && ty != "drafts" =>
+        {
+            Some(name)
+        }
+        _ => None,
+    }
+}
+
 pub use course::CourseKey;
 pub use extract::{
     extract, Extracted, InlineBlock, LinkKind, ParseProblem, RawLink, RootBlock, Syntax, Target,

@@ -145,9 +145,7 @@ pub fn resolve(cx: &Context<'_>, source: &str, target: &Target) -> Resolution {
             )
         }
         Target::Static { name } => {
-            // A bundle block (`TYPE/ID/definition.xml`: Blockstore's bundles,
-            // Learning Core components) serves `/static/` from its own
-            // folder first, as their runtimes do.
+            // A bundle block serves `/static/` from its own folder first.
             if let Some(own) = bundle_static(source, name) {
                 if index.exists(&own) {
                     return Resolution::Resolved { path: own };
@@ -231,22 +229,18 @@ pub fn resolve(cx: &Context<'_>, source: &str, target: &Target) -> Resolution {
     }
 }
 
-/// A `/static/` name: edx-platform's own files first, then the file of that
-/// path, then the files whose asset name (`asset_name_key`) matches.
-/// Where a bundle block's own copy of `/static/NAME` lives: beside its
-/// `definition.xml` (`TYPE/ID/static/NAME`), for a definition two or more
-/// folders deep outside `drafts/`; `None` for any other file.
+/// Where a bundle block's own copy of `/static/NAME` lives (see
+/// [`super::bundle_folder`]); `None` for any other file.
 fn bundle_static(source: &str, name: &str) -> Option<String> {
-    let folder = source.strip_suffix("definition.xml")?;
-    if !folder.ends_with('/') || folder.matches('/').count() < 2 || source.starts_with("drafts/") {
-        return None;
-    }
+    let folder = super::bundle_folder(source)?;
     if name.is_empty() || is_platform(name) {
         return None;
     }
     Some(format!("{folder}static/{name}"))
 }
 
+/// A `/static/` name: edx-platform's own files first, then the file of that
+/// path, then the files whose asset name (`asset_name_key`) matches.
 fn resolve_static(index: &dyn PathIndex, name: &str) -> Resolution {
     if is_platform(name) {
         return Resolution::Platform;
