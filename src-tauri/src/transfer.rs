@@ -159,13 +159,15 @@ pub fn imported_message(path: &Path, report: &ImportReport) -> String {
 /// What a finished export tells the user.
 pub fn exported_message(report: &ExportReport) -> String {
     let what = if is_backup(&report.out) {
-        "as a Learning Core backup"
+        format!(
+            "{} as a Learning Core backup (its latest version and its draft)",
+            report.collection
+        )
     } else {
-        "the draft of"
+        format!("the draft of {}", report.collection)
     };
     let mut message = format!(
-        "Exported {what} {}: {}, {}, to {}.",
-        report.collection,
+        "Exported {what}: {}, {}, to {}.",
         plural(report.files, "file"),
         short_bytes(report.bytes),
         report.out.display()
@@ -502,8 +504,9 @@ mod tests {
         let exported = export_collection(&store, &report.collection, &dest, &NoProgress).unwrap();
         assert!(std::fs::read(&dest).unwrap().starts_with(b"PK\x03\x04"));
         assert!(
-            exported_message(&exported)
-                .starts_with("Exported the latest version and the draft of SampleOrg.sample-lib"),
+            exported_message(&exported).starts_with(
+                "Exported SampleOrg.sample-lib as a Learning Core backup (its latest version and its draft): "
+            ),
             "{}",
             exported_message(&exported)
         );
