@@ -1132,7 +1132,7 @@ fn inline_blocks_without_url_names_become_one_component_each() {
 }
 
 #[test]
-fn a_key_no_file_can_be_named_by_is_refused_and_nothing_is_written() {
+fn a_key_no_file_can_be_named_by_is_encoded_and_stays_inside_its_folder() {
     let t = TestStore::new();
     let slug = import(
         &t,
@@ -1140,7 +1140,7 @@ fn a_key_no_file_can_be_named_by_is_refused_and_nothing_is_written() {
     )
     .unwrap()
     .collection;
-    // A folder added here whose key (decoded) climbs out of entities/.
+    // A folder added here whose key (decoded) would climb out of entities/.
     t.write(
         &slug,
         "problem/a%2F..%2F..%2Fx/definition.xml",
@@ -1149,9 +1149,33 @@ fn a_key_no_file_can_be_named_by_is_refused_and_nothing_is_written() {
     )
     .unwrap();
     let out = t.dir.path().join("out.zip");
-    let err = blockstore::olx::learning_core::export_backup(&t, &slug, None, &out, &NoProgress)
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("cannot be named in a backup"), "{err}");
-    assert!(!out.exists());
+    blockstore::olx::learning_core::export_backup(&t, &slug, None, &out, &NoProgress).unwrap();
+    let zip = unzip(&out);
+    assert!(
+        zip.keys()
+            .all(|k| !k.split('/').any(|p| p == ".." || p == ".")),
+        "{:?}",
+        zip.keys().collect::<Vec<_>>()
+    );
+    let base = "entities/xblock.v1/problem/a%2F..%2F..%2Fx";
+    assert_eq!(
+        toml_of(&zip[&format!("{base}.toml")])["entity"]["key"].as_str(),
+        Some("xblock.v1:problem:a/../../x")
+    );
+    assert_eq!(
+        zip[&format!("{base}/component_versions/v1/block.xml")],
+        b"<problem/>"
+    );
+    // Imported again, the key comes back, in the folder it had.
+    let again = TestStore::new();
+    let slug = import(&again, &std::fs::read(&out).unwrap())
+        .unwrap()
+        .collection;
+    assert_eq!(
+        again
+            .read(&slug, "problem/a%2F..%2F..%2Fx/definition.xml", At::Draft)
+            .unwrap()
+            .1,
+        b"<problem/>"
+    );
 }

@@ -664,23 +664,20 @@ fn write_zip<W: Write + std::io::Seek>(
             continue;
         }
         let toml_text = entity_toml(e, draft_num, pub_num, &versions)?;
-        // Entities are files named by their keys, as lp_load reads them.
-        let unnameable = |why: &str| {
-            Error::Invalid(format!(
-                "the entity {key:?} cannot be named in a backup ({why}); rename its block \
-                 (its folder or url_name) and export again; nothing was written"
-            ))
-        };
+        // Entities are files named by their keys, as lp_load reads them; a
+        // key part no file can be named by (`/`, `..`) is percent-encoded as
+        // the tree's folders are, so no entry leaves its folder (lp_load
+        // then loads the entity without its files, as it does lp_dump's own
+        // renamed folders; our import finds them by the folder).
         if e.kind == "component" {
             let parts: Vec<&str> = key.splitn(3, ':').collect();
             let [ns, ty, local] = parts[..] else {
-                return Err(unnameable("a component's key is NAMESPACE:TYPE:LOCAL"));
+                return Err(Error::Invalid(format!(
+                    "the component {key:?} has no NAMESPACE:TYPE:LOCAL key, which lp_load \
+                     requires; nothing was written"
+                )));
             };
-            if ![ns, ty, local].into_iter().all(segment_ok) {
-                return Err(unnameable(
-                    "a part of it is empty, `.`, `..` or holds `/`, `\\` or NUL",
-                ));
-            }
+            let (ns, ty, local) = (entry_name(ns), entry_name(ty), entry_name(local));
             let base = format!("entities/{ns}/{ty}/{local}");
             put(
                 &mut zip,
@@ -716,14 +713,9 @@ fn write_zip<W: Write + std::io::Seek>(
                 }
             }
         } else {
-            if !segment_ok(key) {
-                return Err(unnameable(
-                    "it is empty, `.`, `..` or holds `/`, `\\` or NUL",
-                ));
-            }
             put(
                 &mut zip,
-                &format!("entities/{key}.toml"),
+                &format!("entities/{}.toml", entry_name(key)),
                 &mut toml_text.as_bytes(),
                 None,
             )?;
@@ -749,6 +741,17 @@ fn numbers(listed: &[Listed]) -> std::collections::HashMap<&str, i64> {
         .iter()
         .map(|l| (l.key.as_str(), l.version_num))
         .collect()
+}
+
+/// A key (part) as one segment of an entry name: as it is, so `lp_load`
+/// finds its files, unless no file can be named so (then percent-encoded as
+/// the tree's folders are).
+fn entry_name(part: &str) -> std::borrow::Cow<'_, str> {
+    if segment_ok(part) {
+        std::borrow::Cow::Borrowed(part)
+    } else {
+        std::borrow::Cow::Owned(super::folder_name(part))
+    }
 }
 
 /// Whether `part` can be one segment of an entry name in the zip.
