@@ -479,22 +479,21 @@ fn toml_of(bytes: &[u8]) -> toml::Table {
     std::str::from_utf8(bytes).unwrap().parse().unwrap()
 }
 
-#[test]
-fn an_olx_library_becomes_a_package_of_components_and_comes_back_as_written() {
+/// A store holding the OLX export at `path` as collection `slug`, published.
+fn published(path: &std::path::Path, slug: &str) -> TestStore {
     let t = TestStore::new();
     let options = ImportOptions {
-        collection: Some("questions".into()),
+        collection: Some(slug.into()),
         publish: true,
         ..ImportOptions::default()
     };
-    import_path(
-        &t,
-        &sample_library(),
-        &options,
-        ArchiveLimits::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    import_path(&t, path, &options, ArchiveLimits::default(), &NoProgress).unwrap();
+    t
+}
+
+#[test]
+fn an_olx_library_becomes_a_package_of_components_and_comes_back_as_written() {
+    let t = published(&sample_library(), "questions");
     // A draft edit: the package's draft differs from its published state.
     let edited = b"<problem display_name=\"Edited\"><p>new</p></problem>\n";
     t.write(
@@ -581,20 +580,7 @@ fn an_olx_library_becomes_a_package_of_components_and_comes_back_as_written() {
 
 #[test]
 fn an_olx_course_becomes_sections_subsections_units_and_components_with_their_assets() {
-    let t = TestStore::new();
-    let options = ImportOptions {
-        collection: Some("course".into()),
-        publish: true,
-        ..ImportOptions::default()
-    };
-    import_path(
-        &t,
-        &sample_course(),
-        &options,
-        ArchiveLimits::default(),
-        &NoProgress,
-    )
-    .unwrap();
+    let t = published(&sample_course(), "course");
     let out = t.dir.path().join("course.zip");
     let report =
         blockstore::olx::learning_core::export_backup(&t, "course", Some(1), &out, &NoProgress)
