@@ -479,6 +479,15 @@ fn toml_of(bytes: &[u8]) -> toml::Table {
     std::str::from_utf8(bytes).unwrap().parse().unwrap()
 }
 
+/// A store holding the real `lp_dump` sample (`tests/learning_core/sample.zip`)
+/// imported, and its collection's slug.
+fn sample_store() -> (TestStore, String) {
+    let t = TestStore::new();
+    let zip = std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap();
+    let slug = import(&t, &zip).unwrap().collection;
+    (t, slug)
+}
+
 /// A store holding the OLX export at `path` as collection `slug`, published.
 fn published(path: &std::path::Path, slug: &str) -> TestStore {
     let t = TestStore::new();
@@ -901,13 +910,7 @@ fn an_import_with_no_collection_is_named_as_the_cli_names_it() {
 fn a_components_static_links_reach_its_own_files_and_nothing_is_orphaned() {
     use blockstore::store::links::Resolution;
     use blockstore::store::Direction;
-    let t = TestStore::new();
-    let slug = import(
-        &t,
-        &std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap(),
-    )
-    .unwrap()
-    .collection;
+    let (t, slug) = sample_store();
     // `/static/photo.png` in a component's block.xml is its own file, as
     // Learning Core's runtime serves it (not the collection's static/).
     let out = t
@@ -953,13 +956,7 @@ fn a_components_static_links_reach_its_own_files_and_nothing_is_orphaned() {
 
 #[test]
 fn an_export_over_a_damaged_blob_fails_naming_the_file_and_leaves_no_zip() {
-    let t = TestStore::new();
-    let slug = import(
-        &t,
-        &std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap(),
-    )
-    .unwrap()
-    .collection;
+    let (t, slug) = sample_store();
     let (entry, _) = t
         .read(
             &slug,
@@ -984,13 +981,7 @@ fn an_export_over_a_damaged_blob_fails_naming_the_file_and_leaves_no_zip() {
 
 #[test]
 fn a_block_added_after_the_import_travels_as_a_new_entity() {
-    let t = TestStore::new();
-    let slug = import(
-        &t,
-        &std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap(),
-    )
-    .unwrap()
-    .collection;
+    let (t, slug) = sample_store();
     let write = |path: &str, bytes: &[u8]| {
         t.write(&slug, path, bytes, Default::default()).unwrap();
     };
@@ -1119,13 +1110,7 @@ fn inline_blocks_without_url_names_become_one_component_each() {
 
 #[test]
 fn a_key_no_file_can_be_named_by_is_encoded_and_stays_inside_its_folder() {
-    let t = TestStore::new();
-    let slug = import(
-        &t,
-        &std::fs::read(repo().join("tests/learning_core/sample.zip")).unwrap(),
-    )
-    .unwrap()
-    .collection;
+    let (t, slug) = sample_store();
     // A folder added here whose key (decoded) would climb out of entities/.
     t.write(
         &slug,
