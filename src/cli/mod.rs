@@ -14,6 +14,7 @@
 //! | 5 | `fsck` found problems |
 //! | 6 | the data dir holds a store this binary cannot use |
 //! | 7 | the disk holding the data dir is full (the message names the data dir, the space free and, when known, the space needed) |
+//! | 69 | a service the store needs is unavailable (its object store: the message names the bucket and endpoint) |
 //! | 75 | the store stayed locked past the lock timeout (`BLOCKSTORE_LOCK_TIMEOUT`); try again |
 //! | 130 | interrupted |
 
@@ -42,6 +43,14 @@ pub struct Cli {
     /// ~/.local/share/blockstore on Linux).
     #[arg(long, global = true, env = "BLOCKSTORE_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+
+    /// Where a new store keeps its large contents: an S3-compatible bucket,
+    /// `s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION` (default: the data
+    /// dir's `blobs/`). Recorded in the data dir, so later commands need not
+    /// repeat it. Credentials come from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY, never from the URL.
+    #[arg(long, global = true, env = "BLOCKSTORE_CONTENTS", value_name = "URL")]
+    contents: Option<String>,
 
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
@@ -187,6 +196,7 @@ pub fn exit_code(error: &Error) -> u8 {
         ErrorKind::Conflict | ErrorKind::PreconditionFailed => 4,
         ErrorKind::Incompatible => 6,
         ErrorKind::NoSpace => 7,
+        ErrorKind::Unavailable => 69,
         ErrorKind::Busy => 75,
         ErrorKind::Interrupted => 130,
     }
@@ -201,17 +211,23 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         json: cli.json,
         date: cli.date,
     };
+    let open_options = crate::store::OpenOptions {
+        contents: cli.contents,
+        ..Default::default()
+    };
     let command = cli
         .command
         .unwrap_or_else(|| Command::Serve(serve::ServeArgs::defaults()));
     let command = match command {
-        Command::Serve(args) => return serve::serve(data_dir(cli.data_dir)?, &out, args),
+        Command::Serve(args) => {
+            return serve::serve(data_dir(cli.data_dir)?, &open_options, &out, args)
+        }
         Command::Logs(args) => return serve::logs(data_dir(cli.data_dir)?, cli.json, args),
         // Swaps the data dir's store, so it must not hold it open.
         Command::Restore(args) => return maintenance::restore(data_dir(cli.data_dir)?, &out, args),
         other => other,
     };
-    let store = Store::open(data_dir(cli.data_dir)?)?;
+    let store = Store::open_with(data_dir(cli.data_dir)?, &open_options)?;
     // A command that waits for the store's lock (a gc behind a busy server,
     // a write behind a gc) says so, and gives up after the lock timeout.
     if let Some(secs) = std::env::var(LOCK_TIMEOUT_ENV)

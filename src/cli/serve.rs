@@ -173,9 +173,14 @@ fn init_logging(data_dir: &Path, format: LogFormat) -> crate::Result<()> {
     Ok(())
 }
 
-pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::Result<ExitCode> {
+pub(crate) fn serve(
+    data_dir: PathBuf,
+    open_options: &crate::store::OpenOptions,
+    out: &Output,
+    args: ServeArgs,
+) -> crate::Result<ExitCode> {
     init_logging(&data_dir, args.log_format)?;
-    let store = Arc::new(Store::open(&data_dir)?);
+    let store = Arc::new(Store::open_with(&data_dir, open_options)?);
     store.set_lock_notice(Some(Arc::new(|notice: &str| tracing::info!("{notice}"))));
     let options = ServeOptions {
         addr: args.addr,
@@ -243,14 +248,19 @@ pub(crate) fn serve(data_dir: PathBuf, out: &Output, args: ServeArgs) -> crate::
                 "url": url,
                 "api": format!("{url}api/v1"),
                 "data_dir": data_dir,
+                "contents": store.blobs().contents().describe(),
                 "log_file": log_file(&data_dir),
                 "sync": synced.iter().map(|(_, _, report)| report).collect::<Vec<_>>(),
             });
             let _ = writeln!(std::io::stdout(), "{info}");
         } else {
+            let contents = match store.blobs().contents().objects() {
+                Some(objects) => format!(", contents in {}", objects.url()),
+                None => String::new(),
+            };
             let _ = writeln!(
                 std::io::stdout(),
-                "Blockstore serving {url} (API {url}api/v1, data dir {})\n\
+                "Blockstore serving {url} (API {url}api/v1, data dir {}{contents})\n\
                  Press Ctrl-C to stop. Logs: blockstore logs -f",
                 data_dir.display()
             );

@@ -217,11 +217,10 @@ fn import_archive_holding(
         let blobs = session.blobs();
         // Inline blobs are held in memory until the transaction: only files
         // can have been swept.
-        if let Some((path, _)) = read.iter().find(|(_, s)| {
-            s.inline.is_none()
-                && !std::fs::metadata(blobs.path_of(&s.hash)).is_ok_and(|m| m.len() == s.size)
-        })
-        {
+        for (path, s) in &read {
+            if s.inline.is_some() || blobs.contents().has(&s.hash, s.size)? {
+                continue;
+            }
             return Err(Error::Conflict(format!(
                 "{name}: gc ran while the archive was read and removed the blob of {:?}; import it again",
                 path.as_str()
@@ -264,7 +263,7 @@ fn import_archive_holding(
         let spilled = std::cell::RefCell::new(Vec::new());
         let entries = files.into_iter().map(|(path, mut blob)| {
             if blob.inline.is_none() && blob.size <= crate::store::INLINE_MAX {
-                let bytes = blobs.files().read(&blob.hash, true)?;
+                let bytes = blobs.contents().read(&blob.hash, true)?;
                 spilled.borrow_mut().push(blob.hash.clone());
                 blob.inline = Some(bytes.into());
             }
@@ -291,7 +290,7 @@ fn import_archive_holding(
         )?);
         // Committed: the rows hold those blobs now (reads look there first).
         for hash in spilled.into_inner() {
-            blobs.files().remove(&hash)?;
+            blobs.contents().remove(&hash)?;
         }
         Ok(report)
     }));
@@ -699,7 +698,7 @@ fn read_entries(
                     // (discarded with the others if the import fails; read
                     // back when its row is inserted). Not new to the store
                     // as a blob: its row counts it.
-                    let mut stored = blobs.files().put_deferred(&buf).map_err(write_error)?;
+                    let mut stored = blobs.contents().put_deferred(&buf).map_err(write_error)?;
                     if stored.new {
                         new_blobs.push(stored.hash.clone());
                         stored.new = false;
@@ -853,7 +852,7 @@ mod tests {
             let (_, read) = store.read("held", path, crate::store::At::Draft).unwrap();
             assert_eq!(&read, bytes, "{path}");
         }
-        let on_disk = store.blobs().files().list().unwrap();
+        let on_disk = store.blobs().contents().list().unwrap();
         assert!(
             on_disk
                 .blobs

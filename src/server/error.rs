@@ -123,6 +123,10 @@ impl From<Error> for ApiError {
                 (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage")
             }
             ErrorKind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+            ErrorKind::Unavailable => {
+                tracing::warn!(error = %message, "a service the store needs is down");
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ErrorKind::Incompatible | ErrorKind::Internal => {
                 tracing::error!(error = %message, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")

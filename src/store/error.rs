@@ -27,6 +27,9 @@ pub enum ErrorKind {
     /// The store's lock stayed taken (a gc, or writers a gc waits for) longer
     /// than the lock timeout; try again later.
     Busy,
+    /// A service the store needs (its object store) did not answer, or
+    /// refused: nothing was committed; bring it back and retry.
+    Unavailable,
     /// Input or I/O that failed outside the user's control.
     Internal,
 }
@@ -122,6 +125,11 @@ pub enum Error {
     #[error("{0}")]
     Busy(String),
 
+    /// `what` (the object store, naming its bucket and endpoint) failed to
+    /// answer or refused; `detail` says what was asked and what came back.
+    #[error("{what} is unavailable: {detail}; check that it is running and reachable, and the AWS_* credentials")]
+    Unavailable { what: String, detail: String },
+
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -157,6 +165,7 @@ impl Error {
             Error::Io { source, .. } if is_no_space(source) => ErrorKind::NoSpace,
             Error::Sqlite(e) if sqlite_no_space(e) => ErrorKind::NoSpace,
             Error::Busy(_) => ErrorKind::Busy,
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
             Error::CorruptBlob { .. }
             | Error::MissingBlob(_)
             | Error::Io { .. }

@@ -71,7 +71,7 @@ impl Store {
             }
         }
         let inline = super::blobs::inline_hashes(&self.conn())?;
-        let listing = self.blobs.files().list()?;
+        let listing = self.blobs.contents().list()?;
         let referenced: HashSet<&String> = referenced.iter().collect();
         let inlined: HashSet<&String> = inline.iter().map(|(hash, _)| hash).collect();
         // Unreferenced: rows and files nothing references, and files whose

@@ -169,14 +169,17 @@ impl Store {
             )?;
         }
         let inline: HashSet<&String> = inline.iter().map(|(hash, _)| hash).collect();
-        let listing = self.blobs.files().list()?;
+        let listing = self.blobs.contents().list()?;
         // A file whose blob the index holds too (a move into the index killed
         // before it removed the file) is garbage as well.
+        // An object younger than the grace period may be an upload whose
+        // row is about to commit in another process: not judged yet.
+        let recent: HashSet<&String> = listing.recent.iter().collect();
         let garbage: Vec<&(String, u64)> = listing
             .blobs
             .iter()
             .filter(|(hash, _)| {
-                !referenced.contains(hash)
+                (!referenced.contains(hash) && !recent.contains(hash))
                     // The file copy goes only when the row is sound.
                     || (inline.contains(hash)
                         && super::blobs::read_inline(&tx, hash)
@@ -202,10 +205,10 @@ impl Store {
         // Rows are gone and committed; the blobs are unreferenced, and writers are
         // held off by the exclusive lock, so removing them cannot dangle a row.
         for (hash, _) in garbage {
-            self.blobs.files().remove(hash)?;
+            self.blobs.contents().remove(hash)?;
         }
         for stray in &listing.stray {
-            self.blobs.files().remove_stray(stray)?;
+            self.blobs.contents().remove_stray(stray)?;
         }
         Ok(())
     }
@@ -222,7 +225,7 @@ impl Store {
                 referenced_hashes(&self.conn())?.into_iter().collect();
             for hash in hashes {
                 if !referenced.contains(hash) {
-                    self.blobs.files().remove(hash)?;
+                    self.blobs.contents().remove(hash)?;
                 }
             }
             Ok(())

@@ -37,7 +37,8 @@ mod revisions;
 mod scan;
 mod write;
 
-pub use blobs::{hash_bytes, BlobReader, BlobStore, Stored, INLINE_MAX};
+pub use blobs::objects::ObjectCredentials;
+pub use blobs::{hash_bytes, BlobReader, BlobStore, Contents, ContentsUrl, Stored, INLINE_MAX};
 pub use cancel::Cancel;
 pub use collection_groups::CollectionGroup;
 pub use db::SCHEMA_VERSION;
@@ -68,6 +69,19 @@ use rusqlite::{Connection, OptionalExtension};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
+
+/// How to open a store ([`Store::open_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Where a new store keeps its large blobs: `s3://BUCKET[/PREFIX]?endpoint=…&region=…`
+    /// (credentials from the `AWS_*` environment). Recorded in the data dir
+    /// at creation; an existing store must name the same place, or none.
+    pub contents: Option<String>,
+    /// The object store's credentials, for a program that embeds the store
+    /// and has its own (the CLI never sets them: they come from the
+    /// environment or `~/.aws/credentials`).
+    pub credentials: Option<ObjectCredentials>,
+}
 
 /// An open store in a data directory: `store.db` (the index), `blobs/`, `lock`.
 #[derive(Debug)]
@@ -100,7 +114,14 @@ pub struct Store {
 
 impl Store {
     /// Opens the store in `dir`, creating it if needed, and migrates the index.
+    /// Its contents are where the data dir records them (its own `blobs/`
+    /// unless it was created with [`OpenOptions::contents`]).
     pub fn open(dir: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(dir, &OpenOptions::default())
+    }
+
+    /// [`Store::open`] with options: a new store's contents location.
+    pub fn open_with(dir: impl AsRef<Path>, options: &OpenOptions) -> Result<Store> {
         let dir = dir.as_ref().to_path_buf();
         fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating data dir {}", dir.display()), e))?;
@@ -108,8 +129,11 @@ impl Store {
         let mut conn = db::open(&dir.join("store.db"))?;
         let index = dir.join("store.db");
         let readers = db::Readers::new(&index);
-        let blobs = BlobStore::open(dir.join("blobs"), &index)?;
-        blobs::move_small_files(&mut conn, blobs.files())?;
+        let contents = blobs::Contents::open(&dir, options, || {
+            Ok(conn.query_row("SELECT count(*) = 0 FROM collection", [], |r| r.get(0))?)
+        })?;
+        let blobs = BlobStore::open(contents, &index)?;
+        blobs::move_small_files(&mut conn, blobs.contents())?;
         scan::rescan_links(&mut conn, &blobs)?;
         Ok(Store {
             readers,

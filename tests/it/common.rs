@@ -110,6 +110,7 @@ pub fn run_cli_stdin(data_dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Ou
         .arg(data_dir)
         .args(args)
         .env_remove("BLOCKSTORE_DATA_DIR")
+        .envs(crate::garage::env_if_started())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());

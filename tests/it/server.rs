@@ -53,6 +53,7 @@ impl Server {
             .args(extra)
             .env_remove("BLOCKSTORE_TOKEN")
             .env("RUST_LOG", "warn")
+            .envs(crate::garage::env_if_started())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

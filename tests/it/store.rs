@@ -1136,7 +1136,7 @@ fn the_blob_store_never_joins_a_non_hash_into_a_path() {
             blockstore::store::ErrorKind::Invalid,
             "{bad}: {err}"
         );
-        assert!(store.blobs().files().remove(bad).is_err(), "{bad}");
+        assert!(store.blobs().contents().remove(bad).is_err(), "{bad}");
     }
 }
 

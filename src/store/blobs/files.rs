@@ -39,10 +39,13 @@ const BACKGROUND_SYNC_BYTES: u64 = 32 * 1024 * 1024;
 /// of the whole filesystem is cheaper.
 const FSYNC_EACH_LIMIT: usize = 256;
 
-/// Files in the store that are not well-formed blobs, found by [`BlobFiles::list`].
+/// What a contents home holds: its blobs with their sizes, the ones too
+/// recent for gc to judge (an object store's; see `objects.rs`), and the
+/// local files that are not well-formed blobs (temp leftovers, junk).
 #[derive(Debug, Default)]
 pub struct Listing {
     pub blobs: Vec<(String, u64)>,
+    pub recent: Vec<String>,
     pub stray: Vec<PathBuf>,
 }
 
@@ -68,6 +71,16 @@ impl BlobFiles {
             pending_bytes: AtomicU64::new(0),
             syncing: std::sync::Mutex::new(()),
         })
+    }
+
+    /// The blob dir.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The temp space writes are received into.
+    pub(super) fn temp_dir(&self) -> &Path {
+        &self.tmp
     }
 
     /// Where the blob with this hash lives (whether or not it exists).
@@ -470,6 +483,11 @@ pub struct Received {
 }
 
 impl Received {
+    /// The temp file holding the bytes.
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Reads the received bytes back whole (a unit, to scan its links).
     pub fn read(&self) -> Result<Vec<u8>> {
         fs::read(&self.path)

@@ -23,18 +23,20 @@
 //! rest of the store reads and writes bytes through; a team-scale backend
 //! implements the same two homes (rows in its database, objects in S3).
 
+pub mod contents;
 pub mod files;
+pub mod objects;
 
 use super::db::Readers;
 use super::error::{Error, Result};
 use blake2::digest::consts::U20;
 use blake2::{Blake2b, Digest};
+pub use contents::{Contents, ContentsUrl};
 use files::BlobFiles;
 pub use files::{Listing, Received};
 use rusqlite::{named_params, Connection, OptionalExtension};
 use std::fs::File;
 use std::io::{self, Read, Seek};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 type Hasher = Blake2b<U20>;
@@ -67,7 +69,8 @@ pub struct Stored {
     pub inline: Option<Arc<[u8]>>,
 }
 
-/// Both homes of the blobs: the index's `blob` table and the blob files.
+/// Both homes of the blobs: the index's `blob` table and the contents (blob
+/// files, or objects in a bucket).
 ///
 /// Inline blobs are read through read connections of the blob store's own:
 /// a reader that holds one of the store's connections (a link report inside
@@ -76,27 +79,21 @@ pub struct Stored {
 /// for one more. A blob read holds nothing while it waits for its own.
 #[derive(Debug)]
 pub struct BlobStore {
-    files: BlobFiles,
+    contents: Contents,
     index: Readers,
 }
 
 impl BlobStore {
-    pub(crate) fn open(root: PathBuf, index: &std::path::Path) -> Result<BlobStore> {
+    pub(crate) fn open(contents: Contents, index: &std::path::Path) -> Result<BlobStore> {
         Ok(BlobStore {
-            files: BlobFiles::open(root)?,
+            contents,
             index: Readers::new(index),
         })
     }
 
-    /// The blob files (gc and fsck list and remove them).
-    pub fn files(&self) -> &BlobFiles {
-        &self.files
-    }
-
-    /// Where the blob file with this hash lives (whether or not it exists;
-    /// an inline blob has none).
-    pub fn path_of(&self, hash: &str) -> PathBuf {
-        self.files.path_of(hash)
+    /// The home of the large blobs (gc and fsck list and remove them).
+    pub fn contents(&self) -> &Contents {
+        &self.contents
     }
 
     /// Holds small `bytes` for the write's transaction, or stores larger
@@ -104,7 +101,7 @@ impl BlobStore {
     pub fn put(&self, bytes: &[u8]) -> Result<Stored> {
         match inline(bytes) {
             Some(stored) => Ok(stored),
-            None => self.files.put(bytes),
+            None => self.contents.put(bytes),
         }
     }
 
@@ -114,20 +111,20 @@ impl BlobStore {
     pub fn put_deferred(&self, bytes: &[u8]) -> Result<Stored> {
         match inline(bytes) {
             Some(stored) => Ok(stored),
-            None => self.files.put_deferred(bytes),
+            None => self.contents.put_deferred(bytes),
         }
     }
 
     /// Streams `reader` in, hashing as it goes; never holds a large blob whole.
     pub fn put_reader(&self, reader: &mut dyn Read, durable: bool) -> Result<Stored> {
-        let received = self.files.receive(reader, durable)?;
+        let received = self.contents.receive(reader, durable)?;
         self.install(received)
     }
 
     /// Streams `reader` into temp space without making it a blob yet; see
     /// [`BlobFiles::receive`].
     pub fn receive(&self, reader: &mut dyn Read, durable: bool) -> Result<Received> {
-        self.files.receive(reader, durable)
+        self.contents.receive(reader, durable)
     }
 
     /// Makes received bytes a blob: small ones are read back for the
@@ -140,12 +137,12 @@ impl BlobStore {
                 return Ok(stored);
             }
         }
-        received.install(&self.files)
+        self.contents.install(received)
     }
 
     /// Makes every deferred blob file durable.
     pub fn sync(&self) -> Result<()> {
-        self.files.sync()
+        self.contents.sync()
     }
 
     /// Reads a whole blob, from the index or its file. With `verify`, re-hashes
@@ -204,7 +201,7 @@ impl BlobStore {
     pub fn read_stored(&self, stored: &Stored) -> Result<Vec<u8>> {
         match &stored.inline {
             Some(bytes) => Ok(bytes.to_vec()),
-            None => self.files.read(&stored.hash, false),
+            None => self.contents.read(&stored.hash, false),
         }
     }
 
@@ -213,8 +210,8 @@ impl BlobStore {
         if let Some(bytes) = self.inline_bytes(hash)? {
             return Ok(BlobReader::Inline(io::Cursor::new(bytes)));
         }
-        match self.files.open_blob(hash) {
-            Ok(file) => Ok(BlobReader::File(file)),
+        match self.contents.open_blob(hash) {
+            Ok(reader) => Ok(reader),
             // Moved into the index since we looked (`move_small_files`).
             Err(Error::MissingBlob(_)) => match self.inline_bytes(hash)? {
                 Some(bytes) => Ok(BlobReader::Inline(io::Cursor::new(bytes))),
@@ -248,7 +245,7 @@ impl BlobStore {
     /// Every blob, inline and file, with its size (sorted by hash), and the
     /// stray files beside the blob files.
     pub fn list(&self) -> Result<Listing> {
-        let mut listing = self.files.list()?;
+        let mut listing = self.contents.list()?;
         listing.blobs.extend(inline_hashes(&*self.index.get()?)?);
         listing.blobs.sort();
         // A blob in both homes (a move killed before it removed the file)
@@ -373,11 +370,19 @@ pub fn set_move_batch(n: usize) {
 /// the next open goes on. A referenced file that is missing or does not hash
 /// to its name stays as it is, for `fsck` to report. Returns how many blobs
 /// were moved.
-pub(crate) fn move_small_files(conn: &mut Connection, files: &BlobFiles) -> Result<u64> {
+pub(crate) fn move_small_files(conn: &mut Connection, contents: &Contents) -> Result<u64> {
     let pending: bool = conn.query_row("SELECT pending FROM blob_move", [], |r| r.get(0))?;
+    // A store whose contents are objects was created with inline blobs.
+    let Contents::Files(files) = contents else {
+        return Ok(0);
+    };
     if !pending {
         return Ok(0);
     }
+    move_small_blob_files(conn, files)
+}
+
+fn move_small_blob_files(conn: &mut Connection, files: &BlobFiles) -> Result<u64> {
     // Every referenced small blob, and whether the index has it already.
     let candidates: Vec<(String, bool)> = conn
         .prepare(

@@ -1,0 +1,421 @@
+//! Contents: the home of the blobs too large for the index (over
+//! [`super::INLINE_MAX`]). One interface, two backends:
+//!
+//! - [`BlobFiles`], files under the data dir's `blobs/` (the default; a
+//!   laptop needs nothing else);
+//! - [`ObjectContents`], objects in an S3-compatible bucket through the
+//!   `object_store` crate, for a store shared beyond one disk.
+//!
+//! Everything above this interface (writes, reads, gc, fsck, archives, dumps)
+//! is the same for both: bytes are received into local temp space and hashed
+//! there, then installed under their hash before the transaction that
+//! references them commits; a blob is listed with its size, removed only by
+//! gc or by a failed write's cleanup.
+//!
+//! Where a store keeps its contents is part of the store, not of a command
+//! line: it is recorded in the data dir's `contents` file when the store is
+//! created with `--contents`, and every later open reads it back. Opening a
+//! store with a different `--contents` is refused (a store whose blobs are
+//! elsewhere would read as missing), and so is one on the command line that
+//! carries credentials: they come from the environment, never from a URL
+//! that logs and `ps` would show.
+
+use super::super::error::{Error, Result};
+use super::files::{BlobFiles, Listing, Received};
+use super::objects::ObjectContents;
+use super::Stored;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// The data dir's record of where its contents live (absent: `blobs/`).
+pub const CONTENTS_FILE: &str = "contents";
+
+/// Where a store keeps its large blobs.
+#[derive(Debug)]
+pub enum Contents {
+    Files(BlobFiles),
+    /// Boxed: it is larger, and the common case is files.
+    Objects(Box<ObjectContents>),
+}
+
+/// A contents location as given on the command line (`--contents`) or
+/// recorded in the data dir: `s3://BUCKET[/PREFIX][?endpoint=URL&region=R]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentsUrl {
+    pub bucket: String,
+    /// Object names start with this (no leading or trailing `/`); may be empty.
+    pub prefix: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+}
+
+impl ContentsUrl {
+    /// Parses `s3://BUCKET[/PREFIX][?endpoint=…&region=…]`, refusing
+    /// credentials in the URL and options it does not know.
+    pub fn parse(url: &str) -> Result<ContentsUrl> {
+        let invalid = |why: &str| {
+            Error::Invalid(format!(
+                "--contents {}: {why}; expected s3://BUCKET[/PREFIX]?endpoint=URL&region=REGION",
+                redact(url)
+            ))
+        };
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| invalid("only s3:// locations are supported"))?;
+        let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+        if bucket.contains('@') || bucket.contains(':') {
+            return Err(invalid(
+                "credentials do not belong in the URL (ps and logs show it): \
+                 set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead",
+            ));
+        }
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !bucket_ok {
+            return Err(invalid(
+                "a bucket name is 3-63 characters of a-z, 0-9, '-' and '.'",
+            ));
+        }
+        let prefix = prefix.trim_matches('/').to_string();
+        if prefix.split('/').any(|p| p == ".." || p == ".")
+            || prefix.contains("//")
+            || prefix.chars().any(char::is_control)
+        {
+            return Err(invalid("the prefix must be plain names separated by '/'"));
+        }
+        let mut out = ContentsUrl {
+            bucket: bucket.to_string(),
+            prefix,
+            endpoint: None,
+            region: None,
+        };
+        for (key, value) in serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .map_err(|_| invalid("its query is not key=value pairs"))?
+        {
+            match key.as_str() {
+                "endpoint" => {
+                    if !(value.starts_with("http://") || value.starts_with("https://")) {
+                        return Err(invalid("endpoint must be an http:// or https:// URL"));
+                    }
+                    if value.contains('@') {
+                        return Err(invalid(
+                            "credentials do not belong in the URL: set AWS_ACCESS_KEY_ID \
+                             and AWS_SECRET_ACCESS_KEY instead",
+                        ));
+                    }
+                    out.endpoint = Some(value.trim_end_matches('/').to_string());
+                }
+                "region" => out.region = Some(value),
+                "access_key_id" | "secret_access_key" | "session_token" | "token" => {
+                    return Err(invalid(
+                        "credentials do not belong in the URL (ps and logs show it): \
+                         set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead",
+                    ))
+                }
+                other => return Err(invalid(&format!("unknown option {other:?}"))),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl std::fmt::Display for ContentsUrl {
+    /// The URL in its one normal form (what the data dir records).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}", self.bucket)?;
+        if !self.prefix.is_empty() {
+            write!(f, "/{}", self.prefix)?;
+        }
+        let mut query = Vec::new();
+        if let Some(endpoint) = &self.endpoint {
+            query.push(("endpoint", endpoint.as_str()));
+        }
+        if let Some(region) = &self.region {
+            query.push(("region", region.as_str()));
+        }
+        if !query.is_empty() {
+            let query = serde_urlencoded::to_string(&query).map_err(|_| std::fmt::Error)?;
+            write!(f, "?{query}")?;
+        }
+        Ok(())
+    }
+}
+
+/// `url` with anything that may be a secret masked, for messages: user info,
+/// and the value of every query option but `endpoint` and `region`.
+fn redact(url: &str) -> String {
+    let (head, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut out = match head.rsplit_once('@') {
+        Some((before, tail)) => match before.split_once("://") {
+            Some((scheme, _)) => format!("{scheme}://***@{tail}"),
+            None => format!("***@{tail}"),
+        },
+        None => head.to_string(),
+    };
+    for (i, pair) in query.split('&').filter(|p| !p.is_empty()).enumerate() {
+        out.push(if i == 0 { '?' } else { '&' });
+        match pair.split_once('=') {
+            Some((key, value)) if key == "region" => out.push_str(&format!("{key}={value}")),
+            Some((key, value)) if key == "endpoint" && !value.contains('@') => {
+                out.push_str(&format!("{key}={value}"))
+            }
+            Some((key, _)) => out.push_str(&format!("{key}=***")),
+            None => out.push_str(pair),
+        }
+    }
+    out
+}
+
+/// The contents location recorded in data dir `dir`, if any.
+pub fn recorded(dir: &Path) -> Result<Option<ContentsUrl>> {
+    let path = dir.join(CONTENTS_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => ContentsUrl::parse(text.trim()).map(Some).map_err(|e| {
+            Error::Invalid(format!(
+                "{} is damaged ({e}); it names where this store's contents live",
+                path.display()
+            ))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
+    }
+}
+
+/// Records `url` as data dir `dir`'s contents location (temp file, fsync,
+/// rename, directory fsync: a kill leaves the old record or the new one).
+pub fn record(dir: &Path, url: &ContentsUrl) -> Result<()> {
+    use std::io::Write;
+    let path = dir.join(CONTENTS_FILE);
+    let tmp = dir.join(format!(".{CONTENTS_FILE}.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut file = File::create(&tmp)?;
+        writeln!(file, "{url}")?;
+        file.sync_all()?;
+        #[allow(clippy::disallowed_methods)]
+        std::fs::rename(&tmp, &path)?;
+        File::open(dir)?.sync_all()
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(format!("recording {}", path.display()), e)
+    })
+}
+
+impl Contents {
+    /// A short description for messages: the blob dir, or the bucket.
+    pub fn describe(&self) -> String {
+        match self {
+            Contents::Files(files) => files.root().display().to_string(),
+            Contents::Objects(objects) => objects.url().to_string(),
+        }
+    }
+
+    /// The objects backend, when the contents are in a bucket.
+    pub fn objects(&self) -> Option<&ObjectContents> {
+        match self {
+            Contents::Objects(objects) => Some(objects),
+            Contents::Files(_) => None,
+        }
+    }
+
+    /// Stores `bytes` durably and returns their hash.
+    pub fn put(&self, bytes: &[u8]) -> Result<Stored> {
+        match self {
+            Contents::Files(files) => files.put(bytes),
+            Contents::Objects(objects) => objects.put(bytes),
+        }
+    }
+
+    /// Stores `bytes`, durable by the next [`Contents::sync`].
+    pub fn put_deferred(&self, bytes: &[u8]) -> Result<Stored> {
+        match self {
+            Contents::Files(files) => files.put_deferred(bytes),
+            Contents::Objects(objects) => objects.put(bytes),
+        }
+    }
+
+    /// Streams `reader` into local temp space, hashed (see
+    /// [`BlobFiles::receive`]); both backends receive on the data dir's disk.
+    pub fn receive(&self, reader: &mut dyn std::io::Read, durable: bool) -> Result<Received> {
+        self.spool().receive(reader, durable)
+    }
+
+    /// Makes received bytes a blob (or finds it stored already).
+    pub fn install(&self, received: Received) -> Result<Stored> {
+        match self {
+            Contents::Files(files) => received.install(files),
+            Contents::Objects(objects) => objects.install(received),
+        }
+    }
+
+    /// Makes every deferred blob durable (an object is durable once stored).
+    pub fn sync(&self) -> Result<()> {
+        match self {
+            Contents::Files(files) => files.sync(),
+            Contents::Objects(_) => Ok(()),
+        }
+    }
+
+    /// Opens a blob for streaming reads.
+    pub fn open_blob(&self, hash: &str) -> Result<super::BlobReader> {
+        match self {
+            Contents::Files(files) => files.open_blob(hash).map(super::BlobReader::File),
+            Contents::Objects(objects) => objects.open_blob(hash),
+        }
+    }
+
+    /// Reads a whole blob; with `verify`, re-hashes it.
+    pub fn read(&self, hash: &str, verify: bool) -> Result<Vec<u8>> {
+        match self {
+            Contents::Files(files) => files.read(hash, verify),
+            Contents::Objects(objects) => objects.read(hash, verify),
+        }
+    }
+
+    /// Whether the blob `hash` is stored with `size` bytes.
+    pub fn has(&self, hash: &str, size: u64) -> Result<bool> {
+        match self {
+            Contents::Files(files) => {
+                Ok(std::fs::metadata(files.path_of(hash)).is_ok_and(|m| m.len() == size))
+            }
+            Contents::Objects(objects) => objects.has(hash, size),
+        }
+    }
+
+    /// Every blob with its size, the ones too recent for gc to judge, and
+    /// the local temp leftovers.
+    pub fn list(&self) -> Result<Listing> {
+        match self {
+            Contents::Files(files) => files.list(),
+            Contents::Objects(objects) => {
+                let mut listing = objects.list()?;
+                listing.stray = self.spool().list()?.stray;
+                Ok(listing)
+            }
+        }
+    }
+
+    /// Removes a blob (gc, and a failed write's cleanup). A missing one is
+    /// not an error.
+    pub fn remove(&self, hash: &str) -> Result<()> {
+        match self {
+            Contents::Files(files) => files.remove(hash),
+            Contents::Objects(objects) => objects.remove(hash),
+        }
+    }
+
+    /// Removes a local temp leftover found by [`Contents::list`].
+    pub fn remove_stray(&self, path: &Path) -> Result<()> {
+        self.spool().remove_stray(path)
+    }
+
+    /// The local blob dir: every blob's home with [`Contents::Files`], the
+    /// temp space uploads are received into with [`Contents::Objects`].
+    fn spool(&self) -> &BlobFiles {
+        match self {
+            Contents::Files(files) => files,
+            Contents::Objects(objects) => objects.spool(),
+        }
+    }
+
+    /// Opens the contents of the store in data dir `dir`: the recorded
+    /// location, or `given` when the store has none yet (it is recorded
+    /// then). `index_is_empty` says whether the store holds anything yet: a
+    /// store that does may not change its contents' home.
+    pub(crate) fn open(
+        dir: &Path,
+        options: &super::super::OpenOptions,
+        index_is_empty: impl FnOnce() -> Result<bool>,
+    ) -> Result<Contents> {
+        let blobs_dir: PathBuf = dir.join("blobs");
+        let given = options
+            .contents
+            .as_deref()
+            .map(ContentsUrl::parse)
+            .transpose()?;
+        let url = match (recorded(dir)?, given) {
+            (None, None) => return Ok(Contents::Files(BlobFiles::open(blobs_dir)?)),
+            (Some(recorded), None) => recorded,
+            (Some(recorded), Some(given)) if recorded == given => recorded,
+            (Some(recorded), Some(given)) => {
+                return Err(Error::Conflict(format!(
+                    "the store in {} keeps its contents in {recorded}, not {given}; \
+                     leave out --contents, or point --data-dir elsewhere",
+                    dir.display()
+                )))
+            }
+            (None, Some(given)) => {
+                let has_files = !BlobFiles::open(blobs_dir.clone())?.list()?.blobs.is_empty();
+                if has_files || !index_is_empty()? {
+                    return Err(Error::Conflict(format!(
+                        "the store in {} already keeps its contents in {}; \
+                         a store's contents cannot move to {given} by an option \
+                         (dump it and restore the dump into a new data dir with --contents)",
+                        dir.display(),
+                        blobs_dir.display()
+                    )));
+                }
+                // Connected before it is recorded: a store is never left
+                // naming a place it cannot use.
+                let objects = ObjectContents::open(
+                    given.clone(),
+                    options.credentials.clone(),
+                    BlobFiles::open(blobs_dir)?,
+                )?;
+                record(dir, &given)?;
+                return Ok(Contents::Objects(Box::new(objects)));
+            }
+        };
+        Ok(Contents::Objects(Box::new(ObjectContents::open(
+            url,
+            options.credentials.clone(),
+            BlobFiles::open(blobs_dir)?,
+        )?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_parses_into_its_one_normal_form() {
+        let url = ContentsUrl::parse(
+            "s3://team-store/staging/?region=garage&endpoint=http://127.0.0.1:3900/",
+        )
+        .unwrap();
+        assert_eq!(url.bucket, "team-store");
+        assert_eq!(url.prefix, "staging");
+        assert_eq!(url.endpoint.as_deref(), Some("http://127.0.0.1:3900"));
+        assert_eq!(
+            url.to_string(),
+            "s3://team-store/staging?endpoint=http%3A%2F%2F127.0.0.1%3A3900&region=garage"
+        );
+        assert_eq!(ContentsUrl::parse(&url.to_string()).unwrap(), url);
+    }
+
+    #[test]
+    fn credentials_and_unknown_options_are_refused_and_never_echoed() {
+        for bad in [
+            "s3://AKIA:s3cr3t@bucket",
+            "s3://bucket?secret_access_key=s3cr3t",
+            "s3://bucket?endpoint=http://AKIA:s3cr3t@host:3900",
+        ] {
+            let e = ContentsUrl::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("AWS_ACCESS_KEY_ID"), "{e}");
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
+        for bad in [
+            "file:///tmp/x",
+            "s3://B",
+            "s3://bucket/../x",
+            "s3://bucket?colour=red",
+            "s3://bucket?endpoint=ftp://x",
+        ] {
+            assert!(ContentsUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,511 @@
+//! Objects: the large blobs in an S3-compatible bucket, through the
+//! `object_store` crate (AWS S3, Garage, MinIO, Ceph…), named
+//! `[PREFIX/]blobs/ab/cdef…` like the files of [`super::files`].
+//!
+//! The store above is synchronous; `object_store` is async. The backend owns a
+//! small runtime of its own and every call is a task on it whose answer comes
+//! back over a channel, so a call works from any thread, a server's blocking
+//! pool included (nested `block_on` would panic there).
+//!
+//! Bytes are received and hashed in local temp space first (the object's
+//! name is its hash, known only at the end), then uploaded: in one `PUT` up
+//! to [`MULTIPART_FROM`], in parts above, never held whole. An object is
+//! durable once its upload answers, before the transaction that references
+//! it commits.
+//!
+//! An object store has no lock and no atomic rename, and several processes
+//! may share a bucket. So gc never judges an object younger than the grace
+//! period (longer than any upload takes: its owner may be about to commit a
+//! row for it), and a writer that finds its blob stored already uploads it
+//! again when the object is older than half the grace period, which renews
+//! its time: a gc elsewhere then cannot take it between the writer's look and
+//! its commit.
+//!
+//! Failures that are the object store's (unreachable, refused credentials,
+//! a timeout) are [`Error::Unavailable`], naming the bucket and endpoint:
+//! HTTP 503, and a CLI message saying what is down.
+
+use super::super::error::{Error, Result};
+use super::contents::ContentsUrl;
+use super::files::{BlobFiles, Listing, Received};
+use super::{hash_bytes, is_hash, BlobReader, Stored};
+use futures_util::StreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::path::Path as ObjectPath;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use std::io::{Read, Seek, Write};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Uploads larger than this go in parts of this size.
+pub const MULTIPART_FROM: u64 = 16 << 20;
+
+/// Blobs up to this size are read into memory; larger ones into a temp file.
+const READ_WHOLE_MAX: u64 = 8 << 20;
+
+/// How long gc leaves an unreferenced object alone by default: longer than any
+/// upload, and than any write between its upload and its commit.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(60 * 60);
+
+/// An access key for the object store. Its `Debug` leaves the secret out.
+#[derive(Clone)]
+pub struct ObjectCredentials {
+    pub key_id: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for ObjectCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectCredentials")
+            .field("key_id", &self.key_id)
+            .field("secret", &"***")
+            .finish()
+    }
+}
+
+impl ObjectCredentials {
+    /// The credentials a command uses: `AWS_ACCESS_KEY_ID` and
+    /// `AWS_SECRET_ACCESS_KEY` (with `AWS_SESSION_TOKEN`, read by the
+    /// builder), else the `AWS_PROFILE` (or `default`) profile of the shared
+    /// credentials file (`AWS_SHARED_CREDENTIALS_FILE`, else
+    /// `~/.aws/credentials`).
+    fn find(url: &ContentsUrl) -> Result<Option<ObjectCredentials>> {
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+            // The builder reads the environment itself.
+            return Ok(None);
+        }
+        let file = std::env::var_os("AWS_SHARED_CREDENTIALS_FILE")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                directories::BaseDirs::new().map(|d| d.home_dir().join(".aws/credentials"))
+            });
+        let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+        if let Some(found) = file
+            .as_deref()
+            .and_then(|f| std::fs::read_to_string(f).ok())
+            .and_then(|text| profile_keys(&text, &profile))
+        {
+            return Ok(Some(found));
+        }
+        Err(Error::Invalid(format!(
+            "no credentials for the object store {url}: set AWS_ACCESS_KEY_ID and \
+             AWS_SECRET_ACCESS_KEY, or a [{profile}] profile in {}",
+            file.map_or("~/.aws/credentials".into(), |f| f.display().to_string())
+        )))
+    }
+}
+
+/// `aws_access_key_id` and `aws_secret_access_key` of `[profile]` in an
+/// AWS shared credentials file (INI).
+fn profile_keys(text: &str, profile: &str) -> Option<ObjectCredentials> {
+    let (mut in_profile, mut key_id, mut secret) = (false, None, None);
+    for line in text.lines().map(str::trim) {
+        if line.starts_with('[') && line.ends_with(']') {
+            in_profile = line[1..line.len() - 1].trim() == profile;
+        } else if in_profile {
+            if let Some((key, value)) = line.split_once('=') {
+                match key.trim() {
+                    "aws_access_key_id" => key_id = Some(value.trim().to_string()),
+                    "aws_secret_access_key" => secret = Some(value.trim().to_string()),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Some(ObjectCredentials {
+        key_id: key_id?,
+        secret: secret?,
+    })
+}
+
+/// The large blobs of a store, as objects in a bucket.
+#[derive(Debug)]
+pub struct ObjectContents {
+    url: ContentsUrl,
+    store: Arc<dyn ObjectStore>,
+    /// `[PREFIX/]blobs`
+    root: String,
+    /// Runs the object store's futures; taken (and shut down without
+    /// blocking) on drop, which may happen on an async thread.
+    runtime: Option<tokio::runtime::Runtime>,
+    /// Local temp space uploads are received into.
+    spool: BlobFiles,
+    grace: std::sync::Mutex<Duration>,
+}
+
+impl ObjectContents {
+    /// Connects (lazily: nothing is sent until the first call) to the bucket
+    /// `url` names, with `credentials`, else those [`ObjectCredentials::find`]
+    /// finds (`AWS_REGION` and `AWS_ENDPOINT` apply when the URL does not say).
+    pub fn open(
+        url: ContentsUrl,
+        credentials: Option<ObjectCredentials>,
+        spool: BlobFiles,
+    ) -> Result<ObjectContents> {
+        let credentials = match credentials {
+            Some(given) => Some(given),
+            None => ObjectCredentials::find(&url)?,
+        };
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&url.bucket)
+            .with_virtual_hosted_style_request(false)
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(3))
+                    .with_timeout(Duration::from_secs(120))
+                    .with_allow_http(true),
+            )
+            // An unreachable store is answered in seconds, not after the
+            // default three minutes of retries.
+            .with_retry(RetryConfig {
+                max_retries: 2,
+                retry_timeout: Duration::from_secs(10),
+                ..RetryConfig::default()
+            });
+        if let Some(endpoint) = &url.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(region) = &url.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(credentials) = credentials {
+            builder = builder
+                .with_access_key_id(credentials.key_id)
+                .with_secret_access_key(credentials.secret);
+        }
+        let store = builder
+            .build()
+            .map_err(|e| Error::Invalid(format!("--contents {url}: {}", e)))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("blockstore-objects")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::io("starting the object store's threads", e))?;
+        let root = if url.prefix.is_empty() {
+            "blobs".to_string()
+        } else {
+            format!("{}/blobs", url.prefix)
+        };
+        Ok(ObjectContents {
+            url,
+            store: Arc::new(store),
+            root,
+            runtime: Some(runtime),
+            spool,
+            grace: std::sync::Mutex::new(DEFAULT_GRACE),
+        })
+    }
+
+    /// Where the objects are, as the data dir records it (no credentials).
+    pub fn url(&self) -> &ContentsUrl {
+        &self.url
+    }
+
+    pub(super) fn spool(&self) -> &BlobFiles {
+        &self.spool
+    }
+
+    /// How long gc leaves an unreferenced object alone ([`DEFAULT_GRACE`]
+    /// unless set; tests set zero).
+    pub fn set_grace(&self, grace: Duration) {
+        *self.grace.lock().unwrap_or_else(|p| p.into_inner()) = grace;
+    }
+
+    pub fn grace(&self) -> Duration {
+        *self.grace.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn path_of(&self, hash: &str) -> ObjectPath {
+        ObjectPath::from(format!("{}/{}/{}", self.root, &hash[..2], &hash[2..]))
+    }
+
+    /// Runs `future` on the backend's runtime and waits for its answer.
+    fn run<T: Send + 'static>(
+        &self,
+        future: impl std::future::Future<Output = T> + Send + 'static,
+    ) -> T {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.runtime
+            .as_ref()
+            .expect("the runtime lives until drop")
+            .spawn(async move {
+                let _ = tx.send(future.await);
+            });
+        rx.recv().expect("an object store task answers")
+    }
+
+    /// The error for a failed call about `what` (a blob, a listing).
+    fn error(&self, what: &str, e: object_store::Error) -> Error {
+        match e {
+            object_store::Error::NotFound { .. } => Error::MissingBlob(what.to_string()),
+            e => Error::Unavailable {
+                what: format!("the object store {}", self.describe()),
+                detail: format!("{what}: {}", one_line(&e)),
+            },
+        }
+    }
+
+    /// The bucket and where it is, for messages.
+    fn describe(&self) -> String {
+        match &self.url.endpoint {
+            Some(endpoint) => format!("(bucket {} at {endpoint})", self.url.bucket),
+            None => format!("(bucket {})", self.url.bucket),
+        }
+    }
+
+    /// The object's size and age in seconds, or `None` when there is none.
+    fn head(&self, hash: &str) -> Result<Option<(u64, u64)>> {
+        let (store, path) = (self.store.clone(), self.path_of(hash));
+        match self.run(async move { store.head(&path).await }) {
+            Ok(meta) => Ok(Some((meta.size, age_secs(meta.last_modified.timestamp())))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(&format!("looking up blob {hash}"), e)),
+        }
+    }
+
+    /// Whether an upload of `hash` (`size` bytes) can be skipped: the object
+    /// is there, whole, and young enough that no gc may take it before the
+    /// writer's commit.
+    fn reusable(&self, hash: &str, size: u64) -> Result<bool> {
+        Ok(match self.head(hash)? {
+            Some((stored, age)) => stored == size && age < self.grace().as_secs() / 2,
+            None => false,
+        })
+    }
+
+    /// Stores `bytes` (one `PUT`), or finds them stored.
+    pub fn put(&self, bytes: &[u8]) -> Result<Stored> {
+        let hash = hash_bytes(bytes);
+        let size = bytes.len() as u64;
+        if self.reusable(&hash, size)? {
+            return Ok(Stored {
+                hash,
+                size,
+                new: false,
+                inline: None,
+            });
+        }
+        let (store, path) = (self.store.clone(), self.path_of(&hash));
+        let payload = PutPayload::from(bytes.to_vec());
+        self.run(async move { store.put(&path, payload).await })
+            .map_err(|e| self.error(&format!("storing blob {hash}"), e))?;
+        Ok(Stored {
+            hash,
+            size,
+            new: true,
+            inline: None,
+        })
+    }
+
+    /// Uploads received bytes from their temp file (in parts when large),
+    /// or finds them stored.
+    pub fn install(&self, received: Received) -> Result<Stored> {
+        let (hash, size) = (received.hash.clone(), received.size);
+        if self.reusable(&hash, size)? {
+            return Ok(Stored {
+                hash,
+                size,
+                new: false,
+                inline: None,
+            });
+        }
+        let (store, path) = (self.store.clone(), self.path_of(&hash));
+        let file = std::fs::File::open(received.path())
+            .map_err(|e| Error::io(format!("reading back {}", received.path().display()), e))?;
+        let upload = async move {
+            let mut file = file;
+            if size <= MULTIPART_FROM {
+                let mut bytes = Vec::with_capacity(size as usize);
+                file.read_to_end(&mut bytes)
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "local temp file",
+                        source: Box::new(e),
+                    })?;
+                return store.put(&path, PutPayload::from(bytes)).await.map(|_| ());
+            }
+            let upload = store.put_multipart(&path).await?;
+            let mut parts =
+                object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_FROM as usize);
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                parts.wait_for_capacity(4).await?;
+                let n = file
+                    .read(&mut buf)
+                    .map_err(|e| object_store::Error::Generic {
+                        store: "local temp file",
+                        source: Box::new(e),
+                    })?;
+                if n == 0 {
+                    break;
+                }
+                parts.write(&buf[..n]);
+            }
+            parts.finish().await.map(|_| ())
+        };
+        self.run(upload)
+            .map_err(|e| self.error(&format!("storing blob {hash}"), e))?;
+        // `received` removes its temp file as it drops.
+        drop(received);
+        Ok(Stored {
+            hash,
+            size,
+            new: true,
+            inline: None,
+        })
+    }
+
+    /// Whether the blob is stored with `size` bytes.
+    pub fn has(&self, hash: &str, size: u64) -> Result<bool> {
+        Ok(self.head(hash)?.is_some_and(|(stored, _)| stored == size))
+    }
+
+    /// Opens a blob: up to [`READ_WHOLE_MAX`] in memory, larger ones
+    /// streamed into an unlinked local temp file first.
+    pub fn open_blob(&self, hash: &str) -> Result<BlobReader> {
+        if !is_hash(hash) {
+            return Err(Error::Invalid(format!(
+                "{hash:?} is not a content hash; the index is damaged (run `blockstore fsck`)"
+            )));
+        }
+        let (store, path) = (self.store.clone(), self.path_of(hash));
+        let spool = self.spool.temp_dir().to_path_buf();
+        let read = async move {
+            let got = store.get(&path).await?;
+            if got.meta.size <= READ_WHOLE_MAX {
+                return Ok(Ok(BlobReader::Inline(std::io::Cursor::new(
+                    got.bytes().await?.to_vec(),
+                ))));
+            }
+            let mut file = match tempfile_in(&spool) {
+                Ok(file) => file,
+                Err(e) => return Ok(Err(e)),
+            };
+            let mut stream = got.into_stream();
+            while let Some(chunk) = stream.next().await {
+                if let Err(e) = file.write_all(&chunk?) {
+                    return Ok(Err(e));
+                }
+            }
+            Ok(file.rewind().map(|()| BlobReader::File(file)))
+        };
+        match self.run(read) {
+            Ok(Ok(reader)) => Ok(reader),
+            Ok(Err(e)) => Err(Error::io(format!("reading blob {hash} into temp space"), e)),
+            Err(e) => Err(self.error(hash, e)),
+        }
+    }
+
+    /// Reads a whole blob; with `verify`, re-hashes it.
+    pub fn read(&self, hash: &str, verify: bool) -> Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        self.open_blob(hash)?
+            .read_to_end(&mut bytes)
+            .map_err(|e| Error::io(format!("reading blob {hash}"), e))?;
+        if verify {
+            return super::verified(hash, bytes);
+        }
+        Ok(bytes)
+    }
+
+    /// Every blob object with its size; the ones younger than the grace
+    /// period are also named in `recent`, which gc keeps whatever the index
+    /// says. Objects under the prefix that are not blobs are left alone.
+    pub fn list(&self) -> Result<Listing> {
+        let store = self.store.clone();
+        let root = ObjectPath::from(self.root.clone());
+        let metas = self.run(async move {
+            let mut out = Vec::new();
+            let mut listing = store.list(Some(&root));
+            while let Some(meta) = listing.next().await {
+                out.push(meta?);
+            }
+            Ok::<_, object_store::Error>(out)
+        });
+        let metas = metas.map_err(|e| self.error("listing the blobs", e))?;
+        let grace = self.grace().as_secs();
+        let mut listing = Listing::default();
+        for meta in metas {
+            let name = meta.location.as_ref();
+            let Some(rest) = name
+                .strip_prefix(&self.root)
+                .and_then(|r| r.strip_prefix('/'))
+            else {
+                continue;
+            };
+            let hash = match rest.split_once('/') {
+                Some((shard, tail)) if shard.len() == 2 => format!("{shard}{tail}"),
+                _ => continue,
+            };
+            if !is_hash(&hash) {
+                continue;
+            }
+            if age_secs(meta.last_modified.timestamp()) < grace {
+                listing.recent.push(hash.clone());
+            }
+            listing.blobs.push((hash, meta.size));
+        }
+        listing.blobs.sort();
+        Ok(listing)
+    }
+
+    /// Removes a blob's object; a missing one is not an error.
+    pub fn remove(&self, hash: &str) -> Result<()> {
+        if !is_hash(hash) {
+            return Err(Error::Invalid(format!("{hash:?} is not a content hash")));
+        }
+        let (store, path) = (self.store.clone(), self.path_of(hash));
+        match self.run(async move { store.delete(&path).await }) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error(&format!("removing blob {hash}"), e)),
+        }
+    }
+}
+
+impl Drop for ObjectContents {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Seconds since the Unix time `then` (0 for a time in the future).
+fn age_secs(then: i64) -> u64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    now.saturating_sub(then).max(0) as u64
+}
+
+/// An error's message and causes on one line, without the request's
+/// signature or headers.
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = cause.source();
+    }
+    out.replace('\n', " ")
+}
+
+/// A new temp file in `dir`, unlinked at once (it lives as long as its handle).
+fn tempfile_in(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let path = dir.join(format!(
+        ".tmp-read-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::fs::remove_file(&path)?;
+    Ok(file)
+}

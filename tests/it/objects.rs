@@ -1,0 +1,321 @@
+//! Contents in an S3-compatible object store (a real Garage, see
+//! `garage.rs`): the same store, CLI and REST answers as with blob files,
+//! the location recorded in the data dir, credentials never in a URL, gc's
+//! grace period, and a clear 503 / exit 69 when the object store is down.
+
+use crate::common::*;
+use crate::garage::garage;
+use crate::server::Server;
+use blockstore::store::{
+    At, CollectionMetadata, GcOptions, NoProgress, OpenOptions, PublishOptions, Source,
+};
+use blockstore::Store;
+use std::time::Duration;
+
+fn open(data: &std::path::Path, contents: Option<&str>) -> blockstore::Result<Store> {
+    Store::open_with(
+        data,
+        &OpenOptions {
+            contents: contents.map(str::to_string),
+            credentials: Some(garage().credentials()),
+        },
+    )
+}
+
+/// What `common::observable` tells of a store, for one in the bucket.
+fn observable_in_bucket(data: &std::path::Path) -> String {
+    let store = open(data, None).unwrap();
+    let mut out = snapshot(&store);
+    let fsck = store.fsck(&NoProgress).unwrap();
+    out += &format!("fsck clean: {}\n", fsck.is_clean());
+    let listing = store.blobs().list().unwrap();
+    for (hash, size) in &listing.blobs {
+        out += &format!("{hash} {size}\n");
+    }
+    out
+}
+
+/// Bytes of `n` that differ from every other test's (no dedup across tests).
+fn large(n: usize, seed: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    let mut rng = SplitMix64(seed.bytes().fold(7u64, |h, b| h * 31 + b as u64));
+    while out.len() < n {
+        out.extend_from_slice(&rng.next().to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+#[test]
+#[ignore = "needs garage"]
+fn a_store_keeps_large_contents_in_the_bucket_and_reads_them_back() {
+    let g = garage();
+    let url = g.contents_url("library");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let big = large(300_000, "big");
+    {
+        let store = open(&data, Some(&url)).unwrap();
+        assert!(store.blobs().contents().objects().is_some());
+        store
+            .create_collection("demo", &CollectionMetadata::default())
+            .unwrap();
+        store
+            .write("demo", "static/big.bin", &big, Source::Cli)
+            .unwrap();
+        store
+            .write("demo", "html/a.html", b"<p>small</p>", Source::Cli)
+            .unwrap();
+        store
+            .publish(
+                "demo",
+                &PublishOptions {
+                    message: "one".into(),
+                    strict: false,
+                },
+            )
+            .unwrap();
+        let (file, bytes) = store.read("demo", "static/big.bin", At::Draft).unwrap();
+        assert_eq!(bytes, big);
+        // The large blob is an object, not a file under the data dir.
+        assert!(store
+            .blobs()
+            .contents()
+            .has(&file.hash, big.len() as u64)
+            .unwrap());
+        assert!(!blob_file(&data, &file.hash).exists());
+        let report = store.fsck(&NoProgress).unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.unreferenced_blobs, 0);
+    }
+    // The data dir records where its contents are; later opens need no option.
+    let recorded = std::fs::read_to_string(data.join("contents")).unwrap();
+    assert!(
+        recorded.starts_with("s3://blockstore-tests/library-"),
+        "{recorded}"
+    );
+    let store = open(&data, None).unwrap();
+    assert_eq!(
+        store
+            .read("demo", "static/big.bin", At::Version(1))
+            .unwrap()
+            .1,
+        big
+    );
+    drop(store);
+    assert_eq!(open(&data, Some(&url)).unwrap().dir(), data);
+    // Another place for the same store is refused, naming both.
+    let elsewhere = g.contents_url("elsewhere");
+    let e = open(&data, Some(&elsewhere)).unwrap_err().to_string();
+    assert!(
+        e.contains("keeps its contents in s3://blockstore-tests/library-"),
+        "{e}"
+    );
+    // So is moving a store that already has contents of its own.
+    let local = dir.path().join("local");
+    let store = open(&local, None).unwrap();
+    store
+        .create_collection("x", &CollectionMetadata::default())
+        .unwrap();
+    drop(store);
+    let e = open(&local, Some(&url)).unwrap_err().to_string();
+    assert!(e.contains("cannot move"), "{e}");
+    assert!(!local.join("contents").exists());
+}
+
+#[test]
+#[ignore = "needs garage"]
+fn gc_leaves_young_objects_alone_and_removes_old_unreferenced_ones() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let store = open(&data, Some(&g.contents_url("gc"))).unwrap();
+    store
+        .create_collection("demo", &CollectionMetadata::default())
+        .unwrap();
+    let kept = large(40_000, "kept");
+    store
+        .write("demo", "static/kept.bin", &kept, Source::Cli)
+        .unwrap();
+    // An upload no row references yet: another instance's write in flight,
+    // or what a killed one left.
+    let orphan = store
+        .blobs()
+        .contents()
+        .put(&large(50_000, "orphan"))
+        .unwrap();
+    let report = store.gc(&GcOptions::older_than_days(0, false)).unwrap();
+    assert_eq!(report.blobs_deleted, 0, "young objects are not judged");
+    assert!(store
+        .blobs()
+        .contents()
+        .has(&orphan.hash, orphan.size)
+        .unwrap());
+    // Past the grace period, the unreferenced object goes and the
+    // referenced one stays.
+    store
+        .blobs()
+        .contents()
+        .objects()
+        .unwrap()
+        .set_grace(Duration::ZERO);
+    let report = store.gc(&GcOptions::older_than_days(0, false)).unwrap();
+    assert_eq!(report.blobs_deleted, 1);
+    assert_eq!(report.bytes_freed, 50_000);
+    assert!(!store
+        .blobs()
+        .contents()
+        .has(&orphan.hash, orphan.size)
+        .unwrap());
+    assert_eq!(
+        store.read("demo", "static/kept.bin", At::Draft).unwrap().1,
+        kept
+    );
+    let report = store.fsck(&NoProgress).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+#[test]
+#[ignore = "needs garage"]
+fn the_cli_imports_exports_and_checks_a_store_in_the_bucket() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let url = g.contents_url("cli");
+    let out = run_cli(
+        &data,
+        &[
+            "--contents",
+            &url,
+            "import",
+            sample_course().to_str().unwrap(),
+            "-c",
+            "sample",
+            "--publish",
+            "-m",
+            "seed",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Later commands read the recorded location.
+    let export = dir.path().join("out");
+    let out = run_cli(&data, &["export", "sample", export.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(tree_files(&export), tree_files(&sample_course()));
+    let out = run_cli(&data, &["fsck"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    // Credentials on the command line are refused before anything is
+    // opened, and the message does not repeat them.
+    let other = dir.path().join("other");
+    let out = run_cli(
+        &other,
+        &[
+            "--contents",
+            "s3://AKIAEXAMPLE:hunter2secret@blockstore-tests",
+            "collections",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("AWS_SECRET_ACCESS_KEY"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("hunter2secret"), "{}", stderr(&out));
+    assert!(!other.join("contents").exists());
+}
+
+#[test]
+#[ignore = "needs garage"]
+fn rest_reads_and_writes_large_files_through_the_bucket() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let url = g.contents_url("rest");
+    let server = Server::start_in(&data, &[]);
+    drop(server);
+    std::fs::remove_dir_all(&data).unwrap();
+    let out = run_cli(&data, &["--contents", &url, "collections"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let server = Server::start_in(&data, &[]);
+    server
+        .json(
+            "POST",
+            "/api/v1/collections",
+            serde_json::json!({"slug": "demo"}),
+        )
+        .expect(201);
+    let big = large(2_000_000, "rest");
+    server
+        .put("/api/v1/collections/demo/raw/static/big.bin", &big)
+        .expect(201);
+    let resp = server.get("/api/v1/collections/demo/raw/static/big.bin");
+    assert_eq!(resp.status, 200);
+    assert!(resp.body == big, "the bytes come back whole");
+    let resp = server
+        .request("GET", "/api/v1/collections/demo/raw/static/big.bin")
+        .header("Range", "bytes=1000-1999")
+        .send();
+    assert_eq!(resp.status, 206);
+    assert!(resp.body == big[1000..2000], "the range comes back");
+    let hash = blockstore::store::hash_bytes(&big);
+    assert!(!blob_file(&data, &hash).exists());
+}
+
+#[test]
+#[ignore = "needs garage"]
+fn an_unreachable_object_store_is_a_503_and_exit_69_naming_it() {
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let url = g.contents_url("down");
+    let big = large(100_000, "down");
+    {
+        let store = open(&data, Some(&url)).unwrap();
+        store
+            .create_collection("demo", &CollectionMetadata::default())
+            .unwrap();
+        store
+            .write("demo", "static/big.bin", &big, Source::Cli)
+            .unwrap();
+        store
+            .write("demo", "html/a.html", b"<p>small</p>", Source::Cli)
+            .unwrap();
+    }
+    // The same bucket, as if its endpoint were down: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let down = url.replace(&g.endpoint, &format!("http://127.0.0.1:{port}"));
+    let before = observable_in_bucket(&data);
+    let recorded = std::fs::read_to_string(data.join("contents")).unwrap();
+    let moved = blockstore::store::ContentsUrl::parse(&down).unwrap();
+    assert_ne!(recorded.trim(), moved.to_string());
+    std::fs::write(data.join("contents"), format!("{moved}\n")).unwrap();
+
+    let out = run_cli(&data, &["show", "demo:static/big.bin"]);
+    assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(message.contains("object store"), "{message}");
+    assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
+    assert!(!message.contains(crate::garage::SECRET), "{message}");
+
+    let server = Server::start_in(&data, &[]);
+    let resp = server.get("/api/v1/collections/demo/raw/static/big.bin");
+    assert_eq!(resp.expect_error(503), "unavailable");
+    // Small contents live in the index: still served.
+    let resp = server.get("/api/v1/collections/demo/raw/html/a.html");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, b"<p>small</p>");
+    // A large write is refused as a whole, and changes nothing.
+    server
+        .put(
+            "/api/v1/collections/demo/raw/static/new.bin",
+            &large(70_000, "new"),
+        )
+        .expect(503);
+    drop(server);
+    // Back up: the store is as it was.
+    std::fs::write(data.join("contents"), recorded).unwrap();
+    assert_eq!(observable_in_bucket(&data), before);
+}
