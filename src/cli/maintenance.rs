@@ -211,10 +211,15 @@ pub(crate) struct RestoreArgs {
 /// Runs without an open `Store`: the data dir's store is swapped underneath.
 pub(crate) fn restore(
     data_dir: PathBuf,
+    contents: Option<String>,
     out: &Output,
     args: RestoreArgs,
 ) -> crate::Result<ExitCode> {
-    let options = RestoreOptions { force: args.force };
+    let options = RestoreOptions {
+        force: args.force,
+        contents,
+        credentials: None,
+    };
     let report = {
         let bar = out.progress();
         crate::store::restore(&data_dir, &args.file, &options, &bar)?

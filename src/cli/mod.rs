@@ -224,7 +224,14 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         }
         Command::Logs(args) => return serve::logs(data_dir(cli.data_dir)?, cli.json, args),
         // Swaps the data dir's store, so it must not hold it open.
-        Command::Restore(args) => return maintenance::restore(data_dir(cli.data_dir)?, &out, args),
+        Command::Restore(args) => {
+            return maintenance::restore(
+                data_dir(cli.data_dir)?,
+                open_options.contents.clone(),
+                &out,
+                args,
+            )
+        }
         other => other,
     };
     let store = Store::open_with(data_dir(cli.data_dir)?, &open_options)?;

@@ -240,6 +240,9 @@ pub(crate) fn serve(
             Ok(server) => server,
             Err(e) => return Err(Error::Invalid(e.to_string())),
         };
+        // Before the URL is announced: a SIGTERM right after it stops the
+        // server cleanly.
+        let stop = crate::server::shutdown_signal();
         let addr = server.addr();
         let url = format!("http://{addr}/");
         if out.json {
@@ -281,7 +284,7 @@ pub(crate) fn serve(
             open_browser(&url);
         }
         server
-            .run(crate::server::shutdown_signal())
+            .run(stop)
             .await
             .map_err(|e| Error::io("serving", e))?;
         for handle in syncs {

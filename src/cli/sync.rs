@@ -51,8 +51,13 @@ pub(crate) fn sync(store: &Store, out: &Output, args: SyncArgs) -> crate::Result
             .enable_all()
             .build()
             .map_err(|e| Error::io("starting the signal listener", e))?;
+        // Installed here, before the sync says it runs (see `shutdown_signal`).
+        let signal = {
+            let _entered = runtime.enter();
+            crate::server::shutdown_signal()
+        };
         std::thread::spawn(move || {
-            runtime.block_on(crate::server::shutdown_signal());
+            runtime.block_on(signal);
             stop.store(true, Ordering::Relaxed);
         });
     }

@@ -271,7 +271,7 @@ fn plain_tar_stdin_and_system_tar_archives_import_through_the_cli() {
     assert_eq!(report["files"], 4);
 
     // Both collections hold the library, byte for byte.
-    let store = blockstore::Store::open(&data).unwrap();
+    let store = open_existing(&data);
     let hashes = |slug: &str| {
         store
             .files(slug, At::Draft)
@@ -336,7 +336,7 @@ fn populated() -> (tempfile::TempDir, std::path::PathBuf) {
 fn refused(data: &Path, bytes: &[u8], format: ArchiveFormat, limits: ArchiveLimits) -> String {
     let before = observable(data);
     let err = {
-        let store = blockstore::Store::open(data).unwrap();
+        let store = open_existing(data);
         import_archive(
             &store,
             &mut &bytes[..],

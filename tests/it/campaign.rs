@@ -203,6 +203,8 @@ fn sixteen_clients_publish_import_and_gc_loops_lose_nothing() {
                 let out = Command::new(env!("CARGO_BIN_EXE_blockstore"))
                     .arg("--data-dir")
                     .arg(&data)
+                    .args(crate::garage::contents_args(&data))
+                    .envs(crate::garage::env_if_started())
                     // The default cutoff keeps the draft histories the checks
                     // read; the blob sweep and its exclusive lock run each time.
                     .arg("gc")
@@ -229,7 +231,7 @@ fn sixteen_clients_publish_import_and_gc_loops_lose_nothing() {
     });
 
     // What the store says happened.
-    let store = blockstore::Store::open(&server.data).unwrap();
+    let store = open_existing(&server.data);
     let acked = acked.into_inner().unwrap();
     let mut by_path: BTreeMap<&str, Vec<&Acked>> = BTreeMap::new();
     for a in &acked {

@@ -18,9 +18,11 @@ fn diff_cli(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     command
         .arg("--data-dir")
         .arg(data)
+        .args(crate::garage::contents_args(data))
         .arg("diff")
         .args(args)
         .env_remove("BLOCKSTORE_DATA_DIR")
+        .envs(crate::garage::env_if_started())
         .env_remove("NO_COLOR")
         .env("COLUMNS", "80");
     for (k, v) in env {

@@ -96,6 +96,17 @@ pub fn demo_library() -> PathBuf {
     shared_fixture("openedx-demo-course/demo-content-library/library")
 }
 
+/// Opens the store in `data` in-process, with the test object store's
+/// credentials when a test has started it (a store whose contents are in
+/// Garage needs them; one of files ignores them).
+pub fn open_existing(data: &Path) -> Store {
+    let options = blockstore::store::OpenOptions {
+        credentials: crate::garage::credentials_if_started(),
+        ..Default::default()
+    };
+    Store::open_with(data, &options).expect("the store opens")
+}
+
 /// Runs the real `blockstore` binary against `data_dir`.
 pub fn run_cli(data_dir: &Path, args: &[&str]) -> Output {
     run_cli_stdin(data_dir, args, None)
@@ -108,6 +119,7 @@ pub fn run_cli_stdin(data_dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Ou
     command
         .arg("--data-dir")
         .arg(data_dir)
+        .args(crate::garage::contents_args(data_dir))
         .args(args)
         .env_remove("BLOCKSTORE_DATA_DIR")
         .envs(crate::garage::env_if_started())
@@ -213,7 +225,7 @@ pub fn snapshot(store: &Store) -> String {
 /// [`snapshot`] of the store in `data`, plus fsck's verdict and every file
 /// in its blob store: what "changed nothing" means, down to stray blobs.
 pub fn observable(data: &Path) -> String {
-    let store = blockstore::Store::open(data).unwrap();
+    let store = open_existing(data);
     let mut out = snapshot(&store);
     let fsck = store.fsck(&blockstore::store::NoProgress).unwrap();
     out += &format!("fsck clean: {}\n", fsck.is_clean());

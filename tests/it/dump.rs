@@ -212,7 +212,10 @@ fn hashed_tree(root: &Path) -> Vec<(String, usize, String)> {
 }
 
 fn force() -> RestoreOptions {
-    RestoreOptions { force: true }
+    RestoreOptions {
+        force: true,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -405,7 +408,16 @@ fn a_directory_that_is_not_a_data_dir_is_never_replaced() {
         &[("notes.txt", b"mine"), ("src/main.rs", b"fn main() {}")],
     );
     for force in [false, true] {
-        let err = restore(&home, &file, &RestoreOptions { force }, &NoProgress).unwrap_err();
+        let err = restore(
+            &home,
+            &file,
+            &RestoreOptions {
+                force,
+                ..Default::default()
+            },
+            &NoProgress,
+        )
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Conflict);
         assert!(err.to_string().contains("notes.txt, src"), "{err}");
     }
@@ -1035,8 +1047,10 @@ fn start_until(data: &Path, args: &[&str], midway: impl Fn() -> bool) -> std::pr
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_blockstore"))
         .arg("--data-dir")
         .arg(data)
+        .args(crate::garage::contents_args(data))
         .args(args)
         .env_remove("BLOCKSTORE_DATA_DIR")
+        .envs(crate::garage::env_if_started())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

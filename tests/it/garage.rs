@@ -3,6 +3,8 @@
 //! a single-node cluster on loopback, with a layout, a bucket and a key.
 //! Each test takes a prefix of its own in the one bucket.
 //!
+//! The benches use it too (`benches/server.rs --objects`, through `#[path]`).
+//!
 //! Tests that need it are `#[ignore = "needs garage"]` and call [`garage`],
 //! which panics, naming what is missing, when the binary is not found
 //! (`$BLOCKSTORE_GARAGE`, else `garage` on the PATH).
@@ -60,6 +62,28 @@ impl Garage {
 
 static GARAGE: OnceLock<Garage> = OnceLock::new();
 
+/// The test key once a test has started Garage.
+pub fn credentials_if_started() -> Option<blockstore::store::ObjectCredentials> {
+    GARAGE.get().map(Garage::credentials)
+}
+
+/// Set to `garage` to run the suites that use [`contents_args`] (the REST
+/// suite, the CLI's) with every new store's contents in Garage.
+pub const CONTENTS_ENV: &str = "BLOCKSTORE_TEST_CONTENTS";
+
+/// `--contents URL` for a command about to create the store in `data`, when
+/// [`CONTENTS_ENV`] asks for Garage; nothing otherwise (an existing store
+/// reads its own record).
+pub fn contents_args(data: &Path) -> Vec<String> {
+    match std::env::var(CONTENTS_ENV).as_deref() {
+        Ok("garage") if !data.join("store.db").exists() => {
+            vec!["--contents".into(), garage().contents_url("suite")]
+        }
+        Ok("garage" | "") | Err(_) => Vec::new(),
+        Ok(other) => panic!("{CONTENTS_ENV}={other:?}: the only backend is \"garage\""),
+    }
+}
+
 /// The one Garage of this test process, started on first use.
 pub fn garage() -> &'static Garage {
     GARAGE.get_or_init(start)
@@ -81,10 +105,13 @@ fn binary() -> PathBuf {
             .map(|dir| dir.join("garage"))
             .find(|p| p.is_file())
     });
-    crate::common::require_machine(
-        "run Garage (install it with `cargo install garage --locked`, or set \
-         BLOCKSTORE_GARAGE to its binary; .ci/run does)",
+    // As `common::require_machine` says it (this file is also the
+    // benches' Garage, which have no `common`).
+    assert!(
         found.is_some(),
+        "this machine cannot run Garage (install it with `cargo install garage --locked`, \
+         or set BLOCKSTORE_GARAGE to its binary; .ci/run does); without it, run \
+         `cargo test` without --include-ignored"
     );
     found.unwrap()
 }

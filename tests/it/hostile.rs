@@ -324,8 +324,10 @@ fn cli_bounded(
     let mut child = Command::new(env!("CARGO_BIN_EXE_blockstore"))
         .arg("--data-dir")
         .arg(data)
+        .args(crate::garage::contents_args(data))
         .args(args)
         .env("BLOCKSTORE_LOCK_TIMEOUT", lock_secs.to_string())
+        .envs(crate::garage::env_if_started())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -392,7 +394,7 @@ fn a_stalled_upload_holds_no_lock_and_gc_runs_beside_it() {
     }
     let head = String::from_utf8_lossy(&raw);
     assert!(head.starts_with("HTTP/1.1 201"), "{head}");
-    let store = blockstore::Store::open(&server.data).unwrap();
+    let store = open_existing(&server.data);
     let (_, bytes) = store
         .read("c", "static/stalled.bin", blockstore::store::At::Draft)
         .unwrap();
@@ -419,7 +421,7 @@ fn a_write_answered_with_an_error_is_never_applied_later() {
     drop(gc);
     // The CLI then writes and is acknowledged; the withdrawn PUT never lands,
     // neither over it nor anywhere in the draft's history.
-    let store = blockstore::Store::open(&server.data).unwrap();
+    let store = open_existing(&server.data);
     store
         .write(
             "c",
@@ -697,11 +699,14 @@ fn odd_hosts_broken_bodies_and_blank_tokens_get_clear_errors() {
     // A blank or whitespace token is refused at start.
     for token in ["", "   "] {
         let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
         let out = Command::new(env!("CARGO_BIN_EXE_blockstore"))
             .arg("--data-dir")
-            .arg(dir.path().join("data"))
+            .arg(&data)
+            .args(crate::garage::contents_args(&data))
             .args(["serve", "--addr", "127.0.0.1:0", "--token", token])
             .env_remove("BLOCKSTORE_TOKEN")
+            .envs(crate::garage::env_if_started())
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "token {token:?}");

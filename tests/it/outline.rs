@@ -888,7 +888,7 @@ fn the_cli_draws_the_tree_and_prints_json() {
         "version 1 still has the old vertical"
     );
     let draft_json = cli_json(&data, &["outline", SAMPLE]);
-    let store = Store::open(&data).unwrap();
+    let store = open_existing(&data);
     let library = outline(&store, SAMPLE, At::Draft).unwrap();
     assert_eq!(draft_json, serde_json::to_value(&library).unwrap());
     assert_eq!(draft_json["broken"][0]["target"]["type"], "path");

@@ -20,7 +20,7 @@ fn seed_loads_the_samples_with_two_course_versions_and_one_broken_link() {
     assert_eq!(collections[1]["collection"], LIBRARY);
     assert_eq!(collections[1]["versions"], serde_json::json!([1]));
 
-    let store = blockstore::Store::open(&data).unwrap();
+    let store = open_existing(&data);
     // Version 1 is the sample course exactly; version 2 adds the overlay.
     let v1: std::collections::BTreeMap<String, Vec<u8>> = store
         .files(COURSE, At::Version(1))
@@ -99,7 +99,7 @@ fn seeding_twice_is_refused_and_reset_needs_confirmation() {
     );
     assert_eq!(observable(&data), before);
     let old_uuid = {
-        let store = blockstore::Store::open(&data).unwrap();
+        let store = open_existing(&data);
         store.collection(COURSE).unwrap().uuid
     };
 
@@ -126,7 +126,7 @@ fn seeding_twice_is_refused_and_reset_needs_confirmation() {
             .len(),
         2
     );
-    let store = blockstore::Store::open(&data).unwrap();
+    let store = open_existing(&data);
     assert_ne!(store.collection(COURSE).unwrap().uuid, old_uuid);
     assert_eq!(store.versions(COURSE).unwrap().len(), 2);
     let gc = store

@@ -47,6 +47,7 @@ impl Server {
         let mut child = command
             .arg("--data-dir")
             .arg(data)
+            .args(crate::garage::contents_args(data))
             .arg("--json")
             .arg("serve")
             .args(["--addr", "127.0.0.1:0"])
@@ -1445,7 +1446,7 @@ fn shutdown_lets_an_upload_in_flight_finish_and_commit() {
     );
     let status = server.stop();
     assert!(status.success(), "{status:?}");
-    let store = blockstore::Store::open(&server.data).unwrap();
+    let store = open_existing(&server.data);
     let (_, bytes) = store
         .read("late", "static/big.bin", blockstore::store::At::Draft)
         .unwrap();

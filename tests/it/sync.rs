@@ -703,9 +703,11 @@ impl SyncProcess {
         let mut child = command
             .arg("--data-dir")
             .arg(data)
+            .args(crate::garage::contents_args(data))
             .args(["--json", "sync", slug])
             .arg(folder)
             .env_remove("BLOCKSTORE_DATA_DIR")
+            .envs(crate::garage::env_if_started())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::inherit())
             .spawn()

@@ -377,6 +377,51 @@ impl Contents {
     }
 }
 
+/// Moves the blob files of the (closed) store in data dir `dir` into the
+/// bucket `url` names, then records it as the store's contents: what a
+/// restore into a bucket does to its staging store. Each file is hashed as
+/// it is read and refused if its bytes are not its name; one the bucket
+/// already holds whole is not sent again, so a second run after a kill goes
+/// on where the first stopped. The files go only once the record is
+/// written: until then, the store reads them where they were. Returns how
+/// many blobs were uploaded.
+pub(crate) fn move_files_to_objects(
+    dir: &Path,
+    url: &ContentsUrl,
+    credentials: Option<super::objects::ObjectCredentials>,
+) -> Result<u64> {
+    let files = BlobFiles::open(dir.join("blobs"))?;
+    let objects = ObjectContents::open(
+        url.clone(),
+        credentials,
+        BlobFiles::open(dir.join("blobs"))?,
+    )?;
+    let listing = files.list()?;
+    let mut uploaded = 0;
+    for (hash, size) in &listing.blobs {
+        if objects.has(hash, *size)? {
+            continue;
+        }
+        let path = files.path_of(hash);
+        let mut file =
+            File::open(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+        let received = files.receive(&mut file, false)?;
+        if received.hash != *hash {
+            return Err(Error::CorruptBlob {
+                hash: hash.clone(),
+                actual: received.hash.clone(),
+            });
+        }
+        objects.install(received)?;
+        uploaded += 1;
+    }
+    record(dir, url)?;
+    for (hash, _) in &listing.blobs {
+        files.remove(hash)?;
+    }
+    Ok(uploaded)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

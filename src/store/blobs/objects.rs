@@ -37,8 +37,14 @@ use std::io::{Read, Seek, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Uploads larger than this go in parts of this size.
-pub const MULTIPART_FROM: u64 = 16 << 20;
+/// Uploads larger than this go in parts of [`PART_SIZE`].
+pub const MULTIPART_FROM: u64 = 8 << 20;
+
+/// A multipart upload's part: S3's smallest (but for the last), so that an
+/// upload holds little memory: at most [`PARTS_IN_FLIGHT`] parts are sent at
+/// once, plus the one being filled.
+const PART_SIZE: usize = 5 << 20;
+const PARTS_IN_FLIGHT: usize = 2;
 
 /// Blobs up to this size are read into memory; larger ones into a temp file.
 const READ_WHOLE_MAX: u64 = 8 << 20;
@@ -325,11 +331,10 @@ impl ObjectContents {
                 return store.put(&path, PutPayload::from(bytes)).await.map(|_| ());
             }
             let upload = store.put_multipart(&path).await?;
-            let mut parts =
-                object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_FROM as usize);
+            let mut parts = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
             let mut buf = vec![0u8; 1 << 20];
             loop {
-                parts.wait_for_capacity(4).await?;
+                parts.wait_for_capacity(PARTS_IN_FLIGHT).await?;
                 let n = file
                     .read(&mut buf)
                     .map_err(|e| object_store::Error::Generic {

@@ -98,6 +98,7 @@ const STORE_ENTRIES: &[&str] = &[
     "store.db-shm",
     "store.db-journal",
     "blobs",
+    "contents",
     "lock",
     "lock.gate",
     "logs",
@@ -159,6 +160,12 @@ pub struct DumpReport {
 pub struct RestoreOptions {
     /// Replace a data dir that already holds collections or blobs.
     pub force: bool,
+    /// Put the restored store's large contents in this bucket
+    /// (`s3://…`, as [`super::OpenOptions::contents`]); by default, where the
+    /// data dir's store keeps them now (its own `blobs/` for a new one).
+    pub contents: Option<String>,
+    /// The object store's credentials (else from the environment).
+    pub credentials: Option<super::ObjectCredentials>,
 }
 
 /// What a restore did.

@@ -3,6 +3,7 @@
 //! parent module for the rules).
 
 use super::{Progress, Store, SCHEMA_VERSION};
+use crate::store::blobs::contents::{self, ContentsUrl};
 use crate::store::blobs::files::BlobFiles;
 use crate::store::blobs::is_hash;
 use crate::store::debris;
@@ -40,6 +41,12 @@ pub fn restore(
     }
     let before = inspect(&target)?;
     before.check(&target, options)?;
+    // The restored store's contents go where asked, else where the store
+    // it replaces keeps them.
+    let contents = match &options.contents {
+        Some(url) => Some(ContentsUrl::parse(url)?),
+        None => contents::recorded(&target)?,
+    };
 
     let (parent, name) = parent_and_name(&target)?;
     let staging = parent.join(format!(
@@ -51,7 +58,13 @@ pub fn restore(
         .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
     // Held until the restore ends: the folder is a running restore's.
     let _held = File::open(&staging).inspect(debris::hold);
-    let built = build(&staging, file, archive, progress);
+    let built = build(&staging, file, archive, progress).and_then(|built| {
+        if let Some(url) = &contents {
+            progress.phase("uploading", None);
+            contents::move_files_to_objects(&staging, url, options.credentials.clone())?;
+        }
+        Ok(built)
+    });
     let (manifest, schema_version) = match built {
         Ok(done) => done,
         Err(e) => {
