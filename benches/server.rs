@@ -968,13 +968,17 @@ fn objects(bin: &Path, work: &Path) -> Vec<(String, String, String, String)> {
     let asset: Vec<u8> = (0..1u32 << 20)
         .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
         .collect();
-    for backend in ["files", "garage"] {
-        let data = work.join(format!("objects-{backend}"));
+    for backend in ["files", "Garage", "Garage, cache off"] {
+        let data = work.join(format!("objects-{}", backend.replace([',', ' '], "")));
         let url = g.contents_url("bench");
         let extra: Vec<&str> = match backend {
-            "garage" => vec!["--contents", &url],
-            _ => Vec::new(),
+            "files" => Vec::new(),
+            _ => vec!["--contents", &url],
         };
+        let mut env = env.to_vec();
+        if backend.ends_with("cache off") {
+            env.push(("BLOCKSTORE_CONTENTS_CACHE_MB", "0"));
+        }
         let created = Command::new(bin)
             .arg("--data-dir")
             .arg(&data)
@@ -1008,19 +1012,26 @@ fn objects(bin: &Path, work: &Path) -> Vec<(String, String, String, String)> {
             }
         }
         drop(s);
+        if backend.ends_with("cache off") {
+            continue;
+        }
         let demo_data = work.join(format!("demo-{backend}"));
         let s = serve_env(bin, &demo_data, &extra, &env);
         let row = demo_rest_on(&s, &demo_data).remove(0);
         demo.insert(backend, row.2);
     }
-    for what in ["4 KB unit", "1 MiB asset"] {
-        let (Some(files), Some(objects)) = (p50.get(&(what, "files")), p50.get(&(what, "garage")))
+    for (what, backend) in [
+        ("4 KB unit", "Garage"),
+        ("1 MiB asset", "Garage"),
+        ("1 MiB asset", "Garage, cache off"),
+    ] {
+        let (Some(files), Some(objects)) = (p50.get(&(what, "files")), p50.get(&(what, backend)))
         else {
             continue;
         };
         rows.push((
             format!(
-                "`GET raw` p50 of a {what}, contents in Garage vs blob files (wrk -t1 -c1 -d5s)"
+                "`GET raw` p50 of a {what}, contents in {backend} vs blob files (wrk -t1 -c1 -d5s)"
             ),
             "≤ 2× the embedded store's".into(),
             format!(

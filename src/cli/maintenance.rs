@@ -135,6 +135,13 @@ pub(crate) fn fsck(store: &Store, out: &Output) -> crate::Result<ExitCode> {
             plural(report.unreferenced_blobs, "unreferenced blob"),
             plural(report.stray_files, "stray file")
         );
+        if report.cache_copies_removed > 0 {
+            println!(
+                "removed {} from the local cache of the object store: they did not \
+                 hash to their names (the bucket holds the bytes)",
+                plural(report.cache_copies_removed, "damaged file")
+            );
+        }
         if !report.debris.is_empty() {
             println!(
                 "{} of killed dumps and restores ({}):",

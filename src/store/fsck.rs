@@ -32,7 +32,15 @@ pub struct FsckReport {
     /// What killed dumps and restores left (partial archives, staging
     /// stores): harmless, `gc` removes them (except `restore_aside`).
     pub debris: Vec<super::Debris>,
+    /// Copies in the local cache of an object store's contents that did not
+    /// hash to their names: removed (the bucket holds the bytes).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub cache_copies_removed: u64,
     pub problems: Vec<FsckProblem>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl FsckReport {
@@ -88,6 +96,9 @@ impl Store {
                 .count() as u64;
         report.stray_files = listing.stray.len() as u64;
         report.debris = super::debris::of_store(&self.dir)?.debris;
+        if let Some(objects) = self.blobs.contents().objects() {
+            report.cache_copies_removed = objects.check_cache();
+        }
         Ok(report)
     }
 }

@@ -159,6 +159,7 @@ fn start() -> Garage {
 data_dir = "{dir}/data"
 db_engine = "sqlite"
 replication_factor = 1
+compression_level = "none"
 rpc_bind_addr = "127.0.0.1:{rpc}"
 rpc_public_addr = "127.0.0.1:{rpc}"
 rpc_secret = "{secret}"

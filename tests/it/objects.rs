@@ -414,3 +414,101 @@ fn dump_and_restore_move_a_store_between_files_and_the_bucket_both_ways() {
     assert!(blob_file(&back, &hash).exists());
     assert_eq!(observable(&back), observable(&local));
 }
+
+#[test]
+#[ignore = "needs garage"]
+fn reads_are_served_from_a_verified_local_cache_that_fsck_keeps_honest() {
+    if suite_mode() {
+        return;
+    }
+    let g = garage();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let url = g.contents_url("cache");
+    let big = large(200_000, "cached");
+    let hash = blockstore::store::hash_bytes(&big);
+    let copy = data.join("cache").join(&hash[..2]).join(&hash[2..]);
+    {
+        let store = open(&data, Some(&url)).unwrap();
+        store
+            .create_collection("demo", &CollectionMetadata::default())
+            .unwrap();
+        store
+            .write("demo", "static/big.bin", &big, Source::Cli)
+            .unwrap();
+        assert!(!copy.exists(), "a write caches nothing");
+        assert_eq!(
+            store.read("demo", "static/big.bin", At::Draft).unwrap().1,
+            big
+        );
+        assert_eq!(
+            std::fs::read(&copy).unwrap(),
+            big,
+            "a read leaves a whole copy"
+        );
+    }
+    // With the object store down, a cached read is still served (its bytes
+    // are their name's: never stale); fsck checks the bucket itself, so it
+    // says the bucket is down.
+    let recorded = std::fs::read_to_string(data.join("contents")).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down = url.replace(
+        &g.endpoint,
+        &format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port()),
+    );
+    drop(closed);
+    let moved = blockstore::store::ContentsUrl::parse(&down).unwrap();
+    std::fs::write(data.join("contents"), format!("{moved}\n")).unwrap();
+    {
+        let store = open(&data, None).unwrap();
+        assert_eq!(
+            store.read("demo", "static/big.bin", At::Draft).unwrap().1,
+            big
+        );
+        let e = store.fsck(&NoProgress).unwrap_err();
+        assert_eq!(e.kind(), blockstore::store::ErrorKind::Unavailable, "{e}");
+    }
+    std::fs::write(data.join("contents"), &recorded).unwrap();
+    // A damaged copy is found by fsck and removed; the next read fetches
+    // the bucket's bytes again.
+    let mut damaged = big.clone();
+    damaged[1000] ^= 1;
+    std::fs::write(&copy, &damaged).unwrap();
+    let store = open(&data, None).unwrap();
+    let report = store.fsck(&NoProgress).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.cache_copies_removed, 1);
+    assert!(!copy.exists());
+    assert_eq!(
+        store.read("demo", "static/big.bin", At::Draft).unwrap().1,
+        big
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), big);
+    // gc removing an object removes its copy too.
+    let orphan = store
+        .blobs()
+        .contents()
+        .put(&large(30_000, "orphan copy"))
+        .unwrap();
+    store.blobs().contents().read(&orphan.hash, true).unwrap();
+    let orphan_copy = data
+        .join("cache")
+        .join(&orphan.hash[..2])
+        .join(&orphan.hash[2..]);
+    assert!(orphan_copy.exists());
+    store
+        .blobs()
+        .contents()
+        .objects()
+        .unwrap()
+        .set_grace(Duration::ZERO);
+    assert_eq!(
+        store
+            .gc(&GcOptions::older_than_days(0, false))
+            .unwrap()
+            .blobs_deleted,
+        1
+    );
+    assert!(!orphan_copy.exists());
+    assert!(copy.exists(), "a referenced blob's copy stays");
+}

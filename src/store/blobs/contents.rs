@@ -267,6 +267,14 @@ impl Contents {
         }
     }
 
+    /// Opens a blob from its home itself, past any cache (fsck).
+    pub fn open_fresh(&self, hash: &str) -> Result<super::BlobReader> {
+        match self {
+            Contents::Files(files) => files.open_blob(hash).map(super::BlobReader::File),
+            Contents::Objects(objects) => objects.open_fresh(hash),
+        }
+    }
+
     /// Reads a whole blob; with `verify`, re-hashes it.
     pub fn read(&self, hash: &str, verify: bool) -> Result<Vec<u8>> {
         match self {

@@ -23,6 +23,7 @@
 //! rest of the store reads and writes bytes through; a team-scale backend
 //! implements the same two homes (rows in its database, objects in S3).
 
+mod cache;
 pub mod contents;
 pub mod files;
 pub mod objects;
@@ -207,10 +208,21 @@ impl BlobStore {
 
     /// Opens a blob for streaming reads.
     pub fn open_blob(&self, hash: &str) -> Result<BlobReader> {
+        self.open_blob_from(hash, false)
+    }
+
+    /// [`BlobStore::open_blob`]; with `fresh`, from the contents' home
+    /// itself, past their local cache (what fsck must check).
+    fn open_blob_from(&self, hash: &str, fresh: bool) -> Result<BlobReader> {
         if let Some(bytes) = self.inline_bytes(hash)? {
             return Ok(BlobReader::Inline(io::Cursor::new(bytes)));
         }
-        match self.contents.open_blob(hash) {
+        let opened = if fresh {
+            self.contents.open_fresh(hash)
+        } else {
+            self.contents.open_blob(hash)
+        };
+        match opened {
             Ok(reader) => Ok(reader),
             // Moved into the index since we looked (`move_small_files`).
             Err(Error::MissingBlob(_)) => match self.inline_bytes(hash)? {
@@ -224,7 +236,7 @@ impl BlobStore {
     /// Re-hashes a blob, streaming a file; returns the actual hash and the
     /// blob's size.
     pub fn rehash(&self, hash: &str) -> Result<(String, u64)> {
-        match self.open_blob(hash)? {
+        match self.open_blob_from(hash, true)? {
             BlobReader::Inline(cursor) => {
                 Ok((hash_bytes(cursor.get_ref()), cursor.get_ref().len() as u64))
             }

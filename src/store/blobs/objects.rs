@@ -21,11 +21,16 @@
 //! its time: a gc elsewhere then cannot take it between the writer's look and
 //! its commit.
 //!
+//! Reads go through a local cache of verified copies ([`super::cache`]): an
+//! object's bytes never change, so a copy is never stale, and a `GET raw` of
+//! a cached object costs what a blob file's does.
+//!
 //! Failures that are the object store's (unreachable, refused credentials,
 //! a timeout) are [`Error::Unavailable`], naming the bucket and endpoint:
 //! HTTP 503, and a CLI message saying what is down.
 
 use super::super::error::{Error, Result};
+use super::cache::ObjectCache;
 use super::contents::ContentsUrl;
 use super::files::{BlobFiles, Listing, Received};
 use super::{hash_bytes, is_hash, BlobReader, Stored};
@@ -33,7 +38,7 @@ use futures_util::StreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
-use std::io::{Read, Seek, Write};
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,7 +51,7 @@ pub const MULTIPART_FROM: u64 = 8 << 20;
 const PART_SIZE: usize = 5 << 20;
 const PARTS_IN_FLIGHT: usize = 2;
 
-/// Blobs up to this size are read into memory; larger ones into a temp file.
+/// An object read without keeping a copy is read into memory up to this size.
 const READ_WHOLE_MAX: u64 = 8 << 20;
 
 /// How long gc leaves an unreferenced object alone by default: longer than any
@@ -136,6 +141,8 @@ pub struct ObjectContents {
     runtime: Option<tokio::runtime::Runtime>,
     /// Local temp space uploads are received into.
     spool: BlobFiles,
+    /// Recently read objects, on the data dir's disk.
+    cache: Arc<ObjectCache>,
     grace: std::sync::Mutex<Duration>,
 }
 
@@ -188,6 +195,11 @@ impl ObjectContents {
             .enable_all()
             .build()
             .map_err(|e| Error::io("starting the object store's threads", e))?;
+        let data_dir = spool.root().parent().unwrap_or(spool.root()).to_path_buf();
+        let cache = Arc::new(ObjectCache::open(
+            data_dir.join("cache"),
+            ObjectCache::limit_from_env(),
+        )?);
         let root = if url.prefix.is_empty() {
             "blobs".to_string()
         } else {
@@ -199,6 +211,7 @@ impl ObjectContents {
             root,
             runtime: Some(runtime),
             spool,
+            cache,
             grace: std::sync::Mutex::new(DEFAULT_GRACE),
         })
     }
@@ -360,44 +373,70 @@ impl ObjectContents {
         })
     }
 
+    /// Re-hashes every copy in the local cache and removes the ones that are
+    /// not their name's bytes (a damaged disk); returns how many went.
+    pub fn check_cache(&self) -> u64 {
+        self.cache.check()
+    }
+
     /// Whether the blob is stored with `size` bytes.
     pub fn has(&self, hash: &str, size: u64) -> Result<bool> {
         Ok(self.head(hash)?.is_some_and(|(stored, _)| stored == size))
     }
 
-    /// Opens a blob: up to [`READ_WHOLE_MAX`] in memory, larger ones
-    /// streamed into an unlinked local temp file first.
+    /// Opens a blob: its copy in the local cache, else the object, fetched
+    /// into the cache (or, when too large for it, into an unlinked temp
+    /// file), its bytes checked against its name on the way.
     pub fn open_blob(&self, hash: &str) -> Result<BlobReader> {
+        if let Some(file) = self.cache.get(hash) {
+            return Ok(BlobReader::File(file));
+        }
+        self.fetch(hash, true)
+    }
+
+    /// Opens a blob from the object store itself, never from the cache, and
+    /// caches nothing (fsck checks what the bucket holds).
+    pub fn open_fresh(&self, hash: &str) -> Result<BlobReader> {
+        self.fetch(hash, false)
+    }
+
+    fn fetch(&self, hash: &str, admit: bool) -> Result<BlobReader> {
         if !is_hash(hash) {
             return Err(Error::Invalid(format!(
                 "{hash:?} is not a content hash; the index is damaged (run `blockstore fsck`)"
             )));
         }
         let (store, path) = (self.store.clone(), self.path_of(hash));
+        let cache = self.cache.clone();
         let spool = self.spool.temp_dir().to_path_buf();
-        let read = async move {
-            let got = store.get(&path).await?;
-            if got.meta.size <= READ_WHOLE_MAX {
-                return Ok(Ok(BlobReader::Inline(std::io::Cursor::new(
-                    got.bytes().await?.to_vec(),
-                ))));
+        // The whole fetch is one task: a hop between threads per chunk would
+        // cost more than the chunk. The copy is written on the runtime's
+        // thread (its own, not a server's).
+        let fetched = self.run(async move {
+            let got = store.get(&path).await.map_err(Fetch::Object)?;
+            // Not to be kept, and small enough: read into memory.
+            if !cache.admits(got.meta.size, admit) && got.meta.size <= READ_WHOLE_MAX {
+                let bytes = got.bytes().await.map_err(Fetch::Object)?;
+                return Ok(Fetched::Bytes(bytes.to_vec()));
             }
-            let mut file = match tempfile_in(&spool) {
-                Ok(file) => file,
-                Err(e) => return Ok(Err(e)),
-            };
+            let mut filling = cache
+                .start(got.meta.size, &spool, admit)
+                .map_err(Fetch::Local)?;
             let mut stream = got.into_stream();
             while let Some(chunk) = stream.next().await {
-                if let Err(e) = file.write_all(&chunk?) {
-                    return Ok(Err(e));
-                }
+                filling
+                    .write(&chunk.map_err(Fetch::Object)?)
+                    .map_err(|e| Fetch::Local(Error::io("writing a blob into local space", e)))?;
             }
-            Ok(file.rewind().map(|()| BlobReader::File(file)))
-        };
-        match self.run(read) {
-            Ok(Ok(reader)) => Ok(reader),
-            Ok(Err(e)) => Err(Error::io(format!("reading blob {hash} into temp space"), e)),
-            Err(e) => Err(self.error(hash, e)),
+            Ok::<_, Fetch>(Fetched::Copy(filling))
+        });
+        match fetched {
+            Ok(Fetched::Copy(filling)) => Ok(BlobReader::File(self.cache.finish(filling, hash)?)),
+            // Not verified here, as a blob file's read is not: `read(_,
+            // true)` and fsck re-hash. A copy is, because it is kept.
+            Ok(Fetched::Bytes(bytes)) => Ok(BlobReader::Inline(std::io::Cursor::new(bytes))),
+            Err(Fetch::Object(e)) => Err(self.error(hash, e)),
+            Err(Fetch::Local(e)) => Err(e),
         }
     }
 
@@ -460,6 +499,7 @@ impl ObjectContents {
             return Err(Error::Invalid(format!("{hash:?} is not a content hash")));
         }
         let (store, path) = (self.store.clone(), self.path_of(hash));
+        self.cache.remove(hash);
         match self.run(async move { store.delete(&path).await }) {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error(&format!("removing blob {hash}"), e)),
@@ -473,6 +513,18 @@ impl Drop for ObjectContents {
             runtime.shutdown_background();
         }
     }
+}
+
+/// What a fetch brought: a copy in a file, or the bytes in memory.
+enum Fetched {
+    Copy(super::cache::Filling),
+    Bytes(Vec<u8>),
+}
+
+/// Why a fetch failed: the object store's call, or the local copy.
+enum Fetch {
+    Object(object_store::Error),
+    Local(Error),
 }
 
 /// Seconds since the Unix time `then` (0 for a time in the future).
@@ -497,20 +549,4 @@ fn one_line(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out.replace('\n', " ")
-}
-
-/// A new temp file in `dir`, unlinked at once (it lives as long as its handle).
-fn tempfile_in(dir: &std::path::Path) -> std::io::Result<std::fs::File> {
-    let path = dir.join(format!(
-        ".tmp-read-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&path)?;
-    std::fs::remove_file(&path)?;
-    Ok(file)
 }

@@ -98,6 +98,7 @@ const STORE_ENTRIES: &[&str] = &[
     "store.db-shm",
     "store.db-journal",
     "blobs",
+    "cache",
     "contents",
     "lock",
     "lock.gate",
