@@ -428,10 +428,10 @@ impl ObjectContents {
                     .write(&chunk.map_err(Fetch::Object)?)
                     .map_err(|e| Fetch::Local(Error::io("writing a blob into local space", e)))?;
             }
-            Ok::<_, Fetch>(Fetched::Copy(filling))
+            Ok::<_, Fetch>(Fetched::Copy(Box::new(filling)))
         });
         match fetched {
-            Ok(Fetched::Copy(filling)) => Ok(BlobReader::File(self.cache.finish(filling, hash)?)),
+            Ok(Fetched::Copy(filling)) => Ok(BlobReader::File(self.cache.finish(*filling, hash)?)),
             // Not verified here, as a blob file's read is not: `read(_,
             // true)` and fsck re-hash. A copy is, because it is kept.
             Ok(Fetched::Bytes(bytes)) => Ok(BlobReader::Inline(std::io::Cursor::new(bytes))),
@@ -517,7 +517,7 @@ impl Drop for ObjectContents {
 
 /// What a fetch brought: a copy in a file, or the bytes in memory.
 enum Fetched {
-    Copy(super::cache::Filling),
+    Copy(Box<super::cache::Filling>),
     Bytes(Vec<u8>),
 }
 
