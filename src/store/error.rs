@@ -99,6 +99,20 @@ pub enum Error {
         known: i64,
     },
 
+    #[error(
+        "the index in {index} has schema version {found}, newer than this binary knows \
+         ({known}); use a newer blockstore"
+    )]
+    IndexTooNew {
+        index: String,
+        found: i64,
+        known: i64,
+    },
+
+    /// The PostgreSQL index answered with an error.
+    #[error("index: {0}")]
+    Index(String),
+
     #[error("blob {hash} is corrupt: its content hashes to {actual}")]
     CorruptBlob { hash: String, actual: String },
 
@@ -127,7 +141,7 @@ pub enum Error {
 
     /// `what` (the object store, naming its bucket and endpoint) failed to
     /// answer or refused; `detail` says what was asked and what came back.
-    #[error("{what} is unavailable: {detail}; check that it is running and reachable, and the AWS_* credentials")]
+    #[error("{what} is unavailable: {detail}; check that it is running and reachable, and its credentials")]
     Unavailable { what: String, detail: String },
 
     #[error("{context}: {source}")]
@@ -159,7 +173,7 @@ impl Error {
             | Error::MalformedUnits { .. }
             | Error::Conflict(_) => ErrorKind::Conflict,
             Error::PreconditionFailed { .. } => ErrorKind::PreconditionFailed,
-            Error::SchemaTooNew { .. } => ErrorKind::Incompatible,
+            Error::SchemaTooNew { .. } | Error::IndexTooNew { .. } => ErrorKind::Incompatible,
             Error::Interrupted => ErrorKind::Interrupted,
             Error::NoSpace { .. } => ErrorKind::NoSpace,
             Error::Io { source, .. } if is_no_space(source) => ErrorKind::NoSpace,
@@ -170,6 +184,7 @@ impl Error {
             | Error::MissingBlob(_)
             | Error::Io { .. }
             | Error::Sqlite(_)
+            | Error::Index(_)
             | Error::Json(_) => ErrorKind::Internal,
         }
     }

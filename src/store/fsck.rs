@@ -71,6 +71,12 @@ impl Store {
                     code: "corrupt_blob",
                     message: format!("blob {hash} hashes to {actual}"),
                 }),
+                Err(super::Error::CorruptBlob { actual, .. }) => {
+                    report.problems.push(FsckProblem {
+                        code: "corrupt_blob",
+                        message: format!("blob {hash} hashes to {actual}"),
+                    })
+                }
                 Err(super::Error::MissingBlob(_)) => report.problems.push(FsckProblem {
                     code: "missing_blob",
                     message: format!("blob {hash} is referenced but missing"),

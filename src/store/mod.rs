@@ -41,6 +41,7 @@ pub use blobs::objects::ObjectCredentials;
 pub use blobs::{hash_bytes, BlobReader, BlobStore, Contents, ContentsUrl, Stored, INLINE_MAX};
 pub use cancel::Cancel;
 pub use collection_groups::CollectionGroup;
+pub use db::postgres;
 pub use db::SCHEMA_VERSION;
 pub use debris::Debris;
 pub use dependencies::{snapshot_digest, Dependency, DependencyRef};

@@ -25,6 +25,7 @@ mod names;
 mod objects;
 mod olx_rules;
 mod outline;
+mod postgres;
 mod seed;
 mod server;
 mod store;

@@ -128,6 +128,17 @@ fn a_store_keeps_large_contents_in_the_bucket_and_reads_them_back() {
         e.contains("keeps its contents in s3://blockstore-tests/library-"),
         "{e}"
     );
+    // A bucket that is not there (or that the key cannot open) is refused
+    // before anything is recorded.
+    let nowhere = dir.path().join("nowhere");
+    let missing = format!(
+        "s3://no-such-bucket-here/x?endpoint={}&region=garage",
+        g.endpoint
+    );
+    let e = open(&nowhere, Some(&missing)).unwrap_err();
+    assert_eq!(e.kind(), blockstore::store::ErrorKind::Unavailable, "{e}");
+    assert!(e.to_string().contains("no-such-bucket-here"), "{e}");
+    assert!(!nowhere.join("contents").exists());
     // So is moving a store that already has contents of its own.
     let local = dir.path().join("local");
     let store = open(&local, None).unwrap();

@@ -173,6 +173,11 @@ impl ObjectCache {
         if filling.path.as_os_str().is_empty() {
             return Ok(file);
         }
+        // On disk before it is named: after a power loss a copy is whole or
+        // absent, never a named file of zeros.
+        if filling.file.sync_data().is_err() {
+            return Ok(file);
+        }
         let target = self.path_of(hash);
         let placed = target
             .parent()

@@ -159,7 +159,12 @@ fn redact(url: &str) -> String {
         out.push(if i == 0 { '?' } else { '&' });
         match pair.split_once('=') {
             Some((key, value)) if key == "region" => out.push_str(&format!("{key}={value}")),
-            Some((key, value)) if key == "endpoint" && !value.contains('@') => {
+            Some((key, value))
+                if key == "endpoint"
+                    && !percent_encoding::percent_decode_str(value)
+                        .decode_utf8_lossy()
+                        .contains('@') =>
+            {
                 out.push_str(&format!("{key}={value}"))
             }
             Some((key, _)) => out.push_str(&format!("{key}=***")),
@@ -373,6 +378,7 @@ impl Contents {
                     options.credentials.clone(),
                     BlobFiles::open(blobs_dir)?,
                 )?;
+                objects.probe()?;
                 record(dir, &given)?;
                 return Ok(Contents::Objects(Box::new(objects)));
             }
@@ -456,6 +462,7 @@ mod tests {
             "s3://AKIA:s3cr3t@bucket",
             "s3://bucket?secret_access_key=s3cr3t",
             "s3://bucket?endpoint=http://AKIA:s3cr3t@host:3900",
+            "s3://bucket?endpoint=http%3A%2F%2FAKIA%3As3cr3t%40host%3A3900",
         ] {
             let e = ContentsUrl::parse(bad).unwrap_err().to_string();
             assert!(e.contains("AWS_ACCESS_KEY_ID"), "{e}");

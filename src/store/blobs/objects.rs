@@ -163,9 +163,12 @@ impl ObjectContents {
             .with_bucket_name(&url.bucket)
             .with_virtual_hosted_style_request(false)
             .with_client_options(
+                // No limit on a whole request (a large object takes as long
+                // as its bytes do), but on a silence within one.
                 ClientOptions::new()
                     .with_connect_timeout(Duration::from_secs(3))
-                    .with_timeout(Duration::from_secs(120))
+                    .with_timeout_disabled()
+                    .with_read_timeout(Duration::from_secs(30))
                     .with_allow_http(true),
             )
             // An unreachable store is answered in seconds, not after the
@@ -254,15 +257,25 @@ impl ObjectContents {
         rx.recv().expect("an object store task answers")
     }
 
-    /// The error for a failed call about `what` (a blob, a listing).
+    /// The error for a failed call about `what` (a blob, a listing). A 404
+    /// here is the bucket's (object_store calls a missing bucket and a
+    /// missing key alike): only [`ObjectContents::fetch`] reads it as a
+    /// missing blob.
     fn error(&self, what: &str, e: object_store::Error) -> Error {
-        match e {
-            object_store::Error::NotFound { .. } => Error::MissingBlob(what.to_string()),
-            e => Error::Unavailable {
-                what: format!("the object store {}", self.describe()),
-                detail: format!("{what}: {}", one_line(&e)),
-            },
+        Error::Unavailable {
+            what: format!("the object store {}", self.describe()),
+            detail: format!("{what}: {}", one_line(&e)),
         }
+    }
+
+    /// Checks that the bucket is there and the credentials open it (one
+    /// listing of at most one level): what a new store does before it
+    /// records the location.
+    pub fn probe(&self) -> Result<()> {
+        let store = self.store.clone();
+        let root = ObjectPath::from(self.root.clone());
+        self.run(async move { store.list_with_delimiter(Some(&root)).await.map(|_| ()) })
+            .map_err(|e| self.error("listing the bucket", e))
     }
 
     /// The bucket and where it is, for messages.
@@ -334,35 +347,49 @@ impl ObjectContents {
             .map_err(|e| Error::io(format!("reading back {}", received.path().display()), e))?;
         let upload = async move {
             let mut file = file;
+            let local =
+                |e: std::io::Error| Fetch::Local(Error::io("reading back a received upload", e));
             if size <= MULTIPART_FROM {
                 let mut bytes = Vec::with_capacity(size as usize);
-                file.read_to_end(&mut bytes)
-                    .map_err(|e| object_store::Error::Generic {
-                        store: "local temp file",
-                        source: Box::new(e),
-                    })?;
-                return store.put(&path, PutPayload::from(bytes)).await.map(|_| ());
+                file.read_to_end(&mut bytes).map_err(local)?;
+                return store
+                    .put(&path, PutPayload::from(bytes))
+                    .await
+                    .map(|_| ())
+                    .map_err(Fetch::Object);
             }
-            let upload = store.put_multipart(&path).await?;
+            let upload = store.put_multipart(&path).await.map_err(Fetch::Object)?;
             let mut parts = object_store::WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
             let mut buf = vec![0u8; 1 << 20];
-            loop {
-                parts.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-                let n = file
-                    .read(&mut buf)
-                    .map_err(|e| object_store::Error::Generic {
-                        store: "local temp file",
-                        source: Box::new(e),
-                    })?;
-                if n == 0 {
-                    break;
+            let sent = async {
+                loop {
+                    parts
+                        .wait_for_capacity(PARTS_IN_FLIGHT)
+                        .await
+                        .map_err(Fetch::Object)?;
+                    let n = file.read(&mut buf).map_err(local)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    parts.write(&buf[..n]);
                 }
-                parts.write(&buf[..n]);
             }
-            parts.finish().await.map(|_| ())
+            .await;
+            match sent {
+                Ok(()) => parts.finish().await.map(|_| ()).map_err(Fetch::Object),
+                Err(e) => {
+                    // The parts sent so far would stay in the bucket, unlisted
+                    // and billed: abandon the upload.
+                    let _ = parts.abort().await;
+                    Err(e)
+                }
+            }
         };
-        self.run(upload)
-            .map_err(|e| self.error(&format!("storing blob {hash}"), e))?;
+        match self.run(upload) {
+            Ok(()) => {}
+            Err(Fetch::Object(e)) => return Err(self.error(&format!("storing blob {hash}"), e)),
+            Err(Fetch::Local(e)) => return Err(e),
+        }
         // `received` removes its temp file as it drops.
         drop(received);
         Ok(Stored {
@@ -431,6 +458,9 @@ impl ObjectContents {
             Ok::<_, Fetch>(Fetched::Copy(Box::new(filling)))
         });
         match fetched {
+            Err(Fetch::Object(object_store::Error::NotFound { .. })) => {
+                Err(Error::MissingBlob(hash.to_string()))
+            }
             Ok(Fetched::Copy(filling)) => Ok(BlobReader::File(self.cache.finish(*filling, hash)?)),
             // Not verified here, as a blob file's read is not: `read(_,
             // true)` and fsck re-hash. A copy is, because it is kept.
@@ -535,8 +565,8 @@ fn age_secs(then: i64) -> u64 {
     now.saturating_sub(then).max(0) as u64
 }
 
-/// An error's message and causes on one line, without the request's
-/// signature or headers.
+/// An error's message and its causes on one line (object_store's messages
+/// name the request's URL and status, never its headers or signature).
 fn one_line(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();

@@ -10,6 +10,7 @@ use rusqlite::Connection;
 use std::path::Path;
 use std::time::Duration;
 
+pub mod postgres;
 mod watch;
 pub(crate) use watch::ChangeWatch;
 

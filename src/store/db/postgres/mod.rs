@@ -1,0 +1,220 @@
+//! The index on PostgreSQL, for a store shared by a team (issue 20): the
+//! connection (where, who, and never a password on the command line) and
+//! the schema's own numbered migrations, applied at open in one transaction
+//! and recorded in `schema_version`; a schema newer than this binary knows is
+//! refused, as SQLite's is.
+//!
+//! This is the first step: the model's queries still run on SQLite only.
+//! The plan (ARCHITECTURE.md, "A shared store") is one connection type of
+//! our own under the model, implemented by rusqlite and by this driver. The
+//! schema mirrors SQLite's types (BIGINT for INTEGER, BYTEA for BLOB, row ids
+//! as identity columns) so the same values bind to both, and a test
+//! (`postgres::the_index_schema_on_postgresql_matches_sqlites`) keeps the two
+//! schemas equal: same tables, columns, keys and indexes.
+
+use super::super::error::{Error, Result};
+use postgres::config::Host;
+use postgres::{Client, Config, NoTls};
+use std::time::Duration;
+
+/// The migrations, in order. The schema version is their count.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_schema", include_str!("sql/0001_schema.sql"))];
+
+/// The PostgreSQL schema version this binary writes.
+pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Serializes migrations between instances opening the same database.
+const MIGRATION_LOCK: i64 = 0x626c_6f63_6b73_0001; // "blocks" + 1
+
+/// A parsed `postgres://` (or `postgresql://`, or `key=value`) location.
+#[derive(Debug, Clone)]
+pub struct IndexUrl {
+    config: Config,
+    /// Where, for messages: `host:port/db` (or the socket dir), as user.
+    shown: String,
+}
+
+impl IndexUrl {
+    /// Parses a connection string, refusing one that carries a password
+    /// (it belongs in `PGPASSWORD` or `~/.pgpass`, which are read here) and
+    /// TLS modes this build does not speak.
+    pub fn parse(url: &str) -> Result<IndexUrl> {
+        let mut config: Config = url.parse().map_err(|e| {
+            Error::Invalid(format!(
+                "--index: not a PostgreSQL connection string ({e}); expected \
+                 postgres://USER@HOST:PORT/DATABASE"
+            ))
+        })?;
+        if config.get_password().is_some() {
+            return Err(Error::Invalid(
+                "--index: a password does not belong in the URL (ps and logs show it): \
+                 set PGPASSWORD, or put it in ~/.pgpass"
+                    .into(),
+            ));
+        }
+        if matches!(config.get_ssl_mode(), postgres::config::SslMode::Require) {
+            return Err(Error::Invalid(
+                "--index: sslmode=require is not supported yet: this build connects \
+                 without TLS (a Unix socket, loopback, or a private network)"
+                    .into(),
+            ));
+        }
+        config.connect_timeout(Duration::from_secs(5));
+        config.application_name("blockstore");
+        let host = match config.get_hosts().first() {
+            Some(Host::Tcp(name)) => name.clone(),
+            #[cfg(unix)]
+            Some(Host::Unix(dir)) => dir.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = config.get_ports().first().copied().unwrap_or(5432);
+        let db = config.get_dbname().unwrap_or("").to_string();
+        let user = config.get_user().unwrap_or("").to_string();
+        if let Some(password) = password_for(&host, port, &db, &user) {
+            config.password(password);
+        }
+        Ok(IndexUrl {
+            shown: format!("PostgreSQL at {host}:{port}/{db} as {user:?}"),
+            config,
+        })
+    }
+
+    /// Where the index is, for messages (never the password).
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+}
+
+/// The password for a connection: `PGPASSWORD`, else the first matching
+/// line of `PGPASSFILE` or `~/.pgpass` (`host:port:database:user:password`,
+/// `*` matching anything), as libpq reads them.
+fn password_for(host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    if let Ok(password) = std::env::var("PGPASSWORD") {
+        return Some(password);
+    }
+    let file = std::env::var_os("PGPASSFILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().join(".pgpass")))?;
+    pgpass_match(&std::fs::read_to_string(file).ok()?, host, port, db, user)
+}
+
+/// The password of the first line of a `.pgpass` text that matches.
+fn pgpass_match(text: &str, host: &str, port: u16, db: &str, user: &str) -> Option<String> {
+    let port = port.to_string();
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .find_map(|line| {
+            let fields: Vec<&str> = line.splitn(5, ':').collect();
+            let [h, p, d, u, password] = fields.as_slice() else {
+                return None;
+            };
+            let hit = |field: &str, value: &str| field == "*" || field == value;
+            (hit(h, host) && hit(p, &port) && hit(d, db) && hit(u, user))
+                .then(|| password.to_string())
+        })
+}
+
+/// Connects to the index, without touching its schema.
+pub fn connect(url: &IndexUrl) -> Result<Client> {
+    url.config.connect(NoTls).map_err(|e| pg_error(url, e))
+}
+
+/// Connects and brings the schema up to date: every migration the database
+/// lacks, in one transaction, under an advisory lock so that instances
+/// opening at once migrate once. Returns the schema version.
+pub fn open(url: &IndexUrl) -> Result<Client> {
+    let mut client = connect(url)?;
+    migrate(url, &mut client)?;
+    Ok(client)
+}
+
+fn migrate(url: &IndexUrl, client: &mut Client) -> Result<i64> {
+    let mut tx = client.transaction().map_err(|e| pg_error(url, e))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .map_err(|e| pg_error(url, e))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+             version    BIGINT NOT NULL,
+             name       TEXT NOT NULL,
+             applied_at TEXT NOT NULL
+         )",
+    )
+    .map_err(|e| pg_error(url, e))?;
+    let found: i64 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[])
+        .map_err(|e| pg_error(url, e))?
+        .get(0);
+    if found > PG_SCHEMA_VERSION {
+        return Err(Error::IndexTooNew {
+            index: url.shown.clone(),
+            found,
+            known: PG_SCHEMA_VERSION,
+        });
+    }
+    for (n, (name, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+        tx.batch_execute(sql)
+            .map_err(|e| Error::Invalid(format!("{}: migration {name} failed: {e}", url.shown)))?;
+        tx.execute(
+            "INSERT INTO schema_version (version, name, applied_at) VALUES ($1, $2, $3)",
+            &[&(n as i64 + 1), name, &super::super::now()],
+        )
+        .map_err(|e| pg_error(url, e))?;
+    }
+    tx.commit().map_err(|e| pg_error(url, e))?;
+    Ok(PG_SCHEMA_VERSION.max(found))
+}
+
+/// A driver error as the store's: the server unreachable or gone is
+/// [`Error::Unavailable`], naming where it was looked for; anything else is
+/// the database's answer.
+fn pg_error(url: &IndexUrl, e: postgres::Error) -> Error {
+    if e.as_db_error().is_none() {
+        // No answer from a server: refused, timed out, or closed.
+        let detail = std::error::Error::source(&e)
+            .map_or_else(|| e.to_string(), |cause| format!("{e}: {cause}"));
+        return Error::Unavailable {
+            what: url.shown.clone(),
+            detail,
+        };
+    }
+    Error::Index(format!("{}: {e}", url.shown))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_in_the_url_is_refused_and_never_echoed() {
+        for url in [
+            "postgres://team:s3cr3t@db.example:5432/blockstore",
+            "host=db.example user=team password=s3cr3t dbname=blockstore",
+        ] {
+            let e = IndexUrl::parse(url).unwrap_err().to_string();
+            assert!(e.contains("PGPASSWORD"), "{e}");
+            assert!(!e.contains("s3cr3t"), "{e}");
+        }
+        let url = IndexUrl::parse("postgres://team@db.example:6543/blockstore").unwrap();
+        assert_eq!(
+            url.shown(),
+            "PostgreSQL at db.example:6543/blockstore as \"team\""
+        );
+        assert!(IndexUrl::parse("postgres://db.example/x?sslmode=require").is_err());
+        assert!(IndexUrl::parse("mysql://x").is_err());
+    }
+
+    #[test]
+    fn pgpass_lines_match_as_libpq_reads_them() {
+        let text =
+            "# comment\nother:5432:*:team:wrong\ndb.example:*:blockstore:team:right:with:colons\n";
+        assert_eq!(
+            pgpass_match(text, "db.example", 6543, "blockstore", "team").as_deref(),
+            Some("right:with:colons")
+        );
+        assert_eq!(
+            pgpass_match(text, "other", 5432, "x", "team").as_deref(),
+            Some("wrong")
+        );
+        assert_eq!(pgpass_match(text, "db.example", 5432, "x", "team"), None);
+    }
+}
