@@ -1051,6 +1051,47 @@ fn objects(bin: &Path, work: &Path) -> Vec<(String, String, String, String)> {
             },
         ));
     }
+    // The demo course imported from its folder by the CLI (one transaction;
+    // its large files uploaded before it commits), median of 3.
+    let tree = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/openedx-demo-course/demo-course/course");
+    let mut imports = Vec::new();
+    for backend in ["files", "Garage"] {
+        let mut runs = Vec::new();
+        for run in 0..3 {
+            let data = work.join(format!("import-{}-{run}", backend.to_lowercase()));
+            let url = g.contents_url("import");
+            let mut cmd = Command::new(bin);
+            cmd.arg("--data-dir").arg(&data);
+            if backend == "Garage" {
+                cmd.args(["--contents", &url]);
+            }
+            let started = Instant::now();
+            let status = cmd
+                .arg("import")
+                .arg(&tree)
+                .args(["-c", "demo"])
+                .envs(env.iter().copied())
+                .stdout(Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success());
+            runs.push(started.elapsed().as_secs_f64());
+        }
+        let all = listed(&runs);
+        imports.push((backend, median(&mut runs), all));
+    }
+    if let [(_, files, files_all), (_, objects, objects_all)] = imports.as_slice() {
+        rows.push((
+            "`blockstore import` of the demo course folder (800 files, 78 over 16 KiB), median of 3".into(),
+            "–".into(),
+            format!(
+                "Garage {objects:.3} s ({objects_all}) vs files {files:.3} s ({files_all}): {:.2}×",
+                objects / files
+            ),
+            "–".into(),
+        ));
+    }
     for (backend, measured) in demo {
         rows.push((
             format!("demo course, one PUT per file + publish, median of 3, contents: {backend}"),

@@ -216,7 +216,9 @@ fn import_archive_holding(
     let result = read.and_then(|read| store.write_session(|session| {
         let blobs = session.blobs();
         // Inline blobs are held in memory until the transaction: only files
-        // can have been swept.
+        // can have been swept. Deferred uploads land first, so that what is
+        // looked for is there unless it was swept.
+        blobs.sync()?;
         for (path, s) in &read {
             if s.inline.is_some() || blobs.contents().has(&s.hash, s.size)? {
                 continue;

@@ -116,6 +116,26 @@ fn binary() -> PathBuf {
     found.unwrap()
 }
 
+/// A folder for a service this test process runs (`kind`: garage,
+/// postgres), under one parent in the temp dir; the folders of test
+/// processes that are gone (killed with theirs, or exited: a static is never
+/// dropped) are removed first, so runs do not pile up their data.
+pub fn service_dir(kind: &str) -> PathBuf {
+    let parent = std::env::temp_dir().join("blockstore-test-services");
+    std::fs::create_dir_all(&parent).expect("the services' temp dir");
+    for entry in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let pid = name.rsplit('-').next().and_then(|p| p.parse::<u32>().ok());
+        if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    let dir = parent.join(format!("{kind}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a service dir");
+    dir
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -144,7 +164,7 @@ fn admin(binary: &Path, config: &Path, args: &[&str]) -> Result<String, String> 
 fn start() -> Garage {
     let binary = binary();
     // Kept for the whole test process (the cluster lives in it).
-    let dir = tempfile::tempdir().expect("a temp dir").keep();
+    let dir = service_dir("garage");
     let (rpc, s3_port, admin_port) = (free_port(), free_port(), free_port());
     let secret: String = (0..64)
         .map(|i| {

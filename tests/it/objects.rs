@@ -216,13 +216,28 @@ fn the_cli_imports_exports_and_checks_a_store_in_the_bucket() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let url = g.contents_url("cli");
+    // The sample course and a few large files: a folder import uploads them
+    // side by side before its one transaction commits.
+    let course = dir.path().join("course");
+    let mut files: Vec<(String, Vec<u8>)> = tree_files(&sample_course()).into_iter().collect();
+    for n in 0..12 {
+        files.push((
+            format!("static/big-{n}.bin"),
+            large(40_000 + n * 1000, &format!("cli {n}")),
+        ));
+    }
+    let files: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_slice()))
+        .collect();
+    write_tree(&course, &files);
     let out = run_cli(
         &data,
         &[
             "--contents",
             &url,
             "import",
-            sample_course().to_str().unwrap(),
+            course.to_str().unwrap(),
             "-c",
             "sample",
             "--publish",
@@ -235,7 +250,7 @@ fn the_cli_imports_exports_and_checks_a_store_in_the_bucket() {
     let export = dir.path().join("out");
     let out = run_cli(&data, &["export", "sample", export.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(tree_files(&export), tree_files(&sample_course()));
+    assert_eq!(tree_files(&export), tree_files(&course));
     let out = run_cli(&data, &["fsck"]);
     assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     // Credentials on the command line are refused before anything is

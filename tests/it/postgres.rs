@@ -96,7 +96,7 @@ fn as_server_user(command: &mut Command, root: bool) {
 fn start() -> Postgres {
     let bin = bin_dir();
     let root = rustix::process::geteuid().is_root();
-    let dir = tempfile::tempdir().expect("a temp dir").keep();
+    let dir = crate::garage::service_dir("postgres");
     let (data, socket_dir) = (dir.join("data"), dir.join("sock"));
     std::fs::create_dir_all(&socket_dir).unwrap();
     if root {

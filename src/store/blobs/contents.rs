@@ -238,7 +238,7 @@ impl Contents {
     pub fn put_deferred(&self, bytes: &[u8]) -> Result<Stored> {
         match self {
             Contents::Files(files) => files.put_deferred(bytes),
-            Contents::Objects(objects) => objects.put(bytes),
+            Contents::Objects(objects) => objects.put_deferred(bytes),
         }
     }
 
@@ -256,11 +256,12 @@ impl Contents {
         }
     }
 
-    /// Makes every deferred blob durable (an object is durable once stored).
+    /// Makes every deferred blob durable: fsyncs the files, or waits for the
+    /// uploads (an object is durable once its upload is answered).
     pub fn sync(&self) -> Result<()> {
         match self {
             Contents::Files(files) => files.sync(),
-            Contents::Objects(_) => Ok(()),
+            Contents::Objects(objects) => objects.sync(),
         }
     }
 

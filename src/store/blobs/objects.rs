@@ -144,7 +144,13 @@ pub struct ObjectContents {
     /// Recently read objects, on the data dir's disk.
     cache: Arc<ObjectCache>,
     grace: std::sync::Mutex<Duration>,
+    /// Uploads started by [`ObjectContents::put_deferred`], awaited by
+    /// [`ObjectContents::sync`].
+    pending: std::sync::Mutex<Vec<(String, tokio::task::JoinHandle<object_store::Result<()>>)>>,
 }
+
+/// Deferred uploads in flight at most; one more waits for the oldest.
+const UPLOADS_IN_FLIGHT: usize = 8;
 
 impl ObjectContents {
     /// Connects (lazily: nothing is sent until the first call) to the bucket
@@ -216,6 +222,7 @@ impl ObjectContents {
             spool,
             cache,
             grace: std::sync::Mutex::new(DEFAULT_GRACE),
+            pending: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -328,6 +335,81 @@ impl ObjectContents {
             new: true,
             inline: None,
         })
+    }
+
+    /// Starts uploading `bytes` and returns at once; [`ObjectContents::sync`]
+    /// waits for every such upload (a batch's transaction calls it before it
+    /// commits). Up to [`UPLOADS_IN_FLIGHT`] go at once: an import's large
+    /// files upload side by side instead of one round trip after another.
+    pub fn put_deferred(&self, bytes: &[u8]) -> Result<Stored> {
+        let hash = hash_bytes(bytes);
+        let size = bytes.len() as u64;
+        let oldest = {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            (pending.len() >= UPLOADS_IN_FLIGHT).then(|| pending.remove(0))
+        };
+        if let Some((waited, handle)) = oldest {
+            self.join(&waited, handle)?;
+        }
+        let (store, path) = (self.store.clone(), self.path_of(&hash));
+        let payload = PutPayload::from(bytes.to_vec());
+        let renew_after = self.grace().as_secs() / 2;
+        let handle = self
+            .runtime
+            .as_ref()
+            .expect("the runtime lives until drop")
+            .spawn(async move {
+                match store.head(&path).await {
+                    Ok(meta)
+                        if meta.size == size
+                            && age_secs(meta.last_modified.timestamp()) < renew_after =>
+                    {
+                        return Ok(());
+                    }
+                    Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                store.put(&path, payload).await.map(|_| ())
+            });
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((hash.clone(), handle));
+        Ok(Stored {
+            hash,
+            size,
+            new: true,
+            inline: None,
+        })
+    }
+
+    /// Waits for every upload [`ObjectContents::put_deferred`] started; the
+    /// first failure is the answer (every one is waited for).
+    pub fn sync(&self) -> Result<()> {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut first = Ok(());
+        for (hash, handle) in pending {
+            let joined = self.join(&hash, handle);
+            if first.is_ok() {
+                first = joined;
+            }
+        }
+        first
+    }
+
+    fn join(
+        &self,
+        hash: &str,
+        handle: tokio::task::JoinHandle<object_store::Result<()>>,
+    ) -> Result<()> {
+        match self.run(handle) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.error(&format!("storing blob {hash}"), e)),
+            Err(e) => Err(Error::Unavailable {
+                what: format!("the object store {}", self.describe()),
+                detail: format!("storing blob {hash}: the upload ended: {e}"),
+            }),
+        }
     }
 
     /// Uploads received bytes from their temp file (in parts when large),
