@@ -199,6 +199,11 @@ impl Store {
             tx.rollback()?;
             return Ok(());
         }
+        // A prefix shared with another store would lose that store's
+        // contents to this sweep: check the mark first.
+        if let Some(objects) = self.blobs.contents().objects() {
+            objects.check_owner()?;
+        }
         super::cancel::commit_point()?;
         tx.commit()?;
         drop(conn);

@@ -128,6 +128,13 @@ fn a_store_keeps_large_contents_in_the_bucket_and_reads_them_back() {
         e.contains("keeps its contents in s3://blockstore-tests/library-"),
         "{e}"
     );
+    // A second store on the same prefix is refused: its gc would take this
+    // one's contents.
+    let twin = dir.path().join("twin");
+    let e = open(&twin, Some(&url)).unwrap_err();
+    assert_eq!(e.kind(), blockstore::store::ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("belongs to another store"), "{e}");
+    assert!(!twin.join("contents").exists());
     // A bucket that is not there (or that the key cannot open) is refused
     // before anything is recorded.
     let nowhere = dir.path().join("nowhere");
@@ -345,8 +352,13 @@ fn an_unreachable_object_store_is_a_503_and_exit_69_naming_it() {
     let before = observable_in_bucket(&data);
     let recorded = std::fs::read_to_string(data.join("contents")).unwrap();
     let moved = blockstore::store::ContentsUrl::parse(&down).unwrap();
-    assert_ne!(recorded.trim(), moved.to_string());
-    std::fs::write(data.join("contents"), format!("{moved}\n")).unwrap();
+    let url_line = recorded.lines().next().unwrap();
+    assert_ne!(url_line, moved.to_string());
+    std::fs::write(
+        data.join("contents"),
+        recorded.replacen(url_line, &moved.to_string(), 1),
+    )
+    .unwrap();
 
     let out = run_cli(&data, &["show", "demo:static/big.bin"]);
     assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
@@ -484,7 +496,12 @@ fn reads_are_served_from_a_verified_local_cache_that_fsck_keeps_honest() {
     );
     drop(closed);
     let moved = blockstore::store::ContentsUrl::parse(&down).unwrap();
-    std::fs::write(data.join("contents"), format!("{moved}\n")).unwrap();
+    let url_line = recorded.lines().next().unwrap();
+    std::fs::write(
+        data.join("contents"),
+        recorded.replacen(url_line, &moved.to_string(), 1),
+    )
+    .unwrap();
     {
         let store = open(&data, None).unwrap();
         assert_eq!(

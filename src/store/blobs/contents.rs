@@ -174,30 +174,51 @@ fn redact(url: &str) -> String {
     out
 }
 
-/// The contents location recorded in data dir `dir`, if any.
-pub fn recorded(dir: &Path) -> Result<Option<ContentsUrl>> {
-    let path = dir.join(CONTENTS_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => ContentsUrl::parse(text.trim()).map(Some).map_err(|e| {
-            Error::Invalid(format!(
-                "{} is damaged ({e}); it names where this store's contents live",
-                path.display()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
-    }
+/// What a data dir records of its contents: where they are, and the id of
+/// the store they belong to (also written in the bucket, see
+/// [`ObjectContents::claim`]: a prefix belongs to one store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub url: ContentsUrl,
+    pub store: String,
 }
 
-/// Records `url` as data dir `dir`'s contents location (temp file, fsync,
-/// rename, directory fsync: a kill leaves the old record or the new one).
-pub fn record(dir: &Path, url: &ContentsUrl) -> Result<()> {
+/// The contents location recorded in data dir `dir`, if any. A record
+/// written before stores had ids gets one (and the bucket's mark) when next
+/// opened.
+pub fn recorded(dir: &Path) -> Result<Option<Record>> {
+    let path = dir.join(CONTENTS_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
+    };
+    let damaged = |why: String| {
+        Error::Invalid(format!(
+            "{} is damaged ({why}); it names where this store's contents live",
+            path.display()
+        ))
+    };
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let url =
+        ContentsUrl::parse(lines.next().unwrap_or_default()).map_err(|e| damaged(e.to_string()))?;
+    let store = match lines.next().map(|l| l.strip_prefix("store ")) {
+        Some(Some(id)) if uuid::Uuid::parse_str(id).is_ok() => id.to_string(),
+        Some(_) => return Err(damaged("its second line is not `store UUID`".into())),
+        None => String::new(),
+    };
+    Ok(Some(Record { url, store }))
+}
+
+/// Records `record` as data dir `dir`'s contents (temp file, fsync, rename,
+/// directory fsync: a kill leaves the old record or the new one).
+pub fn record(dir: &Path, record: &Record) -> Result<()> {
     use std::io::Write;
     let path = dir.join(CONTENTS_FILE);
     let tmp = dir.join(format!(".{CONTENTS_FILE}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut file = File::create(&tmp)?;
-        writeln!(file, "{url}")?;
+        writeln!(file, "{}\nstore {}", record.url, record.store)?;
         file.sync_all()?;
         #[allow(clippy::disallowed_methods)]
         std::fs::rename(&tmp, &path)?;
@@ -207,6 +228,11 @@ pub fn record(dir: &Path, url: &ContentsUrl) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         Error::io(format!("recording {}", path.display()), e)
     })
+}
+
+/// A new store id.
+pub(crate) fn new_store_id() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 impl Contents {
@@ -350,15 +376,16 @@ impl Contents {
             .as_deref()
             .map(ContentsUrl::parse)
             .transpose()?;
-        let url = match (recorded(dir)?, given) {
+        let record_now = match (recorded(dir)?, given) {
             (None, None) => return Ok(Contents::Files(BlobFiles::open(blobs_dir)?)),
             (Some(recorded), None) => recorded,
-            (Some(recorded), Some(given)) if recorded == given => recorded,
+            (Some(recorded), Some(given)) if recorded.url == given => recorded,
             (Some(recorded), Some(given)) => {
                 return Err(Error::Conflict(format!(
-                    "the store in {} keeps its contents in {recorded}, not {given}; \
+                    "the store in {} keeps its contents in {}, not {given}; \
                      leave out --contents, or point --data-dir elsewhere",
-                    dir.display()
+                    dir.display(),
+                    recorded.url
                 )))
             }
             (None, Some(given)) => {
@@ -372,20 +399,43 @@ impl Contents {
                         blobs_dir.display()
                     )));
                 }
-                // Connected before it is recorded: a store is never left
-                // naming a place it cannot use.
+                // Connected, and the prefix claimed, before it is recorded: a
+                // store is never left naming a place it cannot use or share.
+                let record_new = Record {
+                    url: given,
+                    store: new_store_id(),
+                };
                 let objects = ObjectContents::open(
-                    given.clone(),
+                    record_new.url.clone(),
+                    &record_new.store,
                     options.credentials.clone(),
                     BlobFiles::open(blobs_dir)?,
                 )?;
                 objects.probe()?;
-                record(dir, &given)?;
+                objects.claim()?;
+                record(dir, &record_new)?;
                 return Ok(Contents::Objects(Box::new(objects)));
             }
         };
+        if record_now.store.is_empty() {
+            // Recorded before stores had ids: this one gets its id now.
+            let with_id = Record {
+                url: record_now.url,
+                store: new_store_id(),
+            };
+            let objects = ObjectContents::open(
+                with_id.url.clone(),
+                &with_id.store,
+                options.credentials.clone(),
+                BlobFiles::open(blobs_dir)?,
+            )?;
+            objects.claim()?;
+            record(dir, &with_id)?;
+            return Ok(Contents::Objects(Box::new(objects)));
+        }
         Ok(Contents::Objects(Box::new(ObjectContents::open(
-            url,
+            record_now.url,
+            &record_now.store,
             options.credentials.clone(),
             BlobFiles::open(blobs_dir)?,
         )?)))
@@ -393,7 +443,8 @@ impl Contents {
 }
 
 /// Moves the blob files of the (closed) store in data dir `dir` into the
-/// bucket `url` names, then records it as the store's contents: what a
+/// bucket `to` names (claiming its prefix for store `to.store`), then
+/// records it as the store's contents: what a
 /// restore into a bucket does to its staging store. Each file is hashed as
 /// it is read and refused if its bytes are not its name; one the bucket
 /// already holds whole is not sent again, so a second run after a kill goes
@@ -402,15 +453,18 @@ impl Contents {
 /// many blobs were uploaded.
 pub(crate) fn move_files_to_objects(
     dir: &Path,
-    url: &ContentsUrl,
+    to: &Record,
     credentials: Option<super::objects::ObjectCredentials>,
 ) -> Result<u64> {
     let files = BlobFiles::open(dir.join("blobs"))?;
     let objects = ObjectContents::open(
-        url.clone(),
+        to.url.clone(),
+        &to.store,
         credentials,
         BlobFiles::open(dir.join("blobs"))?,
     )?;
+    objects.probe()?;
+    objects.claim()?;
     let listing = files.list()?;
     let mut uploaded = 0;
     for (hash, size) in &listing.blobs {
@@ -430,7 +484,7 @@ pub(crate) fn move_files_to_objects(
         objects.install(received)?;
         uploaded += 1;
     }
-    record(dir, url)?;
+    record(dir, to)?;
     for (hash, _) in &listing.blobs {
         files.remove(hash)?;
     }

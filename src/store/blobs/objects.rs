@@ -147,7 +147,15 @@ pub struct ObjectContents {
     /// Uploads started by [`ObjectContents::put_deferred`], awaited by
     /// [`ObjectContents::sync`].
     pending: std::sync::Mutex<Vec<(String, tokio::task::JoinHandle<object_store::Result<()>>)>>,
+    /// `[PREFIX/]blockstore-store`: the id of the store the prefix is
+    /// for. gc removes only what no row of *its* index references, so two
+    /// stores on one prefix would collect each other's contents.
+    mark: ObjectPath,
+    store_id: String,
 }
+
+/// The object beside `blobs/` that names the store a prefix belongs to.
+const MARK: &str = "blockstore-store";
 
 /// Deferred uploads in flight at most; one more waits for the oldest.
 const UPLOADS_IN_FLIGHT: usize = 8;
@@ -158,6 +166,7 @@ impl ObjectContents {
     /// finds (`AWS_REGION` and `AWS_ENDPOINT` apply when the URL does not say).
     pub fn open(
         url: ContentsUrl,
+        store_id: &str,
         credentials: Option<ObjectCredentials>,
         spool: BlobFiles,
     ) -> Result<ObjectContents> {
@@ -209,10 +218,13 @@ impl ObjectContents {
             data_dir.join("cache"),
             ObjectCache::limit_from_env(),
         )?);
-        let root = if url.prefix.is_empty() {
-            "blobs".to_string()
+        let (root, mark) = if url.prefix.is_empty() {
+            ("blobs".to_string(), MARK.to_string())
         } else {
-            format!("{}/blobs", url.prefix)
+            (
+                format!("{}/blobs", url.prefix),
+                format!("{}/{MARK}", url.prefix),
+            )
         };
         Ok(ObjectContents {
             url,
@@ -223,6 +235,8 @@ impl ObjectContents {
             cache,
             grace: std::sync::Mutex::new(DEFAULT_GRACE),
             pending: std::sync::Mutex::new(Vec::new()),
+            mark: ObjectPath::from(mark),
+            store_id: store_id.to_string(),
         })
     }
 
@@ -273,6 +287,53 @@ impl ObjectContents {
             what: format!("the object store {}", self.describe()),
             detail: format!("{what}: {}", one_line(&e)),
         }
+    }
+
+    /// Claims the prefix for this store: writes the mark when there is none,
+    /// and refuses a prefix another store's mark is on.
+    pub fn claim(&self) -> Result<()> {
+        match self.owner()? {
+            Some(owner) if owner == self.store_id => Ok(()),
+            Some(owner) => Err(self.taken(&owner)),
+            None => {
+                let (store, mark) = (self.store.clone(), self.mark.clone());
+                let payload = PutPayload::from(format!("{}\n", self.store_id).into_bytes());
+                self.run(async move { store.put(&mark, payload).await.map(|_| ()) })
+                    .map_err(|e| self.error("marking the prefix as this store's", e))
+            }
+        }
+    }
+
+    /// Fails unless the prefix's mark names this store (gc checks it before
+    /// it removes anything).
+    pub fn check_owner(&self) -> Result<()> {
+        match self.owner()? {
+            Some(owner) if owner == self.store_id => Ok(()),
+            Some(owner) => Err(self.taken(&owner)),
+            // The mark was removed by hand: put it back.
+            None => self.claim(),
+        }
+    }
+
+    fn owner(&self) -> Result<Option<String>> {
+        let (store, mark) = (self.store.clone(), self.mark.clone());
+        let got = self.run(async move {
+            match store.get(&mark).await {
+                Ok(got) => got.bytes().await.map(Some),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        });
+        let got = got.map_err(|e| self.error("reading the prefix's mark", e))?;
+        Ok(got.map(|bytes| String::from_utf8_lossy(&bytes).trim().to_string()))
+    }
+
+    fn taken(&self, owner: &str) -> Error {
+        Error::Conflict(format!(
+            "{} belongs to another store ({owner}; this one is {}): two stores on one \
+             prefix would collect each other's contents; give this store a prefix of its own",
+            self.url, self.store_id
+        ))
     }
 
     /// Checks that the bucket is there and the credentials open it (one

@@ -43,9 +43,19 @@ pub fn restore(
     before.check(&target, options)?;
     // The restored store's contents go where asked, else where the store
     // it replaces keeps them.
+    // A new bucket location is a new store; the store it replaces passes on
+    // its location and its id (its prefix is this store's now).
     let contents = match &options.contents {
-        Some(url) => Some(ContentsUrl::parse(url)?),
-        None => contents::recorded(&target)?,
+        Some(url) => Some(contents::Record {
+            url: ContentsUrl::parse(url)?,
+            store: contents::new_store_id(),
+        }),
+        None => contents::recorded(&target)?.map(|mut r| {
+            if r.store.is_empty() {
+                r.store = contents::new_store_id();
+            }
+            r
+        }),
     };
 
     let (parent, name) = parent_and_name(&target)?;
@@ -59,9 +69,9 @@ pub fn restore(
     // Held until the restore ends: the folder is a running restore's.
     let _held = File::open(&staging).inspect(debris::hold);
     let built = build(&staging, file, archive, progress).and_then(|built| {
-        if let Some(url) = &contents {
+        if let Some(to) = &contents {
             progress.phase("uploading", None);
-            contents::move_files_to_objects(&staging, url, options.credentials.clone())?;
+            contents::move_files_to_objects(&staging, to, options.credentials.clone())?;
         }
         Ok(built)
     });
