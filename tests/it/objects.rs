@@ -36,6 +36,23 @@ fn suite_mode() -> bool {
     on
 }
 
+/// Points the store in `data` at a loopback port nothing listens on, as
+/// if its object store were down (the record's URL line only: the store's
+/// id stays). Returns the record as it was, to put back, and the port.
+fn endpoint_down(data: &std::path::Path) -> (String, u16) {
+    let recorded = std::fs::read_to_string(data.join("contents")).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url_line = recorded.lines().next().unwrap();
+    let mut url = blockstore::store::ContentsUrl::parse(url_line).unwrap();
+    url.endpoint = Some(format!("http://127.0.0.1:{port}"));
+    let down = url.to_string();
+    assert_ne!(down, url_line, "the endpoint is in the record");
+    std::fs::write(data.join("contents"), recorded.replacen(url_line, &down, 1)).unwrap();
+    (recorded, port)
+}
+
 /// What `common::observable` tells of a store, for one in the bucket.
 fn observable_in_bucket(data: &std::path::Path) -> String {
     let store = open(data, None).unwrap();
@@ -345,20 +362,8 @@ fn an_unreachable_object_store_is_a_503_and_exit_69_naming_it() {
             .unwrap();
     }
     // The same bucket, as if its endpoint were down: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = closed.local_addr().unwrap().port();
-    drop(closed);
-    let down = url.replace(&g.endpoint, &format!("http://127.0.0.1:{port}"));
     let before = observable_in_bucket(&data);
-    let recorded = std::fs::read_to_string(data.join("contents")).unwrap();
-    let moved = blockstore::store::ContentsUrl::parse(&down).unwrap();
-    let url_line = recorded.lines().next().unwrap();
-    assert_ne!(url_line, moved.to_string());
-    std::fs::write(
-        data.join("contents"),
-        recorded.replacen(url_line, &moved.to_string(), 1),
-    )
-    .unwrap();
+    let (recorded, port) = endpoint_down(&data);
 
     let out = run_cli(&data, &["show", "demo:static/big.bin"]);
     assert_eq!(out.status.code(), Some(69), "{}", stderr(&out));
@@ -488,20 +493,7 @@ fn reads_are_served_from_a_verified_local_cache_that_fsck_keeps_honest() {
     // With the object store down, a cached read is still served (its bytes
     // are their name's: never stale); fsck checks the bucket itself, so it
     // says the bucket is down.
-    let recorded = std::fs::read_to_string(data.join("contents")).unwrap();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let down = url.replace(
-        &g.endpoint,
-        &format!("http://127.0.0.1:{}", closed.local_addr().unwrap().port()),
-    );
-    drop(closed);
-    let moved = blockstore::store::ContentsUrl::parse(&down).unwrap();
-    let url_line = recorded.lines().next().unwrap();
-    std::fs::write(
-        data.join("contents"),
-        recorded.replacen(url_line, &moved.to_string(), 1),
-    )
-    .unwrap();
+    let (recorded, _) = endpoint_down(&data);
     {
         let store = open(&data, None).unwrap();
         assert_eq!(

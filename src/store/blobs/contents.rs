@@ -309,10 +309,17 @@ impl Contents {
 
     /// Reads a whole blob; with `verify`, re-hashes it.
     pub fn read(&self, hash: &str, verify: bool) -> Result<Vec<u8>> {
-        match self {
-            Contents::Files(files) => files.read(hash, verify),
-            Contents::Objects(objects) => objects.read(hash, verify),
+        let mut reader = match self {
+            Contents::Files(files) => return files.read(hash, verify),
+            Contents::Objects(objects) => objects.open_blob(hash)?,
+        };
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut reader, &mut bytes)
+            .map_err(|e| Error::io(format!("reading blob {hash}"), e))?;
+        if verify {
+            return super::verified(hash, bytes);
         }
+        Ok(bytes)
     }
 
     /// Whether the blob `hash` is stored with `size` bytes.
@@ -371,6 +378,14 @@ impl Contents {
         index_is_empty: impl FnOnce() -> Result<bool>,
     ) -> Result<Contents> {
         let blobs_dir: PathBuf = dir.join("blobs");
+        let open_objects = |url: &ContentsUrl, store: &str| {
+            ObjectContents::open(
+                url.clone(),
+                store,
+                options.credentials.clone(),
+                BlobFiles::open(blobs_dir.clone())?,
+            )
+        };
         let given = options
             .contents
             .as_deref()
@@ -401,43 +416,23 @@ impl Contents {
                 }
                 // Connected, and the prefix claimed, before it is recorded: a
                 // store is never left naming a place it cannot use or share.
-                let record_new = Record {
-                    url: given,
-                    store: new_store_id(),
-                };
-                let objects = ObjectContents::open(
-                    record_new.url.clone(),
-                    &record_new.store,
-                    options.credentials.clone(),
-                    BlobFiles::open(blobs_dir)?,
-                )?;
+                let objects = open_objects(&given, &new_store_id())?;
                 objects.probe()?;
                 objects.claim()?;
-                record(dir, &record_new)?;
+                record(dir, &objects.record())?;
                 return Ok(Contents::Objects(Box::new(objects)));
             }
         };
         if record_now.store.is_empty() {
             // Recorded before stores had ids: this one gets its id now.
-            let with_id = Record {
-                url: record_now.url,
-                store: new_store_id(),
-            };
-            let objects = ObjectContents::open(
-                with_id.url.clone(),
-                &with_id.store,
-                options.credentials.clone(),
-                BlobFiles::open(blobs_dir)?,
-            )?;
+            let objects = open_objects(&record_now.url, &new_store_id())?;
             objects.claim()?;
-            record(dir, &with_id)?;
+            record(dir, &objects.record())?;
             return Ok(Contents::Objects(Box::new(objects)));
         }
-        Ok(Contents::Objects(Box::new(ObjectContents::open(
-            record_now.url,
+        Ok(Contents::Objects(Box::new(open_objects(
+            &record_now.url,
             &record_now.store,
-            options.credentials.clone(),
-            BlobFiles::open(blobs_dir)?,
         )?)))
     }
 }

@@ -245,6 +245,14 @@ impl ObjectContents {
         &self.url
     }
 
+    /// What the data dir records of these contents.
+    pub fn record(&self) -> super::contents::Record {
+        super::contents::Record {
+            url: self.url.clone(),
+            store: self.store_id.clone(),
+        }
+    }
+
     pub(super) fn spool(&self) -> &BlobFiles {
         &self.spool
     }
@@ -379,23 +387,13 @@ impl ObjectContents {
         let hash = hash_bytes(bytes);
         let size = bytes.len() as u64;
         if self.reusable(&hash, size)? {
-            return Ok(Stored {
-                hash,
-                size,
-                new: false,
-                inline: None,
-            });
+            return Ok(large(hash, size, false));
         }
         let (store, path) = (self.store.clone(), self.path_of(&hash));
         let payload = PutPayload::from(bytes.to_vec());
         self.run(async move { store.put(&path, payload).await })
             .map_err(|e| self.error(&format!("storing blob {hash}"), e))?;
-        Ok(Stored {
-            hash,
-            size,
-            new: true,
-            inline: None,
-        })
+        Ok(large(hash, size, true))
     }
 
     /// Starts uploading `bytes` and returns at once; [`ObjectContents::sync`]
@@ -436,12 +434,7 @@ impl ObjectContents {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((hash.clone(), handle));
-        Ok(Stored {
-            hash,
-            size,
-            new: true,
-            inline: None,
-        })
+        Ok(large(hash, size, true))
     }
 
     /// Waits for every upload [`ObjectContents::put_deferred`] started; the
@@ -478,12 +471,7 @@ impl ObjectContents {
     pub fn install(&self, received: Received) -> Result<Stored> {
         let (hash, size) = (received.hash.clone(), received.size);
         if self.reusable(&hash, size)? {
-            return Ok(Stored {
-                hash,
-                size,
-                new: false,
-                inline: None,
-            });
+            return Ok(large(hash, size, false));
         }
         let (store, path) = (self.store.clone(), self.path_of(&hash));
         let file = std::fs::File::open(received.path())
@@ -535,12 +523,7 @@ impl ObjectContents {
         }
         // `received` removes its temp file as it drops.
         drop(received);
-        Ok(Stored {
-            hash,
-            size,
-            new: true,
-            inline: None,
-        })
+        Ok(large(hash, size, true))
     }
 
     /// Re-hashes every copy in the local cache and removes the ones that are
@@ -611,18 +594,6 @@ impl ObjectContents {
             Err(Fetch::Object(e)) => Err(self.error(hash, e)),
             Err(Fetch::Local(e)) => Err(e),
         }
-    }
-
-    /// Reads a whole blob; with `verify`, re-hashes it.
-    pub fn read(&self, hash: &str, verify: bool) -> Result<Vec<u8>> {
-        let mut bytes = Vec::new();
-        self.open_blob(hash)?
-            .read_to_end(&mut bytes)
-            .map_err(|e| Error::io(format!("reading blob {hash}"), e))?;
-        if verify {
-            return super::verified(hash, bytes);
-        }
-        Ok(bytes)
     }
 
     /// Every blob object with its size; the ones younger than the grace
@@ -698,6 +669,16 @@ enum Fetched {
 enum Fetch {
     Object(object_store::Error),
     Local(Error),
+}
+
+/// A large blob's [`Stored`] (`new`: this call uploaded it).
+fn large(hash: String, size: u64, new: bool) -> Stored {
+    Stored {
+        hash,
+        size,
+        new,
+        inline: None,
+    }
 }
 
 /// Seconds since the Unix time `then` (0 for a time in the future).
