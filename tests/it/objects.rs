@@ -206,14 +206,51 @@ fn gc_leaves_young_objects_alone_and_removes_old_unreferenced_ones() {
         .contents()
         .has(&orphan.hash, orphan.size)
         .unwrap());
-    // Past the grace period, the unreferenced object goes and the
-    // referenced one stays.
     store
         .blobs()
         .contents()
         .objects()
         .unwrap()
         .set_grace(Duration::ZERO);
+    // A prefix whose mark names another store (two stores pointed at one
+    // prefix by hand) is never swept: this store's index cannot know the
+    // other's contents.
+    let record = store.blobs().contents().objects().unwrap().record();
+    let mark = object_store::path::Path::from(format!("{}/blockstore-store", record.url.prefix));
+    let bucket = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(&record.url.bucket)
+        .with_endpoint(&g.endpoint)
+        .with_region(crate::garage::REGION)
+        .with_allow_http(true)
+        .with_access_key_id(crate::garage::KEY_ID)
+        .with_secret_access_key(crate::garage::SECRET)
+        .build()
+        .unwrap();
+    let put_mark = |id: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(object_store::ObjectStoreExt::put(
+                &bucket,
+                &mark,
+                format!("{id}\n").into_bytes().into(),
+            ))
+            .unwrap();
+    };
+    put_mark("00000000-0000-4000-8000-000000000000");
+    let e = store.gc(&GcOptions::older_than_days(0, false)).unwrap_err();
+    assert_eq!(e.kind(), blockstore::store::ErrorKind::Conflict, "{e}");
+    assert!(e.to_string().contains("belongs to another store"), "{e}");
+    assert!(store
+        .blobs()
+        .contents()
+        .has(&orphan.hash, orphan.size)
+        .unwrap());
+    put_mark(&record.store);
+    // Past the grace period, the unreferenced object goes and the
+    // referenced one stays.
     let report = store.gc(&GcOptions::older_than_days(0, false)).unwrap();
     assert_eq!(report.blobs_deleted, 1);
     assert_eq!(report.bytes_freed, 50_000);
