@@ -57,6 +57,10 @@ use common::http;
 #[allow(dead_code)]
 #[path = "../tests/it/garage.rs"]
 mod garage;
+// The tests' PostgreSQL: a throwaway cluster on a Unix socket.
+#[path = "../tests/it/postgres.rs"]
+#[allow(dead_code, unused_imports)]
+mod postgres;
 
 fn release_dir() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

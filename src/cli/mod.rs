@@ -52,6 +52,14 @@ pub struct Cli {
     #[arg(long, global = true, env = "BLOCKSTORE_CONTENTS", value_name = "URL")]
     contents: Option<String>,
 
+    /// Where a new store keeps its index, for a store several instances
+    /// share: a PostgreSQL database, `postgres://USER@HOST:PORT/DATABASE`
+    /// (default: the data dir's own SQLite file, `store.db`). Recorded in the
+    /// data dir, so later commands need not repeat it. The password comes
+    /// from PGPASSWORD or ~/.pgpass, never from the URL.
+    #[arg(long, global = true, env = "BLOCKSTORE_INDEX", value_name = "URL")]
+    index: Option<String>,
+
     /// Print machine-readable JSON instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -213,6 +221,7 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
     };
     let open_options = crate::store::OpenOptions {
         contents: cli.contents,
+        index: cli.index,
         ..Default::default()
     };
     let command = cli

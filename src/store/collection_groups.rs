@@ -9,7 +9,7 @@ use super::error::{Error, Result};
 use super::events::Event;
 use super::model::{Collection, CollectionMetadata};
 use super::{now, Store};
-use rusqlite::{named_params, Connection, OptionalExtension};
+use crate::store::db::sql::{named_params, Connection, OptionalExtension};
 use serde::Serialize;
 
 /// A group of collections.
@@ -97,7 +97,7 @@ impl Store {
                     created_at: r.get(2)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -125,7 +125,7 @@ impl Store {
         let slugs = conn
             .prepare_cached("SELECT slug FROM collection WHERE group_id = :id ORDER BY slug")?
             .query_map(named_params! {":id": id}, |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
         slugs
             .iter()
             .map(|slug| Ok(Store::find_collection(&conn, slug)?.1))
@@ -135,12 +135,13 @@ impl Store {
     /// Deletes a group and every collection in it, in one transaction.
     pub fn delete_group(&self, uuid: &str) -> Result<Vec<Collection>> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
         let (id, _) = find_group(&tx, uuid)?;
         let slugs = tx
             .prepare("SELECT slug FROM collection WHERE group_id = :id ORDER BY slug")?
             .query_map(named_params! {":id": id}, |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+            .collect::<crate::store::db::sql::Result<Vec<String>>>()?;
         let mut deleted = Vec::new();
         for slug in &slugs {
             let (cid, collection) = Store::find_collection(&tx, slug)?;
@@ -172,7 +173,8 @@ impl Store {
         metadata: &CollectionMetadata,
     ) -> Result<Collection> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
         let group_id = group.map(|g| find_group(&tx, g)).transpose()?.map(|g| g.0);
         let uuid = uuid::Uuid::new_v4().to_string();
         let slug = free_slug(&tx, slug_hint, &uuid)?;

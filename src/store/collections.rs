@@ -5,7 +5,7 @@ use super::error::{Error, Result};
 use super::events::Event;
 use super::model::{Collection, CollectionMetadata, CollectionSummary};
 use super::{now, Store};
-use rusqlite::{named_params, OptionalExtension};
+use crate::store::db::sql::{named_params, OptionalExtension};
 
 /// Whether `slug` is a valid collection slug: URL-safe, 1-100 characters.
 pub fn valid_slug(slug: &str) -> bool {
@@ -20,7 +20,7 @@ pub fn valid_slug(slug: &str) -> bool {
 /// Inserts a collection row (inside the caller's transaction, so an import can
 /// create its collection and fill it all or nothing).
 pub(crate) fn insert_collection(
-    tx: &rusqlite::Connection,
+    tx: &crate::store::db::sql::Connection,
     slug: &str,
     metadata: &CollectionMetadata,
 ) -> Result<i64> {
@@ -40,9 +40,10 @@ pub(crate) fn insert_collection(
         return Err(Error::CollectionExists(slug.to_string()));
     }
     let at = now();
-    tx.execute(
+    Ok(tx.query_row(
         "INSERT INTO collection (uuid, slug, title, description, owner, author, license, created_at, updated_at)
-         VALUES (:uuid, :slug, :title, :description, :owner, :author, :license, :at, :at)",
+         VALUES (:uuid, :slug, :title, :description, :owner, :author, :license, :at, :at)
+         RETURNING collection_id",
         named_params! {
             ":uuid": uuid::Uuid::now_v7().to_string(),
             ":slug": slug,
@@ -53,13 +54,16 @@ pub(crate) fn insert_collection(
             ":license": metadata.license.as_deref().unwrap_or(""),
             ":at": at,
         },
-    )?;
-    Ok(tx.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 /// Deletes a collection's rows (its history cascades), inside the caller's
 /// transaction.
-pub(crate) fn delete_collection_rows(tx: &rusqlite::Connection, id: i64) -> Result<()> {
+pub(crate) fn delete_collection_rows(
+    tx: &crate::store::db::sql::Connection,
+    id: i64,
+) -> Result<()> {
     // Pointers first, so the cascade meets no deferred reference.
     tx.execute(
         "UPDATE linkable SET draft_version_id = NULL, published_version_id = NULL
@@ -86,7 +90,8 @@ impl Store {
             });
         }
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
         insert_collection(&tx, slug, metadata)?;
         let (_, collection) = Store::find_collection(&tx, slug)?;
         super::cancel::commit_point()?;
@@ -132,7 +137,7 @@ impl Store {
                     r.get::<_, u64>(5)?,
                 ))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(
                 |(slug, units, assets, latest_version, latest_published_at, draft_changes)| {
@@ -166,7 +171,8 @@ impl Store {
         metadata: &CollectionMetadata,
     ) -> Result<Collection> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
         let (id, old) = Store::find_collection(&tx, key)?;
         tx.execute(
             "UPDATE collection SET title = :title, description = :description, owner = :owner,
@@ -191,7 +197,8 @@ impl Store {
     /// `gc` (they may be shared with other collections).
     pub fn delete_collection(&self, key: &str) -> Result<Collection> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
         let (id, collection) = Store::find_collection(&tx, key)?;
         delete_collection_rows(&tx, id)?;
         super::cancel::commit_point()?;

@@ -16,7 +16,7 @@ use super::error::{Error, Result};
 use super::files::{contents, State};
 use super::model::Content;
 use super::Store;
-use rusqlite::{named_params, Connection, OptionalExtension};
+use crate::store::db::sql::{named_params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -78,7 +78,7 @@ pub(crate) fn of_version(conn: &Connection, cid: i64, number: i64) -> Result<Vec
         .query_map(named_params! {":cid": cid, ":n": number}, |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     rows.into_iter()
         .map(|(name, json)| decode(name, &json))
         .collect()
@@ -122,7 +122,7 @@ pub(crate) fn staged(
         .query_map(named_params! {":id": draft_id}, |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     rows.into_iter()
         .map(|(name, json)| {
             let value = json.map(|j| decode(name.clone(), &j)).transpose()?;

@@ -245,6 +245,26 @@ impl Error {
     }
 }
 
+impl From<super::db::sql::Error> for Error {
+    fn from(e: super::db::sql::Error) -> Error {
+        use super::db::sql::Error as E;
+        match e {
+            E::Sqlite(e) => Error::Sqlite(e),
+            E::NoRows => Error::Sqlite(rusqlite::Error::QueryReturnedNoRows),
+            E::Postgres { shown, source } if source.as_db_error().is_none() => {
+                // No answer from the server: refused, timed out, or closed.
+                let detail = std::error::Error::source(&source)
+                    .map_or_else(|| source.to_string(), |cause| format!("{source}: {cause}"));
+                Error::Unavailable {
+                    what: shown.to_string(),
+                    detail,
+                }
+            }
+            other => Error::Index(other.to_string()),
+        }
+    }
+}
+
 /// Whether an I/O error says the disk is full or the user's quota is spent
 /// (`ENOSPC`, `EDQUOT`; Windows' disk-full codes), looking through errors
 /// wrapped in errors (a reader adapter's `io::Error::other(io_error)`).

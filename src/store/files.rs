@@ -9,7 +9,7 @@ use super::links::{self, Syntax};
 use super::model::*;
 use super::path::RelPath;
 use super::Store;
-use rusqlite::{named_params, Connection, OptionalExtension};
+use crate::store::db::sql::{named_params, Connection, OptionalExtension};
 
 /// How a path is stored: as a unit (with the syntax its links are read in) or an
 /// asset.
@@ -199,7 +199,9 @@ pub(crate) fn resolve_at(conn: &Connection, cid: i64, slug: &str, at: At) -> Res
 
 pub(crate) const FILE_COLUMNS: &str = "l.uuid, v.path, l.kind, v.hash, v.size, v.media_type, v.number, v.created_at, v.garbage_collect";
 
-pub(crate) fn file_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FileEntry> {
+pub(crate) fn file_from_row(
+    r: &crate::store::db::sql::Row<'_>,
+) -> crate::store::db::sql::Result<FileEntry> {
     Ok(FileEntry {
         uuid: r.get(0)?,
         path: r.get(1)?,
@@ -219,7 +221,7 @@ pub(crate) fn tree(conn: &Connection, cid: i64, state: State) -> Result<Vec<File
     let mut rows = conn
         .prepare_cached(&format!("SELECT {FILE_COLUMNS} {}", live.from))?
         .query_map(live.params().as_slice(), file_from_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     // Sorted here rather than by SQLite's sorter, which would carry every
     // column of 100,000s of rows; paths are unique in a state, and byte
     // order is SQLite's BINARY order.
@@ -241,7 +243,7 @@ pub(crate) fn contents(conn: &Connection, cid: i64, state: State) -> Result<Vec<
                 size: r.get::<_, i64>(2)? as u64,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     rows.sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok(rows)
 }
@@ -279,8 +281,9 @@ impl LiveSql {
         Ok(LiveSql { from, cid, number })
     }
 
-    pub(crate) fn params(&self) -> Vec<(&'static str, &dyn rusqlite::ToSql)> {
-        let mut params: Vec<(&'static str, &dyn rusqlite::ToSql)> = vec![(":cid", &self.cid)];
+    pub(crate) fn params(&self) -> Vec<(&'static str, &dyn crate::store::db::sql::ToSql)> {
+        let mut params: Vec<(&'static str, &dyn crate::store::db::sql::ToSql)> =
+            vec![(":cid", &self.cid)];
         if let Some(n) = &self.number {
             params.push((":n", n));
         }

@@ -4,7 +4,7 @@
 
 use super::error::Result;
 use super::Store;
-use rusqlite::Connection;
+use crate::store::db::sql::Connection;
 use serde::Serialize;
 use std::collections::HashSet;
 
@@ -109,9 +109,11 @@ impl Store {
     }
 }
 
-fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
-    let mut problem =
-        |code: &'static str, message: String| report.problems.push(FsckProblem { code, message });
+/// SQLite's own checks of its file: pages and indexes, and foreign keys.
+fn check_sqlite(
+    conn: &rusqlite::Connection,
+    problem: &mut impl FnMut(&'static str, String),
+) -> Result<()> {
     let integrity: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     if integrity != "ok" {
         problem("sqlite", format!("integrity_check: {integrity}"));
@@ -130,7 +132,19 @@ fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
     for v in violations {
         problem("sqlite", format!("foreign key violation: {v}"));
     }
+    Ok(())
+}
+
+fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
+    let mut problem =
+        |code: &'static str, message: String| report.problems.push(FsckProblem { code, message });
+    // PostgreSQL checks its pages and keys itself (it refuses a commit that
+    // breaks a key); SQLite's file is checked here.
+    if let Some(sqlite) = conn.sqlite() {
+        check_sqlite(sqlite, &mut problem)?;
+    }
     let checks: &[(&'static str, &str, &str)] = &[
+
         (
             "draft_pointer",
             "a linkable's draft must be its own unnumbered version",
@@ -171,7 +185,7 @@ fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
         let mut stmt = conn.prepare(sql)?;
         let rows = stmt
             .query_map([], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
         for row in rows {
             problem(code, format!("{what}: {row}"));
         }
@@ -260,7 +274,7 @@ fn check_rows(conn: &Connection, report: &mut FsckReport) -> Result<()> {
     )?;
     let gaps = stmt
         .query_map([], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     for slug in gaps {
         problem(
             "version_numbers",

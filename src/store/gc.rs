@@ -18,7 +18,7 @@ use super::files::State;
 use super::model::{At, LinkableKind, Source};
 use super::path::RelPath;
 use super::{format_time, now, NoProgress, Store};
-use rusqlite::named_params;
+use crate::store::db::sql::named_params;
 use serde::Serialize;
 use std::collections::HashSet;
 
@@ -122,7 +122,8 @@ impl Store {
 
     fn gc_locked(&self, options: &GcOptions, report: &mut GcReport) -> Result<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
         let at = now();
         report.collection_versions_pruned = tx.execute(
             "UPDATE collection_version SET pruned_at = :at
@@ -269,14 +270,18 @@ impl Store {
 /// included), each draft revision's and each named draft's staged change's.
 /// What gc keeps, fsck verifies, a dump carries and a failed import may not
 /// discard.
-pub(crate) fn referenced_hashes(conn: &rusqlite::Connection) -> Result<Vec<String>> {
+pub(crate) fn referenced_hashes(conn: &crate::store::db::sql::Connection) -> Result<Vec<String>> {
     // A dump's index is checked before it is migrated: one older than named
     // drafts (schema 7) has no staged changes to name.
-    let named: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'named_draft_change'",
-        [],
-        |r| r.get(0),
-    )?;
+    let named: bool = match conn.sqlite() {
+        Some(sqlite) => sqlite.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'named_draft_change'",
+            [],
+            |r| r.get(0),
+        )?,
+        // PostgreSQL's schema starts where SQLite's named drafts are.
+        None => true,
+    };
     let sql = if named {
         "SELECT hash FROM version WHERE hash IS NOT NULL
          UNION SELECT hash FROM draft_revision WHERE hash IS NOT NULL
@@ -287,5 +292,5 @@ pub(crate) fn referenced_hashes(conn: &rusqlite::Connection) -> Result<Vec<Strin
     };
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::sql::Result<_>>()?)
 }

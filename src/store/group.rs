@@ -104,12 +104,13 @@ impl Store {
             }
         };
         let mut conn = self.conn();
-        let mut tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        let mut tx = match conn
+            .transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)
         {
             Ok(tx) => tx,
             // Another process held the index for the whole busy timeout:
             // every job would wait as long again, one after the other.
-            Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+            Err(e) if e.is_busy() => {
                 for job in jobs {
                     *lock(&job.answer) = Some(Answer::Done(Err(Error::Busy(format!(
                         "another process kept the store's index locked: {e}; try again"
@@ -123,7 +124,7 @@ impl Store {
         let mut jobs = jobs.into_iter();
         while let Some(job) = jobs.next() {
             let result = (|| {
-                let mut savepoint = tx.savepoint()?;
+                let savepoint = tx.savepoint()?;
                 let path = job.entry.path.clone();
                 let applied = self.apply_in(
                     &savepoint,

@@ -7,7 +7,7 @@ use super::links::ParseProblem;
 use super::model::*;
 use super::path::RelPath;
 use super::Store;
-use rusqlite::{named_params, Connection, OptionalExtension};
+use crate::store::db::sql::{named_params, Connection, OptionalExtension};
 use std::collections::HashMap;
 
 impl Store {
@@ -68,7 +68,7 @@ impl Store {
                     lines: None,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
         let mut entries = entries;
         name_changes(&conn, cid, State::Version(number), &mut entries)?;
         let dependencies = super::dependencies::of_version(&conn, cid, number)?;
@@ -201,7 +201,7 @@ const VERSION_COLUMNS: &str =
     "v.uuid, v.number, v.path, v.hash, v.size, v.created_at, v.published_in, v.garbage_collect,
      (SELECT problems FROM content_scan s WHERE s.hash = v.hash AND s.syntax = 'xml')";
 
-fn version_info(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionInfo> {
+fn version_info(r: &crate::store::db::sql::Row<'_>) -> crate::store::db::sql::Result<VersionInfo> {
     let problems: Option<String> = r.get(8)?;
     Ok(VersionInfo {
         uuid: r.get(0)?,
@@ -242,7 +242,7 @@ fn linkable_history(
     ))?;
     let versions = stmt
         .query_map(named_params! {":id": linkable_id}, version_info)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     let mut stmt = conn.prepare(
         "SELECT draft_revision_id, path, hash, size, source, created_at FROM draft_revision
          WHERE linkable_id = :id ORDER BY draft_revision_id DESC",
@@ -252,7 +252,7 @@ fn linkable_history(
             named_params! {":id": linkable_id},
             super::revisions::revision_from_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     Ok(History {
         uuid,
         kind: LinkableKind::from_sql(kind),
@@ -503,7 +503,7 @@ fn collection_versions(
                 (SELECT count(*) FROM collection_version_change c WHERE c.collection_version_id = cv.collection_version_id),
                 cv.committed_from
          FROM collection_version cv
-         WHERE cv.collection_id = :cid AND (:n IS NULL OR cv.number = :n) ORDER BY cv.number DESC",
+         WHERE cv.collection_id = :cid AND (CAST(:n AS BIGINT) IS NULL OR cv.number = :n) ORDER BY cv.number DESC",
     )?;
     let rows = stmt
         .query_map(named_params! {":cid": cid, ":n": number}, |r| {
@@ -520,7 +520,7 @@ fn collection_versions(
                     .and_then(|from| serde_json::from_str(&from).ok()),
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 

@@ -15,8 +15,8 @@ use super::error::Result;
 use super::files::{is_latest, resolve_at, ChangeCache, State, FILE_COLUMNS};
 use super::model::*;
 use super::Store;
-use rusqlite::types::ValueRef;
-use rusqlite::{named_params, Connection};
+use crate::store::db::sql::ValueRef;
+use crate::store::db::sql::{named_params, Connection};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -199,7 +199,7 @@ impl Store {
             Some(from) if query.prefix.is_empty() && !query.direct => match &filter.kind {
                 Some(kind) => (
                     format!("SELECT count(*) {from} AND l.kind = :kind"),
-                    vec![(":kind", kind as &dyn rusqlite::ToSql)],
+                    vec![(":kind", kind as &dyn crate::store::db::sql::ToSql)],
                 ),
                 None => (format!("SELECT count(*) {from}"), Vec::new()),
             },
@@ -234,13 +234,13 @@ impl Store {
                     by_collection(&cid),
                     live.params(),
                     filter.params(),
-                    vec![(":limit", &limit as &dyn rusqlite::ToSql)],
+                    vec![(":limit", &limit as &dyn crate::store::db::sql::ToSql)],
                 ]
                 .concat()
                 .as_slice(),
                 listed_row,
             )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
         name_page_bodies(&conn, cid, &live, &mut rows)?;
         Ok(Some((usize::try_from(count).unwrap_or(0), rows)))
     }
@@ -442,7 +442,7 @@ const EXTRA: &str = "s.display_name, s.block_type, v.published_in";
 const SCAN: &str = "LEFT JOIN content_scan s ON s.hash = v.hash AND s.syntax = 'xml'";
 
 /// A listing row from `SELECT {FILE_COLUMNS}, {EXTRA}`.
-fn listed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ListedFile> {
+fn listed_row(r: &crate::store::db::sql::Row<'_>) -> crate::store::db::sql::Result<ListedFile> {
     Ok(ListedFile {
         file: super::files::file_from_row(r)?,
         display_name: r.get(9)?,
@@ -454,7 +454,7 @@ fn listed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ListedFile> {
 /// The rows with the first page's most: the API's largest page.
 const FIRST_PAGE_MAX: usize = 1000;
 
-type Params<'p> = Vec<(&'static str, &'p dyn rusqlite::ToSql)>;
+type Params<'p> = Vec<(&'static str, &'p dyn crate::store::db::sql::ToSql)>;
 
 /// The `:cid` parameter.
 fn by_collection(cid: &i64) -> Params<'_> {
@@ -544,7 +544,7 @@ impl Filter {
             condition.push_str(" AND l.kind = :kind");
         }
         if query.direct {
-            condition.push_str(" AND instr(substr(v.path, length(:prefix) + 1), '/') = 0");
+            condition.push_str(" AND substr(v.path, length(:prefix) + 1) NOT LIKE '%/%'");
         }
         Filter {
             condition,
@@ -594,14 +594,14 @@ fn name_page_bodies(
         .query_map(
             [
                 by_collection(&cid),
-                vec![(":paths", &paths as &dyn rusqlite::ToSql)],
+                vec![(":paths", &paths as &dyn crate::store::db::sql::ToSql)],
                 live.params(),
             ]
             .concat()
             .as_slice(),
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::db::sql::Result<_>>()?;
     for row in rows.iter_mut().filter(|r| r.block_type.is_none()) {
         let name = row
             .file
@@ -628,7 +628,7 @@ fn listed_tree(conn: &Connection, cid: i64, state: State) -> Result<Vec<ListedFi
                  WHERE l.collection_id = :cid AND v.hash IS NOT NULL ORDER BY v.path"
             ))?
             .query_map(named_params! {":cid": cid}, row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
+            .collect::<crate::store::db::sql::Result<Vec<_>>>()?,
         // The latest version is what the published pointers name: no need to
         // range over the whole history.
         State::Version(n) if is_latest(conn, cid, n)? => conn
@@ -639,7 +639,7 @@ fn listed_tree(conn: &Connection, cid: i64, state: State) -> Result<Vec<ListedFi
                  WHERE l.collection_id = :cid AND v.hash IS NOT NULL ORDER BY v.path"
             ))?
             .query_map(named_params! {":cid": cid}, row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
+            .collect::<crate::store::db::sql::Result<Vec<_>>>()?,
         State::Version(n) => conn
             .prepare_cached(&format!(
                 "SELECT {FILE_COLUMNS}, {EXTRA} FROM version v JOIN linkable l ON l.linkable_id = v.linkable_id
@@ -649,7 +649,7 @@ fn listed_tree(conn: &Connection, cid: i64, state: State) -> Result<Vec<ListedFi
                  ORDER BY v.path"
             ))?
             .query_map(named_params! {":cid": cid, ":n": n}, row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?,
+            .collect::<crate::store::db::sql::Result<Vec<_>>>()?,
     };
     name_bodies(&mut rows);
     Ok(rows)

@@ -66,7 +66,7 @@ pub use publish::PublishOptions;
 pub use revisions::Against;
 pub use write::{BatchEntry, BatchReport, WriteSession};
 
-use rusqlite::{Connection, OptionalExtension};
+use crate::store::db::sql::{Connection, OptionalExtension};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
@@ -82,6 +82,10 @@ pub struct OpenOptions {
     /// and has its own (the CLI never sets them: they come from the
     /// environment or `~/.aws/credentials`).
     pub credentials: Option<ObjectCredentials>,
+    /// Where a new store keeps its index, when not in the data dir's own
+    /// SQLite file: `postgres://USER@HOST:PORT/DB` (the password from
+    /// `PGPASSWORD` or `~/.pgpass`). Recorded in the data dir at creation.
+    pub index: Option<String>,
 }
 
 /// An open store in a data directory: `store.db` (the index), `blobs/`, `lock`.
@@ -127,18 +131,26 @@ impl Store {
         fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating data dir {}", dir.display()), e))?;
         let lock = lock::WriteLock::open(&dir.join("lock"))?;
-        let mut conn = db::open(&dir.join("store.db"))?;
-        let index = dir.join("store.db");
+        let index = db::Location::for_dir(&dir, options.index.as_deref())?;
+        let mut conn = index.open()?;
+        index.record(&dir)?;
+        let shared = conn.engine() == db::sql::Engine::Postgres;
+        if shared {
+            blobs::contents::seed_from_index(&conn, &dir)?;
+        }
         let readers = db::Readers::new(&index);
         let contents = blobs::Contents::open(&dir, options, || {
             Ok(conn.query_row("SELECT count(*) = 0 FROM collection", [], |r| r.get(0))?)
         })?;
+        if shared {
+            blobs::contents::record_in_index(&mut conn, &contents)?;
+        }
         let blobs = BlobStore::open(contents, &index)?;
         blobs::move_small_files(&mut conn, blobs.contents())?;
         scan::rescan_links(&mut conn, &blobs)?;
         Ok(Store {
             readers,
-            watch: db::ChangeWatch::open(&index)?,
+            watch: db::ChangeWatch::open(&index, &conn)?,
             dir,
             conn: Mutex::new(conn),
             blobs,
@@ -212,7 +224,7 @@ impl Store {
                     v1_slug
              FROM collection WHERE slug = :key OR uuid = :key",
         )?
-        .query_row(rusqlite::named_params! {":key": key}, |row| {
+        .query_row(crate::store::db::sql::named_params! {":key": key}, |row| {
             Ok((
                 row.get(0)?,
                 Collection {

@@ -23,7 +23,7 @@ use super::files::{classify, contents, media_type, State};
 use super::model::*;
 use super::path::RelPath;
 use super::{now, Store};
-use rusqlite::{named_params, Connection, OptionalExtension};
+use crate::store::db::sql::{named_params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -75,7 +75,9 @@ pub enum Stage<'a> {
 
 const DRAFT_COLUMNS: &str = "d.uuid, c.slug, c.uuid, d.name, d.base_number, d.created_at, d.updated_at, d.named_draft_id, c.collection_id";
 
-fn draft_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(NamedDraft, i64, i64)> {
+fn draft_from_row(
+    r: &crate::store::db::sql::Row<'_>,
+) -> crate::store::db::sql::Result<(NamedDraft, i64, i64)> {
     Ok((
         NamedDraft {
             uuid: r.get(0)?,
@@ -134,7 +136,7 @@ fn changes_of(conn: &Connection, draft_id: i64) -> Result<Vec<StagedChange>> {
                 size: r.get::<_, i64>(2)? as u64,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -164,7 +166,7 @@ impl Store {
         let uuid = uuid::Uuid::new_v4().to_string();
         self.with_write_lock(|| {
             let mut conn = self.conn();
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
             let (cid, collection) = Store::find_collection(&tx, key)?;
             let taken: Option<String> = tx
                 .query_row(
@@ -206,11 +208,11 @@ impl Store {
         let rows = conn
             .prepare_cached(&format!(
                 "SELECT {DRAFT_COLUMNS} FROM named_draft d JOIN collection c ON c.collection_id = d.collection_id
-                 WHERE :cid IS NULL OR d.collection_id = :cid ORDER BY c.slug, d.name"
+                 WHERE CAST(:cid AS BIGINT) IS NULL OR d.collection_id = :cid ORDER BY c.slug, d.name"
             ))?
             .query_map(named_params! {":cid": cid}, draft_from_row)?
             .map(|r| r.map(|(draft, _, _)| draft))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
         Ok(rows)
     }
 
@@ -347,7 +349,8 @@ impl Store {
                 });
             }
             let mut conn = self.conn();
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn
+                .transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
             let (mut draft, id, cid) = find(&tx, uuid)?;
             if !dependencies.is_empty() {
                 super::dependencies::stage(
@@ -370,8 +373,10 @@ impl Store {
                     None => (None, 0),
                 };
                 tx.prepare_cached(
-                    "INSERT OR REPLACE INTO named_draft_change (named_draft_id, path, hash, size)
-                     VALUES (:id, :path, :hash, :size)",
+                    "INSERT INTO named_draft_change (named_draft_id, path, hash, size)
+                     VALUES (:id, :path, :hash, :size)
+                     ON CONFLICT (named_draft_id, path)
+                     DO UPDATE SET hash = excluded.hash, size = excluded.size",
                 )?
                 .execute(named_params! {
                     ":id": id, ":path": path.as_str(), ":hash": hash, ":size": size,
@@ -392,7 +397,8 @@ impl Store {
     pub fn delete_named_draft(&self, uuid: &str) -> Result<NamedDraft> {
         self.with_write_lock(|| {
             let mut conn = self.conn();
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn
+                .transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
             let (draft, id, _) = find(&tx, uuid)?;
             tx.execute(
                 "DELETE FROM named_draft WHERE named_draft_id = :id",
@@ -414,7 +420,7 @@ impl Store {
     pub fn commit_named_draft(&self, uuid: &str, message: &str) -> Result<PublishReport> {
         self.with_write_lock(|| {
             let mut conn = self.conn();
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
             let (draft, id, cid) = find(&tx, uuid)?;
             let (_, collection) = Store::find_collection(&tx, &draft.collection)?;
             let latest = latest_number(&tx, cid)?;
@@ -438,15 +444,16 @@ impl Store {
                 "base": draft.base,
                 "latest": latest,
             });
-            tx.execute(
+            let cv_id: i64 = tx.query_row(
                 "INSERT INTO collection_version (collection_id, number, message, created_at, metadata, committed_from)
-                 VALUES (:cid, :number, :message, :at, :metadata, :from)",
+                 VALUES (:cid, :number, :message, :at, :metadata, :from)
+                 RETURNING collection_version_id",
                 named_params! {
                     ":cid": cid, ":number": number, ":message": message, ":at": at,
                     ":metadata": metadata.to_string(), ":from": committed_from.to_string(),
                 },
+                |r| r.get(0),
             )?;
-            let cv_id = tx.last_insert_rowid();
             let base_dependencies = match draft.base {
                 Some(n) => super::dependencies::of_version(&tx, cid, n)?,
                 None => Vec::new(),
@@ -616,13 +623,18 @@ fn publish_tree(
                         let rel = RelPath::existing(path)?;
                         let uuid = uuid::Uuid::now_v7().to_string();
                         let kind = classify(&rel).kind;
-                        tx.prepare_cached(
-                            "INSERT INTO linkable (uuid, collection_id, kind, created_at)
-                             VALUES (:uuid, :cid, :kind, :at)",
-                        )?
-                        .execute(named_params! {":uuid": uuid, ":cid": cid, ":kind": kind.as_str(), ":at": at})?;
+                        let linkable_id = tx
+                            .prepare_cached(
+                                "INSERT INTO linkable (uuid, collection_id, kind, created_at)
+                                 VALUES (:uuid, :cid, :kind, :at)
+                                 RETURNING linkable_id",
+                            )?
+                            .query_row(
+                                named_params! {":uuid": uuid, ":cid": cid, ":kind": kind.as_str(), ":at": at},
+                                |r| r.get(0),
+                            )?;
                         Known {
-                            linkable_id: tx.last_insert_rowid(),
+                            linkable_id,
                             uuid,
                             kind,
                             last_number: 0,
@@ -698,17 +710,21 @@ impl Publish<'_> {
             None => (None, 0),
         };
         let to_number = k.last_number + 1;
-        tx.prepare_cached(
-            "INSERT INTO version (uuid, linkable_id, collection_id, number, path, hash, size, media_type,
-                created_at, message, published_in)
-             VALUES (:uuid, :linkable_id, :cid, :number, :path, :hash, :size, :media_type, :at, :message, :cv)",
-        )?
-        .execute(named_params! {
-            ":uuid": uuid::Uuid::now_v7().to_string(), ":linkable_id": k.linkable_id, ":cid": self.cid,
-            ":number": to_number, ":path": path, ":hash": hash, ":size": size,
-            ":media_type": media_type(&rel), ":at": self.at, ":message": self.message, ":cv": self.number,
-        })?;
-        let version_id = tx.last_insert_rowid();
+        let version_id: i64 = tx
+            .prepare_cached(
+                "INSERT INTO version (uuid, linkable_id, collection_id, number, path, hash, size, media_type,
+                    created_at, message, published_in)
+                 VALUES (:uuid, :linkable_id, :cid, :number, :path, :hash, :size, :media_type, :at, :message, :cv)
+                 RETURNING version_id",
+            )?
+            .query_row(
+                named_params! {
+                    ":uuid": uuid::Uuid::now_v7().to_string(), ":linkable_id": k.linkable_id, ":cid": self.cid,
+                    ":number": to_number, ":path": path, ":hash": hash, ":size": size,
+                    ":media_type": media_type(&rel), ":at": self.at, ":message": self.message, ":cv": self.number,
+                },
+                |r| r.get(0),
+            )?;
         if let Some(old) = k.published {
             tx.prepare_cached("UPDATE version SET superseded_in = :cv WHERE version_id = :id")?
                 .execute(named_params! {":cv": self.number, ":id": old})?;

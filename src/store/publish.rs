@@ -11,7 +11,7 @@ use super::links::{ParseProblem, Syntax};
 use super::model::*;
 use super::path::RelPath;
 use super::{now, Store};
-use rusqlite::{named_params, Connection};
+use crate::store::db::sql::{named_params, Connection};
 
 /// Options of a publish.
 #[derive(Debug, Clone, Default)]
@@ -39,7 +39,8 @@ impl Store {
     /// Publishes every draft of a collection as one new collection version.
     pub fn publish(&self, key: &str, options: &PublishOptions) -> Result<PublishReport> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
         let (cid, collection) = Store::find_collection(&tx, key)?;
         let drafts = drafts(&tx, cid)?;
         let metadata = version_metadata(&collection);
@@ -69,15 +70,16 @@ impl Store {
         }
         let number = latest + 1;
         let at = now();
-        tx.execute(
+        let cv_id: i64 = tx.query_row(
             "INSERT INTO collection_version (collection_id, number, message, created_at, metadata)
-             VALUES (:cid, :number, :message, :at, :metadata)",
+             VALUES (:cid, :number, :message, :at, :metadata)
+             RETURNING collection_version_id",
             named_params! {
                 ":cid": cid, ":number": number, ":message": options.message,
                 ":at": at, ":metadata": metadata.to_string(),
             },
+            |r| r.get(0),
         )?;
-        let cv_id = tx.last_insert_rowid();
         if latest > 0 {
             super::dependencies::carry_forward(&tx, cid, latest, cv_id)?;
         }
@@ -141,7 +143,8 @@ impl Store {
     pub fn revert(&self, key: &str, path: Option<&str>) -> Result<RevertReport> {
         let path = path.map(RelPath::existing).transpose()?;
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
         let (cid, collection) = Store::find_collection(&tx, key)?;
         let mut discarded = Vec::new();
         let mut restored: Vec<String> = Vec::new();
@@ -287,7 +290,7 @@ fn drafts(conn: &Connection, cid: i64) -> Result<Vec<Draft>> {
             old_number: r.get(10)?,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(rows.collect::<crate::store::db::sql::Result<Vec<_>>>()?)
 }
 
 fn malformed_drafts(conn: &Connection, drafts: &[Draft]) -> Result<Vec<Malformed>> {
@@ -303,7 +306,7 @@ fn malformed_drafts(conn: &Connection, drafts: &[Draft]) -> Result<Vec<Malformed
         if classify(&path).syntax != Some(Syntax::Xml) {
             continue;
         }
-        let problems: Option<String> = rusqlite::OptionalExtension::optional(
+        let problems: Option<String> = crate::store::db::sql::OptionalExtension::optional(
             stmt.query_row(named_params! {":hash": hash}, |r| r.get(0)),
         )?;
         if let Some(problems) = problems {

@@ -7,7 +7,7 @@
 use super::error::{Error, Result};
 use super::model::*;
 use super::Store;
-use rusqlite::{named_params, Connection, OptionalExtension};
+use crate::store::db::sql::{named_params, Connection, OptionalExtension};
 
 /// What a revision is compared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +18,9 @@ pub enum Against {
     Revision(i64),
 }
 
-pub(crate) fn revision_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DraftRevision> {
+pub(crate) fn revision_from_row(
+    r: &crate::store::db::sql::Row<'_>,
+) -> crate::store::db::sql::Result<DraftRevision> {
     Ok(DraftRevision {
         id: r.get(0)?,
         path: r.get(1)?,

@@ -6,7 +6,7 @@ use super::error::Result;
 use super::files::classify;
 use super::links::{self, Extracted, Syntax, Target};
 use super::path::RelPath;
-use rusqlite::{named_params, Connection};
+use crate::store::db::sql::{named_params, Connection};
 use std::collections::HashSet;
 
 /// Extracts every stored content's links again when they were made by older
@@ -19,7 +19,8 @@ pub(crate) fn rescan_links(conn: &mut Connection, blobs: &super::BlobStore) -> R
     if current >= links::RULES_VERSION {
         return Ok(());
     }
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx =
+        conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
     // Re-read under the lock: another process may have done it meanwhile.
     let current: i64 = tx.query_row("SELECT max(version) FROM link_rules", [], |r| r.get(0))?;
     if current >= links::RULES_VERSION {
@@ -30,7 +31,7 @@ pub(crate) fn rescan_links(conn: &mut Connection, blobs: &super::BlobStore) -> R
     let contents: Vec<(String, String)> = tx
         .prepare("SELECT DISTINCT path, hash FROM version WHERE hash IS NOT NULL")?
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::db::sql::Result<_>>()?;
     let mut done: HashSet<(String, Syntax)> = HashSet::new();
     for (path, hash) in contents {
         let Ok(rel) = RelPath::existing(&path) else {
@@ -64,8 +65,9 @@ pub(crate) fn insert_scan(
 ) -> Result<()> {
     let inserted = tx
         .prepare_cached(
-            "INSERT OR IGNORE INTO content_scan (hash, syntax, problems, blocks, block_type, display_name)
-             VALUES (:hash, :syntax, :problems, :blocks, :block_type, :display_name)",
+            "INSERT INTO content_scan (hash, syntax, problems, blocks, block_type, display_name)
+             VALUES (:hash, :syntax, :problems, :blocks, :block_type, :display_name)
+             ON CONFLICT DO NOTHING",
         )?
         .execute(named_params! {
             ":hash": hash,

@@ -13,7 +13,7 @@ use super::model::*;
 use super::path::RelPath;
 use super::scan::insert_scan;
 use super::{now, Store, Stored};
-use rusqlite::{named_params, Connection, OptionalExtension};
+use crate::store::db::sql::{named_params, Connection, Engine, OptionalExtension};
 use std::collections::{HashMap, HashSet};
 
 /// One file to put into the draft: its path, its blob (already in the blob
@@ -337,7 +337,8 @@ impl Store {
         let from = RelPath::existing(from)?;
         let to = RelPath::new(to)?;
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
         let (cid, collection) = Store::find_collection(&tx, key)?;
         let not_found = |path: &RelPath| Error::FileNotFound {
             collection: collection.slug.clone(),
@@ -449,7 +450,8 @@ impl Store {
         then: impl FnOnce(&Connection, i64) -> Result<T>,
     ) -> Result<(BatchReport, T)> {
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
         let (applied, answer) = self.apply_in(
             &tx,
             key,
@@ -653,11 +655,7 @@ impl Store {
     /// commits to the index: how a long-running layer (folder sync) notices
     /// writes it heard no event of.
     pub fn external_changes(&self) -> Result<i64> {
-        let conn = self.conn();
-        let version: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        Ok(version)
+        self.watch.external(&self.conn())
     }
 
     /// Emits [`Event::StoreChanged`] when another process committed since
@@ -678,7 +676,8 @@ impl Store {
     pub fn set_garbage_collect(&self, key: &str, path: &str, flag: bool) -> Result<()> {
         let path = RelPath::existing(path)?;
         let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx =
+            conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
         let (cid, collection) = Store::find_collection(&tx, key)?;
         let current = lookup(&tx, cid, path.as_str())?
             .filter(|c| c.hash.is_some())
@@ -796,6 +795,12 @@ struct NextVersionId(Option<i64>);
 
 impl NextVersionId {
     fn take(&mut self, tx: &Connection) -> Result<i64> {
+        if tx.engine() == Engine::Postgres {
+            // Instances share the sequence: ask it every time.
+            return Ok(tx
+                .prepare_cached("SELECT nextval(pg_get_serial_sequence('version', 'version_id'))")?
+                .query_row([], |r| r.get(0))?);
+        }
         let id = match self.0 {
             Some(id) => id,
             None => {
@@ -828,18 +833,22 @@ fn create_linkable(
     // The draft's row id is chosen first so the linkable is inserted already
     // pointing at it (the pointer's foreign key is deferred): one statement
     // fewer per new file than insert-then-update.
-    tx.prepare_cached(
-        "INSERT INTO linkable (uuid, collection_id, kind, draft_version_id, created_at)
-         VALUES (:uuid, :cid, :kind, :version_id, :at)",
-    )?
-    .execute(named_params! {
-        ":uuid": uuid::Uuid::now_v7().to_string(),
-        ":cid": cid,
-        ":kind": classify(&entry.path).kind.as_str(),
-        ":version_id": version_id,
-        ":at": at,
-    })?;
-    let linkable_id = tx.last_insert_rowid();
+    let linkable_id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO linkable (uuid, collection_id, kind, draft_version_id, created_at)
+             VALUES (:uuid, :cid, :kind, :version_id, :at)
+             RETURNING linkable_id",
+        )?
+        .query_row(
+            named_params! {
+                ":uuid": uuid::Uuid::now_v7().to_string(),
+                ":cid": cid,
+                ":kind": classify(&entry.path).kind.as_str(),
+                ":version_id": version_id,
+                ":at": at,
+            },
+            |r| r.get(0),
+        )?;
     tx.prepare_cached(
         "INSERT INTO version (version_id, uuid, linkable_id, collection_id, number, path, hash, size, media_type,
             created_at, garbage_collect)
@@ -977,17 +986,21 @@ fn set_draft_row(
             })?;
         }
         None => {
-            tx.prepare_cached(
-                "INSERT INTO version (uuid, linkable_id, collection_id, number, path, hash, size, media_type,
-                    created_at, garbage_collect)
-                 VALUES (:uuid, :linkable_id, :cid, NULL, :path, :hash, :size, :media_type, :at, :gc)",
-            )?
-            .execute(named_params! {
-                ":uuid": uuid::Uuid::now_v7().to_string(),
-                ":linkable_id": linkable_id, ":cid": cid, ":path": path.as_str(), ":hash": hash,
-                ":size": size as i64, ":media_type": media_type, ":at": at, ":gc": current.garbage_collect,
-            })?;
-            let draft = tx.last_insert_rowid();
+            let draft: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO version (uuid, linkable_id, collection_id, number, path, hash, size, media_type,
+                        created_at, garbage_collect)
+                     VALUES (:uuid, :linkable_id, :cid, NULL, :path, :hash, :size, :media_type, :at, :gc)
+                     RETURNING version_id",
+                )?
+                .query_row(
+                    named_params! {
+                        ":uuid": uuid::Uuid::now_v7().to_string(),
+                        ":linkable_id": linkable_id, ":cid": cid, ":path": path.as_str(), ":hash": hash,
+                        ":size": size as i64, ":media_type": media_type, ":at": at, ":gc": current.garbage_collect,
+                    },
+                    |r| r.get(0),
+                )?;
             tx.prepare_cached(
                 "UPDATE linkable SET draft_version_id = :draft WHERE linkable_id = :id",
             )?

@@ -203,7 +203,7 @@ fn sixteen_clients_publish_import_and_gc_loops_lose_nothing() {
                 let out = Command::new(env!("CARGO_BIN_EXE_blockstore"))
                     .arg("--data-dir")
                     .arg(&data)
-                    .args(crate::garage::contents_args(&data))
+                    .args(crate::garage::backend_args(&data))
                     .envs(crate::garage::env_if_started())
                     // The default cutoff keeps the draft histories the checks
                     // read; the blob sweep and its exclusive lock run each time.

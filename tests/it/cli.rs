@@ -176,7 +176,7 @@ fn the_data_dir_comes_from_the_flag_else_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let from_env = dir.path().join("env");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_blockstore"))
-        .args(crate::garage::contents_args(&from_env))
+        .args(crate::garage::backend_args(&from_env))
         .args(["collections", "create", "viaenv"])
         .env("BLOCKSTORE_DATA_DIR", &from_env)
         .envs(crate::garage::env_if_started())
@@ -184,7 +184,7 @@ fn the_data_dir_comes_from_the_flag_else_the_environment() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        from_env.join("store.db").is_file(),
+        from_env.join("store.db").is_file() || from_env.join("index").is_file(),
         "BLOCKSTORE_DATA_DIR is used"
     );
     let list = cli_json(&from_env, &["collections"]);
@@ -196,7 +196,7 @@ fn running_with_no_command_serves_until_sigterm() {
     use std::io::{BufRead, Read, Write};
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_blockstore"))
-        .args(crate::garage::contents_args(dir.path()))
+        .args(crate::garage::backend_args(dir.path()))
         .env("BLOCKSTORE_DATA_DIR", dir.path())
         .envs(crate::garage::env_if_started())
         .env("BLOCKSTORE_ADDR", "127.0.0.1:0")
@@ -231,7 +231,7 @@ fn running_with_no_command_serves_until_sigterm() {
         "{response:?} (read: {read:?})"
     );
     assert!(
-        dir.path().join("store.db").is_file(),
+        dir.path().join("store.db").is_file() || dir.path().join("index").is_file(),
         "it serves BLOCKSTORE_DATA_DIR"
     );
     std::process::Command::new("kill")
@@ -248,10 +248,21 @@ fn a_store_from_a_newer_binary_is_refused_with_exit_code_6() {
     assert!(run_cli(data, &["collections", "create", "demo"])
         .status
         .success());
-    let conn = rusqlite::Connection::open(data.join("store.db")).unwrap();
-    conn.pragma_update(None, "user_version", blockstore::store::SCHEMA_VERSION + 1)
-        .unwrap();
-    drop(conn);
+    match crate::postgres::index_of(data) {
+        Some(mut index) => {
+            index
+                .execute(
+                    "INSERT INTO schema_version (version, name, applied_at) VALUES ($1, 'future', '')",
+                    &[&(blockstore::store::postgres::PG_SCHEMA_VERSION + 1)],
+                )
+                .unwrap();
+        }
+        None => {
+            let conn = rusqlite::Connection::open(data.join("store.db")).unwrap();
+            conn.pragma_update(None, "user_version", blockstore::store::SCHEMA_VERSION + 1)
+                .unwrap();
+        }
+    }
     let out = run_cli(data, &["collections"]);
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     assert!(
@@ -271,7 +282,7 @@ fn a_closed_stdout_ends_the_command_quietly_instead_of_panicking() {
     // `blockstore files … | head -0`: the reader is gone before we print.
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_blockstore"))
         .args(["--data-dir", data.to_str().unwrap()])
-        .args(crate::garage::contents_args(data))
+        .args(crate::garage::backend_args(data))
         .args(["files", SLUG])
         .envs(crate::garage::env_if_started())
         .stdout(std::process::Stdio::piped())
@@ -355,7 +366,7 @@ fn run_measured<T: Send>(
     command
         .arg("--data-dir")
         .arg(data)
-        .args(crate::garage::contents_args(data))
+        .args(crate::garage::backend_args(data))
         .args(args)
         .env_remove("BLOCKSTORE_DATA_DIR")
         .envs(crate::garage::env_if_started())

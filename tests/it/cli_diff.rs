@@ -18,7 +18,7 @@ fn diff_cli(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     command
         .arg("--data-dir")
         .arg(data)
-        .args(crate::garage::contents_args(data))
+        .args(crate::garage::backend_args(data))
         .arg("diff")
         .args(args)
         .env_remove("BLOCKSTORE_DATA_DIR")

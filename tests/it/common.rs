@@ -119,7 +119,7 @@ pub fn run_cli_stdin(data_dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Ou
     command
         .arg("--data-dir")
         .arg(data_dir)
-        .args(crate::garage::contents_args(data_dir))
+        .args(crate::garage::backend_args(data_dir))
         .args(args)
         .env_remove("BLOCKSTORE_DATA_DIR")
         .envs(crate::garage::env_if_started())
@@ -271,13 +271,21 @@ impl SplitMix64 {
 /// Overwrites the bytes of blob `hash` of the store in `data` wherever it
 /// lives (a row of the index or a file): how a test damages one.
 pub fn tamper_blob(data: &Path, hash: &str, bytes: &[u8]) {
-    let conn = rusqlite::Connection::open(data.join("store.db")).unwrap();
-    let rows = conn
-        .execute(
-            "UPDATE blob SET bytes = ?2 WHERE hash = ?1",
-            rusqlite::params![hash, bytes],
-        )
-        .unwrap();
+    let rows = match crate::postgres::index_of(data) {
+        Some(mut index) => index
+            .execute(
+                "UPDATE blob SET bytes = $2 WHERE hash = $1",
+                &[&hash, &bytes],
+            )
+            .unwrap() as usize,
+        None => rusqlite::Connection::open(data.join("store.db"))
+            .unwrap()
+            .execute(
+                "UPDATE blob SET bytes = ?2 WHERE hash = ?1",
+                rusqlite::params![hash, bytes],
+            )
+            .unwrap(),
+    };
     if rows == 0 {
         std::fs::write(blob_file(data, hash), bytes).unwrap();
     }
@@ -285,10 +293,15 @@ pub fn tamper_blob(data: &Path, hash: &str, bytes: &[u8]) {
 
 /// Removes blob `hash` of the store in `data` wherever it lives.
 pub fn remove_blob(data: &Path, hash: &str) {
-    let conn = rusqlite::Connection::open(data.join("store.db")).unwrap();
-    let rows = conn
-        .execute("DELETE FROM blob WHERE hash = ?1", [hash])
-        .unwrap();
+    let rows = match crate::postgres::index_of(data) {
+        Some(mut index) => index
+            .execute("DELETE FROM blob WHERE hash = $1", &[&hash])
+            .unwrap() as usize,
+        None => rusqlite::Connection::open(data.join("store.db"))
+            .unwrap()
+            .execute("DELETE FROM blob WHERE hash = ?1", [hash])
+            .unwrap(),
+    };
     if rows == 0 {
         std::fs::remove_file(blob_file(data, hash)).unwrap();
     }

@@ -1047,7 +1047,7 @@ fn start_until(data: &Path, args: &[&str], midway: impl Fn() -> bool) -> std::pr
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_blockstore"))
         .arg("--data-dir")
         .arg(data)
-        .args(crate::garage::contents_args(data))
+        .args(crate::garage::backend_args(data))
         .args(args)
         .env_remove("BLOCKSTORE_DATA_DIR")
         .envs(crate::garage::env_if_started())

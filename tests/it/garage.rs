@@ -67,21 +67,26 @@ pub fn credentials_if_started() -> Option<blockstore::store::ObjectCredentials> 
     GARAGE.get().map(Garage::credentials)
 }
 
-/// Set to `garage` to run the suites that use [`contents_args`] (the REST
+/// Set to `garage` to run the suites that use [`backend_args`] (the REST
 /// suite, the CLI's) with every new store's contents in Garage.
 pub const CONTENTS_ENV: &str = "BLOCKSTORE_TEST_CONTENTS";
 
-/// `--contents URL` for a command about to create the store in `data`, when
-/// [`CONTENTS_ENV`] asks for Garage; nothing otherwise (an existing store
-/// reads its own record).
-pub fn contents_args(data: &Path) -> Vec<String> {
-    match std::env::var(CONTENTS_ENV).as_deref() {
-        Ok("garage") if !data.join("store.db").exists() => {
-            vec!["--contents".into(), garage().contents_url("suite")]
-        }
-        Ok("garage" | "") | Err(_) => Vec::new(),
-        Ok(other) => panic!("{CONTENTS_ENV}={other:?}: the only backend is \"garage\""),
+/// The options a command about to create the store in `data` gives for
+/// where it keeps things: `--contents URL` when [`CONTENTS_ENV`] asks for
+/// Garage, `--index URL` when [`crate::postgres::INDEX_ENV`] asks for
+/// PostgreSQL; nothing otherwise, or for an existing store (it reads its
+/// own records).
+pub fn backend_args(data: &Path) -> Vec<String> {
+    if data.join("store.db").exists() || data.join("index").exists() {
+        return Vec::new();
     }
+    let mut args = match std::env::var(CONTENTS_ENV).as_deref() {
+        Ok("garage") => vec!["--contents".into(), garage().contents_url("suite")],
+        Ok("") | Err(_) => Vec::new(),
+        Ok(other) => panic!("{CONTENTS_ENV}={other:?}: the only backend is \"garage\""),
+    };
+    args.extend(crate::postgres::index_args());
+    args
 }
 
 /// The one Garage of this test process, started on first use.

@@ -28,6 +28,7 @@ mod outline;
 mod postgres;
 mod seed;
 mod server;
+mod shared;
 mod store;
 mod sync;
 mod ui;

@@ -18,6 +18,7 @@ fn open(data: &std::path::Path, contents: Option<&str>) -> blockstore::Result<St
         &OpenOptions {
             contents: contents.map(str::to_string),
             credentials: Some(garage().credentials()),
+            ..Default::default()
         },
     )
 }

@@ -47,7 +47,7 @@ impl Server {
         let mut child = command
             .arg("--data-dir")
             .arg(data)
-            .args(crate::garage::contents_args(data))
+            .args(crate::garage::backend_args(data))
             .arg("--json")
             .arg("serve")
             .args(["--addr", "127.0.0.1:0"])

@@ -703,7 +703,7 @@ impl SyncProcess {
         let mut child = command
             .arg("--data-dir")
             .arg(data)
-            .args(crate::garage::contents_args(data))
+            .args(crate::garage::backend_args(data))
             .args(["--json", "sync", slug])
             .arg(folder)
             .env_remove("BLOCKSTORE_DATA_DIR")

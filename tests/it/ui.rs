@@ -459,7 +459,7 @@ fn another_process_writing_the_store_is_announced_as_store_changed() {
     let out = Command::new(env!("CARGO_BIN_EXE_blockstore"))
         .arg("--data-dir")
         .arg(&server.data)
-        .args(crate::garage::contents_args(&server.data))
+        .args(crate::garage::backend_args(&server.data))
         .args(["write", "cli:html/a.html"])
         .arg(source.path())
         .envs(crate::garage::env_if_started())

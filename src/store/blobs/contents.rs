@@ -24,6 +24,7 @@ use super::super::error::{Error, Result};
 use super::files::{BlobFiles, Listing, Received};
 use super::objects::ObjectContents;
 use super::Stored;
+use crate::store::db::sql::{named_params, Connection, OptionalExtension, TransactionBehavior};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -213,12 +214,22 @@ pub fn recorded(dir: &Path) -> Result<Option<Record>> {
 /// Records `record` as data dir `dir`'s contents (temp file, fsync, rename,
 /// directory fsync: a kill leaves the old record or the new one).
 pub fn record(dir: &Path, record: &Record) -> Result<()> {
+    write_record_file(
+        dir,
+        CONTENTS_FILE,
+        &format!("{}\nstore {}\n", record.url, record.store),
+    )
+}
+
+/// Writes a data dir's small record file `name` whole or not at all (temp
+/// file, fsync, rename, directory fsync).
+pub(crate) fn write_record_file(dir: &Path, name: &str, text: &str) -> Result<()> {
     use std::io::Write;
-    let path = dir.join(CONTENTS_FILE);
-    let tmp = dir.join(format!(".{CONTENTS_FILE}.tmp-{}", std::process::id()));
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut file = File::create(&tmp)?;
-        writeln!(file, "{}\nstore {}", record.url, record.store)?;
+        file.write_all(text.as_bytes())?;
         file.sync_all()?;
         #[allow(clippy::disallowed_methods)]
         std::fs::rename(&tmp, &path)?;
@@ -435,6 +446,67 @@ impl Contents {
             &record_now.store,
         )?)))
     }
+}
+
+/// On a shared (PostgreSQL) index: copies the index's record of where the
+/// store keeps its contents into data dir `dir` when the dir has none yet,
+/// so every instance uses the same bucket prefix under the same store id;
+/// a data dir that records another place is refused.
+pub(crate) fn seed_from_index(conn: &Connection, dir: &Path) -> Result<()> {
+    let shared: Option<(String, String)> = conn
+        .query_row("SELECT url, store FROM store_contents", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?;
+    let Some((url, store)) = shared else {
+        return Ok(());
+    };
+    let shared = Record {
+        url: ContentsUrl::parse(&url)?,
+        store,
+    };
+    match recorded(dir)? {
+        None => record(dir, &shared),
+        Some(local) if local == shared => Ok(()),
+        Some(local) => Err(Error::Conflict(format!(
+            "data dir {} keeps its contents in {} (store {}), but the shared index's store \
+             keeps them in {} (store {}): give this instance a data dir of its own",
+            dir.display(),
+            local.url,
+            local.store,
+            shared.url,
+            shared.store
+        ))),
+    }
+}
+
+/// On a shared (PostgreSQL) index: records in the index where this store
+/// keeps its contents, for the instances that open it later (the first
+/// instance to record wins; one that finds another record is refused).
+pub(crate) fn record_in_index(conn: &mut Connection, contents: &Contents) -> Result<()> {
+    let Some(objects) = contents.objects() else {
+        return Ok(());
+    };
+    let mine = objects.record();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "INSERT INTO store_contents (url, store)
+         SELECT :url, :store WHERE NOT EXISTS (SELECT 1 FROM store_contents)",
+        named_params! {":url": mine.url.to_string(), ":store": mine.store},
+    )?;
+    let (url, store): (String, String) =
+        tx.query_row("SELECT url, store FROM store_contents", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    tx.commit()?;
+    if url != mine.url.to_string() || store != mine.store {
+        return Err(Error::Conflict(format!(
+            "the shared index's store keeps its contents in {url} (store {store}), not in {} \
+             (store {}): leave out --contents",
+            mine.url, mine.store
+        )));
+    }
+    Ok(())
 }
 
 /// Moves the blob files of the (closed) store in data dir `dir` into the

@@ -30,12 +30,12 @@ pub mod objects;
 
 use super::db::Readers;
 use super::error::{Error, Result};
+use crate::store::db::sql::{named_params, Connection, OptionalExtension};
 use blake2::digest::consts::U20;
 use blake2::{Blake2b, Digest};
 pub use contents::{Contents, ContentsUrl};
 use files::BlobFiles;
 pub use files::{Listing, Received};
-use rusqlite::{named_params, Connection, OptionalExtension};
 use std::fs::File;
 use std::io::{self, Read, Seek};
 use std::sync::Arc;
@@ -85,7 +85,7 @@ pub struct BlobStore {
 }
 
 impl BlobStore {
-    pub(crate) fn open(contents: Contents, index: &std::path::Path) -> Result<BlobStore> {
+    pub(crate) fn open(contents: Contents, index: &super::db::Location) -> Result<BlobStore> {
         Ok(BlobStore {
             contents,
             index: Readers::new(index),
@@ -309,7 +309,9 @@ pub(crate) fn insert_inline(conn: &Connection, stored: &Stored) -> Result<bool> 
         return Ok(false);
     };
     let added = conn
-        .prepare_cached("INSERT OR IGNORE INTO blob (hash, bytes) VALUES (:hash, :bytes)")?
+        .prepare_cached(
+            "INSERT INTO blob (hash, bytes) VALUES (:hash, :bytes) ON CONFLICT DO NOTHING",
+        )?
         .execute(named_params! {":hash": stored.hash, ":bytes": &bytes[..]})?;
     Ok(added > 0)
 }
@@ -360,7 +362,7 @@ impl Seek for BlobReader {
 pub(crate) fn inline_hashes(conn: &Connection) -> Result<Vec<(String, u64)>> {
     let mut stmt = conn.prepare("SELECT hash, length(bytes) FROM blob ORDER BY hash")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
-    Ok(rows.collect::<rusqlite::Result<_>>()?)
+    Ok(rows.collect::<crate::store::db::sql::Result<_>>()?)
 }
 
 /// Blobs moved into the index per transaction, at most (and at most
@@ -406,7 +408,7 @@ fn move_small_blob_files(conn: &mut Connection, files: &BlobFiles) -> Result<u64
         .query_map(named_params! {":max": INLINE_MAX as i64}, |r| {
             Ok((r.get(0)?, r.get(1)?))
         })?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::db::sql::Result<_>>()?;
     let batch_max = MOVE_BATCH.load(std::sync::atomic::Ordering::Relaxed);
     let mut moved = 0;
     let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
@@ -449,10 +451,12 @@ fn commit_moved(
     if batch.is_empty() {
         return Ok(0);
     }
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let tx =
+        conn.transaction_with_behavior(crate::store::db::sql::TransactionBehavior::Immediate)?;
     {
-        let mut insert =
-            tx.prepare_cached("INSERT OR IGNORE INTO blob (hash, bytes) VALUES (:hash, :bytes)")?;
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO blob (hash, bytes) VALUES (:hash, :bytes) ON CONFLICT DO NOTHING",
+        )?;
         for (hash, bytes) in &batch {
             insert.execute(named_params! {":hash": hash, ":bytes": bytes})?;
         }

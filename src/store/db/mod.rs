@@ -7,10 +7,12 @@
 
 use super::error::{Error, Result};
 use rusqlite::Connection;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub(crate) mod copy;
 pub mod postgres;
+pub(crate) mod sql;
 mod watch;
 pub(crate) use watch::ChangeWatch;
 
@@ -45,8 +47,97 @@ const MIGRATIONS: &[(&str, &str)] = &[
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// Where a store's index is: the data dir's SQLite file, or a PostgreSQL
+/// database shared by several instances.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Sqlite(PathBuf),
+    Postgres(Box<postgres::IndexUrl>),
+}
+
+/// The data dir's record of where its index is, when that is not its own
+/// `store.db`: the `--index` it was created with.
+const INDEX_FILE: &str = "index";
+
+impl Location {
+    /// Where data dir `dir`'s index is: the `--index` it was created with
+    /// (recorded in `DIR/index`; `asked`, if given, must name the same),
+    /// else `asked`, else its own `store.db`. A data dir holds one index:
+    /// `--index` on a data dir whose `store.db` exists is refused.
+    pub(crate) fn for_dir(dir: &Path, asked: Option<&str>) -> Result<Location> {
+        let file = dir.join(INDEX_FILE);
+        let recorded = match std::fs::read_to_string(&file) {
+            Ok(text) => Some(text.trim().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(format!("reading {}", file.display()), e)),
+        };
+        match (recorded, asked) {
+            (Some(recorded), Some(asked)) if recorded != asked => Err(Error::Invalid(format!(
+                "data dir {} keeps its index at {recorded:?}, not {asked:?}: give the same \
+                 --index, or none, or use another data dir",
+                dir.display()
+            ))),
+            (Some(url), _) => Ok(Location::Postgres(Box::new(
+                postgres::IndexUrl::parse(&url)
+                    .map_err(|e| Error::Invalid(format!("{}: {e}", file.display())))?,
+            ))),
+            (None, Some(asked)) => {
+                if dir.join("store.db").exists() {
+                    return Err(Error::Invalid(format!(
+                        "data dir {} holds an embedded index (store.db); --index is for a \
+                         new data dir: use another one",
+                        dir.display()
+                    )));
+                }
+                Ok(Location::Postgres(Box::new(postgres::IndexUrl::parse(
+                    asked,
+                )?)))
+            }
+            (None, None) => Ok(Location::Sqlite(dir.join("store.db"))),
+        }
+    }
+
+    /// Records this location in data dir `dir` (after it opened), so later
+    /// commands there find it without `--index`.
+    pub(crate) fn record(&self, dir: &Path) -> Result<()> {
+        match self {
+            Location::Sqlite(_) => Ok(()),
+            Location::Postgres(url) if !dir.join(INDEX_FILE).exists() => {
+                super::blobs::contents::write_record_file(
+                    dir,
+                    INDEX_FILE,
+                    &format!("{}\n", url.given()),
+                )
+            }
+            Location::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// Opens (creating and migrating if needed) the writer's connection.
+    pub(crate) fn open(&self) -> Result<sql::Connection> {
+        match self {
+            Location::Sqlite(path) => open(path),
+            Location::Postgres(url) => Ok(sql::Connection::postgres(
+                sql::blocking(|| postgres::open(url))?,
+                url.shown(),
+            )),
+        }
+    }
+
+    /// A connection for reads, to an index [`Location::open`] has migrated.
+    fn open_reader(&self) -> Result<sql::Connection> {
+        match self {
+            Location::Sqlite(path) => Ok(open_sqlite_reader(path)?.into()),
+            Location::Postgres(url) => Ok(sql::Connection::postgres(
+                sql::blocking(|| postgres::connect(url))?,
+                url.shown(),
+            )),
+        }
+    }
+}
+
 /// Opens (creating if needed) the index at `path` and brings it up to date.
-pub fn open(path: &Path) -> Result<Connection> {
+pub fn open(path: &Path) -> Result<sql::Connection> {
     // The store serialises its one connection behind a mutex of its own, so
     // SQLite's per-call connection mutex is redundant work.
     let flags = rusqlite::OpenFlags::default() | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -65,7 +156,7 @@ pub fn open(path: &Path) -> Result<Connection> {
     conn.pragma_update(None, "cache_size", -16384)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     migrate(&mut conn, path)?;
-    Ok(conn)
+    Ok(conn.into())
 }
 
 fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
@@ -116,7 +207,7 @@ mod tests {
         drop(open(&db).unwrap());
         let conn = open(&db).unwrap();
         let v: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v, SCHEMA_VERSION);
     }
@@ -126,8 +217,8 @@ mod tests {
 /// and this machine class has two cores; more would only queue in the kernel.
 pub const MAX_READERS: usize = 4;
 
-/// Opens a read-only connection to an index that [`open`] has migrated.
-fn open_reader(path: &Path) -> Result<Connection> {
+/// Opens a read-only connection to a SQLite index that [`open`] has migrated.
+fn open_sqlite_reader(path: &Path) -> Result<Connection> {
     let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
         | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
         | rusqlite::OpenFlags::SQLITE_OPEN_URI;
@@ -144,19 +235,24 @@ fn open_reader(path: &Path) -> Result<Connection> {
 /// connection (and its transaction) nor on each other.
 #[derive(Debug)]
 pub(crate) struct Readers {
-    path: std::path::PathBuf,
+    location: Location,
     /// Idle connections, and how many exist in all.
-    idle: std::sync::Mutex<(Vec<Connection>, usize)>,
+    idle: std::sync::Mutex<(Vec<sql::Connection>, usize)>,
     returned: std::sync::Condvar,
 }
 
 impl Readers {
-    pub(crate) fn new(path: &Path) -> Readers {
+    pub(crate) fn new(location: &Location) -> Readers {
         Readers {
-            path: path.to_path_buf(),
+            location: location.clone(),
             idle: std::sync::Mutex::new((Vec::new(), 0)),
             returned: std::sync::Condvar::new(),
         }
+    }
+
+    /// Where the index is.
+    pub(crate) fn location(&self) -> &Location {
+        &self.location
     }
 
     /// A read connection: an idle one, a new one while fewer than
@@ -173,7 +269,7 @@ impl Readers {
             if idle.1 < MAX_READERS {
                 idle.1 += 1;
                 drop(idle);
-                return match open_reader(&self.path) {
+                return match self.location.open_reader() {
                     Ok(conn) => Ok(Reader {
                         pool: self,
                         conn: Some(conn),
@@ -192,13 +288,13 @@ impl Readers {
 /// A read connection lent by [`Readers`]; handed back when dropped.
 pub(crate) struct Reader<'a> {
     pool: &'a Readers,
-    conn: Option<Connection>,
+    conn: Option<sql::Connection>,
 }
 
 impl std::ops::Deref for Reader<'_> {
-    type Target = Connection;
+    type Target = sql::Connection;
 
-    fn deref(&self) -> &Connection {
+    fn deref(&self) -> &sql::Connection {
         self.conn.as_ref().expect("a lent connection")
     }
 }

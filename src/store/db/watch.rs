@@ -32,13 +32,19 @@
 //! The `-shm` file stays the same file while the store is open: SQLite
 //! removes it only when the last connection to the index closes, and the
 //! watcher's connection, kept open beside the file, is one of them.
+//!
+//! On PostgreSQL the token is a hash of the server's current snapshot
+//! (`pg_current_snapshot()`: the oldest running transaction, the next id,
+//! the ones in progress). What a query sees is decided by its snapshot
+//! alone, so an unchanged snapshot means nothing was committed since,
+//! by this instance or any other sharing the database; commits elsewhere
+//! on the server also move it, which only costs a cache miss.
 
-use super::super::error::Result;
+use super::super::error::{Error, Result};
 use rusqlite::Connection;
 use std::fs::File;
 use std::hash::BuildHasher;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Mutex;
 
@@ -50,18 +56,54 @@ static TORN: AtomicI64 = AtomicI64::new(-1);
 
 /// Reads the store's change token (see the module doc).
 #[derive(Debug)]
-pub(crate) struct ChangeWatch {
-    /// A read connection held open for as long as the store is: it keeps
-    /// the `-shm` file in place, and answers `data_version` without one.
-    conn: Mutex<Connection>,
-    shm: Option<File>,
+pub(crate) enum ChangeWatch {
+    Sqlite {
+        /// A read connection held open for as long as the store is: it
+        /// keeps the `-shm` file in place, and answers `data_version`
+        /// without one.
+        conn: Mutex<Connection>,
+        shm: Option<File>,
+    },
+    Postgres(Box<PgWatch>),
+}
+
+/// [`ChangeWatch`] on PostgreSQL.
+#[derive(Debug)]
+pub(crate) struct PgWatch {
+    /// Reads the snapshot.
+    conn: Mutex<super::sql::Connection>,
+    /// Listens on [`super::sql::CHANGES_CHANNEL`].
+    listener: Mutex<Listener>,
+    /// The writer's id: its own commits are not external.
+    own: String,
+    /// Commits by others heard so far.
+    heard: std::sync::atomic::AtomicI64,
 }
 
 impl ChangeWatch {
     /// Watches the index at `path`; its WAL and `-shm` exist once this
     /// returns.
-    pub(crate) fn open(path: &Path) -> Result<ChangeWatch> {
-        let conn = super::open_reader(path)?;
+    pub(crate) fn open(
+        location: &super::Location,
+        writer: &super::sql::Connection,
+    ) -> Result<ChangeWatch> {
+        let path = match location {
+            super::Location::Sqlite(path) => path,
+            super::Location::Postgres(url) => {
+                let mut listener = super::sql::blocking(|| super::postgres::connect(url))?;
+                super::sql::blocking(|| {
+                    listener.batch_execute(&format!("LISTEN {}", super::sql::CHANGES_CHANNEL))
+                })
+                .map_err(|e| super::postgres::error(url, e))?;
+                return Ok(ChangeWatch::Postgres(Box::new(PgWatch {
+                    conn: Mutex::new(location.open_reader()?),
+                    listener: Mutex::new(Listener(Some(listener))),
+                    own: writer.instance().unwrap_or_default().to_string(),
+                    heard: Default::default(),
+                })));
+            }
+        };
+        let conn = super::open_sqlite_reader(path)?;
         // A read transaction opens the WAL and its shared memory.
         let _: i64 = conn.query_row("PRAGMA data_version", [], |r| r.get(0))?;
         let mut shm_path = path.as_os_str().to_owned();
@@ -69,7 +111,7 @@ impl ChangeWatch {
         let shm = File::open(&shm_path)
             .ok()
             .filter(|f| read_header(f).is_some());
-        Ok(ChangeWatch {
+        Ok(ChangeWatch::Sqlite {
             conn: Mutex::new(conn),
             shm,
         })
@@ -78,7 +120,18 @@ impl ChangeWatch {
     /// The change token now: take it before reading what it guards, so an
     /// answer is never filed under a token newer than its data.
     pub(crate) fn token(&self) -> Result<i64> {
-        if let Some(shm) = &self.shm {
+        let (conn, shm) = match self {
+            ChangeWatch::Sqlite { conn, shm } => (conn, shm),
+            ChangeWatch::Postgres(pg) => {
+                let conn = &pg.conn;
+                let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
+                let hash: i64 = conn
+                    .prepare_cached("SELECT hashtextextended(pg_current_snapshot()::text, 0)")?
+                    .query_row([], |r| r.get(0))?;
+                return Ok(hash & i64::MAX);
+            }
+        };
+        if let Some(shm) = shm {
             return Ok(match read_header(shm) {
                 Some(header) => {
                     (foldhash::fast::FixedState::with_seed(0x17).hash_one(header) >> 1) as i64
@@ -86,18 +139,75 @@ impl ChangeWatch {
                 None => TORN.fetch_sub(1, Ordering::Relaxed),
             });
         }
-        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let conn = conn.lock().unwrap_or_else(|p| p.into_inner());
         let version: i64 = conn
             .prepare_cached("PRAGMA data_version")?
             .query_row([], |r| r.get(0))?;
         Ok(version)
     }
 
+    /// A number that moves whenever another connection commits to the index
+    /// (`writer` is the store's own; its commits do not count): SQLite's
+    /// `data_version` of the writer's connection, or on PostgreSQL the
+    /// count of other writers' notices heard.
+    pub(crate) fn external(&self, writer: &super::sql::Connection) -> Result<i64> {
+        let ChangeWatch::Postgres(pg) = self else {
+            let version: i64 = writer
+                .prepare_cached("PRAGMA data_version")?
+                .query_row([], |r| r.get(0))?;
+            return Ok(version);
+        };
+        let PgWatch {
+            listener,
+            own,
+            heard,
+            ..
+        } = &**pg;
+        let mut listener = listener.lock().unwrap_or_else(|p| p.into_inner());
+        let listener = listener.0.as_mut().expect("an open listener");
+        let others = super::sql::blocking(|| {
+            use postgres::fallible_iterator::FallibleIterator;
+            let mut notices = listener.notifications();
+            let mut others = 0;
+            // A short wait, not `iter()`: the client's runtime learns that
+            // its socket has data only while it waits, so a poll that
+            // never waits never hears anything.
+            let mut it = notices.timeout_iter(std::time::Duration::from_millis(5));
+            while let Some(n) = it.next()? {
+                others += i64::from(n.payload() != own);
+            }
+            Ok::<_, postgres::Error>(others)
+        })
+        .map_err(|e| Error::Unavailable {
+            what: "the PostgreSQL index".into(),
+            detail: format!("listening for other instances' changes: {e}"),
+        })?;
+        Ok(heard.fetch_add(others, Ordering::Relaxed) + others)
+    }
+
     /// Whether tokens come from the `-shm` header (true on Linux, macOS and
     /// the BSDs) rather than `PRAGMA data_version`.
     #[cfg(test)]
     pub(crate) fn reads_the_header(&self) -> bool {
-        self.shm.is_some()
+        matches!(self, ChangeWatch::Sqlite { shm: Some(_), .. })
+    }
+}
+
+/// The connection that listens for other writers' notices; closed (which
+/// blocks) wherever the store is dropped.
+pub(crate) struct Listener(Option<postgres::Client>);
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Listener")
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            super::sql::blocking(move || drop(client));
+        }
     }
 }
 
@@ -121,7 +231,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.db");
         let writer = super::super::open(&path).unwrap();
-        let watch = ChangeWatch::open(&path).unwrap();
+        let watch =
+            ChangeWatch::open(&super::super::Location::Sqlite(path.clone()), &writer).unwrap();
         assert!(watch.reads_the_header(), "Linux has a -shm file to read");
         let mut seen = vec![watch.token().unwrap()];
         assert_eq!(watch.token().unwrap(), seen[0], "no commit, same token");
@@ -129,8 +240,11 @@ mod tests {
         // in real life), and a checkpoint that restarts the WAL between.
         let other = super::super::open(&path).unwrap();
         for (i, conn) in [&writer, &other, &writer].into_iter().enumerate() {
-            conn.execute("INSERT INTO link_rules (version) VALUES (?1)", [i])
-                .unwrap();
+            conn.execute(
+                "INSERT INTO link_rules (version) VALUES (:i)",
+                crate::store::db::sql::named_params! {":i": i},
+            )
+            .unwrap();
             let token = watch.token().unwrap();
             assert!(token >= 0, "a whole header: {token}");
             assert!(!seen.contains(&token), "commit {i} moved the token");

@@ -55,6 +55,7 @@
 //! directory holding anything that is not a store's is never replaced. The
 //! target's `logs/` folder is carried over; logs are never dumped.
 
+use super::db::sql;
 use super::debris;
 use super::error::{Error, Result};
 use super::gc::referenced_hashes;
@@ -100,6 +101,7 @@ const STORE_ENTRIES: &[&str] = &[
     "blobs",
     "cache",
     "contents",
+    "index",
     "lock",
     "lock.gate",
     "logs",
@@ -255,7 +257,12 @@ impl Store {
         // A connection of its own: the copy is a read transaction, so it is a
         // consistent snapshot while this store's connection (and other
         // processes) go on writing.
-        {
+        if let super::db::Location::Postgres(_) = self.readers.location() {
+            let reader = self.reader()?;
+            let snapshot = reader.unchecked_transaction()?;
+            super::db::copy::to_sqlite(&snapshot, index)?;
+            drop(snapshot);
+        } else {
             let conn = Connection::open_with_flags(
                 self.dir.join("store.db"),
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -271,10 +278,11 @@ impl Store {
         let (schema_version, slugs, hashes, inline_blobs) = {
             let conn = Connection::open_with_flags(index, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
             let schema: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let conn = sql::Connection::from(conn);
             let slugs = conn
                 .prepare("SELECT slug FROM collection ORDER BY slug")?
                 .query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<sql::Result<Vec<_>>>()?;
             // Inline blobs travel inside the index snapshot: verified here,
             // as the files are below, and not carried again.
             let mut hashes = referenced_hashes(&conn)?;
@@ -443,14 +451,18 @@ fn sync_dir(dir: &Path) -> Result<()> {
 /// streaming the rows; returns the hashes of all rows. A referenced row
 /// whose bytes do not hash to its name is [`Error::CorruptBlob`]; an
 /// unreferenced one is garbage, as fsck sees it, which gc removes.
-fn verify_inline(conn: &Connection, referenced: &HashSet<String>) -> Result<HashSet<String>> {
+fn verify_inline(conn: &sql::Connection, referenced: &HashSet<String>) -> Result<HashSet<String>> {
     let mut hashes = HashSet::new();
     let mut stmt = conn.prepare("SELECT hash, bytes FROM blob")?;
     let mut rows = stmt.query([])?;
     while let Some(row) = rows.next()? {
         let hash: String = row.get(0)?;
         if referenced.contains(&hash) {
-            let bytes = row.get_ref(1)?.as_blob().map_err(rusqlite::Error::from)?;
+            let sql::ValueRef::Blob(bytes) = row.get_ref(1)? else {
+                return Err(Error::Invalid(format!(
+                    "blob {hash}: its bytes are not a blob"
+                )));
+            };
             let actual = super::hash_bytes(bytes);
             if actual != hash {
                 return Err(Error::CorruptBlob { hash, actual });

@@ -2,6 +2,7 @@
 //! data dir, checked, migrated, made durable, and swapped in (see the
 //! parent module for the rules).
 
+use super::super::db::sql;
 use super::{Progress, Store, SCHEMA_VERSION};
 use crate::store::blobs::contents::{self, ContentsUrl};
 use crate::store::blobs::files::BlobFiles;
@@ -287,6 +288,7 @@ fn build(
             e => e,
         })?;
         let conn = store.conn();
+        let conn = conn.sqlite().expect("a restore stages a SQLite index");
         conn.pragma_query_value(None, "user_version", |r| r.get(0))?
     };
     sync_dir(staging)?;
@@ -671,6 +673,7 @@ fn check_index(
         Ok(Some(why)) => return Err(invalid(why)),
         Err(e) => return Err(invalid(format!("cannot be read ({e})"))),
     }
+    let conn = sql::Connection::from(conn);
     let hashes = referenced_hashes(&conn).map_err(|e| invalid(e.to_string()))?;
     let inline = if manifest.schema_version >= INLINE_SCHEMA {
         verify_inline(&conn, &hashes.iter().cloned().collect()).map_err(|e| match e {
@@ -702,7 +705,7 @@ fn check_index(
         .prepare("SELECT slug FROM collection")
         .and_then(|mut s| {
             s.query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()
+                .collect::<sql::Result<Vec<_>>>()
         })
         .map_err(|e| invalid(e.to_string()))?;
     if let Some(bad) = slugs
@@ -719,7 +722,7 @@ fn check_index(
         )
         .and_then(|mut s| {
             s.query_map([], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()
+                .collect::<sql::Result<Vec<_>>>()
         })
         .map_err(|e| invalid(e.to_string()))?;
     for path in &paths {

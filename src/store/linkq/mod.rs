@@ -26,9 +26,9 @@ use super::model::*;
 use super::path::RelPath;
 use super::scan::{link_uuid, lookup_keys, parse_link_uuid, stored_target};
 use super::Store;
+use crate::store::db::sql::ValueRef;
+use crate::store::db::sql::{named_params, Connection};
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use rusqlite::types::ValueRef;
-use rusqlite::{named_params, Connection};
 use std::cell::OnceCell;
 use std::collections::VecDeque;
 
@@ -161,7 +161,7 @@ impl<'c> StoreLookups<'c> {
             .prepare_cached("SELECT collection_id, slug FROM collection ORDER BY slug")
             .and_then(|mut stmt| {
                 stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<rusqlite::Result<Vec<_>>>()
+                    .collect::<crate::store::db::sql::Result<Vec<_>>>()
             })
             .unwrap_or_default();
         for (cid, slug) in rows {
@@ -285,7 +285,7 @@ impl Store {
                 named_params! {":prefix": prefix, ":syntax": syntax.as_str(), ":ordinal": ordinal},
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            rows.collect::<rusqlite::Result<_>>()?
+            rows.collect::<crate::store::db::sql::Result<_>>()?
         };
         for (slug, path) in candidates {
             // The same bytes read as another syntax (`.html` vs `.xml`) make
@@ -303,14 +303,11 @@ impl Store {
 }
 
 /// Column `i` of a row as text, borrowed (no copy).
-fn text<'r>(r: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str> {
+fn text<'r>(r: &'r crate::store::db::sql::Row<'_>, i: usize) -> Result<&'r str> {
     match r.get_ref(i)? {
         ValueRef::Text(bytes) => std::str::from_utf8(bytes)
             .map_err(|e| Error::Invalid(format!("column {i} is not UTF-8: {e}"))),
-        other => Err(Error::Invalid(format!(
-            "column {i} is {:?}, not text",
-            other.data_type()
-        ))),
+        other => Err(Error::Invalid(format!("column {i} is {other:?}, not text"))),
     }
 }
 
@@ -365,7 +362,7 @@ struct LinkRow {
 
 impl LinkRow {
     /// From `hash, syntax, ordinal, kind, target, written, line, target_path`.
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LinkRow> {
+    fn from_row(r: &crate::store::db::sql::Row<'_>) -> crate::store::db::sql::Result<LinkRow> {
         Ok(LinkRow {
             uuid: link_uuid(&r.get::<_, String>(0)?, &r.get::<_, String>(1)?, r.get(2)?),
             kind: r.get(3)?,
@@ -438,7 +435,7 @@ fn links_of_content(conn: &Connection, file: &FileEntry) -> Result<Vec<LinkRow>>
             named_params! {":hash": file.hash, ":syntax": syntax.as_str()},
             LinkRow::from_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -496,7 +493,7 @@ fn incoming(
                 ))
             },
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     let mut out = Vec::new();
     for (hash, syntax, row) in candidates {
         let target = row.target()?;
@@ -535,7 +532,7 @@ fn tree_with_hash(conn: &Connection, cid: i64, state: State, hash: &str) -> Resu
         .query_map(named_params! {":cid": cid, ":hash": hash}, |r| {
             r.get::<_, String>(0)
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     let mut files = Vec::new();
     for path in paths {
         if let Some(file) = file_at(conn, cid, &path, state)? {
@@ -560,7 +557,7 @@ fn add_inline_blocks<'f, P: IndexPath>(
     )?;
     let defining: HashMap<String, String> = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<crate::store::db::sql::Result<_>>()?;
     if defining.is_empty() {
         return Ok(());
     }

@@ -68,7 +68,7 @@ struct Live {
 /// particular order (the report sorts what it lists: sorting every file
 /// costs more).
 fn live_files(conn: &Connection, cid: i64, state: State) -> Result<Vec<Live>> {
-    let row = |r: &rusqlite::Row<'_>| -> rusqlite::Result<Live> {
+    let row = |r: &crate::store::db::sql::Row<'_>| -> crate::store::db::sql::Result<Live> {
         Ok(Live {
             path: r.get(0)?,
             hash: r.get(1)?,
@@ -88,7 +88,7 @@ fn live_files(conn: &Connection, cid: i64, state: State) -> Result<Vec<Live>> {
             live.from
         ))?
         .query_map(live.params().as_slice(), row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     Ok(files)
 }
 
@@ -128,7 +128,10 @@ impl LinkRead {
         table: &str,
         filter: Option<&str>,
         live: &'l LiveSql,
-    ) -> (String, Vec<(&'static str, &'l dyn rusqlite::ToSql)>) {
+    ) -> (
+        String,
+        Vec<(&'static str, &'l dyn crate::store::db::sql::ToSql)>,
+    ) {
         let mut conditions: Vec<String> = filter.into_iter().map(str::to_owned).collect();
         if self == LinkRead::Probe {
             conditions.push(format!("hash IN (SELECT v.hash {})", live.from));
@@ -243,7 +246,7 @@ fn compute_report(
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query(params.as_slice())?;
         while let Some(r) = rows.next()? {
-            let (hash, syntax_of_row) = (text(r, 0)?, text(r, 1)?);
+            let (hash, syntax_of_row) = (text(&r, 0)?, text(&r, 1)?);
             if syntax_of_row == Syntax::Html.as_str() {
                 continue;
             }
@@ -251,7 +254,7 @@ fn compute_report(
             if found.peek().is_none() {
                 continue;
             }
-            let problems: Vec<ParseProblem> = serde_json::from_str(text(r, 2)?)?;
+            let problems: Vec<ParseProblem> = serde_json::from_str(text(&r, 2)?)?;
             for i in found {
                 report.malformed.push(Malformed {
                     path: files[i].path.clone(),
@@ -270,20 +273,20 @@ fn compute_report(
     let mut stmt = conn.prepare(&sql)?;
     let mut rows = stmt.query(params.as_slice())?;
     while let Some(r) = rows.next()? {
-        let (hash, syntax_of_row) = (text(r, 0)?, text(r, 1)?);
+        let (hash, syntax_of_row) = (text(&r, 0)?, text(&r, 1)?);
         let mut found = sources(hash, syntax_of_row).peekable();
         if found.peek().is_none() {
             continue;
         }
         // Read in place; a link's own strings are copied only when it is
         // listed (most links resolve and only become edges).
-        let kind_text = text(r, 3)?;
+        let kind_text = text(&r, 3)?;
         let kind = LinkKind::parse(kind_text)
             .ok_or_else(|| Error::Invalid(format!("unknown link kind {kind_text}")))?;
-        let target_json = text(r, 4)?;
+        let target_json = text(&r, 4)?;
         let target_path = match r.get_ref(7)? {
             ValueRef::Null => None,
-            _ => Some(text(r, 7)?),
+            _ => Some(text(&r, 7)?),
         };
         // Stored as its path alone (`scan::stored_target`), or, in rows
         // written before, as JSON read without a parser when it can be.
@@ -352,7 +355,7 @@ fn compute_report(
                     // The target is already read (`info` takes it).
                     target: String::new(),
                     target_path: None,
-                    written: text(r, 5)?.to_owned(),
+                    written: text(&r, 5)?.to_owned(),
                     line: r.get(6)?,
                 }),
             };

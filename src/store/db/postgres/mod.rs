@@ -4,9 +4,8 @@
 //! and recorded in `schema_version`; a schema newer than this binary knows is
 //! refused, as SQLite's is.
 //!
-//! This is the first step: the model's queries still run on SQLite only.
-//! The plan (ARCHITECTURE.md, "A shared store") is one connection type of
-//! our own under the model, implemented by rusqlite and by this driver. The
+//! The model's queries run on it through `db::sql`, the one connection
+//! type both engines implement. The
 //! schema mirrors SQLite's types (BIGINT for INTEGER, BYTEA for BLOB, row ids
 //! as identity columns) so the same values bind to both, and a test
 //! (`postgres::the_index_schema_on_postgresql_matches_sqlites`) keeps the two
@@ -18,7 +17,17 @@ use postgres::{Client, Config, NoTls};
 use std::time::Duration;
 
 /// The migrations, in order. The schema version is their count.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_schema", include_str!("sql/0001_schema.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_schema", include_str!("sql/0001_schema.sql")),
+    (
+        "0002_bytewise_text",
+        include_str!("sql/0002_bytewise_text.sql"),
+    ),
+    (
+        "0003_store_contents",
+        include_str!("sql/0003_store_contents.sql"),
+    ),
+];
 
 /// The PostgreSQL schema version this binary writes.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -29,6 +38,8 @@ const MIGRATION_LOCK: i64 = 0x626c_6f63_6b73_0001; // "blocks" + 1
 /// A parsed `postgres://` (or `postgresql://`, or `key=value`) location.
 #[derive(Debug, Clone)]
 pub struct IndexUrl {
+    /// As given (it carries no password).
+    given: String,
     config: Config,
     /// Where, for messages: `host:port/db` (or the socket dir), as user.
     shown: String,
@@ -74,9 +85,15 @@ impl IndexUrl {
             config.password(password);
         }
         Ok(IndexUrl {
+            given: url.to_string(),
             shown: format!("PostgreSQL at {host}:{port}/{db} as {user:?}"),
             config,
         })
+    }
+
+    /// The connection string as given (never with a password: that is refused).
+    pub fn given(&self) -> &str {
+        &self.given
     }
 
     /// Where the index is, for messages (never the password).
@@ -167,6 +184,10 @@ fn migrate(url: &IndexUrl, client: &mut Client) -> Result<i64> {
 /// A driver error as the store's: the server unreachable or gone is
 /// [`Error::Unavailable`], naming where it was looked for; anything else is
 /// the database's answer.
+pub(crate) fn error(url: &IndexUrl, e: postgres::Error) -> Error {
+    pg_error(url, e)
+}
+
 fn pg_error(url: &IndexUrl, e: postgres::Error) -> Error {
     if e.as_db_error().is_none() {
         // No answer from a server: refused, timed out, or closed.
