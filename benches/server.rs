@@ -53,6 +53,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::http;
+mod shared_store;
 // The tests' Garage: a real S3-compatible object store on loopback.
 #[allow(dead_code)]
 #[path = "../tests/it/garage.rs"]
@@ -272,6 +273,12 @@ fn main() {
     }
     if args.iter().any(|a| a == "--objects") {
         for (what, target, measured, met) in objects(&bin, work.path()) {
+            println!("| {what} | {target} | {measured} | {met} |");
+        }
+        return;
+    }
+    if args.iter().any(|a| a == "--shared") {
+        for (what, target, measured, met) in shared_store::shared(&bin, work.path()) {
             println!("| {what} | {target} | {measured} | {met} |");
         }
         return;
