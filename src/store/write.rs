@@ -655,7 +655,7 @@ impl Store {
     /// commits to the index: how a long-running layer (folder sync) notices
     /// writes it heard no event of.
     pub fn external_changes(&self) -> Result<i64> {
-        self.watch.external(&self.conn())
+        self.watch.external(|| self.conn())
     }
 
     /// Emits [`Event::StoreChanged`] when another process committed since

@@ -47,6 +47,12 @@ pub enum Error {
     Conversion { column: usize, message: String },
     #[error("no value given for parameter :{0}")]
     MissingParameter(String),
+    /// A statement of the transaction failed, so it was rolled back, not
+    /// committed.
+    #[error(
+        "a statement of the transaction failed earlier: it was rolled back, nothing was committed"
+    )]
+    Aborted,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -434,6 +440,7 @@ impl Connection {
                 prepared: RefCell::new(HashMap::new()),
                 shown: shown.into(),
                 in_transaction: Cell::new(false),
+                failed: Cell::new(false),
                 instance: uuid::Uuid::new_v4().simple().to_string().into(),
             })),
         }
@@ -521,11 +528,18 @@ impl Connection {
             })?,
             Conn::Postgres(c) => {
                 // The notice goes out when (and only if) the transaction commits.
-                c.batch(&format!(
+                let begun = c.batch(&format!(
                     "BEGIN; SELECT pg_advisory_xact_lock({WRITERS_LOCK}); \
                      NOTIFY {CHANGES_CHANNEL}, '{}'",
                     c.instance
-                ))?;
+                ));
+                if let Err(e) = begun {
+                    // BEGIN ran and the lock did not: leave no aborted
+                    // transaction behind on the connection.
+                    let _ = c.batch("ROLLBACK");
+                    c.failed.set(false);
+                    return Err(e);
+                }
                 c.in_transaction.set(true);
             }
         }
@@ -556,10 +570,18 @@ impl Connection {
         match &self.engine {
             Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
             Conn::Postgres(c) => {
-                let done = c.batch(sql);
+                // A statement failed and was not rolled back to a savepoint:
+                // the server has aborted the transaction, and would answer
+                // COMMIT with a silent ROLLBACK. Say so instead.
+                let aborted = sql == "COMMIT" && c.failed.get();
+                let done = c.batch(if aborted { "ROLLBACK" } else { sql });
                 // After COMMIT or ROLLBACK the server's transaction is over
                 // whatever came back (a failed COMMIT rolls back).
                 c.in_transaction.set(false);
+                c.failed.set(false);
+                if aborted {
+                    return Err(Error::Aborted);
+                }
                 done
             }
         }
@@ -632,15 +654,27 @@ impl Savepoint<'_> {
 
     pub fn rollback(mut self) -> Result<()> {
         self.done = true;
-        self.conn.execute_batch("ROLLBACK TO sp; RELEASE sp")
+        self.conn.rollback_to_savepoint()
     }
 }
 
 impl Drop for Savepoint<'_> {
     fn drop(&mut self) {
         if !self.done {
-            let _ = self.conn.execute_batch("ROLLBACK TO sp; RELEASE sp");
+            let _ = self.conn.rollback_to_savepoint();
         }
+    }
+}
+
+impl Connection {
+    /// Undoes the work since the savepoint; on PostgreSQL this also ends
+    /// the aborted state a failed statement left the transaction in.
+    fn rollback_to_savepoint(&self) -> Result<()> {
+        self.execute_batch("ROLLBACK TO sp; RELEASE sp")?;
+        if let Conn::Postgres(c) = &self.engine {
+            c.failed.set(false);
+        }
+        Ok(())
     }
 }
 
@@ -798,6 +832,8 @@ struct PgConn {
     prepared: RefCell<HashMap<String, Arc<Prepared>>>,
     shown: Arc<str>,
     in_transaction: Cell<bool>,
+    /// A statement of the open transaction failed (the server aborted it).
+    failed: Cell<bool>,
     /// Random: what this connection's commits announce themselves as.
     instance: Arc<str>,
 }
@@ -819,6 +855,9 @@ struct Prepared {
 
 impl PgConn {
     fn error(&self, source: postgres::Error) -> Error {
+        if self.in_transaction.get() {
+            self.failed.set(true);
+        }
         Error::Postgres {
             shown: self.shown.clone(),
             source,

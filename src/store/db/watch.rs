@@ -147,12 +147,17 @@ impl ChangeWatch {
     }
 
     /// A number that moves whenever another connection commits to the index
-    /// (`writer` is the store's own; its commits do not count): SQLite's
+    /// (`writer` locks the store's own; its commits do not count): SQLite's
     /// `data_version` of the writer's connection, or on PostgreSQL the
     /// count of other writers' notices heard.
-    pub(crate) fn external(&self, writer: &super::sql::Connection) -> Result<i64> {
+    pub(crate) fn external<'a>(
+        &self,
+        writer: impl FnOnce() -> std::sync::MutexGuard<'a, super::sql::Connection>,
+    ) -> Result<i64> {
         let ChangeWatch::Postgres(pg) = self else {
-            let version: i64 = writer
+            // Only SQLite's answer needs the writer's connection (it is
+            // the writer's `data_version`).
+            let version: i64 = writer()
                 .prepare_cached("PRAGMA data_version")?
                 .query_row([], |r| r.get(0))?;
             return Ok(version);
