@@ -9,7 +9,7 @@ use super::error::{Error, Result};
 use super::events::Event;
 use super::model::{Collection, CollectionMetadata};
 use super::{now, Store};
-use crate::store::db::sql::{named_params, Connection, OptionalExtension};
+use crate::store::db::sql::{named_params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 /// A group of collections.
@@ -74,13 +74,16 @@ fn free_slug(conn: &Connection, hint: &str, uuid: &str) -> Result<String> {
 impl Store {
     /// Creates a group of collections.
     pub fn create_group(&self, title: &str) -> Result<CollectionGroup> {
-        let conn = self.conn();
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let uuid = uuid::Uuid::new_v4().to_string();
-        conn.execute(
+        tx.execute(
             "INSERT INTO collection_group (uuid, title, created_at) VALUES (:uuid, :title, :at)",
             named_params! {":uuid": uuid, ":title": title, ":at": now()},
         )?;
-        Ok(find_group(&conn, &uuid)?.1)
+        let group = find_group(&tx, &uuid)?.1;
+        tx.commit()?;
+        Ok(group)
     }
 
     /// Every group, oldest first.
@@ -109,13 +112,16 @@ impl Store {
 
     /// Renames a group.
     pub fn set_group_title(&self, uuid: &str, title: &str) -> Result<CollectionGroup> {
-        let conn = self.conn();
-        let (id, _) = find_group(&conn, uuid)?;
-        conn.execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (id, _) = find_group(&tx, uuid)?;
+        tx.execute(
             "UPDATE collection_group SET title = :title WHERE group_id = :id",
             named_params! {":title": title, ":id": id},
         )?;
-        Ok(find_group(&conn, uuid)?.1)
+        let group = find_group(&tx, uuid)?.1;
+        tx.commit()?;
+        Ok(group)
     }
 
     /// The collections in a group, by slug.
@@ -198,28 +204,31 @@ impl Store {
 
     /// Moves a collection into a group (or out of any, with None).
     pub fn set_collection_group(&self, key: &str, group: Option<&str>) -> Result<Collection> {
-        let conn = self.conn();
-        let (cid, _) = Store::find_collection(&conn, key)?;
-        let group_id = group
-            .map(|g| find_group(&conn, g))
-            .transpose()?
-            .map(|g| g.0);
-        conn.execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (cid, _) = Store::find_collection(&tx, key)?;
+        let group_id = group.map(|g| find_group(&tx, g)).transpose()?.map(|g| g.0);
+        tx.execute(
             "UPDATE collection SET group_id = :group WHERE collection_id = :cid",
             named_params! {":group": group_id, ":cid": cid},
         )?;
-        Ok(Store::find_collection(&conn, key)?.1)
+        let collection = Store::find_collection(&tx, key)?.1;
+        tx.commit()?;
+        Ok(collection)
     }
 
     /// Sets a collection's v1 slug (None, or its own slug: the same as it).
     pub fn set_v1_slug(&self, key: &str, v1_slug: Option<&str>) -> Result<Collection> {
-        let conn = self.conn();
-        let (cid, collection) = Store::find_collection(&conn, key)?;
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (cid, collection) = Store::find_collection(&tx, key)?;
         let v1 = v1_slug.filter(|s| *s != collection.slug);
-        conn.execute(
+        tx.execute(
             "UPDATE collection SET v1_slug = :v1 WHERE collection_id = :cid",
             named_params! {":v1": v1, ":cid": cid},
         )?;
-        Ok(Store::find_collection(&conn, key)?.1)
+        let collection = Store::find_collection(&tx, key)?.1;
+        tx.commit()?;
+        Ok(collection)
     }
 }

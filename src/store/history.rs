@@ -7,7 +7,7 @@ use super::links::ParseProblem;
 use super::model::*;
 use super::path::RelPath;
 use super::Store;
-use crate::store::db::sql::{named_params, Connection, OptionalExtension};
+use crate::store::db::sql::{named_params, Connection, OptionalExtension, TransactionBehavior};
 use std::collections::HashMap;
 
 impl Store {
@@ -82,12 +82,14 @@ impl Store {
     /// Sets a collection version's message (Blockstore v1's
     /// `change_description`, the one thing of a version that may change).
     pub fn set_version_message(&self, key: &str, number: i64, message: &str) -> Result<()> {
-        let conn = self.conn();
-        let (cid, collection) = Store::find_collection(&conn, key)?;
-        let changed = conn.execute(
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let (cid, collection) = Store::find_collection(&tx, key)?;
+        let changed = tx.execute(
             "UPDATE collection_version SET message = :message WHERE collection_id = :cid AND number = :n",
             named_params! {":message": message, ":cid": cid, ":n": number},
         )?;
+        tx.commit()?;
         if changed == 0 {
             return Err(Error::VersionNotFound {
                 collection: collection.slug,
