@@ -416,15 +416,21 @@ function committedFrom(from) {
       : null);
 }
 
+/** The named drafts the reader opened, by collection: a refresh (another
+ * writer's change re-renders the tab) keeps them open. */
+const openDrafts = new Map();
+
 /** One named draft: its base and age, and its staged changes when opened. */
 function namedDraft(slug, d) {
+  if (!openDrafts.has(slug)) openDrafts.set(slug, new Set());
+  const opened = openDrafts.get(slug);
   const list = h('ul', { class: 'changes plain' });
   const details = h('details', { class: 'named-draft', dataset: { draft: d.name } },
     h('summary', {}, h('strong', {}, d.name), ' · ',
       d.base ? h('a', { href: `/c/${enc(slug)}/v/${d.base}` }, `based on version ${d.base}`) : 'no base version',
       ' · updated ', when(d.updated_at)),
     list);
-  details.addEventListener('toggle', async () => {
+  const load = async () => {
     if (!details.open || details.dataset.loaded) return;
     details.dataset.loaded = 'true';
     try {
@@ -437,7 +443,15 @@ function namedDraft(slug, d) {
     } catch (err) {
       replace(list, h('li', { class: 'error' }, err.message));
     }
+  };
+  details.addEventListener('toggle', () => {
+    if (details.open) opened.add(d.name); else opened.delete(d.name);
+    load();
   });
+  if (opened.has(d.name)) {
+    details.open = true;
+    load();
+  }
   return h('li', {}, details);
 }
 
