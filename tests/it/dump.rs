@@ -1148,6 +1148,13 @@ fn killed_dumps_leave_debris_that_fsck_reports_gc_and_the_next_dump_remove() {
     // A running dump's files are never touched: not by fsck, not by another
     // dump to the same name (of another store), which cleans up beside it.
     let running = start_until(&data, &["dump", arg], midway);
+    // Held where it is (still running, as its store sees it: its process is
+    // alive), so it cannot finish while the checks below run on a busy machine.
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &running.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
     let live = partials();
     assert_eq!(live.len(), 2, "the archive so far and the index: {live:?}");
     assert_eq!(
