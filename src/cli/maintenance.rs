@@ -268,3 +268,63 @@ pub(crate) fn restore(
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// The shared index: postgres://USER@HOST:PORT/DATABASE, an empty
+    /// database (the password from PGPASSWORD or ~/.pgpass).
+    #[arg(long, value_name = "URL")]
+    to: String,
+}
+
+/// Runs without an open `Store`: the data dir's store moves underneath.
+pub(crate) fn migrate(
+    data_dir: PathBuf,
+    open_options: crate::store::OpenOptions,
+    out: &Output,
+    args: MigrateArgs,
+) -> crate::Result<ExitCode> {
+    if open_options.index.is_some() {
+        return Err(Error::Invalid(
+            "migrate takes the index it moves to as --to; leave out --index".into(),
+        ));
+    }
+    let options = crate::store::MigrateOptions {
+        to: args.to,
+        contents: open_options.contents,
+        credentials: None,
+    };
+    let report = {
+        let bar = out.progress();
+        crate::store::migrate(&data_dir, &options, &bar)?
+    };
+    if out.json {
+        out.json(&report)?;
+    } else {
+        println!(
+            "moved {} ({} index rows) from {} to {}{}",
+            plural(report.collections, "collection"),
+            report.rows,
+            report.data_dir.display(),
+            report.index,
+            if report.resumed {
+                ", finishing the interrupted move"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "  contents in {}: {} sent, {} there already; {} verified there",
+            report.contents,
+            plural(report.blobs_sent, "blob"),
+            report.blobs_found,
+            report.blobs_verified
+        );
+        println!(
+            "  this data dir now uses the shared store; other instances: \
+             blockstore --index {} --data-dir DIR serve",
+            options.to
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -148,6 +148,10 @@ enum Command {
     /// Replace the data dir's store with a dump's; refused over a non-empty
     /// store unless --force.
     Restore(maintenance::RestoreArgs),
+    /// Move the data dir's embedded store up to a shared one: its index into
+    /// an empty PostgreSQL database (--to), its blob files into a bucket
+    /// (--contents). Verified, and resumable: run it again after a kill.
+    Migrate(maintenance::MigrateArgs),
 }
 
 /// Runs the command line and returns the process's exit code.
@@ -241,6 +245,10 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
                 args,
             )
         }
+        // Moves the data dir's store, so it must not hold it open.
+        Command::Migrate(args) => {
+            return maintenance::migrate(data_dir(cli.data_dir)?, open_options, &out, args)
+        }
         other => other,
     };
     let store = Store::open_with(data_dir(cli.data_dir)?, &open_options)?;
@@ -256,7 +264,7 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         eprintln!("blockstore: {notice}");
     })));
     match command {
-        Command::Serve(_) | Command::Logs(_) | Command::Restore(_) => {
+        Command::Serve(_) | Command::Logs(_) | Command::Restore(_) | Command::Migrate(_) => {
             unreachable!("handled above")
         }
         Command::Import(args) => content::import(&store, &out, args),

@@ -28,6 +28,7 @@ mod linkq;
 pub mod links;
 mod listing;
 mod lock;
+mod migrate;
 pub mod model;
 mod named;
 pub mod path;
@@ -58,6 +59,7 @@ pub use hot::{HotFile, HOT_FILE_MAX};
 pub use linkq::Direction;
 pub use listing::{FileQuery, Folder, ListedFile, Sort, SortKey};
 pub use lock::{LockNotice, DEFAULT_LOCK_TIMEOUT};
+pub use migrate::{migrate, MigrateOptions, MigrateReport};
 pub use model::*;
 pub use named::{DraftFile, NamedDraft, Stage, StagedChange};
 pub use path::RelPath;
@@ -131,6 +133,7 @@ impl Store {
         fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("creating data dir {}", dir.display()), e))?;
         let lock = lock::WriteLock::open(&dir.join("lock"))?;
+        migrate::check_not_moving(&dir)?;
         let index = db::Location::for_dir(&dir, options.index.as_deref())?;
         let mut conn = index.open()?;
         index.record(&dir)?;

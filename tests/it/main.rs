@@ -20,6 +20,7 @@ mod garage;
 mod hostile;
 mod learning_core;
 mod links;
+mod migrate;
 mod named;
 mod names;
 mod objects;

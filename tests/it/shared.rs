@@ -13,7 +13,7 @@ use std::io::BufRead;
 
 /// These tests choose each instance's index and contents themselves: under
 /// the suite switches (which give every new store its own), they skip.
-fn suite_mode() -> bool {
+pub fn suite_mode() -> bool {
     let on = [crate::garage::CONTENTS_ENV, crate::postgres::INDEX_ENV]
         .iter()
         .any(|v| std::env::var(v).is_ok_and(|v| !v.is_empty()));

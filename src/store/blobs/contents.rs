@@ -510,19 +510,69 @@ pub(crate) fn record_in_index(conn: &mut Connection, contents: &Contents) -> Res
 }
 
 /// Moves the blob files of the (closed) store in data dir `dir` into the
-/// bucket `to` names (claiming its prefix for store `to.store`), then
-/// records it as the store's contents: what a
-/// restore into a bucket does to its staging store. Each file is hashed as
-/// it is read and refused if its bytes are not its name; one the bucket
-/// already holds whole is not sent again, so a second run after a kill goes
-/// on where the first stopped. The files go only once the record is
-/// written: until then, the store reads them where they were. Returns how
-/// many blobs were uploaded.
+/// bucket `to` names (see [`upload_files`]), then records it as the store's
+/// contents: what a restore into a bucket does to its staging store. The
+/// files go only once the record is written: until then, the store reads
+/// them where they were. Returns how many blobs were uploaded.
 pub(crate) fn move_files_to_objects(
     dir: &Path,
     to: &Record,
     credentials: Option<super::objects::ObjectCredentials>,
 ) -> Result<u64> {
+    let uploaded = upload_files(dir, to, credentials, &crate::store::NoProgress)?;
+    record(dir, to)?;
+    uploaded.remove_files()?;
+    Ok(uploaded.sent)
+}
+
+/// Gives up the prefix `to` names when its mark names store `to.store`
+/// (see [`ObjectContents::release`]).
+pub(crate) fn release_prefix(
+    dir: &Path,
+    to: &Record,
+    credentials: Option<super::objects::ObjectCredentials>,
+) -> Result<()> {
+    ObjectContents::open(
+        to.url.clone(),
+        &to.store,
+        credentials,
+        BlobFiles::open(dir.join("blobs"))?,
+    )?
+    .release()
+}
+
+/// What [`upload_files`] did.
+pub(crate) struct Uploaded {
+    /// The bucket, opened as the store `to` names.
+    pub objects: ObjectContents,
+    files: BlobFiles,
+    /// Every blob file found (now also in the bucket).
+    pub hashes: Vec<String>,
+    /// How many were sent (the rest were there already).
+    pub sent: u64,
+}
+
+impl Uploaded {
+    /// Removes the blob files that were uploaded: the bucket holds them now.
+    pub fn remove_files(&self) -> Result<()> {
+        for hash in &self.hashes {
+            self.files.remove(hash)?;
+        }
+        Ok(())
+    }
+}
+
+/// Sends the blob files of data dir `dir` to the bucket `to` names,
+/// claiming its prefix for store `to.store`. Each file is hashed as it is
+/// read and refused if its bytes are not its name; one the bucket already
+/// holds whole is not sent again, so a second run after a kill goes on
+/// where the first stopped. The files stay.
+pub(crate) fn upload_files(
+    dir: &Path,
+    to: &Record,
+    credentials: Option<super::objects::ObjectCredentials>,
+    progress: &dyn crate::store::Progress,
+) -> Result<Uploaded> {
     let files = BlobFiles::open(dir.join("blobs"))?;
     let objects = ObjectContents::open(
         to.url.clone(),
@@ -533,8 +583,13 @@ pub(crate) fn move_files_to_objects(
     objects.probe()?;
     objects.claim()?;
     let listing = files.list()?;
-    let mut uploaded = 0;
+    progress.phase("uploading", Some(listing.blobs.len() as u64));
+    let mut sent = 0;
     for (hash, size) in &listing.blobs {
+        if progress.interrupted() {
+            return Err(Error::Interrupted);
+        }
+        progress.advance(1);
         if objects.has(hash, *size)? {
             continue;
         }
@@ -549,13 +604,14 @@ pub(crate) fn move_files_to_objects(
             });
         }
         objects.install(received)?;
-        uploaded += 1;
+        sent += 1;
     }
-    record(dir, to)?;
-    for (hash, _) in &listing.blobs {
-        files.remove(hash)?;
-    }
-    Ok(uploaded)
+    Ok(Uploaded {
+        objects,
+        files,
+        hashes: listing.blobs.into_iter().map(|(hash, _)| hash).collect(),
+        sent,
+    })
 }
 
 #[cfg(test)]

@@ -312,6 +312,18 @@ impl ObjectContents {
         }
     }
 
+    /// Gives the prefix up: removes the mark when it names this store (a
+    /// move that failed before its store existed anywhere). Its objects stay,
+    /// harmless: named by their hashes, they are whoever claims it next's.
+    pub fn release(&self) -> Result<()> {
+        if self.owner()?.as_deref() != Some(self.store_id.as_str()) {
+            return Ok(());
+        }
+        let (store, mark) = (self.store.clone(), self.mark.clone());
+        self.run(async move { store.delete(&mark).await })
+            .map_err(|e| self.error("removing the prefix's mark", e))
+    }
+
     /// Fails unless the prefix's mark names this store (gc checks it before
     /// it removes anything).
     pub fn check_owner(&self) -> Result<()> {
@@ -532,7 +544,12 @@ impl ObjectContents {
         self.cache.check()
     }
 
-    /// Whether the blob is stored with `size` bytes.
+    /// Whether the bucket holds blob `hash`.
+    pub fn exists(&self, hash: &str) -> Result<bool> {
+        Ok(self.head(hash)?.is_some())
+    }
+
+    /// Whether the bucket holds blob `hash` whole (`size` bytes).
     pub fn has(&self, hash: &str, size: u64) -> Result<bool> {
         Ok(self.head(hash)?.is_some_and(|(stored, _)| stored == size))
     }

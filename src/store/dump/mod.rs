@@ -102,6 +102,7 @@ const STORE_ENTRIES: &[&str] = &[
     "cache",
     "contents",
     "index",
+    super::migrate::PENDING_FILE,
     "lock",
     "lock.gate",
     "logs",
