@@ -157,8 +157,86 @@ pub fn shared(bin: &Path, work: &Path) -> Vec<Row> {
         ));
     }
 
+    rows.extend(migrate(bin, work, &shared_args, &env));
     rows.extend(three_instances(bin, work, &shared_args("three"), &env));
     rows
+}
+
+/// `migrate` of the demo course store (imported from its folder and
+/// published, embedded) into a new database and bucket prefix, median of 3;
+/// beside it, `cp -r` of the same data dir: the floor of moving its bytes
+/// on this disk (the move also hashes them and sends them over loopback).
+fn migrate(
+    bin: &Path,
+    work: &Path,
+    shared_args: &dyn Fn(&str) -> Vec<String>,
+    env: &[(&str, &str)],
+) -> Vec<Row> {
+    let tree = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/openedx-demo-course/demo-course/course");
+    let (mut moves, mut copies) = (Vec::new(), Vec::new());
+    let mut report = serde_json::Value::Null;
+    for run in 0..3 {
+        let data = work.join(format!("migrate-{run}"));
+        let imported = Command::new(bin)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["--json", "import"])
+            .arg(&tree)
+            .args(["-c", "demo", "--publish", "-m", "demo"])
+            .envs(env.iter().copied())
+            .output()
+            .expect("blockstore import runs");
+        assert!(
+            imported.status.success(),
+            "{}",
+            String::from_utf8_lossy(&imported.stderr)
+        );
+        let copy = work.join(format!("migrate-{run}-cp"));
+        let started = Instant::now();
+        let cp = Command::new("cp")
+            .arg("-r")
+            .arg(&data)
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(cp.success());
+        copies.push(started.elapsed().as_secs_f64());
+        let args = shared_args("migrate");
+        let started = Instant::now();
+        let moved = Command::new(bin)
+            .arg("--data-dir")
+            .arg(&data)
+            .args([
+                "--json",
+                "--contents",
+                &args[3],
+                "migrate",
+                "--to",
+                &args[1],
+            ])
+            .envs(env.iter().copied())
+            .output()
+            .expect("blockstore migrate runs");
+        moves.push(started.elapsed().as_secs_f64());
+        assert!(
+            moved.status.success(),
+            "{}",
+            String::from_utf8_lossy(&moved.stderr)
+        );
+        report = serde_json::from_slice(&moved.stdout).expect("migrate --json");
+    }
+    let (m, c) = (median(&mut moves), median(&mut copies));
+    eprintln!("  migrate: {moves:?} s; cp -r: {copies:?} s; {report}");
+    vec![(
+        format!(
+            "`migrate` of the demo course store ({} index rows, {} blob files) into PostgreSQL + Garage, median of 3",
+            report["rows"], report["blobs_sent"]
+        ),
+        "≤ 5 s".into(),
+        format!("{m:.3} s (`cp -r` of the data dir: {c:.3} s)"),
+        if m <= 5.0 { "met" } else { "**not met**" }.into(),
+    )]
 }
 
 /// Three instances, 16 clients; then a SIGKILL during a publish loop.
