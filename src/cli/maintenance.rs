@@ -218,14 +218,15 @@ pub(crate) struct RestoreArgs {
 /// Runs without an open `Store`: the data dir's store is swapped underneath.
 pub(crate) fn restore(
     data_dir: PathBuf,
-    contents: Option<String>,
+    open_options: crate::store::OpenOptions,
     out: &Output,
     args: RestoreArgs,
 ) -> crate::Result<ExitCode> {
     let options = RestoreOptions {
         force: args.force,
-        contents,
+        contents: open_options.contents,
         credentials: None,
+        index: open_options.index,
     };
     let report = {
         let bar = out.progress();
@@ -241,7 +242,10 @@ pub(crate) fn restore(
             plural(m.blobs, "blob"),
             bytes(m.bytes),
             report.file.display(),
-            report.data_dir.display(),
+            match &report.index {
+                Some(index) => format!("{} (its index in {index})", report.data_dir.display()),
+                None => report.data_dir.display().to_string(),
+            },
             if report.replaced {
                 ", replacing the store that was there"
             } else {

@@ -238,12 +238,7 @@ fn execute(cli: Cli) -> crate::Result<ExitCode> {
         Command::Logs(args) => return serve::logs(data_dir(cli.data_dir)?, cli.json, args),
         // Swaps the data dir's store, so it must not hold it open.
         Command::Restore(args) => {
-            return maintenance::restore(
-                data_dir(cli.data_dir)?,
-                open_options.contents.clone(),
-                &out,
-                args,
-            )
+            return maintenance::restore(data_dir(cli.data_dir)?, open_options, &out, args)
         }
         // Moves the data dir's store, so it must not hold it open.
         Command::Migrate(args) => {

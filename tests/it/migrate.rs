@@ -230,3 +230,80 @@ fn a_migrate_killed_at_any_point_finishes_when_run_again() {
         assert!(fsck.status.success(), "step {step}: {}", stderr(&fsck));
     }
 }
+
+#[test]
+#[ignore = "needs postgresql and garage"]
+fn dump_and_restore_move_a_store_across_backends_both_ways() {
+    if suite_mode() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = dir.path().join("embedded");
+    embedded_store(&embedded);
+    let before = snapshot(&open_existing(&embedded));
+    let dump = dir.path().join("embedded.tar.gz");
+    cli_json(&embedded, &["dump", dump.to_str().unwrap()]);
+    let index = postgres().new_database();
+    let contents = garage().contents_url("restored");
+
+    // Up: into an empty database and a bucket prefix.
+    let shared = dir.path().join("shared");
+    let no_bucket = run_cli(
+        &shared,
+        &["--index", &index, "restore", dump.to_str().unwrap()],
+    );
+    assert_eq!(no_bucket.status.code(), Some(2), "{}", stderr(&no_bucket));
+    assert!(stderr(&no_bucket).contains("--contents"));
+    let restored = cli_json(
+        &shared,
+        &[
+            "--index",
+            &index,
+            "--contents",
+            &contents,
+            "restore",
+            dump.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        restored["index"].as_str().unwrap().contains("PostgreSQL"),
+        "{restored}"
+    );
+    assert!(shared.join("index").exists() && !shared.join("store.db").exists());
+    assert_eq!(snapshot(&open_existing(&shared)), before);
+    let fsck = run_cli(&shared, &["fsck"]);
+    assert!(fsck.status.success(), "{}", stderr(&fsck));
+    let big = run_cli(&shared, &["show", "course:static/big.bin"]);
+    assert_eq!(big.stdout, large());
+
+    // A shared store is never replaced, not even with --force.
+    let again = dir.path().join("again");
+    let refused = run_cli(
+        &again,
+        &[
+            "--index",
+            &index,
+            "--contents",
+            &garage().contents_url("again"),
+            "restore",
+            "--force",
+            dump.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(refused.status.code(), Some(4), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("already holds a store"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!again.join("index").exists());
+    assert_eq!(snapshot(&open_existing(&shared)), before);
+
+    // Down: the shared store's dump restores as an embedded store.
+    let down_dump = dir.path().join("shared.tar.gz");
+    cli_json(&shared, &["dump", down_dump.to_str().unwrap()]);
+    let down = dir.path().join("down");
+    cli_json(&down, &["restore", down_dump.to_str().unwrap()]);
+    assert!(down.join("store.db").exists() && !down.join("index").exists());
+    assert_eq!(snapshot(&open_existing(&down)), before);
+}

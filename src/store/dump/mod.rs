@@ -170,6 +170,9 @@ pub struct RestoreOptions {
     pub contents: Option<String>,
     /// The object store's credentials (else from the environment).
     pub credentials: Option<super::ObjectCredentials>,
+    /// Restore into this shared index (`postgres://…`, an empty database)
+    /// instead of the data dir's own SQLite file; needs `contents`.
+    pub index: Option<String>,
 }
 
 /// What a restore did.
@@ -185,6 +188,8 @@ pub struct RestoreReport {
     pub replaced: bool,
     /// Where the replaced store was left because it could not be removed, if so.
     pub leftover: Option<PathBuf>,
+    /// The shared index the store went into (never with a password), if so.
+    pub index: Option<String>,
 }
 
 impl Store {

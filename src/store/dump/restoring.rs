@@ -2,7 +2,7 @@
 //! data dir, checked, migrated, made durable, and swapped in (see the
 //! parent module for the rules).
 
-use super::super::db::sql;
+use super::super::db::{self, copy, sql};
 use super::{Progress, Store, SCHEMA_VERSION};
 use crate::store::blobs::contents::{self, ContentsUrl};
 use crate::store::blobs::files::BlobFiles;
@@ -39,6 +39,9 @@ pub fn restore(
     // what stays).
     if let Ok(dead) = debris::restores(&target) {
         let _ = dead.remove();
+    }
+    if let Some(index) = &options.index {
+        return restore_shared(&target, file, archive, index, options, progress);
     }
     let before = inspect(&target)?;
     before.check(&target, options)?;
@@ -97,6 +100,102 @@ pub fn restore(
         schema_version,
         replaced: !before.is_empty(),
         leftover,
+        index: None,
+    })
+}
+
+/// A restore into a shared index: the dump is staged and checked as any
+/// restore's, its blobs go to the bucket, and its index is copied into the
+/// (empty) PostgreSQL database in one transaction, checked as `migrate`
+/// checks its copy (`db::copy::to_postgres`). The data dir then records
+/// both places; it holds no store of its own, so it must be new or empty.
+/// A shared store is never replaced: `--force` does not empty a database.
+fn restore_shared(
+    target: &Path,
+    file: &Path,
+    archive: File,
+    index: &str,
+    options: &RestoreOptions,
+    progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    let location = db::Location::for_dir(target, Some(index))?;
+    let db::Location::Postgres(url) = &location else {
+        unreachable!("an --index location is PostgreSQL's")
+    };
+    let found = inspect(target)?;
+    found.check(target, &RestoreOptions::default())?;
+    let Some(given) = &options.contents else {
+        return Err(Error::Invalid(
+            "a shared index needs shared contents: add --contents \
+             s3://BUCKET[/PREFIX]?endpoint=…&region=… (the dump's blobs are uploaded there)"
+                .into(),
+        ));
+    };
+    let record = contents::Record {
+        url: ContentsUrl::parse(given)?,
+        store: contents::new_store_id(),
+    };
+    if let Some(recorded) = contents::recorded(target)? {
+        if recorded.url != record.url {
+            return Err(Error::Conflict(format!(
+                "data dir {} keeps its contents in {}, not {}: restore into a new data dir",
+                target.display(),
+                recorded.url,
+                record.url
+            )));
+        }
+    }
+    let (parent, name) = parent_and_name(target)?;
+    let staging = parent.join(format!(
+        ".{name}.restore-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    fs::create_dir(&staging)
+        .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
+    let _held = File::open(&staging).inspect(debris::hold);
+    let restored = (|| {
+        let (manifest, schema_version) = build(&staging, file, archive, progress)?;
+        progress.phase("uploading", None);
+        let uploaded =
+            contents::upload_files(&staging, &record, options.credentials.clone(), progress)?;
+        progress.phase("copying the index", None);
+        let staged = db::open(&staging.join("store.db"))?;
+        let mut shared = location.open()?;
+        copy::to_postgres(
+            staged.sqlite().expect("a staged SQLite index"),
+            &mut shared,
+            &record,
+        )?;
+        drop(uploaded);
+        Ok((manifest, schema_version))
+    })();
+    let (manifest, schema_version) = match restored {
+        Ok(done) => done,
+        Err(e) => {
+            // The prefix this restore claimed is free again (best effort),
+            // unless the index may hold the store: a COMMIT whose answer
+            // was lost may have committed.
+            if !matches!(e, Error::Unavailable { .. }) {
+                let _ = contents::release_prefix(&staging, &record, options.credentials.clone());
+            }
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(target)
+        .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
+    contents::record(target, &record)?;
+    location.record(target)?;
+    Ok(RestoreReport {
+        data_dir: target.to_path_buf(),
+        file: file.to_path_buf(),
+        manifest,
+        schema_version,
+        replaced: false,
+        leftover: None,
+        index: Some(url.shown().to_string()),
     })
 }
 
