@@ -16,6 +16,13 @@
 //! and sweeps, so writers that come after a waiting sweep, in any process,
 //! wait behind it.
 //!
+//! On a shared store (a PostgreSQL index), instances do not share a data
+//! dir, so the file lock alone cannot keep one instance's sweep from another
+//! instance's uncommitted uploads: after its file lock, a writer also takes
+//! the index's sweep lock shared, and a sweep takes it exclusively
+//! (`db::postgres::SweepLock`, a session advisory lock). A sweep waits for
+//! it in PostgreSQL's lock queue, where later writers queue behind it.
+//!
 //! Nobody waits for it forever. A writer waits behind a sweep (and a sweep
 //! behind writers) at most the store's lock timeout, then gets
 //! [`Error::Busy`] saying who holds it: a server answers 503 with
@@ -28,6 +35,7 @@
 //! for, so a terminal can say so.
 
 use super::cancel;
+use super::db::postgres::SweepLock;
 use super::error::{Error, Result};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -67,6 +75,9 @@ pub(crate) struct WriteLock {
     changed: Condvar,
     timeout_ms: AtomicU64,
     notice: Mutex<Option<LockNotice>>,
+    /// On a shared store, the same lock across instances (taken after the
+    /// file lock, let go before it).
+    across: std::sync::OnceLock<SweepLock>,
 }
 
 impl std::fmt::Debug for WriteLock {
@@ -150,7 +161,66 @@ impl WriteLock {
             changed: Condvar::new(),
             timeout_ms: AtomicU64::new(DEFAULT_LOCK_TIMEOUT.as_millis() as u64),
             notice: Mutex::new(None),
+            across: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Makes the lock reach every instance of a shared store: writers and
+    /// sweeps take `across` too.
+    pub(crate) fn reach_instances(&self, across: SweepLock) {
+        let _ = self.across.set(across);
+    }
+
+    /// A writer's hold across instances (after this process's file lock).
+    fn across_shared(&self, wait: &mut Wait<'_>) -> Result<()> {
+        let Some(across) = self.across.get() else {
+            return Ok(());
+        };
+        let mut pause = Duration::from_millis(1);
+        loop {
+            if across.try_shared()? {
+                return Ok(());
+            }
+            wait.tick(&|| {
+                "the store's write lock: a gc on another instance of the shared store is \
+                 waiting for it or sweeping"
+                    .to_string()
+            })?;
+            std::thread::sleep(pause.min(wait.left()));
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+    }
+
+    /// A sweep's hold across instances: waits in PostgreSQL's queue (so
+    /// writers that come later wait behind it) until the deadline.
+    fn across_exclusive(&self, wait: &mut Wait<'_>) -> Result<()> {
+        let Some(across) = self.across.get() else {
+            return Ok(());
+        };
+        if across.exclusive(Duration::from_millis(1))? {
+            return Ok(());
+        }
+        let what = "writers on other instances of the shared store to finish, to collect \
+                    garbage alone";
+        let notice = self
+            .notice
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let left = wait.deadline.saturating_duration_since(Instant::now());
+        if let Some(notice) = notice {
+            notice(&format!(
+                "waiting for {what} (giving up in {} s)",
+                left.as_secs()
+            ));
+        }
+        if across.exclusive(left)? {
+            return Ok(());
+        }
+        Err(Error::Busy(format!(
+            "gave up after {} s waiting for {what}; try again later",
+            wait.started.elapsed().as_secs()
+        )))
     }
 
     pub(crate) fn set_timeout(&self, timeout: Duration) {
@@ -220,7 +290,12 @@ impl WriteLock {
                         self.path.parent().unwrap_or(&self.path).display()
                     )
                 };
-                let taken = poll_lock(&self.file, &self.path, &mut wait, true, &what);
+                let taken =
+                    poll_lock(&self.file, &self.path, &mut wait, true, &what).and_then(|()| {
+                        self.across_shared(&mut wait).inspect_err(|_| {
+                            let _ = self.file.unlock();
+                        })
+                    });
                 state = self.state();
                 state.acquiring = false;
                 self.changed.notify_all();
@@ -246,6 +321,11 @@ impl WriteLock {
         let mut state = self.state();
         state.writers -= 1;
         if state.writers == 0 {
+            if let Some(across) = self.across.get() {
+                // A failed unlock drops the lock's connection, and with it
+                // the lock.
+                let _ = across.unlock(true);
+            }
             let _ = self.file.unlock();
             self.changed.notify_all();
         }
@@ -293,7 +373,13 @@ impl WriteLock {
             )
         };
         let result = poll_lock(&self.file, &self.path, &mut wait, false, &what).and_then(|()| {
-            let result = f();
+            let result = self.across_exclusive(&mut wait).and_then(|()| {
+                let result = f();
+                if let Some(across) = self.across.get() {
+                    let _ = across.unlock(false);
+                }
+                result
+            });
             let _ = self.file.unlock();
             result
         });

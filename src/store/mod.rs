@@ -137,6 +137,9 @@ impl Store {
         let index = db::Location::for_dir(&dir, options.index.as_deref())?;
         let mut conn = index.open()?;
         index.record(&dir)?;
+        if let db::Location::Postgres(url) = &index {
+            lock.reach_instances(db::postgres::SweepLock::new(url));
+        }
         let shared = conn.engine() == db::sql::Engine::Postgres;
         if shared {
             blobs::contents::seed_from_index(&conn, &dir)?;

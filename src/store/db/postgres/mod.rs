@@ -181,6 +181,107 @@ fn migrate(url: &IndexUrl, client: &mut Client) -> Result<i64> {
     Ok(PG_SCHEMA_VERSION.max(found))
 }
 
+/// The sweep lock, across every instance of a shared store: the data dir's
+/// writers' lock (`store::lock`) made to reach the other instances. Writers
+/// hold it shared from their first blob to their commit, and gc holds it
+/// exclusively while it sweeps, so a sweep never removes an object another
+/// instance uploaded and is about to reference, however long that upload
+/// took (the grace period alone only covers uploads shorter than it).
+///
+/// It is a session-level advisory lock, on a connection of its own: it
+/// spans the writer's transactions, and an instance that dies releases it
+/// with its connection. A sweep waits in PostgreSQL's queue, so writers
+/// that come after it wait behind it (no sweep starves).
+pub struct SweepLock {
+    url: IndexUrl,
+    client: std::sync::Mutex<Option<Client>>,
+}
+
+impl std::fmt::Debug for SweepLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SweepLock").field(&self.url.shown).finish()
+    }
+}
+
+const SWEEP_LOCK: i64 = 0x626c_6f63_6b73_0003; // "blocks" + 3
+
+impl SweepLock {
+    pub fn new(url: &IndexUrl) -> SweepLock {
+        SweepLock {
+            url: url.clone(),
+            client: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` on the lock's connection (opened on first use; dropped when
+    /// it fails, so the next call connects anew).
+    fn with<T: Send>(&self, f: impl FnOnce(&mut Client) -> Result<T> + Send) -> Result<T> {
+        super::sql::blocking(|| {
+            let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
+            if client.as_ref().is_none_or(Client::is_closed) {
+                *client = Some(connect(&self.url)?);
+            }
+            let result = f(client.as_mut().expect("connected"));
+            if result.is_err() {
+                *client = None;
+            }
+            result
+        })
+    }
+
+    /// Takes it shared, as a writer, if no sweep holds it or waits for it.
+    pub fn try_shared(&self) -> Result<bool> {
+        let url = &self.url;
+        self.with(|c| {
+            Ok(
+                c.query_one("SELECT pg_try_advisory_lock_shared($1)", &[&SWEEP_LOCK])
+                    .map_err(|e| pg_error(url, e))?
+                    .get(0),
+            )
+        })
+    }
+
+    /// Takes it exclusively, as a sweep, waiting at most `timeout` for the
+    /// writers of other instances; `false` when they did not finish by then.
+    pub fn exclusive(&self, timeout: Duration) -> Result<bool> {
+        let url = &self.url;
+        self.with(|c| {
+            let mut tx = c.transaction().map_err(|e| pg_error(url, e))?;
+            tx.batch_execute(&format!(
+                "SET LOCAL lock_timeout = {}",
+                timeout.as_millis().max(1)
+            ))
+            .map_err(|e| pg_error(url, e))?;
+            match tx.execute("SELECT pg_advisory_lock($1)", &[&SWEEP_LOCK]) {
+                Ok(_) => {
+                    // The session lock outlives the transaction.
+                    tx.commit().map_err(|e| pg_error(url, e))?;
+                    Ok(true)
+                }
+                Err(e) if e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE) => {
+                    Ok(false)
+                }
+                Err(e) => Err(pg_error(url, e)),
+            }
+        })
+    }
+
+    /// Lets it go (a writer's shared hold, or a sweep's).
+    pub fn unlock(&self, shared: bool) -> Result<()> {
+        let url = &self.url;
+        let sql = if shared {
+            "SELECT pg_advisory_unlock_shared($1)"
+        } else {
+            "SELECT pg_advisory_unlock($1)"
+        };
+        self.with(|c| {
+            c.execute(sql, &[&SWEEP_LOCK])
+                .map(|_| ())
+                .map_err(|e| pg_error(url, e))
+        })
+    }
+}
+
 /// A driver error as the store's: the server unreachable or gone is
 /// [`Error::Unavailable`], naming where it was looked for; anything else is
 /// the database's answer.
