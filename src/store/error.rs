@@ -251,8 +251,9 @@ impl From<super::db::sql::Error> for Error {
         match e {
             E::Sqlite(e) => Error::Sqlite(e),
             E::NoRows => Error::Sqlite(rusqlite::Error::QueryReturnedNoRows),
-            E::Postgres { shown, source } if source.as_db_error().is_none() => {
-                // No answer from the server: refused, timed out, or closed.
+            E::Postgres { shown, source } if super::db::postgres::is_gone(&source) => {
+                // No answer from the server: refused, timed out, or closed
+                // (also by the server itself, shutting down).
                 let detail = std::error::Error::source(&source)
                     .map_or_else(|| source.to_string(), |cause| format!("{source}: {cause}"));
                 Error::Unavailable {
@@ -260,6 +261,10 @@ impl From<super::db::sql::Error> for Error {
                     detail,
                 }
             }
+            E::Reconnect { shown, detail } => Error::Unavailable {
+                what: shown.to_string(),
+                detail: format!("connecting again: {detail}"),
+            },
             other => Error::Index(other.to_string()),
         }
     }

@@ -334,7 +334,7 @@ fn move_up(
         .open()
         .map_err(before)?;
     let sqlite = index.sqlite().expect("an embedded index");
-    let rows = match copy::to_postgres(sqlite, &mut target, &pending.contents) {
+    let rows = match copy::to_postgres(sqlite, &mut target, Some(&pending.contents)) {
         Ok(copy::Copied::Rows(rows)) => rows,
         Ok(copy::Copied::AlreadyThere) => 0,
         // A COMMIT whose answer was lost may have committed: only the

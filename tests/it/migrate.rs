@@ -246,14 +246,28 @@ fn dump_and_restore_move_a_store_across_backends_both_ways() {
     let index = postgres().new_database();
     let contents = garage().contents_url("restored");
 
-    // Up: into an empty database and a bucket prefix.
-    let shared = dir.path().join("shared");
-    let no_bucket = run_cli(
-        &shared,
-        &["--index", &index, "restore", dump.to_str().unwrap()],
+    // Up, one instance's: into an empty database, the blob files in the data
+    // dir.
+    let local = dir.path().join("local");
+    let restored = cli_json(
+        &local,
+        &[
+            "--index",
+            &postgres().new_database(),
+            "restore",
+            dump.to_str().unwrap(),
+        ],
     );
-    assert_eq!(no_bucket.status.code(), Some(2), "{}", stderr(&no_bucket));
-    assert!(stderr(&no_bucket).contains("--contents"));
+    assert!(
+        restored["index"].as_str().unwrap().contains("PostgreSQL"),
+        "{restored}"
+    );
+    assert!(local.join("index").exists() && !local.join("store.db").exists());
+    assert!(blob_files(&local) > 0);
+    assert_eq!(snapshot(&open_existing(&local)), before);
+
+    // Up, shared: into an empty database and a bucket prefix.
+    let shared = dir.path().join("shared");
     let restored = cli_json(
         &shared,
         &[
@@ -270,6 +284,7 @@ fn dump_and_restore_move_a_store_across_backends_both_ways() {
         "{restored}"
     );
     assert!(shared.join("index").exists() && !shared.join("store.db").exists());
+    assert_eq!(blob_files(&shared), 0, "the blobs are in the bucket");
     assert_eq!(snapshot(&open_existing(&shared)), before);
     let fsck = run_cli(&shared, &["fsck"]);
     assert!(fsck.status.success(), "{}", stderr(&fsck));

@@ -26,14 +26,20 @@ pub fn suite_mode() -> bool {
 /// Two instances on one new shared store: the first is given both places,
 /// the second only the index (it learns the contents from it).
 fn two_instances(dir: &std::path::Path) -> (Server, Server) {
-    let index = postgres().new_database();
+    let (a, b, _) = two_instances_on(dir, &postgres().new_database());
+    (a, b)
+}
+
+/// [`two_instances`] on index `index`.
+fn two_instances_on(dir: &std::path::Path, index: &str) -> (Server, Server, String) {
+    let index = index.to_string();
     let contents = garage().contents_url("shared");
     let a = Server::start_in(
         &dir.join("a"),
         &["--index", &index, "--contents", &contents],
     );
     let b = Server::start_in(&dir.join("b"), &["--index", &index]);
-    (a, b)
+    (a, b, index)
 }
 
 fn paths(listing: &Value) -> Vec<String> {
@@ -206,4 +212,70 @@ fn gc_on_one_instance_never_sweeps_another_instances_uncommitted_upload() {
         .unwrap();
     assert_eq!(bytes, large);
     assert!(a.fsck(&NoProgress).unwrap().is_clean());
+}
+
+/// PostgreSQL ends every session of the store's database, as a restart or a
+/// failover does: each instance answers again without a restart of its
+/// own. A request that finds its connection gone gets a 503 (never another
+/// error); the next one runs on a new session, and what one instance writes
+/// afterwards the other answers at once (its change token and its listener
+/// connected anew too).
+#[test]
+#[ignore = "needs postgresql and garage"]
+fn instances_reconnect_when_postgresql_ends_their_sessions() {
+    if suite_mode() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, index) = two_instances_on(dir.path(), &postgres().new_database());
+    let c = format!("{API}/collections/rc");
+    a.json("POST", &format!("{API}/collections"), json!({"slug": "rc"}))
+        .expect(201);
+    a.put(&format!("{c}/raw/html/before.html"), b"<p>before</p>")
+        .expect(201);
+    assert_eq!(
+        paths(&b.get(&format!("{c}/files")).expect(200)),
+        ["html/before.html"]
+    );
+
+    let mut admin = postgres::Client::connect(&index, postgres::NoTls).unwrap();
+    let ended: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(ended >= 4, "both instances' sessions ended ({ended})");
+
+    // Until it answers otherwise: 503s are allowed, and counted.
+    let mut unavailable = 0;
+    let mut until = |f: &dyn Fn() -> crate::server::Resp| loop {
+        let r = f();
+        if r.status != 503 {
+            return r;
+        }
+        assert!(
+            r.json()["error"].is_object() || r.json()["error"].is_string(),
+            "a JSON body"
+        );
+        unavailable += 1;
+        assert!(unavailable < 40, "the instances never came back");
+    };
+    until(&|| a.put(&format!("{c}/raw/html/after.html"), b"<p>after</p>")).expect(201);
+    let listed = until(&|| b.get(&format!("{c}/files")));
+    assert_eq!(
+        paths(&listed.expect(200)),
+        ["html/after.html", "html/before.html"]
+    );
+    until(&|| b.put(&format!("{c}/raw/html/after.html"), b"<p>from b</p>")).expect(200);
+    assert_eq!(
+        until(&|| a.get(&format!("{c}/raw/html/after.html"))).body,
+        b"<p>from b</p>"
+    );
+    // Once reconnected, nothing is unavailable any more.
+    assert_eq!(a.get(&format!("{c}/files")).status, 200);
+    assert_eq!(b.get(&format!("{c}/files")).status, 200);
+    eprintln!("503s while the instances reconnected: {unavailable}");
 }

@@ -112,7 +112,8 @@ pub(crate) fn to_sqlite(source: &sql::Connection, target: &Path) -> Result<u64> 
 
 /// Copies SQLite index `source` into PostgreSQL index `target` as the store
 /// `contents` names (its bucket prefix and id, recorded in
-/// `store_contents`), in one transaction of `target` and one read snapshot
+/// `store_contents`; none for a store whose blobs stay in its data dir), in
+/// one transaction of `target` and one read snapshot
 /// of `source`. The target must hold no store; one that already holds this
 /// store (an earlier run committed) is left as it is. Before it commits,
 /// the copy checks that every table holds as many rows as the source's and
@@ -121,7 +122,7 @@ pub(crate) fn to_sqlite(source: &sql::Connection, target: &Path) -> Result<u64> 
 pub(crate) fn to_postgres(
     source: &rusqlite::Connection,
     target: &mut sql::Connection,
-    contents: &Record,
+    contents: Option<&Record>,
 ) -> Result<Copied> {
     let shown = target.instance().unwrap_or("PostgreSQL").to_string();
     let snapshot = source.unchecked_transaction()?;
@@ -132,7 +133,7 @@ pub(crate) fn to_postgres(
         })
         .optional()?;
     if let Some((url, store)) = &there {
-        if *store == contents.store {
+        if contents.is_some_and(|c| c.store == *store) {
             return Ok(Copied::AlreadyThere);
         }
         return Err(Error::Conflict(format!(
@@ -236,10 +237,12 @@ pub(crate) fn to_postgres(
             |_| Ok(()),
         )?;
     }
-    tx.execute(
-        "INSERT INTO store_contents (url, store) VALUES (:url, :store)",
-        named_params! {":url": contents.url.to_string(), ":store": contents.store},
-    )?;
+    if let Some(contents) = contents {
+        tx.execute(
+            "INSERT INTO store_contents (url, store) VALUES (:url, :store)",
+            named_params! {":url": contents.url.to_string(), ":store": contents.store},
+        )?;
+    }
     tx.commit()?;
     drop(snapshot);
     Ok(Copied::Rows(copied))

@@ -119,7 +119,7 @@ impl Location {
             Location::Sqlite(path) => open(path),
             Location::Postgres(url) => Ok(sql::Connection::postgres(
                 sql::blocking(|| postgres::open(url))?,
-                url.shown(),
+                url,
             )),
         }
     }
@@ -130,7 +130,7 @@ impl Location {
             Location::Sqlite(path) => Ok(open_sqlite_reader(path)?.into()),
             Location::Postgres(url) => Ok(sql::Connection::postgres(
                 sql::blocking(|| postgres::connect(url))?,
-                url.shown(),
+                url,
             )),
         }
     }

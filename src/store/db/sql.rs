@@ -53,6 +53,9 @@ pub enum Error {
         "a statement of the transaction failed earlier: it was rolled back, nothing was committed"
     )]
     Aborted,
+    /// The server closed the connection, and connecting again failed.
+    #[error("{shown}: connecting again: {detail}")]
+    Reconnect { shown: Arc<str>, detail: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -478,12 +481,13 @@ impl From<rusqlite::Connection> for Connection {
 impl Connection {
     /// A connection over a PostgreSQL client; `shown` says where it is, for
     /// messages.
-    pub fn postgres(client: postgres::Client, shown: &str) -> Connection {
+    pub fn postgres(client: postgres::Client, url: &super::postgres::IndexUrl) -> Connection {
         Connection {
             engine: Conn::Postgres(Box::new(PgConn {
                 client: RefCell::new(Some(client)),
                 prepared: RefCell::new(HashMap::new()),
-                shown: shown.into(),
+                shown: url.shown().into(),
+                url: url.clone(),
                 in_transaction: Cell::new(false),
                 failed: Cell::new(false),
                 instance: uuid::Uuid::new_v4().simple().to_string().into(),
@@ -873,6 +877,8 @@ pub(crate) fn blocking<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 struct PgConn {
     /// `None` only while dropping.
     client: RefCell<Option<postgres::Client>>,
+    /// Where it connects again when the server closed the connection.
+    url: super::postgres::IndexUrl,
     /// By the model's SQL text.
     prepared: RefCell<HashMap<String, Arc<Prepared>>>,
     shown: Arc<str>,
@@ -909,7 +915,36 @@ impl PgConn {
         }
     }
 
+    /// Connects anew when the server closed the connection (a restart, a
+    /// failover, an administrator ending the session) and no transaction
+    /// was open on it: the statement that found it closed failed
+    /// (`unavailable`, a 503); the next one runs on a new session. Inside
+    /// a transaction nothing reconnects: the transaction is gone with the
+    /// session, and it fails to its end.
+    fn revive(&self) -> Result<()> {
+        let mut client = self.client.borrow_mut();
+        let closed = client.as_ref().is_some_and(postgres::Client::is_closed);
+        if closed && !self.in_transaction.get() {
+            let url = &self.url;
+            let fresh = blocking(|| super::postgres::connect(url)).map_err(|e| match e {
+                super::super::error::Error::Unavailable { detail, .. } => Error::Reconnect {
+                    shown: self.shown.clone(),
+                    detail,
+                },
+                other => Error::Reconnect {
+                    shown: self.shown.clone(),
+                    detail: other.to_string(),
+                },
+            })?;
+            *client = Some(fresh);
+            // Its prepared statements were the old session's.
+            self.prepared.borrow_mut().clear();
+        }
+        Ok(())
+    }
+
     fn prepare(&self, sql: &str) -> Result<Arc<Prepared>> {
+        self.revive()?;
         if let Some(p) = self.prepared.borrow().get(sql) {
             return Ok(p.clone());
         }
@@ -968,6 +1003,7 @@ impl PgConn {
     }
 
     fn batch(&self, sql: &str) -> Result<()> {
+        self.revive()?;
         let mut client = self.client.borrow_mut();
         let client = client.as_mut().expect("an open connection");
         blocking(|| client.batch_execute(sql)).map_err(|e| self.error(e))

@@ -76,6 +76,8 @@ pub(crate) struct PgWatch {
     listener: Mutex<Listener>,
     /// The writer's id: its own commits are not external.
     own: String,
+    /// Where the listener connects again when the server closed it.
+    url: super::postgres::IndexUrl,
     /// Commits by others heard so far.
     heard: std::sync::atomic::AtomicI64,
 }
@@ -90,15 +92,11 @@ impl ChangeWatch {
         let path = match location {
             super::Location::Sqlite(path) => path,
             super::Location::Postgres(url) => {
-                let mut listener = super::sql::blocking(|| super::postgres::connect(url))?;
-                super::sql::blocking(|| {
-                    listener.batch_execute(&format!("LISTEN {}", super::sql::CHANGES_CHANNEL))
-                })
-                .map_err(|e| super::postgres::error(url, e))?;
                 return Ok(ChangeWatch::Postgres(Box::new(PgWatch {
                     conn: Mutex::new(location.open_reader()?),
-                    listener: Mutex::new(Listener(Some(listener))),
+                    listener: Mutex::new(Listener(Some(listen(url)?))),
                     own: writer.instance().unwrap_or_default().to_string(),
+                    url: (**url).clone(),
                     heard: Default::default(),
                 })));
             }
@@ -165,29 +163,43 @@ impl ChangeWatch {
         let PgWatch {
             listener,
             own,
+            url,
             heard,
             ..
         } = &**pg;
         let mut listener = listener.lock().unwrap_or_else(|p| p.into_inner());
-        let listener = listener.0.as_mut().expect("an open listener");
-        let others = super::sql::blocking(|| {
-            use postgres::fallible_iterator::FallibleIterator;
-            let mut notices = listener.notifications();
-            let mut others = 0;
-            // A short wait, not `iter()`: the client's runtime learns that
-            // its socket has data only while it waits, so a poll that
-            // never waits never hears anything.
-            let mut it = notices.timeout_iter(std::time::Duration::from_millis(5));
-            while let Some(n) = it.next()? {
-                others += i64::from(n.payload() != own);
+        let polled = match listener.0.as_mut() {
+            Some(client) if !client.is_closed() => super::sql::blocking(|| {
+                use postgres::fallible_iterator::FallibleIterator;
+                let mut notices = client.notifications();
+                let mut others = 0;
+                // A short wait, not `iter()`: the client's runtime learns that
+                // its socket has data only while it waits, so a poll that
+                // never waits never hears anything.
+                let mut it = notices.timeout_iter(std::time::Duration::from_millis(5));
+                while let Some(n) = it.next()? {
+                    others += i64::from(n.payload() != own);
+                }
+                Ok::<_, postgres::Error>(Some(others))
+            }),
+            _ => Ok(None),
+        };
+        match polled {
+            Ok(Some(others)) => Ok(heard.fetch_add(others, Ordering::Relaxed) + others),
+            Err(e) if !super::postgres::is_gone(&e) => Err(Error::Unavailable {
+                what: url.shown().to_string(),
+                detail: format!("listening for other instances' changes: {e}"),
+            }),
+            // The server closed it (a restart): listen again, and count one
+            // change, since notices sent meanwhile are lost.
+            _ => {
+                let fresh = listen(url)?;
+                if let Some(old) = listener.0.replace(fresh) {
+                    super::sql::blocking(move || drop(old));
+                }
+                Ok(heard.fetch_add(1, Ordering::Relaxed) + 1)
             }
-            Ok::<_, postgres::Error>(others)
-        })
-        .map_err(|e| Error::Unavailable {
-            what: "the PostgreSQL index".into(),
-            detail: format!("listening for other instances' changes: {e}"),
-        })?;
-        Ok(heard.fetch_add(others, Ordering::Relaxed) + others)
+        }
     }
 
     /// Whether tokens come from the `-shm` header (true on Linux, macOS and
@@ -196,6 +208,16 @@ impl ChangeWatch {
     pub(crate) fn reads_the_header(&self) -> bool {
         matches!(self, ChangeWatch::Sqlite { shm: Some(_), .. })
     }
+}
+
+/// A new connection listening on [`super::sql::CHANGES_CHANNEL`].
+fn listen(url: &super::postgres::IndexUrl) -> Result<postgres::Client> {
+    let mut listener = super::sql::blocking(|| super::postgres::connect(url))?;
+    super::sql::blocking(|| {
+        listener.batch_execute(&format!("LISTEN {}", super::sql::CHANGES_CHANNEL))
+    })
+    .map_err(|e| super::postgres::error(url, e))?;
+    Ok(listener)
 }
 
 /// The connection that listens for other writers' notices; closed (which

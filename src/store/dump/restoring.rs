@@ -124,26 +124,33 @@ fn restore_shared(
     };
     let found = inspect(target)?;
     found.check(target, &RestoreOptions::default())?;
-    let Some(given) = &options.contents else {
-        return Err(Error::Invalid(
-            "a shared index needs shared contents: add --contents \
-             s3://BUCKET[/PREFIX]?endpoint=…&region=… (the dump's blobs are uploaded there)"
-                .into(),
-        ));
+    // Without a bucket, the blob files stay in the data dir (one instance
+    // on PostgreSQL; instances sharing it need --contents).
+    let record = match &options.contents {
+        Some(given) => Some(contents::Record {
+            url: ContentsUrl::parse(given)?,
+            store: contents::new_store_id(),
+        }),
+        None => None,
     };
-    let record = contents::Record {
-        url: ContentsUrl::parse(given)?,
-        store: contents::new_store_id(),
-    };
-    if let Some(recorded) = contents::recorded(target)? {
-        if recorded.url != record.url {
+    match (contents::recorded(target)?, &record) {
+        (Some(recorded), Some(record)) if recorded.url != record.url => {
             return Err(Error::Conflict(format!(
                 "data dir {} keeps its contents in {}, not {}: restore into a new data dir",
                 target.display(),
                 recorded.url,
                 record.url
-            )));
+            )))
         }
+        (Some(recorded), None) => {
+            return Err(Error::Conflict(format!(
+                "data dir {} keeps its contents in {}: give it as --contents, or restore \
+                 into a new data dir",
+                target.display(),
+                recorded.url
+            )))
+        }
+        _ => {}
     }
     let (parent, name) = parent_and_name(target)?;
     let staging = parent.join(format!(
@@ -156,18 +163,17 @@ fn restore_shared(
     let _held = File::open(&staging).inspect(debris::hold);
     let restored = (|| {
         let (manifest, schema_version) = build(&staging, file, archive, progress)?;
-        progress.phase("uploading", None);
-        let uploaded =
-            contents::upload_files(&staging, &record, options.credentials.clone(), progress)?;
+        if let Some(record) = &record {
+            contents::upload_files(&staging, record, options.credentials.clone(), progress)?;
+        }
         progress.phase("copying the index", None);
         let staged = db::open(&staging.join("store.db"))?;
         let mut shared = location.open()?;
         copy::to_postgres(
             staged.sqlite().expect("a staged SQLite index"),
             &mut shared,
-            &record,
+            record.as_ref(),
         )?;
-        drop(uploaded);
         Ok((manifest, schema_version))
     })();
     let (manifest, schema_version) = match restored {
@@ -176,17 +182,34 @@ fn restore_shared(
             // The prefix this restore claimed is free again (best effort),
             // unless the index may hold the store: a COMMIT whose answer
             // was lost may have committed.
-            if !matches!(e, Error::Unavailable { .. }) {
-                let _ = contents::release_prefix(&staging, &record, options.credentials.clone());
+            if let Some(record) = record
+                .as_ref()
+                .filter(|_| !matches!(e, Error::Unavailable { .. }))
+            {
+                let _ = contents::release_prefix(&staging, record, options.credentials.clone());
             }
             let _ = fs::remove_dir_all(&staging);
             return Err(e);
         }
     };
-    let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(target)
         .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
-    contents::record(target, &record)?;
+    match &record {
+        Some(record) => contents::record(target, record)?,
+        // The blob files are the store's: they move in whole (the data dir
+        // held none, `inspect` said).
+        None => {
+            let blobs = target.join("blobs");
+            if fs::symlink_metadata(&blobs).is_ok() {
+                fs::remove_dir_all(&blobs)
+                    .map_err(|e| Error::io(format!("replacing {}", blobs.display()), e))?;
+            }
+            rename(&staging.join("blobs"), &blobs)
+                .map_err(|e| Error::io(format!("moving the blobs into {}", blobs.display()), e))?;
+            sync_dir(target)?;
+        }
+    }
+    let _ = fs::remove_dir_all(&staging);
     location.record(target)?;
     Ok(RestoreReport {
         data_dir: target.to_path_buf(),

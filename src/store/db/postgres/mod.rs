@@ -205,6 +205,17 @@ impl std::fmt::Debug for SweepLock {
 
 const SWEEP_LOCK: i64 = 0x626c_6f63_6b73_0003; // "blocks" + 3
 
+impl Drop for SweepLock {
+    /// Closing says goodbye to the server, which blocks (and a client
+    /// dropped on a server's worker thread would panic).
+    fn drop(&mut self) {
+        let client = self.client.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = client.take() {
+            super::sql::blocking(move || drop(client));
+        }
+    }
+}
+
 impl SweepLock {
     pub fn new(url: &IndexUrl) -> SweepLock {
         SweepLock {
@@ -289,8 +300,20 @@ pub(crate) fn error(url: &IndexUrl, e: postgres::Error) -> Error {
     pg_error(url, e)
 }
 
+/// Whether an error says the server is not there (any more): no answer,
+/// the connection closed, or the server ending the session (shutting down,
+/// restarting, an administrator's `pg_terminate_backend`: SQLSTATE class
+/// 57P). The next statement on the connection reconnects.
+pub(crate) fn is_gone(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || match e.as_db_error() {
+            None => true,
+            Some(db) => db.code().code().starts_with("57P"),
+        }
+}
+
 fn pg_error(url: &IndexUrl, e: postgres::Error) -> Error {
-    if e.as_db_error().is_none() {
+    if is_gone(&e) {
         // No answer from a server: refused, timed out, or closed.
         let detail = std::error::Error::source(&e)
             .map_or_else(|| e.to_string(), |cause| format!("{e}: {cause}"));
