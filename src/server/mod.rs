@@ -389,8 +389,10 @@ impl Server {
 const EXTERNAL_POLL: Duration = Duration::from_millis(500);
 
 /// Turns commits by other processes (a CLI publish, a folder sync in another
-/// process) into `store.changed` events, so open UIs refresh. `PRAGMA
-/// data_version` is one cheap read; there is no cross-process notification.
+/// process) into `store.changed` events, so open UIs refresh: `PRAGMA
+/// data_version` is one cheap read. On a shared store, the other instances'
+/// own events (`draft.changed`, `collection.published`, …) go out too, as
+/// their notices arrive.
 async fn announce_external_changes(
     store: Arc<Store>,
     mut shutdown: tokio::sync::watch::Receiver<bool>,

@@ -151,6 +151,10 @@ impl Store {
         if shared {
             blobs::contents::record_in_index(&mut conn, &contents)?;
         }
+        let events = events::Bus::default();
+        if let db::Location::Postgres(url) = &index {
+            events.reach_instances(url, conn.instance().unwrap_or_default());
+        }
         let blobs = BlobStore::open(contents, &index)?;
         blobs::move_small_files(&mut conn, blobs.contents())?;
         scan::rescan_links(&mut conn, &blobs)?;
@@ -161,7 +165,7 @@ impl Store {
             conn: Mutex::new(conn),
             blobs,
             lock,
-            events: events::Bus::default(),
+            events,
             listings: listing::ListingCache::new(listing::LISTINGS_KEPT),
             reports: linkq::ReportCache::new(linkq::REPORTS_KEPT),
             hot: hot::HotFiles::default(),

@@ -661,14 +661,19 @@ impl Store {
     /// Emits [`Event::StoreChanged`] when another process committed since
     /// `seen` (a value of [`Store::external_changes`], updated): how a
     /// long-running server tells its event stream about CLI writes.
+    /// On a shared store, the events other instances sent go out too.
     pub fn announce_external_changes(&self, seen: &mut i64) -> Result<bool> {
         let now = self.external_changes()?;
-        if now == *seen {
-            return Ok(false);
+        let theirs = self.watch.take_events();
+        let moved = now != *seen || !theirs.is_empty();
+        for event in theirs {
+            self.events.emit_here(event);
         }
-        *seen = now;
-        self.events.emit(Event::StoreChanged);
-        Ok(true)
+        if now != *seen {
+            *seen = now;
+            self.events.emit(Event::StoreChanged);
+        }
+        Ok(moved)
     }
 
     /// Sets the `garbage_collect` flag on a file's current version: an asset

@@ -116,7 +116,7 @@ fn instances_sharing_a_store_see_each_others_writes_at_once() {
 
 #[test]
 #[ignore = "needs postgresql and garage"]
-fn an_instances_event_stream_hears_the_other_instances_commits() {
+fn an_instances_event_stream_hears_the_other_instances_commits_and_events() {
     if suite_mode() {
         return;
     }
@@ -131,19 +131,44 @@ fn an_instances_event_stream_hears_the_other_instances_commits() {
         b"<p>from A</p>",
     )
     .expect(201);
+    a.json(
+        "POST",
+        &format!("{API}/collections/ev/publish"),
+        json!({"message": "from A"}),
+    )
+    .expect(201);
     // B polls for other writers' notices every 500 ms; a read times out
-    // after 20 s.
+    // after 20 s. It hears that something changed, and A's own events.
+    let (mut changed, mut drafted, mut published) = (false, None, None);
     let mut kind = String::new();
-    loop {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !(changed && drafted.is_some() && published.is_some()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B's stream carried store.changed: {changed}, draft.changed: {drafted:?}, \
+             collection.published: {published:?}"
+        );
         let mut line = String::new();
         assert!(stream.read_line(&mut line).unwrap() > 0, "the stream ended");
         let line = line.trim_end();
         if let Some(k) = line.strip_prefix("event:") {
             kind = k.trim().to_string();
-        } else if line.starts_with("data:") && kind == "store.changed" {
-            break;
+        } else if let Some(data) = line.strip_prefix("data:") {
+            let data: Value = serde_json::from_str(data.trim()).unwrap();
+            match kind.as_str() {
+                "store.changed" => changed = true,
+                "draft.changed" => drafted = Some(data),
+                "collection.published" => published = Some(data),
+                _ => {}
+            }
         }
     }
+    let drafted = drafted.unwrap();
+    assert_eq!(drafted["collection"], "ev", "{drafted}");
+    assert_eq!(drafted["paths"], json!(["html/a.html"]), "{drafted}");
+    let published = published.unwrap();
+    assert_eq!(published["collection"], "ev", "{published}");
+    assert_eq!(published["version"], 1, "{published}");
 }
 
 /// Gc on one instance while a write session on another holds an object it

@@ -80,6 +80,9 @@ pub(crate) struct PgWatch {
     url: super::postgres::IndexUrl,
     /// Commits by others heard so far.
     heard: std::sync::atomic::AtomicI64,
+    /// Events other instances sent, not yet taken (the latest
+    /// [`crate::store::events::EVENT_BUFFER`]).
+    events: Mutex<std::collections::VecDeque<crate::store::Event>>,
 }
 
 impl ChangeWatch {
@@ -98,6 +101,7 @@ impl ChangeWatch {
                     own: writer.instance().unwrap_or_default().to_string(),
                     url: (**url).clone(),
                     heard: Default::default(),
+                    events: Default::default(),
                 })));
             }
         };
@@ -165,6 +169,7 @@ impl ChangeWatch {
             own,
             url,
             heard,
+            events,
             ..
         } = &**pg;
         let mut listener = listener.lock().unwrap_or_else(|p| p.into_inner());
@@ -177,8 +182,21 @@ impl ChangeWatch {
                 // its socket has data only while it waits, so a poll that
                 // never waits never hears anything.
                 let mut it = notices.timeout_iter(std::time::Duration::from_millis(5));
+                let mut heard_events = Vec::new();
                 while let Some(n) = it.next()? {
-                    others += i64::from(n.payload() != own);
+                    if n.channel() == EVENTS_CHANNEL {
+                        match serde_json::from_str::<Notice>(n.payload()) {
+                            Ok(notice) if notice.from != *own => heard_events.push(notice.event),
+                            _ => {}
+                        }
+                    } else {
+                        others += i64::from(n.payload() != own);
+                    }
+                }
+                let mut events = events.lock().unwrap_or_else(|p| p.into_inner());
+                events.extend(heard_events);
+                while events.len() > crate::store::events::EVENT_BUFFER {
+                    events.pop_front();
                 }
                 Ok::<_, postgres::Error>(Some(others))
             }),
@@ -202,6 +220,20 @@ impl ChangeWatch {
         }
     }
 
+    /// The events other instances sent since the last call (none on SQLite,
+    /// where other processes send none).
+    pub(crate) fn take_events(&self) -> Vec<crate::store::Event> {
+        match self {
+            ChangeWatch::Postgres(pg) => pg
+                .events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .drain(..)
+                .collect(),
+            ChangeWatch::Sqlite { .. } => Vec::new(),
+        }
+    }
+
     /// Whether tokens come from the `-shm` header (true on Linux, macOS and
     /// the BSDs) rather than `PRAGMA data_version`.
     #[cfg(test)]
@@ -210,11 +242,17 @@ impl ChangeWatch {
     }
 }
 
-/// A new connection listening on [`super::sql::CHANGES_CHANNEL`].
+use crate::store::events::{Notice, EVENTS_CHANNEL};
+
+/// A new connection listening on [`super::sql::CHANGES_CHANNEL`] and
+/// [`EVENTS_CHANNEL`].
 fn listen(url: &super::postgres::IndexUrl) -> Result<postgres::Client> {
     let mut listener = super::sql::blocking(|| super::postgres::connect(url))?;
     super::sql::blocking(|| {
-        listener.batch_execute(&format!("LISTEN {}", super::sql::CHANGES_CHANNEL))
+        listener.batch_execute(&format!(
+            "LISTEN {}; LISTEN {EVENTS_CHANNEL}",
+            super::sql::CHANGES_CHANNEL
+        ))
     })
     .map_err(|e| super::postgres::error(url, e))?;
     Ok(listener)
