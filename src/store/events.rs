@@ -82,11 +82,48 @@ pub(crate) const EVENTS_CHANNEL: &str = "blockstore_events";
 pub(crate) struct Notice {
     /// The sending instance (its writer connection's id).
     pub from: String,
-    pub event: Event,
+    /// In the order they were emitted.
+    pub events: Vec<Event>,
 }
 
 /// PostgreSQL's limit on a notice's payload is 8,000 bytes.
 const NOTICE_MAX: usize = 7_900;
+
+/// Events emitted within this long of the first go out in one notice: a
+/// notice costs the server work on every instance, and the others poll for
+/// them every 500 ms anyway.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// `events` as notices' payloads of at most [`NOTICE_MAX`] bytes; an event
+/// that alone is larger is left out (the others hear `store.changed`).
+fn payloads(from: &str, events: Vec<Event>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut notice = Notice {
+        from: from.to_string(),
+        events: Vec::new(),
+    };
+    let mut last: Option<String> = None;
+    for event in events {
+        notice.events.push(event);
+        let Ok(text) = serde_json::to_string(&notice) else {
+            notice.events.pop();
+            continue;
+        };
+        if text.len() <= NOTICE_MAX {
+            last = Some(text);
+            continue;
+        }
+        let event = notice.events.pop().expect("just pushed");
+        out.extend(last.take());
+        notice.events = vec![event];
+        match serde_json::to_string(&notice) {
+            Ok(text) if text.len() <= NOTICE_MAX => last = Some(text),
+            _ => notice.events.clear(),
+        }
+    }
+    out.extend(last);
+    out
+}
 
 impl Bus {
     pub(crate) fn subscribe(&self) -> Receiver<Event> {
@@ -126,30 +163,60 @@ impl Bus {
             .spawn(move || {
                 let mut client: Option<postgres::Client> = None;
                 // Ends when the bus (the store) is dropped.
-                while let Ok(event) = rx.recv() {
-                    let notice = Notice {
-                        from: from.clone(),
-                        event,
-                    };
-                    let Ok(payload) = serde_json::to_string(&notice) else {
-                        continue;
-                    };
-                    if payload.len() > NOTICE_MAX {
-                        continue;
+                while let Ok(first) = rx.recv() {
+                    let mut events = vec![first];
+                    let until = std::time::Instant::now() + GATHER;
+                    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+                        match rx.recv_timeout(left) {
+                            Ok(event) => events.push(event),
+                            Err(_) => break,
+                        }
                     }
-                    if client.as_ref().is_none_or(postgres::Client::is_closed) {
-                        client = crate::store::db::postgres::connect(&url).ok();
-                    }
-                    let Some(c) = client.as_mut() else { continue };
-                    if c.execute("SELECT pg_notify($1, $2)", &[&EVENTS_CHANNEL, &payload])
-                        .is_err()
-                    {
-                        client = None;
+                    for payload in payloads(&from, events) {
+                        if client.as_ref().is_none_or(postgres::Client::is_closed) {
+                            client = crate::store::db::postgres::connect(&url).ok();
+                        }
+                        let Some(c) = client.as_mut() else { break };
+                        if c.execute("SELECT pg_notify($1, $2)", &[&EVENTS_CHANNEL, &payload])
+                            .is_err()
+                        {
+                            client = None;
+                        }
                     }
                 }
             });
         if let Err(e) = spawned {
             tracing::warn!("cannot tell other instances of this one's events: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_go_out_in_notices_under_postgresqls_limit_in_order() {
+        let event = |n: usize| Event::DraftChanged {
+            collection: "c".into(),
+            paths: vec![format!("html/{n:04}-{}.html", "x".repeat(60))],
+        };
+        let huge = Event::DraftChanged {
+            collection: "c".into(),
+            paths: vec!["y".repeat(NOTICE_MAX)],
+        };
+        let mut events: Vec<Event> = (0..300).map(event).collect();
+        events.insert(150, huge);
+        let out = payloads("me", events);
+        assert!(out.len() > 1, "split into several notices");
+        let mut got = Vec::new();
+        for text in &out {
+            assert!(text.len() <= NOTICE_MAX, "{}", text.len());
+            let notice: Notice = serde_json::from_str(text).unwrap();
+            assert_eq!(notice.from, "me");
+            got.extend(notice.events);
+        }
+        // Every event but the one too large for any notice, in order.
+        assert_eq!(got, (0..300).map(event).collect::<Vec<_>>());
     }
 }

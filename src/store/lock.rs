@@ -18,10 +18,12 @@
 //!
 //! On a shared store (a PostgreSQL index), instances do not share a data
 //! dir, so the file lock alone cannot keep one instance's sweep from another
-//! instance's uncommitted uploads: after its file lock, a writer also takes
-//! the index's sweep lock shared, and a sweep takes it exclusively
+//! instance's uncommitted uploads: a writer about to upload (the contents
+//! call a hook) also takes the index's sweep lock shared, held until the
+//! instance has no writer left, and a sweep takes it exclusively
 //! (`db::postgres::SweepLock`, a session advisory lock). A sweep waits for
 //! it in PostgreSQL's lock queue, where later writers queue behind it.
+//! Writes that upload nothing pay nothing for it.
 //!
 //! Nobody waits for it forever. A writer waits behind a sweep (and a sweep
 //! behind writers) at most the store's lock timeout, then gets
@@ -77,7 +79,7 @@ pub(crate) struct WriteLock {
     notice: Mutex<Option<LockNotice>>,
     /// On a shared store, the same lock across instances (taken after the
     /// file lock, let go before it).
-    across: std::sync::OnceLock<SweepLock>,
+    across: std::sync::OnceLock<Arc<SweepLock>>,
 }
 
 impl std::fmt::Debug for WriteLock {
@@ -165,30 +167,19 @@ impl WriteLock {
         })
     }
 
-    /// Makes the lock reach every instance of a shared store: writers and
-    /// sweeps take `across` too.
-    pub(crate) fn reach_instances(&self, across: SweepLock) {
-        let _ = self.across.set(across);
-    }
-
-    /// A writer's hold across instances (after this process's file lock).
-    fn across_shared(&self, wait: &mut Wait<'_>) -> Result<()> {
-        let Some(across) = self.across.get() else {
-            return Ok(());
-        };
-        let mut pause = Duration::from_millis(1);
-        loop {
-            if across.try_shared()? {
-                return Ok(());
-            }
-            wait.tick(&|| {
-                "the store's write lock: a gc on another instance of the shared store is \
-                 waiting for it or sweeping"
-                    .to_string()
-            })?;
-            std::thread::sleep(pause.min(wait.left()));
-            pause = (pause * 2).min(Duration::from_millis(50));
-        }
+    /// Makes the lock reach every instance of a shared store: sweeps take
+    /// `across` too, and writers when they first upload (the returned hook,
+    /// which the contents call before each upload).
+    pub(crate) fn reach_instances(
+        &self,
+        across: SweepLock,
+    ) -> Arc<dyn Fn() -> Result<()> + Send + Sync> {
+        across.set_timeout(Duration::from_millis(
+            self.timeout_ms.load(Ordering::Relaxed),
+        ));
+        let across = Arc::new(across);
+        let _ = self.across.set(across.clone());
+        Arc::new(move || across.hold_shared())
     }
 
     /// A sweep's hold across instances: waits in PostgreSQL's queue (so
@@ -226,6 +217,9 @@ impl WriteLock {
     pub(crate) fn set_timeout(&self, timeout: Duration) {
         self.timeout_ms
             .store(timeout.as_millis().max(1) as u64, Ordering::Relaxed);
+        if let Some(across) = self.across.get() {
+            across.set_timeout(timeout);
+        }
     }
 
     pub(crate) fn set_notice(&self, notice: Option<LockNotice>) {
@@ -290,12 +284,7 @@ impl WriteLock {
                         self.path.parent().unwrap_or(&self.path).display()
                     )
                 };
-                let taken =
-                    poll_lock(&self.file, &self.path, &mut wait, true, &what).and_then(|()| {
-                        self.across_shared(&mut wait).inspect_err(|_| {
-                            let _ = self.file.unlock();
-                        })
-                    });
+                let taken = poll_lock(&self.file, &self.path, &mut wait, true, &what);
                 state = self.state();
                 state.acquiring = false;
                 self.changed.notify_all();
@@ -322,9 +311,7 @@ impl WriteLock {
         state.writers -= 1;
         if state.writers == 0 {
             if let Some(across) = self.across.get() {
-                // A failed unlock drops the lock's connection, and with it
-                // the lock.
-                let _ = across.unlock(true);
+                across.release_shared();
             }
             let _ = self.file.unlock();
             self.changed.notify_all();

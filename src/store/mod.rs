@@ -137,9 +137,6 @@ impl Store {
         let index = db::Location::for_dir(&dir, options.index.as_deref())?;
         let mut conn = index.open()?;
         index.record(&dir)?;
-        if let db::Location::Postgres(url) = &index {
-            lock.reach_instances(db::postgres::SweepLock::new(url));
-        }
         let shared = conn.engine() == db::sql::Engine::Postgres;
         if shared {
             blobs::contents::seed_from_index(&conn, &dir)?;
@@ -154,6 +151,12 @@ impl Store {
         let events = events::Bus::default();
         if let db::Location::Postgres(url) = &index {
             events.reach_instances(url, conn.instance().unwrap_or_default());
+        }
+        if let (db::Location::Postgres(url), Some(objects)) = (&index, contents.objects()) {
+            objects.set_before_upload(lock.reach_instances(db::postgres::SweepLock::new(
+                url,
+                lock::DEFAULT_LOCK_TIMEOUT,
+            )));
         }
         let blobs = BlobStore::open(contents, &index)?;
         blobs::move_small_files(&mut conn, blobs.contents())?;

@@ -152,6 +152,21 @@ pub struct ObjectContents {
     /// stores on one prefix would collect each other's contents.
     mark: ObjectPath,
     store_id: String,
+    /// Called before anything is uploaded (or an old object reused): on a
+    /// shared store, the writer takes the sweep lock across instances then
+    /// (see `store::lock`), so only writes that upload pay for it.
+    before_upload: std::sync::OnceLock<Hook>,
+}
+
+/// See [`ObjectContents::set_before_upload`].
+pub type BeforeUpload = Arc<dyn Fn() -> Result<()> + Send + Sync>;
+
+struct Hook(BeforeUpload);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BeforeUpload")
+    }
 }
 
 /// The object beside `blobs/` that names the store a prefix belongs to.
@@ -237,6 +252,7 @@ impl ObjectContents {
             pending: std::sync::Mutex::new(Vec::new()),
             mark: ObjectPath::from(mark),
             store_id: store_id.to_string(),
+            before_upload: std::sync::OnceLock::new(),
         })
     }
 
@@ -394,8 +410,21 @@ impl ObjectContents {
         })
     }
 
+    /// Has `hook` called before each upload (or reuse of a stored object).
+    pub fn set_before_upload(&self, hook: BeforeUpload) {
+        let _ = self.before_upload.set(Hook(hook));
+    }
+
+    fn before_upload(&self) -> Result<()> {
+        match self.before_upload.get() {
+            Some(hook) => (hook.0)(),
+            None => Ok(()),
+        }
+    }
+
     /// Stores `bytes` (one `PUT`), or finds them stored.
     pub fn put(&self, bytes: &[u8]) -> Result<Stored> {
+        self.before_upload()?;
         let hash = hash_bytes(bytes);
         let size = bytes.len() as u64;
         if self.reusable(&hash, size)? {
@@ -413,6 +442,7 @@ impl ObjectContents {
     /// commits). Up to [`UPLOADS_IN_FLIGHT`] go at once: an import's large
     /// files upload side by side instead of one round trip after another.
     pub fn put_deferred(&self, bytes: &[u8]) -> Result<Stored> {
+        self.before_upload()?;
         let hash = hash_bytes(bytes);
         let size = bytes.len() as u64;
         let oldest = {
@@ -481,6 +511,7 @@ impl ObjectContents {
     /// Uploads received bytes from their temp file (in parts when large),
     /// or finds them stored.
     pub fn install(&self, received: Received) -> Result<Stored> {
+        self.before_upload()?;
         let (hash, size) = (received.hash.clone(), received.size);
         if self.reusable(&hash, size)? {
             return Ok(large(hash, size, false));

@@ -186,7 +186,7 @@ impl ChangeWatch {
                 while let Some(n) = it.next()? {
                     if n.channel() == EVENTS_CHANNEL {
                         match serde_json::from_str::<Notice>(n.payload()) {
-                            Ok(notice) if notice.from != *own => heard_events.push(notice.event),
+                            Ok(notice) if notice.from != *own => heard_events.extend(notice.events),
                             _ => {}
                         }
                     } else {

@@ -182,11 +182,13 @@ fn migrate(url: &IndexUrl, client: &mut Client) -> Result<i64> {
 }
 
 /// The sweep lock, across every instance of a shared store: the data dir's
-/// writers' lock (`store::lock`) made to reach the other instances. Writers
-/// hold it shared from their first blob to their commit, and gc holds it
-/// exclusively while it sweeps, so a sweep never removes an object another
-/// instance uploaded and is about to reference, however long that upload
-/// took (the grace period alone only covers uploads shorter than it).
+/// writers' lock (`store::lock`) made to reach the other instances. An
+/// instance's writers hold it shared from their first upload to the moment
+/// the instance has no writer left, and gc holds it exclusively while it
+/// sweeps, so a sweep never removes an object another instance uploaded and
+/// is about to reference, however long that upload took (the grace period
+/// alone only covers uploads shorter than it). Writes that upload nothing
+/// (small contents live in the index) never touch it.
 ///
 /// It is a session-level advisory lock, on a connection of its own: it
 /// spans the writer's transactions, and an instance that dies releases it
@@ -195,6 +197,10 @@ fn migrate(url: &IndexUrl, client: &mut Client) -> Result<i64> {
 pub struct SweepLock {
     url: IndexUrl,
     client: std::sync::Mutex<Option<Client>>,
+    /// Whether this instance's writers hold it (shared).
+    held: std::sync::Mutex<bool>,
+    /// How long a writer waits for it behind a sweep.
+    timeout_ms: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for SweepLock {
@@ -217,10 +223,58 @@ impl Drop for SweepLock {
 }
 
 impl SweepLock {
-    pub fn new(url: &IndexUrl) -> SweepLock {
+    pub fn new(url: &IndexUrl, timeout: Duration) -> SweepLock {
         SweepLock {
             url: url.clone(),
             client: std::sync::Mutex::new(None),
+            held: std::sync::Mutex::new(false),
+            timeout_ms: std::sync::atomic::AtomicU64::new(timeout.as_millis() as u64),
+        }
+    }
+
+    /// How long a writer waits for it behind a sweep (the store's lock
+    /// timeout).
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.timeout_ms.store(
+            timeout.as_millis().max(1) as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// For a writer about to upload: takes it shared unless this instance's
+    /// writers hold it already; waits behind a sweep up to the timeout, then
+    /// gives up with `busy`.
+    pub fn hold_shared(&self) -> Result<()> {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if *held {
+            return Ok(());
+        }
+        let timeout =
+            Duration::from_millis(self.timeout_ms.load(std::sync::atomic::Ordering::Relaxed));
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(1);
+        while !self.try_shared()? {
+            if started.elapsed() >= timeout {
+                return Err(Error::Busy(format!(
+                    "gave up after {} s waiting for the store's write lock: a gc on another \
+                     instance of the shared store is waiting for it or sweeping; try again later",
+                    started.elapsed().as_secs()
+                )));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+        *held = true;
+        Ok(())
+    }
+
+    /// When this instance's last writer is done: lets a shared hold go.
+    pub fn release_shared(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        if *held {
+            // A failed unlock drops the connection, and the lock with it.
+            let _ = self.unlock(true);
+            *held = false;
         }
     }
 
@@ -241,7 +295,7 @@ impl SweepLock {
     }
 
     /// Takes it shared, as a writer, if no sweep holds it or waits for it.
-    pub fn try_shared(&self) -> Result<bool> {
+    fn try_shared(&self) -> Result<bool> {
         let url = &self.url;
         self.with(|c| {
             Ok(
