@@ -62,14 +62,28 @@ pub const EVENT_BUFFER: usize = 1024;
 pub(crate) struct Bus {
     sender: tokio::sync::broadcast::Sender<Event>,
     /// On a shared store: to the thread that tells the other instances.
-    forward: std::sync::OnceLock<std::sync::Mutex<std::sync::mpsc::Sender<Event>>>,
+    forward: std::sync::Mutex<Option<Forward>>,
+}
+
+type Forward = (std::sync::mpsc::Sender<Event>, std::thread::JoinHandle<()>);
+
+impl Drop for Bus {
+    /// The events still gathered go out before the store closes (a CLI
+    /// command's, whose process ends next).
+    fn drop(&mut self) {
+        let forward = self.forward.get_mut().unwrap_or_else(|p| p.into_inner());
+        if let Some((sender, thread)) = forward.take() {
+            drop(sender);
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Default for Bus {
     fn default() -> Bus {
         Bus {
             sender: tokio::sync::broadcast::Sender::new(EVENT_BUFFER),
-            forward: std::sync::OnceLock::new(),
+            forward: std::sync::Mutex::new(None),
         }
     }
 }
@@ -132,12 +146,10 @@ impl Bus {
 
     /// Emits an event of this instance's (and tells the other instances).
     pub(crate) fn emit(&self, event: Event) {
-        if let Some(forward) = self.forward.get() {
-            if event != Event::StoreChanged {
-                let _ = forward
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .send(event.clone());
+        if event != Event::StoreChanged {
+            let forward = self.forward.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((sender, _)) = forward.as_ref() {
+                let _ = sender.send(event.clone());
             }
         }
         self.emit_here(event);
@@ -153,16 +165,18 @@ impl Bus {
     /// Tells the other instances of the shared store at `url` of every event
     /// emitted from now on, as instance `from`.
     pub(crate) fn reach_instances(&self, url: &crate::store::db::postgres::IndexUrl, from: &str) {
-        let (tx, rx) = std::sync::mpsc::channel::<Event>();
-        if self.forward.set(std::sync::Mutex::new(tx)).is_err() {
+        let mut forward = self.forward.lock().unwrap_or_else(|p| p.into_inner());
+        if forward.is_some() {
             return;
         }
+        let (tx, rx) = std::sync::mpsc::channel::<Event>();
         let (url, from) = (url.clone(), from.to_string());
         let spawned = std::thread::Builder::new()
             .name("blockstore-events".into())
             .spawn(move || {
                 let mut client: Option<postgres::Client> = None;
-                // Ends when the bus (the store) is dropped.
+                // Ends when the bus (the store) is dropped; what it
+                // gathered then goes out first.
                 while let Ok(first) = rx.recv() {
                     let mut events = vec![first];
                     let until = std::time::Instant::now() + GATHER;
@@ -185,8 +199,9 @@ impl Bus {
                     }
                 }
             });
-        if let Err(e) = spawned {
-            tracing::warn!("cannot tell other instances of this one's events: {e}");
+        match spawned {
+            Ok(thread) => *forward = Some((tx, thread)),
+            Err(e) => tracing::warn!("cannot tell other instances of this one's events: {e}"),
         }
     }
 }

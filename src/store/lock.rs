@@ -22,8 +22,10 @@
 //! call a hook) also takes the index's sweep lock shared, held until the
 //! instance has no writer left, and a sweep takes it exclusively
 //! (`db::postgres::SweepLock`, a session advisory lock). A sweep waits for
-//! it in PostgreSQL's lock queue, where later writers queue behind it.
-//! Writes that upload nothing pay nothing for it.
+//! it in PostgreSQL's lock queue, where instances that come later queue
+//! behind it (one whose writes overlap without a pause keeps its hold, and
+//! the sweep gives up at its timeout). Writes that upload nothing pay
+//! nothing for it.
 //!
 //! Nobody waits for it forever. A writer waits behind a sweep (and a sweep
 //! behind writers) at most the store's lock timeout, then gets

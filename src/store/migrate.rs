@@ -172,6 +172,13 @@ pub fn migrate(
         Some(p) => contents::recorded(dir)?.is_none_or(|r| r.store != p.contents.store),
         None => contents::recorded(dir)?.is_none_or(|r| r.store.is_empty()),
     };
+    // A record from before stores had ids gets one now, as at an open.
+    let recorded = contents::recorded(dir)?.map(|mut r| {
+        if r.store.is_empty() {
+            r.store = contents::new_store_id();
+        }
+        r
+    });
     let pending = match pending {
         Some(pending) => {
             if pending.to != options.to {
@@ -201,8 +208,8 @@ pub fn migrate(
                     there.shown()
                 )));
             }
-            let contents = match (contents::recorded(dir)?, given) {
-                (Some(recorded), None) if !recorded.store.is_empty() => recorded,
+            let contents = match (recorded, given) {
+                (Some(recorded), None) => recorded,
                 (Some(recorded), Some(given)) if recorded.url == given => recorded,
                 (Some(recorded), Some(given)) => {
                     return Err(Error::Conflict(format!(
@@ -240,34 +247,44 @@ pub fn migrate(
         if !resumed {
             pending.write(dir)?;
         }
-        freeze(sqlite)?;
-        let moved = move_up(dir, &index, &url, &pending, options, progress);
-        let (rows, uploaded, verified) = match moved {
-            Ok(done) => done,
-            Err((e, committed)) => {
-                if !committed {
-                    // Nothing is in the shared index: the embedded store is
-                    // the store, as it was, and a bucket prefix this move
-                    // claimed is free again.
-                    if new_id {
-                        let _ = contents::release_prefix(
-                            dir,
-                            &pending.contents,
-                            options.credentials.clone(),
-                        );
-                    }
-                    let _ = thaw(sqlite);
-                    let _ = std::fs::remove_file(dir.join(PENDING_FILE));
-                }
-                return Err(e);
+        if let Err(e) = freeze(sqlite) {
+            if !resumed {
+                let _ = std::fs::remove_file(dir.join(PENDING_FILE));
             }
-        };
+            return Err(e);
+        }
+        let (rows, uploaded, verified) =
+            match move_up(dir, &index, &url, &pending, options, progress) {
+                Ok(done) => done,
+                Err(e) => {
+                    // Undone only when the shared index says for certain that
+                    // it does not hold the store (a COMMIT whose answer was
+                    // lost, a kill after it, an index that cannot be asked: the
+                    // move stays recorded, and running it again finishes it).
+                    // Then the embedded store is the store, as it was, and a
+                    // bucket prefix this move claimed is free again.
+                    if matches!(shared_holds(&url, &pending.contents.store), Ok(false)) {
+                        if new_id {
+                            let _ = contents::release_prefix(
+                                dir,
+                                &pending.contents,
+                                options.credentials.clone(),
+                            );
+                        }
+                        if thaw(sqlite).is_ok() {
+                            let _ = std::fs::remove_file(dir.join(PENDING_FILE));
+                        }
+                    }
+                    return Err(e);
+                }
+            };
         progress.phase("re-pointing the data dir", None);
         contents::record(dir, &pending.contents)?;
         db::Location::Postgres(Box::new(url.clone())).record(dir)?;
         std::fs::remove_file(dir.join(PENDING_FILE))
             .map_err(|e| Error::io(format!("removing {}", dir.join(PENDING_FILE).display()), e))?;
-        uploaded.remove_files()?;
+        // The move is done; files left behind are only space (gc's).
+        let _ = uploaded.remove_files();
         let collections: i64 =
             sqlite.query_row("SELECT count(*) FROM collection", [], |r| r.get(0))?;
         Ok(MigrateReport {
@@ -285,8 +302,7 @@ pub fn migrate(
     })
 }
 
-/// Steps 3 and 4: the contents, then the index. An error says whether the
-/// index copy had committed.
+/// Steps 3 and 4: the contents, then the index.
 fn move_up(
     dir: &Path,
     index: &sql::Connection,
@@ -294,55 +310,69 @@ fn move_up(
     pending: &Pending,
     options: &MigrateOptions,
     progress: &dyn Progress,
-) -> std::result::Result<(u64, contents::Uploaded, u64), (Error, bool)> {
-    let before = |e: Error| (e, false);
+) -> Result<(u64, contents::Uploaded, u64)> {
     let uploaded = contents::upload_files(
         dir,
         &pending.contents,
         options.credentials.clone(),
         progress,
-    )
-    .map_err(before)?;
+    )?;
     // Every blob the index names and does not hold itself must be in the
     // bucket now: the shared store is whole or not made.
     let inline: std::collections::HashSet<String> = index
         .prepare("SELECT hash FROM blob")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(|e| before(e.into()))?;
-    let outside: Vec<String> = referenced_hashes(index)
-        .map_err(before)?
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())?;
+    let outside: Vec<String> = referenced_hashes(index)?
         .into_iter()
         .filter(|h| !inline.contains(h))
         .collect();
     progress.phase("verifying the bucket", Some(outside.len() as u64));
     for hash in &outside {
         progress.advance(1);
-        if !uploaded.objects.exists(hash).map_err(before)? {
-            return Err(before(Error::MissingBlob(format!(
+        if !uploaded.objects.exists(hash)? {
+            return Err(Error::MissingBlob(format!(
                 "{hash}: the store references it, and it is neither in {} nor in {}; \
                  `blockstore fsck` lists what is missing",
                 dir.join("blobs").display(),
                 pending.contents.url
-            ))));
+            )));
         }
     }
     if progress.interrupted() {
-        return Err(before(Error::Interrupted));
+        return Err(Error::Interrupted);
     }
     progress.phase("copying the index", None);
-    let mut target = db::Location::Postgres(Box::new(url.clone()))
-        .open()
-        .map_err(before)?;
+    let mut target = db::Location::Postgres(Box::new(url.clone())).open()?;
     let sqlite = index.sqlite().expect("an embedded index");
-    let rows = match copy::to_postgres(sqlite, &mut target, Some(&pending.contents)) {
-        Ok(copy::Copied::Rows(rows)) => rows,
-        Ok(copy::Copied::AlreadyThere) => 0,
-        // A COMMIT whose answer was lost may have committed: only the
-        // index can say, and the next run asks it.
-        Err(e @ Error::Unavailable { .. }) => return Err((e, true)),
-        Err(e) => return Err(before(e)),
+    let rows = match copy::to_postgres(sqlite, &mut target, Some(&pending.contents))? {
+        copy::Copied::Rows(rows) => rows,
+        copy::Copied::AlreadyThere => 0,
     };
     Ok((rows, uploaded, outside.len() as u64))
+}
+
+/// Whether the shared index at `url` holds store `store` (asked on a
+/// connection of its own: the copy's may be broken).
+fn shared_holds(url: &IndexUrl, store: &str) -> Result<bool> {
+    sql::blocking(|| {
+        let mut client = db::postgres::connect(url)?;
+        let fail = |e| db::postgres::error(url, e);
+        let schema: bool = client
+            .query_one("SELECT to_regclass('store_contents') IS NOT NULL", &[])
+            .map_err(fail)?
+            .get(0);
+        if !schema {
+            return Ok(false);
+        }
+        let found: i64 = client
+            .query_one(
+                "SELECT count(*) FROM store_contents WHERE store = $1",
+                &[&store],
+            )
+            .map_err(fail)?
+            .get(0);
+        Ok(found > 0)
+    })
 }
 
 /// The triggers that refuse writes to a moved store's embedded index.

@@ -262,6 +262,10 @@ fn instances_reconnect_when_postgresql_ends_their_sessions() {
         paths(&b.get(&format!("{c}/files")).expect(200)),
         ["html/before.html"]
     );
+    assert_eq!(
+        b.get(&format!("{c}/raw/html/before.html")).body,
+        b"<p>before</p>"
+    );
 
     let mut admin = postgres::Client::connect(&index, postgres::NoTls).unwrap();
     let ended: i64 = admin
@@ -288,6 +292,12 @@ fn instances_reconnect_when_postgresql_ends_their_sessions() {
         unavailable += 1;
         assert!(unavailable < 40, "the instances never came back");
     };
+    // A cached read first: its change token's connection reconnects on the
+    // server's worker thread.
+    assert_eq!(
+        until(&|| b.get(&format!("{c}/raw/html/before.html"))).body,
+        b"<p>before</p>"
+    );
     until(&|| a.put(&format!("{c}/raw/html/after.html"), b"<p>after</p>")).expect(201);
     let listed = until(&|| b.get(&format!("{c}/files")));
     assert_eq!(

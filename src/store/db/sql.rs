@@ -936,9 +936,13 @@ impl PgConn {
                     detail: other.to_string(),
                 },
             })?;
-            *client = Some(fresh);
             // Its prepared statements were the old session's.
             self.prepared.borrow_mut().clear();
+            // Closing the old one blocks (and would panic on a server's
+            // worker thread).
+            if let Some(old) = client.replace(fresh) {
+                blocking(move || drop(old));
+            }
         }
         Ok(())
     }

@@ -161,10 +161,28 @@ fn restore_shared(
     fs::create_dir(&staging)
         .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
     let _held = File::open(&staging).inspect(debris::hold);
+    let blobs = target.join("blobs");
     let restored = (|| {
         let (manifest, schema_version) = build(&staging, file, archive, progress)?;
-        if let Some(record) = &record {
-            contents::upload_files(&staging, record, options.credentials.clone(), progress)?;
+        match &record {
+            Some(record) => {
+                contents::upload_files(&staging, record, options.credentials.clone(), progress)?;
+            }
+            // The blob files become the data dir's before the index names
+            // them: a kill after the copy commits leaves them where the
+            // store reads them (the data dir held none, `inspect` said).
+            None => {
+                fs::create_dir_all(target)
+                    .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
+                if fs::symlink_metadata(&blobs).is_ok() {
+                    fs::remove_dir_all(&blobs)
+                        .map_err(|e| Error::io(format!("replacing {}", blobs.display()), e))?;
+                }
+                rename(&staging.join("blobs"), &blobs).map_err(|e| {
+                    Error::io(format!("moving the blobs into {}", blobs.display()), e)
+                })?;
+                sync_dir(target)?;
+            }
         }
         progress.phase("copying the index", None);
         let staged = db::open(&staging.join("store.db"))?;
@@ -179,37 +197,30 @@ fn restore_shared(
     let (manifest, schema_version) = match restored {
         Ok(done) => done,
         Err(e) => {
-            // The prefix this restore claimed is free again (best effort),
-            // unless the index may hold the store: a COMMIT whose answer
-            // was lost may have committed.
-            if let Some(record) = record
-                .as_ref()
-                .filter(|_| !matches!(e, Error::Unavailable { .. }))
-            {
-                let _ = contents::release_prefix(&staging, record, options.credentials.clone());
+            // Unless the index may hold the store (a COMMIT whose answer
+            // was lost may have committed): the bucket prefix this restore
+            // claimed is free again, the blob files it moved in go.
+            if !matches!(e, Error::Unavailable { .. }) {
+                match &record {
+                    Some(record) => {
+                        let _ =
+                            contents::release_prefix(&staging, record, options.credentials.clone());
+                    }
+                    None => {
+                        let _ = fs::remove_dir_all(&blobs);
+                    }
+                }
             }
             let _ = fs::remove_dir_all(&staging);
             return Err(e);
         }
     };
+    let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(target)
         .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
-    match &record {
-        Some(record) => contents::record(target, record)?,
-        // The blob files are the store's: they move in whole (the data dir
-        // held none, `inspect` said).
-        None => {
-            let blobs = target.join("blobs");
-            if fs::symlink_metadata(&blobs).is_ok() {
-                fs::remove_dir_all(&blobs)
-                    .map_err(|e| Error::io(format!("replacing {}", blobs.display()), e))?;
-            }
-            rename(&staging.join("blobs"), &blobs)
-                .map_err(|e| Error::io(format!("moving the blobs into {}", blobs.display()), e))?;
-            sync_dir(target)?;
-        }
+    if let Some(record) = &record {
+        contents::record(target, record)?;
     }
-    let _ = fs::remove_dir_all(&staging);
     location.record(target)?;
     Ok(RestoreReport {
         data_dir: target.to_path_buf(),

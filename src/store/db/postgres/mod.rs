@@ -192,8 +192,11 @@ fn migrate(url: &IndexUrl, client: &mut Client) -> Result<i64> {
 ///
 /// It is a session-level advisory lock, on a connection of its own: it
 /// spans the writer's transactions, and an instance that dies releases it
-/// with its connection. A sweep waits in PostgreSQL's queue, so writers
-/// that come after it wait behind it (no sweep starves).
+/// with its connection. A sweep waits in PostgreSQL's queue, so instances
+/// that do not hold it yet wait behind it; an instance that holds it keeps
+/// it while its writes overlap without a pause, and a sweep elsewhere then
+/// gives up at its lock timeout (`busy`, try again), never removing what
+/// those writes uploaded.
 pub struct SweepLock {
     url: IndexUrl,
     client: std::sync::Mutex<Option<Client>>,
@@ -271,11 +274,23 @@ impl SweepLock {
     /// When this instance's last writer is done: lets a shared hold go.
     pub fn release_shared(&self) {
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        if *held {
-            // A failed unlock drops the connection, and the lock with it.
-            let _ = self.unlock(true);
-            *held = false;
+        if !*held {
+            return;
         }
+        *held = false;
+        // Never connects: a closed connection took the lock with it.
+        super::sql::blocking(|| {
+            let mut client = self.client.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(c) = client.as_mut().filter(|c| !c.is_closed()) else {
+                return;
+            };
+            if c.execute("SELECT pg_advisory_unlock_shared($1)", &[&SWEEP_LOCK])
+                .is_err()
+            {
+                // Dropping the connection ends the session, and the lock.
+                *client = None;
+            }
+        });
     }
 
     /// Runs `f` on the lock's connection (opened on first use; dropped when
@@ -359,11 +374,27 @@ pub(crate) fn error(url: &IndexUrl, e: postgres::Error) -> Error {
 /// restarting, an administrator's `pg_terminate_backend`: SQLSTATE class
 /// 57P). The next statement on the connection reconnects.
 pub(crate) fn is_gone(e: &postgres::Error) -> bool {
-    e.is_closed()
-        || match e.as_db_error() {
-            None => true,
-            Some(db) => db.code().code().starts_with("57P"),
-        }
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(db) = e.as_db_error() {
+        return db.code().code().starts_with("57P");
+    }
+    // Not the server's answer: the network's (I/O, refused, timed out) and a
+    // refused login are the server not being there for us; a value that
+    // does not convert is ours.
+    let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+    let text = e.to_string();
+    io || [
+        "error connecting to server",
+        "timeout waiting for server",
+        "error communicating with the server",
+        "connection closed",
+        "authentication error",
+        "error performing TLS handshake",
+    ]
+    .iter()
+    .any(|p| text.starts_with(p))
 }
 
 fn pg_error(url: &IndexUrl, e: postgres::Error) -> Error {
