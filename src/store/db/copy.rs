@@ -64,12 +64,7 @@ pub(crate) fn to_sqlite(source: &sql::Connection, target: &Path) -> Result<u64> 
     let mut copied = 0;
     sqlite.execute_batch("BEGIN")?;
     for table in TABLES {
-        let columns: Vec<String> = sqlite
-            .prepare(&format!(
-                "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
-            ))?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let columns = columns(sqlite, table)?;
         let list = columns.join(", ");
         let marks = vec!["?"; columns.len()].join(", ");
         // Seeded rows (the link rules' version, the blob move flag) are the
@@ -152,12 +147,7 @@ pub(crate) fn to_postgres(
     }
     let mut copied = 0;
     for table in TABLES {
-        let columns: Vec<String> = source
-            .prepare(&format!(
-                "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
-            ))?
-            .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+        let columns = columns(source, table)?;
         let list = columns.join(", ");
         let check_hash = match *table {
             "blob" => Some((
@@ -246,6 +236,16 @@ pub(crate) fn to_postgres(
     tx.commit()?;
     drop(snapshot);
     Ok(Copied::Rows(copied))
+}
+
+/// The columns of SQLite table `table`, in order.
+fn columns(sqlite: &rusqlite::Connection, table: &str) -> Result<Vec<String>> {
+    Ok(sqlite
+        .prepare(&format!(
+            "SELECT name FROM pragma_table_info('{table}') ORDER BY cid"
+        ))?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
 }
 
 fn position(columns: &[String], name: &str, table: &str) -> Result<usize> {

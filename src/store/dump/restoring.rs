@@ -62,16 +62,8 @@ pub fn restore(
         }),
     };
 
-    let (parent, name) = parent_and_name(&target)?;
-    let staging = parent.join(format!(
-        ".{name}.restore-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    fs::create_dir(&staging)
-        .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
     // Held until the restore ends: the folder is a running restore's.
-    let _held = File::open(&staging).inspect(debris::hold);
+    let (staging, _held) = new_staging(&target)?;
     let built = build(&staging, file, archive, progress).and_then(|built| {
         if let Some(to) = &contents {
             progress.phase("uploading", None);
@@ -152,15 +144,7 @@ fn restore_shared(
         }
         _ => {}
     }
-    let (parent, name) = parent_and_name(target)?;
-    let staging = parent.join(format!(
-        ".{name}.restore-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    fs::create_dir(&staging)
-        .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
-    let _held = File::open(&staging).inspect(debris::hold);
+    let (staging, _held) = new_staging(target)?;
     let blobs = target.join("blobs");
     let restored = (|| {
         let (manifest, schema_version) = build(&staging, file, archive, progress)?;
@@ -231,6 +215,21 @@ fn restore_shared(
         leftover: None,
         index: Some(url.shown().to_string()),
     })
+}
+
+/// A new staging folder beside `target`, and the handle whose lock says a
+/// running restore holds it (its leftovers, when killed, are debris).
+fn new_staging(target: &Path) -> Result<(PathBuf, std::io::Result<File>)> {
+    let (parent, name) = parent_and_name(target)?;
+    let staging = parent.join(format!(
+        ".{name}.restore-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    fs::create_dir(&staging)
+        .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
+    let held = File::open(&staging).inspect(debris::hold);
+    Ok((staging, held))
 }
 
 /// The data dir as a real path: a symlink is followed (the store it points at
