@@ -164,10 +164,14 @@ impl Bus {
 
     /// Tells the other instances of the shared store at `url` of every event
     /// emitted from now on, as instance `from`.
-    pub(crate) fn reach_instances(&self, url: &crate::store::db::postgres::IndexUrl, from: &str) {
+    pub(crate) fn reach_instances(
+        &self,
+        url: &crate::store::db::postgres::IndexUrl,
+        from: &str,
+    ) -> crate::store::Result<()> {
         let mut forward = self.forward.lock().unwrap_or_else(|p| p.into_inner());
         if forward.is_some() {
-            return;
+            return Ok(());
         }
         let (tx, rx) = std::sync::mpsc::channel::<Event>();
         let (url, from) = (url.clone(), from.to_string());
@@ -199,10 +203,14 @@ impl Bus {
                     }
                 }
             });
-        match spawned {
-            Ok(thread) => *forward = Some((tx, thread)),
-            Err(e) => tracing::warn!("cannot tell other instances of this one's events: {e}"),
-        }
+        let thread = spawned.map_err(|e| {
+            crate::store::Error::io(
+                "starting the thread that sends events to other instances",
+                e,
+            )
+        })?;
+        *forward = Some((tx, thread));
+        Ok(())
     }
 }
 

@@ -150,7 +150,7 @@ impl Store {
         }
         let events = events::Bus::default();
         if let db::Location::Postgres(url) = &index {
-            events.reach_instances(url, conn.instance().unwrap_or_default());
+            events.reach_instances(url, conn.instance().unwrap_or_default())?;
         }
         if let (db::Location::Postgres(url), Some(objects)) = (&index, contents.objects()) {
             objects.set_before_upload(lock.reach_instances(db::postgres::SweepLock::new(
