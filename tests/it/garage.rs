@@ -248,7 +248,18 @@ api_bind_addr = "127.0.0.1:{admin_port}"
         config,
         binary,
     };
-    garage.admin(&["layout", "assign", "-z", "dc1", "-c", "1GB", &node]);
+    // `node id` can answer from the node's key file before the server
+    // listens for RPC: the first command that needs the server waits too.
+    let assign = ["layout", "assign", "-z", "dc1", "-c", "1GB", &node];
+    while let Err(e) = admin(&garage.binary, &garage.config, &assign) {
+        if Instant::now() > deadline {
+            panic!(
+                "garage did not take its layout: {e}\n{}",
+                std::fs::read_to_string(dir.join("garage.log")).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     garage.admin(&["layout", "apply", "--version", "1"]);
     garage.admin(&["bucket", "create", BUCKET]);
     garage.admin(&[
