@@ -277,6 +277,12 @@ fn main() {
         }
         return;
     }
+    if args.iter().any(|a| a == "--shared-demo") {
+        for (what, target, measured, met) in shared_store::shared_demo(&bin, work.path()) {
+            println!("| {what} | {target} | {measured} | {met} |");
+        }
+        return;
+    }
     if args.iter().any(|a| a == "--shared") {
         for (what, target, measured, met) in shared_store::shared(&bin, work.path()) {
             println!("| {what} | {target} | {measured} | {met} |");

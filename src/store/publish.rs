@@ -7,7 +7,7 @@
 use super::error::{Error, Result};
 use super::events::Event;
 use super::files::classify;
-use super::links::{ParseProblem, Syntax};
+use super::links::Syntax;
 use super::model::*;
 use super::path::RelPath;
 use super::{now, Store};
@@ -27,12 +27,18 @@ struct Draft {
     kind: LinkableKind,
     draft_version_id: i64,
     published_version_id: Option<i64>,
-    last_number: i64,
     path: String,
     hash: Option<String>,
     old_path: Option<String>,
     old_hash: Option<String>,
-    old_number: Option<i64>,
+}
+
+impl Draft {
+    /// Whether a publish turns it into a version: not when it was created
+    /// and deleted within one draft (there is nothing to publish).
+    fn is_published(&self) -> bool {
+        self.hash.is_some() || self.published_version_id.is_some()
+    }
 }
 
 impl Store {
@@ -61,7 +67,7 @@ impl Store {
                 latest,
             });
         }
-        let malformed = malformed_drafts(&tx, &drafts)?;
+        let malformed = malformed_drafts(&tx, cid)?;
         if options.strict && !malformed.is_empty() {
             return Err(Error::MalformedUnits {
                 collection: collection.slug,
@@ -83,43 +89,12 @@ impl Store {
         if latest > 0 {
             super::dependencies::carry_forward(&tx, cid, latest, cv_id)?;
         }
-        let mut changes = Vec::with_capacity(drafts.len());
-        for draft in &drafts {
-            if draft.hash.is_none() && draft.published_version_id.is_none() {
-                continue; // created and deleted within one draft; nothing to publish
-            }
-            let to_number = draft.last_number + 1;
-            tx.prepare_cached(
-                "UPDATE version SET number = :number, published_in = :cv, created_at = :at,
-                    message = :message WHERE version_id = :id",
-            )?
-            .execute(named_params! {
-                ":number": to_number, ":cv": number, ":at": at,
-                ":message": options.message, ":id": draft.draft_version_id,
-            })?;
-            if let Some(old) = draft.published_version_id {
-                tx.prepare_cached("UPDATE version SET superseded_in = :cv WHERE version_id = :id")?
-                    .execute(named_params! {":cv": number, ":id": old})?;
-            }
-            tx.prepare_cached(
-                "UPDATE linkable SET published_version_id = draft_version_id, draft_version_id = NULL,
-                    last_number = :number WHERE linkable_id = :id",
-            )?
-            .execute(named_params! {":number": to_number, ":id": draft.linkable_id})?;
-            tx.prepare_cached(
-                "INSERT INTO collection_version_change
-                    (collection_version_id, linkable_id, from_number, to_number, from_path, to_path,
-                     from_hash, to_hash)
-                 VALUES (:cv, :linkable, :from_number, :to_number, :from_path, :to_path,
-                     :from_hash, :to_hash)",
-            )?
-            .execute(named_params! {
-                ":cv": cv_id, ":linkable": draft.linkable_id, ":from_number": draft.old_number,
-                ":to_number": to_number, ":from_path": draft.old_path, ":to_path": draft.path,
-                ":from_hash": draft.old_hash, ":to_hash": draft.hash,
-            })?;
-            changes.push(change_of(draft));
-        }
+        publish_drafts(&tx, cid, cv_id, number, &at, &options.message)?;
+        let mut changes: Vec<Change> = drafts
+            .iter()
+            .filter(|d| d.is_published())
+            .map(change_of)
+            .collect();
         super::cancel::commit_point()?;
         tx.commit()?;
         drop(conn);
@@ -267,10 +242,60 @@ fn change_of(draft: &Draft) -> Change {
     }
 }
 
+/// The drafts of collection `cid` that a publish turns into versions: every
+/// linkable with a draft, but one created and deleted within one draft.
+/// The statements below say it in SQL as [`Draft::is_published`] does.
+const PUBLISHED_DRAFTS: &str = "FROM linkable l JOIN version d ON d.version_id = l.draft_version_id
+     WHERE l.collection_id = :cid AND (d.hash IS NOT NULL OR l.published_version_id IS NOT NULL)";
+
+/// Turns every draft of collection `cid` into a version of collection
+/// version `number` (row `cv_id`): a few statements over all the drafts,
+/// not a few per draft (on PostgreSQL each is a round trip). Their order
+/// matters: the later ones change what the earlier ones read.
+fn publish_drafts(
+    tx: &Connection,
+    cid: i64,
+    cv_id: i64,
+    number: i64,
+    at: &str,
+    message: &str,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO collection_version_change
+            (collection_version_id, linkable_id, from_number, to_number, from_path, to_path,
+             from_hash, to_hash)
+         SELECT :cv, l.linkable_id, p.number, l.last_number + 1, p.path, d.path, p.hash, d.hash
+         FROM linkable l JOIN version d ON d.version_id = l.draft_version_id
+         LEFT JOIN version p ON p.version_id = l.published_version_id
+         WHERE l.collection_id = :cid AND (d.hash IS NOT NULL OR l.published_version_id IS NOT NULL)",
+    )?
+    .execute(named_params! {":cv": cv_id, ":cid": cid})?;
+    tx.prepare_cached(&format!(
+        "UPDATE version SET superseded_in = :number
+         WHERE version_id IN (SELECT l.published_version_id {PUBLISHED_DRAFTS})"
+    ))?
+    .execute(named_params! {":number": number, ":cid": cid})?;
+    tx.prepare_cached(
+        "UPDATE version SET number = l.last_number + 1, published_in = :number, created_at = :at,
+            message = :message
+         FROM linkable l
+         WHERE l.draft_version_id = version.version_id AND l.collection_id = :cid
+           AND (version.hash IS NOT NULL OR l.published_version_id IS NOT NULL)",
+    )?
+    .execute(named_params! {":number": number, ":at": at, ":message": message, ":cid": cid})?;
+    tx.prepare_cached(&format!(
+        "UPDATE linkable SET published_version_id = draft_version_id, draft_version_id = NULL,
+            last_number = last_number + 1
+         WHERE linkable_id IN (SELECT l.linkable_id {PUBLISHED_DRAFTS})"
+    ))?
+    .execute(named_params! {":cid": cid})?;
+    Ok(())
+}
+
 fn drafts(conn: &Connection, cid: i64) -> Result<Vec<Draft>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT l.linkable_id, l.uuid, l.kind, l.draft_version_id, l.published_version_id, l.last_number,
-                d.path, d.hash, p.path, p.hash, p.number
+        "SELECT l.linkable_id, l.uuid, l.kind, l.draft_version_id, l.published_version_id,
+                d.path, d.hash, p.path, p.hash
          FROM linkable l JOIN version d ON d.version_id = l.draft_version_id
          LEFT JOIN version p ON p.version_id = l.published_version_id
          WHERE l.collection_id = :cid ORDER BY d.path",
@@ -282,39 +307,38 @@ fn drafts(conn: &Connection, cid: i64) -> Result<Vec<Draft>> {
             kind: LinkableKind::from_sql(&r.get::<_, String>(2)?),
             draft_version_id: r.get(3)?,
             published_version_id: r.get(4)?,
-            last_number: r.get(5)?,
-            path: r.get(6)?,
-            hash: r.get(7)?,
-            old_path: r.get(8)?,
-            old_hash: r.get(9)?,
-            old_number: r.get(10)?,
+            path: r.get(5)?,
+            hash: r.get(6)?,
+            old_path: r.get(7)?,
+            old_hash: r.get(8)?,
         })
     })?;
     Ok(rows.collect::<crate::store::db::sql::Result<Vec<_>>>()?)
 }
 
-fn malformed_drafts(conn: &Connection, drafts: &[Draft]) -> Result<Vec<Malformed>> {
+fn malformed_drafts(conn: &Connection, cid: i64) -> Result<Vec<Malformed>> {
+    // One query for the whole draft: the scan of each draft's content as
+    // XML, where it found problems; kept for the paths read as XML.
+    let rows = conn
+        .prepare_cached(
+            "SELECT d.path, s.problems
+             FROM linkable l JOIN version d ON d.version_id = l.draft_version_id
+             JOIN content_scan s ON s.hash = d.hash AND s.syntax = 'xml' AND s.problems != '[]'
+             WHERE l.collection_id = :cid ORDER BY d.path",
+        )?
+        .query_map(named_params! {":cid": cid}, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<crate::store::db::sql::Result<Vec<_>>>()?;
     let mut malformed = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT problems FROM content_scan WHERE hash = :hash AND syntax = 'xml' AND problems != '[]'",
-    )?;
-    for draft in drafts {
-        let Some(hash) = &draft.hash else { continue };
-        let Ok(path) = RelPath::existing(&draft.path) else {
-            continue;
-        };
-        if classify(&path).syntax != Some(Syntax::Xml) {
-            continue;
-        }
-        let problems: Option<String> = crate::store::db::sql::OptionalExtension::optional(
-            stmt.query_row(named_params! {":hash": hash}, |r| r.get(0)),
-        )?;
-        if let Some(problems) = problems {
-            let problems: Vec<ParseProblem> = serde_json::from_str(&problems)?;
+    for (path, problems) in rows {
+        let read_as_xml =
+            RelPath::existing(&path).is_ok_and(|p| classify(&p).syntax == Some(Syntax::Xml));
+        if read_as_xml {
             malformed.push(Malformed {
-                path: draft.path.clone(),
+                path,
                 syntax: Syntax::Xml,
-                problems,
+                problems: serde_json::from_str(&problems)?,
             });
         }
     }

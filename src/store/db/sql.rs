@@ -489,6 +489,7 @@ impl Connection {
                 shown: url.shown().into(),
                 url: url.clone(),
                 in_transaction: Cell::new(false),
+                pending: RefCell::new(String::new()),
                 failed: Cell::new(false),
                 instance: uuid::Uuid::new_v4().simple().to_string().into(),
             })),
@@ -576,19 +577,18 @@ impl Connection {
                 TransactionBehavior::Immediate => "BEGIN IMMEDIATE",
             })?,
             Conn::Postgres(c) => {
-                // The notice goes out when (and only if) the transaction commits.
-                let begun = c.batch(&format!(
+                // A closed connection is replaced now, while no transaction
+                // is open on it.
+                c.revive()?;
+                // Sent with the transaction's first statement. If the lock
+                // fails, that statement fails and the transaction rolls back
+                // at its end. The notice goes out when (and only if) the
+                // transaction commits.
+                c.defer(&format!(
                     "BEGIN; SELECT pg_advisory_xact_lock({WRITERS_LOCK}); \
                      NOTIFY {CHANGES_CHANNEL}, '{}'",
                     c.instance
                 ));
-                if let Err(e) = begun {
-                    // BEGIN ran and the lock did not: leave no aborted
-                    // transaction behind on the connection.
-                    let _ = c.batch("ROLLBACK");
-                    c.failed.set(false);
-                    return Err(e);
-                }
                 c.in_transaction.set(true);
             }
         }
@@ -623,7 +623,14 @@ impl Connection {
                 // the server has aborted the transaction, and would answer
                 // COMMIT with a silent ROLLBACK. Say so instead.
                 let aborted = sql == "COMMIT" && c.failed.get();
-                let done = c.batch(if aborted { "ROLLBACK" } else { sql });
+                let done = if c.never_sent() {
+                    // No statement ran: the server never saw the
+                    // transaction, and there is nothing to end.
+                    c.pending.borrow_mut().clear();
+                    Ok(())
+                } else {
+                    c.batch(if aborted { "ROLLBACK" } else { sql })
+                };
                 // After COMMIT or ROLLBACK the server's transaction is over
                 // whatever came back (a failed COMMIT rolls back).
                 c.in_transaction.set(false);
@@ -666,7 +673,7 @@ impl Transaction<'_> {
 
     /// A savepoint inside this transaction: work that can be undone alone.
     pub fn savepoint(&mut self) -> Result<Savepoint<'_>> {
-        self.conn.execute_batch("SAVEPOINT sp")?;
+        self.conn.execute_deferred("SAVEPOINT sp")?;
         Ok(Savepoint {
             conn: self.conn,
             done: false,
@@ -698,7 +705,7 @@ impl std::ops::Deref for Savepoint<'_> {
 impl Savepoint<'_> {
     pub fn commit(mut self) -> Result<()> {
         self.done = true;
-        self.conn.execute_batch("RELEASE sp")
+        self.conn.execute_deferred("RELEASE sp")
     }
 
     pub fn rollback(mut self) -> Result<()> {
@@ -716,6 +723,19 @@ impl Drop for Savepoint<'_> {
 }
 
 impl Connection {
+    /// Runs `sql`, which changes only the transaction's state and cannot
+    /// fail on its own (`SAVEPOINT`, `RELEASE`): on PostgreSQL it goes out
+    /// with the next round trip, and an error it met comes back from there.
+    fn execute_deferred(&self, sql: &str) -> Result<()> {
+        match &self.engine {
+            Conn::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Conn::Postgres(c) => {
+                c.defer(sql);
+                Ok(())
+            }
+        }
+    }
+
     /// Undoes the work since the savepoint; on PostgreSQL this also ends
     /// the aborted state a failed statement left the transaction in.
     fn rollback_to_savepoint(&self) -> Result<()> {
@@ -883,6 +903,10 @@ struct PgConn {
     prepared: RefCell<HashMap<String, Arc<Prepared>>>,
     shown: Arc<str>,
     in_transaction: Cell<bool>,
+    /// Statements that change only the transaction's state (`BEGIN`,
+    /// `SAVEPOINT`, `RELEASE`), held back to go out with the next round
+    /// trip: a write of one file then makes two round trips fewer.
+    pending: RefCell<String>,
     /// A statement of the open transaction failed (the server aborted it).
     failed: Cell<bool>,
     /// Random: what this connection's commits announce themselves as.
@@ -983,7 +1007,32 @@ impl PgConn {
             .collect()
     }
 
+    /// Holds `sql` back until the next round trip (see `pending`).
+    fn defer(&self, sql: &str) {
+        let mut pending = self.pending.borrow_mut();
+        if !pending.is_empty() {
+            pending.push_str("; ");
+        }
+        pending.push_str(sql);
+    }
+
+    /// Whether the open transaction's `BEGIN` is still held back: no
+    /// statement of it has run.
+    fn never_sent(&self) -> bool {
+        self.pending.borrow().starts_with("BEGIN")
+    }
+
+    /// Sends what was held back, before a statement that cannot carry it
+    /// (a prepared one).
+    fn flush(&self) -> Result<()> {
+        if self.pending.borrow().is_empty() {
+            return Ok(());
+        }
+        self.batch("")
+    }
+
     fn execute(&self, p: &Prepared, params: &[(&str, &dyn ToSql)]) -> Result<usize> {
+        self.flush()?;
         let values = PgConn::bind(p, params)?;
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
             .iter()
@@ -996,6 +1045,7 @@ impl PgConn {
     }
 
     fn query(&self, p: &Prepared, params: &[(&str, &dyn ToSql)]) -> Result<Vec<postgres::Row>> {
+        self.flush()?;
         let values = PgConn::bind(p, params)?;
         let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = values
             .iter()
@@ -1006,11 +1056,20 @@ impl PgConn {
         blocking(|| client.query(&p.statement, &refs)).map_err(|e| self.error(e))
     }
 
+    /// Runs `sql` (statements separated by `;`), after what was held back,
+    /// in one round trip.
     fn batch(&self, sql: &str) -> Result<()> {
         self.revive()?;
+        let mut text = std::mem::take(&mut *self.pending.borrow_mut());
+        if !sql.is_empty() {
+            if !text.is_empty() {
+                text.push_str("; ");
+            }
+            text.push_str(sql);
+        }
         let mut client = self.client.borrow_mut();
         let client = client.as_mut().expect("an open connection");
-        blocking(|| client.batch_execute(sql)).map_err(|e| self.error(e))
+        blocking(|| client.batch_execute(&text)).map_err(|e| self.error(e))
     }
 }
 
