@@ -6,7 +6,7 @@ use super::error::Result;
 use super::files::classify;
 use super::links::{self, Extracted, Syntax, Target};
 use super::path::RelPath;
-use crate::store::db::sql::{named_params, Connection};
+use crate::store::db::sql::{named_params, Connection, Engine, ToSql, Value};
 use std::collections::HashSet;
 
 /// Extracts every stored content's links again when they were made by older
@@ -80,6 +80,9 @@ pub(crate) fn insert_scan(
     if inserted == 0 {
         return Ok(());
     }
+    if tx.engine() == Engine::Postgres {
+        return insert_links_postgres(tx, hash, syntax, &extracted.links);
+    }
     let mut stmt = tx.prepare_cached(
         "INSERT INTO link (hash, syntax, ordinal, kind, target, written, line, target_path, target_key)
          VALUES (:hash, :syntax, :ordinal, :kind, :target, :written, :line, :target_path, :target_key)",
@@ -97,6 +100,56 @@ pub(crate) fn insert_scan(
             ":target_path": target_path,
             ":target_key": target_key,
         })?;
+    }
+    Ok(())
+}
+
+/// How many links one statement inserts on PostgreSQL: each statement is a
+/// round trip, and each row count a statement prepared once per connection.
+const LINKS_PER_STATEMENT: usize = 16;
+
+/// The links of one content on PostgreSQL, [`LINKS_PER_STATEMENT`] rows per
+/// statement (SQLite, in the process, takes them one by one at no cost).
+fn insert_links_postgres(
+    tx: &Connection,
+    hash: &str,
+    syntax: Syntax,
+    links: &[links::RawLink],
+) -> Result<()> {
+    const COLUMNS: usize = 7;
+    for (chunk_no, chunk) in links.chunks(LINKS_PER_STATEMENT).enumerate() {
+        let mut sql = String::from(
+            "INSERT INTO link (hash, syntax, ordinal, kind, target, written, line, target_path, target_key) VALUES ",
+        );
+        let mut values: Vec<Value> = Vec::with_capacity(2 + chunk.len() * COLUMNS);
+        values.push(Value::Text(hash.into()));
+        values.push(Value::Text(syntax.as_str().into()));
+        for (i, link) in chunk.iter().enumerate() {
+            let (target_path, target_key) = lookup_keys(&link.target);
+            let first = 3 + i * COLUMNS;
+            let row: Vec<String> = (first..first + COLUMNS).map(|n| format!("?{n}")).collect();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(?1, ?2, {})", row.join(", ")));
+            let text = |t: Option<String>| t.map_or(Value::Null, |t| Value::Text(t.into_bytes()));
+            values.extend([
+                Value::Integer((chunk_no * LINKS_PER_STATEMENT + i) as i64),
+                Value::Text(link.kind.as_str().into()),
+                Value::Text(stored_json(&link.target)?.into_bytes()),
+                Value::Text(link.written.clone().into_bytes()),
+                Value::Integer(link.line.into()),
+                text(target_path),
+                text(target_key),
+            ]);
+        }
+        let names: Vec<String> = (1..=values.len()).map(|n| n.to_string()).collect();
+        let params: Vec<(&str, &dyn ToSql)> = names
+            .iter()
+            .zip(&values)
+            .map(|(n, v)| (n.as_str(), v as &dyn ToSql))
+            .collect();
+        tx.prepare_cached(&sql)?.execute(params.as_slice())?;
     }
     Ok(())
 }

@@ -21,10 +21,31 @@ pub struct TestStore {
 }
 
 impl TestStore {
+    /// A new store in a temp dir: embedded, or with its index on the test
+    /// cluster under `BLOCKSTORE_TEST_INDEX=postgres` (so the library's
+    /// tests run on both engines).
     pub fn new() -> TestStore {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let store = Store::open(dir.path().join("data")).expect("a fresh store opens");
+        let index = crate::postgres::index_args().get(1).cloned();
+        let store = Store::open_with(
+            dir.path().join("data"),
+            &blockstore::store::OpenOptions {
+                index,
+                ..Default::default()
+            },
+        )
+        .expect("a fresh store opens");
         TestStore { dir, store }
+    }
+
+    /// A new embedded store, for a test that reaches into its SQLite file;
+    /// `None` (the reason printed) under `BLOCKSTORE_TEST_INDEX`.
+    pub fn embedded() -> Option<TestStore> {
+        if std::env::var(crate::postgres::INDEX_ENV).is_ok_and(|v| !v.is_empty()) {
+            eprintln!("skipped on a PostgreSQL index: this test edits the SQLite file");
+            return None;
+        }
+        Some(TestStore::new())
     }
 
     pub fn data_dir(&self) -> PathBuf {

@@ -583,7 +583,9 @@ fn broken_links_in_files_edx_platform_never_loads_are_counted_apart() {
 
 #[test]
 fn links_made_by_older_rules_are_extracted_again_at_open() {
-    let t = TestStore::new();
+    let Some(t) = TestStore::embedded() else {
+        return;
+    };
     course(
         &t,
         "old",

@@ -137,6 +137,39 @@ fn a_draft_publish_history_diff_revert_cycle_keeps_every_version_browsable() {
 }
 
 #[test]
+fn a_unit_with_many_links_keeps_each_in_document_order_with_its_line() {
+    // More links than one statement inserts on PostgreSQL (16), and not a
+    // multiple of it.
+    let t = TestStore::new();
+    t.create_collection("many", &CollectionMetadata::default())
+        .unwrap();
+    let mut xml = String::from("<vertical display_name=\"Many\">\n");
+    for i in 0..37 {
+        xml.push_str(&format!("  <html url_name=\"h{i:02}\"/>\n"));
+    }
+    xml.push_str("</vertical>\n");
+    t.write("many", "vertical/many.xml", xml.as_bytes(), Source::Cli)
+        .unwrap();
+    let links = t
+        .links("many", "vertical/many.xml", At::Draft, Direction::Out)
+        .unwrap();
+    let found: Vec<(String, u32)> = links.iter().map(|l| (l.written.clone(), l.line)).collect();
+    let expected: Vec<(String, u32)> = (0..37).map(|i| (format!("h{i:02}"), i + 2)).collect();
+    assert_eq!(found, expected);
+    for link in &links {
+        assert_eq!(t.link(&link.uuid).unwrap().line, link.line);
+    }
+    // The same content at another path is scanned once: its links are
+    // found from there too.
+    t.write("many", "vertical/again.xml", xml.as_bytes(), Source::Cli)
+        .unwrap();
+    let again = t
+        .links("many", "vertical/again.xml", At::Draft, Direction::Out)
+        .unwrap();
+    assert_eq!(again.len(), 37);
+}
+
+#[test]
 fn a_rename_keeps_the_uuid_and_shows_as_a_rename() {
     let t = TestStore::new();
     t.create_collection("demo", &CollectionMetadata::default())
@@ -680,7 +713,9 @@ fn events_follow_the_publish_lifecycle() {
 
 #[test]
 fn fsck_finds_rows_that_break_the_model() {
-    let t = TestStore::new();
+    let Some(t) = TestStore::embedded() else {
+        return;
+    };
     t.create_collection("demo", &CollectionMetadata::default())
         .unwrap();
     t.write("demo", "a.xml", b"<a/>", Source::Cli).unwrap();
@@ -1088,7 +1123,9 @@ fn file_pages_follow_writes_from_this_store_and_from_another_process() {
 
 #[test]
 fn a_schema_1_store_migrates_and_its_versions_get_uuids() {
-    let t = TestStore::new();
+    let Some(t) = TestStore::embedded() else {
+        return;
+    };
     t.create_collection("old", &CollectionMetadata::default())
         .unwrap();
     t.write("old", "html/a.html", b"<p>1</p>", Source::Cli)
@@ -1442,7 +1479,9 @@ fn first_pages_and_folders_answer_as_the_whole_listing_does() {
 /// at its next open, with the links extracted again in the same pass.
 #[test]
 fn a_store_scanned_by_older_rules_gets_block_names_at_open() {
-    let t = TestStore::new();
+    let Some(t) = TestStore::embedded() else {
+        return;
+    };
     t.create_collection("old", &CollectionMetadata::default())
         .unwrap();
     t.write(
@@ -1652,7 +1691,9 @@ fn concurrent_writes_share_commits_and_each_answer_is_its_own() {
 
 #[test]
 fn closing_a_store_checkpoints_and_removes_its_wal() {
-    let t = TestStore::new();
+    let Some(t) = TestStore::embedded() else {
+        return;
+    };
     t.create_collection("demo", &CollectionMetadata::default())
         .unwrap();
     t.write("demo", "a.xml", b"<a/>", Source::Cli).unwrap();
