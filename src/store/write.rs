@@ -633,13 +633,15 @@ impl Store {
             set_draft(tx, cid, current, path, None, source)?;
             report.deleted.push(path.to_string());
         }
+        let answer = then(tx, cid)?;
         if report.changed() > 0 {
-            tx.execute(
+            // Last, and nothing waits for it: on PostgreSQL it goes with
+            // the commit, one round trip fewer per write.
+            tx.execute_later(
                 "UPDATE collection SET updated_at = :at WHERE collection_id = :cid",
                 named_params! {":at": now(), ":cid": cid},
             )?;
         }
-        let answer = then(tx, cid)?;
         Ok((
             Applied {
                 report,

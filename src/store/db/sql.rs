@@ -551,6 +551,26 @@ impl Connection {
         self.prepare_cached(sql)?.query_row(params, f)
     }
 
+    /// Runs a statement whose outcome nobody waits for, inside a
+    /// transaction: on SQLite now; on PostgreSQL it is written out with its
+    /// values as literals and goes with the transaction's next round trip
+    /// (its `COMMIT`, when no statement follows), and a failure comes back
+    /// from there. Statements run in the order they were given, so a later
+    /// read sees it.
+    pub fn execute_later<P: Params>(&self, sql: &str, params: P) -> Result<()> {
+        match &self.engine {
+            Conn::Sqlite(_) => self.execute(sql, params).map(drop),
+            Conn::Postgres(c) => {
+                debug_assert!(
+                    c.in_transaction.get(),
+                    "execute_later outside a transaction"
+                );
+                c.defer(&render(sql, params.named())?);
+                Ok(())
+            }
+        }
+    }
+
     /// Runs statements separated by `;`, binding nothing.
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match &self.engine {
@@ -1078,6 +1098,76 @@ impl PgConn {
 /// never PostgreSQL's own `::type` casts. Returns the text and the names in
 /// `$N` order (`?N` counts as the name `N`).
 fn translate(sql: &str) -> (String, Vec<String>) {
+    rewrite(sql, |n, _| format!("${n}"))
+}
+
+/// The model's SQL as PostgreSQL runs it as simple-query text, each
+/// parameter written in as a literal: how a statement whose answer nobody
+/// waits for joins a batch (see [`Connection::execute_later`]).
+fn render(sql: &str, params: &[(&str, &dyn ToSql)]) -> Result<String> {
+    let mut failed = None;
+    let (text, _) = rewrite(sql, |_, name| {
+        let value = params
+            .iter()
+            .find(|(n, _)| n.strip_prefix(':').unwrap_or(n) == name)
+            .map(|(_, v)| v.to_sql());
+        match value
+            .ok_or_else(|| Error::MissingParameter(name.to_string()))
+            .and_then(literal)
+        {
+            Ok(literal) => literal,
+            Err(e) => {
+                failed.get_or_insert(e);
+                String::new()
+            }
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(text),
+    }
+}
+
+/// A value as a PostgreSQL literal: `NULL`, or an escaped string constant
+/// (`E'…'`, whatever `standard_conforming_strings` says) of unknown type,
+/// which the server reads as the type the statement needs there, as it
+/// does a bound parameter.
+fn literal(value: ValueRef<'_>) -> Result<String> {
+    let text = match value {
+        ValueRef::Null => return Ok("NULL".into()),
+        ValueRef::Integer(i) => i.to_string(),
+        ValueRef::Real(f) if f.is_finite() => format!("{f:?}"),
+        ValueRef::Real(f) => f.to_string(), // NaN, inf, -inf: PostgreSQL's spellings
+        ValueRef::Text(t) => match std::str::from_utf8(t) {
+            Ok(t) if !t.contains('\0') => t.to_string(),
+            _ => {
+                return Err(Error::Conversion {
+                    column: 0,
+                    message: "text that is not UTF-8 or holds a NUL cannot be a literal".into(),
+                })
+            }
+        },
+        ValueRef::Blob(b) => {
+            let mut hex = String::with_capacity(2 + 2 * b.len());
+            // `E'\\x…'`: the backslash escaped, as bytea's hex input wants one.
+            hex.push_str("\\\\x");
+            for byte in b {
+                hex.push_str(&format!("{byte:02x}"));
+            }
+            return Ok(format!("E'{hex}'"));
+        }
+    };
+    Ok(format!(
+        "E'{}'",
+        text.replace('\\', "\\\\").replace('\'', "''")
+    ))
+}
+
+/// `sql` with SQLite's hints dropped, `json_each` spelled as PostgreSQL
+/// does, and each placeholder (`:name`, `?N`) replaced by what
+/// `placeholder` makes of its number (one per distinct name, from 1) and
+/// name; and the names in number order.
+fn rewrite(sql: &str, mut placeholder: impl FnMut(usize, &str) -> String) -> (String, Vec<String>) {
     let hintless = drop_index_hints(sql);
     let sql = &json_each(&hintless);
     let bytes = sql.as_bytes();
@@ -1126,7 +1216,7 @@ fn translate(sql: &str) -> (String, Vec<String>) {
                         names.len() - 1
                     }
                 };
-                out.push_str(&format!("${}", n + 1));
+                out.push_str(&placeholder(n + 1, name));
                 i = end;
             }
             _ => {
@@ -1341,6 +1431,38 @@ fn numeric(raw: &[u8]) -> std::result::Result<ValueRef<'static>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_become_escaped_literals_and_what_cannot_be_one_is_refused() {
+        let text = |t: &str| literal(ValueRef::Text(t.as_bytes())).unwrap();
+        assert_eq!(
+            text("2026-12-04T14:45:00.123456Z"),
+            "E'2026-12-04T14:45:00.123456Z'"
+        );
+        assert_eq!(text(r"O'Brien \ 'x'"), r"E'O''Brien \\ ''x'''");
+        assert_eq!(literal(ValueRef::Integer(-42)).unwrap(), "E'-42'");
+        assert_eq!(literal(ValueRef::Real(1.5)).unwrap(), "E'1.5'");
+        assert_eq!(literal(ValueRef::Null).unwrap(), "NULL");
+        assert_eq!(
+            literal(ValueRef::Blob(&[0xde, 0xad, 0x00])).unwrap(),
+            r"E'\\xdead00'"
+        );
+        assert!(literal(ValueRef::Text(b"a\0b")).is_err());
+        assert!(literal(ValueRef::Text(b"\xff")).is_err());
+        let sql = render(
+            "UPDATE t SET a = :a, b = ?2 WHERE c = ':a' AND d = :a",
+            &[(":a", &"x'y" as &dyn ToSql), ("2", &7i64)],
+        )
+        .unwrap();
+        assert_eq!(
+            sql,
+            "UPDATE t SET a = E'x''y', b = E'7' WHERE c = ':a' AND d = E'x''y'"
+        );
+        assert!(matches!(
+            render("SELECT :missing", &[]),
+            Err(Error::MissingParameter(name)) if name == "missing"
+        ));
+    }
 
     #[test]
     fn placeholders_become_numbered_outside_quotes_comments_and_casts() {
