@@ -78,17 +78,24 @@ pub(crate) async fn read_raw(
     let Query(q) = q?;
     let at = parse_at(q.version.as_deref(), At::Draft)?;
     // A small file read since the last commit comes from memory, with no
-    // hop to the blocking pool (`Store::cached_read`).
+    // hop to the blocking pool (`Store::cached_read`); a larger one's entry
+    // does, and its blob is opened on the pool.
     let cached = state.store.cached_read(&c, &path, at);
     let (file, blob): (std::borrow::Cow<'_, _>, _) = match &cached {
-        Some(hot) => (
+        Some(hot) if hot.bytes.is_some() => (
             std::borrow::Cow::Borrowed(&hot.file),
-            Content::Bytes(axum::body::Bytes::from_owner(hot.bytes.clone())),
+            Content::Bytes(axum::body::Bytes::from_owner(
+                hot.bytes.clone().expect("matched on Some"),
+            )),
         ),
-        None => {
+        cached => {
+            let cached = cached.clone();
             let (file, blob) = state
                 .blocking(move |s| {
-                    let (file, hot) = s.read_hot(&c, &path, at)?;
+                    let (file, hot) = match cached {
+                        Some(hot) => (hot.file.clone(), None),
+                        None => s.read_hot(&c, &path, at)?,
+                    };
                     if let Some(bytes) = hot {
                         return Ok((file, Content::Bytes(axum::body::Bytes::from_owner(bytes))));
                     }

@@ -20,11 +20,16 @@ pub const HOT_FILE_MAX: u64 = 64 * 1024;
 /// come back at once; a cache of a few thousand units needs no LRU).
 const HOT_BYTES_MAX: usize = 32 * 1024 * 1024;
 
-/// A kept file: its entry and its verified bytes.
+/// What a kept entry without bytes counts for against [`HOT_BYTES_MAX`].
+const ENTRY_BYTES: usize = 256;
+
+/// A kept file: its entry, and its verified bytes when it is at most
+/// [`HOT_FILE_MAX`] (a larger one is streamed from its blob, but its entry
+/// still spares the index lookup: on PostgreSQL a handful of round trips).
 #[derive(Debug)]
 pub struct HotFile {
     pub file: FileEntry,
-    pub bytes: Arc<[u8]>,
+    pub bytes: Option<Arc<[u8]>>,
 }
 
 /// Collection key → path → the states kept of it. Nested so that a lookup
@@ -44,10 +49,10 @@ struct Inner {
 }
 
 impl Store {
-    /// A small file's entry and bytes from memory, when the same request was
-    /// answered since the last commit; `None` otherwise (read it with
-    /// [`Store::read_hot`]). Costs one read of the change token, no blocking
-    /// read, no copy.
+    /// A file's entry, and a small file's bytes, from memory, when the same
+    /// request was answered since the last commit; `None` otherwise (read
+    /// it with [`Store::read_hot`]). Costs one read of the change token, no
+    /// blocking read, no copy.
     pub fn cached_read(&self, key: &str, path: &str, at: At) -> Option<Arc<HotFile>> {
         let token = self.change_token().ok()?;
         let inner = self.hot.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -63,7 +68,8 @@ impl Store {
 
     /// Reads a file (as [`Store::file`]) and, when it is at most
     /// [`HOT_FILE_MAX`] bytes, its verified bytes, remembering both for
-    /// [`Store::cached_read`]. A larger file comes back without bytes.
+    /// [`Store::cached_read`]. A larger file comes back without bytes (its
+    /// entry alone is remembered).
     pub fn read_hot(
         &self,
         key: &str,
@@ -73,12 +79,14 @@ impl Store {
         // The token first: an answer is never filed under a newer one.
         let token = self.change_token()?;
         let file = self.file(key, path, at)?;
-        if file.size > HOT_FILE_MAX {
-            return Ok((file, None));
-        }
-        let bytes: Arc<[u8]> = self.blobs.read(&file.hash, true)?.into();
+        let bytes: Option<Arc<[u8]>> = if file.size > HOT_FILE_MAX {
+            None
+        } else {
+            Some(self.blobs.read(&file.hash, true)?.into())
+        };
+        let cost = |bytes: &Option<Arc<[u8]>>| bytes.as_ref().map_or(ENTRY_BYTES, |b| b.len());
         let mut inner = self.hot.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if inner.token != Some(token) || inner.bytes + bytes.len() > HOT_BYTES_MAX {
+        if inner.token != Some(token) || inner.bytes + cost(&bytes) > HOT_BYTES_MAX {
             inner.files.clear();
             inner.bytes = 0;
             inner.token = Some(token);
@@ -94,13 +102,13 @@ impl Store {
             .entry(path.to_string())
             .or_default();
         let replaced = match states.iter_mut().find(|(kept, _)| *kept == at) {
-            Some((_, old)) => Some(std::mem::replace(old, hot).bytes.len()),
+            Some((_, old)) => cost(&std::mem::replace(old, hot).bytes),
             None => {
                 states.push((at, hot));
-                None
+                0
             }
         };
-        inner.bytes = inner.bytes + bytes.len() - replaced.unwrap_or(0);
-        Ok((file, Some(bytes)))
+        inner.bytes = inner.bytes + cost(&bytes) - replaced;
+        Ok((file, bytes))
     }
 }

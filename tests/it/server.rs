@@ -1892,4 +1892,23 @@ fn a_cached_read_sees_every_commit_of_other_processes_at_once() {
     }
     cli(&["delete", "x:html/a.html"], b"");
     server.get(&url).expect_error(404);
+
+    // A file larger than those kept in memory: its entry is kept, and its
+    // bytes read from the blob each time.
+    let url = format!("{API}/collections/x/raw/static/large.bin");
+    let large = |n: u8| -> Vec<u8> { (0..100_000u32).map(|i| (i % 251) as u8 ^ n).collect() };
+    assert!(large(1).len() as u64 > blockstore::store::HOT_FILE_MAX);
+    server.put(&url, &large(1)).expect(201);
+    for n in 1..4u8 {
+        if n > 1 {
+            cli(&["write", "x:static/large.bin"], &large(n));
+        }
+        for _ in 0..2 {
+            let got = server.get(&url);
+            assert_eq!(got.status, 200);
+            assert!(got.body == large(n), "the bytes of write {n}");
+        }
+    }
+    cli(&["delete", "x:static/large.bin"], b"");
+    server.get(&url).expect_error(404);
 }

@@ -1585,8 +1585,8 @@ fn hot_reads_are_served_from_memory_only_until_anything_commits() {
     assert_eq!(&*bytes.unwrap(), b"<p>one</p>");
     let hot = t.cached_read("hot", "html/a.html", At::Draft).unwrap();
     assert_eq!(
-        (&*hot.bytes, hot.file.path.as_str()),
-        (&b"<p>one</p>"[..], "html/a.html")
+        (hot.bytes.as_deref(), hot.file.path.as_str()),
+        (Some(&b"<p>one</p>"[..]), "html/a.html")
     );
     assert!(
         t.cached_read("hot", "html/a.html", At::Latest).is_none(),
@@ -1606,11 +1606,16 @@ fn hot_reads_are_served_from_memory_only_until_anything_commits() {
     assert!(t.cached_read("hot", "html/a.html", At::Draft).is_none());
     let (_, bytes) = t.read_hot("hot", "html/a.html", At::Draft).unwrap();
     assert_eq!(&*bytes.unwrap(), b"<p>three</p>");
-    // Large files are not kept.
+    // Of a large file, only the entry is kept, and as long.
     let big = vec![b'x'; blockstore::store::HOT_FILE_MAX as usize + 1];
     t.write("hot", "static/big.bin", &big, Source::Cli).unwrap();
     let (file, bytes) = t.read_hot("hot", "static/big.bin", At::Draft).unwrap();
     assert!(bytes.is_none() && file.size == big.len() as u64);
+    let hot = t.cached_read("hot", "static/big.bin", At::Draft).unwrap();
+    assert!(hot.bytes.is_none() && hot.file.hash == file.hash);
+    other
+        .write("hot", "static/big.bin", b"small now", Source::Cli)
+        .unwrap();
     assert!(t.cached_read("hot", "static/big.bin", At::Draft).is_none());
 }
 
