@@ -169,6 +169,42 @@ fn a_unit_with_many_links_keeps_each_in_document_order_with_its_line() {
     assert_eq!(again.len(), 37);
 }
 
+/// A write stamps its collection's `updated_at` (on PostgreSQL that update
+/// waits to go with the commit): alone, in a group of concurrent writes,
+/// and in a batch.
+#[test]
+fn every_kind_of_write_stamps_the_collections_updated_at() {
+    let t = TestStore::new();
+    t.create_collection("stamp", &CollectionMetadata::default())
+        .unwrap();
+    let stamp = || t.collection("stamp").unwrap().updated_at;
+    let mut last = stamp();
+    let mut moved = |what: &str| {
+        let now = stamp();
+        assert!(now > last, "{what}: {now} after {last}");
+        last = now;
+    };
+    t.write("stamp", "html/a.html", b"<p>a</p>", Source::Cli)
+        .unwrap();
+    moved("one write");
+    std::thread::scope(|scope| {
+        for n in 0..4 {
+            let store = &t.store;
+            scope.spawn(move || {
+                let path = format!("html/g{n}.html");
+                store
+                    .write_if("stamp", &path, b"<p>g</p>", Source::Api, None)
+                    .unwrap();
+            });
+        }
+    });
+    moved("concurrent writes");
+    let tree = t.dir.path().join("tree");
+    write_tree(&tree, &[("html/b.html", b"<p>b</p>")]);
+    import(&t, &tree, "stamp");
+    moved("an import");
+}
+
 #[test]
 fn a_rename_keeps_the_uuid_and_shows_as_a_rename() {
     let t = TestStore::new();

@@ -490,6 +490,7 @@ impl Connection {
                 url: url.clone(),
                 in_transaction: Cell::new(false),
                 pending: RefCell::new(String::new()),
+                begin_unsent: Cell::new(None),
                 failed: Cell::new(false),
                 instance: uuid::Uuid::new_v4().simple().to_string().into(),
             })),
@@ -556,7 +557,9 @@ impl Connection {
     /// values as literals and goes with the transaction's next round trip
     /// (its `COMMIT`, when no statement follows), and a failure comes back
     /// from there. Statements run in the order they were given, so a later
-    /// read sees it.
+    /// read sees it. The values go as text literals, which the server reads
+    /// as the column's type: for text and number columns, not `BYTEA` or
+    /// `BOOLEAN` ones (a bound value converts differently there).
     pub fn execute_later<P: Params>(&self, sql: &str, params: P) -> Result<()> {
         match &self.engine {
             Conn::Sqlite(_) => self.execute(sql, params).map(drop),
@@ -604,17 +607,20 @@ impl Connection {
                 // fails, that statement fails and the transaction rolls back
                 // at its end. The notice goes out when (and only if) the
                 // transaction commits.
+                debug_assert!(c.pending.borrow().is_empty());
                 c.defer(&format!(
                     "BEGIN; SELECT pg_advisory_xact_lock({WRITERS_LOCK}); \
                      NOTIFY {CHANGES_CHANNEL}, '{}'",
                     c.instance
                 ));
+                c.begin_unsent.set(Some(c.pending.borrow().len()));
                 c.in_transaction.set(true);
             }
         }
         Ok(Transaction {
             conn: self,
             done: false,
+            savepoints: 0,
         })
     }
 
@@ -632,6 +638,7 @@ impl Connection {
         Ok(Transaction {
             conn: self,
             done: false,
+            savepoints: 0,
         })
     }
 
@@ -643,16 +650,30 @@ impl Connection {
                 // the server has aborted the transaction, and would answer
                 // COMMIT with a silent ROLLBACK. Say so instead.
                 let aborted = sql == "COMMIT" && c.failed.get();
-                let done = if c.never_sent() {
-                    // No statement ran: the server never saw the
-                    // transaction, and there is nothing to end.
+                let unsent = c.begin_unsent.get();
+                let done = if sql == "ROLLBACK" || aborted {
+                    // What still waits would be undone with the rest.
                     c.pending.borrow_mut().clear();
+                    c.begin_unsent.set(None);
+                    match unsent {
+                        // The server never saw the transaction.
+                        Some(_) => Ok(()),
+                        None => c.batch("ROLLBACK"),
+                    }
+                } else if unsent == Some(c.pending.borrow().len()) {
+                    // Nothing but the BEGIN waits: no statement ran, and
+                    // there is nothing to commit.
+                    c.pending.borrow_mut().clear();
+                    c.begin_unsent.set(None);
                     Ok(())
                 } else {
-                    c.batch(if aborted { "ROLLBACK" } else { sql })
+                    // When a statement sent ahead of the COMMIT (one that
+                    // waited) fails, the server skips the COMMIT and keeps
+                    // the transaction open: `Transaction::commit` leaves it
+                    // to its drop, whose ROLLBACK ends it.
+                    c.batch("COMMIT")
                 };
-                // After COMMIT or ROLLBACK the server's transaction is over
-                // whatever came back (a failed COMMIT rolls back).
+                // After COMMIT or ROLLBACK the server's transaction is over.
                 c.in_transaction.set(false);
                 c.failed.set(false);
                 if aborted {
@@ -668,6 +689,10 @@ impl Connection {
 pub struct Transaction<'c> {
     conn: &'c Connection,
     done: bool,
+    /// Savepoints made so far: each gets a name of its own, so rolling
+    /// back to one can never reach an earlier one whose `RELEASE` (sent
+    /// later, with what waited) did not run.
+    savepoints: u32,
 }
 
 impl std::ops::Deref for Transaction<'_> {
@@ -693,10 +718,13 @@ impl Transaction<'_> {
 
     /// A savepoint inside this transaction: work that can be undone alone.
     pub fn savepoint(&mut self) -> Result<Savepoint<'_>> {
-        self.conn.execute_deferred("SAVEPOINT sp")?;
+        self.savepoints += 1;
+        let name = format!("sp{}", self.savepoints);
+        self.conn.execute_deferred(&format!("SAVEPOINT {name}"))?;
         Ok(Savepoint {
             conn: self.conn,
             done: false,
+            name,
         })
     }
 }
@@ -713,6 +741,7 @@ impl Drop for Transaction<'_> {
 pub struct Savepoint<'c> {
     conn: &'c Connection,
     done: bool,
+    name: String,
 }
 
 impl std::ops::Deref for Savepoint<'_> {
@@ -725,19 +754,20 @@ impl std::ops::Deref for Savepoint<'_> {
 impl Savepoint<'_> {
     pub fn commit(mut self) -> Result<()> {
         self.done = true;
-        self.conn.execute_deferred("RELEASE sp")
+        self.conn
+            .execute_deferred(&format!("RELEASE {}", self.name))
     }
 
     pub fn rollback(mut self) -> Result<()> {
         self.done = true;
-        self.conn.rollback_to_savepoint()
+        self.conn.rollback_to_savepoint(&self.name)
     }
 }
 
 impl Drop for Savepoint<'_> {
     fn drop(&mut self) {
         if !self.done {
-            let _ = self.conn.rollback_to_savepoint();
+            let _ = self.conn.rollback_to_savepoint(&self.name);
         }
     }
 }
@@ -756,10 +786,12 @@ impl Connection {
         }
     }
 
-    /// Undoes the work since the savepoint; on PostgreSQL this also ends
-    /// the aborted state a failed statement left the transaction in.
-    fn rollback_to_savepoint(&self) -> Result<()> {
-        self.execute_batch("ROLLBACK TO sp; RELEASE sp")?;
+    /// Undoes the work since savepoint `name`; on PostgreSQL this also ends
+    /// the aborted state a failed statement left the transaction in. When
+    /// the savepoint was never made (what was sent ahead of it failed), it
+    /// fails, and the transaction stays failed.
+    fn rollback_to_savepoint(&self, name: &str) -> Result<()> {
+        self.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?;
         if let Conn::Postgres(c) = &self.engine {
             c.failed.set(false);
         }
@@ -927,6 +959,9 @@ struct PgConn {
     /// `SAVEPOINT`, `RELEASE`), held back to go out with the next round
     /// trip: a write of one file then makes two round trips fewer.
     pending: RefCell<String>,
+    /// The open transaction's `BEGIN` waits in `pending` (not yet sent), as
+    /// its first this many bytes.
+    begin_unsent: Cell<Option<usize>>,
     /// A statement of the open transaction failed (the server aborted it).
     failed: Cell<bool>,
     /// Random: what this connection's commits announce themselves as.
@@ -1036,12 +1071,6 @@ impl PgConn {
         pending.push_str(sql);
     }
 
-    /// Whether the open transaction's `BEGIN` is still held back: no
-    /// statement of it has run.
-    fn never_sent(&self) -> bool {
-        self.pending.borrow().starts_with("BEGIN")
-    }
-
     /// Sends what was held back, before a statement that cannot carry it
     /// (a prepared one).
     fn flush(&self) -> Result<()> {
@@ -1081,6 +1110,7 @@ impl PgConn {
     fn batch(&self, sql: &str) -> Result<()> {
         self.revive()?;
         let mut text = std::mem::take(&mut *self.pending.borrow_mut());
+        self.begin_unsent.set(None);
         if !sql.is_empty() {
             if !text.is_empty() {
                 text.push_str("; ");
