@@ -136,7 +136,10 @@ impl Store {
                     false,
                     job.source,
                     &super::NoProgress,
-                    |conn, cid| file_at(conn, cid, path.as_str(), State::Draft),
+                    |conn, cid, made| match made {
+                        Some(file) => Ok(Some(file)),
+                        None => file_at(conn, cid, path.as_str(), State::Draft),
+                    },
                 )?;
                 if job.cancel.as_ref().is_some_and(|c| !c.begin_commit()) {
                     savepoint.rollback()?;

@@ -296,7 +296,10 @@ impl Store {
             false,
             source,
             &super::NoProgress,
-            |tx, cid| file_at(tx, cid, path.as_str(), State::Draft),
+            |tx, cid, made| match made {
+                Some(file) => Ok(Some(file)),
+                None => file_at(tx, cid, path.as_str(), State::Draft),
+            },
         )?;
         let file = file
             .ok_or_else(|| Error::Invalid(format!("{path} was written but is not in the draft")))?;
@@ -427,7 +430,7 @@ impl Store {
             detect_renames,
             source,
             progress,
-            |_, _| Ok(()),
+            |_, _, _| Ok(()),
         )
         .map(|(report, ())| report)
     }
@@ -447,7 +450,7 @@ impl Store {
         detect_renames: bool,
         source: Source,
         progress: &dyn super::Progress,
-        then: impl FnOnce(&Connection, i64) -> Result<T>,
+        then: impl FnOnce(&Connection, i64, Option<FileEntry>) -> Result<T>,
     ) -> Result<(BatchReport, T)> {
         let mut conn = self.conn();
         let tx =
@@ -512,7 +515,7 @@ impl Store {
         detect_renames: bool,
         source: Source,
         progress: &dyn super::Progress,
-        then: impl FnOnce(&Connection, i64) -> Result<T>,
+        then: impl FnOnce(&Connection, i64, Option<FileEntry>) -> Result<T>,
     ) -> Result<(Applied, T)> {
         let (cid, collection, created) = match (Store::find_collection(tx, key), create) {
             (Ok((cid, collection)), _) => (cid, collection, false),
@@ -557,10 +560,15 @@ impl Store {
         // One batch, one instant: every file it creates is stamped alike.
         let at = now();
         let mut next_version_id = NextVersionId::default();
+        // The file a one-file write created: its answer, known without
+        // reading it back.
+        let mut made: Option<FileEntry> = None;
+        let mut put_count = 0usize;
         let mut scanned: HashSet<(String, Syntax)> = HashSet::new();
 
         for (n, entry) in puts.into_iter().enumerate() {
             let entry = entry?;
+            put_count += 1;
             if n % 1024 == 0 && progress.interrupted() {
                 return Err(Error::Interrupted);
             }
@@ -618,7 +626,14 @@ impl Store {
                                 .push((old_path.to_string(), entry.path.into_string()));
                         }
                         _ => {
-                            create_linkable(tx, cid, &entry, source, &mut next_version_id, &at)?;
+                            made = Some(create_linkable(
+                                tx,
+                                cid,
+                                &entry,
+                                source,
+                                &mut next_version_id,
+                                &at,
+                            )?);
                             report.created.push(entry.path.into_string());
                         }
                     }
@@ -633,7 +648,7 @@ impl Store {
             set_draft(tx, cid, current, path, None, source)?;
             report.deleted.push(path.to_string());
         }
-        let answer = then(tx, cid)?;
+        let answer = then(tx, cid, made.filter(|_| put_count == 1))?;
         if report.changed() > 0 {
             // Last, and nothing waits for it: on PostgreSQL it goes with
             // the commit, one round trip fewer per write.
@@ -829,11 +844,12 @@ fn create_linkable(
     source: Source,
     next_version_id: &mut NextVersionId,
     at: &str,
-) -> Result<()> {
+) -> Result<FileEntry> {
     if tx.engine() == Engine::Postgres {
         return create_linkable_postgres(tx, cid, entry, source, at);
     }
     let version_id = next_version_id.take(tx)?;
+    let uuid = uuid::Uuid::now_v7().to_string();
     // The draft's row id is chosen first so the linkable is inserted already
     // pointing at it (the pointer's foreign key is deferred): one statement
     // fewer per new file than insert-then-update.
@@ -845,7 +861,7 @@ fn create_linkable(
         )?
         .query_row(
             named_params! {
-                ":uuid": uuid::Uuid::now_v7().to_string(),
+                ":uuid": uuid,
                 ":cid": cid,
                 ":kind": classify(&entry.path).kind.as_str(),
                 ":version_id": version_id,
@@ -877,7 +893,8 @@ fn create_linkable(
         entry.blob.size,
         source,
         at,
-    )
+    )?;
+    Ok(new_file(uuid, entry, at))
 }
 
 /// [`create_linkable`] on PostgreSQL: the linkable, its draft version and
@@ -891,7 +908,8 @@ fn create_linkable_postgres(
     entry: &BatchEntry,
     source: Source,
     at: &str,
-) -> Result<()> {
+) -> Result<FileEntry> {
+    let uuid = uuid::Uuid::now_v7().to_string();
     tx.prepare_cached(
         "WITH l AS (
             INSERT INTO linkable (uuid, collection_id, kind, draft_version_id, created_at)
@@ -907,7 +925,7 @@ fn create_linkable_postgres(
          VALUES ((SELECT linkable_id FROM l), :path, :hash, :size, :source, :at)",
     )?
     .execute(named_params! {
-        ":uuid": uuid::Uuid::now_v7().to_string(),
+        ":uuid": uuid,
         ":cid": cid,
         ":kind": classify(&entry.path).kind.as_str(),
         ":at": at,
@@ -918,7 +936,23 @@ fn create_linkable_postgres(
         ":media_type": media_type(&entry.path),
         ":source": source.as_str(),
     })?;
-    Ok(())
+    Ok(new_file(uuid, entry, at))
+}
+
+/// The entry of a file just created as linkable `uuid`: what reading its
+/// draft back would give.
+fn new_file(uuid: String, entry: &BatchEntry, at: &str) -> FileEntry {
+    FileEntry {
+        uuid,
+        path: entry.path.to_string(),
+        kind: classify(&entry.path).kind,
+        hash: entry.blob.hash.clone(),
+        size: entry.blob.size,
+        media_type: media_type(&entry.path),
+        version: None,
+        created_at: at.to_string(),
+        garbage_collect: false,
+    }
 }
 
 fn set_draft_blob(

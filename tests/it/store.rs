@@ -205,6 +205,37 @@ fn every_kind_of_write_stamps_the_collections_updated_at() {
     moved("an import");
 }
 
+/// A write that creates a file answers with the file as reading it back
+/// gives (the answer is made from what the write inserted, not read back).
+#[test]
+fn a_created_files_answer_is_what_reading_it_back_gives() {
+    let t = TestStore::new();
+    t.create_collection("ans", &CollectionMetadata::default())
+        .unwrap();
+    let asset: Vec<u8> = (0..40_000u32).map(|i| (i % 253) as u8).collect();
+    for (path, bytes) in [
+        ("html/a.html", &b"<p>a</p>"[..]),
+        ("problem/p.xml", b"<problem/>"),
+        ("static/x.bin", &asset),
+    ] {
+        let written = t.write_if("ans", path, bytes, Source::Api, None).unwrap();
+        assert_eq!(written.outcome, blockstore::store::WriteOutcome::Created);
+        assert_eq!(
+            written.file,
+            t.file("ans", path, At::Draft).unwrap(),
+            "{path}"
+        );
+    }
+    // Written again (modified), it is read back as before.
+    let written = t
+        .write_if("ans", "html/a.html", b"<p>b</p>", Source::Api, None)
+        .unwrap();
+    assert_eq!(
+        written.file,
+        t.file("ans", "html/a.html", At::Draft).unwrap()
+    );
+}
+
 #[test]
 fn a_rename_keeps_the_uuid_and_shows_as_a_rename() {
     let t = TestStore::new();
