@@ -955,9 +955,11 @@ struct PgConn {
     prepared: RefCell<HashMap<String, Arc<Prepared>>>,
     shown: Arc<str>,
     in_transaction: Cell<bool>,
-    /// Statements that change only the transaction's state (`BEGIN`,
-    /// `SAVEPOINT`, `RELEASE`), held back to go out with the next round
-    /// trip: a write of one file then makes two round trips fewer.
+    /// Statements held back to go out with the next round trip, in order:
+    /// those that change only the transaction's state (`BEGIN`,
+    /// `SAVEPOINT`, `RELEASE`) and those nobody waits on
+    /// ([`Connection::execute_later`]). A write of one file then makes
+    /// three round trips fewer.
     pending: RefCell<String>,
     /// The open transaction's `BEGIN` waits in `pending` (not yet sent), as
     /// its first this many bytes.
